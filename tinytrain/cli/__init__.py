@@ -1,0 +1,43 @@
+"""The `tinytrain` command. Each subcommand lives in its own module `tinytrain.cli.<name>` exposing
+`register(subparsers)`; the module adds its parser and sets `func` (args -> exit code)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tinytrain import TinytrainError
+
+#: Subcommand modules, in the order `tinytrain --help` lists them.
+COMMANDS = ["doctor", "models", "infer", "compile", "emulate", "experiment", "search", "bench"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinytrain", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"tinytrain.cli.{name}")
+        except ModuleNotFoundError as exc:  # a command not built yet
+            if exc.name == f"tinytrain.cli.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TinytrainError as exc:
+        print(f"tinytrain {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The int8 graph IR: ops over named tensors, with shapes, dtypes and quantization parameters.
+
+Activations are per-tensor quantized (`scale`, `zero`); conv weights are symmetric per-output-channel
+(`w_scales`), int8 OIHW as in the source model; biases int32 in units of `x_scale * w_scales[o]`.
+Shapes are logical NCHW without the batch (`(C, H, W)`); the device layout (HWC) is chosen at lowering.
+
+A graph serializes to a directory: `graph.json` (structure and scalars) + `params.npz` (arrays), no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinytrain import TinytrainError
+
+IR_FORMAT = "tinytrain-ir/1"
+
+#: Op kinds of the IR. conv2d covers regular, depthwise (groups == channels), pointwise and classifier.
+OP_KINDS = ("conv2d", "add", "avgpool")
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, int, int]  # (C, H, W)
+    scale: float
+    zero: int
+    dtype: str = "s8"
+
+
+@dataclass
+class Op:
+    name: str  # the source layer's name, e.g. "blocks.3.depthwise"
+    kind: str  # one of OP_KINDS
+    inputs: list[str]
+    output: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    # conv2d helpers -----------------------------------------------------------------------
+    @property
+    def weight(self) -> np.ndarray:
+        return self.params["weight"]
+
+    @property
+    def bias(self) -> np.ndarray:
+        return self.params["bias"]
+
+    @property
+    def w_scales(self) -> np.ndarray:
+        return self.params["w_scales"]
+
+    @property
+    def depthwise(self) -> bool:
+        return bool(self.attrs.get("depthwise", False))
+
+    @property
+    def kernel(self) -> int:
+        return int(self.attrs["kernel"])
+
+    @property
+    def stride(self) -> int:
+        return int(self.attrs.get("stride", 1))
+
+    @property
+    def padding(self) -> int:
+        return int(self.attrs.get("padding", (self.kernel - 1) // 2))
+
+
+@dataclass
+class Graph:
+    name: str
+    tensors: dict[str, Tensor]
+    ops: list[Op]  # in execution (topological) order
+    input: str
+    output: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # queries ------------------------------------------------------------------------------
+    def op(self, name: str) -> Op:
+        for op in self.ops:
+            if op.name == name:
+                return op
+        raise TinytrainError(f"no layer named {name!r} in model {self.name!r}")
+
+    def producer(self, tensor: str) -> Op | None:
+        for op in self.ops:
+            if op.output == tensor:
+                return op
+        return None
+
+    def consumers(self, tensor: str) -> list[Op]:
+        return [op for op in self.ops if tensor in op.inputs]
+
+    def convs(self) -> list[Op]:
+        return [op for op in self.ops if op.kind == "conv2d"]
+
+    @property
+    def resolution(self) -> int:
+        return self.tensors[self.input].shape[1]
+
+    @property
+    def num_classes(self) -> int:
+        return self.tensors[self.output].shape[0]
+
+    def num_params(self) -> int:
+        return int(sum(op.weight.size + op.bias.size for op in self.convs()))
+
+    def macs(self) -> int:
+        total = 0
+        for op in self.convs():
+            c, h, w = self.tensors[op.output].shape
+            total += c * h * w * int(np.prod(op.weight.shape[1:]))
+        return total
+
+    # serialization ------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {}
+        ops = []
+        for op in self.ops:
+            keys = {}
+            for pname, arr in op.params.items():
+                key = f"{op.name}/{pname}"
+                arrays[key] = arr
+                keys[pname] = key
+            ops.append({"name": op.name, "kind": op.kind, "inputs": op.inputs, "output": op.output,
+                        "attrs": op.attrs, "params": keys})
+        doc = {
+            "format": IR_FORMAT,
+            "name": self.name,
+            "input": self.input,
+            "output": self.output,
+            "meta": self.meta,
+            "tensors": [asdict(t) for t in self.tensors.values()],
+            "ops": ops,
+        }
+        (d / "graph.json").write_text(json.dumps(doc, indent=1))
+        np.savez(d / "params.npz", **arrays)
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Graph:
+        d = Path(directory)
+        try:
+            doc = json.loads((d / "graph.json").read_text())
+            npz = np.load(d / "params.npz", allow_pickle=False)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise TinytrainError(f"{d}: not a tinytrain IR directory ({exc})") from exc
+        if doc.get("format") != IR_FORMAT:
+            raise TinytrainError(f"{d}/graph.json: format {doc.get('format')!r}, expected {IR_FORMAT!r}")
+        tensors = {t["name"]: Tensor(t["name"], tuple(t["shape"]), float(t["scale"]), int(t["zero"]),
+                                     t.get("dtype", "s8")) for t in doc["tensors"]}
+        ops = [Op(o["name"], o["kind"], list(o["inputs"]), o["output"], dict(o["attrs"]),
+                  {k: npz[v] for k, v in o["params"].items()}) for o in doc["ops"]]
+        g = cls(doc["name"], tensors, ops, doc["input"], doc["output"], doc.get("meta", {}))
+        g.validate()
+        return g
+
+    def validate(self) -> None:
+        """Check shapes and references; raise TinytrainError naming the offending layer."""
+        known = {self.input}
+        for op in self.ops:
+            if op.kind not in OP_KINDS:
+                raise TinytrainError(f"layer {op.name!r}: unsupported op {op.kind!r} (supported: {OP_KINDS})")
+            for t in op.inputs:
+                if t not in self.tensors or t not in known:
+                    raise TinytrainError(f"layer {op.name!r}: input tensor {t!r} is not defined before use")
+            if op.output not in self.tensors:
+                raise TinytrainError(f"layer {op.name!r}: output tensor {op.output!r} has no description")
+            known.add(op.output)
+            out = self.tensors[op.output].shape
+            inp = self.tensors[op.inputs[0]].shape
+            if op.kind == "conv2d":
+                w = op.weight
+                groups = inp[0] if op.depthwise else 1
+                exp_w = (out[0], inp[0] // groups, op.kernel, op.kernel)
+                if tuple(w.shape) != exp_w or w.dtype != np.int8:
+                    raise TinytrainError(f"layer {op.name!r}: weight {w.dtype}{tuple(w.shape)}, expected int8{exp_w}")
+                if op.bias.shape != (out[0],) or op.bias.dtype != np.int32:
+                    raise TinytrainError(f"layer {op.name!r}: bias must be int32[{out[0]}]")
+                if op.w_scales.shape != (out[0],):
+                    raise TinytrainError(f"layer {op.name!r}: w_scales must be float32[{out[0]}]")
+                ho = (inp[1] + 2 * op.padding - op.kernel) // op.stride + 1
+                if out[1:] != (ho, ho):
+                    raise TinytrainError(f"layer {op.name!r}: output spatial {out[1:]} but input {inp[1:]} "
+                                         f"with k={op.kernel} s={op.stride} gives {(ho, ho)}")
+            elif op.kind == "add":
+                shapes = {self.tensors[t].shape for t in op.inputs}
+                if len(op.inputs) != 2 or len(shapes) != 1 or out not in shapes:
+                    raise TinytrainError(f"layer {op.name!r}: residual add needs two inputs of the output's shape")
+            elif op.kind == "avgpool":
+                if out != (inp[0], 1, 1):
+                    raise TinytrainError(f"layer {op.name!r}: global average pool output must be ({inp[0]}, 1, 1)")
+        if self.output not in known:
+            raise TinytrainError(f"graph output {self.output!r} is never produced")
+
+    def with_resolution(self, resolution: int) -> Graph:
+        """The same network at another input resolution (fully convolutional up to the pool)."""
+        tensors = dict(self.tensors)
+        c, _, _ = tensors[self.input].shape
+        tensors[self.input] = Tensor(self.input, (c, resolution, resolution), tensors[self.input].scale,
+                                     tensors[self.input].zero)
+        for op in self.ops:
+            inp = tensors[op.inputs[0]].shape
+            old = tensors[op.output]
+            if op.kind == "conv2d":
+                h = (inp[1] + 2 * op.padding - op.kernel) // op.stride + 1
+                if h < 1:
+                    raise TinytrainError(f"resolution {resolution} too small: layer {op.name!r} has no output")
+                shape = (old.shape[0], h, h)
+            elif op.kind == "add":
+                shape = inp
+            else:
+                shape = (inp[0], 1, 1)
+            tensors[op.output] = Tensor(old.name, shape, old.scale, old.zero, old.dtype)
+        g = Graph(self.name, tensors, self.ops, self.input, self.output, dict(self.meta))
+        g.validate()
+        return g

@@ -1,0 +1,26 @@
+"""The shipped model zoo: ImageNet-pretrained int8 models (MIT License, MIT HAN Lab; see zoo/LICENSE)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tinytrain import TinytrainError
+from tinytrain.ir import Graph
+from tinytrain.models.mcu_format import load_mcu_model
+
+ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
+ZOO = ("mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3")
+
+
+def load_model(name_or_dir: str | Path, resolution: int | None = None) -> Graph:
+    """A zoo model by name, or a model directory (mcu-int8-mbnet/1 or a saved tinytrain IR)."""
+    name = str(name_or_dir)
+    if name in ZOO:
+        return load_mcu_model(ZOO_DIR / name, resolution)
+    p = Path(name)
+    if p.is_dir():
+        if (p / "graph.json").exists():
+            g = Graph.load(p)
+            return g.with_resolution(resolution) if resolution and resolution != g.resolution else g
+        return load_mcu_model(p, resolution)
+    raise TinytrainError(f"unknown model {name!r}: choose one of {', '.join(ZOO)} or give a model directory")

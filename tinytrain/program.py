@@ -1,0 +1,74 @@
+"""The lowered training program: the contract between the training compiler, the host reference
+executor, the memory planner and the C code generator.
+
+A `Program` is a straight-line list of `Step`s over named `Buffer`s. Each step names one kernel of
+the catalogue in `docs/numerics.md`: the same name is a numpy function in `tinytrain.kernels`
+(the reference) and a C function `tt_<kernel>` in `firmware/runtime/` (the device). Codegen emits
+one call per step; the reference executor calls the numpy function with the same arguments; the
+planner computes buffer lifetimes from the step order and packs `arena` buffers into one arena.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+
+class Storage(str, Enum):
+    ARENA = "arena"  # activations, saved activations, gradients, masks, scratch: planned into one arena
+    FLASH = "flash"  # frozen constants: weights, biases, tables (.rodata)
+    SRAM = "sram"  # trainable copies (updated weights/biases, shadow copies), initialised from flash
+    INPUT = "input"  # the input sample buffer
+
+
+DTYPE_BYTES = {"s8": 1, "u8": 1, "s32": 4, "f32": 4}
+NUMPY_DTYPE = {"s8": np.int8, "u8": np.uint8, "s32": np.int32, "f32": np.float32}
+
+
+@dataclass
+class Buffer:
+    name: str
+    dtype: str  # one of DTYPE_BYTES
+    shape: tuple[int, ...]
+    storage: Storage
+    data: np.ndarray | None = None  # initial contents for FLASH / SRAM buffers
+    layer: str = ""  # source layer this buffer belongs to, for reports
+    role: str = ""  # e.g. "activation", "saved", "grad", "mask", "weight", "bias", "table", "shadow"
+
+    @property
+    def nbytes(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        if self.dtype == "u8" and self.role == "mask":
+            return n  # shape of a mask is already in bytes
+        return n * DTYPE_BYTES[self.dtype]
+
+
+@dataclass
+class Step:
+    kernel: str  # catalogue name, e.g. "conv2d_s8"
+    inputs: dict[str, str]  # kernel argument name -> buffer name (read)
+    outputs: dict[str, str]  # kernel argument name -> buffer name (written; may equal an input: in place)
+    attrs: dict[str, Any] = field(default_factory=dict)  # ints / floats / strings
+    layer: str = ""  # IR layer name, for comments and per-layer reports
+    phase: str = "forward"  # "forward" | "loss" | "backward" | "update"
+
+
+@dataclass
+class Program:
+    model: str
+    scheme: dict[str, Any]
+    buffers: dict[str, Buffer]
+    steps: list[Step]
+    input_buffer: str
+    logits_buffer: str
+    num_classes: int
+    update_rule: str = "nearest"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def buffer(self, name: str) -> Buffer:
+        return self.buffers[name]
