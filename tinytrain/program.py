@@ -6,6 +6,13 @@ the catalogue in `docs/numerics.md`: the same name is a numpy function in `tinyt
 (the reference) and a C function `tt_<kernel>` in `firmware/runtime/` (the device). Codegen emits
 one call per step; the reference executor calls the numpy function with the same arguments; the
 planner computes buffer lifetimes from the step order and packs `arena` buffers into one arena.
+
+Step arguments: `inputs`/`outputs` map the kernel's parameter names (the numpy function's keyword
+names) to buffer names; `attrs` hold the remaining keyword arguments. An attr whose value is a string
+starting with `$` is a run-time value supplied by the caller of the step function:
+`$label` (the sample's class), `$neg_lr` (-learning rate of this step, float32), `$rng` (the global
+xorshift32 state). `steps` is the training step (forward, loss, backward, updates interleaved as
+reordered); `infer_steps` is the forward-only inference of the same network (no saved activations).
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ class Program:
     logits_buffer: str
     num_classes: int
     update_rule: str = "nearest"
+    infer_steps: list[Step] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def buffer(self, name: str) -> Buffer:
