@@ -10,6 +10,7 @@ A graph serializes to a directory: `graph.json` (structure and scalars) + `param
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,15 +152,19 @@ class Graph:
         try:
             doc = json.loads((d / "graph.json").read_text())
             npz = np.load(d / "params.npz", allow_pickle=False)
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:  # JSONDecodeError is a ValueError
             raise TinytrainError(f"{d}: not a tinytrain IR directory ({exc})") from exc
-        if doc.get("format") != IR_FORMAT:
-            raise TinytrainError(f"{d}/graph.json: format {doc.get('format')!r}, expected {IR_FORMAT!r}")
-        tensors = {t["name"]: Tensor(t["name"], tuple(t["shape"]), float(t["scale"]), int(t["zero"]),
-                                     t.get("dtype", "s8")) for t in doc["tensors"]}
-        ops = [Op(o["name"], o["kind"], list(o["inputs"]), o["output"], dict(o["attrs"]),
-                  {k: npz[v] for k, v in o["params"].items()}) for o in doc["ops"]]
-        g = cls(doc["name"], tensors, ops, doc["input"], doc["output"], doc.get("meta", {}))
+        if not isinstance(doc, dict) or doc.get("format") != IR_FORMAT:
+            fmt = doc.get("format") if isinstance(doc, dict) else None
+            raise TinytrainError(f"{d}/graph.json: format {fmt!r}, expected {IR_FORMAT!r}")
+        try:
+            tensors = {t["name"]: Tensor(t["name"], tuple(int(v) for v in t["shape"]), float(t["scale"]),
+                                         int(t["zero"]), t.get("dtype", "s8")) for t in doc["tensors"]}
+            ops = [Op(o["name"], o["kind"], list(o["inputs"]), o["output"], dict(o["attrs"]),
+                      {k: npz[v] for k, v in o["params"].items()}) for o in doc["ops"]]
+            g = cls(doc["name"], tensors, ops, doc["input"], doc["output"], doc.get("meta", {}))
+        except (KeyError, TypeError, ValueError, AttributeError, OSError, zipfile.BadZipFile) as exc:
+            raise TinytrainError(f"{d}: malformed tinytrain IR ({type(exc).__name__}: {exc})") from exc
         g.validate()
         return g
 

@@ -2,15 +2,40 @@
 
 Each function here has a C twin `tt_<name>` in firmware/runtime/ that must give bit-identical
 results. Arrays are in device layout (activations HWC, regular conv weights OHWI, depthwise HWC).
+Conventions: a kernel returns its outputs (one array, or a tuple in documented order) and never
+modifies its inputs, except the `*_update` kernels, which update weights/biases/shadow/rng in place
+and return None.
 """
 
+from tinytrain.kernels.backward import (  # noqa: F401
+    add_f32,
+    apply_mask_f32,
+    avgpool_bwd_f32,
+    conv2d_bwd_input_f32,
+    dwconv2d_bwd_input_f32,
+    mask_bytes,
+    mask_s8,
+    slice_channels_s8,
+)
 from tinytrain.kernels.forward import (  # noqa: F401
     add_s8,
     avgpool_s8,
     conv2d_s8,
     dw_weight_hwc,
     dwconv2d_s8,
+    out_size,
     requant_multipliers,
     rne,
     weight_ohwi,
+)
+from tinytrain.kernels.loss import softmax_xent, tt_expf, tt_logf  # noqa: F401
+from tinytrain.kernels.rng import Xorshift32  # noqa: F401
+from tinytrain.kernels.scratch import KERNELS, scratch_bytes  # noqa: F401
+from tinytrain.kernels.update import (  # noqa: F401
+    RULES,
+    bias_grad_update,
+    conv2d_wgrad_update,
+    dwconv2d_wgrad_update,
+    shadow_init,
+    step_factors,
 )

@@ -1,3 +1,17 @@
-"""Model zoo and loaders: the shipped pretrained int8 models, and importers into the IR."""
+"""Model zoo and loaders: the shipped pretrained int8 models, and importers into the IR.
 
+`import_torch` (PyTorch -> IR) is imported lazily, so that loading a zoo model does not import torch.
+"""
+
+from typing import Any
+
+from tinytrain.models.head import replace_head  # noqa: F401
 from tinytrain.models.zoo import ZOO, load_model  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("import_torch", "quantize_input"):
+        from tinytrain.models import torch_import
+
+        return getattr(torch_import, name)
+    raise AttributeError(f"module 'tinytrain.models' has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,20 @@ def load_mcu_model(directory: str | Path, resolution: int | None = None) -> Grap
         npz = np.load(d / "weights.npz", allow_pickle=False)
     except FileNotFoundError as exc:
         raise TinytrainError(f"{where}: not a model directory (missing {Path(exc.filename).name})") from exc
-    except (json.JSONDecodeError, ValueError, OSError) as exc:
+    except (json.JSONDecodeError, ValueError, OSError, zipfile.BadZipFile) as exc:
         raise TinytrainError(f"{where}: malformed model directory ({exc})") from exc
+    try:
+        return _build(doc, npz, d, resolution)
+    except TinytrainError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError, zipfile.BadZipFile) as exc:
+        raise TinytrainError(f"{where}: malformed model directory ({type(exc).__name__}: {exc})") from exc
+
+
+def _build(doc: Any, npz: Any, d: Path, resolution: int | None) -> Graph:
+    where = str(d)
+    if not isinstance(doc, dict):
+        raise TinytrainError(f"{where}/model.json: not a JSON object")
     if doc.get("format") != FORMAT:
         raise TinytrainError(f"{where}/model.json: format {doc.get('format')!r}, expected {FORMAT!r}")
     try:

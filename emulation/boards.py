@@ -1,0 +1,122 @@
+"""Board profiles. A board is data: `firmware/boards/<name>/board.json` (QEMU machine, core flags, memory
+limits, clock, UART, instruction counter) plus its linker script; this module only reads them.
+
+Adding a board = adding a folder with a board.json and a link.ld (MEMORY { FLASH, RAM } + INCLUDE
+sections.ld). `tests/emulation/test_boards.py` checks that board.json and link.ld agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+
+from tinytrain import FIRMWARE_DIR, TinytrainError
+
+BOARDS_DIR = FIRMWARE_DIR / "boards"
+COMMON_DIR = BOARDS_DIR / "common"
+INCLUDE_DIR = FIRMWARE_DIR / "include"
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    qemu_machine: str
+    core: str  # "cortex-m4" | "cortex-m7": selects the cycle model
+    cflags: tuple[str, ...]
+    flash_origin: int
+    flash_size: int
+    sram_origin: int
+    sram_size: int
+    clock_hz: int  # nominal clock of the modelled MCU (for time estimates)
+    uart_driver: str
+    uart_base: int
+    counter_source: str
+    counter_hz: int  # SysTick clock in QEMU
+    instr_per_tick: Fraction  # instructions per SysTick tick under -icount shift=0 (measured)
+    sources: tuple[Path, ...]  # board-layer C sources
+    linker_script: Path
+    directory: Path
+
+    @property
+    def include_dirs(self) -> tuple[Path, ...]:
+        return (INCLUDE_DIR, COMMON_DIR)
+
+    @property
+    def defines(self) -> dict[str, str]:
+        """Preprocessor defines the board layer (firmware/boards/common) needs."""
+        return {
+            "TT_BOARD_NAME": f'"{self.name}"',
+            "TT_CLOCK_HZ": f"{self.clock_hz}u",
+            "TT_UART_BASE": f"0x{self.uart_base:08x}u",
+            "TT_INSTR_PER_TICK_NUM": str(self.instr_per_tick.numerator),
+            "TT_INSTR_PER_TICK_DEN": str(self.instr_per_tick.denominator),
+        }
+
+    @property
+    def cycle_core(self) -> str:
+        """Key into emulation.cycles.CORE_MODELS."""
+        return {"cortex-m4": "m4", "cortex-m7": "m7"}[self.core]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "qemu_machine": self.qemu_machine,
+            "core": self.core,
+            "flash_size": self.flash_size,
+            "sram_size": self.sram_size,
+            "clock_hz": self.clock_hz,
+            "instr_per_tick": str(self.instr_per_tick),
+        }
+
+
+def _load(directory: Path) -> Board:
+    d = json.loads((directory / "board.json").read_text())
+    num, den = d["counter"]["instr_per_tick"]
+    return Board(
+        name=d["name"],
+        description=d["description"],
+        qemu_machine=d["qemu_machine"],
+        core=d["core"],
+        cflags=tuple(d["cflags"]),
+        flash_origin=int(d["flash"]["origin"], 0),
+        flash_size=int(d["flash"]["size"]),
+        sram_origin=int(d["sram"]["origin"], 0),
+        sram_size=int(d["sram"]["size"]),
+        clock_hz=int(d["clock_hz"]),
+        uart_driver=d["uart"]["driver"],
+        uart_base=int(d["uart"]["base"], 0),
+        counter_source=d["counter"]["source"],
+        counter_hz=int(d["counter"]["emulated_hz"]),
+        instr_per_tick=Fraction(num, den),
+        sources=tuple(BOARDS_DIR / s for s in d["sources"]),
+        linker_script=BOARDS_DIR / d["linker_script"],
+        directory=directory,
+    )
+
+
+@cache
+def all_boards() -> dict[str, Board]:
+    """Every board under firmware/boards/, by name."""
+    boards = {}
+    for f in sorted(BOARDS_DIR.glob("*/board.json")):
+        b = _load(f.parent)
+        boards[b.name] = b
+    return boards
+
+
+def board_names() -> list[str]:
+    return list(all_boards())
+
+
+def get_board(board: str | Board) -> Board:
+    """The profile called `board`; an unknown name is a TinytrainError that lists the valid ones."""
+    if isinstance(board, Board):
+        return board
+    boards = all_boards()
+    if board not in boards:
+        raise TinytrainError(f"unknown board `{board}`; valid boards: {', '.join(boards)}")
+    return boards[board]

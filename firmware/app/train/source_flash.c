@@ -1,0 +1,42 @@
+/* tt_source over a flash-embedded copy of the packed dataset file (small sets): the generated
+ * dataset_blob.c defines tt_dataset_blob[] (const, .rodata) with exactly the bytes of dataset.bin. */
+#include "tt_source.h"
+
+extern const uint8_t tt_dataset_blob[];
+
+static const tt_dataset_header *ds;
+static uint32_t ds_step;
+
+static void copy(void *dst, const uint8_t *src, uint32_t n) {
+  uint8_t *d = (uint8_t *)dst;
+  while (n--) *d++ = *src++;
+}
+
+int tt_source_open(tt_dataset_header *info) {
+  ds = (const tt_dataset_header *)(const void *)tt_dataset_blob;
+  if (ds->magic != TT_DATASET_MAGIC || ds->version != TT_DATASET_VERSION) return -4;
+  ds_step = 0;
+  *info = *ds;
+  return 0;
+}
+
+int tt_source_next(int8_t *sample, int *label, float *lr) {
+  if (ds_step >= ds->n_steps) return 0;
+  uint32_t idx;
+  copy(&idx, tt_dataset_blob + ds->off_order + 4u * ds_step, 4);
+  copy(lr, tt_dataset_blob + ds->off_lr + 4u * ds_step, 4);
+  if (idx >= ds->n_train) return -5;
+  *label = tt_dataset_blob[ds->off_train_labels + idx];
+  copy(sample, tt_dataset_blob + ds->off_train + idx * ds->sample_bytes, ds->sample_bytes);
+  ds_step++;
+  return 1;
+}
+
+int tt_source_test(uint32_t i, int8_t *sample, int *label) {
+  if (i >= ds->n_test) return -5;
+  *label = tt_dataset_blob[ds->off_test_labels + i];
+  copy(sample, tt_dataset_blob + ds->off_test + i * ds->sample_bytes, ds->sample_bytes);
+  return 1;
+}
+
+void tt_source_close(void) { ds = 0; }

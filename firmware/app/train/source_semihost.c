@@ -1,0 +1,56 @@
+/* tt_source over semihosting: reads the packed dataset file the host placed in the run directory. */
+#include "tt_board.h"
+#include "tt_source.h"
+
+#ifndef TT_DATASET_PATH
+#define TT_DATASET_PATH "dataset.bin"
+#endif
+
+static int ds_fd = -1;
+static tt_dataset_header ds;
+static uint32_t ds_step;
+
+static int read_at(uint32_t off, void *buf, uint32_t n) {
+  if (tt_sh_seek(ds_fd, (long)off) != 0) return -2;
+  return tt_sh_read(ds_fd, buf, n) == (int)n ? 0 : -3;
+}
+
+int tt_source_open(tt_dataset_header *info) {
+  ds_fd = tt_sh_open(TT_DATASET_PATH, TT_SH_RB);
+  if (ds_fd < 0) return -1;
+  if (tt_sh_read(ds_fd, &ds, sizeof ds) != (int)sizeof ds) return -3;
+  if (ds.magic != TT_DATASET_MAGIC || ds.version != TT_DATASET_VERSION) return -4;
+  ds_step = 0;
+  *info = ds;
+  return 0;
+}
+
+int tt_source_next(int8_t *sample, int *label, float *lr) {
+  if (ds_step >= ds.n_steps) return 0;
+  uint32_t idx;
+  uint8_t lab;
+  int rc = read_at(ds.off_order + 4u * ds_step, &idx, 4);
+  if (rc == 0) rc = read_at(ds.off_lr + 4u * ds_step, lr, 4);
+  if (rc == 0 && idx >= ds.n_train) rc = -5;
+  if (rc == 0) rc = read_at(ds.off_train_labels + idx, &lab, 1);
+  if (rc == 0) rc = read_at(ds.off_train + idx * ds.sample_bytes, sample, ds.sample_bytes);
+  if (rc) return rc;
+  *label = lab;
+  ds_step++;
+  return 1;
+}
+
+int tt_source_test(uint32_t i, int8_t *sample, int *label) {
+  uint8_t lab;
+  if (i >= ds.n_test) return -5;
+  int rc = read_at(ds.off_test_labels + i, &lab, 1);
+  if (rc == 0) rc = read_at(ds.off_test + i * ds.sample_bytes, sample, ds.sample_bytes);
+  if (rc) return rc;
+  *label = lab;
+  return 1;
+}
+
+void tt_source_close(void) {
+  if (ds_fd >= 0) tt_sh_close(ds_fd);
+  ds_fd = -1;
+}

@@ -1,0 +1,114 @@
+/* Float backward kernels (docs/numerics.md, "Float backward"): masks and input gradients. */
+#include "tt_kernels.h"
+#include "tt_math.h"
+
+void tt_mask_s8(const int8_t *y, int n, uint8_t *bits) {
+    const int nb = (n + 7) / 8;
+    for (int k = 0; k < nb; k++) {
+        uint8_t v = 0;
+        for (int b = 0; b < 8; b++) {
+            const int j = 8 * k + b;
+            if (j < n && y[j] != -128 && y[j] != 127) v |= (uint8_t)(1u << b);
+        }
+        bits[k] = v;
+    }
+}
+
+void tt_apply_mask_f32(const float *g, const uint8_t *bits, int n, float *out) {
+    for (int j = 0; j < n; j++) out[j] = ((bits[j >> 3] >> (j & 7)) & 1u) ? g[j] : 0.0f;
+}
+
+void tt_add_f32(const float *a, const float *b, int n, float *y) {
+    for (int j = 0; j < n; j++) y[j] = a[j] + b[j];
+}
+
+void tt_avgpool_bwd_f32(const float *g, int c, int h, int w, float *dx) {
+    const float inv_hw = 1.0f / (float)(h * w);
+    const int n = h * w;
+    for (int ch = 0; ch < c; ch++) {
+        const float v = g[ch] * inv_hw;
+        for (int j = 0; j < n; j++) dx[(size_t)j * c + ch] = v;
+    }
+}
+
+/* dx[p][i] = sum_{o asc} (g[p][o] * s_w[o]) * w[o][i]; two pixels x four input channels per pass. */
+void tt_conv2d_bwd_input_f32(const float *g, int p, int co, const int8_t *wt, int ci, const float *s_w,
+                             float *dx) {
+    int q = 0;
+    for (; q + 1 < p; q += 2) {
+        const float *ga = g + (size_t)q * co, *gb = ga + co;
+        float *da = dx + (size_t)q * ci, *db = da + ci;
+        int i = 0;
+        for (; i + 3 < ci; i += 4) {
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+            const int8_t *wp = wt + i;
+            for (int o = 0; o < co; o++, wp += ci) {
+                const float s = s_w[o], ta = ga[o] * s, tb = gb[o] * s;
+                const float w0 = (float)wp[0], w1 = (float)wp[1], w2 = (float)wp[2], w3 = (float)wp[3];
+                a0 = a0 + ta * w0;
+                a1 = a1 + ta * w1;
+                a2 = a2 + ta * w2;
+                a3 = a3 + ta * w3;
+                b0 = b0 + tb * w0;
+                b1 = b1 + tb * w1;
+                b2 = b2 + tb * w2;
+                b3 = b3 + tb * w3;
+            }
+            da[i] = a0;
+            da[i + 1] = a1;
+            da[i + 2] = a2;
+            da[i + 3] = a3;
+            db[i] = b0;
+            db[i + 1] = b1;
+            db[i + 2] = b2;
+            db[i + 3] = b3;
+        }
+        for (; i < ci; i++) {
+            float a = 0.0f, b = 0.0f;
+            for (int o = 0; o < co; o++) {
+                const float s = s_w[o], wv = (float)wt[(size_t)o * ci + i];
+                a = a + (ga[o] * s) * wv;
+                b = b + (gb[o] * s) * wv;
+            }
+            da[i] = a;
+            db[i] = b;
+        }
+    }
+    for (; q < p; q++) {
+        const float *ga = g + (size_t)q * co;
+        float *da = dx + (size_t)q * ci;
+        for (int i = 0; i < ci; i++) {
+            float a = 0.0f;
+            for (int o = 0; o < co; o++) a = a + (ga[o] * s_w[o]) * (float)wt[(size_t)o * ci + i];
+            da[i] = a;
+        }
+    }
+}
+
+/* Gather form: each input element sums its taps in (kh asc, kw asc) order. */
+void tt_dwconv2d_bwd_input_f32(const float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw,
+                               const float *s_w, int in_h, int in_w, int stride, int pad, float *dx) {
+    for (int ih = 0; ih < in_h; ih++) {
+        for (int iw = 0; iw < in_w; iw++) {
+            float *dp = dx + ((size_t)ih * in_w + iw) * c;
+            for (int ch = 0; ch < c; ch++) dp[ch] = 0.0f;
+            for (int a = 0; a < kh; a++) {
+                const int th = ih + pad - a; /* = oh * stride */
+                if (th < 0) break;
+                if (th % stride) continue;
+                const int oh = th / stride;
+                if (oh >= ho) continue;
+                for (int b = 0; b < kw; b++) {
+                    const int tw = iw + pad - b;
+                    if (tw < 0) break;
+                    if (tw % stride) continue;
+                    const int ow = tw / stride;
+                    if (ow >= wo) continue;
+                    const float *gp = g + ((size_t)oh * wo + ow) * c;
+                    const int8_t *wp = wt + ((size_t)a * kw + b) * c;
+                    for (int ch = 0; ch < c; ch++) dp[ch] = dp[ch] + (gp[ch] * s_w[ch]) * (float)wp[ch];
+                }
+            }
+        }
+    }
+}

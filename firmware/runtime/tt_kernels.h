@@ -1,0 +1,69 @@
+/* tinytrain runtime kernels: the C twins of tinytrain.kernels (numpy), bit-identical by contract.
+ * Specification: docs/numerics.md. Layouts: activations HWC, regular conv weights OHWI
+ * ([Co][kh][kw][Ci]; 1x1 = [Co][Ci]), depthwise weights [kh][kw][C]. No allocation, no scratch:
+ * every kernel works in registers and its own output buffers. Outputs never alias inputs, except
+ * tt_apply_mask_f32 and tt_add_f32, which may run in place.
+ * Build float code with -ffp-contract=off and without -ffast-math (no FMA, no reassociation). */
+#ifndef TT_KERNELS_H
+#define TT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Update rules (docs/numerics.md, Update). */
+#define TT_RULE_NEAREST 0
+#define TT_RULE_STOCHASTIC 1
+#define TT_RULE_SHADOW 2
+
+/* The one shared xorshift32 state (seed != 0), advanced by the stochastic rule. */
+extern uint32_t tt_rng_state;
+uint32_t tt_xorshift32(uint32_t *state);
+
+/* ---- integer forward ---- */
+void tt_conv2d_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int co, int kh, int kw,
+                  const int32_t *bias, const float *m, int32_t x_zero, int32_t y_zero, int stride, int pad,
+                  int8_t *y);
+void tt_dwconv2d_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
+                    const float *m, int32_t x_zero, int32_t y_zero, int stride, int pad, int8_t *y);
+void tt_add_s8(const int8_t *a, const int8_t *b, int n, float fa, float fb, int32_t a_zero, int32_t b_zero,
+               int32_t y_zero, int8_t *y);
+void tt_avgpool_s8(const int8_t *x, int h, int w, int c, int8_t *y);
+void tt_slice_channels_s8(const int8_t *x, int h, int w, int c, int k, int8_t *y);
+
+/* ---- loss ---- */
+float tt_expf(float x); /* x <= 0 */
+float tt_logf(float s); /* s >= 1 */
+void tt_softmax_xent(const int8_t *z, int k, float z_scale, int label, float *g, float *loss);
+
+/* ---- float backward ---- */
+void tt_mask_s8(const int8_t *y, int n, uint8_t *bits); /* writes (n + 7) / 8 bytes */
+void tt_apply_mask_f32(const float *g, const uint8_t *bits, int n, float *out);
+void tt_conv2d_bwd_input_f32(const float *g, int p, int co, const int8_t *wt, int ci, const float *s_w, float *dx);
+void tt_dwconv2d_bwd_input_f32(const float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw,
+                               const float *s_w, int in_h, int in_w, int stride, int pad, float *dx);
+void tt_avgpool_bwd_f32(const float *g, int c, int h, int w, float *dx);
+void tt_add_f32(const float *a, const float *b, int n, float *y);
+
+/* ---- weight gradient + QAS-SGD update (in place on wt / bias / shadow / *rng) ----
+ * x: saved input [h][w][x_c], first k_in channels read. shadow: float32 copy of the updated elements
+ * ([co][kh][kw][k_in] or [kh][kw][k_in]) for TT_RULE_SHADOW, else may be NULL. rng: for TT_RULE_STOCHASTIC. */
+void tt_conv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int8_t *wt,
+                            int co, int kh, int kw, int ci, int k_in, const float *q, float neg_lr, int rule,
+                            uint32_t *rng, float *shadow, int stride, int pad);
+void tt_dwconv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int8_t *wt,
+                              int kh, int kw, int c, int k_in, const float *q, float neg_lr, int rule,
+                              uint32_t *rng, float *shadow, int stride, int pad);
+void tt_bias_grad_update(const float *g, int p, int co, int32_t *bias, const float *qb, float neg_lr);
+
+/* Scratch: no kernel needs any (tinytrain.kernels.scratch_bytes returns 0). A kernel that ever does gets
+ * size_t tt_<name>_scratch_bytes(...) here, mirrored in Python. */
+#define TT_SCRATCH_BYTES_NONE ((size_t)0)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

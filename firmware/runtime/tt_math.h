@@ -1,0 +1,39 @@
+/* Float helpers with fixed IEEE binary32 semantics (docs/numerics.md). Internal to the runtime. */
+#ifndef TT_MATH_H
+#define TT_MATH_H
+
+#include <stdint.h>
+
+/* Round to nearest integer, ties to even, for |v| <= 2^22: (v + 1.5*2^23) - 1.5*2^23. The compiler may
+ * not fold this without -ffast-math (IEEE addition is not associative). */
+static inline float tt_rne(float v) {
+    return (v + 12582912.0f) - 12582912.0f;
+}
+
+static inline float tt_clampf(float v, float lim) {
+    return v < -lim ? -lim : (v > lim ? lim : v);
+}
+
+static inline int32_t tt_clampi(int32_t v, int32_t lo, int32_t hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* float32 -> int8 output: clamp to +-256, rne, add zero point, saturate. */
+static inline int8_t tt_requant_out(float v, int32_t y_zero) {
+    v = tt_clampf(v, 256.0f);
+    return (int8_t)tt_clampi((int32_t)tt_rne(v) + y_zero, -128, 127);
+}
+
+static inline float tt_bits_f32(uint32_t u) {
+    union { uint32_t u; float f; } c;
+    c.u = u;
+    return c.f;
+}
+
+static inline uint32_t tt_f32_bits(float f) {
+    union { uint32_t u; float f; } c;
+    c.f = f;
+    return c.u;
+}
+
+#endif

@@ -1,0 +1,252 @@
+"""Kernel-test firmware: numpy cases compiled into a bare-metal ELF, run in QEMU, compared bit for bit.
+
+Each case embeds its inputs and the numpy reference's expected outputs as C arrays, calls one runtime
+kernel between `tt_phase_begin/end` (so the instruction count per call is measured, SysTick resolution),
+and reports the number of differing bytes as a metric. Also runnable as a script to print
+instructions per MAC of the main kernels on MCUNet-like shapes:
+
+    .venv/bin/python -m tests.kernels.qemu_harness [m7|m4]
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import tinytrain.kernels as K
+
+RUNTIME = Path(__file__).resolve().parents[2] / "firmware" / "runtime"
+F32 = np.float32
+_CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.int32): "int32_t",
+          np.dtype(np.float32): "float"}
+
+
+def _lit(a: np.ndarray) -> str:
+    flat = a.reshape(-1)
+    if a.dtype == F32:
+        return ", ".join(float(v).hex() + "f" for v in flat)
+    return ", ".join(str(int(v)) for v in flat)
+
+
+@dataclass
+class Case:
+    """One kernel call: `call` is C using the array names; `inputs` const, `inout` initialised + checked."""
+
+    name: str
+    call: str
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    inout: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # name -> (initial, expected)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # name -> expected
+    macs: int = 0
+
+
+def firmware_source(cases: list[Case]) -> str:
+    lines = ["#include <stdint.h>", "#include <string.h>", '#include "tt_board.h"', '#include "tt_kernels.h"', ""]
+    body = []
+    for i, c in enumerate(cases):
+        p = f"c{i}_"
+        for n, a in c.inputs.items():
+            lines.append(f"static const {_CTYPE[a.dtype]} {p}{n}[{max(a.size, 1)}] = {{{_lit(a)}}};")
+        for n, (a0, a1) in c.inout.items():
+            lines.append(f"static {_CTYPE[a0.dtype]} {p}{n}[{max(a0.size, 1)}] = {{{_lit(a0)}}};")
+            lines.append(f"static const {_CTYPE[a1.dtype]} {p}{n}_exp[{max(a1.size, 1)}] = {{{_lit(a1)}}};")
+        for n, a in c.outputs.items():
+            lines.append(f"static {_CTYPE[a.dtype]} {p}{n}[{max(a.size, 1)}];")
+            lines.append(f"static const {_CTYPE[a.dtype]} {p}{n}_exp[{max(a.size, 1)}] = {{{_lit(a)}}};")
+        call = c.call
+        for n in sorted([*c.inputs, *c.inout, *c.outputs], key=len, reverse=True):
+            call = call.replace(f"@{n}", f"{p}{n}")
+        body.append(f'  tt_phase_begin("{c.name}");')
+        body.append(f"  {call};")
+        body.append(f'  tt_phase_end("{c.name}");')
+        body.append("  bad = 0;")
+        for n in [*c.inout, *c.outputs]:
+            body.append(f"  bad += diff(&{p}{n}, &{p}{n}_exp, sizeof {p}{n});")
+        body.append(f'  tt_metric_int("{c.name}", bad);')
+        body.append("  total += bad;")
+    lines += [
+        "",
+        "static int32_t diff(const void *a, const void *b, size_t n) {",
+        "  const uint8_t *x = a, *y = b;",
+        "  int32_t d = 0;",
+        "  for (size_t i = 0; i < n; i++) d += x[i] != y[i];",
+        "  return d;",
+        "}",
+        "",
+        "uint32_t rng_cell;",
+        "float loss_cell;",
+        "",
+        "int main(void) {",
+        "  tt_board_init();",
+        "  int32_t bad, total = 0;",
+        *body,
+        "  tt_exit(total ? 1 : 0);",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run_cases(cases: list[Case], board: str, out_dir: Path, profile: bool = False):  # type: ignore[no-untyped-def]
+    """Build and run; returns the emulation RunRecord."""
+    from emulation import build_firmware, run_elf
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    src = out_dir / "kernel_test.c"
+    src.write_text(firmware_source(cases))
+    res = build_firmware(board, [src, *sorted(RUNTIME.glob("*.c"))], [RUNTIME], out_dir, name="kernel_test",
+                         extra_cflags=["-Wno-unused-function"], stack_min=8192)
+    return run_elf(res.elf, board, timeout=120, run_dir=out_dir / "run", profile=profile)
+
+
+def _s8(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(-128, 128, shape, dtype=np.int8)
+
+
+def conv_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride: int) -> Case:
+    pad = (k - 1) // 2
+    x, w = _s8(rng, (h, h, ci)), _s8(rng, (co, k, k, ci))
+    b = rng.integers(-4000, 4000, co).astype(np.int32)
+    m = rng.uniform(2e-4, 2e-3, co).astype(F32)
+    y = K.conv2d_s8(x, w, b, m, -7, 3, stride, pad)
+    ho = y.shape[0]
+    return Case(f"conv{k}x{k}_s{stride}_{h}x{h}_{ci}_{co}",
+                f"tt_conv2d_s8(@x, {h}, {h}, {ci}, @w, {co}, {k}, {k}, @b, @m, -7, 3, {stride}, {pad}, @y)",
+                {"x": x, "w": w, "b": b, "m": m}, outputs={"y": y}, macs=ho * ho * co * k * k * ci)
+
+
+def dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int) -> Case:
+    pad = (k - 1) // 2
+    x, w = _s8(rng, (h, h, c)), _s8(rng, (k, k, c))
+    b = rng.integers(-4000, 4000, c).astype(np.int32)
+    m = rng.uniform(1e-3, 1e-2, c).astype(F32)
+    y = K.dwconv2d_s8(x, w, b, m, 5, -128, stride, pad)
+    ho = y.shape[0]
+    return Case(f"dw{k}x{k}_s{stride}_{h}x{h}_{c}",
+                f"tt_dwconv2d_s8(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, 5, -128, {stride}, {pad}, @y)",
+                {"x": x, "w": w, "b": b, "m": m}, outputs={"y": y}, macs=ho * ho * c * k * k)
+
+
+def bwd1x1_case(rng: np.random.Generator, p: int, co: int, ci: int) -> Case:
+    g = rng.standard_normal((p, co)).astype(F32)
+    w = _s8(rng, (co, ci))
+    s = rng.uniform(1e-3, 1e-1, co).astype(F32)
+    return Case(f"bwd_in1x1_{p}_{co}_{ci}", f"tt_conv2d_bwd_input_f32(@g, {p}, {co}, @w, {ci}, @s, @dx)",
+                {"g": g, "w": w, "s": s}, outputs={"dx": K.conv2d_bwd_input_f32(g, w, s)}, macs=p * co * ci)
+
+
+def bwd_dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int) -> Case:
+    pad = (k - 1) // 2
+    ho = K.out_size(h, k, stride, pad)
+    g = rng.standard_normal((ho, ho, c)).astype(F32)
+    w = _s8(rng, (k, k, c))
+    s = rng.uniform(1e-3, 1e-1, c).astype(F32)
+    dx = K.dwconv2d_bwd_input_f32(g, w, s, h, h, stride, pad)
+    return Case(f"bwd_in_dw{k}x{k}_s{stride}_{h}_{c}",
+                f"tt_dwconv2d_bwd_input_f32(@g, {ho}, {ho}, {c}, @w, {k}, {k}, @s, {h}, {h}, {stride}, {pad}, @dx)",
+                {"g": g, "w": w, "s": s}, outputs={"dx": dx}, macs=ho * ho * c * k * k)
+
+
+_RULE = {"nearest": 0, "stochastic": 1, "shadow": 2}
+
+
+def wgrad_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride: int, k_in: int,
+               rule: str, dw: bool = False) -> Case:
+    pad = (k - 1) // 2
+    ho = K.out_size(h, k, stride, pad)
+    x = _s8(rng, (h, h, ci))
+    q = rng.uniform(0.1, 3.0, co).astype(F32)
+    seed = 12345
+    r = K.Xorshift32(seed)
+    if dw:
+        g = rng.standard_normal((ho, ho, ci)).astype(F32)
+        w0 = rng.integers(-127, 128, (k, k, ci), dtype=np.int8)
+        fn, shape_args, n = "tt_dwconv2d_wgrad_update", f"{k}, {k}, {ci}", k * k * k_in
+    else:
+        g = rng.standard_normal((ho, ho, co)).astype(F32)
+        w0 = rng.integers(-127, 128, (co, k, k, ci), dtype=np.int8)
+        fn, shape_args, n = "tt_conv2d_wgrad_update", f"{co}, {k}, {k}, {ci}", co * k * k * k_in
+    w = w0.copy()
+    sh0 = K.shadow_init(w0, k_in) if rule == "shadow" else np.zeros(1, F32)
+    sh = sh0.copy()
+    getattr(K, fn[3:])(g, x, 2, w, k_in, q, -0.7, rule, r, sh if rule == "shadow" else None, stride, pad)
+    inout = {"w": (w0, w)}
+    if rule == "shadow":
+        inout["sh"] = (sh0, sh)
+    sh_arg = "@sh" if rule == "shadow" else "0"
+    call = (f"rng_cell = {seed}u; {fn}(@g, @x, {h}, {h}, {ci}, 2, @w, {shape_args}, {k_in}, @q, -0.7f, "
+            f"{_RULE[rule]}, &rng_cell, {sh_arg}, {stride}, {pad}); "
+            f"if (rng_cell != {r.state}u) tt_metric_int(\"rng_state_mismatch\", 1)")
+    macs = ho * ho * n
+    return Case(f"wgrad_{'dw' if dw else 'conv'}{k}x{k}_{h}_{ci}_{co}_{k_in}_{rule}", call,
+                {"g": g, "x": x, "q": q}, inout, macs=macs)
+
+
+def misc_cases(rng: np.random.Generator) -> list[Case]:
+    z = _s8(rng, (10,))
+    g, loss = K.softmax_xent(z, F32(0.11), 3)
+    gb = rng.standard_normal((4, 4, 24)).astype(F32)
+    b0 = rng.integers(-10000, 10000, 24).astype(np.int32)
+    b = b0.copy()
+    qb = rng.uniform(10, 1000, 24).astype(F32)
+    K.bias_grad_update(gb, b, qb, F32(-0.01))
+    a1, a2 = _s8(rng, (5, 5, 13)), _s8(rng, (5, 5, 13))
+    y = rng.choice(np.array([-128, 127, 0, 3], np.int8), 333)
+    gm = rng.standard_normal(333).astype(F32)
+    bits = K.mask_s8(y)
+    gp = rng.standard_normal(13).astype(F32)
+    return [
+        Case("softmax_xent", "tt_softmax_xent(@z, 10, 0.11f, 3, @g, @loss)", {"z": z},
+             outputs={"g": g, "loss": np.array([loss], F32)}),
+        Case("bias_grad_update", "tt_bias_grad_update(@g, 16, 24, @b, @qb, -0.01f)", {"g": gb, "qb": qb},
+             {"b": (b0, b)}),
+        Case("add_s8", "tt_add_s8(@a, @b, 325, 0.75f, 1.25f, -3, 7, -128, @y)", {"a": a1, "b": a2},
+             outputs={"y": K.add_s8(a1, a2, F32(0.75), F32(1.25), -3, 7, -128)}),
+        Case("avgpool_s8", "tt_avgpool_s8(@a, 5, 5, 13, @y)", {"a": a1}, outputs={"y": K.avgpool_s8(a1)}),
+        Case("mask", "tt_mask_s8(@y, 333, @bits); tt_apply_mask_f32(@g, @bits, 333, @out)", {"y": y, "g": gm},
+             outputs={"bits": bits, "out": K.apply_mask_f32(gm, bits)}),
+        Case("avgpool_bwd", "tt_avgpool_bwd_f32(@g, 13, 3, 3, @dx)", {"g": gp},
+             outputs={"dx": K.avgpool_bwd_f32(gp, 3, 3)}),
+    ]
+
+
+def check_cases(seed: int = 0) -> list[Case]:
+    """Small shapes covering every kernel, the SIMD tails and every update rule."""
+    rng = np.random.default_rng(seed)
+    return [
+        conv_case(rng, 5, 13, 7, 1, 1), conv_case(rng, 4, 16, 24, 1, 1), conv_case(rng, 7, 3, 8, 3, 2),
+        dw_case(rng, 6, 13, 3, 1), dw_case(rng, 8, 16, 5, 2), dw_case(rng, 5, 8, 7, 1),
+        bwd1x1_case(rng, 9, 12, 13), bwd_dw_case(rng, 6, 7, 3, 1), bwd_dw_case(rng, 8, 8, 5, 2),
+        wgrad_case(rng, 4, 10, 6, 1, 1, 5, "stochastic"), wgrad_case(rng, 5, 3, 4, 3, 2, 3, "shadow"),
+        wgrad_case(rng, 6, 9, 9, 3, 1, 9, "nearest", dw=True), wgrad_case(rng, 5, 6, 6, 5, 2, 4, "stochastic", dw=True),
+        *misc_cases(rng),
+    ]
+
+
+def bench_cases(seed: int = 1) -> list[Case]:
+    """MCUNet-like layer shapes (the DESIGN.md reference point): 8x8 and 4x4 maps, 48..384 channels."""
+    rng = np.random.default_rng(seed)
+    return [
+        conv_case(rng, 8, 96, 48, 1, 1), conv_case(rng, 4, 160, 96, 1, 1),
+        dw_case(rng, 8, 96, 3, 1), dw_case(rng, 8, 96, 5, 1), dw_case(rng, 4, 192, 7, 1),
+        bwd1x1_case(rng, 64, 48, 96), bwd_dw_case(rng, 8, 96, 3, 1), bwd_dw_case(rng, 8, 96, 5, 1),
+        wgrad_case(rng, 8, 96, 48, 1, 1, 96, "nearest"), wgrad_case(rng, 8, 96, 96, 3, 1, 96, "nearest", dw=True),
+    ]
+
+
+def main(argv: list[str]) -> int:
+    board = argv[1] if len(argv) > 1 else "m7"
+    cases = bench_cases()
+    rec = run_cases(cases, board, Path("build") / "kernel_bench" / board)
+    print(f"{board}: {rec.status}")
+    for c in cases:
+        instr = rec.phase(c.name)
+        print(f"{c.name:40s} {c.macs:8d} MAC {instr:9d} instr {instr / c.macs:6.2f} instr/MAC  "
+              f"mismatch={rec.metrics.get(c.name)}")
+    return 0 if rec.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

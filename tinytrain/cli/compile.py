@@ -1,0 +1,115 @@
+"""`tinytrain compile`: model + update scheme -> training Program and its memory plan.
+
+Writes to `--out DIR`: `program.json` (the program summary: options, scheme as resolved, steps, buffers
+with storage/shape/bytes) and `plan.json` + `plan.txt` (the planner's report). Prints a readable summary,
+or with `--json` an object `{"sram": {"total": bytes, <category>: bytes, ...}, "ops": <training steps>,
+"scheme": <resolved scheme>, ...}`. A plan larger than the board's SRAM is reported (with what takes the
+memory) and exits with status 2, after writing DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tinytrain import TinytrainError
+from tinytrain.program import Program
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("compile", help="compile a model + update scheme into a training program and plan",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3) or a directory")
+    p.add_argument("--scheme", default="paper:99kb",
+                   help="full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file (default paper:99kb)")
+    p.add_argument("--classes", type=int, help="classes of a new classifier head (default: keep the model's head)")
+    p.add_argument("--resolution", type=int, help="input resolution (default: the model's, 128)")
+    p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
+    p.add_argument("--update-rule", default="nearest", choices=("nearest", "stochastic", "shadow"))
+    p.add_argument("--no-qas", action="store_true", help="ablation: int8 updates without quantization-aware scaling")
+    p.add_argument("--no-reorder", action="store_true", help="ablation: keep all gradients, update after backward")
+    p.add_argument("--no-inplace", action="store_true", help="ablation: no in-place mask/gradient ops")
+    p.add_argument("--no-slice", action="store_true", help="ablation: save whole activations for partial updates")
+    p.add_argument("--seed", type=int, default=0, help="seed of the new head's initialization")
+    p.add_argument("--out", metavar="DIR", help="write program.json, plan.json, plan.txt here")
+    p.add_argument("--json", action="store_true", help="print a JSON summary instead of the readable one")
+    p.set_defaults(func=run)
+
+
+def program_summary(program: Program) -> dict[str, Any]:
+    """A JSON-able description of a program: everything but the arrays."""
+    return {
+        "model": program.model,
+        "scheme": program.scheme,
+        "update_rule": program.update_rule,
+        "num_classes": program.num_classes,
+        "input_buffer": program.input_buffer,
+        "logits_buffer": program.logits_buffer,
+        "meta": program.meta,
+        "kernels": dict(Counter(s.kernel for s in program.steps)),
+        "steps": [{"kernel": s.kernel, "layer": s.layer, "phase": s.phase, "inputs": s.inputs,
+                   "outputs": s.outputs, "attrs": s.attrs} for s in program.steps],
+        "infer_steps": [{"kernel": s.kernel, "layer": s.layer, "inputs": s.inputs, "outputs": s.outputs,
+                         "attrs": s.attrs} for s in program.infer_steps],
+        "buffers": [{"name": b.name, "dtype": b.dtype, "shape": list(b.shape), "storage": b.storage.value,
+                     "bytes": b.nbytes, "layer": b.layer, "role": b.role} for b in program.buffers.values()],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from tinytrain.compiler import CompileOptions, compile_training
+    from tinytrain.models import load_model
+    from tinytrain.models.head import replace_head
+    from tinytrain.schedule import check_fits, plan_memory
+    from tinytrain.sparse import resolve_scheme
+
+    graph = load_model(args.model, args.resolution)
+    if args.classes is not None and args.classes != graph.num_classes:
+        graph = replace_head(graph, args.classes, seed=args.seed)
+    scheme = resolve_scheme(args.scheme, graph)
+    options = CompileOptions(update_rule=args.update_rule, qas=not args.no_qas, reorder=not args.no_reorder,
+                             inplace=not args.no_inplace, slice_channels=not args.no_slice)
+    program = compile_training(graph, scheme, options)
+    plan = plan_memory(program, args.board)
+    if args.out:
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "program.json").write_text(json.dumps(program_summary(program), indent=1))
+            (out / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1))
+            (out / "plan.txt").write_text(plan.report() + "\n")
+        except OSError as exc:
+            raise TinytrainError(f"cannot write to {out}: {exc.strerror}") from exc
+    n_upd = sum(1 for s in program.steps if s.phase == "update")
+    if args.json:
+        doc = {
+            "model": graph.name, "resolution": graph.resolution, "classes": graph.num_classes,
+            "board": args.board, "fits": plan.fits,
+            "sram": {"total": plan.total, **plan.breakdown},
+            "flash": plan.flash,
+            "ops": len(program.steps),
+            "infer_ops": len(program.infer_steps),
+            "scheme": scheme.to_dict(),
+            "options": program.meta["options"],
+            "peak": {"step": plan.peak_step, **plan.peak_step_info,
+                     "tensors": [p.to_dict() for p in plan.peak_tensors]},
+        }
+        print(json.dumps(doc, indent=1))
+    else:
+        phases = Counter(s.phase for s in program.steps)
+        print(f"{graph.name} @ {graph.resolution}x{graph.resolution}, {graph.num_classes} classes, "
+              f"scheme {scheme.name}: biases of {len(scheme.bias_layers)} layers, weights of "
+              f"{len(scheme.weights)} layers "
+              f"({', '.join(f'{w.layer} {w.channels}/{w.in_channels}' for w in scheme.weights.values())})")
+        print(f"program: {len(program.steps)} training steps ({', '.join(f'{k} {v}' for k, v in phases.items())}; "
+              f"{n_upd} updates), {len(program.infer_steps)} inference steps; backward reaches "
+              f"{program.meta['earliest_backward_layer']}")
+        print(plan.report())
+        if args.out:
+            print(f"wrote {args.out}/program.json, plan.json, plan.txt")
+    if plan.fits is False:
+        check_fits(plan, args.board)  # raises: by how much, and what takes the memory
+    return 0

@@ -1,0 +1,7 @@
+"""Code generation: a training `Program` + its memory plan -> C sources (jinja2 templates in
+templates/, one emitter per kernel in emitters.py), and the packed dataset file the training app
+reads (datafile.py)."""
+
+from tinytrain.codegen.datafile import TrainingJob, make_order  # noqa: F401
+from tinytrain.codegen.emitters import EMITTERS, EmitContext  # noqa: F401
+from tinytrain.codegen.generate import GeneratedModel, ParamInfo, generate, generate_model  # noqa: F401

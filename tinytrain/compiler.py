@@ -1,0 +1,365 @@
+"""The training compiler: IR graph + update scheme + options -> `Program` (tinytrain/program.py).
+
+Stages, all at compile time:
+
+1. **Lowering** to device layout: weights OHWI / depthwise HWC, requantization multipliers, QAS tables.
+   Trainable weights and biases become `Storage.SRAM` copies (initialised from the model); frozen ones
+   and every table stay in `Storage.FLASH`.
+2. **Pruning analysis**: a tensor needs a gradient iff a trainable layer produces it or lies upstream of
+   it. Backward stops at the earliest trainable layer; frozen layers get no weight gradient; activations
+   are saved only as inputs of weight gradients, and (with `slice_channels`) only their first
+   `k = ceil(r·Ci)` channels, copied at forward time so the full tensor can die.
+3. **Forward** (int8, as deployed), with a `mask_s8` bit mask of every clamped output whose gradient is
+   needed (the logits excepted) and the channel slices of saved activations.
+4. **Loss** `softmax_xent` on the int8 logits.
+5. **Backward** in reverse graph order through the per-op gradient rules (tinytrain.autodiff): masks
+   applied (in place where safe), gradient contributions of fan-out tensors summed (in place), and with
+   `reorder` each layer's fused weight-gradient+update and bias update emitted right after its input
+   gradient (computed with the old weights), so no weight-gradient buffer ever exists. Without `reorder`,
+   the split kernels store every weight/bias gradient and the updates run after the backward pass
+   (same results, bit for bit, more memory).
+6. The **inference** step list (forward only, same buffers).
+
+Buffer names: `input`; `act:<tensor>` int8 activations (HWC); `mask:<tensor>` u8 bit masks; `saved:<tensor>`
+channel slices; `grad:<tensor>[@<layer>]` f32 gradients (HWC), `gmask:<tensor>` / `gsum:<tensor>` the
+out-of-place masked / summed ones when in-place is off or unsafe; `loss`; per layer `w:`, `b:` (int8
+weights, int32 bias), `m:` (requant multipliers), `sw:` (weight scales), `q:` / `qb:` (QAS update
+factors), `shadow:` (f32 shadow copy), `wgrad:` / `bgrad:` (split gradients, reorder off).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from tinytrain import TinytrainError
+from tinytrain import kernels as K
+from tinytrain.autodiff import forward_rule, gradient_rule, output_clamped
+from tinytrain.ir import Graph, Op
+from tinytrain.kernels.backward import mask_bytes
+from tinytrain.program import Buffer, Program, Step, Storage
+from tinytrain.sparse.schemes import Scheme, resolve_scheme
+
+UPDATE_RULES = ("nearest", "stochastic", "shadow")
+
+#: Kernels whose C implementation may write its output over an input (docs/numerics.md, "Aliasing in C").
+#: `add_s8` is elementwise too; adding it here lets the residual add overwrite its conv-branch input.
+INPLACE_KERNELS = frozenset({"apply_mask_f32", "add_f32"})
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Compiler switches. Every optimization is one flag, so an ablation is one switch."""
+
+    update_rule: str = "nearest"  # "nearest" | "stochastic" | "shadow" (docs/numerics.md, Update)
+    qas: bool = True  # quantization-aware scaling of the update (False: the "int8 without QAS" ablation)
+    reorder: bool = True  # fused weight-grad+update right after each layer's input gradient
+    inplace: bool = True  # mask application, gradient sums and the residual add in place where safe
+    slice_channels: bool = True  # save only the updated input channels (else keep the whole activation)
+
+    def __post_init__(self) -> None:
+        if self.update_rule not in UPDATE_RULES:
+            raise TinytrainError(f"unknown update rule {self.update_rule!r}: choose one of {', '.join(UPDATE_RULES)}")
+
+
+def _hwc(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    c, h, w = shape
+    return (h, w, c)
+
+
+class Builder:
+    """Mutable state of one compilation; the per-op rules call its methods (see tinytrain.autodiff)."""
+
+    def __init__(self, graph: Graph, scheme: Scheme, options: CompileOptions) -> None:
+        self.graph = graph
+        self.scheme = scheme
+        self.options = options
+        self.buffers: dict[str, Buffer] = {}
+        self.steps: list[Step] = []
+        self.infer_steps: list[Step] = []
+        self._target = self.steps
+        self._training = True
+        self._act: dict[str, str] = {}
+        self._params: dict[str, dict[str, str]] = {}
+        self._grad: dict[str, str] = {}  # tensor -> buffer holding the sum of its gradient contributions so far
+        self._deferred: list[Step] = []
+        self.grad_buffers: dict[str, str] = {}  # tensor -> final (masked) gradient buffer
+        self.wgrad_buffers: dict[str, str] = {}
+        self.bgrad_buffers: dict[str, str] = {}
+        self._producer = {op.output: op for op in graph.ops}
+        self._consumers: dict[str, list[Op]] = {}
+        for op in graph.ops:
+            for t in op.inputs:
+                self._consumers.setdefault(t, []).append(op)
+        self._analyse()
+
+    # analysis ---------------------------------------------------------------------------------------
+    def _analyse(self) -> None:
+        trainable = self.scheme.trainable_layers()
+        missing = trainable - {op.name for op in self.graph.ops}
+        if missing:
+            raise TinytrainError(f"scheme {self.scheme.name!r} names layers not in the model: {sorted(missing)}")
+        need = {self.graph.input: False}
+        for op in self.graph.ops:
+            need[op.output] = op.name in trainable or any(need[t] for t in op.inputs)
+        self._need = need
+        # saved activations: the input of every weight-updated layer, first k channels
+        self.saved_k: dict[str, int] = {}
+        for layer, wu in self.scheme.weights.items():
+            x = self.graph.op(layer).inputs[0]
+            self.saved_k[x] = max(self.saved_k.get(x, 0), wu.channels)
+        self._sliced = {t for t, k in self.saved_k.items()
+                        if self.options.slice_channels and k < self.graph.tensors[t].shape[0]}
+        self._read_in_backward = set(self.saved_k) - self._sliced  # activations kept whole for backward
+
+    def needs_grad(self, tensor: str) -> bool:
+        return self._need.get(tensor, False)
+
+    # buffers ----------------------------------------------------------------------------------------
+    def buffer(self, name: str, dtype: str, shape: tuple[int, ...], storage: Storage, role: str, layer: str = "",
+               data: np.ndarray | None = None) -> str:
+        if name in self.buffers:
+            raise TinytrainError(f"internal: buffer {name!r} defined twice")
+        self.buffers[name] = Buffer(name, dtype, tuple(int(d) for d in shape), storage, data, layer, role)
+        return name
+
+    def act(self, tensor: str) -> str:
+        try:
+            return self._act[tensor]
+        except KeyError:
+            raise TinytrainError(f"internal: tensor {tensor!r} read before it is produced") from None
+
+    def def_act(self, tensor: str, inplace_of: str | None = None, kernel: str = "") -> str:
+        """The buffer an op writes its output activation to: the buffer of its input `inplace_of` when
+        `kernel` may run in place and nothing reads that input afterwards, else a new one."""
+        if tensor in self._act:  # second pass (inference): same buffers
+            return self._act[tensor]
+        t = self.graph.tensors[tensor]
+        if inplace_of is not None and kernel in INPLACE_KERNELS and self._inplace_ok(inplace_of, tensor):
+            self._act[tensor] = self._act[inplace_of]
+        else:
+            name = "input" if tensor == self.graph.input else f"act:{tensor}"
+            self._act[tensor] = self.buffer(name, "s8", _hwc(t.shape), Storage.ARENA, "activation",
+                                            self._producer[tensor].name)
+        return self._act[tensor]
+
+    def _inplace_ok(self, src: str, dst: str) -> bool:
+        """An elementwise op may overwrite its input `src` when nothing reads `src` afterwards."""
+        if not self.options.inplace or src == self.graph.input or src in self._read_in_backward:
+            return False
+        if self.graph.tensors[src].shape != self.graph.tensors[dst].shape:
+            return False
+        return [op.output for op in self._consumers.get(src, [])] == [dst]
+
+    def params(self, op: Op) -> dict[str, str]:
+        """Buffers of a conv's weight, bias, requantization multipliers, weight scales, QAS tables."""
+        if op.name in self._params:
+            return self._params[op.name]
+        out = self.graph.tensors[op.output]
+        x_scale = float(op.attrs["x_scale"])
+        ws = op.w_scales.astype(np.float64)
+        w = K.dw_weight_hwc(op.weight) if op.depthwise else K.weight_ohwi(op.weight)
+        wu = self.scheme.weights.get(op.name)
+        train_b = op.name in self.scheme.bias_layers
+        p = {
+            "w": self.buffer(f"w:{op.name}", "s8", w.shape, Storage.SRAM if wu else Storage.FLASH, "weight",
+                             op.name, w.copy()),
+            "bias": self.buffer(f"b:{op.name}", "s32", op.bias.shape, Storage.SRAM if train_b else Storage.FLASH,
+                                "bias", op.name, op.bias.astype(np.int32).copy()),
+            "m": self.buffer(f"m:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name,
+                             K.requant_multipliers(x_scale, op.w_scales, out.scale)),
+        }
+        if self.needs_grad(op.inputs[0]):
+            p["sw"] = self.buffer(f"sw:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name,
+                                  op.w_scales.astype(np.float32))
+        if wu:
+            q = x_scale / ws if self.options.qas else x_scale * ws
+            p["q"] = self.buffer(f"q:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name,
+                                 q.astype(np.float32))
+            if self.options.update_rule == "shadow":
+                sh = K.shadow_init(w, wu.channels, op.depthwise)
+                p["shadow"] = self.buffer(f"shadow:{op.name}", "f32", sh.shape, Storage.SRAM, "shadow", op.name, sh)
+        if train_b:
+            qb = 1.0 / (x_scale * ws) if self.options.qas else x_scale * ws
+            p["qb"] = self.buffer(f"qb:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name,
+                                  qb.astype(np.float32))
+        self._params[op.name] = p
+        return p
+
+    # steps ------------------------------------------------------------------------------------------
+    def emit(self, kernel: str, inputs: dict[str, str], outputs: dict[str, str], attrs: dict[str, Any] | None = None,
+             layer: str = "", phase: str = "forward") -> None:
+        for b in (*inputs.values(), *outputs.values()):
+            if b not in self.buffers:
+                raise TinytrainError(f"internal: step {kernel} of {layer!r} names unknown buffer {b!r}")
+        self._target.append(Step(kernel, dict(inputs), dict(outputs), dict(attrs or {}), layer, phase))
+
+    def _after_forward(self, tensor: str) -> None:
+        """Training only: the bit mask and the channel slice of a freshly produced tensor."""
+        prod = self._producer.get(tensor)
+        layer = prod.name if prod else ""
+        t = self.graph.tensors[tensor]
+        if prod is not None and tensor != self.graph.output and self.needs_grad(tensor) \
+                and output_clamped(prod.kind):
+            n = mask_bytes(int(np.prod(t.shape)))
+            self.emit("mask_s8", {"y": self.act(tensor)},
+                      {"bits": self.buffer(f"mask:{tensor}", "u8", (n,), Storage.ARENA, "mask", layer)}, {}, layer)
+        if tensor in self._sliced:
+            k = self.saved_k[tensor]
+            h, w, _ = _hwc(t.shape)
+            saved = self.buffer(f"saved:{tensor}", "s8", (h, w, k), Storage.ARENA, "saved", layer)
+            self.emit("slice_channels_s8", {"x": self.act(tensor)}, {"y": saved}, {"k": k}, layer)
+
+    def saved_input(self, op: Op) -> str:
+        x = op.inputs[0]
+        return f"saved:{x}" if x in self._sliced else self.act(x)
+
+    # gradients --------------------------------------------------------------------------------------
+    def grad_buffer(self, tensor: str, layer: str, prefix: str = "grad") -> str:
+        name = f"{prefix}:{tensor}"
+        if name in self.buffers:
+            name = f"{prefix}:{tensor}@{layer}"
+        return self.buffer(name, "f32", _hwc(self.graph.tensors[tensor].shape), Storage.ARENA, "grad", layer)
+
+    def _shared(self, buf: str, exclude: str) -> bool:
+        return any(b == buf for t, b in self._grad.items() if t != exclude)
+
+    def contribute(self, tensor: str, buf: str) -> None:
+        """Add a gradient contribution `buf` (dL/d real value) to `tensor` (summed with earlier ones)."""
+        prev = self._grad.get(tensor)
+        if prev is None:
+            self._grad[tensor] = buf
+            return
+        layer = self.buffers[buf].layer
+        if self.options.inplace and not self._shared(buf, tensor):
+            out = buf
+        elif self.options.inplace and not self._shared(prev, tensor):
+            out = prev
+        else:
+            out = self.grad_buffer(tensor, layer, "gsum")
+        self.emit("add_f32", {"a": buf, "b": prev}, {"y": out}, {}, layer, "backward")
+        self._grad[tensor] = out
+
+    def _finalize(self, tensor: str) -> str:
+        """The complete gradient of `tensor`, masked by its clamp: dL/d(pre-clamp real value)."""
+        buf = self._grad.pop(tensor, None)
+        if buf is None:
+            raise TinytrainError(f"internal: no gradient reached tensor {tensor!r}")
+        prod = self._producer[tensor]
+        if tensor != self.graph.output and output_clamped(prod.kind):
+            out = buf if self.options.inplace and not self._shared(buf, tensor) \
+                else self.grad_buffer(tensor, prod.name, "gmask")
+            self.emit("apply_mask_f32", {"g": buf, "bits": f"mask:{tensor}"}, {"g": out}, {}, prod.name, "backward")
+            buf = out
+        self.grad_buffers[tensor] = buf
+        return buf
+
+    def _runtime_update_attrs(self) -> dict[str, Any]:
+        a: dict[str, Any] = {"neg_lr": "$neg_lr", "rule": self.options.update_rule}
+        if self.options.update_rule == "stochastic":
+            a["rng"] = "$rng"
+        return a
+
+    def update_weight(self, op: Op, g: str, fused: str, split_grad: str, split_update: str,
+                      attrs: dict[str, Any]) -> None:
+        """Weight gradient + QAS update of `op` if the scheme trains its weights (fused, or split when not
+        reordering: the gradient sums now, the update after the backward pass)."""
+        wu = self.scheme.weights.get(op.name)
+        if wu is None:
+            return
+        p = self.params(op)
+        x = self.saved_input(op)
+        upd_in = {"w": p["w"], "q": p["q"]}
+        upd_out = {"w": p["w"]}
+        if "shadow" in p:
+            upd_in["shadow"] = upd_out["shadow"] = p["shadow"]
+        rt = self._runtime_update_attrs()
+        if self.options.reorder:
+            self.emit(fused, {"g": g, "x": x, **upd_in}, upd_out, {**attrs, "k_in": wu.channels, **rt}, op.name,
+                      "update")
+            return
+        k = wu.channels
+        shape = (op.kernel, op.kernel, k) if op.depthwise else \
+            (self.graph.tensors[op.output].shape[0], op.kernel, op.kernel, k)
+        s = self.buffer(f"wgrad:{op.name}", "f32", shape, Storage.ARENA, "grad", op.name)
+        self.wgrad_buffers[op.name] = s
+        self.emit(split_grad, {"g": g, "x": x}, {"s": s}, {**attrs, "k_in": k, "kernel": op.kernel}, op.name,
+                  "backward")
+        self._deferred.append(Step(split_update, {"s": s, **upd_in}, upd_out, {"k_in": k, **rt}, op.name, "update"))
+
+    def update_bias(self, op: Op, g: str) -> None:
+        if op.name not in self.scheme.bias_layers:
+            return
+        p = self.params(op)
+        if self.options.reorder:
+            self.emit("bias_grad_update", {"g": g, "bias": p["bias"], "qb": p["qb"]}, {"bias": p["bias"]},
+                      {"neg_lr": "$neg_lr"}, op.name, "update")
+            return
+        s = self.buffer(f"bgrad:{op.name}", "f32", (len(op.bias),), Storage.ARENA, "grad", op.name)
+        self.bgrad_buffers[op.name] = s
+        self.emit("bias_grad_f32", {"g": g}, {"s": s}, {}, op.name, "backward")
+        self._deferred.append(Step("bias_update", {"s": s, "bias": p["bias"], "qb": p["qb"]}, {"bias": p["bias"]},
+                                   {"neg_lr": "$neg_lr"}, op.name, "update"))
+
+    # the whole program ------------------------------------------------------------------------------
+    def build(self) -> Program:
+        g = self.graph
+        self._act[g.input] = self.buffer("input", "s8", _hwc(g.tensors[g.input].shape), Storage.INPUT, "input")
+        self._after_forward(g.input)
+        for op in g.ops:
+            forward_rule(op)(self, op)
+            self._after_forward(op.output)
+        logits = g.tensors[g.output]
+        gz = self.buffer(f"grad:{g.output}", "f32", _hwc(logits.shape), Storage.ARENA, "grad", self._producer[g.output].name)
+        loss = self.buffer("loss", "f32", (1,), Storage.ARENA, "loss")
+        self.emit("softmax_xent", {"z": self.act(g.output)}, {"g": gz, "loss": loss},
+                  {"z_scale": float(logits.scale), "label": "$label"}, "loss", "loss")
+        self._grad[g.output] = gz
+        for op in reversed(g.ops):
+            if not self.needs_grad(op.output):
+                continue
+            rule = gradient_rule(op)
+            gbuf = self._finalize(op.output)
+            rule(self, op, gbuf)
+        if self._grad:
+            raise TinytrainError(f"internal: gradients of {sorted(self._grad)} were never consumed")
+        self.steps.extend(self._deferred)
+        # inference: the same forward over the same buffers, nothing saved
+        self._target, self._training = self.infer_steps, False
+        for op in g.ops:
+            forward_rule(op)(self, op)
+        backward_ops = [op.name for op in g.ops if self.needs_grad(op.output)]
+        meta = {
+            "options": asdict(self.options),
+            "resolution": g.resolution,
+            "loss_buffer": "loss",
+            "grad_buffers": dict(self.grad_buffers),
+            "wgrad_buffers": dict(self.wgrad_buffers),
+            "bgrad_buffers": dict(self.bgrad_buffers),
+            "saved": {t: {"channels": self.saved_k[t], "of": g.tensors[t].shape[0],
+                          "buffer": f"saved:{t}" if t in self._sliced else self._act[t]} for t in self.saved_k},
+            "backward_layers": backward_ops,
+            "earliest_backward_layer": backward_ops[0] if backward_ops else None,
+            "activation_buffers": dict(self._act),
+        }
+        return Program(g.name, self.scheme.to_dict(), self.buffers, self.steps, "input", self._act[g.output],
+                       g.num_classes, self.options.update_rule, self.infer_steps, meta)
+
+
+def compile_training(graph: Graph, scheme: str | dict[str, Any] | Scheme = "last",
+                     options: CompileOptions | None = None) -> Program:
+    """Compile `graph` (with its final head already in place) for training under `scheme`."""
+    resolved = scheme if isinstance(scheme, Scheme) else resolve_scheme(scheme, graph)
+    return Builder(graph, resolved, options or CompileOptions()).build()
+
+
+def updated_elements(program: Program) -> int:
+    """Number of weight and bias elements a training step updates (for reports)."""
+    n = 0
+    for w in program.scheme["weights"]:
+        b = program.buffers[f"w:{w['layer']}"]
+        n += math.prod(b.shape) // w["in_channels"] * w["channels"]
+    return n + sum(program.buffers[f"b:{layer}"].shape[0] for layer in program.scheme["bias_layers"])

@@ -1,0 +1,688 @@
+"""`tinytrain emulate`: compile a model + update scheme into training firmware, run it on an emulated
+board, compare it with the host reference, and return one run record.
+
+Stages (each timed in the record's `wall_seconds`):
+
+1. model: zoo model at the resolution, with a new N-class head when `classes` differs;
+2. compile: IR + scheme -> training `Program` (tinytrain.compiler);
+3. plan: arena placement and predicted SRAM (tinytrain.schedule); a plan larger than the board's SRAM
+   stops here with the planner's breakdown, before anything is built;
+4. job: dataset split, the training order (epochs, shuffled with the seed) and the per-step learning
+   rates, packed into dataset.bin (tinytrain.codegen.datafile): host and device read the same stream;
+5. generate + build: model.c/model.h (tinytrain.codegen) + firmware/app/train + firmware/runtime,
+   for the board (emulation.build) or the host (gcc: backend "host");
+6. run: QEMU (or the host binary) in the run directory; `TT {json}` lines stream to a progress
+   callback as they arrive; a fault is reported with the kernel it happened in (symbol of the PC);
+7. reference: the same Program on the host `Trainer` with the same samples and learning rates,
+   meanwhile (the firmware runs in another process);
+8. compare: per-step losses bit-equal (float32) and final trainable tensors identical -> `matched_reference`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinytrain import FIRMWARE_DIR, REPO_ROOT, RESULTS_DIR, TinytrainError
+from tinytrain.codegen import datafile
+from tinytrain.codegen.generate import GeneratedModel, generate_model
+from tinytrain.program import Program, Storage
+
+APP_DIR = FIRMWARE_DIR / "app" / "train"
+RUNTIME_DIR = FIRMWARE_DIR / "runtime"
+BUILD_ROOT = REPO_ROOT / "build" / "emulate"
+RUNS_DIR = RESULTS_DIR / "runs"
+RECORD_FORMAT = "tinytrain-run/1"
+PHASES = ("forward", "loss", "backward", "update")
+
+#: The embedded default job (`tinytrain emulate --defaults`, `tox -e emulate`).
+DEFAULTS: dict[str, Any] = {
+    "model": "mcunet-5fps",
+    "scheme": "paper:99kb",
+    "dataset": "faces",
+    "classes": 2,
+    "resolution": 64,
+    "board": "m7",
+    "epochs": 3,
+    "lr": 0.05,
+}
+
+Progress = Callable[[str], None]
+
+
+class FirmwareFault(TinytrainError):
+    """The firmware faulted (or exited non-zero) on the emulated board."""
+
+    exit_code = 3
+
+
+@dataclass
+class EmulateConfig:
+    model: str = "mcunet-5fps"
+    scheme: str = "paper:99kb"
+    dataset: str = "faces"
+    classes: int | None = None  # None: the dataset's number of classes
+    resolution: int = 64
+    board: str = "m7"
+    steps: int | None = None  # training steps; None: `epochs` epochs over the train split
+    epochs: int = 1
+    lr: float = 0.05
+    update_rule: str = "nearest"
+    seed: int = 0
+    rng_seed: int = 0x2545F491
+    max_train: int | None = None  # cap on the train split (None: all)
+    max_test: int | None = None  # cap on the test split (None: all)
+    evaluate: bool = True
+    backend: str = "qemu"  # "qemu" | "host" (host-native build of the same C, no instruction counts)
+    source: str = "semihost"  # "semihost" | "flash" (the dataset embedded in the firmware image)
+    check_reference: bool = True
+    profile: bool = False  # load the ttprof plugin: instruction classes -> a cycle estimate (slower)
+    dump_params: str | None = None  # write the trained tensors to this .npz
+    timeout: float = 3600.0
+    build_dir: str | None = None  # default: build/emulate/<job key>
+    save_record: bool = True  # write the record under results/runs/
+
+    def key(self) -> str:
+        m = Path(self.model).name if ("/" in self.model or os.sep in self.model) else self.model
+        parts = [m, self.scheme.replace(":", "-"), self.dataset, f"r{self.resolution}", self.board]
+        if self.backend != "qemu":
+            parts.append(self.backend)
+        return "-".join(p.replace("/", "_") for p in parts)
+
+
+@dataclass
+class RunResult:
+    record: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    output: str = ""
+
+
+# ---- adapters to the other parts of tinytrain ---------------------------------------------------------
+
+
+def load_graph(model: str, resolution: int, classes: int | None, seed: int) -> Any:
+    """The model at `resolution`, with a new `classes`-way head if it has a different number."""
+    from tinytrain.models import load_model, replace_head
+
+    graph = load_model(model, resolution)
+    if classes is not None and classes != graph.num_classes:
+        graph = replace_head(graph, classes, seed=seed)
+    return graph
+
+
+def compile_program(graph: Any, scheme: str, update_rule: str) -> Program:
+    from tinytrain.compiler import CompileOptions, compile_training
+
+    return compile_training(graph, scheme, CompileOptions(update_rule=update_rule))
+
+
+def plan_program(program: Program, board: str) -> Any:
+    from tinytrain.schedule import plan_memory
+
+    return plan_memory(program, board)
+
+
+def check_plan_fits(plan: Any, board: str) -> None:
+    from tinytrain.schedule import check_fits
+
+    try:
+        check_fits(plan, board)
+    except TinytrainError as exc:
+        raise TinytrainError(f"{exc}\n\n{plan.report()}") from None
+
+
+class Reference:
+    """The host reference `Trainer` on the same stream; filled in by `run_reference` (in a thread)."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self.preds_before: list[int] | None = None
+        self.preds_after: list[int] | None = None
+        self.params: dict[str, np.ndarray] = {}
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+
+
+def run_reference(program: Program, job: datafile.TrainingJob, evaluate: bool, ref: Reference) -> None:
+    t0 = time.perf_counter()
+    try:
+        from tinytrain.reference.training import Trainer
+
+        trainer = Trainer(program, seed=job.rng_seed)
+        if evaluate:
+            ref.preds_before = [trainer.predict(x) for x in job.x_test]
+        for sample, label, lr in job.samples():
+            ref.losses.append(float(np.float32(trainer.train_step(sample, label, lr))))
+        if evaluate:
+            ref.preds_after = [trainer.predict(x) for x in job.x_test]
+        ref.params = {name: np.array(arr) for name, arr in trainer.parameters().items()}
+    except BaseException as exc:  # reported in the record, never lost in the thread
+        ref.error = exc
+    ref.seconds = time.perf_counter() - t0
+
+
+# ---- building -----------------------------------------------------------------------------------------
+
+
+def app_sources(source: str) -> list[Path]:
+    src = {"semihost": "source_semihost.c", "flash": "source_flash.c"}.get(source)
+    if src is None:
+        raise TinytrainError(f"unknown sample source {source!r}: semihost or flash")
+    return [APP_DIR / "main.c", APP_DIR / src]
+
+
+def runtime_sources() -> list[Path]:
+    srcs = sorted(RUNTIME_DIR.glob("*.c"))
+    if not srcs:
+        raise TinytrainError(f"no runtime kernels in {RUNTIME_DIR}")
+    return srcs
+
+
+def build_board(board: str, gen_dir: Path, out_dir: Path, source: str) -> Any:
+    from emulation.build import build_firmware
+
+    sources = [gen_dir / "model.c", *app_sources(source), *runtime_sources()]
+    if source == "flash":
+        sources.append(gen_dir / "dataset_blob.c")
+    return build_firmware(board, sources, include_dirs=[gen_dir, APP_DIR, RUNTIME_DIR], out_dir=out_dir,
+                          name="train")
+
+
+HOST_CFLAGS = ("-O2", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wextra")
+
+
+def build_host(gen_dir: Path, out_dir: Path, source: str = "semihost") -> Path:
+    """The same training app, model and runtime built with the host gcc (tt_board.h on stdio)."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        raise TinytrainError("no host C compiler (gcc) found; install it with: sudo apt-get install -y gcc")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    exe = out_dir / "train-host"
+    sources = [gen_dir / "model.c", APP_DIR / "host_board.c", *app_sources(source), *runtime_sources()]
+    if source == "flash":
+        sources.append(gen_dir / "dataset_blob.c")
+    objs = []
+    for s in sources:
+        obj = out_dir / (s.stem + ".o")
+        defines = ["-Dmain=tt_app_main"] if s.name == "main.c" else []
+        c = [gcc, *HOST_CFLAGS, "-DTT_NO_PHASE_COUNTERS", *defines, f"-I{gen_dir}", f"-I{APP_DIR}",
+             f"-I{RUNTIME_DIR}", f"-I{FIRMWARE_DIR / 'include'}", "-c", str(s), "-o", str(obj)]
+        proc = subprocess.run(c, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise TinytrainError(f"host build failed ({s.name}):\n{proc.stderr.strip()}")
+        objs.append(str(obj))
+    proc = subprocess.run([gcc, *objs, "-lm", "-o", str(exe)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise TinytrainError(f"host link failed:\n{proc.stderr.strip()}")
+    return exe
+
+
+# ---- running ------------------------------------------------------------------------------------------
+
+
+def stream_process(cmd: list[str], cwd: Path, on_event: Callable[[dict[str, Any]], None],
+                   timeout: float) -> tuple[int, str]:
+    """Run `cmd`, parse its stdout line by line as it arrives (metrics protocol) and return
+    (exit status, whole output). A timeout kills it (status -9)."""
+    from emulation.protocol import parse_line
+
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", bufsize=1)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    lines = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            ev = parse_line(line)
+            if ev is not None:
+                on_event(ev)
+        status = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return status, "".join(lines)
+
+
+def tail_events(path: Path, on_event: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
+    """Follow a growing UART log and pass each protocol event to `on_event` as it arrives (progress)."""
+    from emulation.protocol import parse_line
+
+    while not path.exists():
+        if stop.wait(0.05):
+            return
+    with path.open("r", errors="replace") as f:
+        buf = ""
+        while True:
+            chunk = f.read()
+            if chunk:
+                buf += chunk
+                *lines, buf = buf.split("\n")
+                for line in lines:
+                    ev = parse_line(line)
+                    if ev is not None:
+                        on_event(ev)
+            elif stop.is_set():
+                return
+            else:
+                time.sleep(0.1)
+
+
+def run_qemu(elf: Path, board: str, run_dir: Path, on_event: Callable[[dict[str, Any]], None],
+             timeout: float, profile: bool) -> Any:
+    """emulation.runner.run_elf, with the UART log followed meanwhile for live progress."""
+    from emulation.runner import run_elf
+
+    uart = run_dir / "uart.log"
+    uart.unlink(missing_ok=True)
+    stop = threading.Event()
+    follower = threading.Thread(target=tail_events, args=(uart, on_event, stop), daemon=True)
+    follower.start()
+    try:
+        return run_elf(elf, board, timeout=timeout, run_dir=run_dir, profile=profile)
+    finally:
+        stop.set()
+        follower.join(timeout=5)
+
+
+def fault_message(events: list[dict[str, Any]], elf: Path | None, status: int, output: str) -> str:
+    """A readable report of a fault or failed run, naming the function (kernel) of the PC."""
+    fault = next((e for e in reversed(events) if e.get("ev") == "fault"), None)
+    errors = [e.get("msg", "") for e in events if e.get("ev") == "error"]
+    if fault is not None:
+        where, caller = "?", "?"
+        if elf is not None:
+            try:
+                from emulation.elfinfo import ElfSymbols
+
+                syms = ElfSymbols(elf)
+                where = syms.symbolize(int(str(fault.get("pc", "0")), 16))
+                caller = syms.symbolize(int(str(fault.get("lr", "0")), 16))
+            except Exception as exc:  # symbolisation is best effort; the raw PC is still shown
+                where = f"(cannot symbolise: {exc})"
+        steps = [e for e in events if e.get("ev") == "step"]
+        at = f"during training step {len(steps)}" if any(e.get("ev") == "job" for e in events) else "at start-up"
+        return (f"firmware fault ({fault.get('exception')}) {at} in {where} (called from {caller}); "
+                f"pc={fault.get('pc')} cfsr={fault.get('cfsr')} hfsr={fault.get('hfsr')} "
+                f"mmfar={fault.get('mmfar')} bfar={fault.get('bfar')} sp={fault.get('sp')}")
+    tail = "\n".join(output.strip().splitlines()[-15:])
+    if status == -9:
+        return f"the firmware did not finish in time (killed); last output:\n{tail}"
+    return (f"the firmware exited with status {status}" + (f": {'; '.join(errors)}" if errors else "")
+            + f"\nlast output:\n{tail}")
+
+
+# ---- the whole job ------------------------------------------------------------------------------------
+
+
+def make_job(cfg: EmulateConfig, num_classes: int, input_shape: tuple[int, ...]) -> datafile.TrainingJob:
+    from tinytrain.data import load_dataset
+
+    ds = load_dataset(cfg.dataset, cfg.resolution, seed=cfg.seed)
+    xs, ys, xt, yt = ds.train_x, ds.train_y, ds.test_x, ds.test_y
+    if ds.classes != num_classes:
+        if num_classes < ds.classes:  # keep the first `num_classes` classes
+            keep_s, keep_t = ys < num_classes, yt < num_classes
+            xs, ys, xt, yt = xs[keep_s], ys[keep_s], xt[keep_t], yt[keep_t]
+        else:
+            raise TinytrainError(f"dataset {cfg.dataset!r} has {ds.classes} classes; the model has {num_classes}")
+    if cfg.max_train:
+        xs, ys = xs[:cfg.max_train], ys[:cfg.max_train]
+    if cfg.max_test is not None:
+        xt, yt = xt[:cfg.max_test], yt[:cfg.max_test]
+    if tuple(xs.shape[1:]) != tuple(input_shape):
+        raise TinytrainError(f"dataset samples are {tuple(xs.shape[1:])}, the model's input is {tuple(input_shape)}")
+    steps = cfg.steps if cfg.steps is not None else cfg.epochs * len(xs)
+    if steps < 0:
+        raise TinytrainError("steps must be >= 0")
+    order = datafile.make_order(len(xs), steps, cfg.seed)
+    flags = datafile.TEST_PREDS | (datafile.EVAL_BEFORE | datafile.EVAL_AFTER if cfg.evaluate else 0)
+    flags |= datafile.DUMP_PARAMS
+    return datafile.TrainingJob(xs, ys, xt, yt, order, np.full(steps, cfg.lr, np.float32), num_classes,
+                                rng_seed=cfg.rng_seed, flags=flags,
+                                meta={"dataset": cfg.dataset, "seed": cfg.seed})
+
+
+def _say(progress: Progress | None, msg: str) -> None:
+    if progress is not None:
+        progress(msg)
+
+
+def _accuracy(preds: list[int] | None, labels: np.ndarray) -> float | None:
+    if preds is None or len(labels) == 0:
+        return None
+    return float(np.mean(np.asarray(preds) == np.asarray(labels)))
+
+
+def _decode_preds(s: str | None) -> list[int] | None:
+    if s is None:
+        return None
+    return [int(s[i:i + 2], 16) for i in range(0, len(s), 2)]
+
+
+def measured_sram(elf: Path, memory: Any, stack_hw: int, gen: GeneratedModel) -> dict[str, Any]:
+    """Measured SRAM: ELF static (.data + .bss), by symbol, plus the stack high-water mark."""
+    from emulation.elfinfo import ElfSymbols
+
+    static = int(memory.sram_static)
+    objs = {s.name: s.size for s in ElfSymbols(elf).objects_in(0x20000000, 0x40000000)}
+    arena = objs.get("tt_arena", 0)
+    trainable = sum(v for k, v in objs.items() if k.startswith("tt_p_"))
+    inp = objs.get("tt_sample", 0)
+    breakdown = {"arena": arena, "trainable": trainable, "input": inp,
+                 "other_static": static - arena - trainable - inp, "stack_high_water": int(stack_hw)}
+    return {"total": static + int(stack_hw), "static": static, "breakdown": breakdown,
+            "largest_objects": dict(sorted(objs.items(), key=lambda kv: -kv[1])[:8])}
+
+
+def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
+    """Run one training job end to end (see the module doc) and return its run record."""
+    wall: dict[str, float] = {}
+    t_start = time.perf_counter()
+
+    def lap(name: str, t0: float) -> float:
+        wall[name] = round(time.perf_counter() - t0, 3)
+        return time.perf_counter()
+
+    if cfg.backend not in ("qemu", "host"):
+        raise TinytrainError(f"unknown backend {cfg.backend!r}: qemu or host")
+    t = time.perf_counter()
+    _say(progress, f"model {cfg.model} at {cfg.resolution}x{cfg.resolution}")
+    graph = load_graph(cfg.model, cfg.resolution, cfg.classes, cfg.seed)
+    t = lap("model", t)
+    program = compile_program(graph, cfg.scheme, cfg.update_rule)
+    t = lap("compile", t)
+    plan = plan_program(program, cfg.board if cfg.backend == "qemu" else "m7")
+    if cfg.backend == "qemu":
+        check_plan_fits(plan, cfg.board)
+    t = lap("plan", t)
+    _say(progress, f"scheme {cfg.scheme}: {len(program.steps)} kernel calls per step; predicted SRAM "
+         f"{plan.total / 1024:.1f} KB (arena {plan.arena / 1024:.1f} KB)"
+         + (f" of {plan.sram_budget / 1024:.0f} KB on {cfg.board}" if plan.sram_budget else ""))
+
+    inp = program.buffers[program.input_buffer]
+    job = make_job(cfg, program.num_classes, tuple(inp.shape))
+    t = lap("dataset", t)
+
+    build_dir = Path(cfg.build_dir) if cfg.build_dir else BUILD_ROOT / cfg.key()
+    gen_dir, run_dir = build_dir / "gen", build_dir / "run"
+    gen = generate_model(program, plan.offsets, plan.arena)
+    gen.write(gen_dir)
+    if cfg.source == "flash":
+        (gen_dir / "dataset_blob.c").write_text(datafile.blob_c(job))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    datafile.write(job, run_dir / "dataset.bin")
+    (run_dir / "params.bin").unlink(missing_ok=True)
+    t = lap("generate", t)
+
+    _say(progress, f"building for {cfg.board if cfg.backend == 'qemu' else 'the host'} ...")
+    elf: Path | None = None
+    memory = None
+    if cfg.backend == "qemu":
+        built = build_board(cfg.board, gen_dir, build_dir / "bin", cfg.source)
+        elf, memory = built.elf, built.memory
+        cmd = []
+    else:
+        cmd = [str(build_host(gen_dir, build_dir / "host", cfg.source))]
+    t = lap("build", t)
+
+    ref = Reference()
+    ref_thread = None
+    if cfg.check_reference:
+        ref_thread = threading.Thread(target=run_reference, args=(program, job, cfg.evaluate, ref), daemon=True)
+        ref_thread.start()
+
+    events: list[dict[str, Any]] = []
+    n_steps = job.steps
+
+    def on_event(ev: dict[str, Any]) -> None:
+        events.append(ev)
+        kind = ev.get("ev")
+        if kind == "step":
+            i = int(ev["i"])
+            if progress is not None and (n_steps <= 40 or i % max(1, n_steps // 40) == 0 or i == n_steps - 1):
+                instr = ev.get("instr", 0)
+                progress(f"  step {i + 1:>4}/{n_steps}  label {ev.get('label')}  loss {float(ev['loss']):.4f}"
+                         + (f"  {int(instr) / 1e6:.1f} M instr" if instr else ""))
+        elif kind == "eval" and "correct" in ev:
+            _say(progress, f"  accuracy {ev['when']} training: {int(ev['correct'])}/{int(ev['n'])}")
+        elif kind == "fault":
+            _say(progress, "  FAULT")
+
+    _say(progress, f"running {n_steps} training steps on {cfg.board if cfg.backend == 'qemu' else 'the host'}"
+         + (f" ({len(job.x_test)} test images before and after)" if cfg.evaluate else ""))
+    run_rec = None
+    if elf is not None:
+        run_rec = run_qemu(elf, cfg.board, run_dir, on_event, cfg.timeout, cfg.profile)
+        events = list(run_rec.events)
+        output = Path(run_rec.uart_log).read_text(errors="replace") if Path(run_rec.uart_log).exists() else ""
+        status = 0 if run_rec.ok else (run_rec.exit_code if run_rec.exit_code not in (None, 0) else 1)
+    else:
+        status, output = stream_process(cmd, run_dir, on_event, cfg.timeout)
+        (run_dir / "uart.log").write_text(output)
+    t = lap("run", t)
+    exit_ev = next((e for e in reversed(events) if e.get("ev") == "exit"), None)
+    if status != 0 or exit_ev is None or int(exit_ev.get("status", 1)) != 0:
+        detail = run_rec.message if run_rec is not None and run_rec.message else ""
+        raise FirmwareFault(fault_message(events, elf, status, output) + (f"\n{detail}" if detail else ""))
+
+    if ref_thread is not None:
+        _say(progress, "waiting for the host reference ...")
+        ref_thread.join()
+        t = lap("reference_wait", t)
+
+    # ---- the record ----
+    steps_ev = [e for e in events if e.get("ev") == "step"]
+    losses = [float(np.frombuffer(int(e["loss_bits"], 16).to_bytes(4, "little"), np.float32)[0]) for e in steps_ev]
+    loss_bits = [str(e["loss_bits"]) for e in steps_ev]
+    evals = {e["when"]: e for e in events if e.get("ev") == "eval" and "correct" in e}
+    preds = {e["when"]: _decode_preds(e.get("preds")) for e in events if e.get("ev") == "eval" and "preds" in e}
+    n_test = len(job.y_test)
+
+    per_step = {p: [int(e.get("phases", {}).get(p, 0)) for e in steps_ev] for p in PHASES}
+    totals = [int(e.get("instr", 0)) for e in steps_ev]
+    instr = {p: (int(np.mean(v)) if v else 0) for p, v in per_step.items()}
+    instr["total"] = int(np.mean(totals)) if totals else 0
+    est = None
+    if cfg.backend == "qemu":
+        est = estimate_cycles(cfg.board, instr["total"], run_rec.profile if run_rec else None, gen.kernels)
+
+    device_params: dict[str, np.ndarray] = {}
+    pfile = run_dir / "params.bin"
+    if pfile.exists():
+        device_params = gen.read_params(pfile.read_bytes())
+    if cfg.dump_params:
+        np.savez(cfg.dump_params, **device_params)
+
+    match: dict[str, Any] = {"checked": cfg.check_reference}
+    matched: bool | None = None
+    if cfg.check_reference:
+        if ref.error is not None:
+            match["error"] = f"{type(ref.error).__name__}: {ref.error}"
+            matched = False
+        else:
+            ref_bits = [f"0x{int(np.float32(v).view(np.uint32)):08x}" for v in ref.losses]
+            bad = [i for i, (a, b) in enumerate(zip(loss_bits, ref_bits, strict=False)) if a != b]
+            match["losses"] = len(ref_bits) == len(loss_bits) and not bad
+            match["first_loss_mismatch"] = bad[0] if bad else None
+            bad_params = sorted(k for k in ref.params if k not in device_params
+                                or not np.array_equal(ref.params[k], device_params[k]))
+            match["params"] = not bad_params and set(ref.params) == set(device_params)
+            match["params_mismatched"] = bad_params[:10]
+            match["predictions"] = (preds.get("before") == ref.preds_before and preds.get("after") == ref.preds_after)
+            match["reference_losses"] = [float(v) for v in ref.losses]
+            match["reference_seconds"] = round(ref.seconds, 3)
+            matched = bool(match["losses"] and match["params"])
+
+    stack_hw = int(exit_ev.get("stack_hw", 0))
+    sram = measured_sram(elf, memory, stack_hw, gen) if elf is not None else None
+    boot = next((e for e in events if e.get("ev") == "boot"), {})
+    infer_instr = None
+    if evals and n_test:
+        infer_instr = int(np.mean([int(e.get("instr", 0)) for e in evals.values()]) / n_test)
+
+    record: dict[str, Any] = {
+        "format": RECORD_FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "backend": cfg.backend,
+        "board": cfg.board if cfg.backend == "qemu" else "host",
+        "model": cfg.model,
+        "scheme": cfg.scheme,
+        "dataset": cfg.dataset,
+        "classes": program.num_classes,
+        "resolution": cfg.resolution,
+        "update_rule": cfg.update_rule,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "steps": len(steps_ev),
+        "epochs": round(len(steps_ev) / max(1, len(job.y_train)), 3),
+        "n_train": int(len(job.y_train)),
+        "n_test": n_test,
+        "losses": losses,
+        "loss_bits": loss_bits,
+        "labels": [int(e.get("label", -1)) for e in steps_ev],
+        "accuracy_before": (int(evals["before"]["correct"]) / n_test) if "before" in evals and n_test else None,
+        "accuracy_after": (int(evals["after"]["correct"]) / n_test) if "after" in evals and n_test else None,
+        "instructions_per_step": instr if cfg.backend == "qemu" else None,
+        "instructions_per_step_all": totals if cfg.backend == "qemu" else None,
+        "instructions_per_inference": infer_instr if cfg.backend == "qemu" else None,
+        "instruction_counter": {"source": "systick", "instr_per_tick": boot.get("instr_per_tick")},
+        "est_cycles_per_step": est["cycles"] if est else None,
+        "est_ms_per_step": est["ms"] if est else None,
+        "est_cpi": est["cpi"] if est else None,
+        "estimate_note": est["note"] if est else None,
+        "profile": _profile_summary(run_rec.profile, gen.kernels) if run_rec is not None and run_rec.profile else None,
+        "clock_hz": boot.get("clock_hz"),
+        "sram": sram,
+        "sram_budget": plan.sram_budget,
+        "sram_predicted": {"total": plan.total, "breakdown": dict(plan.breakdown), "arena": plan.arena,
+                           "strategy": plan.strategy},
+        "flash_bytes": int(memory.flash) if memory is not None else None,
+        "flash": memory.to_dict() if memory is not None else None,
+        "codegen": {"kernel_calls": len(program.steps), "infer_calls": len(program.infer_steps),
+                    "trainable_bytes": gen.sram_param_bytes, "constant_bytes": gen.flash_bytes,
+                    "kernels": gen.kernels},
+        "matched_reference": matched,
+        "match": match,
+        "exit_status": int(exit_ev.get("status", 0)),
+        "elf": str(elf) if elf else None,
+        "run_dir": str(run_dir),
+        "wall_seconds": wall,
+    }
+    wall["total"] = round(time.perf_counter() - t_start, 3)
+    if cfg.save_record:
+        RUNS_DIR.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = RUNS_DIR / f"{stamp}-{cfg.key()}.json"
+        path.write_text(json.dumps(record, indent=1))
+        record["record_file"] = str(path)
+    return RunResult(record, events, output)
+
+
+#: Cycles per instruction assumed when no plugin profile was taken (`--profile` measures the mix):
+#: kernels are load/MAC loops, close to the per-class costs of emulation.cycles for such loops.
+FALLBACK_CPI = {"m4": 1.5, "m7": 1.0}
+
+
+def estimate_cycles(board: str, instructions: int, profile: dict[str, Any] | None = None,
+                    kernels: list[str] | None = None) -> dict[str, Any] | None:
+    """Cycles and milliseconds per step at the board's nominal clock: an ESTIMATE. With a plugin profile,
+    cycles per instruction come from the instruction-class mix of the kernels (emulation.cycles);
+    without one, from FALLBACK_CPI."""
+    try:
+        from emulation.boards import get_board
+    except ImportError:
+        return None
+    b = get_board(board)
+    cpi, source = None, ""
+    if profile:
+        syms = profile.get("symbols", {})
+        names = [f"tt_{k}" for k in (kernels or [])]
+        instr = sum(syms[n]["total"] for n in names if n in syms)
+        cyc = sum(syms[n].get("cycles_estimate", 0.0) for n in names if n in syms)
+        if instr:
+            cpi, source = cyc / instr, f"instruction-class mix of the kernels (plugin profile, {b.cycle_core} model)"
+    if cpi is None:
+        cpi, source = FALLBACK_CPI.get(b.cycle_core, 1.0), "an assumed average (no plugin profile; use --profile)"
+    c = int(round(instructions * cpi))
+    return {"cycles": c, "ms": round(1000.0 * c / b.clock_hz, 3), "cpi": round(cpi, 4),
+            "note": f"estimate: {instructions} instructions/step x {cpi:.3f} cycles/instruction from {source}, "
+                    f"at {b.clock_hz / 1e6:.0f} MHz; QEMU counts instructions, not cycles"}
+
+
+def _profile_summary(profile: dict[str, Any], kernels: list[str]) -> dict[str, Any]:
+    """Per-kernel instruction counts and cycle estimates over the whole run (from the plugin)."""
+    syms = profile.get("symbols", {})
+    per = {k: {"instructions": syms[f"tt_{k}"]["total"], "cycles_estimate": syms[f"tt_{k}"].get("cycles_estimate")}
+           for k in kernels if f"tt_{k}" in syms}
+    return {"all": profile.get("all"), "kernels": per, "cycle_estimate": profile.get("cycle_estimate")}
+
+
+def summary(record: dict[str, Any]) -> str:
+    """The short human summary `tinytrain emulate` prints at the end."""
+    kb = 1024
+    lines = [f"tinytrain emulate: {record['model']} + {record['scheme']} on {record['dataset']} "
+             f"({record['classes']} classes, {record['resolution']}x{record['resolution']}), board {record['board']}"]
+    sram, pred = record.get("sram"), record.get("sram_predicted") or {}
+    budget = record.get("sram_budget")
+    if sram:
+        b = sram["breakdown"]
+        lines.append(f"  SRAM measured {sram['total'] / kb:.1f} KB"
+                     + (f" of {budget / kb:.0f} KB" if budget else "")
+                     + f" (predicted {pred.get('total', 0) / kb:.1f} KB): arena {b['arena'] / kb:.1f}, "
+                     f"trainable {b['trainable'] / kb:.1f}, input {b['input'] / kb:.1f}, "
+                     f"other static {b['other_static'] / kb:.1f}, stack high-water {b['stack_high_water'] / kb:.1f}")
+    if record.get("flash_bytes"):
+        lines.append(f"  flash {record['flash_bytes'] / kb:.1f} KB")
+    ips = record.get("instructions_per_step")
+    if ips:
+        lines.append(f"  instructions per step {ips['total'] / 1e6:.2f} M (forward {ips['forward'] / 1e6:.2f}, "
+                     f"loss {ips['loss'] / 1e6:.3f}, backward {ips['backward'] / 1e6:.2f}, "
+                     f"update {ips['update'] / 1e6:.2f})")
+    if record.get("est_ms_per_step") is not None:
+        lines.append(f"  est. time per step {record['est_ms_per_step']:.1f} ms at "
+                     f"{(record.get('clock_hz') or 0) / 1e6:.0f} MHz (estimate from instruction counts)")
+    ab, aa = record.get("accuracy_before"), record.get("accuracy_after")
+    if ab is not None and aa is not None:
+        lines.append(f"  accuracy {100 * ab:.1f}% -> {100 * aa:.1f}% on {record['n_test']} held-out images "
+                     f"after {record['steps']} steps ({record['epochs']} epochs)")
+    losses = record.get("losses") or []
+    if losses:
+        k = max(1, len(losses) // 10)
+        lines.append(f"  loss (mean of first/last {k} steps) {np.mean(losses[:k]):.4f} -> {np.mean(losses[-k:]):.4f}")
+    m = record.get("matched_reference")
+    lines.append("  matched host reference: " + {True: "yes (losses bit-equal, parameters identical)",
+                                                  False: "NO", None: "not checked"}[m])
+    if m is False:
+        match = record.get("match", {})
+        lines.append(f"    {json.dumps({k: v for k, v in match.items() if k != 'reference_losses'})}")
+    if record.get("record_file"):
+        lines.append(f"  record: {record['record_file']}")
+    lines.append(f"  wall time {record['wall_seconds'].get('total', 0):.1f} s")
+    return "\n".join(lines)
+
+
+def config_from_defaults(**overrides: Any) -> EmulateConfig:
+    d = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    return EmulateConfig(**d)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    res = emulate(config_from_defaults(), progress=print)
+    print(summary(res.record))
+    sys.exit(0 if res.record["matched_reference"] else 1)

@@ -1,0 +1,138 @@
+"""Kernels the compiler needs beyond the fused catalogue: the *split* (unfused) weight-gradient and update
+kernels used when operator reordering is switched off (`CompileOptions(reorder=False)`, the ablation
+"compute every gradient, then update": gradient buffers live until the end of the backward pass).
+
+Each computes exactly what the fused `*_wgrad_update` / `bias_grad_update` kernels compute, split in two
+halves, so a program compiled with or without reordering trains bit-identically (tested):
+
+- the gradient sums `S` (docs/numerics.md "Weight gradient sums"), same order of float32 accumulation;
+- the update from `S` (docs/numerics.md "Update"): `delta = S * k[o]`, `k[o] = neg_lr * q[o]`, then the rule.
+
+C twins `tt_<name>` to be written in firmware/runtime/. Inputs are never modified except the updated
+weights / bias / shadow / rng state of the `*_update` kernels, which are updated in place (return None).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinytrain.kernels.forward import out_size
+from tinytrain.kernels.rng import Xorshift32
+from tinytrain.kernels.update import _apply_rule, step_factors
+
+F32 = np.float32
+
+
+def _padded(x: np.ndarray, x_zero: int, k_in: int, hp: int, wp: int, pad: int) -> np.ndarray:
+    h, wd = x.shape[0], x.shape[1]
+    xp = np.zeros((hp, wp, k_in), F32)
+    xp[pad:pad + h, pad:pad + wd] = (x[..., :k_in].astype(np.int32) - int(x_zero)).astype(F32)
+    return xp
+
+
+def conv2d_wgrad_f32(g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 1, stride: int = 1,
+                     pad: int = 0) -> np.ndarray:
+    """Weight-gradient sums of a regular conv: g f32[Ho, Wo, Co] (1x1: any [..., Co]), x s8 [H, W, Cx]
+    (Cx >= k_in; the first k_in channels are read) -> S f32[Co, kernel, kernel, k_in].
+
+    `S[o,kh,kw,i] = Σ_{(oh,ow) raster asc, valid} g[oh,ow,o] * f32(x[ih,iw,i] - x_zero)`, each sum a
+    sequential float32 accumulation from +0.0f (padded taps add nothing: they are skipped, not added as 0).
+    """
+    g = np.asarray(g, F32)
+    co = g.shape[-1]
+    k_in, kernel = int(k_in), int(kernel)
+    x = np.asarray(x)
+    if x.ndim == 1:
+        x = x.reshape(1, 1, -1)
+    if kernel == 1 and stride == 1 and pad == 0:
+        g2 = g.reshape(-1, co)
+        x2 = (x[..., :k_in].astype(np.int32) - int(x_zero)).astype(F32).reshape(-1, k_in)
+        s = np.zeros((co, k_in), F32)
+        tmp = np.empty_like(s)
+        for p in range(g2.shape[0]):
+            np.multiply(g2[p, :, None], x2[p, None, :], out=tmp)
+            s += tmp
+        return s.reshape(co, 1, 1, k_in)
+    h, wd = x.shape[0], x.shape[1]
+    ho, wo = out_size(h, kernel, stride, pad), out_size(wd, kernel, stride, pad)
+    g3 = g.reshape(ho, wo, co)
+    xp = _padded(x, x_zero, k_in, max(h + 2 * pad, (ho - 1) * stride + kernel),
+                 max(wd + 2 * pad, (wo - 1) * stride + kernel), pad)
+    s = np.zeros((co, kernel, kernel, k_in), F32)
+    tmp = np.empty_like(s)
+    for oh in range(ho):
+        for ow in range(wo):
+            patch = xp[oh * stride:oh * stride + kernel, ow * stride:ow * stride + kernel]
+            np.multiply(g3[oh, ow, :, None, None, None], patch[None], out=tmp)
+            s += tmp
+    return s
+
+
+def dwconv2d_wgrad_f32(g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 3, stride: int = 1,
+                       pad: int = 1) -> np.ndarray:
+    """Weight-gradient sums of a depthwise conv: g f32[Ho, Wo, C], x s8 [H, W, Cx] (Cx >= k_in)
+    -> S f32[kernel, kernel, k_in]: `S[kh,kw,c] = Σ_{(oh,ow) raster asc, valid} g[oh,ow,c] * f32(x[ih,iw,c] - x_zero)`,
+    c < k_in, sequential float32 accumulation from +0.0f.
+    """
+    g = np.asarray(g, F32)
+    ho, wo, _ = g.shape
+    k_in, kernel = int(k_in), int(kernel)
+    x = np.asarray(x)
+    h, wd = x.shape[0], x.shape[1]
+    xp = _padded(x, x_zero, k_in, max(h + 2 * pad, (ho - 1) * stride + kernel),
+                 max(wd + 2 * pad, (wo - 1) * stride + kernel), pad)
+    gk = g[..., :k_in]
+    s = np.zeros((kernel, kernel, k_in), F32)
+    tmp = np.empty_like(s)
+    for oh in range(ho):
+        for ow in range(wo):
+            np.multiply(gk[oh, ow], xp[oh * stride:oh * stride + kernel, ow * stride:ow * stride + kernel], out=tmp)
+            s += tmp
+    return s
+
+
+def bias_grad_f32(g: np.ndarray) -> np.ndarray:
+    """Bias gradient: g f32[..., Co] -> B f32[Co], `B[o] = Σ_{p asc} g[p,o]` (sequential from +0.0f)."""
+    g = np.asarray(g, F32)
+    g2 = g.reshape(-1, g.shape[-1])
+    b = np.zeros(g2.shape[1], F32)
+    for p in range(g2.shape[0]):
+        b += g2[p]
+    return b
+
+
+def conv2d_weight_update(s: np.ndarray, w: np.ndarray, k_in: int, q: np.ndarray, neg_lr: float,
+                         rule: str = "nearest", rng: Xorshift32 | None = None,
+                         shadow: np.ndarray | None = None) -> None:
+    """QAS-SGD update of a regular conv from its gradient sums, in place.
+
+    s f32[Co, kh, kw, k_in]; w s8 [Co, kh, kw, Ci] (or [Co, Ci] for 1x1), updated on `w[..., :k_in]`;
+    `delta[o,...] = s[o,...] * (neg_lr * q[o])` then the update rule (nearest / stochastic with one draw
+    per updated element in device memory order / shadow with `shadow` f32[Co, kh, kw, k_in]).
+    """
+    co = s.shape[0]
+    w4 = w.reshape(co, 1, 1, -1) if w.ndim == 2 else w
+    k_in = int(k_in)
+    delta = np.asarray(s, F32) * step_factors(q, neg_lr)[:, None, None, None]
+    w4[..., :k_in] = _apply_rule(w4[..., :k_in], delta, rule, rng, shadow)
+
+
+def dwconv2d_weight_update(s: np.ndarray, w: np.ndarray, k_in: int, q: np.ndarray, neg_lr: float,
+                           rule: str = "nearest", rng: Xorshift32 | None = None,
+                           shadow: np.ndarray | None = None) -> None:
+    """QAS-SGD update of a depthwise conv from its gradient sums, in place.
+
+    s f32[kh, kw, k_in]; w s8 [kh, kw, C] updated on `w[..., :k_in]`; `delta[..., c] = s[..., c] * (neg_lr * q[c])`,
+    then the rule (shadow f32[kh, kw, k_in]).
+    """
+    k_in = int(k_in)
+    delta = np.asarray(s, F32) * step_factors(q, neg_lr)[:k_in]
+    w[..., :k_in] = _apply_rule(w[..., :k_in], delta, rule, rng, shadow)
+
+
+def bias_update(s: np.ndarray, bias: np.ndarray, qb: np.ndarray, neg_lr: float) -> None:
+    """Bias update from its gradient B = s f32[Co], in place on int32 `bias` (always round-to-nearest):
+    `b = sat32(b + rne(clamp(B * kb[o], ±2^22)))`, `kb[o] = neg_lr * qb[o]`."""
+    lim = F32(4194304.0)
+    step = np.rint(np.clip(np.asarray(s, F32) * step_factors(qb, neg_lr), -lim, lim)).astype(np.int64)
+    bias[...] = np.clip(bias.astype(np.int64) + step, -2**31, 2**31 - 1).astype(np.int32)

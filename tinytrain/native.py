@@ -1,0 +1,282 @@
+"""Host-native build of firmware/runtime (host gcc -> shared library) and ctypes bindings.
+
+`load(variant)` compiles every `firmware/runtime/*.c` into a cached `.so` (rebuilt when a source,
+header or flag changes; cache under `$TINYTRAIN_CACHE` or `~/.cache/tinytrain/native`) and returns
+a `NativeKernels` whose methods have the same signatures and results as the numpy reference kernels
+in `tinytrain.kernels`, so tests can compare the two call for call.
+
+Variants: `"portable"` (the portable C path) and `"dsp"` (the Cortex-M SIMD paths, with the DSP
+intrinsics emulated in C by `TT_EMULATE_DSP`), so both device code paths are checked on the host.
+Float semantics: x86-64 SSE binary32, `-ffp-contract=off -fexcess-precision=standard`, no fast-math.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from tinytrain import TinytrainError
+from tinytrain.kernels.forward import out_size
+from tinytrain.kernels.rng import Xorshift32
+
+RUNTIME_DIR = Path(__file__).resolve().parent.parent / "firmware" / "runtime"
+CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-fexcess-precision=standard",
+          "-fno-fast-math", "-Wall", "-Wextra", "-Werror"]
+VARIANTS = {"portable": [], "dsp": ["-DTT_EMULATE_DSP"]}
+RULE_IDS = {"nearest": 0, "stochastic": 1, "shadow": 2}
+
+_F32P = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
+_S8P = np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS")
+_U8P = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
+_S32P = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
+_I, _F, _Z = C.c_int, C.c_float, C.c_int32
+_RNG = C.POINTER(C.c_uint32)
+
+_PROTOS: dict[str, tuple[object, list[object]]] = {
+    "tt_conv2d_s8": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _I, _S32P, _F32P, _Z, _Z, _I, _I, _S8P]),
+    "tt_dwconv2d_s8": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _S32P, _F32P, _Z, _Z, _I, _I, _S8P]),
+    "tt_add_s8": (None, [_S8P, _S8P, _I, _F, _F, _Z, _Z, _Z, _S8P]),
+    "tt_avgpool_s8": (None, [_S8P, _I, _I, _I, _S8P]),
+    "tt_slice_channels_s8": (None, [_S8P, _I, _I, _I, _I, _S8P]),
+    "tt_expf": (_F, [_F]),
+    "tt_logf": (_F, [_F]),
+    "tt_softmax_xent": (None, [_S8P, _I, _F, _I, _F32P, C.POINTER(C.c_float)]),
+    "tt_mask_s8": (None, [_S8P, _I, _U8P]),
+    "tt_apply_mask_f32": (None, [_F32P, _U8P, _I, _F32P]),
+    "tt_conv2d_bwd_input_f32": (None, [_F32P, _I, _I, _S8P, _I, _F32P, _F32P]),
+    "tt_dwconv2d_bwd_input_f32": (None, [_F32P, _I, _I, _I, _S8P, _I, _I, _F32P, _I, _I, _I, _I, _F32P]),
+    "tt_avgpool_bwd_f32": (None, [_F32P, _I, _I, _I, _F32P]),
+    "tt_add_f32": (None, [_F32P, _F32P, _I, _F32P]),
+    "tt_conv2d_wgrad_update": (None, [_F32P, _S8P, _I, _I, _I, _Z, _S8P, _I, _I, _I, _I, _I, _F32P, _F, _I,
+                                      _RNG, C.c_void_p, _I, _I]),
+    "tt_dwconv2d_wgrad_update": (None, [_F32P, _S8P, _I, _I, _I, _Z, _S8P, _I, _I, _I, _I, _F32P, _F, _I,
+                                        _RNG, C.c_void_p, _I, _I]),
+    "tt_bias_grad_update": (None, [_F32P, _I, _I, _S32P, _F32P, _F]),
+    "tt_xorshift32": (C.c_uint32, [C.POINTER(C.c_uint32)]),
+}
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("TINYTRAIN_CACHE")
+    base = Path(env) if env else Path.home() / ".cache" / "tinytrain"
+    return base / "native"
+
+
+def _sources() -> list[Path]:
+    return sorted(RUNTIME_DIR.glob("*.c"))
+
+
+def build(variant: str = "portable", cc: str = "gcc") -> Path:
+    """Compile the runtime into a cached shared library; returns its path."""
+    if variant not in VARIANTS:
+        raise TinytrainError(f"unknown native variant {variant!r}; expected one of {sorted(VARIANTS)}")
+    if shutil.which(cc) is None:
+        raise TinytrainError(f"host C compiler {cc!r} not found on PATH")
+    flags = CFLAGS + VARIANTS[variant]
+    h = hashlib.sha256(" ".join([cc, *flags]).encode())
+    for f in sorted(RUNTIME_DIR.glob("*.[ch]")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    out = cache_dir() / f"libtt_{variant}_{h.hexdigest()[:16]}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    cmd = [cc, *flags, "-I", str(RUNTIME_DIR), *map(str, _sources()), "-o", str(tmp)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise TinytrainError(f"native build failed ({' '.join(cmd)}):\n{res.stderr}")
+    os.replace(tmp, out)
+    return out
+
+
+def _s8(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, np.int8)
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, np.float32)
+
+
+class NativeKernels:
+    """ctypes bindings with the numpy reference signatures (see tinytrain.kernels)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lib = C.CDLL(str(path))
+        for name, (res, args) in _PROTOS.items():
+            fn = getattr(self.lib, name)
+            fn.restype = res
+            fn.argtypes = args
+
+    # ---- forward ----
+    def conv2d_s8(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_zero: int,
+                  y_zero: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+        h, wd, ci = x.shape
+        co, kh, kw, _ = w.shape
+        y = np.empty((out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad), co), np.int8)
+        self.lib.tt_conv2d_s8(_s8(x), h, wd, ci, _s8(w), co, kh, kw, np.ascontiguousarray(bias, np.int32),
+                              _f32(m), x_zero, y_zero, stride, pad, y)
+        return y
+
+    def dwconv2d_s8(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_zero: int,
+                    y_zero: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+        h, wd, c = x.shape
+        kh, kw, _ = w.shape
+        y = np.empty((out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad), c), np.int8)
+        self.lib.tt_dwconv2d_s8(_s8(x), h, wd, c, _s8(w), kh, kw, np.ascontiguousarray(bias, np.int32),
+                                _f32(m), x_zero, y_zero, stride, pad, y)
+        return y
+
+    def add_s8(self, a: np.ndarray, b: np.ndarray, fa: float, fb: float, a_zero: int, b_zero: int,
+               y_zero: int) -> np.ndarray:
+        y = np.empty(a.shape, np.int8)
+        self.lib.tt_add_s8(_s8(a), _s8(b), a.size, fa, fb, a_zero, b_zero, y_zero, y)
+        return y
+
+    def avgpool_s8(self, x: np.ndarray) -> np.ndarray:
+        h, w, c = x.shape
+        y = np.empty(c, np.int8)
+        self.lib.tt_avgpool_s8(_s8(x), h, w, c, y)
+        return y
+
+    def slice_channels_s8(self, x: np.ndarray, k: int) -> np.ndarray:
+        h, w, c = x.shape
+        y = np.empty((h, w, k), np.int8)
+        self.lib.tt_slice_channels_s8(_s8(x), h, w, c, k, y)
+        return y
+
+    # ---- loss ----
+    def tt_expf(self, x: np.ndarray) -> np.ndarray:
+        v = np.asarray(x, np.float32).reshape(-1)
+        return np.array([self.lib.tt_expf(float(e)) for e in v], np.float32)
+
+    def tt_logf(self, s: np.ndarray) -> np.ndarray:
+        v = np.asarray(s, np.float32).reshape(-1)
+        return np.array([self.lib.tt_logf(float(e)) for e in v], np.float32)
+
+    def softmax_xent(self, z: np.ndarray, z_scale: float, label: int) -> tuple[np.ndarray, np.float32]:
+        z = _s8(z).reshape(-1)
+        g = np.empty(z.size, np.float32)
+        loss = C.c_float()
+        self.lib.tt_softmax_xent(z, z.size, z_scale, label, g, C.byref(loss))
+        return g, np.float32(loss.value)
+
+    # ---- backward ----
+    def mask_s8(self, y: np.ndarray) -> np.ndarray:
+        y = _s8(y).reshape(-1)
+        bits = np.empty((y.size + 7) // 8, np.uint8)
+        self.lib.tt_mask_s8(y, y.size, bits)
+        return bits
+
+    def apply_mask_f32(self, g: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        out = _f32(g).copy()
+        self.lib.tt_apply_mask_f32(out, np.ascontiguousarray(bits, np.uint8), out.size, out)  # in place
+        return out
+
+    def conv2d_bwd_input_f32(self, g: np.ndarray, w: np.ndarray, s_w: np.ndarray) -> np.ndarray:
+        g = _f32(g)
+        co = g.shape[-1]
+        w2 = _s8(w).reshape(co, -1)
+        ci = w2.shape[1]
+        dx = np.empty(g.shape[:-1] + (ci,), np.float32)
+        self.lib.tt_conv2d_bwd_input_f32(g, g.size // co, co, w2, ci, _f32(s_w), dx)
+        return dx
+
+    def dwconv2d_bwd_input_f32(self, g: np.ndarray, w: np.ndarray, s_w: np.ndarray, in_h: int, in_w: int,
+                               stride: int = 1, pad: int = 0) -> np.ndarray:
+        g = _f32(g)
+        ho, wo, c = g.shape
+        kh, kw, _ = w.shape
+        dx = np.empty((in_h, in_w, c), np.float32)
+        self.lib.tt_dwconv2d_bwd_input_f32(g, ho, wo, c, _s8(w), kh, kw, _f32(s_w), in_h, in_w, stride, pad,
+                                           dx)
+        return dx
+
+    def avgpool_bwd_f32(self, g: np.ndarray, h: int, w: int) -> np.ndarray:
+        g = _f32(g).reshape(-1)
+        dx = np.empty((h, w, g.size), np.float32)
+        self.lib.tt_avgpool_bwd_f32(g, g.size, h, w, dx)
+        return dx
+
+    def add_f32(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        y = _f32(a).copy()
+        self.lib.tt_add_f32(y, _f32(b), y.size, y)  # in place on a copy of a
+        return y
+
+    # ---- weight gradient + update (in place, like the reference) ----
+    def _rng_ptr(self, rng: Xorshift32 | None) -> tuple[C.c_uint32, object]:
+        cell = C.c_uint32(rng.state if rng is not None else 1)
+        return cell, C.pointer(cell)
+
+    @staticmethod
+    def _shadow_ptr(shadow: np.ndarray | None, n: int) -> int | None:
+        if shadow is None:
+            return None
+        if shadow.dtype != np.float32 or shadow.size != n or not shadow.flags.c_contiguous:
+            raise ValueError(f"shadow must be contiguous float32 with {n} elements")
+        return shadow.ctypes.data
+
+    def conv2d_wgrad_update(self, g: np.ndarray, x: np.ndarray, x_zero: int, w: np.ndarray, k_in: int,
+                            q: np.ndarray, neg_lr: float, rule: str = "nearest",
+                            rng: Xorshift32 | None = None, shadow: np.ndarray | None = None,
+                            stride: int = 1, pad: int = 0) -> None:
+        assert w.dtype == np.int8 and w.flags.c_contiguous
+        g = _f32(g)
+        co = g.shape[-1]
+        w4 = w.reshape(co, 1, 1, -1) if w.ndim == 2 else w
+        _, kh, kw, ci = w4.shape
+        x = _s8(x)
+        if kh == 1 and kw == 1 and stride == 1 and pad == 0:
+            xc = x.shape[-1]
+            h, wd = x.size // xc, 1
+        else:
+            h, wd, xc = x.shape
+        cell, ptr = self._rng_ptr(rng)
+        sp = self._shadow_ptr(shadow, co * kh * kw * k_in)
+        self.lib.tt_conv2d_wgrad_update(g, x, h, wd, xc, x_zero, w, co, kh, kw, ci, k_in, _f32(q), neg_lr,
+                                        RULE_IDS[rule], ptr, sp, stride, pad)
+        if rng is not None:
+            rng.state = int(cell.value)
+
+    def dwconv2d_wgrad_update(self, g: np.ndarray, x: np.ndarray, x_zero: int, w: np.ndarray, k_in: int,
+                              q: np.ndarray, neg_lr: float, rule: str = "nearest",
+                              rng: Xorshift32 | None = None, shadow: np.ndarray | None = None,
+                            stride: int = 1, pad: int = 0) -> None:
+        assert w.dtype == np.int8 and w.flags.c_contiguous
+        g = _f32(g)
+        kh, kw, c = w.shape
+        x = _s8(x)
+        h, wd, xc = x.shape
+        cell, ptr = self._rng_ptr(rng)
+        sp = self._shadow_ptr(shadow, kh * kw * k_in)
+        self.lib.tt_dwconv2d_wgrad_update(g, x, h, wd, xc, x_zero, w, kh, kw, c, k_in, _f32(q), neg_lr,
+                                          RULE_IDS[rule], ptr, sp, stride, pad)
+        if rng is not None:
+            rng.state = int(cell.value)
+
+    def bias_grad_update(self, g: np.ndarray, bias: np.ndarray, qb: np.ndarray, neg_lr: float) -> None:
+        assert bias.dtype == np.int32 and bias.flags.c_contiguous
+        g = _f32(g)
+        co = bias.shape[0]
+        self.lib.tt_bias_grad_update(g, g.size // co, co, bias, _f32(qb), neg_lr)
+
+    def xorshift32(self, state: int) -> int:
+        cell = C.c_uint32(state)
+        return int(self.lib.tt_xorshift32(C.byref(cell)))
+
+
+_LOADED: dict[str, NativeKernels] = {}
+
+
+def load(variant: str = "portable") -> NativeKernels:
+    """The host-native kernels of one variant (built on first use, cached per process and on disk)."""
+    if variant not in _LOADED:
+        _LOADED[variant] = NativeKernels(build(variant))
+    return _LOADED[variant]
