@@ -62,7 +62,9 @@ class CompileOptions:
 
     def __post_init__(self) -> None:
         if self.update_rule not in UPDATE_RULES:
-            raise TinytrainError(f"unknown update rule {self.update_rule!r}: choose one of {', '.join(UPDATE_RULES)}")
+            raise TinytrainError(
+                f"unknown update rule {self.update_rule!r}: choose one of {', '.join(UPDATE_RULES)}"
+            )
 
 
 def _hwc(shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -84,7 +86,9 @@ class Builder:
         self._training = True
         self._act: dict[str, str] = {}
         self._params: dict[str, dict[str, str]] = {}
-        self._grad: dict[str, str] = {}  # tensor -> buffer holding the sum of its gradient contributions so far
+        self._grad: dict[
+            str, str
+        ] = {}  # tensor -> buffer holding the sum of its gradient contributions so far
         self._deferred: list[Step] = []
         self.grad_buffers: dict[str, str] = {}  # tensor -> final (masked) gradient buffer
         self.wgrad_buffers: dict[str, str] = {}
@@ -101,7 +105,9 @@ class Builder:
         trainable = self.scheme.trainable_layers()
         missing = trainable - {op.name for op in self.graph.ops}
         if missing:
-            raise TinytrainError(f"scheme {self.scheme.name!r} names layers not in the model: {sorted(missing)}")
+            raise TinytrainError(
+                f"scheme {self.scheme.name!r} names layers not in the model: {sorted(missing)}"
+            )
         need = {self.graph.input: False}
         for op in self.graph.ops:
             need[op.output] = op.name in trainable or any(need[t] for t in op.inputs)
@@ -111,16 +117,27 @@ class Builder:
         for layer, wu in self.scheme.weights.items():
             x = self.graph.op(layer).inputs[0]
             self.saved_k[x] = max(self.saved_k.get(x, 0), wu.channels)
-        self._sliced = {t for t, k in self.saved_k.items()
-                        if self.options.slice_channels and k < self.graph.tensors[t].shape[0]}
+        self._sliced = {
+            t
+            for t, k in self.saved_k.items()
+            if self.options.slice_channels and k < self.graph.tensors[t].shape[0]
+        }
         self._read_in_backward = set(self.saved_k) - self._sliced  # activations kept whole for backward
 
     def needs_grad(self, tensor: str) -> bool:
         return self._need.get(tensor, False)
 
     # buffers ----------------------------------------------------------------------------------------
-    def buffer(self, name: str, dtype: str, shape: tuple[int, ...], storage: Storage, role: str, layer: str = "",
-               data: np.ndarray | None = None) -> str:
+    def buffer(
+        self,
+        name: str,
+        dtype: str,
+        shape: tuple[int, ...],
+        storage: Storage,
+        role: str,
+        layer: str = "",
+        data: np.ndarray | None = None,
+    ) -> str:
         if name in self.buffers:
             raise TinytrainError(f"internal: buffer {name!r} defined twice")
         self.buffers[name] = Buffer(name, dtype, tuple(int(d) for d in shape), storage, data, layer, role)
@@ -142,8 +159,9 @@ class Builder:
             self._act[tensor] = self._act[inplace_of]
         else:
             name = "input" if tensor == self.graph.input else f"act:{tensor}"
-            self._act[tensor] = self.buffer(name, "s8", _hwc(t.shape), Storage.ARENA, "activation",
-                                            self._producer[tensor].name)
+            self._act[tensor] = self.buffer(
+                name, "s8", _hwc(t.shape), Storage.ARENA, "activation", self._producer[tensor].name
+            )
         return self._act[tensor]
 
     def _inplace_ok(self, src: str, dst: str) -> bool:
@@ -165,33 +183,72 @@ class Builder:
         wu = self.scheme.weights.get(op.name)
         train_b = op.name in self.scheme.bias_layers
         p = {
-            "w": self.buffer(f"w:{op.name}", "s8", w.shape, Storage.SRAM if wu else Storage.FLASH, "weight",
-                             op.name, w.copy()),
-            "bias": self.buffer(f"b:{op.name}", "s32", op.bias.shape, Storage.SRAM if train_b else Storage.FLASH,
-                                "bias", op.name, op.bias.astype(np.int32).copy()),
-            "m": self.buffer(f"m:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name,
-                             K.requant_multipliers(x_scale, op.w_scales, out.scale)),
+            "w": self.buffer(
+                f"w:{op.name}",
+                "s8",
+                w.shape,
+                Storage.SRAM if wu else Storage.FLASH,
+                "weight",
+                op.name,
+                w.copy(),
+            ),
+            "bias": self.buffer(
+                f"b:{op.name}",
+                "s32",
+                op.bias.shape,
+                Storage.SRAM if train_b else Storage.FLASH,
+                "bias",
+                op.name,
+                op.bias.astype(np.int32).copy(),
+            ),
+            "m": self.buffer(
+                f"m:{op.name}",
+                "f32",
+                ws.shape,
+                Storage.FLASH,
+                "table",
+                op.name,
+                K.requant_multipliers(x_scale, op.w_scales, out.scale),
+            ),
         }
         if self.needs_grad(op.inputs[0]):
-            p["sw"] = self.buffer(f"sw:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name,
-                                  op.w_scales.astype(np.float32))
+            p["sw"] = self.buffer(
+                f"sw:{op.name}",
+                "f32",
+                ws.shape,
+                Storage.FLASH,
+                "table",
+                op.name,
+                op.w_scales.astype(np.float32),
+            )
         if wu:
             q = x_scale / ws if self.options.qas else x_scale * ws
-            p["q"] = self.buffer(f"q:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name,
-                                 q.astype(np.float32))
+            p["q"] = self.buffer(
+                f"q:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name, q.astype(np.float32)
+            )
             if self.options.update_rule == "shadow":
                 sh = K.shadow_init(w, wu.channels, op.depthwise)
-                p["shadow"] = self.buffer(f"shadow:{op.name}", "f32", sh.shape, Storage.SRAM, "shadow", op.name, sh)
+                p["shadow"] = self.buffer(
+                    f"shadow:{op.name}", "f32", sh.shape, Storage.SRAM, "shadow", op.name, sh
+                )
         if train_b:
             qb = 1.0 / (x_scale * ws) if self.options.qas else x_scale * ws
-            p["qb"] = self.buffer(f"qb:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name,
-                                  qb.astype(np.float32))
+            p["qb"] = self.buffer(
+                f"qb:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name, qb.astype(np.float32)
+            )
         self._params[op.name] = p
         return p
 
     # steps ------------------------------------------------------------------------------------------
-    def emit(self, kernel: str, inputs: dict[str, str], outputs: dict[str, str], attrs: dict[str, Any] | None = None,
-             layer: str = "", phase: str = "forward") -> None:
+    def emit(
+        self,
+        kernel: str,
+        inputs: dict[str, str],
+        outputs: dict[str, str],
+        attrs: dict[str, Any] | None = None,
+        layer: str = "",
+        phase: str = "forward",
+    ) -> None:
         for b in (*inputs.values(), *outputs.values()):
             if b not in self.buffers:
                 raise TinytrainError(f"internal: step {kernel} of {layer!r} names unknown buffer {b!r}")
@@ -202,11 +259,20 @@ class Builder:
         prod = self._producer.get(tensor)
         layer = prod.name if prod else ""
         t = self.graph.tensors[tensor]
-        if prod is not None and tensor != self.graph.output and self.needs_grad(tensor) \
-                and output_clamped(prod.kind):
+        if (
+            prod is not None
+            and tensor != self.graph.output
+            and self.needs_grad(tensor)
+            and output_clamped(prod.kind)
+        ):
             n = mask_bytes(int(np.prod(t.shape)))
-            self.emit("mask_s8", {"y": self.act(tensor)},
-                      {"bits": self.buffer(f"mask:{tensor}", "u8", (n,), Storage.ARENA, "mask", layer)}, {}, layer)
+            self.emit(
+                "mask_s8",
+                {"y": self.act(tensor)},
+                {"bits": self.buffer(f"mask:{tensor}", "u8", (n,), Storage.ARENA, "mask", layer)},
+                {},
+                layer,
+            )
         if tensor in self._sliced:
             k = self.saved_k[tensor]
             h, w, _ = _hwc(t.shape)
@@ -250,9 +316,14 @@ class Builder:
             raise TinytrainError(f"internal: no gradient reached tensor {tensor!r}")
         prod = self._producer[tensor]
         if tensor != self.graph.output and output_clamped(prod.kind):
-            out = buf if self.options.inplace and not self._shared(buf, tensor) \
+            out = (
+                buf
+                if self.options.inplace and not self._shared(buf, tensor)
                 else self.grad_buffer(tensor, prod.name, "gmask")
-            self.emit("apply_mask_f32", {"g": buf, "bits": f"mask:{tensor}"}, {"g": out}, {}, prod.name, "backward")
+            )
+            self.emit(
+                "apply_mask_f32", {"g": buf, "bits": f"mask:{tensor}"}, {"g": out}, {}, prod.name, "backward"
+            )
             buf = out
         self.grad_buffers[tensor] = buf
         return buf
@@ -263,8 +334,9 @@ class Builder:
             a["rng"] = "$rng"
         return a
 
-    def update_weight(self, op: Op, g: str, fused: str, split_grad: str, split_update: str,
-                      attrs: dict[str, Any]) -> None:
+    def update_weight(
+        self, op: Op, g: str, fused: str, split_grad: str, split_update: str, attrs: dict[str, Any]
+    ) -> None:
         """Weight gradient + QAS update of `op` if the scheme trains its weights (fused, or split when not
         reordering: the gradient sums now, the update after the backward pass)."""
         wu = self.scheme.weights.get(op.name)
@@ -278,45 +350,91 @@ class Builder:
             upd_in["shadow"] = upd_out["shadow"] = p["shadow"]
         rt = self._runtime_update_attrs()
         if self.options.reorder:
-            self.emit(fused, {"g": g, "x": x, **upd_in}, upd_out, {**attrs, "k_in": wu.channels, **rt}, op.name,
-                      "update")
+            self.emit(
+                fused,
+                {"g": g, "x": x, **upd_in},
+                upd_out,
+                {**attrs, "k_in": wu.channels, **rt},
+                op.name,
+                "update",
+            )
             return
         k = wu.channels
-        shape = (op.kernel, op.kernel, k) if op.depthwise else \
-            (self.graph.tensors[op.output].shape[0], op.kernel, op.kernel, k)
+        shape = (
+            (op.kernel, op.kernel, k)
+            if op.depthwise
+            else (self.graph.tensors[op.output].shape[0], op.kernel, op.kernel, k)
+        )
         s = self.buffer(f"wgrad:{op.name}", "f32", shape, Storage.ARENA, "grad", op.name)
         self.wgrad_buffers[op.name] = s
-        self.emit(split_grad, {"g": g, "x": x}, {"s": s}, {**attrs, "k_in": k, "kernel": op.kernel}, op.name,
-                  "backward")
-        self._deferred.append(Step(split_update, {"s": s, **upd_in}, upd_out, {"k_in": k, **rt}, op.name, "update"))
+        self.emit(
+            split_grad,
+            {"g": g, "x": x},
+            {"s": s},
+            {**attrs, "k_in": k, "kernel": op.kernel},
+            op.name,
+            "backward",
+        )
+        self._deferred.append(
+            Step(split_update, {"s": s, **upd_in}, upd_out, {"k_in": k, **rt}, op.name, "update")
+        )
 
     def update_bias(self, op: Op, g: str) -> None:
         if op.name not in self.scheme.bias_layers:
             return
         p = self.params(op)
         if self.options.reorder:
-            self.emit("bias_grad_update", {"g": g, "bias": p["bias"], "qb": p["qb"]}, {"bias": p["bias"]},
-                      {"neg_lr": "$neg_lr"}, op.name, "update")
+            self.emit(
+                "bias_grad_update",
+                {"g": g, "bias": p["bias"], "qb": p["qb"]},
+                {"bias": p["bias"]},
+                {"neg_lr": "$neg_lr"},
+                op.name,
+                "update",
+            )
             return
         s = self.buffer(f"bgrad:{op.name}", "f32", (len(op.bias),), Storage.ARENA, "grad", op.name)
         self.bgrad_buffers[op.name] = s
         self.emit("bias_grad_f32", {"g": g}, {"s": s}, {}, op.name, "backward")
-        self._deferred.append(Step("bias_update", {"s": s, "bias": p["bias"], "qb": p["qb"]}, {"bias": p["bias"]},
-                                   {"neg_lr": "$neg_lr"}, op.name, "update"))
+        self._deferred.append(
+            Step(
+                "bias_update",
+                {"s": s, "bias": p["bias"], "qb": p["qb"]},
+                {"bias": p["bias"]},
+                {"neg_lr": "$neg_lr"},
+                op.name,
+                "update",
+            )
+        )
 
     # the whole program ------------------------------------------------------------------------------
     def build(self) -> Program:
         g = self.graph
-        self._act[g.input] = self.buffer("input", "s8", _hwc(g.tensors[g.input].shape), Storage.INPUT, "input")
+        self._act[g.input] = self.buffer(
+            "input", "s8", _hwc(g.tensors[g.input].shape), Storage.INPUT, "input"
+        )
         self._after_forward(g.input)
         for op in g.ops:
             forward_rule(op)(self, op)
             self._after_forward(op.output)
         logits = g.tensors[g.output]
-        gz = self.buffer(f"grad:{g.output}", "f32", _hwc(logits.shape), Storage.ARENA, "grad", self._producer[g.output].name)
+        gz = self.buffer(
+            f"grad:{g.output}",
+            "f32",
+            _hwc(logits.shape),
+            Storage.ARENA,
+            "grad",
+            self._producer[g.output].name,
+        )
         loss = self.buffer("loss", "f32", (1,), Storage.ARENA, "loss")
-        self.emit("softmax_xent", {"z": self.act(g.output)}, {"g": gz, "loss": loss},
-                  {"z_scale": float(logits.scale), "label": "$label"}, "loss", "loss")
+        self.emit(
+            "softmax_xent",
+            {"z": self.act(g.output)},
+            {"g": gz, "loss": loss},
+            {"z_scale": float(logits.scale), "label": "$label"},
+            "loss",
+            "loss",
+        )
         self._grad[g.output] = gz
         for op in reversed(g.ops):
             if not self.needs_grad(op.output):
@@ -339,18 +457,35 @@ class Builder:
             "grad_buffers": dict(self.grad_buffers),
             "wgrad_buffers": dict(self.wgrad_buffers),
             "bgrad_buffers": dict(self.bgrad_buffers),
-            "saved": {t: {"channels": self.saved_k[t], "of": g.tensors[t].shape[0],
-                          "buffer": f"saved:{t}" if t in self._sliced else self._act[t]} for t in self.saved_k},
+            "saved": {
+                t: {
+                    "channels": self.saved_k[t],
+                    "of": g.tensors[t].shape[0],
+                    "buffer": f"saved:{t}" if t in self._sliced else self._act[t],
+                }
+                for t in self.saved_k
+            },
             "backward_layers": backward_ops,
             "earliest_backward_layer": backward_ops[0] if backward_ops else None,
             "activation_buffers": dict(self._act),
         }
-        return Program(g.name, self.scheme.to_dict(), self.buffers, self.steps, "input", self._act[g.output],
-                       g.num_classes, self.options.update_rule, self.infer_steps, meta)
+        return Program(
+            g.name,
+            self.scheme.to_dict(),
+            self.buffers,
+            self.steps,
+            "input",
+            self._act[g.output],
+            g.num_classes,
+            self.options.update_rule,
+            self.infer_steps,
+            meta,
+        )
 
 
-def compile_training(graph: Graph, scheme: str | dict[str, Any] | Scheme = "last",
-                     options: CompileOptions | None = None) -> Program:
+def compile_training(
+    graph: Graph, scheme: str | dict[str, Any] | Scheme = "last", options: CompileOptions | None = None
+) -> Program:
     """Compile `graph` (with its final head already in place) for training under `scheme`."""
     resolved = scheme if isinstance(scheme, Scheme) else resolve_scheme(scheme, graph)
     return Builder(graph, resolved, options or CompileOptions()).build()

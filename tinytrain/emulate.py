@@ -53,10 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "scheme": "paper:99kb",
     "dataset": "faces",
     "classes": 2,
-    "resolution": 64,
+    "resolution": 80,
     "board": "m7",
     "epochs": 3,
-    "lr": 0.05,
+    "lr": 0.002,
 }
 
 Progress = Callable[[str], None]
@@ -78,7 +78,7 @@ class EmulateConfig:
     board: str = "m7"
     steps: int | None = None  # training steps; None: `epochs` epochs over the train split
     epochs: int = 1
-    lr: float = 0.05
+    lr: float = 0.002
     update_rule: str = "nearest"
     seed: int = 0
     rng_seed: int = 0x2545F491

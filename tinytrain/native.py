@@ -59,6 +59,12 @@ _PROTOS: dict[str, tuple[object, list[object]]] = {
                                         _RNG, C.c_void_p, _I, _I]),
     "tt_bias_grad_update": (None, [_F32P, _I, _I, _S32P, _F32P, _F]),
     "tt_xorshift32": (C.c_uint32, [C.POINTER(C.c_uint32)]),
+    "tt_conv2d_wgrad_f32": (None, [_F32P, _S8P, _I, _I, _I, _Z, _I, _I, _I, _I, _I, _F32P]),
+    "tt_dwconv2d_wgrad_f32": (None, [_F32P, _S8P, _I, _I, _I, _Z, _I, _I, _I, _I, _I, _F32P]),
+    "tt_bias_grad_f32": (None, [_F32P, _I, _I, _F32P]),
+    "tt_conv2d_weight_update": (None, [_F32P, _S8P, _I, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p]),
+    "tt_dwconv2d_weight_update": (None, [_F32P, _S8P, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p]),
+    "tt_bias_update": (None, [_F32P, _I, _S32P, _F32P, _F]),
 }
 
 
@@ -266,6 +272,67 @@ class NativeKernels:
         g = _f32(g)
         co = bias.shape[0]
         self.lib.tt_bias_grad_update(g, g.size // co, co, bias, _f32(qb), neg_lr)
+
+    # ---- split kernels (tinytrain/kernels/memory_ops.py) ----
+    def conv2d_wgrad_f32(self, g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 1,
+                         stride: int = 1, pad: int = 0) -> np.ndarray:
+        g = _f32(g)
+        co = g.shape[-1]
+        x = _s8(x)
+        if kernel == 1 and stride == 1 and pad == 0:
+            xc = x.shape[-1]
+            h, wd = x.size // xc, 1
+        else:
+            h, wd, xc = x.shape
+        s = np.empty((co, kernel, kernel, k_in), np.float32)
+        self.lib.tt_conv2d_wgrad_f32(g, x, h, wd, xc, x_zero, co, kernel, k_in, stride, pad, s)
+        return s
+
+    def dwconv2d_wgrad_f32(self, g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 3,
+                           stride: int = 1, pad: int = 1) -> np.ndarray:
+        g = _f32(g)
+        x = _s8(x)
+        h, wd, xc = x.shape
+        s = np.empty((kernel, kernel, k_in), np.float32)
+        self.lib.tt_dwconv2d_wgrad_f32(g, x, h, wd, xc, x_zero, g.shape[-1], kernel, k_in, stride, pad, s)
+        return s
+
+    def bias_grad_f32(self, g: np.ndarray) -> np.ndarray:
+        g = _f32(g)
+        co = g.shape[-1]
+        s = np.empty(co, np.float32)
+        self.lib.tt_bias_grad_f32(g, g.size // co, co, s)
+        return s
+
+    def conv2d_weight_update(self, s: np.ndarray, w: np.ndarray, k_in: int, q: np.ndarray, neg_lr: float,
+                             rule: str = "nearest", rng: Xorshift32 | None = None,
+                             shadow: np.ndarray | None = None) -> None:
+        assert w.dtype == np.int8 and w.flags.c_contiguous
+        co = s.shape[0]
+        w4 = w.reshape(co, 1, 1, -1) if w.ndim == 2 else w
+        _, kh, kw, ci = w4.shape
+        cell, ptr = self._rng_ptr(rng)
+        sp = self._shadow_ptr(shadow, co * kh * kw * k_in)
+        self.lib.tt_conv2d_weight_update(_f32(s), w, co, kh, kw, ci, k_in, _f32(q), neg_lr, RULE_IDS[rule],
+                                         ptr, sp)
+        if rng is not None:
+            rng.state = int(cell.value)
+
+    def dwconv2d_weight_update(self, s: np.ndarray, w: np.ndarray, k_in: int, q: np.ndarray, neg_lr: float,
+                               rule: str = "nearest", rng: Xorshift32 | None = None,
+                               shadow: np.ndarray | None = None) -> None:
+        assert w.dtype == np.int8 and w.flags.c_contiguous
+        kh, kw, c = w.shape
+        cell, ptr = self._rng_ptr(rng)
+        sp = self._shadow_ptr(shadow, kh * kw * k_in)
+        self.lib.tt_dwconv2d_weight_update(_f32(s), w, kh, kw, c, k_in, _f32(q), neg_lr, RULE_IDS[rule],
+                                           ptr, sp)
+        if rng is not None:
+            rng.state = int(cell.value)
+
+    def bias_update(self, s: np.ndarray, bias: np.ndarray, qb: np.ndarray, neg_lr: float) -> None:
+        assert bias.dtype == np.int32 and bias.flags.c_contiguous
+        self.lib.tt_bias_update(_f32(s), bias.shape[0], bias, _f32(qb), neg_lr)
 
     def xorshift32(self, state: int) -> int:
         cell = C.c_uint32(state)

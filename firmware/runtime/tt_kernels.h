@@ -59,6 +59,19 @@ void tt_dwconv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int
                               uint32_t *rng, float *shadow, int stride, int pad);
 void tt_bias_grad_update(const float *g, int p, int co, int32_t *bias, const float *qb, float neg_lr);
 
+/* ---- the same, split in two (operator reordering off): sums into s, then the update from s ----
+ * s layouts: [co][kernel][kernel][k_in], [kernel][kernel][k_in], [co]. Bit-identical to the fused kernels. */
+void tt_conv2d_wgrad_f32(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int co,
+                         int kernel, int k_in, int stride, int pad, float *s);
+void tt_dwconv2d_wgrad_f32(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int c,
+                           int kernel, int k_in, int stride, int pad, float *s);
+void tt_bias_grad_f32(const float *g, int p, int co, float *s);
+void tt_conv2d_weight_update(const float *s, int8_t *wt, int co, int kh, int kw, int ci, int k_in, const float *q,
+                             float neg_lr, int rule, uint32_t *rng, float *shadow);
+void tt_dwconv2d_weight_update(const float *s, int8_t *wt, int kh, int kw, int c, int k_in, const float *q,
+                               float neg_lr, int rule, uint32_t *rng, float *shadow);
+void tt_bias_update(const float *s, int co, int32_t *bias, const float *qb, float neg_lr);
+
 /* Scratch: no kernel needs any (tinytrain.kernels.scratch_bytes returns 0). A kernel that ever does gets
  * size_t tt_<name>_scratch_bytes(...) here, mirrored in Python. */
 #define TT_SCRATCH_BYTES_NONE ((size_t)0)

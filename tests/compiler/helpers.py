@@ -15,9 +15,20 @@ from tinytrain.reference.inference import run_forward
 from tinytrain.reference.training import Trainer
 
 
-def _conv(tensors: dict[str, Tensor], ops: list[Op], rng: np.random.Generator, name: str, src: str, cout: int,
-          k: int, stride: int, depthwise: bool, y_zero: int, out_name: str | None = None,
-          w_unit: float = 0.01) -> str:
+def _conv(
+    tensors: dict[str, Tensor],
+    ops: list[Op],
+    rng: np.random.Generator,
+    name: str,
+    src: str,
+    cout: int,
+    k: int,
+    stride: int,
+    depthwise: bool,
+    y_zero: int,
+    out_name: str | None = None,
+    w_unit: float = 0.01,
+) -> str:
     x = tensors[src]
     cin = x.shape[0]
     pad = (k - 1) // 2
@@ -30,15 +41,33 @@ def _conv(tensors: dict[str, Tensor], ops: list[Op], rng: np.random.Generator, n
     bias = rng.integers(-3000, 3001, size=cout).astype(np.int32)
     out = Tensor(out_name or f"{name}.out", (cout, h, h), y_scale, y_zero)
     tensors[out.name] = out
-    ops.append(Op(name, "conv2d", [src], out.name,
-                  {"kernel": k, "stride": stride, "padding": pad, "depthwise": depthwise,
-                   "x_scale": x.scale, "x_zero": x.zero},
-                  {"weight": w, "bias": bias, "w_scales": w_scales}))
+    ops.append(
+        Op(
+            name,
+            "conv2d",
+            [src],
+            out.name,
+            {
+                "kernel": k,
+                "stride": stride,
+                "padding": pad,
+                "depthwise": depthwise,
+                "x_scale": x.scale,
+                "x_zero": x.zero,
+            },
+            {"weight": w, "bias": bias, "w_scales": w_scales},
+        )
+    )
     return out.name
 
 
-def random_graph(seed: int = 0, resolution: int = 12, classes: int = 5, stem: int = 8,
-                 blocks: list[dict[str, Any]] | None = None) -> Graph:
+def random_graph(
+    seed: int = 0,
+    resolution: int = 12,
+    classes: int = 5,
+    stem: int = 8,
+    blocks: list[dict[str, Any]] | None = None,
+) -> Graph:
     """stem 3x3 s2 -> blocks (expand pointwise1 | none, depthwise k/stride, pointwise2, residual when the
     shapes allow) -> global pool -> classifier. Each block: {"expand": e, "k": k, "stride": s, "out": c}."""
     rng = np.random.default_rng(seed)
@@ -51,20 +80,44 @@ def random_graph(seed: int = 0, resolution: int = 12, classes: int = 5, stem: in
         hidden = cin * blk.get("expand", 1)
         if blk.get("expand", 1) != 1:
             cur = _conv(tensors, ops, rng, f"blocks.{i}.pointwise1", cur, hidden, 1, 1, False, -128)
-        cur = _conv(tensors, ops, rng, f"blocks.{i}.depthwise", cur, hidden, blk.get("k", 3), blk.get("stride", 1),
-                    True, -128)
-        cur = _conv(tensors, ops, rng, f"blocks.{i}.pointwise2", cur, blk.get("out", cin), 1, 1, False,
-                    int(rng.integers(-10, 10)))
+        cur = _conv(
+            tensors,
+            ops,
+            rng,
+            f"blocks.{i}.depthwise",
+            cur,
+            hidden,
+            blk.get("k", 3),
+            blk.get("stride", 1),
+            True,
+            -128,
+        )
+        cur = _conv(
+            tensors,
+            ops,
+            rng,
+            f"blocks.{i}.pointwise2",
+            cur,
+            blk.get("out", cin),
+            1,
+            1,
+            False,
+            int(rng.integers(-10, 10)),
+        )
         if tensors[cur].shape == tensors[block_in].shape and blk.get("residual", True):
             a, b = tensors[cur], tensors[block_in]
             name = f"blocks.{i}.add"
-            tensors[name] = Tensor(name, a.shape, float(max(a.scale, b.scale) * 1.3), int(rng.integers(-5, 5)))
+            tensors[name] = Tensor(
+                name, a.shape, float(max(a.scale, b.scale) * 1.3), int(rng.integers(-5, 5))
+            )
             ops.append(Op(f"blocks.{i}.residual", "add", [cur, block_in], name))
             cur = name
     c = tensors[cur].shape[0]
     tensors["pool.out"] = Tensor("pool.out", (c, 1, 1), tensors[cur].scale, tensors[cur].zero)
     ops.append(Op("pool", "avgpool", [cur], "pool.out"))
-    _conv(tensors, ops, rng, "classifier", "pool.out", classes, 1, 1, False, 0, out_name="logits", w_unit=2e-4)
+    _conv(
+        tensors, ops, rng, "classifier", "pool.out", classes, 1, 1, False, 0, out_name="logits", w_unit=2e-4
+    )
     g = Graph(f"random{seed}", tensors, ops, "input", "logits", {})
     g.validate()
     return g
@@ -84,8 +137,14 @@ def with_head(graph: Graph, classes: int, seed: int = 0) -> Graph:
     old = tensors[graph.output]
     x_scale = float(cls.attrs["x_scale"])
     tensors[graph.output] = Tensor(old.name, (classes, 1, 1), x_scale * 0.01 * 20 * 30 * np.sqrt(cin) / 40, 0)
-    g = Graph(graph.name, tensors, [head if op is cls else op for op in graph.ops], graph.input, graph.output,
-              dict(graph.meta))
+    g = Graph(
+        graph.name,
+        tensors,
+        [head if op is cls else op for op in graph.ops],
+        graph.input,
+        graph.output,
+        dict(graph.meta),
+    )
     g.validate()
     return g
 
@@ -96,7 +155,9 @@ def random_input(graph: Graph, seed: int = 0) -> np.ndarray:
 
 
 # reference gradients ---------------------------------------------------------------------------------
-def reference_gradients(graph: Graph, scheme: Any, x: np.ndarray, label: int) -> dict[str, dict[str, np.ndarray]]:
+def reference_gradients(
+    graph: Graph, scheme: Any, x: np.ndarray, label: int
+) -> dict[str, dict[str, np.ndarray]]:
     """Gradients the reference computes (lr = 0, split kernels, nothing in place), in real units:
     activations `act[t]` = dL/d(pre-clamp real t) HWC; `w[layer]` = dL/dW_real on the updated elements
     (device layout); `b[layer]` = dL/db_real; also the loss."""
@@ -177,8 +238,9 @@ def torch_gradients(graph: Graph, x: np.ndarray, label: int) -> dict[str, dict[s
     return out
 
 
-def compare(ref: dict[str, dict[str, np.ndarray]], want: dict[str, dict[str, np.ndarray]], graph: Graph,
-            rtol: float) -> list[str]:
+def compare(
+    ref: dict[str, dict[str, np.ndarray]], want: dict[str, dict[str, np.ndarray]], graph: Graph, rtol: float
+) -> list[str]:
     """Mismatches: per tensor, max |ref - torch| > rtol * max |torch| (+ 1e-12). Weight gradients
     compare the updated (first k) channels only."""
     bad = []
@@ -186,7 +248,7 @@ def compare(ref: dict[str, dict[str, np.ndarray]], want: dict[str, dict[str, np.
         for name, r in ref[kind].items():
             w = want[kind][name]
             if kind == "w":
-                w = w[..., :r.shape[-1]]
+                w = w[..., : r.shape[-1]]
             w = np.asarray(w).reshape(r.shape)
             err = float(np.max(np.abs(r.astype(np.float64) - w))) if r.size else 0.0
             scale = float(np.max(np.abs(w))) if w.size else 0.0

@@ -47,7 +47,7 @@ def test_paper_schemes_prune(model):
         expect = {}
         for layer, w in s.weights.items():
             x = g.op(layer).inputs[0]
-            assert w.channels == math.ceil(w.in_channels * next(e for e in [w.ratio]))
+            assert w.channels == math.ceil(w.in_channels * w.ratio)
             if w.channels < w.in_channels:
                 expect[f"saved:{x}"] = w.channels
         assert {n: b.shape[-1] for n, b in saved.items()} == expect
@@ -85,9 +85,14 @@ def test_reordering_updates_right_after_input_gradient():
             continue
         # an update follows its own layer's backward steps (or the mask of its output, or another update)
         prev = steps[i - 1]
-        assert prev.layer == st.layer or (prev.kernel == "apply_mask_f32"), (i, st.kernel, st.layer, prev.kernel)
+        assert prev.layer == st.layer or (prev.kernel == "apply_mask_f32"), (
+            i,
+            st.kernel,
+            st.layer,
+            prev.kernel,
+        )
         # the input gradient of the same layer (old weights) was computed before, never after
-        later = [s for s in steps[i + 1:] if s.layer == st.layer and s.kernel in BWD_INPUT]
+        later = [s for s in steps[i + 1 :] if s.layer == st.layer and s.kernel in BWD_INPUT]
         assert not later
     assert not any(b.name.startswith(("wgrad:", "bgrad:")) for b in p.buffers.values())
     # without reordering: all gradients kept, all updates after the backward pass
@@ -106,7 +111,9 @@ def test_inplace_and_slice_flags():
     assert masks_on and sum(s.inputs["g"] == s.outputs["g"] for s in masks_on) >= len(masks_on) - 8
     assert not any(s.inputs["g"] == s.outputs["g"] for s in off.steps if s.kernel == "apply_mask_f32")
     assert any(set(s.inputs.values()) & set(s.outputs.values()) for s in on.steps if s.kernel == "add_f32")
-    assert not any(set(s.inputs.values()) & set(s.outputs.values()) for s in off.steps if s.kernel == "add_f32")
+    assert not any(
+        set(s.inputs.values()) & set(s.outputs.values()) for s in off.steps if s.kernel == "add_f32"
+    )
     whole = compile_training(g, "paper:99kb", CompileOptions(slice_channels=False))
     assert not any(s.kernel == "slice_channels_s8" for s in whole.steps)
     assert sum(s.kernel == "slice_channels_s8" for s in on.steps) == 2
@@ -143,9 +150,14 @@ def test_regular_conv_input_gradient_is_an_error():
     t = tensors[stem.output]
     tensors["extra.out"] = Tensor("extra.out", t.shape, t.scale, t.zero)
     w = np.ones((t.shape[0], t.shape[0], 3, 3), np.int8)
-    extra = Op("extra", "conv2d", [stem.output], "extra.out",
-               {"kernel": 3, "stride": 1, "padding": 1, "depthwise": False, "x_scale": t.scale, "x_zero": t.zero},
-               {"weight": w, "bias": np.zeros(t.shape[0], np.int32), "w_scales": np.ones(t.shape[0], np.float32)})
+    extra = Op(
+        "extra",
+        "conv2d",
+        [stem.output],
+        "extra.out",
+        {"kernel": 3, "stride": 1, "padding": 1, "depthwise": False, "x_scale": t.scale, "x_zero": t.zero},
+        {"weight": w, "bias": np.zeros(t.shape[0], np.int32), "w_scales": np.ones(t.shape[0], np.float32)},
+    )
     ops = []
     for op in g.ops:
         if op.inputs == [stem.output]:
@@ -153,11 +165,15 @@ def test_regular_conv_input_gradient_is_an_error():
         ops.append(op)
         if op is stem:
             ops.append(extra)
-    ops = [o if o.name != "blocks.0.residual" else Op(o.name, o.kind, [o.inputs[0], "extra.out"], o.output)
-           for o in ops]
+    ops = [
+        o if o.name != "blocks.0.residual" else Op(o.name, o.kind, [o.inputs[0], "extra.out"], o.output)
+        for o in ops
+    ]
     g2 = Graph(g.name, tensors, ops, g.input, g.output)
     g2.validate()
-    with pytest.raises(TinytrainError, match="layer 'extra': conv2d 3x3 stride 1 \\(regular\\) has no input-gradient"):
+    with pytest.raises(
+        TinytrainError, match="layer 'extra': conv2d 3x3 stride 1 \\(regular\\) has no input-gradient"
+    ):
         compile_training(g2, "full")
     compile_training(g2, {"bias_last_n": 4})  # stops after 'extra': fine
 
@@ -165,7 +181,10 @@ def test_regular_conv_input_gradient_is_an_error():
 def test_update_rule_and_qas_tables():
     g = random_graph(4, 12)
     s = compile_training(g, "bias", CompileOptions(update_rule="shadow"))
-    assert s.buffers["shadow:classifier"].storage is Storage.SRAM and s.buffers["shadow:classifier"].dtype == "f32"
+    assert (
+        s.buffers["shadow:classifier"].storage is Storage.SRAM
+        and s.buffers["shadow:classifier"].dtype == "f32"
+    )
     op = g.op("classifier")
     qas = compile_training(g, "last").buffers["q:classifier"].data
     noqas = compile_training(g, "last", CompileOptions(qas=False)).buffers["q:classifier"].data

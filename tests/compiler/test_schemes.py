@@ -38,8 +38,10 @@ def test_builtin_and_paper_schemes_resolve_and_compile(zoo_graph):
             doc = json.loads(PAPER_FILE.read_text())
             spec = doc["schemes"][g.name][name.split(":")[1]]
             assert s.bias_last_n == spec["bias_last_n"]
-            assert s.bias_layers == backbone[len(backbone) - spec["bias_last_n"]:] + ["classifier"]
-            nonzero = {e["layer"]: e["input_channel_ratio"] for e in spec["weights"] if e["input_channel_ratio"]}
+            assert s.bias_layers == backbone[len(backbone) - spec["bias_last_n"] :] + ["classifier"]
+            nonzero = {
+                e["layer"]: e["input_channel_ratio"] for e in spec["weights"] if e["input_channel_ratio"]
+            }
             assert set(s.weights) == set(nonzero) | {"classifier"}
             for layer, r in nonzero.items():
                 w = s.weights[layer]
@@ -60,17 +62,30 @@ def test_scheme_file_and_dict(tmp_path):
     assert resolve_scheme(spec, g).to_dict()["weights"] == s.to_dict()["weights"]
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"weights": [{"layer": "blocks.99.pointwise1", "input_channel_ratio": 1}]}, "unknown layer 'blocks.99.pointwise1'"),
-    ({"weights": [{"layer": "blocks.3.depthwise", "input_channel_ratio": 0}]}, "outside (0, 1]"),
-    ({"weights": [{"layer": "blocks.3.depthwise", "input_channel_ratio": 1.5}]}, "outside (0, 1]"),
-    ({"weights": [{"layer": "blocks.3.depthwise", "input_channel_ratio": -0.25}]}, "outside (0, 1]"),
-    ({"weights": [{"layer": "blocks.3.depthwise"}]}, "needs 'layer' and 'input_channel_ratio'"),
-    ({"bias_last_n": 99}, "bias_last_n must be an integer in [0, 42]"),
-    ({"bias_last_n": 2, "wieghts": []}, "unknown key"),
-    ({"weights": [{"layer": "blocks.3.depthwise", "input_channel_ratio": 1},
-                  {"layer": "blocks.3.depthwise", "input_channel_ratio": 0.5}]}, "listed twice"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (
+            {"weights": [{"layer": "blocks.99.pointwise1", "input_channel_ratio": 1}]},
+            "unknown layer 'blocks.99.pointwise1'",
+        ),
+        ({"weights": [{"layer": "blocks.3.depthwise", "input_channel_ratio": 0}]}, "outside (0, 1]"),
+        ({"weights": [{"layer": "blocks.3.depthwise", "input_channel_ratio": 1.5}]}, "outside (0, 1]"),
+        ({"weights": [{"layer": "blocks.3.depthwise", "input_channel_ratio": -0.25}]}, "outside (0, 1]"),
+        ({"weights": [{"layer": "blocks.3.depthwise"}]}, "needs 'layer' and 'input_channel_ratio'"),
+        ({"bias_last_n": 99}, "bias_last_n must be an integer in [0, 42]"),
+        ({"bias_last_n": 2, "wieghts": []}, "unknown key"),
+        (
+            {
+                "weights": [
+                    {"layer": "blocks.3.depthwise", "input_channel_ratio": 1},
+                    {"layer": "blocks.3.depthwise", "input_channel_ratio": 0.5},
+                ]
+            },
+            "listed twice",
+        ),
+    ],
+)
 def test_bad_schemes(spec, message):
     g = load_model("mcunet-5fps")
     with pytest.raises(TinytrainError) as exc:
@@ -80,7 +95,9 @@ def test_bad_schemes(spec, message):
 
 def test_bad_scheme_names(tmp_path):
     g = load_model("mbv2-w0.35")
-    with pytest.raises(TinytrainError, match="unknown paper budget '12kb'.*paper:49kb, paper:73kb, paper:99kb"):
+    with pytest.raises(
+        TinytrainError, match="unknown paper budget '12kb'.*paper:49kb, paper:73kb, paper:99kb"
+    ):
         resolve_scheme("paper:12kb", g)
     with pytest.raises(TinytrainError, match="unknown scheme 'fulll'"):
         resolve_scheme("fulll", g)

@@ -38,13 +38,15 @@ class Case:
     name: str
     call: str
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
-    inout: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # name -> (initial, expected)
+    # name -> (initial, expected)
+    inout: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)  # name -> expected
     macs: int = 0
 
 
 def firmware_source(cases: list[Case]) -> str:
-    lines = ["#include <stdint.h>", "#include <string.h>", '#include "tt_board.h"', '#include "tt_kernels.h"', ""]
+    lines = ["#include <stdint.h>", "#include <string.h>", '#include "tt_board.h"',
+             '#include "tt_kernels.h"', ""]
     body = []
     for i, c in enumerate(cases):
         p = f"c{i}_"
@@ -145,7 +147,8 @@ def bwd_dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int) -
     s = rng.uniform(1e-3, 1e-1, c).astype(F32)
     dx = K.dwconv2d_bwd_input_f32(g, w, s, h, h, stride, pad)
     return Case(f"bwd_in_dw{k}x{k}_s{stride}_{h}_{c}",
-                f"tt_dwconv2d_bwd_input_f32(@g, {ho}, {ho}, {c}, @w, {k}, {k}, @s, {h}, {h}, {stride}, {pad}, @dx)",
+                f"tt_dwconv2d_bwd_input_f32(@g, {ho}, {ho}, {c}, @w, {k}, {k}, @s, {h}, {h}, {stride}, "
+                f"{pad}, @dx)",
                 {"g": g, "w": w, "s": s}, outputs={"dx": dx}, macs=ho * ho * c * k * k)
 
 
@@ -220,7 +223,8 @@ def check_cases(seed: int = 0) -> list[Case]:
         dw_case(rng, 6, 13, 3, 1), dw_case(rng, 8, 16, 5, 2), dw_case(rng, 5, 8, 7, 1),
         bwd1x1_case(rng, 9, 12, 13), bwd_dw_case(rng, 6, 7, 3, 1), bwd_dw_case(rng, 8, 8, 5, 2),
         wgrad_case(rng, 4, 10, 6, 1, 1, 5, "stochastic"), wgrad_case(rng, 5, 3, 4, 3, 2, 3, "shadow"),
-        wgrad_case(rng, 6, 9, 9, 3, 1, 9, "nearest", dw=True), wgrad_case(rng, 5, 6, 6, 5, 2, 4, "stochastic", dw=True),
+        wgrad_case(rng, 6, 9, 9, 3, 1, 9, "nearest", dw=True),
+        wgrad_case(rng, 5, 6, 6, 5, 2, 4, "stochastic", dw=True),
         *misc_cases(rng),
     ]
 
@@ -232,7 +236,8 @@ def bench_cases(seed: int = 1) -> list[Case]:
         conv_case(rng, 8, 96, 48, 1, 1), conv_case(rng, 4, 160, 96, 1, 1),
         dw_case(rng, 8, 96, 3, 1), dw_case(rng, 8, 96, 5, 1), dw_case(rng, 4, 192, 7, 1),
         bwd1x1_case(rng, 64, 48, 96), bwd_dw_case(rng, 8, 96, 3, 1), bwd_dw_case(rng, 8, 96, 5, 1),
-        wgrad_case(rng, 8, 96, 48, 1, 1, 96, "nearest"), wgrad_case(rng, 8, 96, 96, 3, 1, 96, "nearest", dw=True),
+        wgrad_case(rng, 8, 96, 48, 1, 1, 96, "nearest"),
+        wgrad_case(rng, 8, 96, 96, 3, 1, 96, "nearest", dw=True),
     ]
 
 

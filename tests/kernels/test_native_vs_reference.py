@@ -184,8 +184,8 @@ def _check_update(nk: native.NativeKernels, fn: str, g: np.ndarray, x: np.ndarra
 
 @pytest.mark.parametrize("h,w,ci,co,k,stride,k_in,x_c", [
     (5, 5, 13, 7, 1, 1, 13, 13), (8, 8, 16, 24, 1, 1, 4, 4), (4, 4, 24, 10, 1, 1, 6, 24),
-    (1, 1, 37, 10, 1, 1, 37, 37), (3, 3, 10, 5, 1, 1, 3, 5), (7, 7, 3, 8, 3, 2, 3, 3), (6, 5, 3, 4, 3, 1, 3, 3),
-    (9, 9, 5, 3, 5, 2, 2, 5),
+    (1, 1, 37, 10, 1, 1, 37, 37), (3, 3, 10, 5, 1, 1, 3, 5), (7, 7, 3, 8, 3, 2, 3, 3),
+    (6, 5, 3, 4, 3, 1, 3, 3), (9, 9, 5, 3, 5, 2, 2, 5),
 ])
 def test_conv2d_wgrad_update(nk: native.NativeKernels, h: int, w: int, ci: int, co: int, k: int, stride: int,
                              k_in: int, x_c: int) -> None:
@@ -246,3 +246,49 @@ def test_xorshift_matches(nk: native.NativeKernels) -> None:
     for _ in range(100):
         s = nk.xorshift32(s)
         assert s == r.next()
+
+
+@pytest.mark.parametrize("dw,h,c,k,stride,k_in", [
+    (False, 5, 13, 1, 1, 6), (False, 7, 3, 3, 2, 3), (True, 6, 9, 3, 1, 9), (True, 9, 6, 5, 2, 5),
+])
+def test_split_kernels(nk: native.NativeKernels, dw: bool, h: int, c: int, k: int, stride: int,
+                       k_in: int) -> None:
+    """Split (reordering off) kernels: C vs numpy, and split == fused bit for bit."""
+    from tinytrain.kernels import memory_ops as M
+
+    rng = np.random.default_rng(h + c + k)
+    pad = (k - 1) // 2
+    ho = K.out_size(h, k, stride, pad)
+    co = c if dw else 5
+    g = rng.standard_normal((ho, ho, co)).astype(F32)
+    x = s8(rng, (h, h, c))
+    q = rng.uniform(0.1, 2.0, co).astype(F32)
+    wt = s8(rng, (k, k, c) if dw else (co, k, k, c), -127, 127)
+    pre = "dw" if dw else ""
+    s1 = getattr(nk, f"{pre}conv2d_wgrad_f32")(g, x, 4, k_in, k, stride, pad)
+    s2 = getattr(M, f"{pre}conv2d_wgrad_f32")(g, x, 4, k_in, k, stride, pad)
+    same(s1, s2)
+    for rule in K.RULES:
+        ws = [wt.copy() for _ in range(3)]
+        rs = [K.Xorshift32(31) for _ in range(3)]
+        shs = [K.shadow_init(wt, k_in) if rule == "shadow" else None for _ in range(3)]
+        getattr(nk, f"{pre}conv2d_weight_update")(s1, ws[0], k_in, q, -0.9, rule, rs[0], shs[0])
+        getattr(M, f"{pre}conv2d_weight_update")(s2, ws[1], k_in, q, F32(-0.9), rule, rs[1], shs[1])
+        getattr(K, f"{pre}conv2d_wgrad_update")(g, x, 4, ws[2], k_in, q, F32(-0.9), rule, rs[2], shs[2],
+                                                stride, pad)
+        same(ws[0], ws[1])
+        same(ws[1], ws[2])
+        assert rs[0].state == rs[1].state == rs[2].state
+        if rule == "shadow":
+            same(shs[0], shs[1])
+            same(shs[1], shs[2])
+    b1 = nk.bias_grad_f32(g)
+    same(b1, M.bias_grad_f32(g))
+    bias = [rng.integers(-1000, 1000, co).astype(np.int32)] * 3
+    bias = [b.copy() for b in bias]
+    qb = rng.uniform(10, 100, co).astype(F32)
+    nk.bias_update(b1, bias[0], qb, -0.3)
+    M.bias_update(b1, bias[1], qb, F32(-0.3))
+    K.bias_grad_update(g, bias[2], qb, F32(-0.3))
+    same(bias[0], bias[1])
+    same(bias[1], bias[2])

@@ -30,11 +30,13 @@ if TYPE_CHECKING:
 def conv2d_forward(b: Builder, op: Op) -> None:
     out = b.graph.tensors[op.output]
     p = b.params(op)
-    b.emit("dwconv2d_s8" if op.depthwise else "conv2d_s8",
-           {"x": b.act(op.inputs[0]), "w": p["w"], "bias": p["bias"], "m": p["m"]},
-           {"y": b.def_act(op.output)},
-           {"x_zero": int(op.attrs["x_zero"]), "y_zero": int(out.zero), "stride": op.stride, "pad": op.padding},
-           op.name)
+    b.emit(
+        "dwconv2d_s8" if op.depthwise else "conv2d_s8",
+        {"x": b.act(op.inputs[0]), "w": p["w"], "bias": p["bias"], "m": p["m"]},
+        {"y": b.def_act(op.output)},
+        {"x_zero": int(op.attrs["x_zero"]), "y_zero": int(out.zero), "stride": op.stride, "pad": op.padding},
+        op.name,
+    )
 
 
 @register_gradient("conv2d")
@@ -45,15 +47,29 @@ def conv2d_gradient(b: Builder, op: Op, g: str) -> None:
         dx = b.grad_buffer(x, op.name)
         if op.depthwise:
             _, h, w = b.graph.tensors[x].shape
-            b.emit("dwconv2d_bwd_input_f32", {"g": g, "w": p["w"], "s_w": p["sw"]}, {"dx": dx},
-                   {"in_h": h, "in_w": w, "stride": op.stride, "pad": op.padding}, op.name, "backward")
+            b.emit(
+                "dwconv2d_bwd_input_f32",
+                {"g": g, "w": p["w"], "s_w": p["sw"]},
+                {"dx": dx},
+                {"in_h": h, "in_w": w, "stride": op.stride, "pad": op.padding},
+                op.name,
+                "backward",
+            )
         elif op.kernel == 1 and op.stride == 1:
-            b.emit("conv2d_bwd_input_f32", {"g": g, "w": p["w"], "s_w": p["sw"]}, {"dx": dx}, {}, op.name,
-                   "backward")
+            b.emit(
+                "conv2d_bwd_input_f32",
+                {"g": g, "w": p["w"], "s_w": p["sw"]},
+                {"dx": dx},
+                {},
+                op.name,
+                "backward",
+            )
         else:
-            raise TinytrainError(f"layer {op.name!r}: conv2d {op.kernel}x{op.kernel} stride {op.stride} (regular) "
-                                 f"has no input-gradient kernel; only 1x1 stride-1 and depthwise convs can pass "
-                                 f"a gradient to their input (train this layer's weights, not layers before it)")
+            raise TinytrainError(
+                f"layer {op.name!r}: conv2d {op.kernel}x{op.kernel} stride {op.stride} (regular) "
+                f"has no input-gradient kernel; only 1x1 stride-1 and depthwise convs can pass "
+                f"a gradient to their input (train this layer's weights, not layers before it)"
+            )
         b.contribute(x, dx)
     attrs = {"x_zero": int(op.attrs["x_zero"]), "stride": op.stride, "pad": op.padding}
     if op.depthwise:
@@ -70,9 +86,13 @@ def add_forward(b: Builder, op: Op) -> None:
     out = b.graph.tensors[op.output]
     fa = float(np.float32(ta.scale / out.scale))
     fb = float(np.float32(tb.scale / out.scale))
-    b.emit("add_s8", {"a": b.act(op.inputs[0]), "b": b.act(op.inputs[1])},
-           {"y": b.def_act(op.output, inplace_of=op.inputs[0], kernel="add_s8")},
-           {"fa": fa, "fb": fb, "a_zero": int(ta.zero), "b_zero": int(tb.zero), "y_zero": int(out.zero)}, op.name)
+    b.emit(
+        "add_s8",
+        {"a": b.act(op.inputs[0]), "b": b.act(op.inputs[1])},
+        {"y": b.def_act(op.output, inplace_of=op.inputs[0], kernel="add_s8")},
+        {"fa": fa, "fb": fb, "a_zero": int(ta.zero), "b_zero": int(tb.zero), "y_zero": int(out.zero)},
+        op.name,
+    )
 
 
 @register_gradient("add")

@@ -33,10 +33,12 @@ _CLAMPED: dict[str, bool] = {}
 def register_forward(kind: str, clamped: bool = True) -> Callable[[ForwardRule], ForwardRule]:
     """`clamped`: the op's int8 output saturates at -128/127 (conv, add), so the straight-through
     gradient of its output is masked where it saturated; False for ops that cannot saturate (avgpool)."""
+
     def deco(fn: ForwardRule) -> ForwardRule:
         _FORWARD[kind] = fn
         _CLAMPED[kind] = clamped
         return fn
+
     return deco
 
 
@@ -48,6 +50,7 @@ def register_gradient(kind: str) -> Callable[[GradientRule], GradientRule]:
     def deco(fn: GradientRule) -> GradientRule:
         _GRADIENT[kind] = fn
         return fn
+
     return deco
 
 
@@ -55,16 +58,19 @@ def forward_rule(op: Op) -> ForwardRule:
     try:
         return _FORWARD[op.kind]
     except KeyError:
-        raise TinytrainError(f"layer {op.name!r}: op {op.kind!r} has no lowering "
-                             f"(registered: {', '.join(sorted(_FORWARD))})") from None
+        raise TinytrainError(
+            f"layer {op.name!r}: op {op.kind!r} has no lowering (registered: {', '.join(sorted(_FORWARD))})"
+        ) from None
 
 
 def gradient_rule(op: Op) -> GradientRule:
     try:
         return _GRADIENT[op.kind]
     except KeyError:
-        raise TinytrainError(f"layer {op.name!r}: op {op.kind!r} has no gradient rule "
-                             f"(registered: {', '.join(sorted(_GRADIENT))})") from None
+        raise TinytrainError(
+            f"layer {op.name!r}: op {op.kind!r} has no gradient rule "
+            f"(registered: {', '.join(sorted(_GRADIENT))})"
+        ) from None
 
 
 def registered_gradients() -> list[str]:

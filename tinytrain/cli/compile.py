@@ -20,19 +20,36 @@ from tinytrain.program import Program
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("compile", help="compile a model + update scheme into a training program and plan",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3) or a directory")
-    p.add_argument("--scheme", default="paper:99kb",
-                   help="full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file (default paper:99kb)")
-    p.add_argument("--classes", type=int, help="classes of a new classifier head (default: keep the model's head)")
+    p = subparsers.add_parser(
+        "compile",
+        help="compile a model + update scheme into a training program and plan",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3) or a directory"
+    )
+    p.add_argument(
+        "--scheme",
+        default="paper:99kb",
+        help="full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file (default paper:99kb)",
+    )
+    p.add_argument(
+        "--classes", type=int, help="classes of a new classifier head (default: keep the model's head)"
+    )
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's, 128)")
     p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
     p.add_argument("--update-rule", default="nearest", choices=("nearest", "stochastic", "shadow"))
-    p.add_argument("--no-qas", action="store_true", help="ablation: int8 updates without quantization-aware scaling")
-    p.add_argument("--no-reorder", action="store_true", help="ablation: keep all gradients, update after backward")
+    p.add_argument(
+        "--no-qas", action="store_true", help="ablation: int8 updates without quantization-aware scaling"
+    )
+    p.add_argument(
+        "--no-reorder", action="store_true", help="ablation: keep all gradients, update after backward"
+    )
     p.add_argument("--no-inplace", action="store_true", help="ablation: no in-place mask/gradient ops")
-    p.add_argument("--no-slice", action="store_true", help="ablation: save whole activations for partial updates")
+    p.add_argument(
+        "--no-slice", action="store_true", help="ablation: save whole activations for partial updates"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the new head's initialization")
     p.add_argument("--out", metavar="DIR", help="write program.json, plan.json, plan.txt here")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the readable one")
@@ -50,12 +67,33 @@ def program_summary(program: Program) -> dict[str, Any]:
         "logits_buffer": program.logits_buffer,
         "meta": program.meta,
         "kernels": dict(Counter(s.kernel for s in program.steps)),
-        "steps": [{"kernel": s.kernel, "layer": s.layer, "phase": s.phase, "inputs": s.inputs,
-                   "outputs": s.outputs, "attrs": s.attrs} for s in program.steps],
-        "infer_steps": [{"kernel": s.kernel, "layer": s.layer, "inputs": s.inputs, "outputs": s.outputs,
-                         "attrs": s.attrs} for s in program.infer_steps],
-        "buffers": [{"name": b.name, "dtype": b.dtype, "shape": list(b.shape), "storage": b.storage.value,
-                     "bytes": b.nbytes, "layer": b.layer, "role": b.role} for b in program.buffers.values()],
+        "steps": [
+            {
+                "kernel": s.kernel,
+                "layer": s.layer,
+                "phase": s.phase,
+                "inputs": s.inputs,
+                "outputs": s.outputs,
+                "attrs": s.attrs,
+            }
+            for s in program.steps
+        ],
+        "infer_steps": [
+            {"kernel": s.kernel, "layer": s.layer, "inputs": s.inputs, "outputs": s.outputs, "attrs": s.attrs}
+            for s in program.infer_steps
+        ],
+        "buffers": [
+            {
+                "name": b.name,
+                "dtype": b.dtype,
+                "shape": list(b.shape),
+                "storage": b.storage.value,
+                "bytes": b.nbytes,
+                "layer": b.layer,
+                "role": b.role,
+            }
+            for b in program.buffers.values()
+        ],
     }
 
 
@@ -70,8 +108,13 @@ def run(args: argparse.Namespace) -> int:
     if args.classes is not None and args.classes != graph.num_classes:
         graph = replace_head(graph, args.classes, seed=args.seed)
     scheme = resolve_scheme(args.scheme, graph)
-    options = CompileOptions(update_rule=args.update_rule, qas=not args.no_qas, reorder=not args.no_reorder,
-                             inplace=not args.no_inplace, slice_channels=not args.no_slice)
+    options = CompileOptions(
+        update_rule=args.update_rule,
+        qas=not args.no_qas,
+        reorder=not args.no_reorder,
+        inplace=not args.no_inplace,
+        slice_channels=not args.no_slice,
+    )
     program = compile_training(graph, scheme, options)
     plan = plan_memory(program, args.board)
     if args.out:
@@ -86,27 +129,37 @@ def run(args: argparse.Namespace) -> int:
     n_upd = sum(1 for s in program.steps if s.phase == "update")
     if args.json:
         doc = {
-            "model": graph.name, "resolution": graph.resolution, "classes": graph.num_classes,
-            "board": args.board, "fits": plan.fits,
+            "model": graph.name,
+            "resolution": graph.resolution,
+            "classes": graph.num_classes,
+            "board": args.board,
+            "fits": plan.fits,
             "sram": {"total": plan.total, **plan.breakdown},
             "flash": plan.flash,
             "ops": len(program.steps),
             "infer_ops": len(program.infer_steps),
             "scheme": scheme.to_dict(),
             "options": program.meta["options"],
-            "peak": {"step": plan.peak_step, **plan.peak_step_info,
-                     "tensors": [p.to_dict() for p in plan.peak_tensors]},
+            "peak": {
+                "step": plan.peak_step,
+                **plan.peak_step_info,
+                "tensors": [p.to_dict() for p in plan.peak_tensors],
+            },
         }
         print(json.dumps(doc, indent=1))
     else:
         phases = Counter(s.phase for s in program.steps)
-        print(f"{graph.name} @ {graph.resolution}x{graph.resolution}, {graph.num_classes} classes, "
-              f"scheme {scheme.name}: biases of {len(scheme.bias_layers)} layers, weights of "
-              f"{len(scheme.weights)} layers "
-              f"({', '.join(f'{w.layer} {w.channels}/{w.in_channels}' for w in scheme.weights.values())})")
-        print(f"program: {len(program.steps)} training steps ({', '.join(f'{k} {v}' for k, v in phases.items())}; "
-              f"{n_upd} updates), {len(program.infer_steps)} inference steps; backward reaches "
-              f"{program.meta['earliest_backward_layer']}")
+        print(
+            f"{graph.name} @ {graph.resolution}x{graph.resolution}, {graph.num_classes} classes, "
+            f"scheme {scheme.name}: biases of {len(scheme.bias_layers)} layers, weights of "
+            f"{len(scheme.weights)} layers "
+            f"({', '.join(f'{w.layer} {w.channels}/{w.in_channels}' for w in scheme.weights.values())})"
+        )
+        print(
+            f"program: {len(program.steps)} training steps ({', '.join(f'{k} {v}' for k, v in phases.items())}; "
+            f"{n_upd} updates), {len(program.infer_steps)} inference steps; backward reaches "
+            f"{program.meta['earliest_backward_layer']}"
+        )
         print(plan.report())
         if args.out:
             print(f"wrote {args.out}/program.json, plan.json, plan.txt")

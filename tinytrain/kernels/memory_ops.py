@@ -26,12 +26,13 @@ F32 = np.float32
 def _padded(x: np.ndarray, x_zero: int, k_in: int, hp: int, wp: int, pad: int) -> np.ndarray:
     h, wd = x.shape[0], x.shape[1]
     xp = np.zeros((hp, wp, k_in), F32)
-    xp[pad:pad + h, pad:pad + wd] = (x[..., :k_in].astype(np.int32) - int(x_zero)).astype(F32)
+    xp[pad : pad + h, pad : pad + wd] = (x[..., :k_in].astype(np.int32) - int(x_zero)).astype(F32)
     return xp
 
 
-def conv2d_wgrad_f32(g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 1, stride: int = 1,
-                     pad: int = 0) -> np.ndarray:
+def conv2d_wgrad_f32(
+    g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 1, stride: int = 1, pad: int = 0
+) -> np.ndarray:
     """Weight-gradient sums of a regular conv: g f32[Ho, Wo, Co] (1x1: any [..., Co]), x s8 [H, W, Cx]
     (Cx >= k_in; the first k_in channels are read) -> S f32[Co, kernel, kernel, k_in].
 
@@ -56,20 +57,27 @@ def conv2d_wgrad_f32(g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kerne
     h, wd = x.shape[0], x.shape[1]
     ho, wo = out_size(h, kernel, stride, pad), out_size(wd, kernel, stride, pad)
     g3 = g.reshape(ho, wo, co)
-    xp = _padded(x, x_zero, k_in, max(h + 2 * pad, (ho - 1) * stride + kernel),
-                 max(wd + 2 * pad, (wo - 1) * stride + kernel), pad)
+    xp = _padded(
+        x,
+        x_zero,
+        k_in,
+        max(h + 2 * pad, (ho - 1) * stride + kernel),
+        max(wd + 2 * pad, (wo - 1) * stride + kernel),
+        pad,
+    )
     s = np.zeros((co, kernel, kernel, k_in), F32)
     tmp = np.empty_like(s)
     for oh in range(ho):
         for ow in range(wo):
-            patch = xp[oh * stride:oh * stride + kernel, ow * stride:ow * stride + kernel]
+            patch = xp[oh * stride : oh * stride + kernel, ow * stride : ow * stride + kernel]
             np.multiply(g3[oh, ow, :, None, None, None], patch[None], out=tmp)
             s += tmp
     return s
 
 
-def dwconv2d_wgrad_f32(g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 3, stride: int = 1,
-                       pad: int = 1) -> np.ndarray:
+def dwconv2d_wgrad_f32(
+    g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 3, stride: int = 1, pad: int = 1
+) -> np.ndarray:
     """Weight-gradient sums of a depthwise conv: g f32[Ho, Wo, C], x s8 [H, W, Cx] (Cx >= k_in)
     -> S f32[kernel, kernel, k_in]: `S[kh,kw,c] = Σ_{(oh,ow) raster asc, valid} g[oh,ow,c] * f32(x[ih,iw,c] - x_zero)`,
     c < k_in, sequential float32 accumulation from +0.0f.
@@ -79,14 +87,24 @@ def dwconv2d_wgrad_f32(g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, ker
     k_in, kernel = int(k_in), int(kernel)
     x = np.asarray(x)
     h, wd = x.shape[0], x.shape[1]
-    xp = _padded(x, x_zero, k_in, max(h + 2 * pad, (ho - 1) * stride + kernel),
-                 max(wd + 2 * pad, (wo - 1) * stride + kernel), pad)
+    xp = _padded(
+        x,
+        x_zero,
+        k_in,
+        max(h + 2 * pad, (ho - 1) * stride + kernel),
+        max(wd + 2 * pad, (wo - 1) * stride + kernel),
+        pad,
+    )
     gk = g[..., :k_in]
     s = np.zeros((kernel, kernel, k_in), F32)
     tmp = np.empty_like(s)
     for oh in range(ho):
         for ow in range(wo):
-            np.multiply(gk[oh, ow], xp[oh * stride:oh * stride + kernel, ow * stride:ow * stride + kernel], out=tmp)
+            np.multiply(
+                gk[oh, ow],
+                xp[oh * stride : oh * stride + kernel, ow * stride : ow * stride + kernel],
+                out=tmp,
+            )
             s += tmp
     return s
 
@@ -101,9 +119,16 @@ def bias_grad_f32(g: np.ndarray) -> np.ndarray:
     return b
 
 
-def conv2d_weight_update(s: np.ndarray, w: np.ndarray, k_in: int, q: np.ndarray, neg_lr: float,
-                         rule: str = "nearest", rng: Xorshift32 | None = None,
-                         shadow: np.ndarray | None = None) -> None:
+def conv2d_weight_update(
+    s: np.ndarray,
+    w: np.ndarray,
+    k_in: int,
+    q: np.ndarray,
+    neg_lr: float,
+    rule: str = "nearest",
+    rng: Xorshift32 | None = None,
+    shadow: np.ndarray | None = None,
+) -> None:
     """QAS-SGD update of a regular conv from its gradient sums, in place.
 
     s f32[Co, kh, kw, k_in]; w s8 [Co, kh, kw, Ci] (or [Co, Ci] for 1x1), updated on `w[..., :k_in]`;
@@ -117,9 +142,16 @@ def conv2d_weight_update(s: np.ndarray, w: np.ndarray, k_in: int, q: np.ndarray,
     w4[..., :k_in] = _apply_rule(w4[..., :k_in], delta, rule, rng, shadow)
 
 
-def dwconv2d_weight_update(s: np.ndarray, w: np.ndarray, k_in: int, q: np.ndarray, neg_lr: float,
-                           rule: str = "nearest", rng: Xorshift32 | None = None,
-                           shadow: np.ndarray | None = None) -> None:
+def dwconv2d_weight_update(
+    s: np.ndarray,
+    w: np.ndarray,
+    k_in: int,
+    q: np.ndarray,
+    neg_lr: float,
+    rule: str = "nearest",
+    rng: Xorshift32 | None = None,
+    shadow: np.ndarray | None = None,
+) -> None:
     """QAS-SGD update of a depthwise conv from its gradient sums, in place.
 
     s f32[kh, kw, k_in]; w s8 [kh, kw, C] updated on `w[..., :k_in]`; `delta[..., c] = s[..., c] * (neg_lr * q[c])`,
@@ -135,4 +167,4 @@ def bias_update(s: np.ndarray, bias: np.ndarray, qb: np.ndarray, neg_lr: float) 
     `b = sat32(b + rne(clamp(B * kb[o], ±2^22)))`, `kb[o] = neg_lr * qb[o]`."""
     lim = F32(4194304.0)
     step = np.rint(np.clip(np.asarray(s, F32) * step_factors(qb, neg_lr), -lim, lim)).astype(np.int64)
-    bias[...] = np.clip(bias.astype(np.int64) + step, -2**31, 2**31 - 1).astype(np.int32)
+    bias[...] = np.clip(bias.astype(np.int64) + step, -(2**31), 2**31 - 1).astype(np.int32)

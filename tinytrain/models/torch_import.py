@@ -158,7 +158,10 @@ def _qparams(lo: float, hi: float, act: str | None) -> tuple[float, int]:
 def _quantize_weights(w: np.ndarray, b: np.ndarray, x_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-output-channel symmetric int8 weights, their float32 scales and the int32 bias."""
     amax = np.abs(w).reshape(w.shape[0], -1).max(axis=1)
-    s = np.where(amax > 0, amax / 127.0, 1.0 / 127.0).astype(np.float32)
+    # a channel whose weights are (nearly) zero but whose bias is not would need a bias beyond int32; widen
+    # its weight scale so |bias| <= 2^30, which leaves int32 headroom for acc + bias
+    s = np.maximum(amax / 127.0, np.abs(b) / (float(x_scale) * 2.0**30))
+    s = np.where(s > 0, s, 1.0 / 127.0).astype(np.float32)
     s64 = s.astype(np.float64)
     wq = np.clip(np.rint(w / s64[:, None, None, None]), -127, 127).astype(np.int8)
     bq = np.clip(np.rint(b / (float(x_scale) * s64)), -(2**31), 2**31 - 1).astype(np.int32)

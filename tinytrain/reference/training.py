@@ -35,6 +35,7 @@ def _single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
     if _BLAS is None:
         try:
             from threadpoolctl import ThreadpoolController
+
             _BLAS = ThreadpoolController()
         except ImportError:  # optional: results are identical either way, only speed differs
             _BLAS = False
@@ -50,8 +51,14 @@ def kernel_function(name: str) -> Callable[..., Any]:
     raise TinytrainError(f"no reference kernel named {name!r}")
 
 
-_Bound = tuple[Callable[..., Any], list[tuple[str, str]], dict[str, Any], list[tuple[str, str]],
-               list[tuple[str, tuple[int, ...], Any]], Step]
+_Bound = tuple[
+    Callable[..., Any],
+    list[tuple[str, str]],
+    dict[str, Any],
+    list[tuple[str, str]],
+    list[tuple[str, tuple[int, ...], Any]],
+    Step,
+]
 
 
 class Trainer:
@@ -84,7 +91,7 @@ class Trainer:
         static = {k: v for k, v in step.attrs.items() if not (isinstance(v, str) and v.startswith("$"))}
         dyn = [(k, v) for k, v in step.attrs.items() if isinstance(v, str) and v.startswith("$")]
         outs = []
-        for p, b in step.outputs.items():
+        for _p, b in step.outputs.items():
             buf = self.program.buffers[b]
             outs.append((b, buf.shape, NUMPY_DTYPE[buf.dtype]))
         return fn, list(step.inputs.items()), static, dyn, outs, step
@@ -104,14 +111,18 @@ class Trainer:
             try:
                 result = fn(**kw)
             except KeyError as exc:
-                raise TinytrainError(f"step {step.kernel} ({step.layer}): buffer {exc} read before written") from exc
+                raise TinytrainError(
+                    f"step {step.kernel} ({step.layer}): buffer {exc} read before written"
+                ) from exc
             if result is not None:
                 results = (result,) if len(outs) == 1 else result
                 for (b, shape, dtype), r in zip(outs, results, strict=True):
                     a = np.asarray(r)
                     if a.dtype != dtype or a.size != int(np.prod(shape)):
-                        raise TinytrainError(f"step {step.kernel} ({step.layer}) wrote {a.dtype}{a.shape} to {b}, "
-                                             f"declared {np.dtype(dtype)}{shape}")
+                        raise TinytrainError(
+                            f"step {step.kernel} ({step.layer}) wrote {a.dtype}{a.shape} to {b}, "
+                            f"declared {np.dtype(dtype)}{shape}"
+                        )
                     bufs[b] = a.reshape(shape)
             if trace is not None:
                 trace(step, bufs)
@@ -119,7 +130,9 @@ class Trainer:
     def _set_input(self, x_hwc: np.ndarray) -> None:
         x = np.asarray(x_hwc)
         if x.dtype != np.int8 or x.shape != self.input_shape:
-            raise TinytrainError(f"input must be int8 {self.input_shape} (HWC), got {x.dtype}{tuple(x.shape)}")
+            raise TinytrainError(
+                f"input must be int8 {self.input_shape} (HWC), got {x.dtype}{tuple(x.shape)}"
+            )
         self.buffers[self.program.input_buffer] = x
 
     def train_step(self, x_hwc: np.ndarray, label: int, lr: float) -> float:
@@ -152,7 +165,9 @@ class Trainer:
     # parameters -------------------------------------------------------------------------------------
     def parameters(self) -> dict[str, np.ndarray]:
         """The trainable state (SRAM buffers: updated weights, biases, shadow copies), by buffer name."""
-        return {name: self.buffers[name] for name, b in self.program.buffers.items() if b.storage is Storage.SRAM}
+        return {
+            name: self.buffers[name] for name, b in self.program.buffers.items() if b.storage is Storage.SRAM
+        }
 
     def save(self, path: str | Path) -> None:
         state = {k: v.copy() for k, v in self.parameters().items()}
@@ -170,7 +185,9 @@ class Trainer:
                 raise TinytrainError(f"{path}: no array for {name!r} (was it saved from another program?)")
             new = npz[name]
             if new.shape != arr.shape or new.dtype != arr.dtype:
-                raise TinytrainError(f"{path}: {name!r} is {new.dtype}{new.shape}, expected {arr.dtype}{arr.shape}")
+                raise TinytrainError(
+                    f"{path}: {name!r} is {new.dtype}{new.shape}, expected {arr.dtype}{arr.shape}"
+                )
             arr[...] = new
         if "__rng_state__" in npz.files:
             self.rng.state = int(npz["__rng_state__"][0])

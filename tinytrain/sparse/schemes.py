@@ -58,8 +58,15 @@ class Scheme:
             "bias_last_n": self.bias_last_n,
             "classifier": self.classifier,
             "bias_layers": list(self.bias_layers),
-            "weights": [{"layer": w.layer, "input_channel_ratio": w.ratio, "channels": w.channels,
-                         "in_channels": w.in_channels} for w in self.weights.values()],
+            "weights": [
+                {
+                    "layer": w.layer,
+                    "input_channel_ratio": w.ratio,
+                    "channels": w.channels,
+                    "in_channels": w.in_channels,
+                }
+                for w in self.weights.values()
+            ],
         }
 
 
@@ -86,11 +93,15 @@ def _from_spec(graph: Graph, name: str, spec: dict[str, Any], where: str, allow_
         raise TinytrainError(f"{where}: a scheme is an object with 'bias_last_n' and 'weights'")
     unknown_keys = set(spec) - {"bias_last_n", "weights", "about", "name"}
     if unknown_keys:
-        raise TinytrainError(f"{where}: unknown key(s) {sorted(unknown_keys)} (expected 'bias_last_n', 'weights')")
+        raise TinytrainError(
+            f"{where}: unknown key(s) {sorted(unknown_keys)} (expected 'bias_last_n', 'weights')"
+        )
     n = spec.get("bias_last_n", 0)
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= len(backbone):
-        raise TinytrainError(f"{where}: bias_last_n must be an integer in [0, {len(backbone)}] "
-                             f"(model {graph.name!r} has {len(backbone)} backbone convs), got {n!r}")
+        raise TinytrainError(
+            f"{where}: bias_last_n must be an integer in [0, {len(backbone)}] "
+            f"(model {graph.name!r} has {len(backbone)} backbone convs), got {n!r}"
+        )
     entries = spec.get("weights", [])
     if not isinstance(entries, list):
         raise TinytrainError(f"{where}: 'weights' must be a list of {{'layer', 'input_channel_ratio'}}")
@@ -102,10 +113,13 @@ def _from_spec(graph: Graph, name: str, spec: dict[str, Any], where: str, allow_
         layer, r = e["layer"], e["input_channel_ratio"]
         if layer not in convs:
             known = [op.name for op in graph.ops]
-            hint = ", ".join(x for x in known if x.split(".")[:2] == str(layer).split(".")[:2]) or \
-                f"{known[0]} ... {known[-1]}"
-            raise TinytrainError(f"{where}: unknown layer {layer!r} in model {graph.name!r} "
-                                 f"(conv layers look like: {hint})")
+            hint = (
+                ", ".join(x for x in known if x.split(".")[:2] == str(layer).split(".")[:2])
+                or f"{known[0]} ... {known[-1]}"
+            )
+            raise TinytrainError(
+                f"{where}: unknown layer {layer!r} in model {graph.name!r} (conv layers look like: {hint})"
+            )
         if isinstance(r, bool) or not isinstance(r, int | float):
             raise TinytrainError(f"{where}: layer {layer!r}: input_channel_ratio must be a number, got {r!r}")
         if allow_zero and r == 0:
@@ -122,7 +136,7 @@ def _from_spec(graph: Graph, name: str, spec: dict[str, Any], where: str, allow_
             ci = graph.tensors[op.inputs[0]].shape[0]
             r = chosen[op.name]
             weights[op.name] = WeightUpdate(op.name, r, max(1, min(ci, math.ceil(r * ci - 1e-9))), ci)
-    bias_layers = backbone[len(backbone) - n:] if n else []
+    bias_layers = backbone[len(backbone) - n :] if n else []
     return Scheme(name, n, bias_layers + [cls], weights, cls)
 
 
@@ -133,8 +147,10 @@ def resolve_scheme(spec: str | Path | dict[str, Any], graph: Graph) -> Scheme:
         return _from_spec(graph, str(spec.get("name", "custom")), spec, "scheme", allow_zero=False)
     text = str(spec)
     if text == "full":
-        full = {"bias_last_n": len(backbone),
-                "weights": [{"layer": op.name, "input_channel_ratio": 1} for op in graph.convs()]}
+        full = {
+            "bias_last_n": len(backbone),
+            "weights": [{"layer": op.name, "input_channel_ratio": 1} for op in graph.convs()],
+        }
         return _from_spec(graph, "full", full, "scheme 'full'", allow_zero=False)
     if text == "last":
         return _from_spec(graph, "last", {"bias_last_n": 0}, "scheme 'last'", allow_zero=False)
@@ -144,13 +160,21 @@ def resolve_scheme(spec: str | Path | dict[str, Any], graph: Graph) -> Scheme:
         budget = text.split(":", 1)[1]
         table = _load_paper()
         if graph.name not in table:
-            raise TinytrainError(f"no published schemes for model {graph.name!r} "
-                                 f"(paper schemes exist for: {', '.join(table)})")
+            raise TinytrainError(
+                f"no published schemes for model {graph.name!r} (paper schemes exist for: {', '.join(table)})"
+            )
         if budget not in table[graph.name]:
-            raise TinytrainError(f"unknown paper budget {budget!r} for {graph.name}: "
-                                 f"choose one of {', '.join('paper:' + b for b in table[graph.name])}")
-        return _from_spec(graph, text, table[graph.name][budget], f"{PAPER_FILE.name} {graph.name} {budget}",
-                          allow_zero=True)
+            raise TinytrainError(
+                f"unknown paper budget {budget!r} for {graph.name}: "
+                f"choose one of {', '.join('paper:' + b for b in table[graph.name])}"
+            )
+        return _from_spec(
+            graph,
+            text,
+            table[graph.name][budget],
+            f"{PAPER_FILE.name} {graph.name} {budget}",
+            allow_zero=True,
+        )
     p = Path(text)
     if p.suffix == ".json" or p.exists():
         try:
@@ -160,5 +184,7 @@ def resolve_scheme(spec: str | Path | dict[str, Any], graph: Graph) -> Scheme:
         except json.JSONDecodeError as exc:
             raise TinytrainError(f"scheme file {p}: invalid JSON ({exc})") from exc
         return _from_spec(graph, p.stem, doc, f"scheme file {p}", allow_zero=False)
-    raise TinytrainError(f"unknown scheme {text!r}: use one of {', '.join(BUILTIN)}, paper:<budget> "
-                         f"({', '.join(paper_budgets(graph.name)) or 'zoo models only'}) or a JSON file")
+    raise TinytrainError(
+        f"unknown scheme {text!r}: use one of {', '.join(BUILTIN)}, paper:<budget> "
+        f"({', '.join(paper_budgets(graph.name)) or 'zoo models only'}) or a JSON file"
+    )

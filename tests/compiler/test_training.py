@@ -1,0 +1,137 @@
+"""The host training reference: it learns, it is deterministic, and every compiler optimization
+(reordering, in-place, channel slicing) leaves the trained parameters bit-identical."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinytrain import TinytrainError
+from tinytrain.compiler import CompileOptions, compile_training
+from tinytrain.models import load_model
+from tinytrain.models.head import replace_head
+from tinytrain.reference.inference import run_forward
+from tinytrain.reference.training import Trainer
+
+from .helpers import random_graph, random_input
+
+
+def _problem(
+    seed: int = 0, n: int = 48, res: int = 12
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    protos = rng.integers(-100, 100, (2, res, res, 3))
+
+    def sample(k: int) -> tuple[np.ndarray, np.ndarray]:
+        ys = rng.integers(0, 2, k)
+        xs = np.clip(protos[ys] + rng.integers(-60, 60, (k, res, res, 3)), -128, 127).astype(np.int8)
+        return xs, ys
+
+    xs, ys = sample(n)
+    xt, yt = sample(n)
+    return xs, ys, xt, yt
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return replace_head(random_graph(0, 12, blocks=[{"expand": 2, "k": 3, "stride": 1, "out": 8}]), 2)
+
+
+@pytest.mark.parametrize("scheme", ["last", "bias", "full"])
+@pytest.mark.parametrize("rule", ["nearest", "stochastic", "shadow"])
+def test_training_reduces_loss(tiny, scheme, rule):
+    xs, ys, xt, yt = _problem()
+    tr = Trainer(compile_training(tiny, scheme, CompileOptions(update_rule=rule)))
+    acc0 = tr.evaluate(xt, yt)
+    first = np.mean([tr.train_step(x, y, 0.02) for x, y in zip(xs, ys, strict=False)])
+    second = np.mean([tr.train_step(x, y, 0.02) for x, y in zip(xs, ys, strict=False)])
+    assert second < 0.5 * first
+    assert tr.evaluate(xt, yt) >= max(acc0, 0.9)
+
+
+def _train(graph, scheme, options, steps=12, seed=7):
+    xs, ys, _, _ = _problem(1, steps, graph.resolution)
+    tr = Trainer(compile_training(graph, scheme, options), seed=seed)
+    losses = [tr.train_step(x, y, 0.05) for x, y in zip(xs, ys, strict=False)]
+    return losses, {k: v.copy() for k, v in tr.parameters().items()}
+
+
+@pytest.mark.parametrize("rule", ["nearest", "stochastic", "shadow"])
+def test_optimizations_are_bit_identical(rule):
+    g = replace_head(
+        random_graph(
+            3,
+            12,
+            blocks=[
+                {"expand": 2, "k": 3, "stride": 1, "out": 8},
+                {"expand": 3, "k": 5, "stride": 1, "out": 8},
+            ],
+        ),
+        2,
+    )
+    scheme = {
+        "bias_last_n": 6,
+        "weights": [
+            {"layer": "blocks.1.pointwise1", "input_channel_ratio": 0.25},
+            {"layer": "blocks.1.depthwise", "input_channel_ratio": 0.5},
+            {"layer": "blocks.0.pointwise2", "input_channel_ratio": 1},
+        ],
+    }
+    base_losses, base = _train(g, scheme, CompileOptions(update_rule=rule))
+    for opts in (
+        dict(reorder=False),
+        dict(inplace=False),
+        dict(slice_channels=False),
+        dict(reorder=False, inplace=False, slice_channels=False),
+    ):
+        losses, params = _train(g, scheme, CompileOptions(update_rule=rule, **opts))
+        assert losses == base_losses, opts
+        assert params.keys() == base.keys()
+        for k in base:
+            np.testing.assert_array_equal(params[k], base[k], err_msg=f"{k} with {opts}")
+
+
+def test_determinism_and_seed(tiny):
+    a = _train(tiny, "full", CompileOptions(update_rule="stochastic"))
+    b = _train(tiny, "full", CompileOptions(update_rule="stochastic"))
+    c = _train(tiny, "full", CompileOptions(update_rule="stochastic"), seed=8)
+    assert a[0] == b[0]
+    assert all(np.array_equal(a[1][k], b[1][k]) for k in a[1])
+    assert any(not np.array_equal(a[1][k], c[1][k]) for k in a[1])
+
+
+def test_infer_matches_inference_reference_and_weights_change():
+    g = load_model("mcunet-5fps", resolution=48)
+    x = random_input(g, 0)
+    tr = Trainer(compile_training(g, "paper:99kb"))
+    np.testing.assert_array_equal(tr.infer(x), run_forward(g, x)[g.output].reshape(-1))
+    before = {k: v.copy() for k, v in tr.parameters().items()}
+    loss = tr.train_step(x, 3, 0.05)
+    assert np.isfinite(loss) and loss > 0
+    assert any(not np.array_equal(before[k], v) for k, v in tr.parameters().items())
+    assert tr.buffers["w:blocks.1.pointwise1"].flags.writeable is False  # frozen: flash
+
+
+def test_save_load_roundtrip(tiny, tmp_path):
+    xs, ys, xt, _ = _problem(2, 8)
+    prog = compile_training(tiny, "full", CompileOptions(update_rule="stochastic"))
+    tr = Trainer(prog)
+    for x, y in zip(xs, ys, strict=False):
+        tr.train_step(x, y, 0.05)
+    tr.save(tmp_path / "p.npz")
+    fresh = Trainer(prog)
+    fresh.load(tmp_path / "p.npz")
+    for k, v in tr.parameters().items():
+        np.testing.assert_array_equal(fresh.parameters()[k], v)
+    assert fresh.rng.state == tr.rng.state
+    np.testing.assert_array_equal(fresh.infer(xt[0]), tr.infer(xt[0]))
+    with pytest.raises(TinytrainError, match="expected|no array"):
+        Trainer(compile_training(replace_head(tiny, 3), "full")).load(tmp_path / "p.npz")
+
+
+def test_bad_inputs(tiny):
+    tr = Trainer(compile_training(tiny, "last"))
+    with pytest.raises(TinytrainError, match="input must be int8"):
+        tr.train_step(np.zeros((12, 12, 3), np.float32), 0, 0.1)
+    with pytest.raises(TinytrainError, match="label 5 outside"):
+        tr.train_step(np.zeros((12, 12, 3), np.int8), 5, 0.1)
