@@ -155,8 +155,9 @@ def run(args: argparse.Namespace) -> int:
             f"{len(scheme.weights)} layers "
             f"({', '.join(f'{w.layer} {w.channels}/{w.in_channels}' for w in scheme.weights.values())})"
         )
+        by_phase = ", ".join(f"{k} {v}" for k, v in phases.items())
         print(
-            f"program: {len(program.steps)} training steps ({', '.join(f'{k} {v}' for k, v in phases.items())}; "
+            f"program: {len(program.steps)} training steps ({by_phase}; "
             f"{n_upd} updates), {len(program.infer_steps)} inference steps; backward reaches "
             f"{program.meta['earliest_backward_layer']}"
         )

@@ -79,8 +79,9 @@ def dwconv2d_wgrad_f32(
     g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 3, stride: int = 1, pad: int = 1
 ) -> np.ndarray:
     """Weight-gradient sums of a depthwise conv: g f32[Ho, Wo, C], x s8 [H, W, Cx] (Cx >= k_in)
-    -> S f32[kernel, kernel, k_in]: `S[kh,kw,c] = Σ_{(oh,ow) raster asc, valid} g[oh,ow,c] * f32(x[ih,iw,c] - x_zero)`,
-    c < k_in, sequential float32 accumulation from +0.0f.
+    -> S f32[kernel, kernel, k_in]:
+    `S[kh,kw,c] = Σ_{(oh,ow) raster asc, valid} g[oh,ow,c] * f32(x[ih,iw,c] - x_zero)`, c < k_in,
+    sequential float32 accumulation from +0.0f.
     """
     g = np.asarray(g, F32)
     ho, wo, _ = g.shape
@@ -154,8 +155,8 @@ def dwconv2d_weight_update(
 ) -> None:
     """QAS-SGD update of a depthwise conv from its gradient sums, in place.
 
-    s f32[kh, kw, k_in]; w s8 [kh, kw, C] updated on `w[..., :k_in]`; `delta[..., c] = s[..., c] * (neg_lr * q[c])`,
-    then the rule (shadow f32[kh, kw, k_in]).
+    s f32[kh, kw, k_in]; w s8 [kh, kw, C] updated on `w[..., :k_in]`;
+    `delta[..., c] = s[..., c] * (neg_lr * q[c])`, then the rule (shadow f32[kh, kw, k_in]).
     """
     k_in = int(k_in)
     delta = np.asarray(s, F32) * step_factors(q, neg_lr)[:k_in]
