@@ -59,6 +59,9 @@ class CompileOptions:
     reorder: bool = True  # fused weight-grad+update right after each layer's input gradient
     inplace: bool = True  # mask application, gradient sums and the residual add in place where safe
     slice_channels: bool = True  # save only the updated input channels (else keep the whole activation)
+    # a regular conv trained on k < Ci input channels keeps only those in SRAM (`w:`), the rest in flash
+    # (`wrest:`); needs the `conv2d_split_*` kernels (tinytrain/kernels/memory_ops.py; no C twin yet)
+    split_weights: bool = False
 
     def __post_init__(self) -> None:
         if self.update_rule not in UPDATE_RULES:
@@ -182,6 +185,9 @@ class Builder:
         w = K.dw_weight_hwc(op.weight) if op.depthwise else K.weight_ohwi(op.weight)
         wu = self.scheme.weights.get(op.name)
         train_b = op.name in self.scheme.bias_layers
+        rest = None
+        if wu and self.options.split_weights and not op.depthwise and wu.channels < wu.in_channels:
+            w, rest = np.ascontiguousarray(w[..., : wu.channels]), np.ascontiguousarray(w[..., wu.channels :])
         p = {
             "w": self.buffer(
                 f"w:{op.name}",
@@ -211,6 +217,10 @@ class Builder:
                 K.requant_multipliers(x_scale, op.w_scales, out.scale),
             ),
         }
+        if rest is not None:
+            p["w_rest"] = self.buffer(
+                f"wrest:{op.name}", "s8", rest.shape, Storage.FLASH, "weight", op.name, rest
+            )
         if self.needs_grad(op.inputs[0]):
             p["sw"] = self.buffer(
                 f"sw:{op.name}",
@@ -496,5 +506,5 @@ def updated_elements(program: Program) -> int:
     n = 0
     for w in program.scheme["weights"]:
         b = program.buffers[f"w:{w['layer']}"]
-        n += math.prod(b.shape) // w["in_channels"] * w["channels"]
+        n += math.prod(b.shape) // b.shape[-1] * w["channels"]  # last axis: input channels (or split part)
     return n + sum(program.buffers[f"b:{layer}"].shape[0] for layer in program.scheme["bias_layers"])

@@ -300,31 +300,60 @@ def run_qemu(elf: Path, board: str, run_dir: Path, on_event: Callable[[dict[str,
         follower.join(timeout=5)
 
 
-def fault_message(events: list[dict[str, Any]], elf: Path | None, status: int, output: str) -> str:
-    """A readable report of a fault or failed run, naming the function (kernel) of the PC."""
+def fault_message(events: list[dict[str, Any]], elf: Path | None, status: int, output: str,
+                  program: Program | None = None, run_rec: Any = None) -> str:
+    """A readable report of a fault or failed run: the kernel the PC is in (ELF symbol), the layers whose
+    step calls that kernel, the fault registers decoded, the last UART lines."""
     fault = next((e for e in reversed(events) if e.get("ev") == "fault"), None)
     errors = [e.get("msg", "") for e in events if e.get("ev") == "error"]
+    tail = "\n".join("  | " + ln for ln in output.strip().splitlines()[-8:])
     if fault is not None:
-        where, caller = "?", "?"
-        if elf is not None:
+        where, fn, caller = "?", "", ""
+        if elf is not None and "pc" in fault:
             try:
                 from emulation.elfinfo import ElfSymbols
 
                 syms = ElfSymbols(elf)
-                where = syms.symbolize(int(str(fault.get("pc", "0")), 16))
-                caller = syms.symbolize(int(str(fault.get("lr", "0")), 16))
+                where = syms.symbolize(int(str(fault["pc"]), 16))
+                sym = syms.function_at(int(str(fault["pc"]), 16))
+                fn = sym.name if sym else ""
+                lr_sym = syms.function_at(int(str(fault.get("lr", "0")), 16))
+                caller = lr_sym.name if lr_sym else ""
             except Exception as exc:  # symbolisation is best effort; the raw PC is still shown
                 where = f"(cannot symbolise: {exc})"
         steps = [e for e in events if e.get("ev") == "step"]
-        at = f"during training step {len(steps)}" if any(e.get("ev") == "job" for e in events) else "at start-up"
-        return (f"firmware fault ({fault.get('exception')}) {at} in {where} (called from {caller}); "
-                f"pc={fault.get('pc')} cfsr={fault.get('cfsr')} hfsr={fault.get('hfsr')} "
-                f"mmfar={fault.get('mmfar')} bfar={fault.get('bfar')} sp={fault.get('sp')}")
-    tail = "\n".join(output.strip().splitlines()[-15:])
-    if status == -9:
-        return f"the firmware did not finish in time (killed); last output:\n{tail}"
+        evals = [e for e in events if e.get("ev") == "eval" and "correct" in e]
+        job = next((e for e in events if e.get("ev") == "job"), None)
+        if job is None:
+            at = "at start-up"
+        elif steps and len(steps) >= int(job.get("steps", 0)):
+            at = "in the evaluation after training"
+        elif steps or evals:
+            at = f"in training step {len(steps)}"
+        else:
+            at = "in the evaluation before training"
+        lines = [f"firmware fault ({fault.get('exception')}) {at}, in {where}"
+                 + (f" (called from {caller})" if caller else "")]
+        if program is not None and fn.startswith("tt_"):
+            layers = [st.layer for st in program.steps if f"tt_{st.kernel}" == fn]
+            if layers:
+                more = f" and {len(layers) - 6} more" if len(layers) > 6 else ""
+                lines.append(f"  kernel {fn} is called by the training step for: {', '.join(layers[:6])}{more}")
+        fr = getattr(run_rec, "fault", None)
+        if fr is not None:
+            lines.append(f"  CFSR=0x{fr.cfsr:08x} HFSR=0x{fr.hfsr:08x} MMFAR=0x{fr.mmfar:08x} BFAR=0x{fr.bfar:08x} "
+                         f"pc=0x{fr.pc:08x} lr=0x{fr.lr:08x} sp=0x{fr.sp:08x}")
+            lines += [f"  {r}" for r in fr.reasons]
+        else:
+            lines.append(f"  pc={fault.get('pc')} cfsr={fault.get('cfsr')} hfsr={fault.get('hfsr')} "
+                         f"bfar={fault.get('bfar')} mmfar={fault.get('mmfar')}")
+        lines.append("last UART lines:\n" + tail)
+        return "\n".join(lines)
+    if status == -9 or getattr(run_rec, "status", "") == "timeout":
+        return f"the firmware did not finish in time (killed); last UART lines:\n{tail}"
+    msg = getattr(run_rec, "message", "") or ""
     return (f"the firmware exited with status {status}" + (f": {'; '.join(errors)}" if errors else "")
-            + f"\nlast output:\n{tail}")
+            + (f"\n{msg}" if msg and not errors else f"\nlast UART lines:\n{tail}"))
 
 
 # ---- the whole job ------------------------------------------------------------------------------------
@@ -478,8 +507,7 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     t = lap("run", t)
     exit_ev = next((e for e in reversed(events) if e.get("ev") == "exit"), None)
     if status != 0 or exit_ev is None or int(exit_ev.get("status", 1)) != 0:
-        detail = run_rec.message if run_rec is not None and run_rec.message else ""
-        raise FirmwareFault(fault_message(events, elf, status, output) + (f"\n{detail}" if detail else ""))
+        raise FirmwareFault(fault_message(events, elf, status, output, program, run_rec))
 
     if ref_thread is not None:
         _say(progress, "waiting for the host reference ...")
@@ -680,6 +708,92 @@ def summary(record: dict[str, Any]) -> str:
 def config_from_defaults(**overrides: Any) -> EmulateConfig:
     d = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
     return EmulateConfig(**d)
+
+
+class TrainingLibrary:
+    """Robot Framework keywords for training runs (robot_tests/training.robot):
+
+        Library    tinytrain.emulate.TrainingLibrary
+        Train On Board    m7    model=mcunet-5fps    scheme=paper:99kb    resolution=64    steps=140
+        Measured SRAM Should Be At Most    262144
+    """
+
+    ROBOT_LIBRARY_SCOPE = "SUITE"
+
+    def __init__(self) -> None:
+        self.record: dict[str, Any] | None = None
+
+    def _rec(self) -> dict[str, Any]:
+        if self.record is None:
+            raise AssertionError("no training run yet: use Train On Board first")
+        return self.record
+
+    def train_on_board(self, board: str, model: str = "mcunet-5fps", scheme: str = "paper:99kb",
+                       dataset: str = "faces", classes: int = 2, resolution: int = 64, steps: int | None = None,
+                       epochs: int = 1, lr: float = 0.002, max_test: int | None = None) -> dict[str, Any]:
+        """Compile, build, run in QEMU, compare with the host reference; returns the run record."""
+        from robot.api import logger
+
+        cfg = EmulateConfig(model=model, scheme=scheme, dataset=dataset, classes=int(classes),
+                            resolution=int(resolution), board=board, steps=None if steps is None else int(steps),
+                            epochs=int(epochs), lr=float(lr),
+                            max_test=None if max_test is None else int(max_test))
+        self.record = emulate(cfg, progress=logger.info).record
+        logger.info(summary(self.record))
+        return self.record
+
+    def plan_should_not_fit(self, board: str, model: str = "mcunet-5fps", scheme: str = "paper:99kb",
+                            resolution: int = 160, classes: int = 2) -> str:
+        """Emulating this job fails before anything is built, with the planner's breakdown."""
+        cfg = EmulateConfig(model=model, scheme=scheme, classes=int(classes), resolution=int(resolution),
+                            board=board, steps=1, save_record=False)
+        try:
+            emulate(cfg)
+        except FirmwareFault as exc:
+            raise AssertionError(f"expected a planning error, got a firmware fault: {exc}") from None
+        except TinytrainError as exc:
+            msg = str(exc)
+            if "does not fit" not in msg or "arena" not in msg:
+                raise AssertionError(f"error without the breakdown: {msg}") from None
+            return msg
+        raise AssertionError("the job unexpectedly fit the board")
+
+    def measured_sram_should_be_at_most(self, limit: int) -> int:
+        total = int(self._rec()["sram"]["total"])
+        if total > int(limit):
+            raise AssertionError(f"measured SRAM {total} B > {int(limit)} B: {self._rec()['sram']['breakdown']}")
+        return total
+
+    def measured_sram_should_be_close_to_predicted(self, tolerance: int = 8192) -> None:
+        r = self._rec()
+        meas, pred = int(r["sram"]["total"]), int(r["sram_predicted"]["total"])
+        if abs(meas - pred) > int(tolerance):
+            raise AssertionError(f"measured {meas} B vs predicted {pred} B differ by more than {tolerance} B")
+
+    def loss_should_decrease(self) -> None:
+        """The mean loss of the last third of the steps is below that of the first third."""
+        losses = self._rec()["losses"]
+        k = max(1, len(losses) // 3)
+        first, last = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
+        if not last < first:
+            raise AssertionError(f"loss did not decrease: first third {first:.4f}, last third {last:.4f}")
+
+    def accuracy_should_not_drop(self) -> None:
+        r = self._rec()
+        if r["accuracy_after"] is None or r["accuracy_after"] < r["accuracy_before"]:
+            raise AssertionError(f"accuracy {r['accuracy_before']} -> {r['accuracy_after']}")
+
+    def run_should_match_the_host_reference(self) -> None:
+        r = self._rec()
+        if r["matched_reference"] is not True:
+            raise AssertionError(f"device and host reference differ: "
+                                 f"{ {k: v for k, v in r['match'].items() if k != 'reference_losses'} }")
+
+    def instructions_per_step_should_be_reported(self) -> dict[str, int]:
+        ips = self._rec()["instructions_per_step"]
+        if not ips or not all(ips.get(p, 0) > 0 for p in ("forward", "backward", "update", "total")):
+            raise AssertionError(f"missing per-phase instruction counts: {ips}")
+        return ips
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,15 +1,32 @@
 /* ttprof: a QEMU TCG plugin (plugin API version 1, QEMU 7.2) that counts executed guest instructions
- * per class and per symbol, for tinytrain's cycle model (emulation/cycles.py).
+ * per class and per symbol, for tinytrain's cycle model (emulation/cycles.py), and exactly per firmware
+ * phase (tt_phase_begin/tt_phase_end).
  *
- * Arguments (-plugin ttprof.so,arg=out=PATH,arg=syms=PATH[,arg=dump=PATH]):
- *   out   JSON report written at exit
- *   syms  symbol table, one "start end name" per line (hex addresses, half-open ranges), sorted by start
- *   dump  optional: every translated instruction "addr class extra disas" (for checking the classifier)
+ * Arguments (-plugin ttprof.so,arg=out=PATH,arg=syms=PATH[,...]):
+ *   out        JSON report written at exit
+ *   syms       symbol table, one "start end name" per line (hex addresses, half-open ranges), sorted by start
+ *   dump       optional: every translated instruction "addr class extra disas" (for checking the classifier)
+ *   begin      hex address of the begin marker instruction (tt__mark_begin: `ldrb r1, [r0]` in tt_phase_begin)
+ *   begin_ret  hex address of the instruction after it (the stub's `bx lr`)
+ *   end        hex address of the end marker instruction (tt__mark_end = tt_phase_end's first instruction)
+ *   main, exit hex addresses whose first execution is recorded (main's and tt_exit's entries)
  *
- * Cost: classification happens once per translated block (from qemu_plugin_insn_disas text); at run time
- * each executed block adds 1 to its own counter (an inline add, no callback). At exit
- * counts = sum over blocks of executions x the block's per-instruction classes.
- * A block that is left early (a fault in its middle) is counted whole: the error is a few instructions.
+ * Counting. Each translated block is cut into segments that end after every memory-access instruction (or
+ * at the block's end); each segment adds 1 to its own counter when it starts (an inline add, no callback).
+ * At exit counts = sum over segments of executions x the segment's per-instruction classes. Segments, not
+ * blocks, because under -icount an MMIO access in the middle of a block aborts it and QEMU re-executes the
+ * access alone, uninstrumented: a per-block counter would count the rest of the block twice.
+ * An instruction that faults is counted (its segment started); the error is one instruction per fault.
+ *
+ * Phase markers. The plugin cannot read registers (API v1), so the marker instruction loads a byte from the
+ * phase name (r0): a memory callback on that one instruction gives the name's address, the key of the
+ * phase. At each marker the plugin sums the segment counters (the exact cumulative instruction count,
+ * including the marker instruction) and moves what ran since the previous marker into the buckets of every
+ * open phase (inclusive: a nested phase's instructions count in its parents too). The three marker
+ * instructions (begin, begin_ret, end) belong to no phase bucket.
+ * Report: "marks" = [[kind (0 begin, 1 end), key, cumulative count], ...] in execution order; "phases" =
+ * key (hex) -> counts by class and symbol; "main_entry"/"exit_entry" = instructions before the first
+ * execution of those addresses.
  *
  * Debian ships no qemu-plugin.h, so the few API declarations used are written out here. */
 #include <ctype.h>
@@ -24,13 +41,26 @@ typedef struct qemu_info_t qemu_info_t;
 struct qemu_plugin_tb;
 struct qemu_plugin_insn;
 enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
+enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_CB_RW_REGS };
+enum qemu_plugin_mem_rw { QEMU_PLUGIN_MEM_R = 1, QEMU_PLUGIN_MEM_W, QEMU_PLUGIN_MEM_RW };
+typedef uint32_t qemu_plugin_meminfo_t;
 typedef void (*qemu_plugin_vcpu_tb_trans_cb_t)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
 typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t id, void *userdata);
+typedef void (*qemu_plugin_vcpu_udata_cb_t)(unsigned int vcpu_index, void *userdata);
+typedef void (*qemu_plugin_vcpu_mem_cb_t)(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr,
+                                          void *userdata);
 
 void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
 void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
 void qemu_plugin_register_vcpu_tb_exec_inline(struct qemu_plugin_tb *tb, enum qemu_plugin_op op, void *ptr,
                                               uint64_t imm);
+void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *insn, enum qemu_plugin_op op,
+                                                void *ptr, uint64_t imm);
+void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn, qemu_plugin_vcpu_udata_cb_t cb,
+                                            enum qemu_plugin_cb_flags flags, void *userdata);
+void qemu_plugin_register_vcpu_mem_cb(struct qemu_plugin_insn *insn, qemu_plugin_vcpu_mem_cb_t cb,
+                                      enum qemu_plugin_cb_flags flags, enum qemu_plugin_mem_rw rw,
+                                      void *userdata);
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
 struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
 uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
@@ -58,21 +88,60 @@ static size_t n_syms;
 
 typedef struct {
   uint8_t cls;
-  uint8_t words; /* extra words for multi-register transfers */
+  uint8_t words;   /* extra words for multi-register transfers */
   uint8_t pc_load;
-  uint32_t sym;  /* index into syms, or n_syms for "?" */
+  uint8_t flags;   /* F_MEM, F_NOPHASE */
+  uint32_t sym;    /* index into syms, or n_syms for "?" */
 } insn_t;
+enum { F_MEM = 1, F_NOPHASE = 2 };
+
+/* A run of instructions of one block that ends after a memory access (or at the block's end). */
+typedef struct {
+  uint64_t execs; /* incremented inline when the segment starts */
+  uint64_t seen;  /* execs already moved into phase buckets */
+  uint32_t first, len;
+} seg_t;
 
 typedef struct tb_rec {
-  uint64_t execs;
   struct tb_rec *next;
-  uint32_t n;
+  seg_t *segs;
+  uint32_t n, n_segs;
   insn_t insns[];
 } tb_rec;
 
 static tb_rec *recs;
 static char *out_path;
 static FILE *dump;
+
+/* ---- phases ---- */
+typedef struct {
+  uint64_t cls[C_N];
+  uint64_t extra[X_N];
+  uint64_t total;
+} counts_t;
+
+typedef struct {
+  uint64_t key;     /* address of the phase name */
+  counts_t *per;    /* n_syms + 1 */
+  counts_t all;
+} bucket_t;
+
+typedef struct {
+  uint8_t kind; /* 0 begin, 1 end */
+  uint64_t key, count;
+} mark_t;
+
+#define MAX_DEPTH 64
+static uint64_t addr_begin = UINT64_MAX, addr_begin_ret = UINT64_MAX, addr_end = UINT64_MAX;
+static uint64_t addr_main = UINT64_MAX, addr_exit = UINT64_MAX;
+static uint64_t main_entry = UINT64_MAX, exit_entry = UINT64_MAX;
+static bucket_t *buckets;
+static size_t n_buckets, cap_buckets;
+static size_t stack[MAX_DEPTH];
+static int depth;
+static mark_t *marks;
+static size_t n_marks, cap_marks;
+static uint64_t flushed; /* instructions moved out of the segment counters so far */
 
 static uint32_t find_sym(uint64_t addr) {
   size_t lo = 0, hi = n_syms;
@@ -198,32 +267,121 @@ static insn_t classify(const char *disas) {
   return r;
 }
 
+static void add_insn(counts_t *c, const insn_t *in, uint64_t e) {
+  c->cls[in->cls] += e;
+  c->total += e;
+  if (in->words) c->extra[in->cls == C_LOAD ? X_LOAD_REGS : X_STORE_REGS] += e * in->words;
+  if (in->pc_load) c->extra[X_PC_LOADS] += e;
+}
+
+/* Move everything executed since the last flush into the buckets of the open phases. Exact: every segment
+ * that has started has also finished (the callers run at the end of a segment or before its start). */
+static void flush(void) {
+  for (tb_rec *r = recs; r; r = r->next) {
+    for (uint32_t k = 0; k < r->n_segs; k++) {
+      seg_t *g = &r->segs[k];
+      uint64_t d = g->execs - g->seen;
+      if (!d) continue;
+      g->seen = g->execs;
+      flushed += d * g->len;
+      int open = depth < MAX_DEPTH ? depth : MAX_DEPTH;
+      for (uint32_t i = g->first; i < g->first + g->len; i++) {
+        const insn_t *in = &r->insns[i];
+        if (in->flags & F_NOPHASE) continue;
+        for (int b = 0; b < open; b++) {
+          bucket_t *bk = &buckets[stack[b]];
+          add_insn(&bk->per[in->sym], in, d);
+          add_insn(&bk->all, in, d);
+        }
+      }
+    }
+  }
+}
+
+static size_t bucket_for(uint64_t key) {
+  for (size_t i = 0; i < n_buckets; i++)
+    if (buckets[i].key == key) return i;
+  if (n_buckets == cap_buckets) {
+    cap_buckets = cap_buckets ? 2 * cap_buckets : 16;
+    buckets = realloc(buckets, cap_buckets * sizeof *buckets);
+  }
+  bucket_t *b = &buckets[n_buckets];
+  memset(b, 0, sizeof *b);
+  b->key = key;
+  b->per = calloc(n_syms + 1, sizeof *b->per);
+  return n_buckets++;
+}
+
+static void mark(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *userdata) {
+  (void)vcpu;
+  (void)info;
+  uint8_t kind = (uint8_t)(uintptr_t)userdata;
+  flush();
+  if (n_marks == cap_marks) {
+    cap_marks = cap_marks ? 2 * cap_marks : 1024;
+    marks = realloc(marks, cap_marks * sizeof *marks);
+  }
+  marks[n_marks++] = (mark_t){kind, vaddr, flushed};
+  if (kind == 0) {
+    if (depth < MAX_DEPTH) stack[depth] = bucket_for(vaddr);
+    depth++;
+  } else if (depth > 0) {
+    depth--;
+  }
+}
+
+/* An instruction callback runs before the inline add of the segment the instruction starts, so the sum
+ * of the counters is the count of instructions executed before this one. */
+static void entry(unsigned int vcpu, void *userdata) {
+  (void)vcpu;
+  uint64_t *slot = userdata;
+  if (*slot != UINT64_MAX) return;
+  flush();
+  *slot = flushed;
+}
+
+static bool is_mem_insn(const insn_t *in, const char *disas) {
+  if (in->cls == C_LOAD || in->cls == C_STORE) return true;
+  return strncmp(disas, "tbb", 3) == 0 || strncmp(disas, "tbh", 3) == 0; /* table loads */
+}
+
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   (void)id;
   size_t n = qemu_plugin_tb_n_insns(tb);
   tb_rec *rec = calloc(1, sizeof *rec + n * sizeof(insn_t));
   rec->n = (uint32_t)n;
+  rec->segs = calloc(n ? n : 1, sizeof(seg_t));
+  bool new_seg = true;
   for (size_t i = 0; i < n; i++) {
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
     char *d = qemu_plugin_insn_disas(insn);
+    const char *text = d ? d : "";
     uint64_t addr = qemu_plugin_insn_vaddr(insn);
-    rec->insns[i] = classify(d ? d : "");
-    rec->insns[i].sym = find_sym(addr);
+    insn_t *in = &rec->insns[i];
+    *in = classify(text);
+    in->sym = find_sym(addr);
+    if (is_mem_insn(in, text)) in->flags |= F_MEM;
+    if (addr == addr_begin || addr == addr_begin_ret || addr == addr_end) in->flags |= F_NOPHASE;
     if (dump)
-      fprintf(dump, "%08llx %s %u %u %s\n", (unsigned long long)addr, class_names[rec->insns[i].cls],
-              rec->insns[i].words, rec->insns[i].pc_load, d ? d : "?");
+      fprintf(dump, "%08llx %s %u %u %s\n", (unsigned long long)addr, class_names[in->cls], in->words,
+              in->pc_load, text);
     free(d);
+    if (addr == addr_main) qemu_plugin_register_vcpu_insn_exec_cb(insn, entry, QEMU_PLUGIN_CB_NO_REGS, &main_entry);
+    if (addr == addr_exit) qemu_plugin_register_vcpu_insn_exec_cb(insn, entry, QEMU_PLUGIN_CB_NO_REGS, &exit_entry);
+    if (new_seg) {
+      seg_t *g = &rec->segs[rec->n_segs++];
+      g->first = (uint32_t)i;
+      qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &g->execs, 1);
+    }
+    rec->segs[rec->n_segs - 1].len++;
+    new_seg = (in->flags & F_MEM) != 0;
+    if (addr == addr_begin || addr == addr_end)
+      qemu_plugin_register_vcpu_mem_cb(insn, mark, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_R,
+                                       (void *)(uintptr_t)(addr == addr_end));
   }
   rec->next = recs;
   recs = rec;
-  qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &rec->execs, 1);
 }
-
-typedef struct {
-  uint64_t cls[C_N];
-  uint64_t extra[X_N];
-  uint64_t total;
-} counts_t;
 
 static void write_counts(FILE *f, const counts_t *c) {
   fprintf(f, "{\"total\":%llu,\"classes\":{", (unsigned long long)c->total);
@@ -231,6 +389,23 @@ static void write_counts(FILE *f, const counts_t *c) {
   fprintf(f, "},\"extra\":{");
   for (int k = 0; k < X_N; k++) fprintf(f, "%s\"%s\":%llu", k ? "," : "", extra_names[k], (unsigned long long)c->extra[k]);
   fprintf(f, "}}");
+}
+
+static void write_symbols(FILE *f, const counts_t *per) {
+  fprintf(f, "{");
+  bool first = true;
+  for (size_t s = 0; s <= n_syms; s++) {
+    if (!per[s].total) continue;
+    fprintf(f, "%s\"%s\":", first ? "" : ",", s < n_syms ? syms[s].name : "?");
+    write_counts(f, &per[s]);
+    first = false;
+  }
+  fprintf(f, "}");
+}
+
+static void write_opt(FILE *f, const char *name, uint64_t v) {
+  if (v == UINT64_MAX) fprintf(f, ",\"%s\":null", name);
+  else fprintf(f, ",\"%s\":%llu", name, (unsigned long long)v);
 }
 
 static void at_exit(qemu_plugin_id_t id, void *userdata) {
@@ -241,23 +416,12 @@ static void at_exit(qemu_plugin_id_t id, void *userdata) {
   size_t n_tbs = 0;
   for (tb_rec *r = recs; r; r = r->next) {
     n_tbs++;
-    if (!r->execs) continue;
-    for (uint32_t i = 0; i < r->n; i++) {
-      const insn_t *in = &r->insns[i];
-      counts_t *c = &per[in->sym];
-      uint64_t e = r->execs;
-      c->cls[in->cls] += e;
-      c->total += e;
-      all.cls[in->cls] += e;
-      all.total += e;
-      if (in->words) {
-        int x = in->cls == C_LOAD ? X_LOAD_REGS : X_STORE_REGS;
-        c->extra[x] += e * in->words;
-        all.extra[x] += e * in->words;
-      }
-      if (in->pc_load) {
-        c->extra[X_PC_LOADS] += e;
-        all.extra[X_PC_LOADS] += e;
+    for (uint32_t k = 0; k < r->n_segs; k++) {
+      const seg_t *g = &r->segs[k];
+      if (!g->execs) continue;
+      for (uint32_t i = g->first; i < g->first + g->len; i++) {
+        add_insn(&per[r->insns[i].sym], &r->insns[i], g->execs);
+        add_insn(&all, &r->insns[i], g->execs);
       }
     }
   }
@@ -266,15 +430,24 @@ static void at_exit(qemu_plugin_id_t id, void *userdata) {
     qemu_plugin_outs("ttprof: cannot write the report (arg out=PATH)\n");
     return;
   }
-  fprintf(f, "{\"plugin\":\"ttprof\",\"translated_blocks\":%zu,\"all\":", n_tbs);
+  fprintf(f, "{\"plugin\":\"ttprof\",\"translated_blocks\":%zu", n_tbs);
+  write_opt(f, "main_entry", main_entry);
+  write_opt(f, "exit_entry", exit_entry);
+  fprintf(f, ",\"all\":");
   write_counts(f, &all);
-  fprintf(f, ",\"symbols\":{");
-  bool first = true;
-  for (size_t s = 0; s <= n_syms; s++) {
-    if (!per[s].total) continue;
-    fprintf(f, "%s\"%s\":", first ? "" : ",", s < n_syms ? syms[s].name : "?");
-    write_counts(f, &per[s]);
-    first = false;
+  fprintf(f, ",\"symbols\":");
+  write_symbols(f, per);
+  fprintf(f, ",\"marks\":[");
+  for (size_t i = 0; i < n_marks; i++)
+    fprintf(f, "%s[%u,%llu,%llu]", i ? "," : "", marks[i].kind, (unsigned long long)marks[i].key,
+            (unsigned long long)marks[i].count);
+  fprintf(f, "],\"phases\":{");
+  for (size_t b = 0; b < n_buckets; b++) {
+    fprintf(f, "%s\"%llu\":{\"all\":", b ? "," : "", (unsigned long long)buckets[b].key);
+    write_counts(f, &buckets[b].all);
+    fprintf(f, ",\"symbols\":");
+    write_symbols(f, buckets[b].per);
+    fprintf(f, "}");
   }
   fprintf(f, "}}\n");
   fclose(f);
@@ -306,6 +479,11 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
     if (strncmp(argv[i], "out=", 4) == 0) out_path = strdup(argv[i] + 4);
     else if (strncmp(argv[i], "syms=", 5) == 0) load_syms(argv[i] + 5);
     else if (strncmp(argv[i], "dump=", 5) == 0) dump = fopen(argv[i] + 5, "w");
+    else if (strncmp(argv[i], "begin=", 6) == 0) addr_begin = strtoull(argv[i] + 6, NULL, 16);
+    else if (strncmp(argv[i], "begin_ret=", 10) == 0) addr_begin_ret = strtoull(argv[i] + 10, NULL, 16);
+    else if (strncmp(argv[i], "end=", 4) == 0) addr_end = strtoull(argv[i] + 4, NULL, 16);
+    else if (strncmp(argv[i], "main=", 5) == 0) addr_main = strtoull(argv[i] + 5, NULL, 16);
+    else if (strncmp(argv[i], "exit=", 5) == 0) addr_exit = strtoull(argv[i] + 5, NULL, 16);
     else {
       fprintf(stderr, "ttprof: unknown argument %s\n", argv[i]);
       return -1;

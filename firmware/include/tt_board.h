@@ -13,6 +13,13 @@
  * advances exactly one nanosecond per instruction and the count is deterministic; its resolution is one
  * SysTick period (40 instructions on the mps2 boards; 125/21 on stm32f405). For exact per-function
  * counts use the TCG plugin (emulation.plugin).
+ *
+ * Exact phase counts: tt_phase_begin/tt_phase_end carry marker instructions the ttprof plugin watches
+ * (run_elf(..., profile=True)). The runner then replaces the SysTick count of each phase event with the
+ * exact number of instructions the caller ran from the return of tt_phase_begin to the entry of
+ * tt_phase_end (the call of tt_phase_end included; the three marker instructions of a nested phase
+ * excluded, its bookkeeping and UART output included), and splits each phase by function and class.
+ * Name phases with string literals: the plugin keys a phase by the address of its name.
  */
 #ifndef TT_BOARD_H
 #define TT_BOARD_H
@@ -55,8 +62,8 @@ void tt_metric_float(const char *name, float value);   /* value printed as %.9e,
 /* Instruction counting */
 uint64_t tt_instret(void);                     /* instructions since reset (SysTick resolution) */
 uint64_t tt_ticks(void);                       /* raw SysTick ticks since reset */
-void tt_phase_begin(const char *name);         /* phases nest, up to TT_PHASE_DEPTH deep */
-uint64_t tt_phase_end(const char *name);       /* prints the phase event; returns its instructions */
+void tt_phase_begin(const char *name);         /* phases nest, up to TT_PHASE_DEPTH deep; name: a literal */
+uint64_t tt_phase_end(const char *name);       /* prints the phase event; returns its instructions (SysTick) */
 #define TT_PHASE_DEPTH 8
 
 /* Stack */

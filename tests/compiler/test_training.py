@@ -135,3 +135,38 @@ def test_bad_inputs(tiny):
         tr.train_step(np.zeros((12, 12, 3), np.float32), 0, 0.1)
     with pytest.raises(TinytrainError, match="label 5 outside"):
         tr.train_step(np.zeros((12, 12, 3), np.int8), 5, 0.1)
+
+
+@pytest.mark.parametrize("rule", ["nearest", "shadow"])
+def test_split_weights_bit_identical_and_smaller(rule):
+    g = replace_head(
+        random_graph(
+            3,
+            12,
+            blocks=[
+                {"expand": 2, "k": 3, "stride": 1, "out": 8},
+                {"expand": 3, "k": 5, "stride": 1, "out": 8},
+            ],
+        ),
+        2,
+    )
+    scheme = {
+        "bias_last_n": 6,
+        "weights": [
+            {"layer": "blocks.1.pointwise1", "input_channel_ratio": 0.25},
+            {"layer": "blocks.1.pointwise2", "input_channel_ratio": 0.5},
+        ],
+    }
+    base_losses, base = _train(g, scheme, CompileOptions(update_rule=rule))
+    opts = CompileOptions(update_rule=rule, split_weights=True)
+    prog = compile_training(g, scheme, opts)
+    assert prog.buffers["w:blocks.1.pointwise1"].shape == (24, 1, 1, 2)
+    assert prog.buffers["wrest:blocks.1.pointwise1"].shape == (24, 1, 1, 6)
+    assert {s.kernel for s in prog.steps} >= {"conv2d_split_s8", "conv2d_split_bwd_input_f32"}
+    losses, params = _train(g, scheme, opts)
+    assert losses == base_losses
+    for k, v in base.items():
+        np.testing.assert_array_equal(params[k], v[..., : params[k].shape[-1]], err_msg=k)
+    for name in ("blocks.1.pointwise1", "blocks.1.pointwise2"):
+        k = prog.buffers[f"w:{name}"].shape[-1]
+        np.testing.assert_array_equal(base[f"w:{name}"][..., k:], prog.buffers[f"wrest:{name}"].data)

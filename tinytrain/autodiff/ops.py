@@ -30,9 +30,12 @@ if TYPE_CHECKING:
 def conv2d_forward(b: Builder, op: Op) -> None:
     out = b.graph.tensors[op.output]
     p = b.params(op)
+    kernel, w = ("dwconv2d_s8" if op.depthwise else "conv2d_s8"), {"w": p["w"]}
+    if "w_rest" in p:  # trainable first input channels in SRAM, the rest in flash
+        kernel, w = "conv2d_split_s8", {"w": p["w"], "w_rest": p["w_rest"]}
     b.emit(
-        "dwconv2d_s8" if op.depthwise else "conv2d_s8",
-        {"x": b.act(op.inputs[0]), "w": p["w"], "bias": p["bias"], "m": p["m"]},
+        kernel,
+        {"x": b.act(op.inputs[0]), **w, "bias": p["bias"], "m": p["m"]},
         {"y": b.def_act(op.output)},
         {"x_zero": int(op.attrs["x_zero"]), "y_zero": int(out.zero), "stride": op.stride, "pad": op.padding},
         op.name,
@@ -56,9 +59,10 @@ def conv2d_gradient(b: Builder, op: Op, g: str) -> None:
                 "backward",
             )
         elif op.kernel == 1 and op.stride == 1:
+            split = "w_rest" in p
             b.emit(
-                "conv2d_bwd_input_f32",
-                {"g": g, "w": p["w"], "s_w": p["sw"]},
+                "conv2d_split_bwd_input_f32" if split else "conv2d_bwd_input_f32",
+                {"g": g, "w": p["w"], **({"w_rest": p["w_rest"]} if split else {}), "s_w": p["sw"]},
                 {"dx": dx},
                 {},
                 op.name,

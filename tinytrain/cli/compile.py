@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-slice", action="store_true", help="ablation: save whole activations for partial updates"
     )
+    p.add_argument(
+        "--split-weights",
+        action="store_true",
+        help="SRAM keeps only the trained input channels of partly trained layers (conv2d_split_* kernels)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the new head's initialization")
     p.add_argument("--out", metavar="DIR", help="write program.json, plan.json, plan.txt here")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the readable one")
@@ -114,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         reorder=not args.no_reorder,
         inplace=not args.no_inplace,
         slice_channels=not args.no_slice,
+        split_weights=args.split_weights,
     )
     program = compile_training(graph, scheme, options)
     plan = plan_memory(program, args.board)

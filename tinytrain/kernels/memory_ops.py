@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinytrain.kernels.forward import out_size
+from tinytrain.kernels.backward import conv2d_bwd_input_f32
+from tinytrain.kernels.forward import conv2d_s8, out_size
 from tinytrain.kernels.rng import Xorshift32
 from tinytrain.kernels.update import _apply_rule, step_factors
 
@@ -169,3 +170,37 @@ def bias_update(s: np.ndarray, bias: np.ndarray, qb: np.ndarray, neg_lr: float) 
     lim = F32(4194304.0)
     step = np.rint(np.clip(np.asarray(s, F32) * step_factors(qb, neg_lr), -lim, lim)).astype(np.int64)
     bias[...] = np.clip(bias.astype(np.int64) + step, -(2**31), 2**31 - 1).astype(np.int32)
+
+
+# split trainable weights (CompileOptions(split_weights=True)) ---------------------------------------------
+# A regular conv trained on its first k < Ci input channels keeps only w[..., :k] in SRAM (`w`) and the
+# frozen rest w[..., k:] in flash (`w_rest`). These kernels are defined as the unsplit kernels applied to
+# the concatenation `concat(w, w_rest, axis=-1)`; a C implementation reads input channel i from `w` when
+# i < k (row stride k) and from `w_rest` otherwise (row stride Ci - k). Every sum keeps its order, so the
+# results are bit-identical to the unsplit program.
+
+
+def conv2d_split_s8(
+    x: np.ndarray,
+    w: np.ndarray,
+    w_rest: np.ndarray,
+    bias: np.ndarray,
+    m: np.ndarray,
+    x_zero: int,
+    y_zero: int,
+    stride: int = 1,
+    pad: int = 0,
+) -> np.ndarray:
+    """`conv2d_s8(x, concat(w, w_rest, axis=-1), bias, m, ...)`: w s8 [Co, kh, kw, k], w_rest s8
+    [Co, kh, kw, Ci - k], x [H, W, Ci] -> y s8 [Ho, Wo, Co]."""
+    return conv2d_s8(x, np.concatenate([w, w_rest], axis=-1), bias, m, x_zero, y_zero, stride, pad)
+
+
+def conv2d_split_bwd_input_f32(
+    g: np.ndarray, w: np.ndarray, w_rest: np.ndarray, s_w: np.ndarray
+) -> np.ndarray:
+    """`conv2d_bwd_input_f32(g, concat(w, w_rest, axis=-1), s_w)` for a 1x1 stride-1 conv: dx f32[..., Ci]
+    with `dx[p,i] = Σ_{o asc} (g[p,o]*s_w[o]) * f32(W[o,i])`, W[o,i] = w[o,i] if i < k else w_rest[o,i-k]."""
+    co = np.asarray(g).shape[-1]
+    full = np.concatenate([np.asarray(w).reshape(co, -1), np.asarray(w_rest).reshape(co, -1)], axis=-1)
+    return conv2d_bwd_input_f32(g, full, s_w)

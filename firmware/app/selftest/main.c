@@ -4,7 +4,8 @@
  * TT_SELFTEST_MODE selects a behaviour for the acceptance tests (robot_tests/):
  *   0 normal; 1 fault (undefined instruction); 2 hang (endless loop); 3 too big (a .bss larger than any
  *   board's SRAM: a link error); 4 exit with status 7; 5 bus fault (load from an unmapped address);
- *   6 semihosting file I/O round trip (reads selftest_in.bin, writes selftest_out.bin). */
+ *   6 semihosting file I/O round trip (reads selftest_in.bin, writes selftest_out.bin);
+ *   7 phases: exact phase counts (loops of known instruction count, one with MMIO reads, nested phases). */
 #include <arm_acle.h>
 #include <math.h>
 #include <stdint.h>
@@ -72,6 +73,65 @@ static uint32_t next_rand(void) {
   return lcg >> 8;
 }
 
+#if TT_SELFTEST_MODE == 7
+/* Phases of known instruction count, written in assembly so the count does not depend on the compiler.
+ * Exact count of a phase = from the return of tt_phase_begin to the entry of tt_phase_end:
+ *   known_loop: movw (1) + 1000 x (subs, bne) + ldr r0 (1) + bl tt_phase_end (1) = 2003
+ *   mmio_loop:  movw, movw, movt (3) + 500 x (adds, ldr from SYST_CVR, subs, bne) + ldr r0, bl (2) = 2005
+ * mmio_loop reads a device register in the middle of a block (checks the plugin's counting under -icount). */
+__attribute__((used)) const char tt_st_known[] = "known_loop";
+__attribute__((used)) const char tt_st_mmio[] = "mmio_loop";
+
+__attribute__((naked, noinline)) void known_loop_phase(void) {
+  __asm volatile(
+      "push {r4, lr}\n"
+      "ldr r0, =tt_st_known\n"
+      "bl tt_phase_begin\n"
+      "movw r4, #1000\n"
+      "1: subs r4, r4, #1\n"
+      "bne 1b\n"
+      "ldr r0, =tt_st_known\n"
+      "bl tt_phase_end\n"
+      "pop {r4, pc}\n"
+      ".ltorg\n");
+}
+
+__attribute__((naked, noinline)) void mmio_loop_phase(void) {
+  __asm volatile(
+      "push {r4, lr}\n"
+      "ldr r0, =tt_st_mmio\n"
+      "bl tt_phase_begin\n"
+      "movw r4, #500\n"
+      "movw r2, #0xE018\n"
+      "movt r2, #0xE000\n"
+      "1: adds r3, r3, r1\n"
+      "ldr r1, [r2]\n"
+      "subs r4, r4, #1\n"
+      "bne 1b\n"
+      "ldr r0, =tt_st_mmio\n"
+      "bl tt_phase_end\n"
+      "pop {r4, pc}\n"
+      ".ltorg\n");
+}
+
+static int phases_selftest(void) {
+  known_loop_phase();
+  mmio_loop_phase();
+  tt_phase_begin("outer");
+  known_loop_phase();
+  tt_puts("text inside a phase\n");
+  int32_t r = dot_s8_scalar(xa, xb, N);
+  tt_phase_begin("inner");
+  float f = dot_f32(fa, fb, N);
+  tt_phase_end("inner");
+  known_loop_phase();
+  tt_phase_end("outer");
+  tt_metric_int("dot", r);
+  tt_metric_float("dot_f32", f);
+  return 0;
+}
+#endif
+
 #if TT_SELFTEST_MODE == 6
 static int file_roundtrip(void) {
   static uint8_t buf[256];
@@ -124,6 +184,10 @@ int main(void) {
     fa[i] = (float)((int32_t)(next_rand() & 0xFFFF) - 32768) / 4096.0f;
     fb[i] = (float)((int32_t)(next_rand() & 0xFFFF) - 32768) / 4096.0f;
   }
+
+#if TT_SELFTEST_MODE == 7
+  return phases_selftest();
+#endif
 
   tt_phase_begin("dot_s8_scalar");
   int32_t r0 = dot_s8_scalar(xa, xb, N);

@@ -363,13 +363,15 @@ void tt_board_init(void) {
 static uint64_t phase_start[TT_PHASE_DEPTH];
 static int phase_depth;
 
-void tt_phase_begin(const char *name) {
+/* The SysTick bookkeeping of tt_phase_begin/tt_phase_end; the public entry points are the assembly stubs
+ * below, which carry the phase markers the ttprof plugin watches. */
+__attribute__((used, noinline)) void tt__phase_begin_systick(const char *name) {
   (void)name;
   if (phase_depth < TT_PHASE_DEPTH) phase_start[phase_depth] = tt_instret();
   phase_depth++;
 }
 
-uint64_t tt_phase_end(const char *name) {
+__attribute__((used, noinline)) uint64_t tt__phase_end_systick(const char *name) {
   uint64_t now = tt_instret();
   if (phase_depth <= 0) {
     tt_emit("{\"ev\":\"error\",\"msg\":\"tt_phase_end(%s) without tt_phase_begin\"}", name);
@@ -381,6 +383,46 @@ uint64_t tt_phase_end(const char *name) {
           phase_depth);
   return n;
 }
+
+/* Phase markers for exact counts (emulation/plugin/ttprof.c). The plugin cannot read registers, so each
+ * marker is a byte load from the phase name: a memory callback on that one instruction sees the name's
+ * address (the phase's key) and the exact instruction count at that point.
+ *   tt__mark_begin      `ldrb r1, [r0]` the last instruction of tt_phase_begin before its return,
+ *   tt__mark_begin_ret  `bx lr`         after the SysTick bookkeeping;
+ *   tt__mark_end        `ldrb r1, [r0]` the first instruction of tt_phase_end, before its bookkeeping.
+ * So a phase's exact count is the instructions the caller runs from the return of tt_phase_begin to the
+ * entry of tt_phase_end (the call of tt_phase_end and its argument set-up included); the three marker
+ * instructions themselves belong to no phase. r1 is a scratch register in the AAPCS, r0 is preserved. */
+__asm__(
+    "  .pushsection .text.tt_phase_begin,\"ax\",%progbits\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .global tt_phase_begin\n"
+    "  .type tt_phase_begin, %function\n"
+    "  .thumb_func\n"
+    "tt_phase_begin:\n"
+    "  push {r0, lr}\n"
+    "  bl tt__phase_begin_systick\n"
+    "  pop {r0, lr}\n"
+    "  .global tt__mark_begin\n"
+    "tt__mark_begin:\n"
+    "  ldrb r1, [r0]\n"
+    "  .global tt__mark_begin_ret\n"
+    "tt__mark_begin_ret:\n"
+    "  bx lr\n"
+    "  .size tt_phase_begin, . - tt_phase_begin\n"
+    "  .popsection\n"
+    "  .pushsection .text.tt_phase_end,\"ax\",%progbits\n"
+    "  .global tt_phase_end\n"
+    "  .type tt_phase_end, %function\n"
+    "  .thumb_func\n"
+    "tt_phase_end:\n"
+    "  .global tt__mark_end\n"
+    "tt__mark_end:\n"
+    "  ldrb r1, [r0]\n"
+    "  b.w tt__phase_end_systick\n"
+    "  .size tt_phase_end, . - tt_phase_end\n"
+    "  .popsection\n");
 
 void tt_exit(int status) {
   uint64_t instr = tt_instret();

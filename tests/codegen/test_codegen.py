@@ -1,0 +1,219 @@
+"""Code generation: the golden file, the shape of the generated C, and whole training steps of the
+generated firmware (host-native build, QEMU m4/m7) against the host reference `Trainer`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.codegen.tiny_model import tiny_graph
+from tinytrain import TinytrainError
+from tinytrain.codegen import EMITTERS, datafile, generate
+from tinytrain.compiler import CompileOptions, compile_training
+from tinytrain.emulate import EmulateConfig, FirmwareFault, emulate
+from tinytrain.program import Storage
+from tinytrain.schedule import plan_memory
+
+GOLDEN = Path(__file__).parent / "golden" / "tiny"
+HAVE_ARM = shutil.which("arm-none-eabi-gcc") is not None
+HAVE_QEMU = shutil.which("qemu-system-arm") is not None
+HAVE_GCC = shutil.which("gcc") is not None
+needs_qemu = pytest.mark.skipif(not (HAVE_ARM and HAVE_QEMU), reason="QEMU / arm toolchain not installed")
+needs_gcc = pytest.mark.skipif(not HAVE_GCC, reason="host gcc not installed")
+
+#: A scheme touching every code path: partial channels (saved slices), a depthwise weight update,
+#: biases of the last convs, the classifier.
+GOLDEN_SCHEME = {"name": "golden", "bias_last_n": 2, "weights": [
+    {"layer": "blocks.0.pointwise2", "input_channel_ratio": 0.5},
+    {"layer": "blocks.0.depthwise", "input_channel_ratio": 0.5}]}
+
+
+def _generated(scheme: object = GOLDEN_SCHEME, rule: str = "nearest"):
+    program = compile_training(tiny_graph(), scheme, CompileOptions(update_rule=rule))
+    plan = plan_memory(program, "m7")
+    return program, plan, generate(program, plan)
+
+
+def test_golden_files():
+    """The generated C for a small fixed model; regenerate with TT_UPDATE_GOLDEN=1 and review the diff."""
+    _, _, gen = _generated()
+    if os.environ.get("TT_UPDATE_GOLDEN"):
+        gen.write(GOLDEN)
+    for name, text in gen.files.items():
+        stored = GOLDEN / name
+        assert stored.exists(), f"{stored} missing: run with TT_UPDATE_GOLDEN=1"
+        assert text == stored.read_text(), f"{name} differs from {stored} (TT_UPDATE_GOLDEN=1 to accept)"
+
+
+def test_generated_c_shape():
+    program, plan, gen = _generated()
+    c = gen.files["model.c"]
+    assert "malloc" not in c and "free(" not in c
+    assert len(re.findall(r"^uint8_t tt_arena\[TT_ARENA_BYTES\] __attribute__\(\(aligned\(8\)\)\);", c, re.M)) == 1
+    assert f"#define TT_ARENA_BYTES {plan.arena}" in gen.files["model.h"]
+    # one call per step, in order, each under a comment naming the kernel and the layer
+    body = c[c.index("float tt_train_step("):c.index("void tt_infer(")]
+    calls = re.findall(r"^  tt_(\w+)\(", body, re.M)
+    assert calls == [s.kernel for s in program.steps]
+    for s in program.steps:
+        assert f"{s.phase}: {s.kernel} [{s.layer}]" in body
+    # phase markers only where the phase changes
+    changes = sum(1 for a, b in zip(program.steps, program.steps[1:], strict=False) if a.phase != b.phase)
+    assert body.count("TT_PHASE(TT_PHASE_") == changes and body.count("TT_PHASE_BEGIN(") == 1
+    # every arena buffer at the planner's offset; flash constants const; trainable copies initialised
+    for name, buf in program.buffers.items():
+        cname = re.sub(r"[^0-9A-Za-z_]", "_", name)
+        if buf.storage == Storage.ARENA and name in plan.offsets and name != "loss":
+            assert f"(tt_arena + {plan.offsets[name]}))" in c.split(f"#define A_{cname} ")[1].split("\n")[0]
+        elif buf.storage == Storage.FLASH and f"tt_c_{cname}" in c:
+            assert f"static const {('int8_t', 'int32_t', 'float')[('s8', 's32', 'f32').index(buf.dtype)]} " \
+                   f"tt_c_{cname}[" in c
+        elif buf.storage == Storage.SRAM:
+            assert f"tt_copy(tt_p_{cname}, tt_p_{cname}_init," in c
+    # no dead arrays: every emitted array is referenced by a call
+    for arr in re.findall(r"^static const \w+ (tt_c_\w+)\[", c, re.M):
+        assert c.count(arr) >= 2, f"{arr} is never used"
+
+
+def test_every_catalogue_kernel_has_an_emitter():
+    from tinytrain.kernels.scratch import KERNELS
+
+    assert set(KERNELS) <= set(EMITTERS)
+
+
+def test_float_literals_round_trip():
+    from tinytrain.codegen.generate import _literal
+
+    vals = np.array([0.1, 1e-5, 3.0, 1e8, -2.5e-38, 1.4e-45, 0.00390625, 1 / 3], np.float32)
+    for v in vals:
+        text = _literal("f32", v)
+        assert text.endswith("f") and np.float32(float(text[:-1])) == v
+
+
+def test_datafile_layout():
+    rng = np.random.default_rng(0)
+    xs = rng.integers(-128, 128, (5, 4, 4, 3)).astype(np.int8)
+    xt = rng.integers(-128, 128, (2, 4, 4, 3)).astype(np.int8)
+    job = datafile.TrainingJob(xs, np.array([0, 1, 0, 1, 1]), xt, np.array([1, 0]),
+                               datafile.make_order(5, 12, 3), np.full(12, 0.01, np.float32), 2)
+    data = datafile.pack(job)
+    head = datafile.HEADER.unpack(data[:64])
+    assert head[0] == datafile.MAGIC and head[2] == 48 and head[4:7] == (5, 2, 12)
+    off_train, off_order = head[9], head[13]
+    assert data[off_train:off_train + 48] == xs[0].tobytes()
+    order = np.frombuffer(data, "<u4", 12, off_order)
+    assert sorted(order[:5]) == [0, 1, 2, 3, 4] and sorted(order[5:10]) == [0, 1, 2, 3, 4]
+    with pytest.raises(TinytrainError):
+        datafile.pack(datafile.TrainingJob(xs, np.array([0, 1, 0, 1, 2]), xt, np.array([1, 0]),
+                                           job.order, job.lr, 2))
+
+
+def _tiny_config(tmp_path: Path, scheme: str | object, board: str = "m7", backend: str = "host",
+                 rule: str = "nearest", steps: int = 24) -> EmulateConfig:
+    d = tmp_path / "tiny_ir"
+    if not d.exists():
+        tiny_graph().save(d)
+    if not isinstance(scheme, str):
+        import json
+
+        (tmp_path / "scheme.json").write_text(json.dumps(scheme))
+        scheme = str(tmp_path / "scheme.json")
+    return EmulateConfig(model=str(d), scheme=scheme, dataset="faces", classes=2, resolution=8, board=board,
+                         steps=steps, lr=0.01, update_rule=rule, backend=backend, max_test=16,
+                         build_dir=str(tmp_path / f"build-{board}-{backend}-{rule}"), save_record=False)
+
+
+def _assert_matched(rec: dict) -> None:
+    m = rec["match"]
+    assert rec["matched_reference"], {k: v for k, v in m.items() if k != "reference_losses"}
+    assert m["losses"] and m["params"] and m["predictions"]
+    assert rec["losses"] == m["reference_losses"]
+
+
+@needs_gcc
+@pytest.mark.parametrize("scheme,rule", [("full", "nearest"), (GOLDEN_SCHEME, "stochastic"),
+                                         (GOLDEN_SCHEME, "shadow"), ("bias", "nearest")])
+def test_host_native_matches_reference(tmp_path, scheme, rule):
+    """The generated C + runtime + training app built with the host gcc: losses bit-equal, parameters
+    identical, same test predictions (the fast path of the QEMU tests below)."""
+    rec = emulate(_tiny_config(tmp_path, scheme, backend="host", rule=rule)).record
+    _assert_matched(rec)
+    assert rec["steps"] == 24 and len(rec["losses"]) == 24
+
+
+@needs_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("board", ["m4", "m7"])
+def test_qemu_tiny_matches_reference(tmp_path, board):
+    rec = emulate(_tiny_config(tmp_path, GOLDEN_SCHEME, board=board, backend="qemu", rule="stochastic")).record
+    _assert_matched(rec)
+    ips = rec["instructions_per_step"]
+    assert ips["total"] > 0 and ips["forward"] > 0 and ips["backward"] > 0 and ips["update"] > 0
+    assert ips["forward"] + ips["loss"] + ips["backward"] + ips["update"] <= ips["total"]
+    sram = rec["sram"]
+    assert sram["breakdown"]["arena"] == rec["sram_predicted"]["arena"]
+    assert 0 < sram["breakdown"]["stack_high_water"] < 4096
+    assert sram["total"] == sram["static"] + sram["breakdown"]["stack_high_water"]
+    assert rec["flash_bytes"] > 0 and rec["est_cycles_per_step"] > 0
+
+
+@needs_qemu
+@pytest.mark.qemu
+def test_qemu_flash_dataset_source(tmp_path):
+    """The flash-embedded sample source gives the same run as the semihosting one."""
+    cfg = _tiny_config(tmp_path, "full", backend="qemu", steps=8)
+    cfg.source = "flash"
+    _assert_matched(emulate(cfg).record)
+
+
+@needs_qemu
+@pytest.mark.qemu
+def test_qemu_mcunet_paper_99kb_matches_on_m7(tmp_path):
+    """MCUNet-5FPS, new 2-class head, the paper's 99 KB scheme, at 48x48: a few whole steps in QEMU."""
+    cfg = EmulateConfig(model="mcunet-5fps", scheme="paper:99kb", dataset="faces", classes=2, resolution=48,
+                        board="m7", steps=4, max_test=4, build_dir=str(tmp_path / "b"), save_record=False)
+    rec = emulate(cfg).record
+    _assert_matched(rec)
+    assert rec["sram"]["total"] <= 256 * 1024
+    # measured within a few KB of the prediction (the plan's stack and runtime-state figures are estimates)
+    assert abs(rec["sram"]["total"] - rec["sram_predicted"]["total"]) < 8 * 1024
+
+
+def test_plan_too_large_fails_before_building(tmp_path):
+    cfg = EmulateConfig(model="mcunet-5fps", scheme="paper:99kb", dataset="faces", classes=2, resolution=160,
+                        board="m4", steps=1, build_dir=str(tmp_path / "b"), save_record=False)
+    with pytest.raises(TinytrainError) as exc:
+        emulate(cfg)
+    msg = str(exc.value)
+    assert "does not fit" in msg and "arena" in msg and "trainable_weights" in msg
+    assert not (tmp_path / "b").exists()  # nothing generated or built
+
+
+@needs_qemu
+@pytest.mark.qemu
+def test_fault_names_the_kernel(tmp_path, monkeypatch):
+    """A kernel that faults (here: a corrupted pointer in the generated call) gives a readable report
+    naming the kernel, and a non-zero exit (FirmwareFault)."""
+    import tinytrain.emulate as E
+
+    real = E.generate_model
+
+    def broken(*a, **kw):
+        gen = real(*a, **kw)
+        c = gen.files["model.c"]
+        i = c.index("tt_dwconv2d_s8(", c.index("float tt_train_step("))
+        j = c.index(", ", i)
+        gen.files["model.c"] = c[:j] + " + 0xC0100000u" + c[j:]  # x -> 0xE01xxxxx: a bus fault
+        return gen
+
+    monkeypatch.setattr(E, "generate_model", broken)
+    with pytest.raises(FirmwareFault) as exc:
+        emulate(_tiny_config(tmp_path, "full", backend="qemu", steps=2))
+    msg = str(exc.value)
+    assert "tt_dwconv2d_s8" in msg and "fault" in msg
+    assert FirmwareFault.exit_code != 0

@@ -1,0 +1,198 @@
+"""PyTorch float model -> int8 IR.
+
+Metric (stated in docs/models.md): the imported graph runs in the integer reference on the digits test
+split (540 images, 32x32); its int8 logits, dequantized `(z - zero)·scale`, are compared with the float
+model's logits on the same (int8-representable) inputs:
+
+- cosine similarity of the logit vectors: mean >= 0.99 and 5th percentile >= 0.97;
+- top-1 agreement >= 95 %;
+- int8 top-1 accuracy within 3 points of the float model's.
+
+The nets are trained for a few epochs first (seeded), so their logits are meaningful.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinytrain import TinytrainError
+from tinytrain.data import load_dataset
+from tinytrain.ir import Graph
+from tinytrain.models import import_torch, load_model, quantize_input
+from tinytrain.reference import infer
+
+from .nets import PlainCNN, PoolCNN, TinyMobileNetV2, WithMaxPool, WithSigmoid, calibrate_bn
+
+RES = 32
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    d = load_dataset("digits", RES, seed=0)
+    tr = np.ascontiguousarray(d.train_x.transpose(0, 3, 1, 2))
+    te = np.ascontiguousarray(d.test_x.transpose(0, 3, 1, 2))
+    return tr, d.train_y, te, d.test_y
+
+
+def _real(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(x.astype(np.float32) / 127.5)
+
+
+def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int = 4) -> nn.Module:
+    torch.manual_seed(0)
+    xs, ys = _real(x), torch.from_numpy(y)
+    calibrate_bn(model, xs[:256])
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(xs), generator=gen)
+        for i in range(0, len(xs), 32):
+            idx = perm[i:i + 32]
+            loss = F.cross_entropy(model(xs[idx]), ys[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def _compare(model: nn.Module, g: Graph, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    with torch.no_grad():
+        fl = model(_real(x)).double().numpy()
+    out = g.tensors[g.output]
+    q = np.stack([infer(g, xi) for xi in x]).astype(np.float64)
+    dq = (q - out.zero) * out.scale
+    cos = (dq * fl).sum(1) / (np.linalg.norm(dq, axis=1) * np.linalg.norm(fl, axis=1) + 1e-12)
+    return {"cos_mean": float(cos.mean()), "cos_p5": float(np.percentile(cos, 5)),
+            "agree": float((dq.argmax(1) == fl.argmax(1)).mean()),
+            "acc_float": float((fl.argmax(1) == y).mean()), "acc_int8": float((dq.argmax(1) == y).mean())}
+
+
+@pytest.mark.parametrize("net", [TinyMobileNetV2, PlainCNN])
+def test_imported_int8_agrees_with_float(net: type[nn.Module], digits: tuple[np.ndarray, ...],
+                                         tmp_path: Path) -> None:
+    tr, ytr, te, yte = digits
+    model = _train(net(10), tr, ytr)
+    g = import_torch(model, tr[:128], name=net.__name__)
+    m = _compare(model, g, te, yte)
+    print(net.__name__, m)
+    assert m["acc_float"] > 0.8, m  # the net learned something, so agreement means something
+    assert m["cos_mean"] >= 0.99 and m["cos_p5"] >= 0.97, m
+    assert m["agree"] >= 0.95, m
+    assert m["acc_int8"] >= m["acc_float"] - 0.03, m
+    # the imported graph saves and loads like any IR, and runs at another resolution
+    g.save(tmp_path / "imported")
+    h = load_model(tmp_path / "imported", 48)
+    assert h.resolution == 48 and infer(h, np.zeros((3, 48, 48), np.int8)).shape == (10,)
+
+
+def test_mobilenet_structure(digits: tuple[np.ndarray, ...]) -> None:
+    tr = digits[0]
+    model = calibrate_bn(TinyMobileNetV2(10), _real(tr[:128]))
+    g = import_torch(model, tr[:64])
+    kinds = [op.kind for op in g.ops]
+    assert kinds.count("add") == 2 and kinds.count("avgpool") == 1 and kinds[-1] == "conv2d"
+    assert sum(op.depthwise for op in g.convs()) == 5
+    assert g.ops[-1].name == "classifier.1" and g.output == "logits" and g.num_classes == 10
+    stem = g.op("features.0.0")
+    assert g.tensors[stem.output].zero == -128 and abs(g.tensors[stem.output].scale - 6 / 255) < 1e-12
+    for op in g.convs():  # per-channel symmetric int8 weights using the full range
+        assert op.weight.dtype == np.int8 and op.bias.dtype == np.int32
+        assert np.abs(op.weight).reshape(len(op.w_scales), -1).max(axis=1).max() == 127
+    res = g.op("features.2.add")
+    assert res.inputs[0] == "features.1.conv.0.0.out"  # the skip: the block input (output of the previous block)
+    assert g.tensors[g.op("features.1.conv.2.0").output].zero != -128  # linear bottleneck: asymmetric range
+
+
+def test_relu_range_and_pool_variants(digits: tuple[np.ndarray, ...]) -> None:
+    tr = digits[0][:, :, :16, :16].copy()
+    model = calibrate_bn(PoolCNN(4, 16), _real(tr[:64]))
+    g = import_torch(model, tr[:64])
+    assert [op.kind for op in g.ops] == ["conv2d", "conv2d", "avgpool", "conv2d"]
+    first = g.tensors[g.ops[0].output]
+    assert first.zero == -128 and first.scale != 6 / 255  # ReLU: calibrated range, zero point -128
+    model.eval()
+    with torch.no_grad():
+        fl = model(_real(tr[:32])).numpy()
+    out = g.tensors[g.output]
+    dq = (np.stack([infer(g, x) for x in tr[:32]]) - out.zero) * out.scale
+    assert np.abs(dq - fl).max() < 0.1 * np.abs(fl).max() + 5 * out.scale
+
+
+def test_float_calibration_data_and_quantize_input() -> None:
+    model = calibrate_bn(PlainCNN(3), torch.rand(32, 3, 16, 16) * 2 - 1)
+    xf = torch.rand(16, 3, 16, 16) * 2 - 1
+    g1 = import_torch(model, xf)
+    g2 = import_torch(model, quantize_input(xf))
+    assert all(np.array_equal(a.weight, b.weight) for a, b in zip(g1.convs(), g2.convs(), strict=True))
+    assert g1.tensors == g2.tensors
+    assert model.training is False
+
+
+@pytest.mark.parametrize("net, match", [
+    (WithMaxPool, r"unsupported module MaxPool2d at fx node 'features_2' \(module path 'features.2'\)"),
+    (WithSigmoid, r"unsupported function torch.sigmoid at fx node 'sigmoid' \(module path 'head'\)"),
+])
+def test_unsupported_ops_are_named(net: type[nn.Module], match: str) -> None:
+    with pytest.raises(TinytrainError, match=match):
+        import_torch(net(), np.zeros((2, 3, 8, 8), np.int8))
+
+
+class _Mul(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc((self.c(x) * 2).mean((2, 3)))
+
+
+class _FlatMap(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.c(x), 1))
+
+
+class _Branchy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.c(x)
+        return self.fc((F.relu(y) + y).mean((2, 3)))
+
+
+class _Dynamic(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if x.sum() > 0 else -x
+
+
+@pytest.mark.parametrize("net, match", [
+    (_Mul, r"operator.mul at fx node 'mul'"),
+    (_FlatMap, r"torch.flatten at fx node 'flatten'.*4x8x8 map"),
+    (_Branchy, r"cannot fold relu into 'c'.*also used by"),
+    (_Dynamic, r"cannot trace _Dynamic with torch.fx"),
+])
+def test_unsupported_patterns(net: type[nn.Module], match: str) -> None:
+    with pytest.raises(TinytrainError, match=match):
+        import_torch(net(), np.zeros((2, 3, 8, 8), np.int8))
+
+
+def test_bad_calibration_data() -> None:
+    with pytest.raises(TinytrainError, match=r"\[N, C, H, W\]"):
+        import_torch(PlainCNN(2), np.zeros((3, 8), np.float32))
+    with pytest.raises(TinytrainError, match="square"):
+        import_torch(PlainCNN(2), np.zeros((1, 3, 8, 6), np.float32))
