@@ -136,13 +136,21 @@ class ElfSymbols:
     def __init__(self, path: str | Path) -> None:
         self.path = check_arm_elf(path)
         syms: list[Symbol] = []
+        self.addresses: dict[str, int] = {}  # every defined named symbol (labels too) -> value
+        self._strings: list[tuple[int, bytes]] = []  # (address, contents) of allocated PROGBITS sections
         with self.path.open("rb") as f:
             elf = ELFFile(f)
             for sec in elf.iter_sections():
+                if sec["sh_flags"] & SHF_ALLOC and sec["sh_type"] == "SHT_PROGBITS" and sec["sh_size"]:
+                    self._strings.append((sec["sh_addr"], sec.data()))
                 if not isinstance(sec, SymbolTableSection):
                     continue
                 for s in sec.iter_symbols():
                     t = s["st_info"]["type"]
+                    defined = s.name and s["st_shndx"] != "SHN_UNDEF"
+                    if defined and t in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE"):
+                        value = s["st_value"] & ~1 if t == "STT_FUNC" else s["st_value"]
+                        self.addresses.setdefault(s.name, value)
                     if t not in ("STT_FUNC", "STT_OBJECT") or not s.name or s["st_shndx"] == "SHN_UNDEF":
                         continue
                     kind = "func" if t == "STT_FUNC" else "object"
@@ -174,6 +182,24 @@ class ElfSymbols:
             s.addr + s.size if s.size else (self._starts[i + 1] if i + 1 < len(self._starts) else s.addr + 2)
         )
         return s if addr < end else None
+
+    def address_of(self, name: str) -> int | None:
+        """Value of the symbol `name` (a function's with the Thumb bit cleared), None if absent."""
+        return self.addresses.get(name)
+
+    def string_at(self, addr: int, limit: int = 256) -> str | None:
+        """The NUL-terminated string the ELF holds at `addr` (initial contents; .rodata or .data), or None."""
+        for start, data in self._strings:
+            if start <= addr < start + len(data):
+                raw = data[addr - start : addr - start + limit]
+                end = raw.find(b"\0")
+                if end < 0:
+                    return None
+                try:
+                    return raw[:end].decode()
+                except UnicodeDecodeError:
+                    return None
+        return None
 
     def symbolize(self, addr: int) -> str:
         """`func+0x12` for an address inside a function, else the hex address."""

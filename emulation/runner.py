@@ -2,6 +2,10 @@
 
 Deterministic by default: `-icount shift=0,align=off,sleep=off` makes virtual time advance 1 ns per
 guest instruction, so the firmware's SysTick instruction counter repeats exactly from run to run.
+Profiled by default (when the host gcc can build the ttprof plugin): the instruction counts of the record
+(total and per phase) are then exact, from the plugin, with the SysTick figures kept alongside
+(`instructions_systick`, each phase's `instr_systick`; `instructions_source` / a phase's `source` say which
+one `instructions` / `instr` is).
 The UART goes to `<run_dir>/uart.log`; semihosting (exit status, file I/O) is on with QEMU's working
 directory = run_dir, so relative paths the firmware opens are files in the run directory. A wall-clock
 timeout kills QEMU and the record says so, with the last UART lines.
@@ -21,11 +25,12 @@ from elftools.elf.elffile import ELFFile
 
 from tinytrain import REPO_ROOT, TinytrainError
 
+from . import phases as phase_marks
 from . import protocol
 from .boards import Board, get_board
 from .elfinfo import ElfSymbols, StaticMemory, check_arm_elf, static_memory
 from .plugin import Profile, plugin_path
-from .toolchain import QEMU, find_tool
+from .toolchain import QEMU, ToolMissing, find_tool
 
 RUNS_DIR = REPO_ROOT / "build" / "runs"
 
@@ -157,9 +162,12 @@ class RunRecord:
     elf: str
     status: str  # "ok" | "failed" | "fault" | "stack-overflow" | "timeout" | "error"
     exit_code: int | None
-    instructions: int | None  # the firmware's own count at tt_exit (SysTick resolution)
+    # Instructions from main to tt_exit: exact (plugin) when profiled, else the firmware's SysTick count.
+    instructions: int | None
     wall_s: float
     deterministic: bool
+    # {"name", "instr", "depth", "instr_systick", "source"} per phase event, in the order they ended;
+    # "instr" is exact when "source" is "plugin" (see emulation.phases for the convention).
     phases: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -171,6 +179,8 @@ class RunRecord:
     profile: dict[str, Any] | None = None  # plugin counts + cycle estimate (when profile=True)
     run_dir: str = ""
     qemu_command: list[str] = field(default_factory=list)
+    instructions_systick: int | None = None  # the firmware's own count at tt_exit (SysTick resolution)
+    instructions_source: str | None = None  # "plugin" (exact) | "systick" | None (no count)
 
     @property
     def ok(self) -> bool:
@@ -181,11 +191,38 @@ class RunRecord:
         return self.memory.peak_sram if self.memory else None
 
     def phase(self, name: str) -> int:
-        """Instructions of phase `name` (summed over its occurrences); KeyError if it never ended."""
-        hits = [p["instr"] for p in self.phases if p["name"] == name]
+        """Instructions of phase `name` (summed over its occurrences; exact when profiled); KeyError if it
+        never ended."""
+        return self._phase_sum(name, "instr")
+
+    def phase_systick(self, name: str) -> int:
+        """Like `phase`, from the firmware's SysTick counts (one tick resolution)."""
+        return self._phase_sum(name, "instr_systick")
+
+    def _phase_sum(self, name: str, key: str) -> int:
+        hits = [p.get(key, p["instr"]) for p in self.phases if p["name"] == name]
         if not hits:
             raise KeyError(f"no phase {name!r}; have {sorted({p['name'] for p in self.phases})}")
         return int(sum(hits))
+
+    def phase_profile(self, name: str) -> dict[str, Any]:
+        """The plugin's breakdown of phase `name` (all occurrences): "instructions", "occurrences", "all"
+        (class counts, cycle estimate) and "symbols" (function -> counts, largest first). KeyError if the
+        run was not profiled or the phase has no breakdown."""
+        phases = (self.profile or {}).get("phases") or {}
+        if name not in phases:
+            raise KeyError(f"no profile of phase {name!r}; have {sorted(phases)} (profile=True?)")
+        return dict(phases[name])
+
+    def top_kernels(self, phase: str | None = None, n: int = 10) -> list[tuple[str, int]]:
+        """(function, exact instructions), largest first: within phase `phase`, or over the whole run."""
+        if phase is None:
+            if not self.profile:
+                raise KeyError("no profile (run with profile=True)")
+            syms = self.profile["symbols"]
+        else:
+            syms = self.phase_profile(phase)["symbols"]
+        return [(k, int(v["total"])) for k, v in list(syms.items())[:n]]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -206,7 +243,8 @@ class RunRecord:
     def summary(self) -> str:
         parts = [f"{self.board}: {self.status}", f"exit {self.exit_code}"]
         if self.instructions is not None:
-            parts.append(f"{self.instructions} instructions")
+            exact = " (exact)" if self.instructions_source == "plugin" else ""
+            parts.append(f"{self.instructions} instructions{exact}")
         if self.peak_sram is not None:
             parts.append(f"peak SRAM {self.peak_sram} B")
         parts.append(f"{self.wall_s:.2f} s")
@@ -259,14 +297,18 @@ def run_elf(
     *,
     timeout: float = 60.0,
     run_dir: str | Path | None = None,
-    profile: bool = False,
+    profile: bool | None = None,
     deterministic: bool = True,
     extra_qemu_args: tuple[str, ...] = (),
     tail_lines: int = 20,
 ) -> RunRecord:
     """Run `elf` on `board` in QEMU until the firmware exits (semihosting) or `timeout` wall-clock
-    seconds pass. `profile=True` loads the ttprof plugin: exact instruction counts per class and per
-    function, and a cycle estimate. The record is also written to `<run_dir>/record.json`."""
+    seconds pass. The record is also written to `<run_dir>/record.json`.
+
+    `profile` loads the ttprof plugin: exact instruction counts (total, per phase, per class and per
+    function, per function within each phase) and cycle estimates; it costs a few per cent of wall time.
+    None (the default) profiles when the plugin can be built (a host gcc), True requires it, False runs
+    without (SysTick counts only)."""
     b = get_board(board)
     elf_path = check_arm_elf(elf).resolve()
     _check_elf_for_board(elf_path, b)
@@ -278,10 +320,12 @@ def run_elf(
     symbols = ElfSymbols(elf_path)
     plugin_args = None
     prof_path = rd / "profile.json"
+    if profile is None:
+        profile = plugin_buildable()
     if profile:
         prof_path.unlink(missing_ok=True)
         symbols.write_plugin_symbols(rd / "symbols.txt")
-        plugin_args = [f"out={prof_path}", f"syms={rd / 'symbols.txt'}"]
+        plugin_args = [f"out={prof_path}", f"syms={rd / 'symbols.txt'}", *marker_args(symbols)]
     cmd = [*qemu_command(b, elf_path, uart, deterministic, plugin_args), *extra_qemu_args]
     if profile:
         cmd += ["-D", str(rd / "plugin.log")]
@@ -304,15 +348,18 @@ def run_elf(
     events = protocol.parse_output(text)
     exit_ev = protocol.last(events, "exit")
     fault_ev = protocol.last(events, "fault")
+    systick_total = int(exit_ev["instr"]) if exit_ev and "instr" in exit_ev else None
     rec = RunRecord(
         board=b.name,
         elf=str(elf_path),
         status="ok",
         exit_code=rc,
-        instructions=int(exit_ev["instr"]) if exit_ev and "instr" in exit_ev else None,
+        instructions=systick_total,
+        instructions_systick=systick_total,
+        instructions_source="systick" if systick_total is not None else None,
         wall_s=round(wall, 4),
         deterministic=deterministic,
-        phases=protocol.phases(events),
+        phases=[{**p, "instr_systick": p["instr"], "source": "systick"} for p in protocol.phases(events)],
         metrics=protocol.metrics(events),
         events=events,
         uart_log=str(uart),
@@ -348,10 +395,63 @@ def run_elf(
 
     rec.memory = memory_report(elf_path, b, exit_ev, symbols)
     if profile and prof_path.exists():
-        p = Profile.load(prof_path)
-        rec.profile = p.to_dict(b.cycle_core, b.clock_hz)
+        apply_profile(rec, Profile.load(prof_path), b, symbols)
     rec.save(rd / "record.json")
     return rec
+
+
+#: ELF symbols the plugin watches (firmware/boards/common/tt_board.c, startup.c) -> plugin argument
+MARKER_SYMBOLS = {
+    "tt__mark_begin": "begin",
+    "tt__mark_begin_ret": "begin_ret",
+    "tt__mark_end": "end",
+    "main": "main",
+    "tt_exit": "exit",
+}
+
+
+def marker_args(symbols: ElfSymbols) -> list[str]:
+    """Plugin arguments for the phase markers and the main/tt_exit entries the ELF has (an ELF built
+    before the markers existed simply gets SysTick phase counts)."""
+    out = []
+    for sym, arg in MARKER_SYMBOLS.items():
+        addr = symbols.address_of(sym)
+        if addr is not None:
+            out.append(f"{arg}={addr:x}")
+    return out
+
+
+def apply_profile(rec: RunRecord, prof: Profile, board: Board, symbols: ElfSymbols) -> None:
+    """Put the plugin's exact counts into `rec`: the total, each phase event's count (paired in order with
+    the phase markers), and the profile with per-phase breakdowns."""
+    exact_total = prof.app_instructions
+    if exact_total is not None:
+        rec.instructions = exact_total
+        rec.instructions_source = "plugin"
+    events = [{k: v for k, v in p.items() if k not in ("instr_systick", "source")} for p in rec.phases]
+    al = phase_marks.align(events, prof.marks, symbols.string_at)
+    rec.phases = al.phases
+    per_name: dict[str, tuple[int, int]] = {}
+    for p in rec.phases:
+        if p["source"] == "plugin":
+            n, total = per_name.get(p["name"], (0, 0))
+            per_name[p["name"]] = (n + 1, total + int(p["instr"]))
+    rec.profile = prof.to_dict(board.cycle_core, board.clock_hz, al.key_names, per_name)
+    rec.profile["phase_alignment"] = {
+        "paired": al.paired,
+        "phase_events": len(rec.phases),
+        "complete": al.complete,
+        "message": al.message,
+    }
+
+
+def plugin_buildable() -> bool:
+    """Whether the ttprof plugin is built or can be (a host gcc is installed)."""
+    try:
+        plugin_path()
+    except (ToolMissing, TinytrainError):
+        return False
+    return True
 
 
 def memory_report(

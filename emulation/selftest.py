@@ -14,7 +14,16 @@ from .runner import RUNS_DIR, RunRecord, run_elf
 SELFTEST_DIR = FIRMWARE_DIR / "app" / "selftest"
 
 #: name -> TT_SELFTEST_MODE (see firmware/app/selftest/main.c)
-MODES = {"normal": 0, "fault": 1, "hang": 2, "too-big": 3, "exit7": 4, "busfault": 5, "file-io": 6, "phases": 7}
+MODES = {
+    "normal": 0,
+    "fault": 1,
+    "hang": 2,
+    "too-big": 3,
+    "exit7": 4,
+    "busfault": 5,
+    "file-io": 6,
+    "phases": 7,
+}
 
 FILE_IO_INPUT = bytes(range(200))
 
@@ -34,7 +43,7 @@ def run(
     mode: str = "normal",
     *,
     timeout: float = 30.0,
-    profile: bool = False,
+    profile: bool | None = None,
     run_dir: str | Path | None = None,
 ) -> RunRecord:
     """Build and run the self-test on `board`; the RunRecord is also saved as <run_dir>/record.json."""

@@ -30,7 +30,7 @@ factors), `shadow:` (f32 shadow copy), `wgrad:` / `bgrad:` (split gradients, reo
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,8 @@ from tinytrain.autodiff import forward_rule, gradient_rule, output_clamped
 from tinytrain.ir import Graph, Op
 from tinytrain.kernels.backward import mask_bytes
 from tinytrain.program import Buffer, Program, Step, Storage
+from tinytrain.schedule.lifetimes import compute_lifetimes, live_bytes
+from tinytrain.schedule.patch import PatchPlan, chain_cuts, choose_patch, plan_patch
 from tinytrain.sparse.schemes import Scheme, resolve_scheme
 
 UPDATE_RULES = ("nearest", "stochastic", "shadow")
@@ -60,8 +62,16 @@ class CompileOptions:
     inplace: bool = True  # mask application, gradient sums and the residual add in place where safe
     slice_channels: bool = True  # save only the updated input channels (else keep the whole activation)
     # a regular conv trained on k < Ci input channels keeps only those in SRAM (`w:`), the rest in flash
-    # (`wrest:`); needs the `conv2d_split_*` kernels (tinytrain/kernels/memory_ops.py; no C twin yet)
-    split_weights: bool = False
+    # (`wrest:`), via the `conv2d_split_*` kernels (memory_ops.py, firmware/runtime/tt_memory_ops.c)
+    split_weights: bool = True
+    # the input sample is an arena buffer (dead after the first stage, its bytes reused) instead of a separate
+    # buffer; the generated code exposes it as tt_input_buffer() (docs/memory.md, "Input in arena")
+    input_in_arena: bool = True
+    # run the first stage (a chain of convs no gradient reaches) tile by tile (MCUNetV2): only its output is
+    # ever whole; `patch_cut` ops on a `patch_grid`^2 grid, or (None) chosen by tinytrain.schedule.patch
+    patch: bool = True
+    patch_cut: int | None = None
+    patch_grid: int | None = None
 
     def __post_init__(self) -> None:
         if self.update_rule not in UPDATE_RULES:
@@ -78,8 +88,11 @@ def _hwc(shape: tuple[int, int, int]) -> tuple[int, int, int]:
 class Builder:
     """Mutable state of one compilation; the per-op rules call its methods (see tinytrain.autodiff)."""
 
-    def __init__(self, graph: Graph, scheme: Scheme, options: CompileOptions) -> None:
+    def __init__(
+        self, graph: Graph, scheme: Scheme, options: CompileOptions, patch: PatchPlan | None = None
+    ) -> None:
         self.graph = graph
+        self.patch = patch
         self.scheme = scheme
         self.options = options
         self.buffers: dict[str, Buffer] = {}
@@ -417,14 +430,89 @@ class Builder:
             )
         )
 
+    # patch-based first stage ----------------------------------------------------------------------------
+    def stage_patchable(self, cut: int) -> bool:
+        """No gradient reaches ops[:cut] and none of their tensors is saved for the backward pass."""
+        stage = self.graph.ops[:cut]
+        tensors = {self.graph.input} | {op.output for op in stage}
+        return not any(self.needs_grad(t) for t in tensors) and not (set(self.saved_k) & (tensors - {
+            stage[-1].output}))
+
+    def _tile_buffer(self, tile: int, tensor: str, window: tuple[int, int, int, int], layer: str) -> str:
+        name = f"tile{tile}:{tensor}"
+        if name not in self.buffers:
+            r0, r1, c0, c1 = window
+            c = self.graph.tensors[tensor].shape[0]
+            self.buffer(name, "s8", (r1 - r0, c1 - c0, c), Storage.ARENA, "tile", layer)
+        return name
+
+    def _patched_stage(self) -> int:
+        """Emit ops[:cut] tile by tile (tinytrain/schedule/patch.py); returns cut."""
+        pp = self.patch
+        assert pp is not None
+        g = self.graph
+        stage = g.ops[: pp.cut]
+        out_t = pp.stage_output
+        y = self.def_act(out_t)
+        _, oh, ow = g.tensors[out_t].shape
+        for tile in pp.tiles:
+            op0 = stage[0]
+            r0, r1, c0, c1 = tile.windows[g.input]
+            x = self._tile_buffer(tile.index, g.input, tile.windows[g.input], op0.name)
+            self.emit(
+                "tile_load_s8",
+                {"x": self.act(g.input)},
+                {"t": x},
+                {"row0": r0, "col0": c0, "rows": r1 - r0, "cols": c1 - c0, "fill": int(op0.attrs["x_zero"])},
+                op0.name,
+            )
+            for j, op in enumerate(stage):
+                p = self.params(op)
+                out = g.tensors[op.output]
+                w = tile.windows[op.output]
+                t = self._tile_buffer(tile.index, op.output, w, op.name)
+                self.emit(
+                    "dwconv2d_s8" if op.depthwise else "conv2d_s8",
+                    {"x": x, "w": p["w"], "bias": p["bias"], "m": p["m"]},
+                    {"y": t},
+                    {"x_zero": int(op.attrs["x_zero"]), "y_zero": int(out.zero), "stride": op.stride, "pad": 0},
+                    op.name,
+                )
+                _, h, wd = out.shape
+                if j + 1 < len(stage) and stage[j + 1].padding > 0 and (
+                    w[0] < 0 or w[2] < 0 or w[1] > h or w[3] > wd
+                ):
+                    self.emit(
+                        "tile_fill_s8",
+                        {"t": t},
+                        {"t": t},
+                        {"row0": w[0], "col0": w[2], "h": h, "w": wd, "fill": int(stage[j + 1].attrs["x_zero"])},
+                        op.name,
+                    )
+                x = t
+            a, _, c, _ = tile.out
+            if tile.index == 0:
+                self.emit("tile_store_first_s8", {"t": x}, {"y": y}, {"row0": a, "col0": c, "h": oh, "w": ow},
+                          stage[-1].name)
+            else:
+                self.emit("tile_store_s8", {"t": x, "y": y}, {"y": y}, {"row0": a, "col0": c}, stage[-1].name)
+        if self._training:
+            self._after_forward(out_t)
+        return pp.cut
+
     # the whole program ------------------------------------------------------------------------------
     def build(self) -> Program:
         g = self.graph
         self._act[g.input] = self.buffer(
-            "input", "s8", _hwc(g.tensors[g.input].shape), Storage.INPUT, "input"
+            "input",
+            "s8",
+            _hwc(g.tensors[g.input].shape),
+            Storage.ARENA if self.options.input_in_arena else Storage.INPUT,
+            "input",
         )
         self._after_forward(g.input)
-        for op in g.ops:
+        first = self._patched_stage() if self.patch else 0
+        for op in g.ops[first:]:
             forward_rule(op)(self, op)
             self._after_forward(op.output)
         logits = g.tensors[g.output]
@@ -457,7 +545,8 @@ class Builder:
         self.steps.extend(self._deferred)
         # inference: the same forward over the same buffers, nothing saved
         self._target, self._training = self.infer_steps, False
-        for op in g.ops:
+        first = self._patched_stage() if self.patch else 0
+        for op in g.ops[first:]:
             forward_rule(op)(self, op)
         backward_ops = [op.name for op in g.ops if self.needs_grad(op.output)]
         meta = {
@@ -478,6 +567,7 @@ class Builder:
             "backward_layers": backward_ops,
             "earliest_backward_layer": backward_ops[0] if backward_ops else None,
             "activation_buffers": dict(self._act),
+            "patch": self.patch.to_dict() if self.patch else None,
         }
         return Program(
             g.name,
@@ -498,7 +588,43 @@ def compile_training(
 ) -> Program:
     """Compile `graph` (with its final head already in place) for training under `scheme`."""
     resolved = scheme if isinstance(scheme, Scheme) else resolve_scheme(scheme, graph)
-    return Builder(graph, resolved, options or CompileOptions()).build()
+    opts = options or CompileOptions()
+    patch = choose_stage_patch(graph, resolved, opts) if opts.patch else None
+    return Builder(graph, resolved, opts, patch).build()
+
+
+def choose_stage_patch(graph: Graph, scheme: Scheme, options: CompileOptions) -> PatchPlan | None:
+    """The patched first stage for `options.patch`: the given cut/grid (checked), or the configuration
+    `tinytrain.schedule.patch.choose_patch` picks, where each candidate cut's floor is the peak live bytes
+    of the unpatched training program outside that stage's forward steps (going below buys nothing).
+    None when no stage is patchable (a gradient reaches the first op, e.g. scheme `full`)."""
+    probe = Builder(graph, scheme, options)
+    cuts = [c for c in chain_cuts(graph) if probe.stage_patchable(c)]
+    if options.patch_cut is not None or options.patch_grid is not None:
+        cut = options.patch_cut if options.patch_cut is not None else (cuts[-1] if cuts else 0)
+        if cut not in cuts:
+            raise TinytrainError(
+                f"cannot patch the first {cut} ops of {graph.name}: patchable cuts are {cuts} (a chain of convs "
+                f"from the input that no gradient reaches)"
+            )
+        grid = options.patch_grid or 2
+        try:
+            return plan_patch(graph, cut, grid, options.input_in_arena)
+        except ValueError as exc:
+            raise TinytrainError(str(exc)) from None
+    if not cuts:
+        return None
+    base = Builder(graph, scheme, replace(options, patch=False)).build()
+    steps = list(base.steps)
+    live = live_bytes(list(compute_lifetimes(base, steps).values()), len(steps))
+    floors = {}
+    for cut in cuts:
+        stage = {op.name for op in graph.ops[:cut]}
+        floors[cut] = max(
+            (int(v) for v, st in zip(live, steps, strict=True) if not (st.phase == "forward" and st.layer in stage)),
+            default=0,
+        )
+    return choose_patch(graph, floors, options.input_in_arena, cuts=tuple(cuts))
 
 
 def updated_elements(program: Program) -> int:

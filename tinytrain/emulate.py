@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,8 @@ import numpy as np
 
 from tinytrain import FIRMWARE_DIR, REPO_ROOT, RESULTS_DIR, TinytrainError
 from tinytrain.codegen import datafile
-from tinytrain.codegen.generate import GeneratedModel, generate_model
-from tinytrain.program import Program, Storage
+from tinytrain.codegen.generate import generate_model
+from tinytrain.program import Program
 
 APP_DIR = FIRMWARE_DIR / "app" / "train"
 RUNTIME_DIR = FIRMWARE_DIR / "runtime"
@@ -88,7 +89,7 @@ class EmulateConfig:
     backend: str = "qemu"  # "qemu" | "host" (host-native build of the same C, no instruction counts)
     source: str = "semihost"  # "semihost" | "flash" (the dataset embedded in the firmware image)
     check_reference: bool = True
-    profile: bool = False  # load the ttprof plugin: instruction classes -> a cycle estimate (slower)
+    profile: bool = True  # load the ttprof plugin: instruction classes -> the cycle estimate (~20% slower)
     dump_params: str | None = None  # write the trained tensors to this .npz
     timeout: float = 3600.0
     build_dir: str | None = None  # default: build/emulate/<job key>
@@ -196,8 +197,9 @@ def build_board(board: str, gen_dir: Path, out_dir: Path, source: str) -> Any:
     sources = [gen_dir / "model.c", *app_sources(source), *runtime_sources()]
     if source == "flash":
         sources.append(gen_dir / "dataset_blob.c")
-    return build_firmware(board, sources, include_dirs=[gen_dir, APP_DIR, RUNTIME_DIR], out_dir=out_dir,
-                          name="train")
+    return build_firmware(
+        board, sources, include_dirs=[gen_dir, APP_DIR, RUNTIME_DIR], out_dir=out_dir, name="train"
+    )
 
 
 HOST_CFLAGS = ("-O2", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wextra")
@@ -217,8 +219,20 @@ def build_host(gen_dir: Path, out_dir: Path, source: str = "semihost") -> Path:
     for s in sources:
         obj = out_dir / (s.stem + ".o")
         defines = ["-Dmain=tt_app_main"] if s.name == "main.c" else []
-        c = [gcc, *HOST_CFLAGS, "-DTT_NO_PHASE_COUNTERS", *defines, f"-I{gen_dir}", f"-I{APP_DIR}",
-             f"-I{RUNTIME_DIR}", f"-I{FIRMWARE_DIR / 'include'}", "-c", str(s), "-o", str(obj)]
+        c = [
+            gcc,
+            *HOST_CFLAGS,
+            "-DTT_NO_PHASE_COUNTERS",
+            *defines,
+            f"-I{gen_dir}",
+            f"-I{APP_DIR}",
+            f"-I{RUNTIME_DIR}",
+            f"-I{FIRMWARE_DIR / 'include'}",
+            "-c",
+            str(s),
+            "-o",
+            str(obj),
+        ]
         proc = subprocess.run(c, capture_output=True, text=True)
         if proc.returncode != 0:
             raise TinytrainError(f"host build failed ({s.name}):\n{proc.stderr.strip()}")
@@ -232,14 +246,16 @@ def build_host(gen_dir: Path, out_dir: Path, source: str = "semihost") -> Path:
 # ---- running ------------------------------------------------------------------------------------------
 
 
-def stream_process(cmd: list[str], cwd: Path, on_event: Callable[[dict[str, Any]], None],
-                   timeout: float) -> tuple[int, str]:
+def stream_process(
+    cmd: list[str], cwd: Path, on_event: Callable[[dict[str, Any]], None], timeout: float
+) -> tuple[int, str]:
     """Run `cmd`, parse its stdout line by line as it arrives (metrics protocol) and return
     (exit status, whole output). A timeout kills it (status -9)."""
     from emulation.protocol import parse_line
 
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", bufsize=1)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1
+    )
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     lines = []
@@ -283,8 +299,14 @@ def tail_events(path: Path, on_event: Callable[[dict[str, Any]], None], stop: th
                 time.sleep(0.1)
 
 
-def run_qemu(elf: Path, board: str, run_dir: Path, on_event: Callable[[dict[str, Any]], None],
-             timeout: float, profile: bool) -> Any:
+def run_qemu(
+    elf: Path,
+    board: str,
+    run_dir: Path,
+    on_event: Callable[[dict[str, Any]], None],
+    timeout: float,
+    profile: bool,
+) -> Any:
     """emulation.runner.run_elf, with the UART log followed meanwhile for live progress."""
     from emulation.runner import run_elf
 
@@ -300,8 +322,50 @@ def run_qemu(elf: Path, board: str, run_dir: Path, on_event: Callable[[dict[str,
         follower.join(timeout=5)
 
 
-def fault_message(events: list[dict[str, Any]], elf: Path | None, status: int, output: str,
-                  program: Program | None = None, run_rec: Any = None) -> str:
+def kernel_of(elf: Path, function: str, kernels: set[str], depth: int = 4) -> list[str]:
+    """The kernels (`tt_<kernel>` functions) through which `function` can be reached, from the ELF's
+    static call graph (arm-none-eabi-objdump): a fault in a kernel's helper still names the kernel."""
+    if function in kernels:
+        return [function]
+    objdump = shutil.which("arm-none-eabi-objdump")
+    if objdump is None:
+        return []
+    text = subprocess.run(
+        [objdump, "-d", "--no-show-raw-insn", str(elf)], capture_output=True, text=True
+    ).stdout
+    callers: dict[str, set[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        m = re.match(r"^[0-9a-f]+ <([\w.$]+)>:$", line)
+        if m:
+            current = m.group(1)
+            continue
+        m = re.search(r"\s(?:bl|blx|b|b\.w|b\.n)\s+[0-9a-f]+ <([\w.$]+)>", line)
+        if m and current and m.group(1) != current:
+            callers.setdefault(m.group(1), set()).add(current)
+    found: list[str] = []
+    frontier, seen = {function}, {function}
+    for _ in range(depth):
+        nxt = set()
+        for f in frontier:
+            for caller in callers.get(f, ()):
+                if caller in kernels and caller not in found:
+                    found.append(caller)
+                elif caller not in seen:
+                    seen.add(caller)
+                    nxt.add(caller)
+        frontier = nxt
+    return sorted(found)
+
+
+def fault_message(
+    events: list[dict[str, Any]],
+    elf: Path | None,
+    status: int,
+    output: str,
+    program: Program | None = None,
+    run_rec: Any = None,
+) -> str:
     """A readable report of a fault or failed run: the kernel the PC is in (ELF symbol), the layers whose
     step calls that kernel, the fault registers decoded, the last UART lines."""
     fault = next((e for e in reversed(events) if e.get("ev") == "fault"), None)
@@ -332,28 +396,42 @@ def fault_message(events: list[dict[str, Any]], elf: Path | None, status: int, o
             at = f"in training step {len(steps)}"
         else:
             at = "in the evaluation before training"
-        lines = [f"firmware fault ({fault.get('exception')}) {at}, in {where}"
-                 + (f" (called from {caller})" if caller else "")]
-        if program is not None and fn.startswith("tt_"):
-            layers = [st.layer for st in program.steps if f"tt_{st.kernel}" == fn]
-            if layers:
+        lines = [
+            f"firmware fault ({fault.get('exception')}) {at}, in {where}"
+            + (f" (called from {caller})" if caller else "")
+        ]
+        if program is not None and fn and elf is not None:
+            kernels = {f"tt_{st.kernel}" for st in [*program.steps, *program.infer_steps]}
+            for k in kernel_of(elf, fn, kernels):
+                layers = [st.layer for st in program.steps if f"tt_{st.kernel}" == k]
                 more = f" and {len(layers) - 6} more" if len(layers) > 6 else ""
-                lines.append(f"  kernel {fn} is called by the training step for: {', '.join(layers[:6])}{more}")
+                via = "" if k == fn else f" (through its helper {fn})"
+                lines.append(
+                    f"  kernel {k}{via}, called in the training step for layer(s): "
+                    f"{', '.join(layers[:6])}{more}"
+                )
         fr = getattr(run_rec, "fault", None)
         if fr is not None:
-            lines.append(f"  CFSR=0x{fr.cfsr:08x} HFSR=0x{fr.hfsr:08x} MMFAR=0x{fr.mmfar:08x} BFAR=0x{fr.bfar:08x} "
-                         f"pc=0x{fr.pc:08x} lr=0x{fr.lr:08x} sp=0x{fr.sp:08x}")
+            lines.append(
+                f"  CFSR=0x{fr.cfsr:08x} HFSR=0x{fr.hfsr:08x} MMFAR=0x{fr.mmfar:08x} BFAR=0x{fr.bfar:08x} "
+                f"pc=0x{fr.pc:08x} lr=0x{fr.lr:08x} sp=0x{fr.sp:08x}"
+            )
             lines += [f"  {r}" for r in fr.reasons]
         else:
-            lines.append(f"  pc={fault.get('pc')} cfsr={fault.get('cfsr')} hfsr={fault.get('hfsr')} "
-                         f"bfar={fault.get('bfar')} mmfar={fault.get('mmfar')}")
+            lines.append(
+                f"  pc={fault.get('pc')} cfsr={fault.get('cfsr')} hfsr={fault.get('hfsr')} "
+                f"bfar={fault.get('bfar')} mmfar={fault.get('mmfar')}"
+            )
         lines.append("last UART lines:\n" + tail)
         return "\n".join(lines)
     if status == -9 or getattr(run_rec, "status", "") == "timeout":
         return f"the firmware did not finish in time (killed); last UART lines:\n{tail}"
     msg = getattr(run_rec, "message", "") or ""
-    return (f"the firmware exited with status {status}" + (f": {'; '.join(errors)}" if errors else "")
-            + (f"\n{msg}" if msg and not errors else f"\nlast UART lines:\n{tail}"))
+    return (
+        f"the firmware exited with status {status}"
+        + (f": {'; '.join(errors)}" if errors else "")
+        + (f"\n{msg}" if msg and not errors else f"\nlast UART lines:\n{tail}")
+    )
 
 
 # ---- the whole job ------------------------------------------------------------------------------------
@@ -369,22 +447,35 @@ def make_job(cfg: EmulateConfig, num_classes: int, input_shape: tuple[int, ...])
             keep_s, keep_t = ys < num_classes, yt < num_classes
             xs, ys, xt, yt = xs[keep_s], ys[keep_s], xt[keep_t], yt[keep_t]
         else:
-            raise TinytrainError(f"dataset {cfg.dataset!r} has {ds.classes} classes; the model has {num_classes}")
+            raise TinytrainError(
+                f"dataset {cfg.dataset!r} has {ds.classes} classes; the model has {num_classes}"
+            )
     if cfg.max_train:
-        xs, ys = xs[:cfg.max_train], ys[:cfg.max_train]
+        xs, ys = xs[: cfg.max_train], ys[: cfg.max_train]
     if cfg.max_test is not None:
-        xt, yt = xt[:cfg.max_test], yt[:cfg.max_test]
+        xt, yt = xt[: cfg.max_test], yt[: cfg.max_test]
     if tuple(xs.shape[1:]) != tuple(input_shape):
-        raise TinytrainError(f"dataset samples are {tuple(xs.shape[1:])}, the model's input is {tuple(input_shape)}")
+        raise TinytrainError(
+            f"dataset samples are {tuple(xs.shape[1:])}, the model's input is {tuple(input_shape)}"
+        )
     steps = cfg.steps if cfg.steps is not None else cfg.epochs * len(xs)
     if steps < 0:
         raise TinytrainError("steps must be >= 0")
     order = datafile.make_order(len(xs), steps, cfg.seed)
     flags = datafile.TEST_PREDS | (datafile.EVAL_BEFORE | datafile.EVAL_AFTER if cfg.evaluate else 0)
     flags |= datafile.DUMP_PARAMS
-    return datafile.TrainingJob(xs, ys, xt, yt, order, np.full(steps, cfg.lr, np.float32), num_classes,
-                                rng_seed=cfg.rng_seed, flags=flags,
-                                meta={"dataset": cfg.dataset, "seed": cfg.seed})
+    return datafile.TrainingJob(
+        xs,
+        ys,
+        xt,
+        yt,
+        order,
+        np.full(steps, cfg.lr, np.float32),
+        num_classes,
+        rng_seed=cfg.rng_seed,
+        flags=flags,
+        meta={"dataset": cfg.dataset, "seed": cfg.seed},
+    )
 
 
 def _say(progress: Progress | None, msg: str) -> None:
@@ -392,31 +483,37 @@ def _say(progress: Progress | None, msg: str) -> None:
         progress(msg)
 
 
-def _accuracy(preds: list[int] | None, labels: np.ndarray) -> float | None:
-    if preds is None or len(labels) == 0:
-        return None
-    return float(np.mean(np.asarray(preds) == np.asarray(labels)))
-
-
 def _decode_preds(s: str | None) -> list[int] | None:
     if s is None:
         return None
-    return [int(s[i:i + 2], 16) for i in range(0, len(s), 2)]
+    return [int(s[i : i + 2], 16) for i in range(0, len(s), 2)]
 
 
-def measured_sram(elf: Path, memory: Any, stack_hw: int, gen: GeneratedModel) -> dict[str, Any]:
-    """Measured SRAM: ELF static (.data + .bss), by symbol, plus the stack high-water mark."""
+def measured_sram(elf: Path, memory: Any, stack_hw: int, board: str) -> dict[str, Any]:
+    """Measured SRAM: ELF static (.data + .bss), by symbol, plus the stack high-water mark. `trainable` is
+    every SRAM copy the generated code declares (tt_p_*: updated weights, biases, shadow copies)."""
+    from emulation.boards import get_board
     from emulation.elfinfo import ElfSymbols
 
+    b = get_board(board)
     static = int(memory.sram_static)
-    objs = {s.name: s.size for s in ElfSymbols(elf).objects_in(0x20000000, 0x40000000)}
+    objs = {s.name: s.size for s in ElfSymbols(elf).objects_in(b.sram_origin, b.sram_origin + b.sram_size)}
     arena = objs.get("tt_arena", 0)
     trainable = sum(v for k, v in objs.items() if k.startswith("tt_p_"))
     inp = objs.get("tt_sample", 0)
-    breakdown = {"arena": arena, "trainable": trainable, "input": inp,
-                 "other_static": static - arena - trainable - inp, "stack_high_water": int(stack_hw)}
-    return {"total": static + int(stack_hw), "static": static, "breakdown": breakdown,
-            "largest_objects": dict(sorted(objs.items(), key=lambda kv: -kv[1])[:8])}
+    breakdown = {
+        "arena": arena,
+        "trainable": trainable,
+        "input": inp,
+        "other_static": static - arena - trainable - inp,
+        "stack_high_water": int(stack_hw),
+    }
+    return {
+        "total": static + int(stack_hw),
+        "static": static,
+        "breakdown": breakdown,
+        "largest_objects": dict(sorted(objs.items(), key=lambda kv: -kv[1])[:8]),
+    }
 
 
 def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
@@ -440,9 +537,12 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     if cfg.backend == "qemu":
         check_plan_fits(plan, cfg.board)
     t = lap("plan", t)
-    _say(progress, f"scheme {cfg.scheme}: {len(program.steps)} kernel calls per step; predicted SRAM "
-         f"{plan.total / 1024:.1f} KB (arena {plan.arena / 1024:.1f} KB)"
-         + (f" of {plan.sram_budget / 1024:.0f} KB on {cfg.board}" if plan.sram_budget else ""))
+    _say(
+        progress,
+        f"scheme {cfg.scheme}: {len(program.steps)} kernel calls per step; predicted SRAM "
+        f"{plan.total / 1024:.1f} KB (arena {plan.arena / 1024:.1f} KB)"
+        + (f" of {plan.sram_budget / 1024:.0f} KB on {cfg.board}" if plan.sram_budget else ""),
+    )
 
     inp = program.buffers[program.input_buffer]
     job = make_job(cfg, program.num_classes, tuple(inp.shape))
@@ -473,7 +573,9 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     ref = Reference()
     ref_thread = None
     if cfg.check_reference:
-        ref_thread = threading.Thread(target=run_reference, args=(program, job, cfg.evaluate, ref), daemon=True)
+        ref_thread = threading.Thread(
+            target=run_reference, args=(program, job, cfg.evaluate, ref), daemon=True
+        )
         ref_thread.start()
 
     events: list[dict[str, Any]] = []
@@ -486,15 +588,20 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
             i = int(ev["i"])
             if progress is not None and (n_steps <= 40 or i % max(1, n_steps // 40) == 0 or i == n_steps - 1):
                 instr = ev.get("instr", 0)
-                progress(f"  step {i + 1:>4}/{n_steps}  label {ev.get('label')}  loss {float(ev['loss']):.4f}"
-                         + (f"  {int(instr) / 1e6:.1f} M instr" if instr else ""))
+                progress(
+                    f"  step {i + 1:>4}/{n_steps}  label {ev.get('label')}  loss {float(ev['loss']):.4f}"
+                    + (f"  {int(instr) / 1e6:.1f} M instr" if instr else "")
+                )
         elif kind == "eval" and "correct" in ev:
             _say(progress, f"  accuracy {ev['when']} training: {int(ev['correct'])}/{int(ev['n'])}")
         elif kind == "fault":
             _say(progress, "  FAULT")
 
-    _say(progress, f"running {n_steps} training steps on {cfg.board if cfg.backend == 'qemu' else 'the host'}"
-         + (f" ({len(job.x_test)} test images before and after)" if cfg.evaluate else ""))
+    _say(
+        progress,
+        f"running {n_steps} training steps on {cfg.board if cfg.backend == 'qemu' else 'the host'}"
+        + (f" ({len(job.x_test)} test images before and after)" if cfg.evaluate else ""),
+    )
     run_rec = None
     if elf is not None:
         run_rec = run_qemu(elf, cfg.board, run_dir, on_event, cfg.timeout, cfg.profile)
@@ -516,10 +623,14 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
 
     # ---- the record ----
     steps_ev = [e for e in events if e.get("ev") == "step"]
-    losses = [float(np.frombuffer(int(e["loss_bits"], 16).to_bytes(4, "little"), np.float32)[0]) for e in steps_ev]
+    losses = [
+        float(np.frombuffer(int(e["loss_bits"], 16).to_bytes(4, "little"), np.float32)[0]) for e in steps_ev
+    ]
     loss_bits = [str(e["loss_bits"]) for e in steps_ev]
     evals = {e["when"]: e for e in events if e.get("ev") == "eval" and "correct" in e}
-    preds = {e["when"]: _decode_preds(e.get("preds")) for e in events if e.get("ev") == "eval" and "preds" in e}
+    preds = {
+        e["when"]: _decode_preds(e.get("preds")) for e in events if e.get("ev") == "eval" and "preds" in e
+    }
     n_test = len(job.y_test)
 
     per_step = {p: [int(e.get("phases", {}).get(p, 0)) for e in steps_ev] for p in PHASES}
@@ -548,17 +659,22 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
             bad = [i for i, (a, b) in enumerate(zip(loss_bits, ref_bits, strict=False)) if a != b]
             match["losses"] = len(ref_bits) == len(loss_bits) and not bad
             match["first_loss_mismatch"] = bad[0] if bad else None
-            bad_params = sorted(k for k in ref.params if k not in device_params
-                                or not np.array_equal(ref.params[k], device_params[k]))
+            bad_params = sorted(
+                k
+                for k in ref.params
+                if k not in device_params or not np.array_equal(ref.params[k], device_params[k])
+            )
             match["params"] = not bad_params and set(ref.params) == set(device_params)
             match["params_mismatched"] = bad_params[:10]
-            match["predictions"] = (preds.get("before") == ref.preds_before and preds.get("after") == ref.preds_after)
+            match["predictions"] = (
+                preds.get("before") == ref.preds_before and preds.get("after") == ref.preds_after
+            )
             match["reference_losses"] = [float(v) for v in ref.losses]
             match["reference_seconds"] = round(ref.seconds, 3)
             matched = bool(match["losses"] and match["params"])
 
     stack_hw = int(exit_ev.get("stack_hw", 0))
-    sram = measured_sram(elf, memory, stack_hw, gen) if elf is not None else None
+    sram = measured_sram(elf, memory, stack_hw, cfg.board) if elf is not None else None
     boot = next((e for e in events if e.get("ev") == "boot"), {})
     infer_instr = None
     if evals and n_test:
@@ -566,7 +682,7 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
 
     record: dict[str, Any] = {
         "format": RECORD_FORMAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "backend": cfg.backend,
         "board": cfg.board if cfg.backend == "qemu" else "host",
         "model": cfg.model,
@@ -584,7 +700,9 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
         "losses": losses,
         "loss_bits": loss_bits,
         "labels": [int(e.get("label", -1)) for e in steps_ev],
-        "accuracy_before": (int(evals["before"]["correct"]) / n_test) if "before" in evals and n_test else None,
+        "accuracy_before": (int(evals["before"]["correct"]) / n_test)
+        if "before" in evals and n_test
+        else None,
         "accuracy_after": (int(evals["after"]["correct"]) / n_test) if "after" in evals and n_test else None,
         "instructions_per_step": instr if cfg.backend == "qemu" else None,
         "instructions_per_step_all": totals if cfg.backend == "qemu" else None,
@@ -594,23 +712,34 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
         "est_ms_per_step": est["ms"] if est else None,
         "est_cpi": est["cpi"] if est else None,
         "estimate_note": est["note"] if est else None,
-        "profile": _profile_summary(run_rec.profile, gen.kernels) if run_rec is not None and run_rec.profile else None,
+        "profile": _profile_summary(run_rec.profile, gen.kernels)
+        if run_rec is not None and run_rec.profile
+        else None,
         "clock_hz": boot.get("clock_hz"),
         "sram": sram,
         "sram_budget": plan.sram_budget,
-        "sram_predicted": {"total": plan.total, "breakdown": dict(plan.breakdown), "arena": plan.arena,
-                           "strategy": plan.strategy},
+        "sram_predicted": {
+            "total": plan.total,
+            "breakdown": dict(plan.breakdown),
+            "arena": plan.arena,
+            "strategy": plan.strategy,
+        },
         "flash_bytes": int(memory.flash) if memory is not None else None,
         "flash": memory.to_dict() if memory is not None else None,
-        "codegen": {"kernel_calls": len(program.steps), "infer_calls": len(program.infer_steps),
-                    "trainable_bytes": gen.sram_param_bytes, "constant_bytes": gen.flash_bytes,
-                    "kernels": gen.kernels},
+        "codegen": {
+            "kernel_calls": len(program.steps),
+            "infer_calls": len(program.infer_steps),
+            "trainable_bytes": gen.sram_param_bytes,
+            "constant_bytes": gen.flash_bytes,
+            "kernels": gen.kernels,
+        },
         "matched_reference": matched,
         "match": match,
         "exit_status": int(exit_ev.get("status", 0)),
         "elf": str(elf) if elf else None,
         "run_dir": str(run_dir),
         "wall_seconds": wall,
+        "config": asdict(cfg),
     }
     wall["total"] = round(time.perf_counter() - t_start, 3)
     if cfg.save_record:
@@ -627,8 +756,9 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
 FALLBACK_CPI = {"m4": 1.5, "m7": 1.0}
 
 
-def estimate_cycles(board: str, instructions: int, profile: dict[str, Any] | None = None,
-                    kernels: list[str] | None = None) -> dict[str, Any] | None:
+def estimate_cycles(
+    board: str, instructions: int, profile: dict[str, Any] | None = None, kernels: list[str] | None = None
+) -> dict[str, Any] | None:
     """Cycles and milliseconds per step at the board's nominal clock: an ESTIMATE. With a plugin profile,
     cycles per instruction come from the instruction-class mix of the kernels (emulation.cycles);
     without one, from FALLBACK_CPI."""
@@ -644,58 +774,99 @@ def estimate_cycles(board: str, instructions: int, profile: dict[str, Any] | Non
         instr = sum(syms[n]["total"] for n in names if n in syms)
         cyc = sum(syms[n].get("cycles_estimate", 0.0) for n in names if n in syms)
         if instr:
-            cpi, source = cyc / instr, f"instruction-class mix of the kernels (plugin profile, {b.cycle_core} model)"
+            cpi, source = (
+                cyc / instr,
+                f"instruction-class mix of the kernels (plugin profile, {b.cycle_core} model)",
+            )
     if cpi is None:
-        cpi, source = FALLBACK_CPI.get(b.cycle_core, 1.0), "an assumed average (no plugin profile; use --profile)"
+        cpi, source = (
+            FALLBACK_CPI.get(b.cycle_core, 1.0),
+            "an assumed average (no plugin profile; use --profile)",
+        )
     c = int(round(instructions * cpi))
-    return {"cycles": c, "ms": round(1000.0 * c / b.clock_hz, 3), "cpi": round(cpi, 4),
-            "note": f"estimate: {instructions} instructions/step x {cpi:.3f} cycles/instruction from {source}, "
-                    f"at {b.clock_hz / 1e6:.0f} MHz; QEMU counts instructions, not cycles"}
+    return {
+        "cycles": c,
+        "ms": round(1000.0 * c / b.clock_hz, 3),
+        "cpi": round(cpi, 4),
+        "note": f"estimate: {instructions} instructions/step x {cpi:.3f} cycles/instruction from {source}, "
+        f"at {b.clock_hz / 1e6:.0f} MHz; QEMU counts instructions, not cycles",
+    }
 
 
 def _profile_summary(profile: dict[str, Any], kernels: list[str]) -> dict[str, Any]:
     """Per-kernel instruction counts and cycle estimates over the whole run (from the plugin)."""
     syms = profile.get("symbols", {})
-    per = {k: {"instructions": syms[f"tt_{k}"]["total"], "cycles_estimate": syms[f"tt_{k}"].get("cycles_estimate")}
-           for k in kernels if f"tt_{k}" in syms}
+    per = {
+        k: {
+            "instructions": syms[f"tt_{k}"]["total"],
+            "cycles_estimate": syms[f"tt_{k}"].get("cycles_estimate"),
+        }
+        for k in kernels
+        if f"tt_{k}" in syms
+    }
     return {"all": profile.get("all"), "kernels": per, "cycle_estimate": profile.get("cycle_estimate")}
 
 
 def summary(record: dict[str, Any]) -> str:
     """The short human summary `tinytrain emulate` prints at the end."""
     kb = 1024
-    lines = [f"tinytrain emulate: {record['model']} + {record['scheme']} on {record['dataset']} "
-             f"({record['classes']} classes, {record['resolution']}x{record['resolution']}), board {record['board']}"]
+    lines = [
+        f"tinytrain emulate: {record['model']} + {record['scheme']} on {record['dataset']} "
+        f"({record['classes']} classes, {record['resolution']}x{record['resolution']}), "
+        f"board {record['board']}"
+    ]
     sram, pred = record.get("sram"), record.get("sram_predicted") or {}
     budget = record.get("sram_budget")
     if sram:
         b = sram["breakdown"]
-        lines.append(f"  SRAM measured {sram['total'] / kb:.1f} KB"
-                     + (f" of {budget / kb:.0f} KB" if budget else "")
-                     + f" (predicted {pred.get('total', 0) / kb:.1f} KB): arena {b['arena'] / kb:.1f}, "
-                     f"trainable {b['trainable'] / kb:.1f}, input {b['input'] / kb:.1f}, "
-                     f"other static {b['other_static'] / kb:.1f}, stack high-water {b['stack_high_water'] / kb:.1f}")
+        lines.append(
+            f"  SRAM measured {sram['total'] / kb:.1f} KB"
+            + (f" of {budget / kb:.0f} KB" if budget else "")
+            + f" (predicted {pred.get('total', 0) / kb:.1f} KB): arena {b['arena'] / kb:.1f}, "
+            f"trainable {b['trainable'] / kb:.1f}, input {b['input'] / kb:.1f}, "
+            f"other static {b['other_static'] / kb:.1f}, stack high-water {b['stack_high_water'] / kb:.1f}"
+        )
     if record.get("flash_bytes"):
         lines.append(f"  flash {record['flash_bytes'] / kb:.1f} KB")
     ips = record.get("instructions_per_step")
     if ips:
-        lines.append(f"  instructions per step {ips['total'] / 1e6:.2f} M (forward {ips['forward'] / 1e6:.2f}, "
-                     f"loss {ips['loss'] / 1e6:.3f}, backward {ips['backward'] / 1e6:.2f}, "
-                     f"update {ips['update'] / 1e6:.2f})")
+        lines.append(
+            f"  instructions per step {ips['total'] / 1e6:.2f} M: forward {ips['forward'] / 1e6:.2f} M, "
+            f"loss {ips['loss']}, backward {ips['backward'] / 1e6:.2f} M, update {ips['update'] / 1e6:.2f} M"
+            + (
+                f"; inference {record['instructions_per_inference'] / 1e6:.2f} M"
+                if record.get("instructions_per_inference")
+                else ""
+            )
+        )
     if record.get("est_ms_per_step") is not None:
-        lines.append(f"  est. time per step {record['est_ms_per_step']:.1f} ms at "
-                     f"{(record.get('clock_hz') or 0) / 1e6:.0f} MHz (estimate from instruction counts)")
+        lines.append(
+            f"  est. time per step {record['est_ms_per_step']:.1f} ms at "
+            f"{(record.get('clock_hz') or 0) / 1e6:.0f} MHz "
+            f"(ESTIMATE: {record.get('est_cpi')} cycles/instruction"
+            + (
+                ", from the plugin's instruction mix)"
+                if record.get("profile")
+                else ", assumed; --profile measures the mix)"
+            )
+        )
     ab, aa = record.get("accuracy_before"), record.get("accuracy_after")
     if ab is not None and aa is not None:
-        lines.append(f"  accuracy {100 * ab:.1f}% -> {100 * aa:.1f}% on {record['n_test']} held-out images "
-                     f"after {record['steps']} steps ({record['epochs']} epochs)")
+        lines.append(
+            f"  accuracy {100 * ab:.1f}% -> {100 * aa:.1f}% on {record['n_test']} held-out images "
+            f"after {record['steps']} steps ({record['epochs']} epochs)"
+        )
     losses = record.get("losses") or []
     if losses:
         k = max(1, len(losses) // 10)
-        lines.append(f"  loss (mean of first/last {k} steps) {np.mean(losses[:k]):.4f} -> {np.mean(losses[-k:]):.4f}")
+        lines.append(
+            f"  loss (mean of first/last {k} steps) {np.mean(losses[:k]):.4f} -> {np.mean(losses[-k:]):.4f}"
+        )
     m = record.get("matched_reference")
-    lines.append("  matched host reference: " + {True: "yes (losses bit-equal, parameters identical)",
-                                                  False: "NO", None: "not checked"}[m])
+    lines.append(
+        "  matched host reference: "
+        + {True: "yes (losses bit-equal, parameters identical)", False: "NO", None: "not checked"}[m]
+    )
     if m is False:
         match = record.get("match", {})
         lines.append(f"    {json.dumps({k: v for k, v in match.items() if k != 'reference_losses'})}")
@@ -713,9 +884,9 @@ def config_from_defaults(**overrides: Any) -> EmulateConfig:
 class TrainingLibrary:
     """Robot Framework keywords for training runs (robot_tests/training.robot):
 
-        Library    tinytrain.emulate.TrainingLibrary
-        Train On Board    m7    model=mcunet-5fps    scheme=paper:99kb    resolution=64    steps=140
-        Measured SRAM Should Be At Most    262144
+    Library    tinytrain.emulate.TrainingLibrary
+    Train On Board    m7    model=mcunet-5fps    scheme=paper:99kb    resolution=64    steps=140
+    Measured SRAM Should Be At Most    262144
     """
 
     ROBOT_LIBRARY_SCOPE = "SUITE"
@@ -728,25 +899,58 @@ class TrainingLibrary:
             raise AssertionError("no training run yet: use Train On Board first")
         return self.record
 
-    def train_on_board(self, board: str, model: str = "mcunet-5fps", scheme: str = "paper:99kb",
-                       dataset: str = "faces", classes: int = 2, resolution: int = 64, steps: int | None = None,
-                       epochs: int = 1, lr: float = 0.002, max_test: int | None = None) -> dict[str, Any]:
+    def train_on_board(
+        self,
+        board: str,
+        model: str = "mcunet-5fps",
+        scheme: str = "paper:99kb",
+        dataset: str = "faces",
+        classes: int = 2,
+        resolution: int = 64,
+        steps: int | None = None,
+        epochs: int = 1,
+        lr: float = 0.002,
+        max_test: int | None = None,
+    ) -> dict[str, Any]:
         """Compile, build, run in QEMU, compare with the host reference; returns the run record."""
         from robot.api import logger
 
-        cfg = EmulateConfig(model=model, scheme=scheme, dataset=dataset, classes=int(classes),
-                            resolution=int(resolution), board=board, steps=None if steps is None else int(steps),
-                            epochs=int(epochs), lr=float(lr),
-                            max_test=None if max_test is None else int(max_test))
+        cfg = EmulateConfig(
+            model=model,
+            scheme=scheme,
+            dataset=dataset,
+            classes=int(classes),
+            resolution=int(resolution),
+            board=board,
+            steps=None if steps is None else int(steps),
+            epochs=int(epochs),
+            lr=float(lr),
+            max_test=None if max_test is None else int(max_test),
+            save_record=False,
+        )
         self.record = emulate(cfg, progress=logger.info).record
         logger.info(summary(self.record))
+        logger.info(json.dumps(self.record, indent=1))
         return self.record
 
-    def plan_should_not_fit(self, board: str, model: str = "mcunet-5fps", scheme: str = "paper:99kb",
-                            resolution: int = 160, classes: int = 2) -> str:
+    def plan_should_not_fit(
+        self,
+        board: str,
+        model: str = "mcunet-5fps",
+        scheme: str = "paper:99kb",
+        resolution: int = 160,
+        classes: int = 2,
+    ) -> str:
         """Emulating this job fails before anything is built, with the planner's breakdown."""
-        cfg = EmulateConfig(model=model, scheme=scheme, classes=int(classes), resolution=int(resolution),
-                            board=board, steps=1, save_record=False)
+        cfg = EmulateConfig(
+            model=model,
+            scheme=scheme,
+            classes=int(classes),
+            resolution=int(resolution),
+            board=board,
+            steps=1,
+            save_record=False,
+        )
         try:
             emulate(cfg)
         except FirmwareFault as exc:
@@ -761,7 +965,9 @@ class TrainingLibrary:
     def measured_sram_should_be_at_most(self, limit: int) -> int:
         total = int(self._rec()["sram"]["total"])
         if total > int(limit):
-            raise AssertionError(f"measured SRAM {total} B > {int(limit)} B: {self._rec()['sram']['breakdown']}")
+            raise AssertionError(
+                f"measured SRAM {total} B > {int(limit)} B: {self._rec()['sram']['breakdown']}"
+            )
         return total
 
     def measured_sram_should_be_close_to_predicted(self, tolerance: int = 8192) -> None:
@@ -786,8 +992,10 @@ class TrainingLibrary:
     def run_should_match_the_host_reference(self) -> None:
         r = self._rec()
         if r["matched_reference"] is not True:
-            raise AssertionError(f"device and host reference differ: "
-                                 f"{ {k: v for k, v in r['match'].items() if k != 'reference_losses'} }")
+            raise AssertionError(
+                f"device and host reference differ: "
+                f"{ {k: v for k, v in r['match'].items() if k != 'reference_losses'} }"
+            )
 
     def instructions_per_step_should_be_reported(self) -> dict[str, int]:
         ips = self._rec()["instructions_per_step"]

@@ -187,7 +187,8 @@ class Graph:
                 groups = inp[0] if op.depthwise else 1
                 exp_w = (out[0], inp[0] // groups, op.kernel, op.kernel)
                 if tuple(w.shape) != exp_w or w.dtype != np.int8:
-                    raise TinytrainError(f"layer {op.name!r}: weight {w.dtype}{tuple(w.shape)}, expected int8{exp_w}")
+                    raise TinytrainError(f"layer {op.name!r}: weight {w.dtype}{tuple(w.shape)}, "
+                                         f"expected int8{exp_w}")
                 if op.bias.shape != (out[0],) or op.bias.dtype != np.int32:
                     raise TinytrainError(f"layer {op.name!r}: bias must be int32[{out[0]}]")
                 if op.w_scales.shape != (out[0],):
@@ -199,10 +200,12 @@ class Graph:
             elif op.kind == "add":
                 shapes = {self.tensors[t].shape for t in op.inputs}
                 if len(op.inputs) != 2 or len(shapes) != 1 or out not in shapes:
-                    raise TinytrainError(f"layer {op.name!r}: residual add needs two inputs of the output's shape")
+                    raise TinytrainError(f"layer {op.name!r}: residual add needs two inputs of the "
+                                         "output's shape")
             elif op.kind == "avgpool":
                 if out != (inp[0], 1, 1):
-                    raise TinytrainError(f"layer {op.name!r}: global average pool output must be ({inp[0]}, 1, 1)")
+                    raise TinytrainError(f"layer {op.name!r}: global average pool output must be "
+                                         f"({inp[0]}, 1, 1)")
         if self.output not in known:
             raise TinytrainError(f"graph output {self.output!r} is never produced")
 
@@ -218,7 +221,8 @@ class Graph:
             if op.kind == "conv2d":
                 h = (inp[1] + 2 * op.padding - op.kernel) // op.stride + 1
                 if h < 1:
-                    raise TinytrainError(f"resolution {resolution} too small: layer {op.name!r} has no output")
+                    raise TinytrainError(f"resolution {resolution} too small: layer {op.name!r} "
+                                         "has no output")
                 shape = (old.shape[0], h, h)
             elif op.kind == "add":
                 shape = inp

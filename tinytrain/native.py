@@ -65,6 +65,13 @@ _PROTOS: dict[str, tuple[object, list[object]]] = {
     "tt_conv2d_weight_update": (None, [_F32P, _S8P, _I, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p]),
     "tt_dwconv2d_weight_update": (None, [_F32P, _S8P, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p]),
     "tt_bias_update": (None, [_F32P, _I, _S32P, _F32P, _F]),
+    # tt_memory_ops.h
+    "tt_conv2d_split_s8": (None, [_S8P, _I, _I, _I, _S8P, _S8P, _I, _I, _I, _I, _S32P, _F32P, _Z, _Z, _I, _I,
+                                  _S8P]),
+    "tt_conv2d_split_bwd_input_f32": (None, [_F32P, _I, _I, _S8P, _S8P, _I, _I, _F32P, _F32P]),
+    "tt_tile_load_s8": (None, [_S8P, _I, _I, _I, _I, _I, _I, _I, _Z, _S8P]),
+    "tt_tile_fill_s8": (None, [_S8P, _I, _I, _I, _I, _I, _I, _I, _Z]),
+    "tt_tile_store_s8": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _I, _I]),
 }
 
 
@@ -333,6 +340,48 @@ class NativeKernels:
     def bias_update(self, s: np.ndarray, bias: np.ndarray, qb: np.ndarray, neg_lr: float) -> None:
         assert bias.dtype == np.int32 and bias.flags.c_contiguous
         self.lib.tt_bias_update(_f32(s), bias.shape[0], bias, _f32(qb), neg_lr)
+
+    # ---- memory-saving kernels (tinytrain/kernels/memory_ops.py, firmware/runtime/tt_memory_ops.c) ----
+    def conv2d_split_s8(self, x: np.ndarray, w: np.ndarray, w_rest: np.ndarray, bias: np.ndarray,
+                        m: np.ndarray, x_zero: int, y_zero: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+        h, wd, ci = x.shape
+        co = w.shape[0]
+        w4 = w.reshape(co, 1, 1, -1) if w.ndim == 2 else w
+        _, kh, kw, k = w4.shape
+        y = np.empty((out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad), co), np.int8)
+        b32 = np.ascontiguousarray(bias, np.int32)
+        self.lib.tt_conv2d_split_s8(_s8(x), h, wd, ci, _s8(w4), _s8(w_rest), co, kh, kw, k, b32, _f32(m),
+                                    x_zero, y_zero, stride, pad, y)
+        return y
+
+    def conv2d_split_bwd_input_f32(self, g: np.ndarray, w: np.ndarray, w_rest: np.ndarray,
+                                   s_w: np.ndarray) -> np.ndarray:
+        g = _f32(g)
+        co = g.shape[-1]
+        wa, wb = _s8(w).reshape(co, -1), _s8(w_rest).reshape(co, -1)
+        k, ci = wa.shape[1], wa.shape[1] + wb.shape[1]
+        dx = np.empty(g.shape[:-1] + (ci,), np.float32)
+        self.lib.tt_conv2d_split_bwd_input_f32(g, g.size // co, co, wa, wb, ci, k, _f32(s_w), dx)
+        return dx
+
+    def tile_load_s8(self, x: np.ndarray, row0: int, col0: int, rows: int, cols: int,
+                     fill: int) -> np.ndarray:
+        h, w, c = x.shape
+        t = np.empty((rows, cols, c), np.int8)
+        self.lib.tt_tile_load_s8(_s8(x), h, w, c, row0, col0, rows, cols, fill, t)
+        return t
+
+    def tile_fill_s8(self, t: np.ndarray, row0: int, col0: int, h: int, w: int, fill: int) -> np.ndarray:
+        out = _s8(t).copy()
+        rows, cols, c = out.shape
+        self.lib.tt_tile_fill_s8(out, rows, cols, c, row0, col0, h, w, fill)  # in place on a copy
+        return out
+
+    def tile_store_s8(self, t: np.ndarray, y: np.ndarray, row0: int, col0: int) -> np.ndarray:
+        out = _s8(y).copy()
+        rows, cols, c = t.shape
+        self.lib.tt_tile_store_s8(_s8(t), rows, cols, c, out, out.shape[0], out.shape[1], row0, col0)
+        return out
 
     def xorshift32(self, state: int) -> int:
         cell = C.c_uint32(state)

@@ -376,7 +376,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     rec->segs[rec->n_segs - 1].len++;
     new_seg = (in->flags & F_MEM) != 0;
     if (addr == addr_begin || addr == addr_end)
-      qemu_plugin_register_vcpu_mem_cb(insn, mark, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_R,
+      /* MEM_RW: QEMU 7.2 filters MEM_R/MEM_W the wrong way round; the marker only loads anyway. */
+      qemu_plugin_register_vcpu_mem_cb(insn, mark, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
                                        (void *)(uintptr_t)(addr == addr_end));
   }
   rec->next = recs;

@@ -12,6 +12,149 @@ static inline int out_size(int n, int k, int stride, int pad) {
     return (n + 2 * pad - k) / stride + 1;
 }
 
+#ifdef TT_USE_DSP
+/* ---- 1x1 fast path: two pixels x two outputs per pass over an int16 copy of the two pixels ----
+ * The two input pixels are widened once into xb (x - x_zero as SXTB16 halfword pairs, interleaved
+ * [p0 (0,2), p0 (1,3), p1 (0,2), p1 (1,3)] per 4 channels) and reused for every output pair: per 4 channels
+ * 2 LDR + 4 SXTB16 (weights), 2 LDRD (inputs), 8 SMLAD = 16 instructions for 16 MAC. Accumulators start at
+ * the bias; requantization VCVTR/QADD/SSAT (tt_requant_dsp). A last odd pixel: one pixel x two outputs.
+ * Stack: 4 * ci bytes (xb), at most 4 * TT_1X1_MAX_CI = 2 KB; wider layers use the path below. */
+#define TT_1X1_MAX_CI 512
+
+/* All outputs of one pixel pair (two = 0: one pixel) from the widened inputs xb / tails t0, t1. */
+static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq, const int32_t *t0,
+                                                     const int32_t *t1, int two, const int8_t *wt, int ci, int co,
+                                                     const int32_t *bias, const float *m, int32_t y_zero,
+                                                     int8_t *y0) {
+    const int tl = ci & 3;
+    const uint32_t *const xend = xb + 4 * nq;
+    int8_t *y1 = y0 + co;
+    for (int o = 0; o < co; o += 2) {
+        const int8_t *pa = wt + (size_t)o * ci;
+        const int wb = o + 1 < co ? ci : 0; /* odd co: the last output twice, stored once */
+        const int32_t ba = bias[o], bb = bias[o + 1 < co ? o + 1 : o];
+        int32_t a00 = ba, a01 = bb, a10 = ba, a11 = bb;
+        const uint32_t *px = xb;
+        if (two) {
+#pragma GCC unroll 2
+            for (; px < xend; px += 4, pa += 4) {
+                const uint32_t u = tt_load32(pa), v = tt_load32(pa + wb);
+                const uint32_t ua = __sxtb16(u), uc = tt_sxtb16_ror8(u);
+                const uint32_t va = __sxtb16(v), vc = tt_sxtb16_ror8(v);
+                const uint32_t x0 = px[0], x1 = px[1], x2 = px[2], x3 = px[3];
+                a00 = __smlad(x0, ua, a00);
+                a00 = __smlad(x1, uc, a00);
+                a01 = __smlad(x0, va, a01);
+                a01 = __smlad(x1, vc, a01);
+                a10 = __smlad(x2, ua, a10);
+                a10 = __smlad(x3, uc, a10);
+                a11 = __smlad(x2, va, a11);
+                a11 = __smlad(x3, vc, a11);
+            }
+        } else {
+#pragma GCC unroll 2
+            for (; px < xend; px += 4, pa += 4) {
+                const uint32_t u = tt_load32(pa), v = tt_load32(pa + wb);
+                a00 = __smlad(px[0], __sxtb16(u), a00);
+                a00 = __smlad(px[1], tt_sxtb16_ror8(u), a00);
+                a01 = __smlad(px[0], __sxtb16(v), a01);
+                a01 = __smlad(px[1], tt_sxtb16_ror8(v), a01);
+            }
+        }
+        for (int t = 0; t < tl; t++) {
+            a00 += t0[t] * pa[t];
+            a01 += t0[t] * pa[wb + t];
+            a10 += t1[t] * pa[t];
+            a11 += t1[t] * pa[wb + t];
+        }
+        const float ma = m[o];
+        y0[o] = tt_requant_dsp(a00, ma, y_zero);
+        if (two) y1[o] = tt_requant_dsp(a10, ma, y_zero);
+        if (o + 1 < co) {
+            const float mb = m[o + 1];
+            y0[o + 1] = tt_requant_dsp(a01, mb, y_zero);
+            if (two) y1[o + 1] = tt_requant_dsp(a11, mb, y_zero);
+        }
+    }
+}
+
+/* Widen two int8 vectors of length n (x - x_zero) into xb (see above) and the n % 4 tail elements. */
+static inline void widen_pair(const int8_t *x0, const int8_t *x1, int n, int32_t x_zero, uint32_t *xb,
+                              int32_t *t0, int32_t *t1) {
+    const int nq = n >> 2, ct = n & ~3;
+    const uint32_t nzz = ((uint32_t)(uint16_t)(int16_t)-x_zero) * 0x00010001u;
+    for (int q = 0; q < nq; q++) {
+        const uint32_t u = tt_load32(x0 + 4 * q), v = tt_load32(x1 + 4 * q);
+        xb[4 * q] = __sxtab16(nzz, u);
+        xb[4 * q + 1] = tt_sxtab16_ror8(nzz, u);
+        xb[4 * q + 2] = __sxtab16(nzz, v);
+        xb[4 * q + 3] = tt_sxtab16_ror8(nzz, v);
+    }
+    for (int t = 0; t < (n & 3); t++) {
+        t0[t] = x0[ct + t] - x_zero;
+        t1[t] = x1[ct + t] - x_zero;
+    }
+}
+
+static __attribute__((noinline)) void conv1x1_fast(const int8_t *x, int np, int ci, const int8_t *wt, int co,
+                                                   const int32_t *bias, const float *m, int32_t x_zero,
+                                                   int32_t y_zero, int8_t *y) {
+    uint32_t xb[4 * (ci >> 2) + 2] __attribute__((aligned(8)));
+    int32_t t0[3], t1[3];
+    for (int p = 0; p < np; p += 2) {
+        const int two = p + 1 < np;
+        const int8_t *x0 = x + (size_t)p * ci;
+        widen_pair(x0, two ? x0 + ci : x0, ci, x_zero, xb, t0, t1);
+        conv1x1_pixels(xb, ci >> 2, t0, t1, two, wt, ci, co, bias, m, y_zero, y + (size_t)p * co);
+    }
+}
+
+/* ---- regular k x k conv with a short receptive field (the stem: 3x3x3 = 27): im2col, then the 1x1 path ----
+ * Per output pixel pair, the kh*kw*ci inputs of each pixel (OHWI order, x_zero for padded taps) are gathered
+ * into col, widened like the 1x1 inputs and dotted with each output's weight row [kh][kw][ci] by
+ * conv1x1_pixels. Stack: 2 * K bytes (col) + 4 * K bytes (xb), K = kh*kw*ci <= TT_IM2COL_MAX_K = 256: 1.5 KB. */
+#define TT_IM2COL_MAX_K 256
+
+static inline void im2col_gather(const int8_t *x, int h, int w, int ci, int kh, int kw, int ih0, int iw0,
+                                 int8_t x_zero, int8_t *col) {
+    const int row = kw * ci;
+    for (int a = 0; a < kh; a++, col += row) {
+        const int ih = ih0 + a;
+        if (ih < 0 || ih >= h) {
+            __builtin_memset(col, x_zero, (size_t)row);
+        } else if (iw0 >= 0 && iw0 + kw <= w) {
+            __builtin_memcpy(col, x + ((size_t)ih * w + iw0) * ci, (size_t)row);
+        } else {
+            for (int b = 0; b < kw; b++) {
+                const int iw = iw0 + b;
+                if (iw < 0 || iw >= w) __builtin_memset(col + b * ci, x_zero, (size_t)ci);
+                else __builtin_memcpy(col + b * ci, x + ((size_t)ih * w + iw) * ci, (size_t)ci);
+            }
+        }
+    }
+}
+
+static __attribute__((noinline)) void conv_im2col(const int8_t *x, int h, int w, int ci, const int8_t *wt, int co,
+                                                  int kh, int kw, const int32_t *bias, const float *m,
+                                                  int32_t x_zero, int32_t y_zero, int stride, int pad, int ho,
+                                                  int wo, int8_t *y) {
+    const int K = kh * kw * ci;
+    int8_t col[2 * K];
+    uint32_t xb[4 * (K >> 2) + 2] __attribute__((aligned(8)));
+    int32_t t0[3], t1[3];
+    const int np = ho * wo;
+    for (int p = 0; p < np; p += 2) {
+        const int two = p + 1 < np;
+        im2col_gather(x, h, w, ci, kh, kw, (p / wo) * stride - pad, (p % wo) * stride - pad, (int8_t)x_zero, col);
+        if (two)
+            im2col_gather(x, h, w, ci, kh, kw, ((p + 1) / wo) * stride - pad, ((p + 1) % wo) * stride - pad,
+                          (int8_t)x_zero, col + K);
+        widen_pair(col, two ? col + K : col, K, x_zero, xb, t0, t1);
+        conv1x1_pixels(xb, K >> 2, t0, t1, two, wt, K, co, bias, m, y_zero, y + (size_t)p * co);
+    }
+}
+#endif
+
 /* 1x1, stride 1: y[p][o] over p = h*w pixels. */
 static void conv1x1_s8(const int8_t *x, int np, int ci, const int8_t *wt, int co, const int32_t *bias,
                        const float *m, int32_t x_zero, int32_t y_zero, int8_t *y) {
@@ -96,10 +239,22 @@ void tt_conv2d_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int c
                   const int32_t *bias, const float *m, int32_t x_zero, int32_t y_zero, int stride, int pad,
                   int8_t *y) {
     if (kh == 1 && kw == 1 && stride == 1 && pad == 0) {
+#ifdef TT_USE_DSP
+        if (ci <= TT_1X1_MAX_CI) {
+            conv1x1_fast(x, h * w, ci, wt, co, bias, m, x_zero, y_zero, y);
+            return;
+        }
+#endif
         conv1x1_s8(x, h * w, ci, wt, co, bias, m, x_zero, y_zero, y);
         return;
     }
     const int ho = out_size(h, kh, stride, pad), wo = out_size(w, kw, stride, pad);
+#ifdef TT_USE_DSP
+    if (kh * kw * ci <= TT_IM2COL_MAX_K && ho > 0 && wo > 0) {
+        conv_im2col(x, h, w, ci, wt, co, kh, kw, bias, m, x_zero, y_zero, stride, pad, ho, wo, y);
+        return;
+    }
+#endif
     for (int oh = 0; oh < ho; oh++) {
         for (int ow = 0; ow < wo; ow++) {
             const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
@@ -122,8 +277,195 @@ void tt_conv2d_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int c
     }
 }
 
+#ifdef TT_USE_DSP
+/* ---- depthwise fast path: one channel at a time through a small int16 plane (CHW tile) ----
+ * For each strip of output rows and each channel, the input rows the strip reads are copied into an int16
+ * buffer as (x - x_zero), with zero columns for the left/right padding (a padded tap is x_zero: contributes
+ * 0), so the interior loop has no bounds checks. Kernel rows outside the image are skipped (row range per
+ * output row). Two horizontally adjacent outputs per pass, taps paired into halfwords for SMLAD:
+ *   stride 1: out j   = sum_m SMLAD(X[j+2m],   W[m]) + SMLABB(X[j+k-1], W[last])
+ *             out j+1 = sum_m SMLAD(X[j+1+2m], W[m]) + SMLATB(X[j+k-1], W[last])
+ *   stride 2: out j   = sum_m SMLAD(X[2j+2m],  W[m]) + SMLABB(X[2j+k-1], W[last]), out j+1 likewise
+ * (X[i] = the halfword pair at columns i, i+1; W[m] = (w[2m], w[2m+1])). The accumulators start at the bias
+ * (int32 wrap, as the reference). Stack: the buffer, at most TT_DW_BUF_HALFWORDS int16 (2 KB), sized to the
+ * layer (8x8 map, 3x3: 10 x 12 halfwords = 240 B) plus 28 words of packed weights. Odd k in 3..7, stride 1/2. */
+#define TT_DW_BUF_HALFWORDS 1024
+
+/* One kernel row of four adjacent outputs (see above). */
+static inline __attribute__((always_inline)) void dw_row4(const int16_t *r, const uint32_t *wr, int K, int S,
+                                                          int32_t *acc) {
+    const int M = (K - 1) / 2;
+#pragma GCC unroll 4
+    for (int q = 0; q < M; q++) {
+        const uint32_t wq = wr[q];
+        acc[0] = __smlad(tt_load32h(r + 2 * q), wq, acc[0]);
+        acc[1] = __smlad(tt_load32h(r + S + 2 * q), wq, acc[1]);
+        acc[2] = __smlad(tt_load32h(r + 2 * S + 2 * q), wq, acc[2]);
+        acc[3] = __smlad(tt_load32h(r + 3 * S + 2 * q), wq, acc[3]);
+    }
+    const uint32_t wl = wr[M];
+    if (S == 1) {
+        const uint32_t l0 = tt_load32h(r + K - 1), l1 = tt_load32h(r + K + 1);
+        acc[0] = __smlabb(l0, wl, acc[0]);
+        acc[1] = __smlatb(l0, wl, acc[1]);
+        acc[2] = __smlabb(l1, wl, acc[2]);
+        acc[3] = __smlatb(l1, wl, acc[3]);
+    } else {
+        acc[0] = __smlabb(tt_load32h(r + K - 1), wl, acc[0]);
+        acc[1] = __smlabb(tt_load32h(r + K + 1), wl, acc[1]);
+        acc[2] = __smlabb(tt_load32h(r + K + 3), wl, acc[2]);
+        acc[3] = __smlabb(tt_load32h(r + K + 5), wl, acc[3]);
+    }
+}
+
+/* One kernel row of two adjacent outputs. */
+static inline __attribute__((always_inline)) void dw_row2(const int16_t *r, const uint32_t *wr, int K, int S,
+                                                          int32_t *acc) {
+    const int M = (K - 1) / 2;
+#pragma GCC unroll 4
+    for (int q = 0; q < M; q++) {
+        acc[0] = __smlad(tt_load32h(r + 2 * q), wr[q], acc[0]);
+        acc[1] = __smlad(tt_load32h(r + S + 2 * q), wr[q], acc[1]);
+    }
+    if (S == 1) {
+        const uint32_t l = tt_load32h(r + K - 1);
+        acc[0] = __smlabb(l, wr[M], acc[0]);
+        acc[1] = __smlatb(l, wr[M], acc[1]);
+    } else {
+        acc[0] = __smlabb(tt_load32h(r + K - 1), wr[M], acc[0]);
+        acc[1] = __smlabb(tt_load32h(r + K + 1), wr[M], acc[1]);
+    }
+}
+
+static inline __attribute__((always_inline)) void dw_plane(const int16_t *buf, int bw, int ih_s, int r0, int r1,
+                                                           int h, int wo, int ch, int c, int K, int S, int pad,
+                                                           const uint32_t *wp, int32_t b, float mm,
+                                                           int32_t y_zero, int8_t *y) {
+    const int M = (K - 1) / 2; /* tap pairs per kernel row; wp: [K][M + 1] (pairs, then the last tap) */
+    for (int oh = r0; oh < r1; oh++) {
+        const int ih0 = oh * S - pad;
+        const int a0 = ih0 < 0 ? -ih0 : 0, a1 = ih0 + K > h ? h - ih0 : K;
+        const int16_t *rows = buf + (size_t)(ih0 + a0 - ih_s) * bw;
+        const uint32_t *wrow0 = wp + a0 * (M + 1);
+        int8_t *yp = y + (size_t)oh * wo * c + ch;
+        int j = 0;
+        if (a1 - a0 == K) { /* all kernel rows inside the image: fully unrolled */
+            for (; j + 3 < wo; j += 4) {
+                int32_t acc[4] = {b, b, b, b};
+                const int16_t *r = rows + j * S;
+#pragma GCC unroll 7
+                for (int a = 0; a < K; a++) dw_row4(r + a * bw, wp + a * (M + 1), K, S, acc);
+                int8_t *o = yp + (size_t)j * c;
+                o[0] = tt_requant_dsp(acc[0], mm, y_zero);
+                o[c] = tt_requant_dsp(acc[1], mm, y_zero);
+                o[2 * c] = tt_requant_dsp(acc[2], mm, y_zero);
+                o[3 * c] = tt_requant_dsp(acc[3], mm, y_zero);
+            }
+        } else {
+            for (; j + 3 < wo; j += 4) {
+                int32_t acc[4] = {b, b, b, b};
+                const int16_t *r = rows + j * S;
+                const uint32_t *wr = wrow0;
+                for (int a = a0; a < a1; a++, r += bw, wr += M + 1) dw_row4(r, wr, K, S, acc);
+                int8_t *o = yp + (size_t)j * c;
+                o[0] = tt_requant_dsp(acc[0], mm, y_zero);
+                o[c] = tt_requant_dsp(acc[1], mm, y_zero);
+                o[2 * c] = tt_requant_dsp(acc[2], mm, y_zero);
+                o[3 * c] = tt_requant_dsp(acc[3], mm, y_zero);
+            }
+        }
+        for (; j < wo; j += 2) { /* two outputs per pass (the second discarded past wo) */
+            int32_t acc[2] = {b, b};
+            const int16_t *r = rows + j * S;
+            const uint32_t *wr = wrow0;
+            for (int a = a0; a < a1; a++, r += bw, wr += M + 1) dw_row2(r, wr, K, S, acc);
+            yp[(size_t)j * c] = tt_requant_dsp(acc[0], mm, y_zero);
+            if (j + 1 < wo) yp[(size_t)(j + 1) * c] = tt_requant_dsp(acc[1], mm, y_zero);
+        }
+    }
+}
+
+/* Rows [t0, t1) of one channel into the plane: dst[iw] = x[ih][iw][ch] - x_zero for iw < n, four pixels per
+ * step (LDRSB x4, PKHBT x2, SADD16 x2, STR x2). */
+static __attribute__((noinline)) void dw_fill(int16_t *buf, int bw, int pad, int ih_s, int t0, int t1,
+                                              const int8_t *x, int w, int c, int n, int32_t x_zero) {
+    const uint32_t nzz = ((uint32_t)(uint16_t)(int16_t)-x_zero) * 0x00010001u;
+    const size_t c2 = (size_t)2 * c, c3 = (size_t)3 * c, c4 = (size_t)4 * c;
+    for (int ih = t0; ih < t1; ih++) {
+        int16_t *dst = buf + (size_t)(ih - ih_s) * bw + pad;
+        const int8_t *src = x + (size_t)ih * w * c;
+        int i = 0;
+        for (; i + 3 < n; i += 4, src += c4) {
+            const uint32_t a = tt_pkhbt16((uint32_t)(int32_t)src[0], (uint32_t)(int32_t)src[c]);
+            const uint32_t b = tt_pkhbt16((uint32_t)(int32_t)src[c2], (uint32_t)(int32_t)src[c3]);
+            tt_store32h(dst + i, __sadd16(a, nzz));
+            tt_store32h(dst + i + 2, __sadd16(b, nzz));
+        }
+        for (; i < n; i++, src += c) dst[i] = (int16_t)(src[0] - x_zero);
+    }
+}
+
+#define TT_DW_PLANE(K, S)                                                                                  \
+    static __attribute__((noinline)) void dw_plane_##K##_##S(const int16_t *buf, int bw, int ih_s, int r0,     \
+                                                              int r1, int h, int wo, int ch, int c, int pad,    \
+                                                              const uint32_t *wp, int32_t b, float mm,          \
+                                                              int32_t y_zero, int8_t *y) {                      \
+        dw_plane(buf, bw, ih_s, r0, r1, h, wo, ch, c, K, S, pad, wp, b, mm, y_zero, y);                          \
+    }
+TT_DW_PLANE(3, 1)
+TT_DW_PLANE(5, 1)
+TT_DW_PLANE(7, 1)
+TT_DW_PLANE(3, 2)
+TT_DW_PLANE(5, 2)
+TT_DW_PLANE(7, 2)
+
+static __attribute__((noinline)) int dwconv_fast(const int8_t *x, int h, int w, int c, const int8_t *wt, int k, const int32_t *bias,
+                       const float *m, int32_t x_zero, int32_t y_zero, int stride, int pad, int8_t *y) {
+    if ((k != 3 && k != 5 && k != 7) || (stride != 1 && stride != 2) || pad < 0 || pad >= k) return 0;
+    const int ho = out_size(h, k, stride, pad), wo = out_size(w, k, stride, pad);
+    if (ho <= 0 || wo <= 0) return 0;
+    const int wo2 = (wo + 1) & ~1;
+    const int ncol = stride == 1 ? wo2 + k - 1 : 2 * wo2 + k - 1; /* buffer columns read, from iw = -pad */
+    const int bw = (ncol + 1) & ~1;                               /* even: rows stay word aligned */
+    if (TT_DW_BUF_HALFWORDS / bw < k) return 0;                   /* too wide: generic path */
+    int rs = (TT_DW_BUF_HALFWORDS / bw - k) / stride + 1;         /* output rows per strip */
+    if (rs > ho) rs = ho;
+    const int nb = (rs - 1) * stride + k;
+    int16_t buf[nb * bw] __attribute__((aligned(4)));
+    __builtin_memset(buf, 0, sizeof buf);
+    const int iw_hi = w < ncol - pad ? w : ncol - pad; /* image columns the outputs read */
+    const int M = (k - 1) / 2;
+    uint32_t wp[7 * 4];
+    for (int r0 = 0; r0 < ho; r0 += rs) {
+        const int r1 = r0 + rs < ho ? r0 + rs : ho;
+        const int ih_s = r0 * stride - pad, ih_e = (r1 - 1) * stride - pad + k; /* rows [ih_s, ih_e) */
+        const int t0 = ih_s < 0 ? 0 : ih_s, t1 = ih_e > h ? h : ih_e;
+        for (int ch = 0; ch < c; ch++) {
+            dw_fill(buf, bw, pad, ih_s, t0, t1, x + ch, w, c, iw_hi, x_zero);
+            for (int a = 0; a < k; a++) {
+                const int8_t *wr = wt + (size_t)a * k * c + ch;
+                for (int q = 0; q < M; q++)
+                    wp[a * (M + 1) + q] = tt_pack_lo((uint32_t)(int32_t)wr[2 * q * c], (uint32_t)(int32_t)wr[(2 * q + 1) * c]);
+                wp[a * (M + 1) + M] = (uint32_t)(int32_t)wr[(k - 1) * c] & 0xFFFFu;
+            }
+            const int32_t b = bias[ch];
+            const float mm = m[ch];
+            void (*plane)(const int16_t *, int, int, int, int, int, int, int, int, int, const uint32_t *, int32_t,
+                          float, int32_t, int8_t *) =
+                stride == 1 ? (k == 3 ? dw_plane_3_1 : k == 5 ? dw_plane_5_1 : dw_plane_7_1)
+                            : (k == 3 ? dw_plane_3_2 : k == 5 ? dw_plane_5_2 : dw_plane_7_2);
+            plane(buf, bw, ih_s, r0, r1, h, wo, ch, c, pad, wp, b, mm, y_zero, y);
+        }
+    }
+    return 1;
+}
+#endif
+
 void tt_dwconv2d_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
                     const float *m, int32_t x_zero, int32_t y_zero, int stride, int pad, int8_t *y) {
+#ifdef TT_USE_DSP
+    if (kh == kw && dwconv_fast(x, h, w, c, wt, kh, bias, m, x_zero, y_zero, stride, pad, y)) return;
+#endif
     const int ho = out_size(h, kh, stride, pad), wo = out_size(w, kw, stride, pad);
     for (int oh = 0; oh < ho; oh++) {
         const int ih0 = oh * stride - pad;

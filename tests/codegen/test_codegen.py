@@ -28,9 +28,14 @@ needs_gcc = pytest.mark.skipif(not HAVE_GCC, reason="host gcc not installed")
 
 #: A scheme touching every code path: partial channels (saved slices), a depthwise weight update,
 #: biases of the last convs, the classifier.
-GOLDEN_SCHEME = {"name": "golden", "bias_last_n": 2, "weights": [
-    {"layer": "blocks.0.pointwise2", "input_channel_ratio": 0.5},
-    {"layer": "blocks.0.depthwise", "input_channel_ratio": 0.5}]}
+GOLDEN_SCHEME = {
+    "name": "golden",
+    "bias_last_n": 2,
+    "weights": [
+        {"layer": "blocks.0.pointwise2", "input_channel_ratio": 0.5},
+        {"layer": "blocks.0.depthwise", "input_channel_ratio": 0.5},
+    ],
+}
 
 
 def _generated(scheme: object = GOLDEN_SCHEME, rule: str = "nearest"):
@@ -54,10 +59,13 @@ def test_generated_c_shape():
     program, plan, gen = _generated()
     c = gen.files["model.c"]
     assert "malloc" not in c and "free(" not in c
-    assert len(re.findall(r"^uint8_t tt_arena\[TT_ARENA_BYTES\] __attribute__\(\(aligned\(8\)\)\);", c, re.M)) == 1
+    assert (
+        len(re.findall(r"^uint8_t tt_arena\[TT_ARENA_BYTES\] __attribute__\(\(aligned\(8\)\)\);", c, re.M))
+        == 1
+    )
     assert f"#define TT_ARENA_BYTES {plan.arena}" in gen.files["model.h"]
     # one call per step, in order, each under a comment naming the kernel and the layer
-    body = c[c.index("float tt_train_step("):c.index("void tt_infer(")]
+    body = c[c.index("float tt_train_step(") : c.index("void tt_infer(")]
     calls = re.findall(r"^  tt_(\w+)\(", body, re.M)
     assert calls == [s.kernel for s in program.steps]
     for s in program.steps:
@@ -71,8 +79,10 @@ def test_generated_c_shape():
         if buf.storage == Storage.ARENA and name in plan.offsets and name != "loss":
             assert f"(tt_arena + {plan.offsets[name]}))" in c.split(f"#define A_{cname} ")[1].split("\n")[0]
         elif buf.storage == Storage.FLASH and f"tt_c_{cname}" in c:
-            assert f"static const {('int8_t', 'int32_t', 'float')[('s8', 's32', 'f32').index(buf.dtype)]} " \
-                   f"tt_c_{cname}[" in c
+            assert (
+                f"static const {('int8_t', 'int32_t', 'float')[('s8', 's32', 'f32').index(buf.dtype)]} "
+                f"tt_c_{cname}[" in c
+            )
         elif buf.storage == Storage.SRAM:
             assert f"tt_copy(tt_p_{cname}, tt_p_{cname}_init," in c
     # no dead arrays: every emitted array is referenced by a call
@@ -99,22 +109,36 @@ def test_datafile_layout():
     rng = np.random.default_rng(0)
     xs = rng.integers(-128, 128, (5, 4, 4, 3)).astype(np.int8)
     xt = rng.integers(-128, 128, (2, 4, 4, 3)).astype(np.int8)
-    job = datafile.TrainingJob(xs, np.array([0, 1, 0, 1, 1]), xt, np.array([1, 0]),
-                               datafile.make_order(5, 12, 3), np.full(12, 0.01, np.float32), 2)
+    job = datafile.TrainingJob(
+        xs,
+        np.array([0, 1, 0, 1, 1]),
+        xt,
+        np.array([1, 0]),
+        datafile.make_order(5, 12, 3),
+        np.full(12, 0.01, np.float32),
+        2,
+    )
     data = datafile.pack(job)
     head = datafile.HEADER.unpack(data[:64])
     assert head[0] == datafile.MAGIC and head[2] == 48 and head[4:7] == (5, 2, 12)
     off_train, off_order = head[9], head[13]
-    assert data[off_train:off_train + 48] == xs[0].tobytes()
+    assert data[off_train : off_train + 48] == xs[0].tobytes()
     order = np.frombuffer(data, "<u4", 12, off_order)
     assert sorted(order[:5]) == [0, 1, 2, 3, 4] and sorted(order[5:10]) == [0, 1, 2, 3, 4]
     with pytest.raises(TinytrainError):
-        datafile.pack(datafile.TrainingJob(xs, np.array([0, 1, 0, 1, 2]), xt, np.array([1, 0]),
-                                           job.order, job.lr, 2))
+        datafile.pack(
+            datafile.TrainingJob(xs, np.array([0, 1, 0, 1, 2]), xt, np.array([1, 0]), job.order, job.lr, 2)
+        )
 
 
-def _tiny_config(tmp_path: Path, scheme: str | object, board: str = "m7", backend: str = "host",
-                 rule: str = "nearest", steps: int = 24) -> EmulateConfig:
+def _tiny_config(
+    tmp_path: Path,
+    scheme: str | object,
+    board: str = "m7",
+    backend: str = "host",
+    rule: str = "nearest",
+    steps: int = 24,
+) -> EmulateConfig:
     d = tmp_path / "tiny_ir"
     if not d.exists():
         tiny_graph().save(d)
@@ -123,9 +147,21 @@ def _tiny_config(tmp_path: Path, scheme: str | object, board: str = "m7", backen
 
         (tmp_path / "scheme.json").write_text(json.dumps(scheme))
         scheme = str(tmp_path / "scheme.json")
-    return EmulateConfig(model=str(d), scheme=scheme, dataset="faces", classes=2, resolution=8, board=board,
-                         steps=steps, lr=0.01, update_rule=rule, backend=backend, max_test=16,
-                         build_dir=str(tmp_path / f"build-{board}-{backend}-{rule}"), save_record=False)
+    return EmulateConfig(
+        model=str(d),
+        scheme=scheme,
+        dataset="faces",
+        classes=2,
+        resolution=8,
+        board=board,
+        steps=steps,
+        lr=0.01,
+        update_rule=rule,
+        backend=backend,
+        max_test=16,
+        build_dir=str(tmp_path / f"build-{board}-{backend}-{rule}"),
+        save_record=False,
+    )
 
 
 def _assert_matched(rec: dict) -> None:
@@ -136,8 +172,10 @@ def _assert_matched(rec: dict) -> None:
 
 
 @needs_gcc
-@pytest.mark.parametrize("scheme,rule", [("full", "nearest"), (GOLDEN_SCHEME, "stochastic"),
-                                         (GOLDEN_SCHEME, "shadow"), ("bias", "nearest")])
+@pytest.mark.parametrize(
+    "scheme,rule",
+    [("full", "nearest"), (GOLDEN_SCHEME, "stochastic"), (GOLDEN_SCHEME, "shadow"), ("bias", "nearest")],
+)
 def test_host_native_matches_reference(tmp_path, scheme, rule):
     """The generated C + runtime + training app built with the host gcc: losses bit-equal, parameters
     identical, same test predictions (the fast path of the QEMU tests below)."""
@@ -150,7 +188,9 @@ def test_host_native_matches_reference(tmp_path, scheme, rule):
 @pytest.mark.qemu
 @pytest.mark.parametrize("board", ["m4", "m7"])
 def test_qemu_tiny_matches_reference(tmp_path, board):
-    rec = emulate(_tiny_config(tmp_path, GOLDEN_SCHEME, board=board, backend="qemu", rule="stochastic")).record
+    rec = emulate(
+        _tiny_config(tmp_path, GOLDEN_SCHEME, board=board, backend="qemu", rule="stochastic")
+    ).record
     _assert_matched(rec)
     ips = rec["instructions_per_step"]
     assert ips["total"] > 0 and ips["forward"] > 0 and ips["backward"] > 0 and ips["update"] > 0
@@ -175,8 +215,18 @@ def test_qemu_flash_dataset_source(tmp_path):
 @pytest.mark.qemu
 def test_qemu_mcunet_paper_99kb_matches_on_m7(tmp_path):
     """MCUNet-5FPS, new 2-class head, the paper's 99 KB scheme, at 48x48: a few whole steps in QEMU."""
-    cfg = EmulateConfig(model="mcunet-5fps", scheme="paper:99kb", dataset="faces", classes=2, resolution=48,
-                        board="m7", steps=4, max_test=4, build_dir=str(tmp_path / "b"), save_record=False)
+    cfg = EmulateConfig(
+        model="mcunet-5fps",
+        scheme="paper:99kb",
+        dataset="faces",
+        classes=2,
+        resolution=48,
+        board="m7",
+        steps=4,
+        max_test=4,
+        build_dir=str(tmp_path / "b"),
+        save_record=False,
+    )
     rec = emulate(cfg).record
     _assert_matched(rec)
     assert rec["sram"]["total"] <= 256 * 1024
@@ -185,8 +235,17 @@ def test_qemu_mcunet_paper_99kb_matches_on_m7(tmp_path):
 
 
 def test_plan_too_large_fails_before_building(tmp_path):
-    cfg = EmulateConfig(model="mcunet-5fps", scheme="paper:99kb", dataset="faces", classes=2, resolution=160,
-                        board="m4", steps=1, build_dir=str(tmp_path / "b"), save_record=False)
+    cfg = EmulateConfig(
+        model="mcunet-5fps",
+        scheme="paper:99kb",
+        dataset="faces",
+        classes=2,
+        resolution=160,
+        board="m4",
+        steps=1,
+        build_dir=str(tmp_path / "b"),
+        save_record=False,
+    )
     with pytest.raises(TinytrainError) as exc:
         emulate(cfg)
     msg = str(exc.value)

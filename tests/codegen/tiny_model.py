@@ -14,8 +14,16 @@ def tiny_graph(resolution: int = 8, classes: int = 2, seed: int = 7) -> Graph:
     tensors = {"input": Tensor("input", (3, resolution, resolution), 1 / 64, 0)}
     ops: list[Op] = []
 
-    def conv(name: str, src: str, cout: int, k: int, stride: int, depthwise: bool, y_zero: int,
-             out_name: str | None = None) -> str:
+    def conv(
+        name: str,
+        src: str,
+        cout: int,
+        k: int,
+        stride: int,
+        depthwise: bool,
+        y_zero: int,
+        out_name: str | None = None,
+    ) -> str:
         x = tensors[src]
         cin = x.shape[0]
         pad = (k - 1) // 2
@@ -28,10 +36,23 @@ def tiny_graph(resolution: int = 8, classes: int = 2, seed: int = 7) -> Graph:
         bias = rng.integers(-2000, 2001, size=cout).astype(np.int32)
         out = Tensor(out_name or f"{name}.out", (cout, h, h), y_scale, y_zero)
         tensors[out.name] = out
-        ops.append(Op(name, "conv2d", [src], out.name,
-                      {"kernel": k, "stride": stride, "padding": pad, "depthwise": depthwise,
-                       "x_scale": x.scale, "x_zero": x.zero},
-                      {"weight": w, "bias": bias, "w_scales": w_scales}))
+        ops.append(
+            Op(
+                name,
+                "conv2d",
+                [src],
+                out.name,
+                {
+                    "kernel": k,
+                    "stride": stride,
+                    "padding": pad,
+                    "depthwise": depthwise,
+                    "x_scale": x.scale,
+                    "x_zero": x.zero,
+                },
+                {"weight": w, "bias": bias, "w_scales": w_scales},
+            )
+        )
         return out.name
 
     cur = conv("stem", "input", 8, 3, 2, False, -128)

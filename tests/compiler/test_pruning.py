@@ -57,8 +57,11 @@ def test_paper_schemes_prune(model):
         assert masks == needing
         # storage: updated weights/biases in SRAM, everything else constant in flash
         for b in p.buffers.values():
-            if b.role == "weight":
-                assert (b.storage is Storage.SRAM) == (b.layer in s.weights), b.name
+            if b.role == "weight":  # split weights: the frozen input channels (`wrest:`) stay in flash
+                trained = b.layer in s.weights and not b.name.startswith("wrest:")
+                assert (b.storage is Storage.SRAM) == trained, b.name
+                if b.name.startswith("w:") and trained:
+                    assert b.shape[-1] == s.weights[b.layer].channels or g.op(b.layer).depthwise
             elif b.role == "bias":
                 assert (b.storage is Storage.SRAM) == (b.layer in s.bias_layers), b.name
             elif b.role == "table":

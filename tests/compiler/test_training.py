@@ -157,7 +157,7 @@ def test_split_weights_bit_identical_and_smaller(rule):
             {"layer": "blocks.1.pointwise2", "input_channel_ratio": 0.5},
         ],
     }
-    base_losses, base = _train(g, scheme, CompileOptions(update_rule=rule))
+    base_losses, base = _train(g, scheme, CompileOptions(update_rule=rule, split_weights=False))
     opts = CompileOptions(update_rule=rule, split_weights=True)
     prog = compile_training(g, scheme, opts)
     assert prog.buffers["w:blocks.1.pointwise1"].shape == (24, 1, 1, 2)

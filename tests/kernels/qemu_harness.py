@@ -119,16 +119,19 @@ def conv_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride
                 {"x": x, "w": w, "b": b, "m": m}, outputs={"y": y}, macs=ho * ho * co * k * k * ci)
 
 
-def dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int) -> Case:
+def dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int, wd: int | None = None,
+            m_hi: float = 1e-2) -> Case:
     pad = (k - 1) // 2
-    x, w = _s8(rng, (h, h, c)), _s8(rng, (k, k, c))
+    wd = h if wd is None else wd
+    x, w = _s8(rng, (h, wd, c)), _s8(rng, (k, k, c))
     b = rng.integers(-4000, 4000, c).astype(np.int32)
-    m = rng.uniform(1e-3, 1e-2, c).astype(F32)
+    m = rng.uniform(m_hi / 10, m_hi, c).astype(F32)
     y = K.dwconv2d_s8(x, w, b, m, 5, -128, stride, pad)
-    ho = y.shape[0]
-    return Case(f"dw{k}x{k}_s{stride}_{h}x{h}_{c}",
-                f"tt_dwconv2d_s8(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, 5, -128, {stride}, {pad}, @y)",
-                {"x": x, "w": w, "b": b, "m": m}, outputs={"y": y}, macs=ho * ho * c * k * k)
+    ho, wo = y.shape[:2]
+    size = f"{h}x{wd}" if wd != h else f"{h}x{h}"
+    return Case(f"dw{k}x{k}_s{stride}_{size}_{c}" + ("_sat" if m_hi > 0.1 else ""),
+                f"tt_dwconv2d_s8(@x, {h}, {wd}, {c}, @w, {k}, {k}, @b, @m, 5, -128, {stride}, {pad}, @y)",
+                {"x": x, "w": w, "b": b, "m": m}, outputs={"y": y}, macs=ho * wo * c * k * k)
 
 
 def bwd1x1_case(rng: np.random.Generator, p: int, co: int, ci: int) -> Case:
@@ -220,7 +223,11 @@ def check_cases(seed: int = 0) -> list[Case]:
     rng = np.random.default_rng(seed)
     return [
         conv_case(rng, 5, 13, 7, 1, 1), conv_case(rng, 4, 16, 24, 1, 1), conv_case(rng, 7, 3, 8, 3, 2),
+        conv_case(rng, 1, 38, 5, 1, 1), conv_case(rng, 2, 600, 3, 1, 1), conv_case(rng, 6, 7, 3, 5, 2),
+        conv_case(rng, 4, 30, 2, 3, 1),
         dw_case(rng, 6, 13, 3, 1), dw_case(rng, 8, 16, 5, 2), dw_case(rng, 5, 8, 7, 1),
+        dw_case(rng, 7, 5, 3, 2, m_hi=3.0), dw_case(rng, 20, 2, 7, 1, wd=60), dw_case(rng, 9, 3, 5, 2, wd=11),
+        dw_case(rng, 3, 2, 7, 1, wd=200),
         bwd1x1_case(rng, 9, 12, 13), bwd_dw_case(rng, 6, 7, 3, 1), bwd_dw_case(rng, 8, 8, 5, 2),
         wgrad_case(rng, 4, 10, 6, 1, 1, 5, "stochastic"), wgrad_case(rng, 5, 3, 4, 3, 2, 3, "shadow"),
         wgrad_case(rng, 6, 9, 9, 3, 1, 9, "nearest", dw=True),
@@ -235,6 +242,8 @@ def bench_cases(seed: int = 1) -> list[Case]:
     return [
         conv_case(rng, 8, 96, 48, 1, 1), conv_case(rng, 4, 160, 96, 1, 1),
         dw_case(rng, 8, 96, 3, 1), dw_case(rng, 8, 96, 5, 1), dw_case(rng, 4, 192, 7, 1),
+        dw_case(rng, 16, 48, 3, 2), dw_case(rng, 16, 48, 5, 2), dw_case(rng, 8, 96, 7, 2),
+        dw_case(rng, 8, 96, 7, 1), conv_case(rng, 32, 3, 16, 3, 2),
         bwd1x1_case(rng, 64, 48, 96), bwd_dw_case(rng, 8, 96, 3, 1), bwd_dw_case(rng, 8, 96, 5, 1),
         wgrad_case(rng, 8, 96, 48, 1, 1, 96, "nearest"),
         wgrad_case(rng, 8, 96, 96, 3, 1, 96, "nearest", dw=True),

@@ -8,8 +8,10 @@ from torch import nn
 
 
 def conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
-                               nn.BatchNorm2d(cout)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
     if act:
         layers.append(nn.ReLU6(inplace=True))
     return nn.Sequential(*layers)
@@ -79,8 +81,9 @@ class PoolCNN(nn.Module):
 
     def __init__(self, num_classes: int = 4, res: int = 16) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.BatchNorm2d(8), nn.ReLU(),
-                                  nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 1, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU()
+        )
         self.pool = nn.AvgPool2d(res // 2)
         self.fc = nn.Linear(16, num_classes)
 
@@ -127,5 +130,5 @@ def calibrate_bn(model: nn.Module, x: torch.Tensor) -> nn.Module:
     model.train()
     with torch.no_grad():
         for i in range(0, len(x), 64):
-            model(x[i:i + 64])
+            model(x[i : i + 64])
     return model.eval()

@@ -30,7 +30,9 @@ def _chw(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float64).transpose(2, 0, 1)
 
 
-def conv_f64(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int, depthwise: bool) -> np.ndarray:
+def conv_f64(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int, depthwise: bool
+) -> np.ndarray:
     """Float64 conv, x [C, H, W], w OIHW, zero padding."""
     k = w.shape[2]
     xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
@@ -38,7 +40,7 @@ def conv_f64(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int,
     y = np.zeros((w.shape[0], ho, ho)) + b[:, None, None]
     for i in range(k):
         for j in range(k):
-            patch = xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (ho - 1) + 1:stride]
+            patch = xp[:, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (ho - 1) + 1 : stride]
             if depthwise:
                 y += w[:, 0, i, j][:, None, None] * patch
             else:
@@ -94,9 +96,12 @@ def test_reference_matches_float(zoo: dict[str, Graph], model: str) -> None:
     assert np.abs(ref - flt).max() <= 4
 
 
-@pytest.mark.xfail(strict=True, reason="kernels.forward wraps acc + bias on int32 overflow; the source (and "
-                                       "the float model) saturate. Numerics contract to be decided by the "
-                                       "kernels owner (suggest a saturating add, QADD on Cortex-M).")
+@pytest.mark.xfail(
+    strict=True,
+    reason="kernels.forward wraps acc + bias on int32 overflow; the source (and "
+    "the float model) saturate. Numerics contract to be decided by the "
+    "kernels owner (suggest a saturating add, QADD on Cortex-M).",
+)
 def test_saturated_bias_channels(zoo: dict[str, Graph]) -> None:
     g = zoo["mcunet-5fps"]
     acts = run_forward(g, np.ascontiguousarray(photo("chelsea").transpose(1, 2, 0)))

@@ -68,8 +68,9 @@ def test_ir_save_load_round_trip(zoo: dict[str, Graph], tmp_path: Path) -> None:
     h = Graph.load(tmp_path / "m")
     assert (h.name, h.input, h.output, h.meta) == (g.name, g.input, g.output, g.meta)
     assert h.tensors == g.tensors
-    assert [(o.name, o.kind, o.inputs, o.output, o.attrs) for o in h.ops] == \
-        [(o.name, o.kind, o.inputs, o.output, o.attrs) for o in g.ops]
+    assert [(o.name, o.kind, o.inputs, o.output, o.attrs) for o in h.ops] == [
+        (o.name, o.kind, o.inputs, o.output, o.attrs) for o in g.ops
+    ]
     for a, b in zip(g.ops, h.ops, strict=True):
         assert a.params.keys() == b.params.keys()
         for k in a.params:

@@ -14,10 +14,14 @@ KB = 1024
 CASES = [("mcunet-5fps", "paper:99kb"), ("mbv2-w0.35", "paper:99kb"), ("proxyless-w0.3", "paper:98kb")]
 
 
+#: the memory levers the compiler applies, all off: what `estimate_levers` models as its baseline
+LEVERS_OFF = {"split_weights": False, "input_in_arena": False}
+
+
 @functools.cache
-def compiled(model: str, scheme: str, res: int = 128):
+def compiled(model: str, scheme: str, res: int = 128, levers: bool = False):
     g = load_model(model, res)
-    return g, compiler.compile_training(g, scheme)
+    return g, compiler.compile_training(g, scheme, None if levers else compiler.CompileOptions(**LEVERS_OFF))
 
 
 @pytest.mark.parametrize("model, scheme", CASES)
@@ -57,6 +61,12 @@ def test_levers_with_a_training_program():
     assert est.backward_peak is not None and est.backward_peak_inplace_dw is not None
     assert est.backward_peak_inplace_dw <= est.backward_peak
     assert est.partial_weight_savings  # paper:99kb trains some layers on 1/8 of their channels
+    split = plan_memory(compiled("mbv2-w0.35", "paper:99kb", levers=True)[1])
+    assert split.breakdown["trainable_weights"] == (plan_memory(prog).breakdown["trainable_weights"]
+                                                    - sum(est.partial_weight_savings.values()))
+    # no double count: a program that already splits its weights has nothing left to save
+    split_prog = compiled("mbv2-w0.35", "paper:99kb", levers=True)[1]
+    assert estimate_levers(g, split_prog).partial_weight_savings == {}
 
 
 def test_full_scheme_cannot_be_patched():

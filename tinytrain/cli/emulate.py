@@ -13,49 +13,86 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from tinytrain import TinytrainError
 
+if TYPE_CHECKING:
+    from tinytrain.emulate import EmulateConfig
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("emulate", help="train on an emulated board and compare with the host reference",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--defaults", action="store_true",
-                   help="the embedded default job (mcunet-5fps, paper:99kb, faces, 2 classes, m7)")
+    p = subparsers.add_parser(
+        "emulate",
+        help="train on an emulated board and compare with the host reference",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--defaults",
+        action="store_true",
+        help="the embedded default job (mcunet-5fps, paper:99kb, faces, 2 classes, m7)",
+    )
     p.add_argument("--model", help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3) or a model directory")
-    p.add_argument("--scheme", help="update scheme: full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file")
+    p.add_argument(
+        "--scheme", help="update scheme: full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file"
+    )
     p.add_argument("--dataset", choices=("faces", "digits"), help="shipped dataset")
     p.add_argument("--classes", type=int, help="classes of the new head (default: the dataset's)")
     p.add_argument("--resolution", type=int, help="input resolution (square)")
     p.add_argument("--board", help="board profile: m4, m7, stm32f405")
     p.add_argument("--steps", type=int, help="training steps (default: --epochs epochs over the train split)")
     p.add_argument("--epochs", type=int, help="epochs when --steps is not given (default 1; --defaults: 3)")
-    p.add_argument("--lr", type=float, help="learning rate (default 0.05)")
+    p.add_argument("--lr", type=float, help="learning rate (default 0.002)")
     p.add_argument("--update-rule", choices=("nearest", "stochastic", "shadow"), help="int8 update rounding")
     p.add_argument("--seed", type=int, help="seed of the split and the training order (default 0)")
     p.add_argument("--max-test", type=int, help="evaluate on at most this many test images")
     p.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluation before/after")
     p.add_argument("--no-reference", action="store_true", help="skip the host reference comparison")
-    p.add_argument("--host", action="store_true", help="run the host-native build instead of QEMU (fast; no counts)")
-    p.add_argument("--flash-dataset", action="store_true",
-                   help="embed the dataset in the firmware image instead of reading it by semihosting")
-    p.add_argument("--profile", action="store_true",
-                   help="count instruction classes with the QEMU plugin for the cycle estimate (slower)")
+    p.add_argument(
+        "--host", action="store_true", help="run the host-native build instead of QEMU (fast; no counts)"
+    )
+    p.add_argument(
+        "--flash-dataset",
+        action="store_true",
+        help="embed the dataset in the firmware image instead of reading it by semihosting",
+    )
+    p.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="skip the QEMU plugin (instruction classes for the cycle estimate; ~20%% slower with it)",
+    )
     p.add_argument("--timeout", type=float, help="wall-clock limit of the emulation, seconds (default 3600)")
-    p.add_argument("--dump-params", metavar="FILE.npz", help="write the trained parameters the device dumped")
+    p.add_argument(
+        "--dump-params",
+        metavar="FILE.npz",
+        help="save the trained tensors the device wrote back (by buffer name; Trainer.load reads them)",
+    )
     p.add_argument("--no-save", action="store_true", help="do not write the record under results/runs/")
-    p.add_argument("--json", action="store_true", help="print the run record as JSON (progress goes to stderr)")
+    p.add_argument(
+        "--json", action="store_true", help="print the run record as JSON (progress goes to stderr)"
+    )
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace):  # -> EmulateConfig
+def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     from tinytrain.emulate import DEFAULTS, EmulateConfig
 
     given = {
-        "model": args.model, "scheme": args.scheme, "dataset": args.dataset, "classes": args.classes,
-        "resolution": args.resolution, "board": args.board, "steps": args.steps, "epochs": args.epochs,
-        "lr": args.lr, "update_rule": args.update_rule, "seed": args.seed, "max_test": args.max_test,
-        "timeout": args.timeout, "dump_params": args.dump_params,
+        "model": args.model,
+        "scheme": args.scheme,
+        "dataset": args.dataset,
+        "classes": args.classes,
+        "resolution": args.resolution,
+        "board": args.board,
+        "steps": args.steps,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "update_rule": args.update_rule,
+        "seed": args.seed,
+        "max_test": args.max_test,
+        "timeout": args.timeout,
+        "dump_params": args.dump_params,
     }
     given = {k: v for k, v in given.items() if v is not None}
     if args.defaults:
@@ -63,7 +100,9 @@ def config_from_args(args: argparse.Namespace):  # -> EmulateConfig
     else:
         missing = [f"--{k}" for k in ("model", "scheme", "dataset", "resolution", "board") if k not in given]
         if missing:
-            raise TinytrainError(f"missing {', '.join(missing)} (or use --defaults for the embedded default job)")
+            raise TinytrainError(
+                f"missing {', '.join(missing)} (or use --defaults for the embedded default job)"
+            )
         if "steps" not in given and "epochs" not in given:
             raise TinytrainError("give --steps N (or --epochs N)")
         fields = given
@@ -72,7 +111,7 @@ def config_from_args(args: argparse.Namespace):  # -> EmulateConfig
     cfg.check_reference = not args.no_reference
     cfg.backend = "host" if args.host else "qemu"
     cfg.source = "flash" if args.flash_dataset else "semihost"
-    cfg.profile = bool(args.profile)
+    cfg.profile = not args.no_profile
     cfg.save_record = not args.no_save
     if cfg.classes is not None and cfg.classes < 2:
         raise TinytrainError("--classes must be at least 2")

@@ -1,4 +1,5 @@
-"""`tinytrain infer`: classify one image or int8 tensor with the host reference (bit-exact integer semantics)."""
+"""`tinytrain infer`: classify one image or int8 tensor with the host reference (the device's integer
+semantics, bit-exact)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,38 @@ DEFAULT_RESOLUTION = 128
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("infer", help="run int8 inference on an image or a tensor",
-                       description="Run a model with the host reference (the device's exact integer semantics) "
-                                   "and print the top classes (ImageNet class indices for the zoo models).")
-    p.add_argument("--model", required=True, metavar="NAME|DIR",
-                   help="a zoo model name (see `tinytrain models`) or a model directory "
-                        "(mcu-int8-mbnet/1 or a saved tinytrain IR)")
+    p = sub.add_parser(
+        "infer",
+        help="run int8 inference on an image or a tensor",
+        description="Run a model with the host reference (the device's exact integer semantics) "
+        "and print the top classes (ImageNet class indices for the zoo models).",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="NAME|DIR",
+        help="a zoo model name (see `tinytrain models`) or a model directory "
+        "(mcu-int8-mbnet/1 or a saved tinytrain IR)",
+    )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--image", metavar="FILE", help="PNG/JPEG; converted to RGB, resized (bilinear) to the "
-                                                     "resolution, x = pixel - 128")
+    src.add_argument(
+        "--image",
+        metavar="FILE",
+        help="PNG/JPEG; converted to RGB, resized (bilinear) to the resolution, x = pixel - 128",
+    )
     src.add_argument("--input", metavar="FILE.npy", help="an int8 array shaped [1, C, H, W], used as is")
-    p.add_argument("--resolution", type=int, metavar="R",
-                   help=f"input resolution (default: {DEFAULT_RESOLUTION} for --image, H of --input)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        metavar="R",
+        help=f"input resolution (default: {DEFAULT_RESOLUTION} for --image, H of --input)",
+    )
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to print (default 5)")
-    p.add_argument("--json", action="store_true",
-                   help='print {"model": ..., "top": [{"class": int, "logit": int}, ...]} (int8 logits)')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"model": ..., "top": [{"class": int, "logit": int}, ...]} (int8 logits)',
+    )
     p.set_defaults(func=run)
 
 
@@ -60,7 +78,9 @@ def load_input(path: str | Path, channels: int) -> np.ndarray:
     if x.dtype != np.int8:
         raise TinytrainError(f"--input {path}: dtype {x.dtype}, expected int8 (x = pixel - 128)")
     if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != channels or x.shape[2] != x.shape[3] or x.shape[2] < 1:
-        raise TinytrainError(f"--input {path}: shape {list(x.shape)}, expected [1, {channels}, H, H] (square)")
+        raise TinytrainError(
+            f"--input {path}: shape {list(x.shape)}, expected [1, {channels}, H, H] (square)"
+        )
     return x
 
 

@@ -53,8 +53,10 @@ class EmitContext:
         """The C expression of the step's one output (whatever the compiler named it)."""
         outs = [k for k in step.outputs if step.inputs.get(k) != step.outputs[k]] or list(step.outputs)
         if len(outs) != 1:
-            raise TinytrainError(f"step {step.kernel} (layer {step.layer!r}) should have one output, "
-                                 f"has {sorted(step.outputs)}")
+            raise TinytrainError(
+                f"step {step.kernel} (layer {step.layer!r}) should have one output, "
+                f"has {sorted(step.outputs)}"
+            )
         return self.names[step.outputs[outs[0]]]
 
     def shape(self, step: Step, arg: str) -> tuple[int, ...]:
@@ -102,6 +104,7 @@ def emitter(kernel: str) -> Callable[[Emitter], Emitter]:
     def register(fn: Emitter) -> Emitter:
         EMITTERS[kernel] = fn
         return fn
+
     return register
 
 
@@ -122,22 +125,63 @@ def _conv2d_s8(s: Step, c: EmitContext) -> str:
     h, w, ci = _hwc(c.shape(s, "x"))
     ws = c.shape(s, "w")
     co, kh, kw = (ws[0], 1, 1) if len(ws) == 2 else ws[:3]
-    return call("conv2d_s8", c.buf(s, "x"), h, w, ci, c.buf(s, "w"), co, kh, kw, c.buf(s, "bias"), c.buf(s, "m"),
-                c.attr(s, "x_zero"), c.attr(s, "y_zero"), c.attr(s, "stride", 1), c.attr(s, "pad", 0), c.out(s))
+    return call(
+        "conv2d_s8",
+        c.buf(s, "x"),
+        h,
+        w,
+        ci,
+        c.buf(s, "w"),
+        co,
+        kh,
+        kw,
+        c.buf(s, "bias"),
+        c.buf(s, "m"),
+        c.attr(s, "x_zero"),
+        c.attr(s, "y_zero"),
+        c.attr(s, "stride", 1),
+        c.attr(s, "pad", 0),
+        c.out(s),
+    )
 
 
 @emitter("dwconv2d_s8")
 def _dwconv2d_s8(s: Step, c: EmitContext) -> str:
     h, w, ch = _hwc(c.shape(s, "x"))
     kh, kw, _ = c.shape(s, "w")
-    return call("dwconv2d_s8", c.buf(s, "x"), h, w, ch, c.buf(s, "w"), kh, kw, c.buf(s, "bias"), c.buf(s, "m"),
-                c.attr(s, "x_zero"), c.attr(s, "y_zero"), c.attr(s, "stride", 1), c.attr(s, "pad", 0), c.out(s))
+    return call(
+        "dwconv2d_s8",
+        c.buf(s, "x"),
+        h,
+        w,
+        ch,
+        c.buf(s, "w"),
+        kh,
+        kw,
+        c.buf(s, "bias"),
+        c.buf(s, "m"),
+        c.attr(s, "x_zero"),
+        c.attr(s, "y_zero"),
+        c.attr(s, "stride", 1),
+        c.attr(s, "pad", 0),
+        c.out(s),
+    )
 
 
 @emitter("add_s8")
 def _add_s8(s: Step, c: EmitContext) -> str:
-    return call("add_s8", c.buf(s, "a"), c.buf(s, "b"), c.size(s, "a"), c.attr(s, "fa"), c.attr(s, "fb"),
-                c.attr(s, "a_zero"), c.attr(s, "b_zero"), c.attr(s, "y_zero"), c.out(s))
+    return call(
+        "add_s8",
+        c.buf(s, "a"),
+        c.buf(s, "b"),
+        c.size(s, "a"),
+        c.attr(s, "fa"),
+        c.attr(s, "fb"),
+        c.attr(s, "a_zero"),
+        c.attr(s, "b_zero"),
+        c.attr(s, "y_zero"),
+        c.out(s),
+    )
 
 
 @emitter("avgpool_s8")
@@ -157,9 +201,15 @@ def _softmax_xent(s: Step, c: EmitContext) -> str:
     # the loss goes to a local of tt_train_step (its arena slot would die right after this step)
     c.loss_expr = "loss"
     c.skip_buffers.add(c.bufname(s, "loss"))
-    return ("float loss;\n  "
-            + call("softmax_xent", c.buf(s, "z"), c.size(s, "z"), c.attr(s, "z_scale"), c.attr(s, "label"),
-                   c.buf(s, "g"), "&loss"))
+    return "float loss;\n  " + call(
+        "softmax_xent",
+        c.buf(s, "z"),
+        c.size(s, "z"),
+        c.attr(s, "z_scale"),
+        c.attr(s, "label"),
+        c.buf(s, "g"),
+        "&loss",
+    )
 
 
 @emitter("mask_s8")
@@ -177,16 +227,38 @@ def _apply_mask_f32(s: Step, c: EmitContext) -> str:
 def _conv2d_bwd_input_f32(s: Step, c: EmitContext) -> str:
     gs, ws = c.shape(s, "g"), c.shape(s, "w")
     co, ci = gs[-1], ws[-1]
-    return call("conv2d_bwd_input_f32", c.buf(s, "g"), c.size(s, "g") // co, co, c.buf(s, "w"), ci,
-                c.buf(s, "s_w"), c.out(s))
+    return call(
+        "conv2d_bwd_input_f32",
+        c.buf(s, "g"),
+        c.size(s, "g") // co,
+        co,
+        c.buf(s, "w"),
+        ci,
+        c.buf(s, "s_w"),
+        c.out(s),
+    )
 
 
 @emitter("dwconv2d_bwd_input_f32")
 def _dwconv2d_bwd_input_f32(s: Step, c: EmitContext) -> str:
     ho, wo, ch = _hwc(c.shape(s, "g"))
     kh, kw, _ = c.shape(s, "w")
-    return call("dwconv2d_bwd_input_f32", c.buf(s, "g"), ho, wo, ch, c.buf(s, "w"), kh, kw, c.buf(s, "s_w"),
-                c.attr(s, "in_h"), c.attr(s, "in_w"), c.attr(s, "stride", 1), c.attr(s, "pad", 0), c.out(s))
+    return call(
+        "dwconv2d_bwd_input_f32",
+        c.buf(s, "g"),
+        ho,
+        wo,
+        ch,
+        c.buf(s, "w"),
+        kh,
+        kw,
+        c.buf(s, "s_w"),
+        c.attr(s, "in_h"),
+        c.attr(s, "in_w"),
+        c.attr(s, "stride", 1),
+        c.attr(s, "pad", 0),
+        c.out(s),
+    )
 
 
 @emitter("avgpool_bwd_f32")
@@ -219,9 +291,28 @@ def _conv2d_wgrad_update(s: Step, c: EmitContext) -> str:
     ws = c.shape(s, "w")
     co, kh, kw, ci = (ws[0], 1, 1, ws[1]) if len(ws) == 2 else ws
     rule, rng, shadow = _update_tail(s, c)
-    return call("conv2d_wgrad_update", c.buf(s, "g"), c.buf(s, "x"), h, w, xc, c.attr(s, "x_zero"), c.buf(s, "w"),
-                co, kh, kw, ci, c.attr(s, "k_in"), c.buf(s, "q"), c.attr(s, "neg_lr"), rule, rng, shadow,
-                c.attr(s, "stride", 1), c.attr(s, "pad", 0))
+    return call(
+        "conv2d_wgrad_update",
+        c.buf(s, "g"),
+        c.buf(s, "x"),
+        h,
+        w,
+        xc,
+        c.attr(s, "x_zero"),
+        c.buf(s, "w"),
+        co,
+        kh,
+        kw,
+        ci,
+        c.attr(s, "k_in"),
+        c.buf(s, "q"),
+        c.attr(s, "neg_lr"),
+        rule,
+        rng,
+        shadow,
+        c.attr(s, "stride", 1),
+        c.attr(s, "pad", 0),
+    )
 
 
 @emitter("dwconv2d_wgrad_update")
@@ -229,13 +320,130 @@ def _dwconv2d_wgrad_update(s: Step, c: EmitContext) -> str:
     h, w, xc = _hwc(c.shape(s, "x"))
     kh, kw, ch = c.shape(s, "w")
     rule, rng, shadow = _update_tail(s, c)
-    return call("dwconv2d_wgrad_update", c.buf(s, "g"), c.buf(s, "x"), h, w, xc, c.attr(s, "x_zero"),
-                c.buf(s, "w"), kh, kw, ch, c.attr(s, "k_in"), c.buf(s, "q"), c.attr(s, "neg_lr"), rule, rng,
-                shadow, c.attr(s, "stride", 1), c.attr(s, "pad", 0))
+    return call(
+        "dwconv2d_wgrad_update",
+        c.buf(s, "g"),
+        c.buf(s, "x"),
+        h,
+        w,
+        xc,
+        c.attr(s, "x_zero"),
+        c.buf(s, "w"),
+        kh,
+        kw,
+        ch,
+        c.attr(s, "k_in"),
+        c.buf(s, "q"),
+        c.attr(s, "neg_lr"),
+        rule,
+        rng,
+        shadow,
+        c.attr(s, "stride", 1),
+        c.attr(s, "pad", 0),
+    )
 
 
 @emitter("bias_grad_update")
 def _bias_grad_update(s: Step, c: EmitContext) -> str:
     co = c.size(s, "bias")
-    return call("bias_grad_update", c.buf(s, "g"), c.size(s, "g") // co, co, c.buf(s, "bias"), c.buf(s, "qb"),
-                c.attr(s, "neg_lr"))
+    return call(
+        "bias_grad_update",
+        c.buf(s, "g"),
+        c.size(s, "g") // co,
+        co,
+        c.buf(s, "bias"),
+        c.buf(s, "qb"),
+        c.attr(s, "neg_lr"),
+    )
+
+
+# ---- memory-saving kernels (firmware/runtime/tt_memory_ops.h; owner: the memory lever work) ----------
+
+
+@emitter("conv2d_split_s8")
+def _conv2d_split_s8(s: Step, c: EmitContext) -> str:
+    h, w, ci = _hwc(c.shape(s, "x"))
+    ws = c.shape(s, "w")
+    co, kh, kw, k = (ws[0], 1, 1, ws[1]) if len(ws) == 2 else ws
+    return call(
+        "conv2d_split_s8",
+        c.buf(s, "x"),
+        h,
+        w,
+        ci,
+        c.buf(s, "w"),
+        c.buf(s, "w_rest"),
+        co,
+        kh,
+        kw,
+        k,
+        c.buf(s, "bias"),
+        c.buf(s, "m"),
+        c.attr(s, "x_zero"),
+        c.attr(s, "y_zero"),
+        c.attr(s, "stride", 1),
+        c.attr(s, "pad", 0),
+        c.out(s),
+    )
+
+
+@emitter("conv2d_split_bwd_input_f32")
+def _conv2d_split_bwd_input_f32(s: Step, c: EmitContext) -> str:
+    gs, ws, ds = c.shape(s, "g"), c.shape(s, "w"), c.shape(s, "dx")
+    co = gs[-1]
+    return call(
+        "conv2d_split_bwd_input_f32",
+        c.buf(s, "g"),
+        c.size(s, "g") // co,
+        co,
+        c.buf(s, "w"),
+        c.buf(s, "w_rest"),
+        ds[-1],
+        ws[-1],
+        c.buf(s, "s_w"),
+        c.out(s),
+    )
+
+
+@emitter("tile_load_s8")
+def _tile_load_s8(s: Step, c: EmitContext) -> str:
+    h, w, ch = _hwc(c.shape(s, "x"))
+    return call(
+        "tile_load_s8",
+        c.buf(s, "x"),
+        h,
+        w,
+        ch,
+        c.attr(s, "row0"),
+        c.attr(s, "col0"),
+        c.attr(s, "rows"),
+        c.attr(s, "cols"),
+        c.attr(s, "fill"),
+        c.out(s),
+    )
+
+
+@emitter("tile_fill_s8")
+def _tile_fill_s8(s: Step, c: EmitContext) -> str:
+    rows, cols, ch = _hwc(c.shape(s, "t"))
+    return call(
+        "tile_fill_s8",
+        c.buf(s, "t"),
+        rows,
+        cols,
+        ch,
+        c.attr(s, "row0"),
+        c.attr(s, "col0"),
+        c.attr(s, "h"),
+        c.attr(s, "w"),
+        c.attr(s, "fill"),
+    )
+
+
+@emitter("tile_store_s8")
+@emitter("tile_store_first_s8")
+def _tile_store_s8(s: Step, c: EmitContext) -> str:
+    rows, cols, ch = _hwc(c.shape(s, "t"))
+    y = c.names[s.outputs["y"]]
+    h, w, _ = _hwc(tuple(c.program.buffers[s.outputs["y"]].shape))
+    return call("tile_store_s8", c.buf(s, "t"), rows, cols, ch, y, h, w, c.attr(s, "row0"), c.attr(s, "col0"))

@@ -29,8 +29,12 @@ from tinytrain import TinytrainError
 from tinytrain.codegen.emitters import CTYPE, EMITTERS, EmitContext
 from tinytrain.program import Buffer, Program, Step, Storage
 
-PHASE_ENUM = {"forward": "TT_PHASE_FORWARD", "loss": "TT_PHASE_LOSS", "backward": "TT_PHASE_BACKWARD",
-              "update": "TT_PHASE_UPDATE"}
+PHASE_ENUM = {
+    "forward": "TT_PHASE_FORWARD",
+    "loss": "TT_PHASE_LOSS",
+    "backward": "TT_PHASE_BACKWARD",
+    "update": "TT_PHASE_UPDATE",
+}
 KERNELS_HEADER = "tt_kernels.h"
 VALUES_PER_LINE = {"s8": 24, "u8": 24, "s32": 10, "f32": 6}
 
@@ -77,8 +81,12 @@ class GeneratedModel:
             raise TinytrainError(f"params dump has {len(data)} bytes, expected {expected}")
         from tinytrain.program import NUMPY_DTYPE
 
-        return {p.name: np.frombuffer(data, NUMPY_DTYPE[p.dtype], int(np.prod(p.shape)), p.offset)
-                .reshape(p.shape).copy() for p in self.params}
+        return {
+            p.name: np.frombuffer(data, NUMPY_DTYPE[p.dtype], int(np.prod(p.shape)), p.offset)
+            .reshape(p.shape)
+            .copy()
+            for p in self.params
+        }
 
 
 def _cname(prefix: str, name: str, taken: set[str]) -> str:
@@ -115,7 +123,7 @@ def _init_list(buf: Buffer) -> str:
         vals = [str(v) for v in arr.astype(np.int64).tolist()]
         if buf.dtype == "s32":
             vals = [_literal("s32", v) if v == str(-(2**31)) else v for v in vals]
-    return ",\n".join("  " + ", ".join(vals[i:i + n]) for i in range(0, len(vals), n))
+    return ",\n".join("  " + ", ".join(vals[i : i + n]) for i in range(0, len(vals), n))
 
 
 def _decl(buf: Buffer) -> str:
@@ -135,18 +143,26 @@ def _used(program: Program) -> list[str]:
 
 
 def _comment(step: Step, program: Program) -> str:
-    args = ", ".join(f"{k}={v}" for k, v in list(step.inputs.items()) + [
-        (k, v) for k, v in step.outputs.items() if step.inputs.get(k) != v])
+    args = ", ".join(
+        f"{k}={v}"
+        for k, v in list(step.inputs.items())
+        + [(k, v) for k, v in step.outputs.items() if step.inputs.get(k) != v]
+    )
     return f"{step.phase}: {step.kernel} [{step.layer or '-'}] {args}".replace("*/", "* /")
 
 
-def generate_model(program: Program, offsets: dict[str, int], arena_bytes: int, *,
-                   template_dir: str | Path | None = None) -> GeneratedModel:
+def generate_model(
+    program: Program, offsets: dict[str, int], arena_bytes: int, *, template_dir: str | Path | None = None
+) -> GeneratedModel:
     """model.h + model.c for `program` with arena buffers at `offsets` (the planner's placement)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir)) if template_dir else
-        jinja2.PackageLoader("tinytrain.codegen", "templates"),
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+        loader=jinja2.FileSystemLoader(str(template_dir))
+        if template_dir
+        else jinja2.PackageLoader("tinytrain.codegen", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     used = _used(program)
     taken: set[str] = set()
     names: dict[str, str] = {}
@@ -154,8 +170,14 @@ def generate_model(program: Program, offsets: dict[str, int], arena_bytes: int, 
     flash_bytes = 0
     for name in used:
         buf = program.buffers[name]
-        entry = {"name": name, "ctype": CTYPE[buf.dtype], "count": int(np.prod(buf.shape)) if buf.shape else 1,
-                 "nbytes": buf.nbytes, "decl": _decl(buf), "note": ""}
+        entry = {
+            "name": name,
+            "ctype": CTYPE[buf.dtype],
+            "count": int(np.prod(buf.shape)) if buf.shape else 1,
+            "nbytes": buf.nbytes,
+            "decl": _decl(buf),
+            "note": "",
+        }
         if buf.storage == Storage.INPUT:
             names[name] = "sample"
             continue
@@ -164,8 +186,10 @@ def generate_model(program: Program, offsets: dict[str, int], arena_bytes: int, 
                 raise TinytrainError(f"arena buffer {name!r} has no offset in the memory plan")
             off = int(offsets[name])
             if off % 8 or off + buf.nbytes > arena_bytes:
-                raise TinytrainError(f"arena buffer {name!r} at offset {off} ({buf.nbytes} B) is misaligned "
-                                     f"or outside the {arena_bytes}-byte arena")
+                raise TinytrainError(
+                    f"arena buffer {name!r} at offset {off} ({buf.nbytes} B) is misaligned "
+                    f"or outside the {arena_bytes}-byte arena"
+                )
             entry.update(cname=_cname("A_", name, taken), offset=off)
             arena.append(entry)
         elif buf.storage == Storage.FLASH:
@@ -184,8 +208,17 @@ def generate_model(program: Program, offsets: dict[str, int], arena_bytes: int, 
     for key, off in sorted(scratch.items(), key=lambda kv: kv[1]):
         cname = _cname("S_", key.split(":")[0].replace("#", "_"), taken)
         names[key] = cname
-        arena.append({"name": key, "ctype": "uint8_t", "cname": cname, "offset": int(off), "nbytes": 0,
-                      "decl": f"kernel scratch of {key}", "note": ""})
+        arena.append(
+            {
+                "name": key,
+                "ctype": "uint8_t",
+                "cname": cname,
+                "offset": int(off),
+                "nbytes": 0,
+                "decl": f"kernel scratch of {key}",
+                "note": "",
+            }
+        )
 
     ctx = EmitContext(program, names, scratch_keys=set(scratch))
     kernels: set[str] = set()
@@ -195,8 +228,10 @@ def generate_model(program: Program, offsets: dict[str, int], arena_bytes: int, 
         for i, st in enumerate(steps):
             fn = EMITTERS.get(st.kernel)
             if fn is None:
-                raise TinytrainError(f"no C emitter for kernel {st.kernel!r} (layer {st.layer!r}); "
-                                     f"known: {', '.join(sorted(EMITTERS))}")
+                raise TinytrainError(
+                    f"no C emitter for kernel {st.kernel!r} (layer {st.layer!r}); "
+                    f"known: {', '.join(sorted(EMITTERS))}"
+                )
             kernels.add(st.kernel)
             ctx.time = t0 + i
             mark = ""
@@ -231,21 +266,47 @@ def generate_model(program: Program, offsets: dict[str, int], arena_bytes: int, 
     scheme = program.scheme
     scheme_name = str(scheme.get("name", "?")) if isinstance(scheme, dict) else str(scheme)
     common: dict[str, Any] = {
-        "model": program.model, "scheme_name": scheme_name, "arena_bytes": int(arena_bytes),
-        "input_shape": tuple(inp.shape), "input_bytes": inp.nbytes, "num_classes": program.num_classes,
-        "trainable": sram, "n_steps": len(program.steps), "n_infer": len(program.infer_steps),
+        "model": program.model,
+        "scheme_name": scheme_name,
+        "arena_bytes": int(arena_bytes),
+        "input_shape": tuple(inp.shape),
+        "input_bytes": inp.nbytes,
+        "num_classes": program.num_classes,
+        "trainable": sram,
+        "n_steps": len(program.steps),
+        "n_infer": len(program.infer_steps),
         "phase_summary": ", ".join(f"{sum(s.phase == p for s in program.steps)} {p}" for p in phases_used),
-        "sram_param_bytes": sum(e["nbytes"] for e in sram), "flash_bytes": flash_bytes,
+        "sram_param_bytes": sum(e["nbytes"] for e in sram),
+        "flash_bytes": flash_bytes,
+        # CompileOptions.input_in_arena: the sample lives in the arena (tt_input_buffer(); docs/memory.md)
+        "input_in_arena": inp.storage == Storage.ARENA,
+        "input_cname": names.get(program.input_buffer, "sample"),
     }
     files = {
         "model.h": env.get_template("model.h.j2").render(**common),
         "model.c": env.get_template("model.c.j2").render(
-            **common, kernels_header=KERNELS_HEADER, arena=arena, flash=flash, sram=sram, train=train,
-            infer=infer, loss_expr=loss_expr, infer_logits=infer_logits, uses_rng=ctx.uses_rng),
+            **common,
+            kernels_header=KERNELS_HEADER,
+            arena=arena,
+            flash=flash,
+            sram=sram,
+            train=train,
+            infer=infer,
+            loss_expr=loss_expr,
+            infer_logits=infer_logits,
+            uses_rng=ctx.uses_rng,
+        ),
     }
-    return GeneratedModel(files=files, arena_bytes=int(arena_bytes), input_shape=tuple(inp.shape),
-                          num_classes=program.num_classes, params=params, flash_bytes=flash_bytes,
-                          sram_param_bytes=common["sram_param_bytes"], kernels=sorted(kernels))
+    return GeneratedModel(
+        files=files,
+        arena_bytes=int(arena_bytes),
+        input_shape=tuple(inp.shape),
+        num_classes=program.num_classes,
+        params=params,
+        flash_bytes=flash_bytes,
+        sram_param_bytes=common["sram_param_bytes"],
+        kernels=sorted(kernels),
+    )
 
 
 def generate(program: Program, plan: Any) -> GeneratedModel:

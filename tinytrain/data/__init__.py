@@ -1,10 +1,10 @@
 """Datasets that ship inside installed packages, preprocessed to a model's int8 input. Nothing is
 downloaded.
 
-| name | source | images | classes |
-|---|---|---|---|
-| `faces` | `skimage.data.lfw_subset()` | 200 grayscale 25x25 | 2: `0 = non-face`, `1 = face` (the first 100 images are faces, the last 100 non-faces, per the skimage docstring) |
-| `digits` | `sklearn.datasets.load_digits()` | 1797 grayscale 8x8, values 0..16 | 10: the digit |
+- `faces`: `skimage.data.lfw_subset()`, 200 grayscale 25x25 images (floats in [0, 1]); 2 classes,
+  `0 = non-face`, `1 = face`: the first 100 images are faces and the last 100 non-faces (the skimage
+  docstring: "100 first images are faces and subsequent 100 are non-faces").
+- `digits`: `sklearn.datasets.load_digits()`, 1797 grayscale 8x8 images, values 0..16; 10 classes.
 
 Preprocessing, identical for both: scale to 0..255 (`faces` are floats in [0, 1]: x255; `digits`
 0..16: x255/16), resize to `resolution x resolution` with PIL bilinear on the float image (mode `F`),
@@ -59,8 +59,11 @@ def _raw(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         from sklearn.datasets import load_digits
 
         d = load_digits()
-        return np.asarray(d.images, np.float64) * (255.0 / 16.0), np.asarray(d.target, np.int64), \
-            [str(i) for i in range(10)]
+        return (
+            np.asarray(d.images, np.float64) * (255.0 / 16.0),
+            np.asarray(d.target, np.int64),
+            [str(i) for i in range(10)],
+        )
     raise TinytrainError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
 
 
@@ -85,7 +88,8 @@ def load_dataset(name: str, resolution: int = 128, seed: int = 0, test_fraction:
     imgs, y, names = _raw(name)
     if not 0.0 < test_fraction < 1.0:
         raise TinytrainError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed,
-                                           stratify=y)
+    idx_train, idx_test = train_test_split(
+        np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=y
+    )
     x = to_int8(imgs, resolution)
     return Dataset(name, x[idx_train], y[idx_train], x[idx_test], y[idx_test], len(names), names)

@@ -16,15 +16,27 @@ HEADROOM = 2.0
 def classifier(graph: Graph) -> Op:
     """The graph's classifier: the 1x1 conv producing the output from the pooled (C, 1, 1) tensor."""
     op = graph.producer(graph.output)
-    if op is None or op.kind != "conv2d" or op.kernel != 1 or op.depthwise \
-            or graph.tensors[op.inputs[0]].shape[1:] != (1, 1):
-        raise TinytrainError(f"model {graph.name!r}: its output is not produced by a 1x1 classifier conv on a "
-                             "pooled tensor; cannot replace the head")
+    if (
+        op is None
+        or op.kind != "conv2d"
+        or op.kernel != 1
+        or op.depthwise
+        or graph.tensors[op.inputs[0]].shape[1:] != (1, 1)
+    ):
+        raise TinytrainError(
+            f"model {graph.name!r}: its output is not produced by a 1x1 classifier conv on a "
+            "pooled tensor; cannot replace the head"
+        )
     return op
 
 
-def replace_head(graph: Graph, num_classes: int, seed: int = 0, logit_range: float = LOGIT_RANGE,
-                 headroom: float = HEADROOM) -> Graph:
+def replace_head(
+    graph: Graph,
+    num_classes: int,
+    seed: int = 0,
+    logit_range: float = LOGIT_RANGE,
+    headroom: float = HEADROOM,
+) -> Graph:
     """The same backbone with a freshly initialized `num_classes`-way classifier (the input graph is
     not modified; the backbone's ops and arrays are shared with it).
 
@@ -55,16 +67,32 @@ def replace_head(graph: Graph, num_classes: int, seed: int = 0, logit_range: flo
     w = rng.uniform(-bound, bound, (n, c))
     s = (headroom * np.abs(w).max(axis=1) / 127.0).astype(np.float32)
     wq = np.clip(np.rint(w / s.astype(np.float64)[:, None]), -127, 127).astype(np.int8).reshape(n, c, 1, 1)
-    op = Op(old.name, "conv2d", list(old.inputs), old.output,
-            {"kernel": 1, "stride": 1, "padding": 0, "depthwise": False,
-             "x_scale": float(x.scale), "x_zero": int(x.zero)},
-            {"weight": wq, "bias": np.zeros(n, np.int32), "w_scales": s})
+    op = Op(
+        old.name,
+        "conv2d",
+        list(old.inputs),
+        old.output,
+        {
+            "kernel": 1,
+            "stride": 1,
+            "padding": 0,
+            "depthwise": False,
+            "x_scale": float(x.scale),
+            "x_zero": int(x.zero),
+        },
+        {"weight": wq, "bias": np.zeros(n, np.int32), "w_scales": s},
+    )
     tensors = dict(graph.tensors)
     tensors[old.output] = Tensor(old.output, (n, 1, 1), float(logit_range) / 127.0, 0)
     ops = [op if o is old else o for o in graph.ops]
     meta = dict(graph.meta)
-    meta["head"] = {"num_classes": n, "seed": int(seed), "init": "uniform(+-1/sqrt(C))",
-                    "headroom": float(headroom), "logit_range": float(logit_range)}
+    meta["head"] = {
+        "num_classes": n,
+        "seed": int(seed),
+        "init": "uniform(+-1/sqrt(C))",
+        "headroom": float(headroom),
+        "logit_range": float(logit_range),
+    }
     g = Graph(graph.name, tensors, ops, graph.input, graph.output, meta)
     g.validate()
     return g

@@ -15,7 +15,8 @@ from tinytrain.ir import Graph, Op, Tensor
 FORMAT = "mcu-int8-mbnet/1"
 
 
-def _conv(spec: dict[str, Any], npz: Any, src: str, in_shape: tuple[int, int, int], where: str) -> tuple[Op, Tensor]:
+def _conv(spec: dict[str, Any], npz: Any, src: str, in_shape: tuple[int, int, int],
+          where: str) -> tuple[Op, Tensor]:
     try:
         name = spec["name"]
         k = int(spec["kernel_size"][0])
@@ -83,7 +84,8 @@ def _build(doc: Any, npz: Any, d: Path, resolution: int | None) -> Graph:
         prod = tensors[src]
         if abs(prod.scale - op.attrs["x_scale"]) > 1e-6 * prod.scale or prod.zero != op.attrs["x_zero"]:
             raise TinytrainError(f"{where}: layer {op.name!r} input quantization ({op.attrs['x_scale']}, "
-                                 f"{op.attrs['x_zero']}) differs from its producer's ({prod.scale}, {prod.zero})")
+                                 f"{op.attrs['x_zero']}) differs from its producer's "
+                                 f"({prod.scale}, {prod.zero})")
         ops.append(op)
         tensors[out.name] = out
         return out.name
@@ -96,7 +98,8 @@ def _build(doc: Any, npz: Any, d: Path, resolution: int | None) -> Graph:
                 cur = add_conv(blk[part], cur)
         res_spec = blk.get("residual")
         if res_spec:
-            out = Tensor(f"{blk['name']}.add", tensors[cur].shape, float(res_spec["y_scale"]), int(res_spec["y_zero"]))
+            out = Tensor(f"{blk['name']}.add", tensors[cur].shape, float(res_spec["y_scale"]),
+                         int(res_spec["y_zero"]))
             tensors[out.name] = out
             ops.append(Op(f"{blk['name']}.residual", "add", [cur, block_in], out.name))
             cur = out.name

@@ -52,7 +52,8 @@ _SHAPE_METHODS = ("size", "dim")
 
 SUPPORTED = (
     "modules: Conv2d (regular, depthwise, 1x1; square kernel and stride, zero padding, no dilation), "
-    "BatchNorm2d (directly after a conv), ReLU, ReLU6, Hardtanh(0, 6), AdaptiveAvgPool2d(1), global AvgPool2d, "
+    "BatchNorm2d (directly after a conv), ReLU, ReLU6, Hardtanh(0, 6), AdaptiveAvgPool2d(1), "
+    "global AvgPool2d, "
     "Linear (on a pooled tensor), Flatten, Dropout, Identity; functions: add / +, relu, relu6, clamp(0, 6), "
     "hardtanh(0, 6), flatten / view / reshape / squeeze of a pooled tensor, mean over (2, 3), "
     "adaptive_avg_pool2d(x, 1), global avg_pool2d, dropout"
@@ -155,7 +156,9 @@ def _qparams(lo: float, hi: float, act: str | None) -> tuple[float, int]:
     return scale, int(np.clip(np.rint(-128.0 - lo / scale), -128, 127))
 
 
-def _quantize_weights(w: np.ndarray, b: np.ndarray, x_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _quantize_weights(
+    w: np.ndarray, b: np.ndarray, x_scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-output-channel symmetric int8 weights, their float32 scales and the int32 bias."""
     amax = np.abs(w).reshape(w.shape[0], -1).max(axis=1)
     # a channel whose weights are (nearly) zero but whose bias is not would need a bias beyond int32; widen
@@ -186,15 +189,25 @@ def _to_calibration(x: np.ndarray | torch.Tensor, scale: float, zero: int) -> to
     return torch.from_numpy(((q - zero) * scale).astype(np.float32))
 
 
-def quantize_input(x: np.ndarray | torch.Tensor, scale: float = DEFAULT_INPUT_SCALE, zero: int = 0) -> np.ndarray:
+def quantize_input(
+    x: np.ndarray | torch.Tensor, scale: float = DEFAULT_INPUT_SCALE, zero: int = 0
+) -> np.ndarray:
     """Float input(s) in the model's units -> the int8 tensor the IR takes (`clamp(rne(x/scale) + zero)`)."""
     a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     return np.clip(np.rint(a.astype(np.float64) / scale) + zero, -128, 127).astype(np.int8)
 
 
-def import_torch(model: nn.Module, calibration: np.ndarray | torch.Tensor, *, name: str | None = None,
-                 input_scale: float = DEFAULT_INPUT_SCALE, input_zero: int = 0, batch_size: int = 64,
-                 source: str | None = None, license: str = "") -> Graph:
+def import_torch(
+    model: nn.Module,
+    calibration: np.ndarray | torch.Tensor,
+    *,
+    name: str | None = None,
+    input_scale: float = DEFAULT_INPUT_SCALE,
+    input_zero: int = 0,
+    batch_size: int = 64,
+    source: str | None = None,
+    license: str = "",
+) -> Graph:
     """Import a float PyTorch model as an int8 IR graph.
 
     `calibration` is a batch `[N, C, H, W]` of typical inputs: int8 (the quantized input itself, real
@@ -214,16 +227,33 @@ def import_torch(model: nn.Module, calibration: np.ndarray | torch.Tensor, *, na
         rec = _Recorder(gm)
         with torch.no_grad():
             for i in range(0, x.shape[0], batch_size):
-                rec.run(x[i:i + batch_size])
-        return _build(gm, rec, x.shape[1:], name or type(model).__name__, input_scale, input_zero,
-                      source or f"PyTorch {type(model).__module__}.{type(model).__name__} via torch.fx",
-                      license, int(x.shape[0]))
+                rec.run(x[i : i + batch_size])
+        return _build(
+            gm,
+            rec,
+            x.shape[1:],
+            name or type(model).__name__,
+            input_scale,
+            input_zero,
+            source or f"PyTorch {type(model).__module__}.{type(model).__name__} via torch.fx",
+            license,
+            int(x.shape[0]),
+        )
     finally:
         model.train(was_training)
 
 
-def _build(gm: fx.GraphModule, rec: _Recorder, in_shape: tuple[int, ...], name: str, input_scale: float,
-           input_zero: int, source: str, license: str, n_calib: int) -> Graph:
+def _build(
+    gm: fx.GraphModule,
+    rec: _Recorder,
+    in_shape: tuple[int, ...],
+    name: str,
+    input_scale: float,
+    input_zero: int,
+    source: str,
+    license: str,
+    n_calib: int,
+) -> Graph:
     fops: list[_FOp] = []
     alias: dict[str, str] = {}  # fx node name -> value key (the fx node name of the value's first producer)
     producer: dict[str, _FOp] = {}  # value key -> fused op
@@ -257,17 +287,24 @@ def _build(gm: fx.GraphModule, rec: _Recorder, in_shape: tuple[int, ...], name: 
         key = value(src, n)
         fop = producer.get(key)
         if fop is None or fop.kind not in kinds or fop.out_node != src.name:
-            raise _unsupported(n, gm, f"{what} must directly follow a {' or '.join(kinds)} "
-                                      f"(its input is fx node {src.name!r})")
+            raise _unsupported(
+                n,
+                gm,
+                f"{what} must directly follow a {' or '.join(kinds)} (its input is fx node {src.name!r})",
+            )
         if len(src.users) != 1:
-            raise _unsupported(n, gm, f"cannot fold {what} into {fop.name!r}: its input (fx node {src.name!r}) "
-                                      f"is also used by {sorted(u.name for u in src.users if u is not n)}")
+            raise _unsupported(
+                n,
+                gm,
+                f"cannot fold {what} into {fop.name!r}: its input (fx node {src.name!r}) "
+                f"is also used by {sorted(u.name for u in src.users if u is not n)}",
+            )
         return fop
 
     def fold_act(n: fx.Node, src: Any, act: str) -> None:
         if not isinstance(src, fx.Node):
             raise _unsupported(n, gm, "activation of a non-tensor")
-        fop = foldable(n, src, act.upper() if act == "relu" else "ReLU6", ("conv", "add"))
+        fop = foldable(n, src, "ReLU" if act == "relu" else "ReLU6", ("conv", "add"))
         if fop.act is not None:
             if not (fop.act == "relu6" and act == "relu"):  # relu after relu6 is a no-op
                 fop.act = "relu6" if "relu6" in (fop.act, act) else "relu"
@@ -287,8 +324,12 @@ def _build(gm: fx.GraphModule, rec: _Recorder, in_shape: tuple[int, ...], name: 
         key = value(src, n)
         shape = rec.shapes.get(n.name)
         if spatial[key] != 1 or shape is None or int(np.prod(shape[1:])) != channels[key]:
-            raise _unsupported(n, gm, f"reshaping a {channels[key]}x{spatial[key]}x{spatial[key]} map is not "
-                                      f"supported (only a globally pooled [C, 1, 1] tensor may be flattened)")
+            raise _unsupported(
+                n,
+                gm,
+                f"reshaping a {channels[key]}x{spatial[key]}x{spatial[key]} map is not "
+                f"supported (only a globally pooled [C, 1, 1] tensor may be flattened)",
+            )
         alias[n.name] = key
 
     def clamp_act(n: fx.Node) -> str | None:
@@ -322,8 +363,12 @@ def _build(gm: fx.GraphModule, rec: _Recorder, in_shape: tuple[int, ...], name: 
                 raise _unsupported(n, gm, "the model must return a single logits tensor")
             output_key = value(out, n)
             if spatial[output_key] != 1:
-                raise _unsupported(n, gm, f"the model's output must be logits [N, K] (pooled), got a "
-                                          f"{channels[output_key]}x{spatial[output_key]}x{spatial[output_key]} map")
+                raise _unsupported(
+                    n,
+                    gm,
+                    f"the model's output must be logits [N, K] (pooled), got a "
+                    f"{channels[output_key]}x{spatial[output_key]}x{spatial[output_key]} map",
+                )
             continue
 
         if n.op == "call_module":
@@ -337,22 +382,44 @@ def _build(gm: fx.GraphModule, rec: _Recorder, in_shape: tuple[int, ...], name: 
                     raise _unsupported(n, gm, f"dilation {tuple(mod.dilation)}")
                 k = _pair(mod.kernel_size, "kernel", n, gm)
                 stride = _pair(mod.stride, "stride", n, gm)
-                pad = (k - 1) // 2 if mod.padding == "same" else 0 if mod.padding == "valid" else \
-                    _pair(mod.padding, "padding", n, gm)
+                pad = (
+                    (k - 1) // 2
+                    if mod.padding == "same"
+                    else 0
+                    if mod.padding == "valid"
+                    else _pair(mod.padding, "padding", n, gm)
+                )
                 if mod.padding == "same" and (stride != 1 or k % 2 == 0):
                     raise _unsupported(n, gm, "padding='same' with an even kernel or stride > 1")
                 cin, cout, groups = mod.in_channels, mod.out_channels, mod.groups
                 depthwise = groups > 1
                 if depthwise and not (groups == cin == cout):
-                    raise _unsupported(n, gm, f"grouped conv (groups={groups}, {cin}->{cout} channels); only "
-                                              "regular (groups=1) and depthwise (groups=in=out) convs")
+                    raise _unsupported(
+                        n,
+                        gm,
+                        f"grouped conv (groups={groups}, {cin}->{cout} channels); only "
+                        "regular (groups=1) and depthwise (groups=in=out) convs",
+                    )
                 w = mod.weight.detach().double().numpy().copy()
                 b = mod.bias.detach().double().numpy().copy() if mod.bias is not None else np.zeros(cout)
                 h = (spatial[key] + 2 * pad - k) // stride + 1
                 if shape is None or shape[2] != shape[3] or shape[2] != h:
                     raise _unsupported(n, gm, f"input must be square (output shape {shape})")
-                emit(_FOp("conv", unique(str(n.target)), [key], n.name, None, w, b,
-                          {"kernel": k, "stride": stride, "padding": pad, "depthwise": depthwise}), n, cout, h)
+                emit(
+                    _FOp(
+                        "conv",
+                        unique(str(n.target)),
+                        [key],
+                        n.name,
+                        None,
+                        w,
+                        b,
+                        {"kernel": k, "stride": stride, "padding": pad, "depthwise": depthwise},
+                    ),
+                    n,
+                    cout,
+                    h,
+                )
             elif isinstance(mod, nn.BatchNorm2d):
                 fop = foldable(n, src, "BatchNorm2d", ("conv",))
                 if fop.act is not None:
@@ -376,24 +443,51 @@ def _build(gm: fx.GraphModule, rec: _Recorder, in_shape: tuple[int, ...], name: 
                 fold_act(n, src, "relu6")
             elif isinstance(mod, nn.AdaptiveAvgPool2d):
                 if shape is None or tuple(shape[2:]) != (1, 1):
-                    raise _unsupported(n, gm, f"output size {mod.output_size} (only global pooling, output 1x1)")
+                    raise _unsupported(
+                        n, gm, f"output size {mod.output_size} (only global pooling, output 1x1)"
+                    )
                 pool(n, src)
             elif isinstance(mod, nn.AvgPool2d):
                 key = value(src, n)
                 hw = spatial[key]
                 if _pair(mod.kernel_size, "kernel", n, gm) != hw or _pair(mod.padding, "padding", n, gm) != 0:
-                    raise _unsupported(n, gm, f"non-global average pooling (kernel {mod.kernel_size} on a "
-                                              f"{hw}x{hw} map); only global pooling is supported")
+                    raise _unsupported(
+                        n,
+                        gm,
+                        f"non-global average pooling (kernel {mod.kernel_size} on a "
+                        f"{hw}x{hw} map); only global pooling is supported",
+                    )
                 pool(n, src)
             elif isinstance(mod, nn.Linear):
                 key = value(src, n)
                 if spatial[key] != 1 or shape is None or len(shape) != 2:
-                    raise _unsupported(n, gm, "Linear needs a globally pooled, flattened input [N, C] "
-                                              f"(got a {channels[key]}x{spatial[key]}x{spatial[key]} map)")
+                    raise _unsupported(
+                        n,
+                        gm,
+                        "Linear needs a globally pooled, flattened input [N, C] "
+                        f"(got a {channels[key]}x{spatial[key]}x{spatial[key]} map)",
+                    )
                 w = mod.weight.detach().double().numpy()[:, :, None, None].copy()
-                b = mod.bias.detach().double().numpy().copy() if mod.bias is not None else np.zeros(w.shape[0])
-                emit(_FOp("conv", unique(str(n.target)), [key], n.name, None, w, b,
-                          {"kernel": 1, "stride": 1, "padding": 0, "depthwise": False}), n, w.shape[0], 1)
+                b = (
+                    mod.bias.detach().double().numpy().copy()
+                    if mod.bias is not None
+                    else np.zeros(w.shape[0])
+                )
+                emit(
+                    _FOp(
+                        "conv",
+                        unique(str(n.target)),
+                        [key],
+                        n.name,
+                        None,
+                        w,
+                        b,
+                        {"kernel": 1, "stride": 1, "padding": 0, "depthwise": False},
+                    ),
+                    n,
+                    w.shape[0],
+                    1,
+                )
             elif isinstance(mod, nn.Flatten):
                 alias_flat(n, src)
             elif isinstance(mod, _ALIAS_MODULES):
@@ -407,19 +501,32 @@ def _build(gm: fx.GraphModule, rec: _Recorder, in_shape: tuple[int, ...], name: 
             if shape is None and (t is getattr or t is operator.getitem):
                 continue  # shape arithmetic (x.shape[0]): only usable as view/reshape arguments
             if t in _ADD_FUNCS:
-                if len(n.args) != 2 or n.kwargs.get("alpha", 1) != 1 or not all(isinstance(a, fx.Node) for a in n.args):
-                    raise _unsupported(n, gm, "only the sum of two tensors (no scalars, no alpha) is supported")
+                if (
+                    len(n.args) != 2
+                    or n.kwargs.get("alpha", 1) != 1
+                    or not all(isinstance(a, fx.Node) for a in n.args)
+                ):
+                    raise _unsupported(
+                        n, gm, "only the sum of two tensors (no scalars, no alpha) is supported"
+                    )
                 a, b = value(n.args[0], n), value(n.args[1], n)
                 if (channels[a], spatial[a]) != (channels[b], spatial[b]):
                     raise _unsupported(n, gm, "residual add of tensors of different shapes")
                 path = _module_path(n)
-                emit(_FOp("add", unique(f"{path}.add" if path else n.name), [a, b], n.name), n, channels[a], spatial[a])
+                emit(
+                    _FOp("add", unique(f"{path}.add" if path else n.name), [a, b], n.name),
+                    n,
+                    channels[a],
+                    spatial[a],
+                )
             elif t in _RELU_FUNCS:
                 fold_act(n, n.args[0], "relu")
             elif t in _CLAMP_FUNCS:
                 act = clamp_act(n)
                 if act is None:
-                    raise _unsupported(n, gm, "only clamp(0, 6) / hardtanh(0, 6) (ReLU6) or clamp(min=0) (ReLU)")
+                    raise _unsupported(
+                        n, gm, "only clamp(0, 6) / hardtanh(0, 6) (ReLU6) or clamp(min=0) (ReLU)"
+                    )
                 fold_act(n, n.args[0], act)
             elif t is torch.flatten:
                 alias_flat(n, n.args[0])
@@ -466,11 +573,27 @@ def _build(gm: fx.GraphModule, rec: _Recorder, in_shape: tuple[int, ...], name: 
     if input_key is None or output_key is None:
         raise TinytrainError(f"{name}: the traced model has no input or no output")
     if output_key not in producer or producer[output_key].kind != "conv":
-        raise TinytrainError(f"{name}: the model must end with a classifier (Linear or 1x1 conv on the pooled "
-                             "tensor)")
-    return _quantize(fops, rec, input_key, output_key, in_shape, name, input_scale, input_zero, spatial,
-                     channels, {"source": source, "license": license, "format": "torch-import",
-                                "calibration": {"samples": n_calib, "ranges": "min/max"}})
+        raise TinytrainError(
+            f"{name}: the model must end with a classifier (Linear or 1x1 conv on the pooled tensor)"
+        )
+    return _quantize(
+        fops,
+        rec,
+        input_key,
+        output_key,
+        in_shape,
+        name,
+        input_scale,
+        input_zero,
+        spatial,
+        channels,
+        {
+            "source": source,
+            "license": license,
+            "format": "torch-import",
+            "calibration": {"samples": n_calib, "ranges": "min/max"},
+        },
+    )
 
 
 def _mean(n: fx.Node, gm: fx.GraphModule, shape: tuple[int, ...] | None, pool: Any) -> None:
@@ -481,10 +604,22 @@ def _mean(n: fx.Node, gm: fx.GraphModule, shape: tuple[int, ...] | None, pool: A
     pool(n, n.args[0])
 
 
-def _quantize(fops: list[_FOp], rec: _Recorder, input_key: str, output_key: str, in_shape: tuple[int, ...],
-              name: str, input_scale: float, input_zero: int, spatial: dict[str, int], channels: dict[str, int],
-              meta: dict[str, Any]) -> Graph:
-    x = Tensor("input", (int(in_shape[0]), int(in_shape[1]), int(in_shape[2])), float(input_scale), int(input_zero))
+def _quantize(
+    fops: list[_FOp],
+    rec: _Recorder,
+    input_key: str,
+    output_key: str,
+    in_shape: tuple[int, ...],
+    name: str,
+    input_scale: float,
+    input_zero: int,
+    spatial: dict[str, int],
+    channels: dict[str, int],
+    meta: dict[str, Any],
+) -> Graph:
+    x = Tensor(
+        "input", (int(in_shape[0]), int(in_shape[1]), int(in_shape[2])), float(input_scale), int(input_zero)
+    )
     tensors = {x.name: x}
     tname = {input_key: x.name}
     ops: list[Op] = []
@@ -504,13 +639,17 @@ def _quantize(fops: list[_FOp], rec: _Recorder, input_key: str, output_key: str,
             else:
                 assert fop.weight is not None and fop.bias is not None
                 wq, bq, s = _quantize_weights(fop.weight, fop.bias, ins[0].scale)
-                op = Op(fop.name, "conv2d", [ins[0].name], oname,
-                        {**fop.attrs, "x_scale": float(ins[0].scale), "x_zero": int(ins[0].zero)},
-                        {"weight": wq, "bias": bq, "w_scales": s})
+                op = Op(
+                    fop.name,
+                    "conv2d",
+                    [ins[0].name],
+                    oname,
+                    {**fop.attrs, "x_scale": float(ins[0].scale), "x_zero": int(ins[0].zero)},
+                    {"weight": wq, "bias": bq, "w_scales": s},
+                )
         tensors[oname] = out
         tname[out_key] = oname
         ops.append(op)
     g = Graph(name, tensors, ops, "input", tname[output_key], meta)
     g.validate()
     return g
-

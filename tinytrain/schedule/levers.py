@@ -409,5 +409,7 @@ def partial_weight_savings(program: Program) -> dict[str, int]:
         buf = program.buffers.get(f"w:{w['layer']}")
         if buf is None or buf.storage.value != "sram" or w["channels"] >= w["in_channels"]:
             continue
+        if f"wrest:{w['layer']}" in program.buffers or buf.shape[-1] != w["in_channels"]:
+            continue  # already split (CompileOptions.split_weights): the SRAM copy holds only k channels
         out[w["layer"]] = buf.nbytes - buf.nbytes // w["in_channels"] * w["channels"]
     return out

@@ -3,7 +3,8 @@
 Time is the step index. A buffer is live on the closed interval [first write, last access]:
 
 - it is born at the first step that writes it (an arena buffer read before any write is an error:
-  the arena holds garbage there);
+  the arena holds garbage there); the input sample, when it lives in the arena
+  (`CompileOptions.input_in_arena`), is born at the start of each run (the caller writes it there);
 - it dies at the last step that reads (or writes) it; a buffer that no later step reads dies at its
   producer, but still occupies memory *during* that step (the kernel writes it);
 - in place: a step whose output names one of its inputs writes the same buffer, so the output
@@ -123,6 +124,11 @@ def compute_lifetimes(program: Program, steps: list[Step] | None = None,
             is_write = name in step.outputs.values()
             runs = spans.setdefault(name, [])
             if not runs or runs[-1][0] < run_start:  # not yet live in this run
+                if name == program.input_buffer:  # the sample in the arena: written before the run starts
+                    runs.append([run_start, t])
+                    first_write.setdefault(name, run_start)
+                    producer.setdefault(name, "input")
+                    continue
                 if not is_write:
                     raise TinytrainError(f"step {t} ({step.kernel}, layer {step.layer!r}) reads arena buffer "
                                          f"{name!r} before any step writes it")

@@ -18,7 +18,12 @@
 #define TT_PARAMS_PATH "params.bin"
 #endif
 
+#if TT_INPUT_IN_ARENA
+/* The sample lives in the arena (dead between steps): the source writes it there, no copy, no second buffer. */
+#define tt_sample (tt_input_buffer())
+#else
 static int8_t tt_sample[TT_INPUT_BYTES] __attribute__((aligned(8)));
+#endif
 static int8_t tt_logits[TT_NUM_CLASSES];
 static tt_dataset_header ds;
 

@@ -4,6 +4,7 @@
 
 #include "model.h"
 #include "tt_kernels.h"
+#include "tt_memory_ops.h"
 
 /* ---- arena: every activation, saved activation, gradient and mask, at the planner's offset ------- */
 uint8_t tt_arena[TT_ARENA_BYTES] __attribute__((aligned(8)));
@@ -13,6 +14,7 @@ uint8_t tt_arena[TT_ARENA_BYTES] __attribute__((aligned(8)));
 #define A_act_logits ((int8_t *)(tt_arena + 0)) /* act:logits: s8[1x1x2] (activation, layer classifier) 2 B */
 #define A_grad_blocks_0_depthwise_out ((float *)(tt_arena + 0)) /* grad:blocks.0.depthwise.out: f32[4x4x16] (grad, layer blocks.0.pointwise2) 1024 B */
 #define A_grad_pool_out ((float *)(tt_arena + 0)) /* grad:pool.out: f32[1x1x8] (grad, layer classifier) 32 B */
+#define A_input ((int8_t *)(tt_arena + 0)) /* input: s8[8x8x3] (input) 192 B */
 #define A_mask_blocks_0_add ((uint8_t *)(tt_arena + 32)) /* mask:blocks.0.add: u8[16] (mask, layer blocks.0.residual) 16 B */
 #define A_act_pool_out ((int8_t *)(tt_arena + 48)) /* act:pool.out: s8[1x1x8] (activation, layer pool) 8 B */
 #define A_grad_logits ((float *)(tt_arena + 56)) /* grad:logits: f32[1x1x2] (grad, layer classifier) 8 B */
@@ -79,6 +81,13 @@ static const float tt_c_m_blocks_0_depthwise[16] = {
   0.006136363f, 0.004550441f, 0.0029485663f, 0.005324115f, 0.006571473f, 0.0036103136f,
   0.004004348f, 0.005414753f, 0.0065237684f, 0.0072985487f, 0.0032701192f, 0.0035759895f,
   0.0067913677f, 0.0059812586f, 0.0063807922f, 0.007822111f
+};
+
+/* wrest:blocks.0.pointwise2: s8[8x1x1x8] (weight, layer blocks.0.pointwise2) */
+static const int8_t tt_c_wrest_blocks_0_pointwise2[64] = {
+  -4, -84, -29, 62, -12, 8, -72, -20, -45, 76, -25, -20, 53, -66, -85, 47, -23, 76, -44, -68, -12, -74, 32, 88,
+  77, 45, 64, -56, -8, 75, 46, -51, -71, -34, -20, -34, -10, 40, -46, -8, 29, -46, -79, -19, 44, -49, 3, -68,
+  12, 65, 19, -3, 80, -57, -61, 31, 37, 23, -3, 7, 90, -19, 81, 53
 };
 
 /* m:blocks.0.pointwise2: f32[8] (table, layer blocks.0.pointwise2) */
@@ -159,16 +168,13 @@ static const int32_t tt_p_b_blocks_0_depthwise_init[16] = {
 };
 static int32_t tt_p_b_blocks_0_depthwise[16] __attribute__((aligned(8)));
 
-/* w:blocks.0.pointwise2: s8[8x1x1x16] (weight, layer blocks.0.pointwise2) */
-static const int8_t tt_p_w_blocks_0_pointwise2_init[128] = {
-  -32, 40, -53, -10, -64, -22, -29, -15, -4, -84, -29, 62, -12, 8, -72, -20, 85, 9, -87, 40, 49, -21, -85, 60,
-  -45, 76, -25, -20, 53, -66, -85, 47, 77, 89, -67, -64, -29, 38, 75, 59, -23, 76, -44, -68, -12, -74, 32, 88,
-  -71, -69, -58, -58, 6, 14, 82, -10, 77, 45, 64, -56, -8, 75, 46, -51, 63, 49, -64, -78, -44, -5, -63, -85,
-  -71, -34, -20, -34, -10, 40, -46, -8, 41, -80, 80, 90, -38, 70, -45, 75, 29, -46, -79, -19, 44, -49, 3, -68,
-  -14, -85, 88, 1, 62, -68, -60, -59, 12, 65, 19, -3, 80, -57, -61, 31, 64, -42, -43, 5, 50, -39, 59, 3,
-  37, 23, -3, 7, 90, -19, 81, 53
+/* w:blocks.0.pointwise2: s8[8x1x1x8] (weight, layer blocks.0.pointwise2) */
+static const int8_t tt_p_w_blocks_0_pointwise2_init[64] = {
+  -32, 40, -53, -10, -64, -22, -29, -15, 85, 9, -87, 40, 49, -21, -85, 60, 77, 89, -67, -64, -29, 38, 75, 59,
+  -71, -69, -58, -58, 6, 14, 82, -10, 63, 49, -64, -78, -44, -5, -63, -85, 41, -80, 80, 90, -38, 70, -45, 75,
+  -14, -85, 88, 1, 62, -68, -60, -59, 64, -42, -43, 5, 50, -39, 59, 3
 };
-static int8_t tt_p_w_blocks_0_pointwise2[128] __attribute__((aligned(8)));
+static int8_t tt_p_w_blocks_0_pointwise2[64] __attribute__((aligned(8)));
 
 /* b:blocks.0.pointwise2: s32[8] (bias, layer blocks.0.pointwise2) */
 static const int32_t tt_p_b_blocks_0_pointwise2_init[8] = {
@@ -191,7 +197,7 @@ static int32_t tt_p_b_classifier[2] __attribute__((aligned(8)));
 const tt_param_ref tt_trainable[TT_NUM_TRAINABLE] = {
   {"w:blocks.0.depthwise", tt_p_w_blocks_0_depthwise, 144u},
   {"b:blocks.0.depthwise", tt_p_b_blocks_0_depthwise, 64u},
-  {"w:blocks.0.pointwise2", tt_p_w_blocks_0_pointwise2, 128u},
+  {"w:blocks.0.pointwise2", tt_p_w_blocks_0_pointwise2, 64u},
   {"b:blocks.0.pointwise2", tt_p_b_blocks_0_pointwise2, 32u},
   {"w:classifier", tt_p_w_classifier, 16u},
   {"b:classifier", tt_p_b_classifier, 8u},
@@ -206,7 +212,7 @@ static void tt_copy(void *dst, const void *src, uint32_t n) {
 void tt_model_init(void) {
   tt_copy(tt_p_w_blocks_0_depthwise, tt_p_w_blocks_0_depthwise_init, 144u);
   tt_copy(tt_p_b_blocks_0_depthwise, tt_p_b_blocks_0_depthwise_init, 64u);
-  tt_copy(tt_p_w_blocks_0_pointwise2, tt_p_w_blocks_0_pointwise2_init, 128u);
+  tt_copy(tt_p_w_blocks_0_pointwise2, tt_p_w_blocks_0_pointwise2_init, 64u);
   tt_copy(tt_p_b_blocks_0_pointwise2, tt_p_b_blocks_0_pointwise2_init, 32u);
   tt_copy(tt_p_w_classifier, tt_p_w_classifier_init, 16u);
   tt_copy(tt_p_b_classifier, tt_p_b_classifier_init, 8u);
@@ -241,13 +247,17 @@ static void tt_phase_begin_step(int first) {
 #endif
 
 /* ---- training step ----------------------------------------------------------------------------------- */
+/* The sample lives in the arena (it dies after the first stage): write it at tt_input_buffer() to skip the copy. */
+int8_t *tt_input_buffer(void) { return A_input; }
+
 float tt_train_step(const int8_t *sample, int label, float lr) {
   const float neg_lr = -lr;
+  if (sample != A_input) tt_copy(A_input, sample, TT_INPUT_BYTES);
   (void)label;
   (void)neg_lr;
   TT_PHASE_BEGIN(TT_PHASE_FORWARD);
   /* forward: conv2d_s8 [stem] x=input, w=w:stem, bias=b:stem, m=m:stem, y=act:stem.out */
-  tt_conv2d_s8(sample, 8, 8, 3, tt_c_w_stem, 8, 3, 3, tt_c_b_stem, tt_c_m_stem, 0, -128, 2, 1, A_act_stem_out);
+  tt_conv2d_s8(A_input, 8, 8, 3, tt_c_w_stem, 8, 3, 3, tt_c_b_stem, tt_c_m_stem, 0, -128, 2, 1, A_act_stem_out);
   /* forward: conv2d_s8 [blocks.0.pointwise1] x=act:stem.out, w=w:blocks.0.pointwise1, bias=b:blocks.0.pointwise1, m=m:blocks.0.pointwise1, y=act:blocks.0.pointwise1.out */
   tt_conv2d_s8(A_act_stem_out, 4, 4, 8, tt_c_w_blocks_0_pointwise1, 16, 1, 1, tt_c_b_blocks_0_pointwise1, tt_c_m_blocks_0_pointwise1, -128, -128, 1, 0, A_act_blocks_0_pointwise1_out);
   /* forward: slice_channels_s8 [blocks.0.pointwise1] x=act:blocks.0.pointwise1.out, y=saved:blocks.0.pointwise1.out */
@@ -258,8 +268,8 @@ float tt_train_step(const int8_t *sample, int label, float lr) {
   tt_mask_s8(A_act_blocks_0_depthwise_out, 256, A_mask_blocks_0_depthwise_out);
   /* forward: slice_channels_s8 [blocks.0.depthwise] x=act:blocks.0.depthwise.out, y=saved:blocks.0.depthwise.out */
   tt_slice_channels_s8(A_act_blocks_0_depthwise_out, 4, 4, 16, 8, A_saved_blocks_0_depthwise_out);
-  /* forward: conv2d_s8 [blocks.0.pointwise2] x=act:blocks.0.depthwise.out, w=w:blocks.0.pointwise2, bias=b:blocks.0.pointwise2, m=m:blocks.0.pointwise2, y=act:blocks.0.pointwise2.out */
-  tt_conv2d_s8(A_act_blocks_0_depthwise_out, 4, 4, 16, tt_p_w_blocks_0_pointwise2, 8, 1, 1, tt_p_b_blocks_0_pointwise2, tt_c_m_blocks_0_pointwise2, -128, 0, 1, 0, A_act_blocks_0_pointwise2_out);
+  /* forward: conv2d_split_s8 [blocks.0.pointwise2] x=act:blocks.0.depthwise.out, w=w:blocks.0.pointwise2, w_rest=wrest:blocks.0.pointwise2, bias=b:blocks.0.pointwise2, m=m:blocks.0.pointwise2, y=act:blocks.0.pointwise2.out */
+  tt_conv2d_split_s8(A_act_blocks_0_depthwise_out, 4, 4, 16, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 8, 1, 1, 8, tt_p_b_blocks_0_pointwise2, tt_c_m_blocks_0_pointwise2, -128, 0, 1, 0, A_act_blocks_0_pointwise2_out);
   /* forward: mask_s8 [blocks.0.pointwise2] y=act:blocks.0.pointwise2.out, bits=mask:blocks.0.pointwise2.out */
   tt_mask_s8(A_act_blocks_0_pointwise2_out, 128, A_mask_blocks_0_pointwise2_out);
   /* forward: add_s8 [blocks.0.residual] a=act:blocks.0.pointwise2.out, b=act:stem.out, y=act:blocks.0.add */
@@ -289,11 +299,11 @@ float tt_train_step(const int8_t *sample, int label, float lr) {
   tt_apply_mask_f32(A_grad_blocks_0_add, A_mask_blocks_0_add, 128, A_grad_blocks_0_add);
   /* backward: apply_mask_f32 [blocks.0.pointwise2] g=grad:blocks.0.add, bits=mask:blocks.0.pointwise2.out */
   tt_apply_mask_f32(A_grad_blocks_0_add, A_mask_blocks_0_pointwise2_out, 128, A_grad_blocks_0_add);
-  /* backward: conv2d_bwd_input_f32 [blocks.0.pointwise2] g=grad:blocks.0.add, w=w:blocks.0.pointwise2, s_w=sw:blocks.0.pointwise2, dx=grad:blocks.0.depthwise.out */
-  tt_conv2d_bwd_input_f32(A_grad_blocks_0_add, 16, 8, tt_p_w_blocks_0_pointwise2, 16, tt_c_sw_blocks_0_pointwise2, A_grad_blocks_0_depthwise_out);
+  /* backward: conv2d_split_bwd_input_f32 [blocks.0.pointwise2] g=grad:blocks.0.add, w=w:blocks.0.pointwise2, w_rest=wrest:blocks.0.pointwise2, s_w=sw:blocks.0.pointwise2, dx=grad:blocks.0.depthwise.out */
+  tt_conv2d_split_bwd_input_f32(A_grad_blocks_0_add, 16, 8, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 16, 8, tt_c_sw_blocks_0_pointwise2, A_grad_blocks_0_depthwise_out);
   TT_PHASE(TT_PHASE_UPDATE);
   /* update: conv2d_wgrad_update [blocks.0.pointwise2] g=grad:blocks.0.add, x=saved:blocks.0.depthwise.out, w=w:blocks.0.pointwise2, q=q:blocks.0.pointwise2 */
-  tt_conv2d_wgrad_update(A_grad_blocks_0_add, A_saved_blocks_0_depthwise_out, 4, 4, 8, -128, tt_p_w_blocks_0_pointwise2, 8, 1, 1, 16, 8, tt_c_q_blocks_0_pointwise2, neg_lr, TT_RULE_NEAREST, 0, 0, 1, 0);
+  tt_conv2d_wgrad_update(A_grad_blocks_0_add, A_saved_blocks_0_depthwise_out, 4, 4, 8, -128, tt_p_w_blocks_0_pointwise2, 8, 1, 1, 8, 8, tt_c_q_blocks_0_pointwise2, neg_lr, TT_RULE_NEAREST, 0, 0, 1, 0);
   /* update: bias_grad_update [blocks.0.pointwise2] g=grad:blocks.0.add, bias=b:blocks.0.pointwise2, qb=qb:blocks.0.pointwise2 */
   tt_bias_grad_update(A_grad_blocks_0_add, 16, 8, tt_p_b_blocks_0_pointwise2, tt_c_qb_blocks_0_pointwise2, neg_lr);
   TT_PHASE(TT_PHASE_BACKWARD);
@@ -310,14 +320,15 @@ float tt_train_step(const int8_t *sample, int label, float lr) {
 
 /* ---- inference --------------------------------------------------------------------------------------- */
 void tt_infer(const int8_t *sample, int8_t *logits) {
+  if (sample != A_input) tt_copy(A_input, sample, TT_INPUT_BYTES);
   /* forward: conv2d_s8 [stem] x=input, w=w:stem, bias=b:stem, m=m:stem, y=act:stem.out */
-  tt_conv2d_s8(sample, 8, 8, 3, tt_c_w_stem, 8, 3, 3, tt_c_b_stem, tt_c_m_stem, 0, -128, 2, 1, A_act_stem_out);
+  tt_conv2d_s8(A_input, 8, 8, 3, tt_c_w_stem, 8, 3, 3, tt_c_b_stem, tt_c_m_stem, 0, -128, 2, 1, A_act_stem_out);
   /* forward: conv2d_s8 [blocks.0.pointwise1] x=act:stem.out, w=w:blocks.0.pointwise1, bias=b:blocks.0.pointwise1, m=m:blocks.0.pointwise1, y=act:blocks.0.pointwise1.out */
   tt_conv2d_s8(A_act_stem_out, 4, 4, 8, tt_c_w_blocks_0_pointwise1, 16, 1, 1, tt_c_b_blocks_0_pointwise1, tt_c_m_blocks_0_pointwise1, -128, -128, 1, 0, A_act_blocks_0_pointwise1_out);
   /* forward: dwconv2d_s8 [blocks.0.depthwise] x=act:blocks.0.pointwise1.out, w=w:blocks.0.depthwise, bias=b:blocks.0.depthwise, m=m:blocks.0.depthwise, y=act:blocks.0.depthwise.out */
   tt_dwconv2d_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, tt_p_w_blocks_0_depthwise, 3, 3, tt_p_b_blocks_0_depthwise, tt_c_m_blocks_0_depthwise, -128, -128, 1, 1, A_act_blocks_0_depthwise_out);
-  /* forward: conv2d_s8 [blocks.0.pointwise2] x=act:blocks.0.depthwise.out, w=w:blocks.0.pointwise2, bias=b:blocks.0.pointwise2, m=m:blocks.0.pointwise2, y=act:blocks.0.pointwise2.out */
-  tt_conv2d_s8(A_act_blocks_0_depthwise_out, 4, 4, 16, tt_p_w_blocks_0_pointwise2, 8, 1, 1, tt_p_b_blocks_0_pointwise2, tt_c_m_blocks_0_pointwise2, -128, 0, 1, 0, A_act_blocks_0_pointwise2_out);
+  /* forward: conv2d_split_s8 [blocks.0.pointwise2] x=act:blocks.0.depthwise.out, w=w:blocks.0.pointwise2, w_rest=wrest:blocks.0.pointwise2, bias=b:blocks.0.pointwise2, m=m:blocks.0.pointwise2, y=act:blocks.0.pointwise2.out */
+  tt_conv2d_split_s8(A_act_blocks_0_depthwise_out, 4, 4, 16, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 8, 1, 1, 8, tt_p_b_blocks_0_pointwise2, tt_c_m_blocks_0_pointwise2, -128, 0, 1, 0, A_act_blocks_0_pointwise2_out);
   /* forward: add_s8 [blocks.0.residual] a=act:blocks.0.pointwise2.out, b=act:stem.out, y=act:blocks.0.add */
   tt_add_s8(A_act_blocks_0_pointwise2_out, A_act_stem_out, 128, 0.6666667f, 0.1139396f, 0, -128, 0, A_act_blocks_0_add);
   /* forward: avgpool_s8 [pool] x=act:blocks.0.add, y=act:pool.out */

@@ -1,0 +1,144 @@
+"""The memory levers of the compiler (docs/memory.md): split trainable weights, the input in the arena and
+the patch-based first stage. Each is a CompileOptions switch and leaves results bit-identical."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+
+import numpy as np
+import pytest
+
+from tinytrain import TinytrainError
+from tinytrain.compiler import CompileOptions, compile_training
+from tinytrain.models import load_model
+from tinytrain.models.head import replace_head
+from tinytrain.program import Storage
+from tinytrain.reference.training import Trainer
+from tinytrain.schedule import plan_memory
+from tinytrain.schedule.patch import chain_cuts, plan_patch
+
+from .helpers import random_graph, random_input
+
+ZOO = [("mcunet-5fps", "paper:99kb"), ("mbv2-w0.35", "paper:99kb"), ("proxyless-w0.3", "paper:98kb")]
+OFF = CompileOptions(split_weights=False, input_in_arena=False, patch=False)
+
+
+@functools.cache
+def _graph(model: str, res: int):
+    return replace_head(load_model(model, resolution=res), 10, seed=0)
+
+
+def _stage_and_logits(program, x):
+    tr = Trainer(program)
+    seen = {}
+
+    def trace(step, bufs):
+        for name in step.outputs.values():
+            if name.startswith("act:"):
+                seen[name] = bufs[name].copy()
+
+    tr.trace = trace
+    logits = tr.infer(x)
+    return seen, logits
+
+
+@pytest.mark.parametrize("res", [128, 80])
+@pytest.mark.parametrize("model,scheme", ZOO)
+def test_patched_stage_is_bit_identical(model, scheme, res):
+    """Patched (the compiler's choice, and the deepest chain on a 3x3 grid) vs unpatched: every activation
+    the patched program materialises, and the logits, are identical."""
+    g = _graph(model, res)
+    x = random_input(g, seed=res)
+    base_acts, base_logits = _stage_and_logits(compile_training(g, scheme, OFF), x)
+    for opts in (CompileOptions(), CompileOptions(patch_cut=max(chain_cuts(g)), patch_grid=3)):
+        prog = compile_training(g, scheme, opts)
+        pp = prog.meta["patch"]
+        assert pp is not None and pp["tiles"] >= 4
+        assert any(s.kernel == "tile_store_s8" for s in prog.infer_steps)
+        acts, logits = _stage_and_logits(prog, x)
+        assert f"act:{pp['stage_output']}" in acts
+        for name, a in acts.items():
+            np.testing.assert_array_equal(a, base_acts[name], err_msg=f"{name} with {pp}")
+        np.testing.assert_array_equal(logits, base_logits)
+        # the stage's high-resolution tensors never exist whole
+        stage = {op.name for op in g.ops[: pp["cut"]]}
+        whole = {f"act:{op.output}" for op in g.ops if op.name in stage} - {f"act:{pp['stage_output']}"}
+        assert not whole & set(prog.buffers)
+
+
+def test_patched_training_is_bit_identical():
+    g = _graph("mcunet-5fps", 80)
+    xs = [random_input(g, seed=s) for s in range(3)]
+
+    def train(opts):
+        tr = Trainer(compile_training(g, "paper:99kb", opts))
+        losses = [tr.train_step(x, i % 10, 0.05) for i, x in enumerate(xs)]
+        return losses, tr.parameters()
+
+    base_losses, base = train(CompileOptions(patch=False))
+    losses, params = train(CompileOptions(patch_cut=6, patch_grid=4))
+    assert losses == base_losses
+    for k in base:
+        np.testing.assert_array_equal(params[k], base[k], err_msg=k)
+
+
+def test_patch_not_applied_where_a_gradient_reaches_the_stage():
+    g = replace_head(random_graph(0, 32, blocks=[{"expand": 2, "k": 3, "stride": 1, "out": 8}]), 2)
+    assert compile_training(g, "full").meta["patch"] is None
+    with pytest.raises(TinytrainError, match="cannot patch the first 1 ops"):
+        compile_training(g, "full", CompileOptions(patch_cut=1, patch_grid=2))
+    assert compile_training(g, "last", CompileOptions(patch_cut=1, patch_grid=2)).meta["patch"]["tiles"] == 4
+
+
+def test_patch_plan_windows_cover_the_receptive_field():
+    g = _graph("proxyless-w0.3", 80)
+    pp = plan_patch(g, 6, 3)
+    out = pp.stage_output
+    _, h, w = g.tensors[out].shape
+    covered = np.zeros((h, w), int)
+    for t in pp.tiles:
+        a, b, c, d = t.out
+        covered[a:b, c:d] += 1
+    assert (covered == 1).all()  # the output tiles partition the stage output
+    assert pp.patched_macs > pp.stage_macs and 0 < pp.overhead < 1
+
+
+@pytest.mark.parametrize("model,scheme", ZOO)
+def test_input_in_arena(model, scheme):
+    g = _graph(model, 128)
+    prog = compile_training(g, scheme, CompileOptions(patch=False))
+    assert prog.buffers["input"].storage is Storage.ARENA
+    plan = plan_memory(prog, "m7")
+    assert plan.breakdown["input"] == 0 and "input" in plan.offsets
+    sep = plan_memory(compile_training(g, scheme, CompileOptions(patch=False, input_in_arena=False)), "m7")
+    assert sep.breakdown["input"] == 128 * 128 * 3
+    assert plan.total <= sep.total - 128 * 128 * 3 + 8  # its bytes are reused after the stem
+    # the sample is live from the start of each run to its last reader only
+    first_conv = next(t for t, s in enumerate(prog.steps) if s.layer == g.ops[0].name)
+    assert plan.lifetimes["input"].intervals[0] == (0, first_conv)
+
+
+@pytest.mark.parametrize("model,scheme", ZOO)
+def test_all_levers_lower_the_total(model, scheme):
+    g = _graph(model, 128)
+    off = plan_memory(compile_training(g, scheme, OFF), "m7").total
+    on = plan_memory(compile_training(g, scheme), "m7")
+    assert on.total < off - 64 * 1024
+    assert on.breakdown["input"] == 0
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not installed")
+def test_generated_c_with_every_lever_matches_the_reference(tmp_path, monkeypatch):
+    """The generated firmware (host-native build) with split weights, the input in the arena and a patched
+    first stage on a 2x2 grid: losses, parameters and predictions identical to the host reference."""
+    import tinytrain.compiler as compiler
+    from tinytrain.emulate import EmulateConfig, emulate
+
+    monkeypatch.setattr(compiler, "CompileOptions",
+                        functools.partial(CompileOptions, patch_cut=6, patch_grid=2))
+    rec = emulate(EmulateConfig(model="mcunet-5fps", scheme="paper:99kb", classes=2, resolution=64,
+                                backend="host", steps=3, max_test=4, build_dir=str(tmp_path / "build"),
+                                save_record=False)).record
+    assert rec["matched_reference"], rec["match"]
+    assert rec["match"]["losses"] and rec["match"]["params"] and rec["match"]["predictions"]

@@ -1,0 +1,94 @@
+"""Shapes that hit each specialised path of the runtime kernels (docs/kernels.md) and its fallback, on both
+host-native variants ("dsp" runs the Cortex-M SIMD paths with emulated intrinsics), bit-exact vs numpy.
+
+The QEMU run (test_qemu_kernels.py, `check_cases`) repeats a few of these with the real instructions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinytrain.kernels as K
+from tinytrain import native
+from tests.kernels.test_native_vs_reference import s8, same
+
+F32 = np.float32
+
+
+@pytest.fixture(scope="module", params=["portable", "dsp"])
+def nk(request: pytest.FixtureRequest) -> native.NativeKernels:
+    return native.load(request.param)
+
+
+# Depthwise fast path: one int16 plane per channel, strips of output rows (TT_DW_BUF_HALFWORDS), 4- and
+# 2-output column blocks, rows outside the image skipped. (h, w, c, k, stride, pad)
+DW_FAST = [
+    (8, 8, 5, 3, 1, 1),      # 4-blocks only, channel count not a multiple of anything
+    (7, 7, 3, 3, 1, 1),      # wo = 7: a 4-block, then a 2-block whose second output is discarded
+    (5, 6, 4, 5, 1, 2),      # wo = 6: 4-block + 2-block
+    (9, 9, 2, 7, 2, 3),      # stride 2, odd map
+    (10, 7, 3, 5, 2, 2),     # stride 2, non-square
+    (6, 6, 2, 3, 1, 0),      # pad 0 (valid conv)
+    (6, 6, 2, 5, 2, 1),      # pad smaller than (k-1)/2
+    (40, 60, 2, 7, 1, 3),    # wide map: several strips of output rows
+    (33, 50, 2, 3, 2, 1),    # wide map, stride 2, several strips
+    (3, 200, 2, 7, 1, 3),    # too wide for the plane buffer: generic fallback
+    (2, 2, 3, 7, 1, 3),      # map smaller than the kernel
+    (1, 1, 4, 3, 1, 1),
+    (4, 4, 3, 3, 2, 1),
+]
+
+
+@pytest.mark.parametrize("h,w,c,k,stride,pad", DW_FAST)
+def test_dwconv2d_s8_fast_paths(nk: native.NativeKernels, h: int, w: int, c: int, k: int, stride: int,
+                                pad: int) -> None:
+    rng = np.random.default_rng(h * 31 + w * 7 + c + k + stride + pad)
+    x, wt = s8(rng, (h, w, c)), s8(rng, (k, k, c))
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    for mlo, mhi in ((1e-3, 5e-2), (0.3, 3.0)):  # the second saturates almost everything (clamp paths)
+        m = rng.uniform(mlo, mhi, c).astype(F32)
+        for xz, yz in ((-128, -128), (7, 3), (127, 127)):
+            same(nk.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+                 K.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+
+
+def test_requant_extremes(nk: native.NativeKernels) -> None:
+    """Accumulators near the int32 limits, bias wrap-around, ties: the VCVTR/QADD/SSAT requantization."""
+    x = np.full((4, 4, 4), 127, np.int8)
+    x[0, 0] = -128
+    wt = np.full((3, 3, 4), -128, np.int8)
+    bias = np.array([2**31 - 1, -2**31, 0, 1000], np.int32)
+    for m in ((1e-9, 1e-9, 0.5, 0.5), (1e3, 1e3, 1e3, 1e-3), (0.25, 0.75, 1.5, 0.125)):
+        mm = np.array(m, F32)
+        for yz in (-128, 0, 127):
+            same(nk.dwconv2d_s8(x, wt, bias, mm, -128, yz, 1, 1), K.dwconv2d_s8(x, wt, bias, mm, -128, yz, 1, 1))
+
+
+# Regular conv: 1x1 fast path (two pixels x two outputs over widened inputs, ci <= 512) and its fallback;
+# k x k with kh*kw*ci <= 256 through im2col + the same dot kernel; larger receptive fields: generic loops.
+# (h, w, ci, co, k, stride, pad)
+CONV_FAST = [
+    (3, 3, 16, 8, 1, 1, 0),     # even pixels, even co, ci % 4 == 0
+    (5, 1, 13, 7, 1, 1, 0),     # odd pixel count, odd co, ci % 4 == 1
+    (1, 1, 38, 10, 1, 1, 0),    # classifier-like: one pixel
+    (2, 2, 3, 5, 1, 1, 0),      # ci < 4: tails only
+    (2, 3, 600, 4, 1, 1, 0),    # ci > 512: fallback 1x1 path
+    (16, 16, 3, 16, 3, 2, 1),   # stem: 3x3x3 im2col, stride 2
+    (7, 9, 3, 3, 3, 1, 1),      # stem shape, stride 1, odd co
+    (6, 5, 7, 4, 5, 2, 2),      # K = 175
+    (5, 5, 4, 3, 3, 1, 0),      # no padding
+    (6, 6, 30, 4, 3, 1, 1),     # K = 270 > 256: generic loops
+]
+
+
+@pytest.mark.parametrize("h,w,ci,co,k,stride,pad", CONV_FAST)
+def test_conv2d_s8_fast_paths(nk: native.NativeKernels, h: int, w: int, ci: int, co: int, k: int, stride: int,
+                              pad: int) -> None:
+    rng = np.random.default_rng(h * 17 + w + ci * 3 + co + k + stride)
+    x, wt = s8(rng, (h, w, ci)), s8(rng, (co, k, k, ci))
+    bias = rng.integers(-5000, 5000, co).astype(np.int32)
+    for mlo, mhi in ((1e-4, 3e-3), (0.05, 2.0)):
+        m = rng.uniform(mlo, mhi, co).astype(F32)
+        for xz, yz in ((-128, 0), (5, -128), (127, 127)):
+            same(nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+                 K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))

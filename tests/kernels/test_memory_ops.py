@@ -1,0 +1,108 @@
+"""Memory-saving kernels (tinytrain/kernels/memory_ops.py) vs their C twins (tt_memory_ops.c),
+both host-native variants, bit-exact; and the properties the compiler relies on (split = unsplit, tiles with
+fill = padded conv)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinytrain.kernels as K
+from tests.kernels.test_native_vs_reference import s8, same
+from tinytrain import native
+from tinytrain.kernels import memory_ops as M
+
+F32 = np.float32
+
+
+@pytest.fixture(scope="module", params=["portable", "dsp"])
+def nk(request: pytest.FixtureRequest) -> native.NativeKernels:
+    return native.load(request.param)
+
+
+SPLIT_CASES = [  # (h, w, ci, k, co, kernel, stride)
+    (5, 5, 13, 2, 7, 1, 1), (8, 8, 48, 6, 24, 1, 1), (1, 1, 160, 20, 10, 1, 1), (4, 4, 8, 8, 5, 1, 1),
+    (7, 7, 3, 1, 8, 3, 2), (9, 6, 6, 3, 5, 3, 1), (6, 5, 7, 4, 3, 5, 2),
+]
+
+
+@pytest.mark.parametrize("h,w,ci,k,co,kernel,stride", SPLIT_CASES)
+def test_conv2d_split_s8(nk, h, w, ci, k, co, kernel, stride):
+    rng = np.random.default_rng(h * 100 + ci + k)
+    x, wt = s8(rng, (h, w, ci)), s8(rng, (co, kernel, kernel, ci))
+    wa, wb = np.ascontiguousarray(wt[..., :k]), np.ascontiguousarray(wt[..., k:])
+    bias = rng.integers(-5000, 5000, co).astype(np.int32)
+    m = rng.uniform(1e-4, 3e-2, co).astype(F32)
+    pad = (kernel - 1) // 2
+    for xz, yz in ((-128, 0), (5, -128)):
+        ref = M.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad)
+        same(ref, K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+        same(nk.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad), ref)
+
+
+@pytest.mark.parametrize("shape,ci,k", [((5, 5), 13, 2), ((8, 8), 48, 6), ((1, 1), 160, 20), ((), 40, 40),
+                                        ((4, 4), 24, 23)])
+def test_conv2d_split_bwd_input_f32(nk, shape, ci, k):
+    rng = np.random.default_rng(ci * 7 + k)
+    co = 11
+    g = rng.standard_normal(shape + (co,)).astype(F32) * F32(1e-2)
+    wt = s8(rng, (co, ci))
+    wa, wb = np.ascontiguousarray(wt[:, :k]), np.ascontiguousarray(wt[:, k:])
+    s_w = rng.uniform(1e-3, 2e-2, co).astype(F32)
+    ref = M.conv2d_split_bwd_input_f32(g, wa, wb, s_w)
+    same(ref, K.conv2d_bwd_input_f32(g, wt, s_w))
+    same(nk.conv2d_split_bwd_input_f32(g, wa, wb, s_w), ref)
+
+
+WINDOWS = [(-3, -2, 6, 7), (0, 0, 5, 5), (4, 6, 6, 9), (-1, 3, 12, 4), (7, 7, 4, 4), (-2, -2, 14, 13)]
+
+
+@pytest.mark.parametrize("row0,col0,rows,cols", WINDOWS)
+def test_tile_kernels(nk, row0, col0, rows, cols):
+    rng = np.random.default_rng(rows * 31 + cols)
+    h, w, c = 10, 9, 5
+    x = s8(rng, (h, w, c))
+    t = M.tile_load_s8(x, row0, col0, rows, cols, -7)
+    same(nk.tile_load_s8(x, row0, col0, rows, cols, -7), t)
+    for r in range(rows):
+        for s in range(cols):
+            inside = 0 <= row0 + r < h and 0 <= col0 + s < w
+            expect = x[row0 + r, col0 + s] if inside else np.full(c, -7, np.int8)
+            assert np.array_equal(t[r, s], expect)
+    junk = s8(rng, (rows, cols, c))
+    f = M.tile_fill_s8(junk, row0, col0, h, w, 3)
+    same(nk.tile_fill_s8(junk, row0, col0, h, w, 3), f)
+    inside = M._window_mask(rows, cols, row0, col0, h, w)
+    assert np.array_equal(f[inside], junk[inside]) and (f[~inside] == 3).all()
+    # store a tile that lies inside y
+    y = s8(rng, (h, w, c))
+    r0, c0 = max(row0, 0), max(col0, 0)
+    tr = s8(rng, (min(rows, h - r0), min(cols, w - c0), c))
+    ref = M.tile_store_s8(tr, y, r0, c0)
+    same(nk.tile_store_s8(tr, y, r0, c0), ref)
+    assert np.array_equal(ref[r0:r0 + tr.shape[0], c0:c0 + tr.shape[1]], tr)
+    mask = np.ones((h, w), bool)
+    mask[r0:r0 + tr.shape[0], c0:c0 + tr.shape[1]] = False
+    assert np.array_equal(ref[mask], y[mask])
+    first = M.tile_store_first_s8(tr, r0, c0, h, w)
+    assert np.array_equal(first[~mask], ref[~mask])
+
+
+@pytest.mark.parametrize("kernel,stride", [(3, 1), (3, 2), (5, 2), (7, 1)])
+def test_tile_with_fill_equals_padded_conv(kernel, stride):
+    """The property the patched stage rests on: an unpadded conv over a tile loaded with fill = x_zero gives
+    the padded conv's outputs for the tile's output window."""
+    rng = np.random.default_rng(kernel * 10 + stride)
+    h = w = 13
+    c = 4
+    x = s8(rng, (h, w, c))
+    wt = s8(rng, (kernel, kernel, c))
+    bias = rng.integers(-2000, 2000, c).astype(np.int32)
+    m = rng.uniform(1e-3, 2e-2, c).astype(F32)
+    pad = (kernel - 1) // 2
+    xz = 9
+    full = K.dwconv2d_s8(x, wt, bias, m, xz, -128, stride, pad)
+    for a, b in ((0, 3), (2, 5), (4, full.shape[0])):
+        r0, rows = a * stride - pad, (b - 1 - a) * stride + kernel
+        t = M.tile_load_s8(x, r0, r0, rows, rows, xz)
+        same(K.dwconv2d_s8(t, wt, bias, m, xz, -128, stride, 0), full[a:b, a:b])

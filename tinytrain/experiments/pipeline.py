@@ -1,0 +1,193 @@
+"""The evidence pipeline: run what is not cached yet (in parallel worker processes), choose the learning
+rates on the validation split, and write the tables and plots.
+
+Cache: one JSON file per finished run, `<out>/runs/<RunSpec.key()>.json`, written atomically when the run
+ends. A rerun (same settings) loads those and runs only the missing ones, so an interrupted evidence run
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinytrain.experiments.config import (
+    FAMILIES,
+    LR_GRID,
+    RunSpec,
+    Settings,
+    dedupe,
+    suite_specs,
+    sweep_specs,
+)
+
+Row = dict[str, Any]
+
+
+class Store:
+    """Finished runs as JSON rows under `<out>/runs/`."""
+
+    def __init__(self, out: Path) -> None:
+        self.dir = Path(out) / "runs"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sp: RunSpec) -> Path:
+        return self.dir / f"{sp.key()}.json"
+
+    def get(self, sp: RunSpec) -> Row | None:
+        p = self.path(sp)
+        if not p.exists():
+            return None
+        try:
+            row: Row = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None  # a damaged row is rerun
+        return row if row.get("key") == sp.key() else None
+
+    def put(self, row: Row) -> None:
+        p = self.dir / f"{row['key']}.json"
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(row, indent=1))
+        os.replace(tmp, p)
+
+
+def _worker_init() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def _work(sp: RunSpec, board: str, memory_resolution: int) -> Row:
+    from tinytrain.experiments.runner import run
+
+    return run(sp, board=board, memory_resolution=memory_resolution, with_memory=sp.split == "test")
+
+
+def _cost(sp: RunSpec) -> float:
+    """Rough relative cost, to start long runs first (better packing on few workers)."""
+    per = {"last": 1.0, "bias": 4.0, "full": 7.0}.get(sp.scheme, 3.0)
+    if sp.engine == "fp32":
+        per = 0.6
+    return per * (140 if sp.dataset == "faces" else sp.max_train)
+
+
+def execute(specs: Iterable[RunSpec], store: Store, jobs: int = 2, board: str = "m7",
+            memory_resolution: int = 128, log: Callable[[str], None] = print) -> list[Row]:
+    """Rows of all `specs`: cached ones loaded, the others run (`jobs` processes; 1 = in this process)."""
+    specs = dedupe(list(specs))
+    rows: dict[str, Row] = {}
+    todo = []
+    for sp in specs:
+        row = store.get(sp)
+        if row is None:
+            todo.append(sp)
+        else:
+            rows[sp.key()] = row
+    log(f"{len(specs)} runs: {len(rows)} cached, {len(todo)} to run ({jobs} worker{'s' if jobs > 1 else ''})")
+    todo.sort(key=_cost, reverse=True)
+    t0 = time.perf_counter()
+    done = 0
+
+    def finished(row: Row) -> None:
+        nonlocal done
+        done += 1
+        store.put(row)
+        rows[row["key"]] = row
+        el = time.perf_counter() - t0
+        eta = el / done * (len(todo) - done)
+        log(f"[{done:3d}/{len(todo)}] {row['split']:4s} {row['dataset']:6s} seed {row['seed']} "
+            f"{row['label']:32s} lr {row['lr']:<7g} acc {100 * row['accuracy']:5.1f}%  "
+            f"loss {row['eval_loss']:.3f}  {row['seconds']:6.1f}s   elapsed {el / 60:5.1f} min, "
+            f"~{eta / 60:4.1f} min left")
+
+    if jobs <= 1 or len(todo) <= 1:
+        for sp in todo:
+            finished(_work(sp, board, memory_resolution))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as pool:
+            pending: set[Future[Row]] = {pool.submit(_work, sp, board, memory_resolution) for sp in todo}
+            while pending:
+                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in ready:
+                    finished(fut.result())
+    return [rows[sp.key()] for sp in specs]
+
+
+def choose_lrs(rows: list[Row], datasets: Iterable[str]) -> tuple[dict[str, dict[str, float]], list[Row]]:
+    """Per dataset and family, the grid lr with the best mean validation accuracy (ties: lower mean
+    validation loss). Returns the choice and a summary table (one row per dataset/family/lr)."""
+    groups: dict[tuple[str, str, float], list[Row]] = defaultdict(list)
+    for r in rows:
+        fam = "last" if r["scheme"] == "last" else "main"
+        groups[(r["dataset"], fam, float(r["lr"]))].append(r)
+    chosen: dict[str, dict[str, float]] = {}
+    table: list[Row] = []
+    for ds in datasets:
+        for fam in FAMILIES:
+            cands = []
+            for lr in LR_GRID:
+                g = groups.get((ds, fam, lr), [])
+                if not g:
+                    continue
+                acc = float(np.mean([r["accuracy"] for r in g]))
+                loss = float(np.mean([r["eval_loss"] for r in g]))
+                cands.append((acc, -loss, lr))
+                table.append({"dataset": ds, "family": fam, "scheme": FAMILIES[fam], "lr": lr,
+                              "val_accuracy": acc, "val_loss": loss, "seeds": len(g),
+                              "val_samples": g[0]["eval_samples"], "train_samples": g[0]["train_samples"]})
+            if cands:
+                best = max(cands)[2]
+                chosen.setdefault(ds, {})[fam] = best
+                for t in table:
+                    if t["dataset"] == ds and t["family"] == fam:
+                        t["chosen"] = t["lr"] == best
+    return chosen, table
+
+
+def evidence(settings: Settings, suites: Iterable[str], out: Path, jobs: int = 2,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the suites (lr sweep first unless `settings.lr` fixes the rates), then write the report."""
+    from tinytrain.experiments import report
+
+    out = Path(out)
+    store = Store(out)
+    suites = list(suites)
+    t0 = time.perf_counter()
+    info: dict[str, Any] = {"settings": asdict(settings), "suites": suites}
+    sweep_table: list[Row] = []
+    if not settings.lr:
+        log("== learning-rate sweep (validation split of the training set)")
+        sweep_rows = execute(sweep_specs(settings), store, jobs, settings.board, settings.memory_resolution, log)
+        chosen, sweep_table = choose_lrs(sweep_rows, settings.datasets)
+        settings = replace(settings, lr=chosen)
+        log(f"chosen learning rates: {json.dumps(chosen)}")
+        info["lr_source"] = "sweep"
+    else:
+        info["lr_source"] = "given"
+    info["lr"] = settings.lr
+    specs: list[RunSpec] = []
+    for s in suites:
+        if s != "lr":
+            specs += suite_specs(settings, s)
+    rows: list[Row] = []
+    if specs:
+        log(f"== evidence runs: {', '.join(s for s in suites if s != 'lr')}")
+        rows = execute(specs, store, jobs, settings.board, settings.memory_resolution, log)
+    info["seconds"] = round(time.perf_counter() - t0, 1)
+    info["python"] = sys.version.split()[0]
+    written = report.write_all(out, settings, suites, rows, sweep_table, info)
+    for p in written:
+        log(f"wrote {p}")
+    return info

@@ -1,0 +1,198 @@
+"""Execute one `RunSpec`: train on the (capped) training set with batch-1 SGD, evaluate on the held-out
+split, and measure the compiler's memory plan. Returns a JSON-able row.
+
+- int8 runs use the host training reference (`tinytrain.reference.training.Trainer`), which is bit-exact
+  with the firmware: these are the device's numbers.
+- fp32 runs use `tinytrain.torch_model.FloatNet` (dequantized weights, the int8 model's clamp ranges) with
+  the same scheme, the same sample order, the same per-step learning rate and plain SGD (no momentum,
+  no weight decay, batch 1), as on the device.
+
+Same seed, same everything but the method: the head's initialization (`replace_head(seed=...)`), the
+sample order (a permutation per epoch from `numpy.random.default_rng(seed)`) and the stochastic-rounding
+stream (xorshift32 seeded from the seed) all come from the run's seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from tinytrain.experiments.config import RunSpec, lr_at
+
+BOARD = "m7"
+MEMORY_RESOLUTION = 128
+CURVE_POINTS = 30  # points of the stored training-loss curve
+
+
+@dataclasses.dataclass
+class Split:
+    train_x: np.ndarray
+    train_y: np.ndarray
+    eval_x: np.ndarray
+    eval_y: np.ndarray
+    classes: int
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset(name: str, resolution: int, split_seed: int) -> Any:
+    from tinytrain.data import load_dataset
+
+    return load_dataset(name, resolution, split_seed)
+
+
+def train_subset(y: np.ndarray, max_train: int, seed: int) -> np.ndarray:
+    """Indices of a stratified subset of `max_train` samples (all of them if there are not more)."""
+    if max_train <= 0 or len(y) <= max_train:
+        return np.arange(len(y))
+    from sklearn.model_selection import train_test_split
+
+    idx, _ = train_test_split(np.arange(len(y)), train_size=max_train, random_state=seed, stratify=y)
+    return np.sort(idx)
+
+
+def make_split(sp: RunSpec) -> Split:
+    """The run's training samples and its evaluation samples (the fixed test split, or for the lr sweep a
+    stratified validation part of the capped training set)."""
+    ds = _dataset(sp.dataset, sp.resolution, sp.split_seed)
+    idx = train_subset(ds.train_y, sp.max_train, sp.split_seed)
+    tx, ty = ds.train_x[idx], ds.train_y[idx]
+    if sp.split == "test":
+        return Split(tx, ty, ds.test_x, ds.test_y, ds.classes)
+    from sklearn.model_selection import train_test_split
+
+    tr, va = train_test_split(np.arange(len(ty)), test_size=sp.val_fraction, random_state=sp.split_seed,
+                              stratify=ty)
+    tr, va = np.sort(tr), np.sort(va)
+    return Split(tx[tr], ty[tr], tx[va], ty[va], ds.classes)
+
+
+def rng_seed(seed: int) -> int:
+    """Non-zero xorshift32 state derived from the run seed."""
+    return ((0x2545F491 ^ (seed * 0x9E3779B1)) & 0xFFFFFFFF) or 1
+
+
+def _xent(logits: np.ndarray, labels: np.ndarray) -> float:
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(labels)), labels].mean())
+
+
+def _curve(losses: list[float], points: int = CURVE_POINTS) -> list[float]:
+    """Mean training loss over `points` consecutive equal chunks of the steps."""
+    if not losses:
+        return []
+    chunks = np.array_split(np.asarray(losses, np.float64), min(points, len(losses)))
+    return [float(c.mean()) for c in chunks]
+
+
+def schedule(sp: RunSpec, n: int) -> list[tuple[int, float]]:
+    """(sample index, lr) of every step: one permutation per epoch from the run seed."""
+    rng = np.random.default_rng(sp.seed)
+    order = np.concatenate([rng.permutation(n) for _ in range(sp.epochs)])
+    total = len(order)
+    return [(int(i), lr_at(t, total, sp.lr, sp.warmup_fraction)) for t, i in enumerate(order)]
+
+
+def memory(sp: RunSpec, resolution: int, classes: int, board: str = BOARD) -> dict[str, Any]:
+    """The compiler's memory plan of this run's program at `resolution` (the int8 program, whatever the
+    engine: for fp32 runs it is the memory the same scheme needs on the device)."""
+    from tinytrain.compiler import CompileOptions, compile_training
+    from tinytrain.experiments.schemes import resolve
+    from tinytrain.models import load_model, replace_head
+    from tinytrain.schedule import plan_memory
+
+    graph = replace_head(load_model(sp.model, resolution=resolution), classes, seed=sp.seed)
+    opts = CompileOptions(update_rule=sp.rule, qas=sp.qas)
+    program = compile_training(graph, resolve(sp.scheme, graph), opts)
+    plan = plan_memory(program, board)
+    return {"total": int(plan.total), "arena": int(plan.arena), "breakdown": {k: int(v) for k, v in
+                                                                              plan.breakdown.items()},
+            "flash": int(plan.flash), "options": dataclasses.asdict(opts)}
+
+
+def _train_int8(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict[str, Any]]:
+    from tinytrain.compiler import CompileOptions, compile_training
+    from tinytrain.experiments.schemes import resolve
+    from tinytrain.models import load_model, replace_head
+    from tinytrain.reference.training import Trainer
+
+    graph = replace_head(load_model(sp.model, resolution=sp.resolution), data.classes, seed=sp.seed)
+    opts = CompileOptions(update_rule=sp.rule, qas=sp.qas)
+    program = compile_training(graph, resolve(sp.scheme, graph), opts)
+    trainer = Trainer(program, seed=rng_seed(sp.seed))
+    losses = [trainer.train_step(data.train_x[i], int(data.train_y[i]), lr)
+              for i, lr in schedule(sp, len(data.train_y))]
+    out = graph.tensors[graph.output]
+    logits = np.stack([trainer.infer(x) for x in data.eval_x]).astype(np.float64)
+    logits = (logits - out.zero) * out.scale
+    return losses, logits, {"options": dataclasses.asdict(opts), "program_steps": len(program.steps)}
+
+
+def _train_fp32(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict[str, Any]]:
+    import torch
+
+    from tinytrain.experiments.schemes import resolve
+    from tinytrain.models import load_model, replace_head
+    from tinytrain.torch_model import FloatNet, cross_entropy, scheme_parameters
+
+    torch.set_num_threads(1)
+    graph = replace_head(load_model(sp.model, resolution=sp.resolution), data.classes, seed=sp.seed)
+    net = FloatNet(graph)
+    params = scheme_parameters(net, resolve(sp.scheme, graph))
+    xs = net.input_from_int8(data.train_x)
+    ys = torch.from_numpy(np.asarray(data.train_y, np.int64))
+    losses = []
+    for i, lr in schedule(sp, len(data.train_y)):
+        loss = cross_entropy(net(xs[i : i + 1]), ys[i : i + 1])
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-lr)
+        losses.append(float(loss.detach()))
+    with torch.no_grad():
+        logits = net(net.input_from_int8(data.eval_x)).double().numpy()
+    return losses, logits, {"trainable_params": int(sum(p.numel() for p in params))}
+
+
+def run(sp: RunSpec, board: str = BOARD, memory_resolution: int = MEMORY_RESOLUTION,
+        with_memory: bool = True) -> dict[str, Any]:
+    """Train and evaluate one run; the row (spec fields + results)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    data = make_split(sp)
+    if sp.engine == "int8":
+        losses, logits, extra = _train_int8(sp, data)
+    elif sp.engine == "fp32":
+        losses, logits, extra = _train_fp32(sp, data)
+    else:
+        raise ValueError(f"unknown engine {sp.engine!r}")
+    train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    pred = np.argmax(logits, axis=1)  # ties: lowest index, as the firmware
+    row: dict[str, Any] = dataclasses.asdict(sp)
+    row.update({
+        "key": sp.key(),
+        "label": sp.label(),
+        "accuracy": float((pred == data.eval_y).mean()),
+        "eval_loss": _xent(logits, np.asarray(data.eval_y)),
+        "eval_samples": int(len(data.eval_y)),
+        "train_samples": int(len(data.train_y)),
+        "steps": len(losses),
+        "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 10):])),
+        "diverged": not all(math.isfinite(v) for v in losses),
+        "loss_curve": _curve(losses),
+        "seconds": round(train_s, 2),  # wall time of training + evaluation (not the memory plans)
+        "cpu_seconds": round(cpu_s, 2),
+        **extra,
+    })
+    if with_memory:
+        row["memory"] = {str(r): memory(sp, r, data.classes, board)
+                         for r in sorted({sp.resolution, memory_resolution})}
+        row["board"] = board
+    return row
