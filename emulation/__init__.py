@@ -4,7 +4,9 @@ and measure it (instructions per phase, per class and per function, cycle estima
 Public API:
     get_board(name) -> Board, board_names(), all_boards()
     build_firmware(board, sources, include_dirs, out_dir, defines, ...) -> BuildResult
-    run_elf(elf, board, timeout=, run_dir=, profile=, deterministic=) -> RunRecord
+    run_elf(elf, board, timeout=, run_dir=, profile=None, deterministic=) -> RunRecord
+        (profile=None: the ttprof plugin when it can be built -> exact counts, per phase too;
+         RunRecord.phase / phase_systick / phase_profile / top_kernels)
     static_memory(elf) -> StaticMemory, symbolize(elf, addr) -> str, ElfSymbols
     estimate_cycles(classes, core, extra, clock_hz) -> CycleEstimate
     emulation.selftest.run(board, mode) -> RunRecord

@@ -69,6 +69,9 @@ class CompileOptions:
     input_in_arena: bool = True
     # run the first stage (a chain of convs no gradient reaches) tile by tile (MCUNetV2): only its output is
     # ever whole; `patch_cut` ops on a `patch_grid`^2 grid, or (None) chosen by tinytrain.schedule.patch
+    # a stride-1 depthwise input gradient writes dx over its output gradient g (one f32 plane of scratch),
+    # its bias update moved before it (it reads g, and does not change the weights dx uses)
+    inplace_dw_grad: bool = True
     patch: bool = True
     patch_cut: int | None = None
     patch_grid: int | None = None
@@ -430,13 +433,63 @@ class Builder:
             )
         )
 
+    # in-place depthwise input gradient -----------------------------------------------------------------
+    def _inplace_dw_grads(self) -> None:
+        """Rewrite each stride-1 `dwconv2d_bwd_input_f32` whose output gradient g no later step reads except
+        its layer's `bias_grad_update` into `dwconv2d_bwd_input_inplace_f32` (dx written over g), the bias
+        update moved before it; later steps read g's buffer where they read dx's."""
+        steps = self.steps
+        t = 0
+        while t < len(steps):
+            st = steps[t]
+            if st.kernel != "dwconv2d_bwd_input_f32" or int(st.attrs.get("stride", 1)) != 1:
+                t += 1
+                continue
+            g, d = st.inputs["g"], st.outputs["dx"]
+            gb, db = self.buffers[g], self.buffers[d]
+            later = [
+                u
+                for u in range(t + 1, len(steps))
+                if g in steps[u].inputs.values() or g in steps[u].outputs.values()
+            ]
+            if (
+                gb.storage != Storage.ARENA
+                or gb.shape != db.shape
+                or any(steps[u].kernel != "bias_grad_update" or steps[u].layer != st.layer for u in later)
+            ):
+                t += 1
+                continue
+            moved = [steps[u] for u in later]
+            for u in reversed(later):
+                del steps[u]
+            steps[t:t] = moved
+            t += len(moved)
+            steps[t] = Step(
+                "dwconv2d_bwd_input_inplace_f32",
+                dict(st.inputs),
+                {"dx": g},
+                dict(st.attrs),
+                st.layer,
+                st.phase,
+            )
+            for u in range(t + 1, len(steps)):
+                su = steps[u]
+                su.inputs = {k: (g if v == d else v) for k, v in su.inputs.items()}
+                su.outputs = {k: (g if v == d else v) for k, v in su.outputs.items()}
+            for tensor, buf in list(self.grad_buffers.items()):
+                if buf == d:
+                    self.grad_buffers[tensor] = g
+            del self.buffers[d]
+            t += 1
+
     # patch-based first stage ----------------------------------------------------------------------------
     def stage_patchable(self, cut: int) -> bool:
         """No gradient reaches ops[:cut] and none of their tensors is saved for the backward pass."""
         stage = self.graph.ops[:cut]
         tensors = {self.graph.input} | {op.output for op in stage}
-        return not any(self.needs_grad(t) for t in tensors) and not (set(self.saved_k) & (tensors - {
-            stage[-1].output}))
+        return not any(self.needs_grad(t) for t in tensors) and not (
+            set(self.saved_k) & (tensors - {stage[-1].output})
+        )
 
     def _tile_buffer(self, tile: int, tensor: str, window: tuple[int, int, int, int], layer: str) -> str:
         name = f"tile{tile}:{tensor}"
@@ -475,25 +528,43 @@ class Builder:
                     "dwconv2d_s8" if op.depthwise else "conv2d_s8",
                     {"x": x, "w": p["w"], "bias": p["bias"], "m": p["m"]},
                     {"y": t},
-                    {"x_zero": int(op.attrs["x_zero"]), "y_zero": int(out.zero), "stride": op.stride, "pad": 0},
+                    {
+                        "x_zero": int(op.attrs["x_zero"]),
+                        "y_zero": int(out.zero),
+                        "stride": op.stride,
+                        "pad": 0,
+                    },
                     op.name,
                 )
                 _, h, wd = out.shape
-                if j + 1 < len(stage) and stage[j + 1].padding > 0 and (
-                    w[0] < 0 or w[2] < 0 or w[1] > h or w[3] > wd
+                if (
+                    j + 1 < len(stage)
+                    and stage[j + 1].padding > 0
+                    and (w[0] < 0 or w[2] < 0 or w[1] > h or w[3] > wd)
                 ):
                     self.emit(
                         "tile_fill_s8",
                         {"t": t},
                         {"t": t},
-                        {"row0": w[0], "col0": w[2], "h": h, "w": wd, "fill": int(stage[j + 1].attrs["x_zero"])},
+                        {
+                            "row0": w[0],
+                            "col0": w[2],
+                            "h": h,
+                            "w": wd,
+                            "fill": int(stage[j + 1].attrs["x_zero"]),
+                        },
                         op.name,
                     )
                 x = t
             a, _, c, _ = tile.out
             if tile.index == 0:
-                self.emit("tile_store_first_s8", {"t": x}, {"y": y}, {"row0": a, "col0": c, "h": oh, "w": ow},
-                          stage[-1].name)
+                self.emit(
+                    "tile_store_first_s8",
+                    {"t": x},
+                    {"y": y},
+                    {"row0": a, "col0": c, "h": oh, "w": ow},
+                    stage[-1].name,
+                )
             else:
                 self.emit("tile_store_s8", {"t": x, "y": y}, {"y": y}, {"row0": a, "col0": c}, stage[-1].name)
         if self._training:
@@ -543,6 +614,8 @@ class Builder:
         if self._grad:
             raise TinytrainError(f"internal: gradients of {sorted(self._grad)} were never consumed")
         self.steps.extend(self._deferred)
+        if self.options.inplace_dw_grad and self.options.inplace:
+            self._inplace_dw_grads()
         # inference: the same forward over the same buffers, nothing saved
         self._target, self._training = self.infer_steps, False
         first = self._patched_stage() if self.patch else 0
@@ -604,8 +677,8 @@ def choose_stage_patch(graph: Graph, scheme: Scheme, options: CompileOptions) ->
         cut = options.patch_cut if options.patch_cut is not None else (cuts[-1] if cuts else 0)
         if cut not in cuts:
             raise TinytrainError(
-                f"cannot patch the first {cut} ops of {graph.name}: patchable cuts are {cuts} (a chain of convs "
-                f"from the input that no gradient reaches)"
+                f"cannot patch the first {cut} ops of {graph.name}: patchable cuts are {cuts} "
+                f"(a chain of convs from the input that no gradient reaches)"
             )
         grid = options.patch_grid or 2
         try:
@@ -621,7 +694,11 @@ def choose_stage_patch(graph: Graph, scheme: Scheme, options: CompileOptions) ->
     for cut in cuts:
         stage = {op.name for op in graph.ops[:cut]}
         floors[cut] = max(
-            (int(v) for v, st in zip(live, steps, strict=True) if not (st.phase == "forward" and st.layer in stage)),
+            (
+                int(v)
+                for v, st in zip(live, steps, strict=True)
+                if not (st.phase == "forward" and st.layer in stage)
+            ),
             default=0,
         )
     return choose_patch(graph, floors, options.input_in_arena, cuts=tuple(cuts))

@@ -72,6 +72,7 @@ _PROTOS: dict[str, tuple[object, list[object]]] = {
     "tt_tile_load_s8": (None, [_S8P, _I, _I, _I, _I, _I, _I, _I, _Z, _S8P]),
     "tt_tile_fill_s8": (None, [_S8P, _I, _I, _I, _I, _I, _I, _I, _Z]),
     "tt_tile_store_s8": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _I, _I]),
+    "tt_dwconv2d_bwd_input_inplace_f32": (None, [_F32P, _I, _I, _I, _S8P, _I, _I, _F32P, _I, _F32P]),
 }
 
 
@@ -381,6 +382,16 @@ class NativeKernels:
         out = _s8(y).copy()
         rows, cols, c = t.shape
         self.lib.tt_tile_store_s8(_s8(t), rows, cols, c, out, out.shape[0], out.shape[1], row0, col0)
+        return out
+
+    def dwconv2d_bwd_input_inplace_f32(self, g: np.ndarray, w: np.ndarray, s_w: np.ndarray, in_h: int,
+                                       in_w: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+        out = _f32(g).copy()
+        ho, wo, c = out.shape
+        kh, kw, _ = w.shape
+        assert stride == 1 and (in_h, in_w) == (ho, wo)
+        scratch = np.empty(ho * wo, np.float32)
+        self.lib.tt_dwconv2d_bwd_input_inplace_f32(out, ho, wo, c, _s8(w), kh, kw, _f32(s_w), pad, scratch)
         return out
 
     def xorshift32(self, state: int) -> int:

@@ -74,7 +74,9 @@ class FloatNet(nn.Module):
         b = op.bias.astype(np.float64) * float(op.attrs["x_scale"]) * op.w_scales.astype(np.float64)
         cout, cin_g, k, _ = w.shape
         groups = cout if op.depthwise else 1
-        conv = nn.Conv2d(cin_g * groups, cout, k, stride=op.stride, padding=op.padding, groups=groups, bias=True)
+        conv = nn.Conv2d(
+            cin_g * groups, cout, k, stride=op.stride, padding=op.padding, groups=groups, bias=True
+        )
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(w.astype(np.float32)))
             conv.bias.copy_(torch.from_numpy(b.astype(np.float32)))

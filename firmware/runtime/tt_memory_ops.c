@@ -114,3 +114,29 @@ void tt_tile_store_s8(const int8_t *t, int rows, int cols, int c, int8_t *y, int
     for (int r = 0; r < rows; r++)
         memcpy(y + ((size_t)(row0 + r) * w + col0) * c, t + (size_t)r * cols * c, (size_t)cols * c);
 }
+
+void tt_dwconv2d_bwd_input_inplace_f32(float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw,
+                                       const float *s_w, int pad, float *scratch) {
+    const int h = ho, w = wo; /* stride 1: dx has g's shape */
+    for (int ch = 0; ch < c; ch++) {
+        const float s = s_w[ch];
+        for (int j = 0; j < ho * wo; j++) scratch[j] = g[(size_t)j * c + ch];
+        for (int ih = 0; ih < h; ih++) {
+            for (int iw = 0; iw < w; iw++) {
+                float acc = 0.0f;
+                for (int a = 0; a < kh; a++) {
+                    const int oh = ih + pad - a;
+                    if (oh < 0) break;
+                    if (oh >= ho) continue;
+                    for (int b = 0; b < kw; b++) {
+                        const int ow = iw + pad - b;
+                        if (ow < 0) break;
+                        if (ow >= wo) continue;
+                        acc = acc + (scratch[(size_t)oh * wo + ow] * s) * (float)wt[((size_t)a * kw + b) * c + ch];
+                    }
+                }
+                g[((size_t)ih * w + iw) * c + ch] = acc;
+            }
+        }
+    }
+}

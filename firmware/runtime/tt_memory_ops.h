@@ -4,6 +4,7 @@
 #ifndef TT_MEMORY_OPS_H
 #define TT_MEMORY_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -31,6 +32,16 @@ void tt_tile_load_s8(const int8_t *x, int h, int w, int c, int row0, int col0, i
 void tt_tile_fill_s8(int8_t *t, int rows, int cols, int c, int row0, int col0, int h, int w, int32_t fill);
 /* y[row0 + r][col0 + s][:] = t[r][s][:]; the window lies inside y ([h][w][c]); writes nothing else. */
 void tt_tile_store_s8(const int8_t *t, int rows, int cols, int c, int8_t *y, int h, int w, int row0, int col0);
+
+/* ---- in-place depthwise input gradient (CompileOptions.inplace_dw_grad), stride 1 ----
+ * dx (same shape as g, [ho][wo][c]) overwrites g: channel by channel, the plane g[:][:][ch] is copied to
+ * `scratch` (ho * wo floats) and dx[:][:][ch] computed from it (taps kh asc, kw asc, from +0.0f), so it only
+ * overwrites elements of channel ch, already copied. Bit-identical to tt_dwconv2d_bwd_input_f32. */
+void tt_dwconv2d_bwd_input_inplace_f32(float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw,
+                                       const float *s_w, int pad, float *scratch);
+static inline size_t tt_dwconv2d_bwd_input_inplace_f32_scratch_bytes(int ho, int wo) {
+    return (size_t)4 * (size_t)ho * (size_t)wo;
+}
 
 #ifdef __cplusplus
 }

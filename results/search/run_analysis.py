@@ -7,9 +7,9 @@ import time
 
 from tinytrain.sparse.contrib import AnalysisSettings, analyze
 
-LAYERS = tuple(f"blocks.{i}.pointwise1" for i in range(6, 14))
-SETTINGS = AnalysisSettings(model="mcunet-5fps", dataset="digits", resolution=128, lr=0.005, steps=400,
-                            test_images=300, seeds=(0,), layers=LAYERS)
+LAYERS = tuple(f"blocks.{i}.pointwise1" for i in range(7, 14))
+SETTINGS = AnalysisSettings(model="mcunet-5fps", dataset="digits", resolution=128, lr=0.005, steps=200,
+                            test_images=200, seeds=(0,), layers=LAYERS)
 
 if __name__ == "__main__":
     t0 = time.time()

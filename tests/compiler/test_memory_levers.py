@@ -135,10 +135,72 @@ def test_generated_c_with_every_lever_matches_the_reference(tmp_path, monkeypatc
     import tinytrain.compiler as compiler
     from tinytrain.emulate import EmulateConfig, emulate
 
-    monkeypatch.setattr(compiler, "CompileOptions",
-                        functools.partial(CompileOptions, patch_cut=6, patch_grid=2))
-    rec = emulate(EmulateConfig(model="mcunet-5fps", scheme="paper:99kb", classes=2, resolution=64,
-                                backend="host", steps=3, max_test=4, build_dir=str(tmp_path / "build"),
-                                save_record=False)).record
+    monkeypatch.setattr(
+        compiler, "CompileOptions", functools.partial(CompileOptions, patch_cut=6, patch_grid=2)
+    )
+    rec = emulate(
+        EmulateConfig(
+            model="mcunet-5fps",
+            scheme="paper:99kb",
+            classes=2,
+            resolution=64,
+            backend="host",
+            steps=3,
+            max_test=4,
+            build_dir=str(tmp_path / "build"),
+            save_record=False,
+        )
+    ).record
     assert rec["matched_reference"], rec["match"]
     assert rec["match"]["losses"] and rec["match"]["params"] and rec["match"]["predictions"]
+
+
+@pytest.mark.parametrize("rule", ["nearest", "stochastic"])
+def test_inplace_dw_grad_is_bit_identical(rule):
+    g = replace_head(
+        random_graph(
+            3,
+            12,
+            blocks=[
+                {"expand": 2, "k": 3, "stride": 1, "out": 8},
+                {"expand": 3, "k": 5, "stride": 1, "out": 8},
+            ],
+        ),
+        2,
+    )
+    scheme = {"bias_last_n": 6, "weights": [{"layer": "blocks.1.pointwise1", "input_channel_ratio": 0.25}]}
+    xs = [random_input(g, seed=s) for s in range(4)]
+
+    def train(opts):
+        prog = compile_training(g, scheme, opts)
+        tr = Trainer(prog)
+        losses = [tr.train_step(x, i % 2, 0.05) for i, x in enumerate(xs)]
+        return prog, losses, tr.parameters()
+
+    _, base_losses, base = train(CompileOptions(update_rule=rule, inplace_dw_grad=False))
+    prog, losses, params = train(CompileOptions(update_rule=rule))
+    kernels = [s.kernel for s in prog.steps]
+    assert "dwconv2d_bwd_input_inplace_f32" in kernels
+    for t, s in enumerate(prog.steps):  # the layer's bias update runs first: it reads g, which dx overwrites
+        if s.kernel == "dwconv2d_bwd_input_inplace_f32":
+            assert s.outputs["dx"] == s.inputs["g"]
+            assert prog.steps[t - 1].kernel == "bias_grad_update" and prog.steps[t - 1].layer == s.layer
+    assert losses == base_losses
+    for k in base:
+        np.testing.assert_array_equal(params[k], base[k], err_msg=k)
+    plan = plan_memory(prog)
+    assert any(
+        k.startswith("scratch#") and k.endswith("dwconv2d_bwd_input_inplace_f32") for k in plan.offsets
+    )
+
+
+def test_inplace_dw_grad_lowers_the_backward_peak():
+    g = _graph("mcunet-5fps", 128)
+    on = plan_memory(compile_training(g, "paper:99kb", CompileOptions(patch=False)))
+    off = plan_memory(compile_training(g, "paper:99kb", CompileOptions(patch=False, inplace_dw_grad=False)))
+    back = [
+        t
+        for t, s in enumerate(compile_training(g, "paper:99kb", CompileOptions(patch=False)).steps)
+        if s.phase != "forward"
+    ]
+    assert max(on.live_per_step[t] for t in back) < max(off.live_per_step[t] for t in back) - 24 * 1024

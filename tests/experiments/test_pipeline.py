@@ -33,12 +33,16 @@ TINY = Settings(datasets=("faces",), seeds=(0,), resolution=32, epochs=1, max_tr
 def test_last_blocks_scheme():
     g = load_model("mcunet-5fps", resolution=32)
     one = last_blocks_scheme(g, 1)
-    assert [w["layer"] for w in one["weights"]] == ["blocks.13.pointwise1", "blocks.13.depthwise",
-                                                    "blocks.13.pointwise2"]
+    assert [w["layer"] for w in one["weights"]] == [
+        "blocks.13.pointwise1",
+        "blocks.13.depthwise",
+        "blocks.13.pointwise2",
+    ]
     assert one["bias_last_n"] == 3
     s = resolve("blocks:2", g)
-    assert set(s.weights) == {f"blocks.{b}.{n}" for b in (12, 13)
-                              for n in ("pointwise1", "depthwise", "pointwise2")} | {"classifier"}
+    assert set(s.weights) == {
+        f"blocks.{b}.{n}" for b in (12, 13) for n in ("pointwise1", "depthwise", "pointwise2")
+    } | {"classifier"}
     assert s.bias_last_n == 6
     with pytest.raises(Exception, match="blocks"):
         resolve("blocks:99", g)
@@ -59,8 +63,10 @@ def test_suites_share_runs_and_keys_are_stable():
     keys = {s.key() for s in t1} & {s.key() for s in f9} & {s.key() for s in rd}
     assert len(keys) == 1  # int8 + QAS + nearest on the main scheme at the chosen lr: one shared run
     assert len(dedupe(t1 + f9 + rd)) == 5 + len(FIG9_SCHEMES) + 6 - 3
-    assert spec(st, dataset="faces", seed=0, scheme="last").key() == spec(st, dataset="faces", seed=0,
-                                                                          scheme="last").key()
+    assert (
+        spec(st, dataset="faces", seed=0, scheme="last").key()
+        == spec(st, dataset="faces", seed=0, scheme="last").key()
+    )
     assert len(sweep_specs(st)) == 2 * len(LR_GRID)
 
 
@@ -105,12 +111,25 @@ def test_cache_and_resume(tmp_path):
 
 
 def _fake(sp, acc):
-    row = dataclasses.asdict(sp) | {"key": sp.key(), "label": sp.label(), "accuracy": acc, "eval_loss": 1 - acc,
-                                     "eval_samples": 10, "train_samples": 6, "steps": 6, "diverged": False,
-                                     "loss_curve": [1.0, 0.5, 0.2], "seconds": 1.0}
+    row = dataclasses.asdict(sp) | {
+        "key": sp.key(),
+        "label": sp.label(),
+        "accuracy": acc,
+        "eval_loss": 1 - acc,
+        "eval_samples": 10,
+        "train_samples": 6,
+        "steps": 6,
+        "diverged": False,
+        "loss_curve": [1.0, 0.5, 0.2],
+        "seconds": 1.0,
+    }
     shadow = 4096 if sp.rule == "shadow" else 0
-    mem = {"total": 100_000 + len(sp.scheme) * 1000 + shadow, "arena": 50_000, "flash": 1,
-           "breakdown": {"shadow_copies": shadow, "trainable_weights": 10}}
+    mem = {
+        "total": 100_000 + len(sp.scheme) * 1000 + shadow,
+        "arena": 50_000,
+        "flash": 1,
+        "breakdown": {"shadow_copies": shadow, "trainable_weights": 10},
+    }
     row["memory"] = {"32": mem, "128": dict(mem, total=mem["total"] * 3)}
     return row
 
@@ -125,10 +144,24 @@ def test_choose_lrs_and_report(tmp_path):
     st = dataclasses.replace(st, lr=chosen)
     specs = dedupe([sp for s in ("table1", "fig9", "rounding") for sp in suite_specs(st, s)])
     rows = [_fake(sp, 0.6 + 0.1 * sp.seed) for sp in specs]
-    written = report.write_all(tmp_path, st, ["lr", "table1", "fig9", "rounding"], rows, table, {"lr_source": "x"})
+    written = report.write_all(
+        tmp_path, st, ["lr", "table1", "fig9", "rounding"], rows, table, {"lr_source": "x"}
+    )
     names = {p.name for p in written}
-    assert {"table1.md", "table1.csv", "fig9.md", "fig9.csv", "fig9.png", "rounding.md", "rounding.csv",
-            "rounding.png", "lr_sweep.md", "learning_curves.png", "runs.csv", "README.md"} <= names
+    assert {
+        "table1.md",
+        "table1.csv",
+        "fig9.md",
+        "fig9.csv",
+        "fig9.png",
+        "rounding.md",
+        "rounding.csv",
+        "rounding.png",
+        "lr_sweep.md",
+        "learning_curves.png",
+        "runs.csv",
+        "README.md",
+    } <= names
     t1 = (tmp_path / "table1.md").read_text()
     assert "65.0 ± 7.1" in t1  # mean ± sample std of 0.6, 0.7
     rd = (tmp_path / "rounding.md").read_text()

@@ -39,8 +39,12 @@ def test_float_twin_tracks_the_int8_network(graph):
 
 def test_clamp_ranges_are_the_int8_ranges(graph):
     net = FloatNet(graph)
-    lo, hi = int8_range(graph, "blocks.0.depthwise" if "blocks.0.depthwise" in graph.tensors else
-                        graph.op("blocks.0.depthwise").output)
+    lo, hi = int8_range(
+        graph,
+        "blocks.0.depthwise"
+        if "blocks.0.depthwise" in graph.tensors
+        else graph.op("blocks.0.depthwise").output,
+    )
     assert lo <= 0.0 < hi
     # the logits are not clamped by default, but are with clamp_logits=True
     assert net._plan[-1][2] is None
@@ -57,9 +61,16 @@ def test_input_dequantization(graph):
 
 
 def test_scheme_parameters_update_only_the_scheme(graph):
-    scheme = resolve({"bias_last_n": 2, "weights": [{"layer": "blocks.13.pointwise1", "input_channel_ratio": 0.25},
-                                                    {"layer": "blocks.13.depthwise", "input_channel_ratio": 0.5}]},
-                     graph)
+    scheme = resolve(
+        {
+            "bias_last_n": 2,
+            "weights": [
+                {"layer": "blocks.13.pointwise1", "input_channel_ratio": 0.25},
+                {"layer": "blocks.13.depthwise", "input_channel_ratio": 0.5},
+            ],
+        },
+        graph,
+    )
     net = FloatNet(graph)
     before = {k: v.detach().clone() for k, v in net.state_dict().items()}
     params = scheme_parameters(net, scheme)
@@ -73,8 +84,14 @@ def test_scheme_parameters_update_only_the_scheme(graph):
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     pw1 = "convs.blocks__13__pointwise1"
     dw = "convs.blocks__13__depthwise"
-    expected = {f"{pw1}.weight", f"{dw}.weight", "convs.blocks__13__pointwise2.bias", f"{dw}.bias",
-                "convs.classifier.weight", "convs.classifier.bias"}
+    expected = {
+        f"{pw1}.weight",
+        f"{dw}.weight",
+        "convs.blocks__13__pointwise2.bias",
+        f"{dw}.bias",
+        "convs.classifier.weight",
+        "convs.classifier.bias",
+    }
     assert changed <= expected and {f"{pw1}.weight", "convs.classifier.weight"} <= changed
     w0, w1 = before[f"{pw1}.weight"], after[f"{pw1}.weight"]
     k = scheme.weights["blocks.13.pointwise1"].channels

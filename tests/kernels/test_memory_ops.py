@@ -21,8 +21,13 @@ def nk(request: pytest.FixtureRequest) -> native.NativeKernels:
 
 
 SPLIT_CASES = [  # (h, w, ci, k, co, kernel, stride)
-    (5, 5, 13, 2, 7, 1, 1), (8, 8, 48, 6, 24, 1, 1), (1, 1, 160, 20, 10, 1, 1), (4, 4, 8, 8, 5, 1, 1),
-    (7, 7, 3, 1, 8, 3, 2), (9, 6, 6, 3, 5, 3, 1), (6, 5, 7, 4, 3, 5, 2),
+    (5, 5, 13, 2, 7, 1, 1),
+    (8, 8, 48, 6, 24, 1, 1),
+    (1, 1, 160, 20, 10, 1, 1),
+    (4, 4, 8, 8, 5, 1, 1),
+    (7, 7, 3, 1, 8, 3, 2),
+    (9, 6, 6, 3, 5, 3, 1),
+    (6, 5, 7, 4, 3, 5, 2),
 ]
 
 
@@ -40,8 +45,9 @@ def test_conv2d_split_s8(nk, h, w, ci, k, co, kernel, stride):
         same(nk.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad), ref)
 
 
-@pytest.mark.parametrize("shape,ci,k", [((5, 5), 13, 2), ((8, 8), 48, 6), ((1, 1), 160, 20), ((), 40, 40),
-                                        ((4, 4), 24, 23)])
+@pytest.mark.parametrize(
+    "shape,ci,k", [((5, 5), 13, 2), ((8, 8), 48, 6), ((1, 1), 160, 20), ((), 40, 40), ((4, 4), 24, 23)]
+)
 def test_conv2d_split_bwd_input_f32(nk, shape, ci, k):
     rng = np.random.default_rng(ci * 7 + k)
     co = 11
@@ -80,9 +86,9 @@ def test_tile_kernels(nk, row0, col0, rows, cols):
     tr = s8(rng, (min(rows, h - r0), min(cols, w - c0), c))
     ref = M.tile_store_s8(tr, y, r0, c0)
     same(nk.tile_store_s8(tr, y, r0, c0), ref)
-    assert np.array_equal(ref[r0:r0 + tr.shape[0], c0:c0 + tr.shape[1]], tr)
+    assert np.array_equal(ref[r0 : r0 + tr.shape[0], c0 : c0 + tr.shape[1]], tr)
     mask = np.ones((h, w), bool)
-    mask[r0:r0 + tr.shape[0], c0:c0 + tr.shape[1]] = False
+    mask[r0 : r0 + tr.shape[0], c0 : c0 + tr.shape[1]] = False
     assert np.array_equal(ref[mask], y[mask])
     first = M.tile_store_first_s8(tr, r0, c0, h, w)
     assert np.array_equal(first[~mask], ref[~mask])
@@ -106,3 +112,18 @@ def test_tile_with_fill_equals_padded_conv(kernel, stride):
         r0, rows = a * stride - pad, (b - 1 - a) * stride + kernel
         t = M.tile_load_s8(x, r0, r0, rows, rows, xz)
         same(K.dwconv2d_s8(t, wt, bias, m, xz, -128, stride, 0), full[a:b, a:b])
+
+
+@pytest.mark.parametrize(
+    "ho,wo,c,k", [(8, 8, 48, 3), (5, 7, 9, 5), (4, 4, 24, 7), (1, 1, 8, 3), (16, 16, 5, 3)]
+)
+def test_dwconv2d_bwd_input_inplace_f32(nk, ho, wo, c, k):
+    rng = np.random.default_rng(ho * 100 + c + k)
+    g = rng.standard_normal((ho, wo, c)).astype(F32) * F32(1e-2)
+    wt = s8(rng, (k, k, c))
+    s_w = rng.uniform(1e-3, 2e-2, c).astype(F32)
+    pad = (k - 1) // 2
+    ref = M.dwconv2d_bwd_input_inplace_f32(g, wt, s_w, ho, wo, 1, pad)
+    same(ref, K.dwconv2d_bwd_input_f32(g, wt, s_w, ho, wo, 1, pad))
+    same(nk.dwconv2d_bwd_input_inplace_f32(g, wt, s_w, ho, wo, 1, pad), ref)
+    assert M.dwconv2d_bwd_input_inplace_f32_scratch_bytes((ho, wo, c)) == 4 * ho * wo

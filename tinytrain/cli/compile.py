@@ -50,11 +50,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-slice", action="store_true", help="ablation: save whole activations for partial updates"
     )
+    # memory levers (docs/memory.md): on by default, --no-<lever> for the ablation
     p.add_argument(
         "--split-weights",
-        action="store_true",
-        help="SRAM keeps only the trained input channels of partly trained layers (conv2d_split_* kernels)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="SRAM keeps only the trained input channels of partly trained layers (default on)",
     )
+    p.add_argument(
+        "--input-in-arena",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the input sample lives in the arena, dead after the first stage (default on)",
+    )
+    p.add_argument(
+        "--patch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the first stage tile by tile when no gradient reaches it (default on)",
+    )
+    p.add_argument("--patch-cut", type=int, help="patch the first N ops (default: chosen by the planner)")
+    p.add_argument("--patch-grid", type=int, help="patch on a G x G grid (default: chosen by the planner)")
     p.add_argument("--seed", type=int, default=0, help="seed of the new head's initialization")
     p.add_argument("--out", metavar="DIR", help="write program.json, plan.json, plan.txt here")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the readable one")
@@ -120,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         inplace=not args.no_inplace,
         slice_channels=not args.no_slice,
         split_weights=args.split_weights,
+        input_in_arena=args.input_in_arena,
+        patch=args.patch,
+        patch_cut=args.patch_cut,
+        patch_grid=args.patch_grid,
     )
     program = compile_training(graph, scheme, options)
     plan = plan_memory(program, args.board)

@@ -30,15 +30,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
     p.add_argument("--resolution", type=int, default=64, help="training resolution (default 64)")
     p.add_argument("--epochs", type=int, default=2, help="epochs over the training set (default 2)")
-    p.add_argument("--max-train", type=int, default=200,
-                   help="stratified cap on training images per dataset (default 200: digits 1257 -> 200; "
-                        "faces has 140)")
-    p.add_argument("--lr", type=float,
-                   help="one learning rate for every run (skips the sweep; default: chosen by the sweep)")
+    p.add_argument(
+        "--max-train",
+        type=int,
+        default=200,
+        help="stratified cap on training images per dataset (default 200: digits 1257 -> 200; faces has 140)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="one learning rate for every run (skips the sweep; default: chosen by the sweep)",
+    )
     p.add_argument("--sweep-seeds", type=int, default=1, help="seeds of the lr sweep (default 1)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--out", default=str(REPO_ROOT / "results" / "evidence"),
-                   help="output directory (default results/evidence)")
+    p.add_argument(
+        "--out",
+        default=str(REPO_ROOT / "results" / "evidence"),
+        help="output directory (default results/evidence)",
+    )
     p.set_defaults(func=run)
 
 
@@ -54,14 +63,23 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds < 1 or args.epochs < 1 or args.resolution < 32 or args.jobs < 1 or args.sweep_seeds < 1:
         raise TinytrainError("--seeds, --epochs, --jobs, --sweep-seeds must be >= 1 and --resolution >= 32")
     lr = {d: {f: args.lr for f in FAMILIES} for d in datasets} if args.lr else {}
-    settings = Settings(datasets=datasets, seeds=tuple(range(args.seeds)), resolution=args.resolution,
-                        epochs=args.epochs, max_train=args.max_train, sweep_seeds=tuple(range(args.sweep_seeds)),
-                        lr=lr)
+    settings = Settings(
+        datasets=datasets,
+        seeds=tuple(range(args.seeds)),
+        resolution=args.resolution,
+        epochs=args.epochs,
+        max_train=args.max_train,
+        sweep_seeds=tuple(range(args.sweep_seeds)),
+        lr=lr,
+    )
     suites = ["lr", "table1", "fig9", "rounding"] if args.suite == "all" else [args.suite]
     t0 = time.perf_counter()
-    print(f"tinytrain experiment {args.suite}: mcunet-5fps, {','.join(datasets)}, seeds {args.seeds}, "
-          f"{args.resolution}x{args.resolution}, {args.epochs} epochs, max {args.max_train} training images, "
-          f"out {args.out}", flush=True)
+    print(
+        f"tinytrain experiment {args.suite}: mcunet-5fps, {','.join(datasets)}, seeds {args.seeds}, "
+        f"{args.resolution}x{args.resolution}, {args.epochs} epochs, max {args.max_train} training images, "
+        f"out {args.out}",
+        flush=True,
+    )
     evidence(settings, suites, Path(args.out), jobs=args.jobs, log=lambda m: print(m, flush=True))
     print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     return 0

@@ -447,3 +447,11 @@ def _tile_store_s8(s: Step, c: EmitContext) -> str:
     y = c.names[s.outputs["y"]]
     h, w, _ = _hwc(tuple(c.program.buffers[s.outputs["y"]].shape))
     return call("tile_store_s8", c.buf(s, "t"), rows, cols, ch, y, h, w, c.attr(s, "row0"), c.attr(s, "col0"))
+
+
+@emitter("dwconv2d_bwd_input_inplace_f32")
+def _dwconv2d_bwd_input_inplace_f32(s: Step, c: EmitContext) -> str:
+    ho, wo, ch = _hwc(c.shape(s, "g"))
+    kh, kw, _ = c.shape(s, "w")
+    return call("dwconv2d_bwd_input_inplace_f32", c.buf(s, "g"), ho, wo, ch, c.buf(s, "w"), kh, kw, c.buf(s, "s_w"),
+                c.attr(s, "pad", 0), f"(float *){c.scratch(s)}")

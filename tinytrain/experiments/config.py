@@ -22,7 +22,13 @@ MAIN_SCHEME = "paper:99kb"
 PAPER_BUDGETS = ("49kb", "74kb", "99kb", "124kb", "148kb")
 LAST_K_BLOCKS = (1, 2, 4)
 #: Fig. 9's schemes, cheapest first (memory ordering is decided by the plan, not by this list)
-FIG9_SCHEMES = ("last", "bias", *(f"blocks:{k}" for k in LAST_K_BLOCKS), *(f"paper:{b}" for b in PAPER_BUDGETS), "full")
+FIG9_SCHEMES = (
+    "last",
+    "bias",
+    *(f"blocks:{k}" for k in LAST_K_BLOCKS),
+    *(f"paper:{b}" for b in PAPER_BUDGETS),
+    "full",
+)
 RULES = ("nearest", "stochastic", "shadow")
 #: learning-rate grid of the sweep (log-spaced, ~x3 apart; QAS makes the int8 lr an fp32-SGD lr)
 LR_GRID = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
@@ -54,9 +60,15 @@ class Settings:
 
     def base(self) -> dict[str, Any]:
         """The fields every run's key includes."""
-        return {"model": MODEL, "resolution": self.resolution, "epochs": self.epochs,
-                "max_train": self.max_train, "warmup_fraction": self.warmup_fraction,
-                "split_seed": self.split_seed, "val_fraction": self.val_fraction}
+        return {
+            "model": MODEL,
+            "resolution": self.resolution,
+            "epochs": self.epochs,
+            "max_train": self.max_train,
+            "warmup_fraction": self.warmup_fraction,
+            "split_seed": self.split_seed,
+            "val_fraction": self.val_fraction,
+        }
 
 
 @dataclass(frozen=True)
@@ -126,8 +138,9 @@ def lr_for(settings: Settings, dataset: str, scheme: str) -> float:
     try:
         return settings.lr[dataset][family(scheme)]
     except KeyError as exc:
-        raise TinytrainError(f"no learning rate for {dataset}/{family(scheme)}: run the lr sweep or pass --lr") \
-            from exc
+        raise TinytrainError(
+            f"no learning rate for {dataset}/{family(scheme)}: run the lr sweep or pass --lr"
+        ) from exc
 
 
 def suite_specs(settings: Settings, suite: str) -> list[RunSpec]:
@@ -145,8 +158,13 @@ def suite_specs(settings: Settings, suite: str) -> list[RunSpec]:
                 return spec(settings, scheme=scheme, **base, **kw)
 
             if suite == "table1":
-                out += [s("last"), s(MAIN_SCHEME, engine="fp32"), s(MAIN_SCHEME, qas=False),
-                        s(MAIN_SCHEME, qas=False, rule="shadow"), s(MAIN_SCHEME)]
+                out += [
+                    s("last"),
+                    s(MAIN_SCHEME, engine="fp32"),
+                    s(MAIN_SCHEME, qas=False),
+                    s(MAIN_SCHEME, qas=False, rule="shadow"),
+                    s(MAIN_SCHEME),
+                ]
             elif suite == "fig9":
                 out += [s(sch) for sch in FIG9_SCHEMES]
             elif suite == "rounding":

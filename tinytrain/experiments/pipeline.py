@@ -82,8 +82,14 @@ def _cost(sp: RunSpec) -> float:
     return per * (140 if sp.dataset == "faces" else sp.max_train)
 
 
-def execute(specs: Iterable[RunSpec], store: Store, jobs: int = 2, board: str = "m7",
-            memory_resolution: int = 128, log: Callable[[str], None] = print) -> list[Row]:
+def execute(
+    specs: Iterable[RunSpec],
+    store: Store,
+    jobs: int = 2,
+    board: str = "m7",
+    memory_resolution: int = 128,
+    log: Callable[[str], None] = print,
+) -> list[Row]:
     """Rows of all `specs`: cached ones loaded, the others run (`jobs` processes; 1 = in this process)."""
     specs = dedupe(list(specs))
     rows: dict[str, Row] = {}
@@ -106,10 +112,12 @@ def execute(specs: Iterable[RunSpec], store: Store, jobs: int = 2, board: str = 
         rows[row["key"]] = row
         el = time.perf_counter() - t0
         eta = el / done * (len(todo) - done)
-        log(f"[{done:3d}/{len(todo)}] {row['split']:4s} {row['dataset']:6s} seed {row['seed']} "
+        log(
+            f"[{done:3d}/{len(todo)}] {row['split']:4s} {row['dataset']:6s} seed {row['seed']} "
             f"{row['label']:32s} lr {row['lr']:<7g} acc {100 * row['accuracy']:5.1f}%  "
             f"loss {row['eval_loss']:.3f}  {row['seconds']:6.1f}s   elapsed {el / 60:5.1f} min, "
-            f"~{eta / 60:4.1f} min left")
+            f"~{eta / 60:4.1f} min left"
+        )
 
     if jobs <= 1 or len(todo) <= 1:
         for sp in todo:
@@ -144,9 +152,19 @@ def choose_lrs(rows: list[Row], datasets: Iterable[str]) -> tuple[dict[str, dict
                 acc = float(np.mean([r["accuracy"] for r in g]))
                 loss = float(np.mean([r["eval_loss"] for r in g]))
                 cands.append((acc, -loss, lr))
-                table.append({"dataset": ds, "family": fam, "scheme": FAMILIES[fam], "lr": lr,
-                              "val_accuracy": acc, "val_loss": loss, "seeds": len(g),
-                              "val_samples": g[0]["eval_samples"], "train_samples": g[0]["train_samples"]})
+                table.append(
+                    {
+                        "dataset": ds,
+                        "family": fam,
+                        "scheme": FAMILIES[fam],
+                        "lr": lr,
+                        "val_accuracy": acc,
+                        "val_loss": loss,
+                        "seeds": len(g),
+                        "val_samples": g[0]["eval_samples"],
+                        "train_samples": g[0]["train_samples"],
+                    }
+                )
             if cands:
                 best = max(cands)[2]
                 chosen.setdefault(ds, {})[fam] = best
@@ -156,8 +174,9 @@ def choose_lrs(rows: list[Row], datasets: Iterable[str]) -> tuple[dict[str, dict
     return chosen, table
 
 
-def evidence(settings: Settings, suites: Iterable[str], out: Path, jobs: int = 2,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
+def evidence(
+    settings: Settings, suites: Iterable[str], out: Path, jobs: int = 2, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Run the suites (lr sweep first unless `settings.lr` fixes the rates), then write the report."""
     from tinytrain.experiments import report
 
@@ -169,7 +188,9 @@ def evidence(settings: Settings, suites: Iterable[str], out: Path, jobs: int = 2
     sweep_table: list[Row] = []
     if not settings.lr:
         log("== learning-rate sweep (validation split of the training set)")
-        sweep_rows = execute(sweep_specs(settings), store, jobs, settings.board, settings.memory_resolution, log)
+        sweep_rows = execute(
+            sweep_specs(settings), store, jobs, settings.board, settings.memory_resolution, log
+        )
         chosen, sweep_table = choose_lrs(sweep_rows, settings.datasets)
         settings = replace(settings, lr=chosen)
         log(f"chosen learning rates: {json.dumps(chosen)}")

@@ -42,8 +42,10 @@ def _select(rows: list[Row], dataset: str, **kw: Any) -> list[Row]:
     for r in rows:
         if r["dataset"] != dataset or r["split"] != "test":
             continue
-        if all((abs(r[k] - v) <= 1e-12 * max(1.0, abs(v))) if isinstance(v, float) else r[k] == v
-               for k, v in kw.items()):
+        if all(
+            (abs(r[k] - v) <= 1e-12 * max(1.0, abs(v))) if isinstance(v, float) else r[k] == v
+            for k, v in kw.items()
+        ):
             out.append(r)
     return out
 
@@ -82,15 +84,27 @@ def _lr_of(settings: Settings, ds: str, fam: str) -> float:
 # ---------------------------------------------------------------------------------------------------------
 def table1(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
     methods = [
-        ("classifier only (int8, QAS, `last`)", "last", {"scheme": "last", "engine": "int8", "qas": True,
-                                                         "rule": "nearest"}),
+        (
+            "classifier only (int8, QAS, `last`)",
+            "last",
+            {"scheme": "last", "engine": "int8", "qas": True, "rule": "nearest"},
+        ),
         (f"fp32 (PyTorch twin, `{MAIN_SCHEME}`)", "main", {"scheme": MAIN_SCHEME, "engine": "fp32"}),
-        (f"int8 without QAS (`{MAIN_SCHEME}`, nearest)", "main",
-         {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "nearest"}),
-        (f"int8 without QAS (`{MAIN_SCHEME}`, shadow f32 accumulation)", "main",
-         {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "shadow"}),
-        (f"**int8 with QAS** (`{MAIN_SCHEME}`, nearest)", "main",
-         {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": "nearest"}),
+        (
+            f"int8 without QAS (`{MAIN_SCHEME}`, nearest)",
+            "main",
+            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "nearest"},
+        ),
+        (
+            f"int8 without QAS (`{MAIN_SCHEME}`, shadow f32 accumulation)",
+            "main",
+            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "shadow"},
+        ),
+        (
+            f"**int8 with QAS** (`{MAIN_SCHEME}`, nearest)",
+            "main",
+            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": "nearest"},
+        ),
     ]
     csv_rows: list[Row] = []
     body = []
@@ -102,10 +116,20 @@ def table1(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
             acc = _stats(r["accuracy"] for r in g)
             loss = _stats(r["eval_loss"] for r in g)
             cells.append(pm(*acc))
-            csv_rows.append({"method": name.replace("*", "").replace("`", ""), "dataset": ds, "lr": lr,
-                             "acc_mean": acc[0], "acc_std": acc[1], "seeds": acc[2], "loss_mean": loss[0],
-                             "loss_std": loss[1], "steps": g[0]["steps"] if g else 0,
-                             "diverged_runs": sum(bool(r["diverged"]) for r in g)})
+            csv_rows.append(
+                {
+                    "method": name.replace("*", "").replace("`", ""),
+                    "dataset": ds,
+                    "lr": lr,
+                    "acc_mean": acc[0],
+                    "acc_std": acc[1],
+                    "seeds": acc[2],
+                    "loss_mean": loss[0],
+                    "loss_std": loss[1],
+                    "steps": g[0]["steps"] if g else 0,
+                    "diverged_runs": sum(bool(r["diverged"]) for r in g),
+                }
+            )
         body.append(cells)
     md = _md_table(["method"] + [f"{ds} acc (%)" for ds in settings.datasets], body)
     return csv_rows, md
@@ -123,23 +147,40 @@ def fig9(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
             lr = _lr_of(settings, ds, fam)
             g = _select(rows, ds, scheme=sch, engine="int8", qas=True, rule="nearest", lr=lr)
             acc = _stats(r["accuracy"] for r in g)
-            rec = {"scheme": sch, "dataset": ds, "lr": lr, "acc_mean": acc[0], "acc_std": acc[1], "seeds": acc[2],
-                   f"sram_{R}": _mem(g, R), f"arena_{R}": _mem(g, R, "arena"),
-                   f"sram_{M}": _mem(g, M), f"arena_{M}": _mem(g, M, "arena"),
-                   "trainable_weights_128": _mem(g, M, "trainable_weights")}
+            rec = {
+                "scheme": sch,
+                "dataset": ds,
+                "lr": lr,
+                "acc_mean": acc[0],
+                "acc_std": acc[1],
+                "seeds": acc[2],
+                f"sram_{R}": _mem(g, R),
+                f"arena_{R}": _mem(g, R, "arena"),
+                f"sram_{M}": _mem(g, M),
+                f"arena_{M}": _mem(g, M, "arena"),
+                "trainable_weights_128": _mem(g, M, "trainable_weights"),
+            }
             csv_rows.append(rec)
             cells.append(pm(*acc))
             if i == len(settings.datasets) - 1:
-                mem_cells = [f"{rec[f'sram_{R}'] / KB:.0f}", f"{rec[f'sram_{M}'] / KB:.0f}",
-                             f"{rec[f'arena_{M}'] / KB:.0f}"]
+                mem_cells = [
+                    f"{rec[f'sram_{R}'] / KB:.0f}",
+                    f"{rec[f'sram_{M}'] / KB:.0f}",
+                    f"{rec[f'arena_{M}'] / KB:.0f}",
+                ]
         body.append(cells[:1] + mem_cells + cells[1:])
     last_ds = settings.datasets[-1]
-    md = _md_table(["scheme", f"SRAM @{R}×{R} (KB)", f"SRAM @{M}×{M} (KB)", f"arena @{M}×{M} (KB)"]
-                   + [f"{ds} acc (%)" for ds in settings.datasets], body)
-    md += (f"\nMemory: the compiler's plan for the `{settings.board}` board, total predicted SRAM (arena + "
-           f"trainable copies + input + stack + runtime state), with the {last_ds} head; "
-           "per-dataset figures in the CSV. Accuracies at the training resolution "
-           f"{R}×{R}.\n")
+    md = _md_table(
+        ["scheme", f"SRAM @{R}×{R} (KB)", f"SRAM @{M}×{M} (KB)", f"arena @{M}×{M} (KB)"]
+        + [f"{ds} acc (%)" for ds in settings.datasets],
+        body,
+    )
+    md += (
+        f"\nMemory: the compiler's plan for the `{settings.board}` board, total predicted SRAM (arena + "
+        f"trainable copies + input + stack + runtime state), with the {last_ds} head; "
+        "per-dataset figures in the CSV. Accuracies at the training resolution "
+        f"{R}×{R}.\n"
+    )
     return csv_rows, md
 
 
@@ -156,18 +197,35 @@ def rounding(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
                 g = _select(rows, ds, scheme=MAIN_SCHEME, engine="int8", qas=True, rule=rule, lr=lr)
                 base = _select(rows, ds, scheme=MAIN_SCHEME, engine="int8", qas=True, rule="nearest", lr=lr)
                 acc = _stats(r["accuracy"] for r in g)
-                rec = {"rule": rule, "lr_factor": factor, "dataset": ds, "lr": lr, "acc_mean": acc[0],
-                       "acc_std": acc[1], "seeds": acc[2], f"sram_{R}": _mem(g, R), f"sram_{M}": _mem(g, M),
-                       f"shadow_{R}": _mem(g, R, "shadow_copies"), f"shadow_{M}": _mem(g, M, "shadow_copies"),
-                       f"extra_vs_nearest_{M}": _mem(g, M) - _mem(base, M)}
+                rec = {
+                    "rule": rule,
+                    "lr_factor": factor,
+                    "dataset": ds,
+                    "lr": lr,
+                    "acc_mean": acc[0],
+                    "acc_std": acc[1],
+                    "seeds": acc[2],
+                    f"sram_{R}": _mem(g, R),
+                    f"sram_{M}": _mem(g, M),
+                    f"shadow_{R}": _mem(g, R, "shadow_copies"),
+                    f"shadow_{M}": _mem(g, M, "shadow_copies"),
+                    f"extra_vs_nearest_{M}": _mem(g, M) - _mem(base, M),
+                }
                 csv_rows.append(rec)
                 cells.append(pm(*acc))
                 if i == len(settings.datasets) - 1:
-                    memcells = [f"{rec[f'sram_{R}'] / KB:.1f}", f"{rec[f'sram_{M}'] / KB:.1f}",
-                                f"{rec[f'extra_vs_nearest_{M}'] / KB:+.1f}"]
+                    memcells = [
+                        f"{rec[f'sram_{R}'] / KB:.1f}",
+                        f"{rec[f'sram_{M}'] / KB:.1f}",
+                        f"{rec[f'extra_vs_nearest_{M}'] / KB:+.1f}",
+                    ]
             body.append(cells + memcells)
-    md = _md_table(["rule", "lr"] + [f"{ds} acc (%)" for ds in settings.datasets]
-                   + [f"SRAM @{R} (KB)", f"SRAM @{M} (KB)", f"vs nearest @{M} (KB)"], body)
+    md = _md_table(
+        ["rule", "lr"]
+        + [f"{ds} acc (%)" for ds in settings.datasets]
+        + [f"SRAM @{R} (KB)", f"SRAM @{M} (KB)", f"vs nearest @{M} (KB)"],
+        body,
+    )
     lrs = ", ".join(f"{ds} {_lr_of(settings, ds, 'main'):g}" for ds in settings.datasets)
     md += f"\nScheme `{MAIN_SCHEME}`, int8 with QAS; chosen lr: {lrs}.\n"
     return csv_rows, md
@@ -179,7 +237,7 @@ def sweep_md(table: list[Row]) -> str:
         groups[(t["dataset"], t["family"])].append(t)
     lrs = sorted({t["lr"] for t in table})
     body = []
-    for (ds, fam), g in groups.items():
+    for (ds, _fam), g in groups.items():
         by = {t["lr"]: t for t in g}
         cells = [ds, f"`{g[0]['scheme']}`", f"{g[0]['train_samples']}/{g[0]['val_samples']}"]
         for lr in lrs:
@@ -192,7 +250,8 @@ def sweep_md(table: list[Row]) -> str:
         body.append(cells)
     return _md_table(["dataset", "scheme", "train/val"] + [f"lr {lr:g}" for lr in lrs], body) + (
         "\nValidation accuracy % (validation loss), int8 with QAS, nearest rounding; **bold**: chosen "
-        "(best accuracy, ties: lower loss).\n")
+        "(best accuracy, ties: lower loss).\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -214,12 +273,24 @@ def _plot_fig9(path: Path, recs: list[Row], settings: Settings) -> Path:
                 x = rec[f"sram_{res}"] / KB
                 c = colors.get(sch, "tab:blue" if sch.startswith("paper") else "tab:green")
                 mk = "*" if sch.startswith("paper") else ("s" if sch.startswith("blocks") else "o")
-                ax.errorbar(x, 100 * rec["acc_mean"], yerr=100 * rec["acc_std"], fmt=mk, color=c, ms=9, capsize=3)
-                ax.annotate(sch, (x, 100 * rec["acc_mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-            paper = sorted((r for r in recs if r["dataset"] == ds and r["scheme"].startswith("paper")),
-                           key=lambda r: r[f"sram_{res}"])
-            ax.plot([r[f"sram_{res}"] / KB for r in paper], [100 * r["acc_mean"] for r in paper], "-",
-                    color="tab:blue", alpha=0.5, label="sparse update (paper schemes)")
+                ax.errorbar(
+                    x, 100 * rec["acc_mean"], yerr=100 * rec["acc_std"], fmt=mk, color=c, ms=9, capsize=3
+                )
+                ax.annotate(
+                    sch, (x, 100 * rec["acc_mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8
+                )
+            paper = sorted(
+                (r for r in recs if r["dataset"] == ds and r["scheme"].startswith("paper")),
+                key=lambda r: r[f"sram_{res}"],
+            )
+            ax.plot(
+                [r[f"sram_{res}"] / KB for r in paper],
+                [100 * r["acc_mean"] for r in paper],
+                "-",
+                color="tab:blue",
+                alpha=0.5,
+                label="sparse update (paper schemes)",
+            )
             ax.axvline(320, color="k", ls="--", lw=0.8, label="320 KB (STM32F746 SRAM)")
             ax.axvline(256, color="k", ls=":", lw=0.8, label="256 KB")
             ax.set_xscale("log")
@@ -229,8 +300,10 @@ def _plot_fig9(path: Path, recs: list[Row], settings: Settings) -> Path:
             ax.grid(alpha=0.3)
             if i == 0 and j == 0:
                 ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"MCUNet-5FPS, new head, int8 + QAS, {settings.epochs} epochs, mean ± std over "
-                 f"{len(settings.seeds)} seeds")
+    fig.suptitle(
+        f"MCUNet-5FPS, new head, int8 + QAS, {settings.epochs} epochs, mean ± std over "
+        f"{len(settings.seeds)} seeds"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -274,12 +347,17 @@ def _plot_curves(path: Path, rows: list[Row], settings: Settings) -> Path:
 
     nds = len(settings.datasets)
     fig, axes = plt.subplots(1, nds, figsize=(6 * nds, 4.2), squeeze=False)
-    sel = [("classifier only", {"scheme": "last", "engine": "int8", "qas": True, "rule": "nearest"}, "last"),
-           ("fp32", {"scheme": MAIN_SCHEME, "engine": "fp32"}, "main"),
-           ("int8 no QAS", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "nearest"}, "main"),
-           ("int8 no QAS, shadow", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "shadow"},
-            "main"),
-           ("int8 QAS", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": "nearest"}, "main")]
+    sel = [
+        ("classifier only", {"scheme": "last", "engine": "int8", "qas": True, "rule": "nearest"}, "last"),
+        ("fp32", {"scheme": MAIN_SCHEME, "engine": "fp32"}, "main"),
+        ("int8 no QAS", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "nearest"}, "main"),
+        (
+            "int8 no QAS, shadow",
+            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "shadow"},
+            "main",
+        ),
+        ("int8 QAS", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": "nearest"}, "main"),
+    ]
     for j, ds in enumerate(settings.datasets):
         ax = axes[0][j]
         for name, kw, fam in sel:
@@ -303,8 +381,14 @@ def _plot_curves(path: Path, rows: list[Row], settings: Settings) -> Path:
     return path
 
 
-def write_all(out: Path, settings: Settings, suites: list[str], rows: list[Row], sweep_table: list[Row],
-              info: dict[str, Any]) -> list[Path]:
+def write_all(
+    out: Path,
+    settings: Settings,
+    suites: list[str],
+    rows: list[Row],
+    sweep_table: list[Row],
+    info: dict[str, Any],
+) -> list[Path]:
     """Write every table/plot of the suites that ran; returns the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -321,8 +405,15 @@ def write_all(out: Path, settings: Settings, suites: list[str], rows: list[Row],
         written.append(_write_csv(out / "table1.csv", recs))
         (out / "table1.md").write_text("# Table 1 shape: fp32 vs int8 without / with QAS\n\n" + md)
         written.append(out / "table1.md")
-        written.append(_plot_bars(out / "table1.png", recs, "method",
-                                  "Table 1 shape: fp32 vs int8 w/o QAS vs int8 with QAS", settings))
+        written.append(
+            _plot_bars(
+                out / "table1.png",
+                recs,
+                "method",
+                "Table 1 shape: fp32 vs int8 w/o QAS vs int8 with QAS",
+                settings,
+            )
+        )
         written.append(_plot_curves(out / "learning_curves.png", rows, settings))
         sections.append("## Table 1 shape\n\n" + md)
     if "fig9" in suites:
@@ -342,23 +433,36 @@ def write_all(out: Path, settings: Settings, suites: list[str], rows: list[Row],
         sections.append("## Update rounding rule\n\n" + md)
     test_rows = [r for r in rows if r["split"] == "test"]
     if test_rows:
-        flat = [{k: v for k, v in r.items() if k not in ("loss_curve", "memory", "options")}
-                | {f"sram_{res}": r.get("memory", {}).get(str(res), {}).get("total")
-                   for res in (settings.resolution, settings.memory_resolution)}
-                for r in sorted(test_rows, key=lambda r: (r["dataset"], r["label"], r["lr"], r["seed"]))]
+        flat = [
+            {k: v for k, v in r.items() if k not in ("loss_curve", "memory", "options")}
+            | {
+                f"sram_{res}": r.get("memory", {}).get(str(res), {}).get("total")
+                for res in (settings.resolution, settings.memory_resolution)
+            }
+            for r in sorted(test_rows, key=lambda r: (r["dataset"], r["label"], r["lr"], r["seed"]))
+        ]
         written.append(_write_csv(out / "runs.csv", flat))
     run_seconds = sum(float(r.get("seconds", 0)) for r in test_rows)
-    info = dict(info, run_seconds_sum=round(run_seconds, 1), runs=len(test_rows))
+    cpu_seconds = sum(float(r.get("cpu_seconds", 0)) for r in test_rows)
+    info = dict(
+        info,
+        run_seconds_sum=round(run_seconds, 1),
+        cpu_seconds_sum=round(cpu_seconds, 1),
+        runs=len(test_rows),
+    )
     (out / "run_info.json").write_text(json.dumps(info, indent=1, default=str))
     written.append(out / "run_info.json")
     s = settings
-    head = (f"# Accuracy evidence (generated by `tinytrain experiment`)\n\n"
-            f"MCUNet-5FPS (ImageNet-pretrained int8) with a new head; datasets {', '.join(s.datasets)}; "
-            f"seeds {', '.join(map(str, s.seeds))}; training at {s.resolution}×{s.resolution}, {s.epochs} epochs, "
-            f"batch 1, at most {s.max_train} training images per dataset (stratified), SGD, linear warmup "
-            f"{100 * s.warmup_fraction:g}% then cosine decay to 0; learning rates "
-            f"({info.get('lr_source')}): {json.dumps(s.lr)}. Test accuracy on the fixed test split, "
-            f"mean ± std over seeds (%). Discussion: docs/evidence.md.\n\n")
+    head = (
+        f"# Accuracy evidence (generated by `tinytrain experiment`)\n\n"
+        f"MCUNet-5FPS (ImageNet-pretrained int8) with a new head; datasets {', '.join(s.datasets)}; "
+        f"seeds {', '.join(map(str, s.seeds))}; training at {s.resolution}×{s.resolution}, "
+        f"{s.epochs} epochs, "
+        f"batch 1, at most {s.max_train} training images per dataset (stratified), SGD, linear warmup "
+        f"{100 * s.warmup_fraction:g}% then cosine decay to 0; learning rates "
+        f"({info.get('lr_source')}): {json.dumps(s.lr)}. Test accuracy on the fixed test split, "
+        f"mean ± std over seeds (%). Discussion: docs/evidence.md.\n\n"
+    )
     (out / "README.md").write_text(head + "\n".join(sections))
     written.append(out / "README.md")
     return written

@@ -65,8 +65,9 @@ def make_split(sp: RunSpec) -> Split:
         return Split(tx, ty, ds.test_x, ds.test_y, ds.classes)
     from sklearn.model_selection import train_test_split
 
-    tr, va = train_test_split(np.arange(len(ty)), test_size=sp.val_fraction, random_state=sp.split_seed,
-                              stratify=ty)
+    tr, va = train_test_split(
+        np.arange(len(ty)), test_size=sp.val_fraction, random_state=sp.split_seed, stratify=ty
+    )
     tr, va = np.sort(tr), np.sort(va)
     return Split(tx[tr], ty[tr], tx[va], ty[va], ds.classes)
 
@@ -110,9 +111,13 @@ def memory(sp: RunSpec, resolution: int, classes: int, board: str = BOARD) -> di
     opts = CompileOptions(update_rule=sp.rule, qas=sp.qas)
     program = compile_training(graph, resolve(sp.scheme, graph), opts)
     plan = plan_memory(program, board)
-    return {"total": int(plan.total), "arena": int(plan.arena), "breakdown": {k: int(v) for k, v in
-                                                                              plan.breakdown.items()},
-            "flash": int(plan.flash), "options": dataclasses.asdict(opts)}
+    return {
+        "total": int(plan.total),
+        "arena": int(plan.arena),
+        "breakdown": {k: int(v) for k, v in plan.breakdown.items()},
+        "flash": int(plan.flash),
+        "options": dataclasses.asdict(opts),
+    }
 
 
 def _train_int8(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict[str, Any]]:
@@ -125,8 +130,10 @@ def _train_int8(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict
     opts = CompileOptions(update_rule=sp.rule, qas=sp.qas)
     program = compile_training(graph, resolve(sp.scheme, graph), opts)
     trainer = Trainer(program, seed=rng_seed(sp.seed))
-    losses = [trainer.train_step(data.train_x[i], int(data.train_y[i]), lr)
-              for i, lr in schedule(sp, len(data.train_y))]
+    losses = [
+        trainer.train_step(data.train_x[i], int(data.train_y[i]), lr)
+        for i, lr in schedule(sp, len(data.train_y))
+    ]
     out = graph.tensors[graph.output]
     logits = np.stack([trainer.infer(x) for x in data.eval_x]).astype(np.float64)
     logits = (logits - out.zero) * out.scale
@@ -162,8 +169,9 @@ def _train_fp32(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict
     return losses, logits, {"trainable_params": int(sum(p.numel() for p in params))}
 
 
-def run(sp: RunSpec, board: str = BOARD, memory_resolution: int = MEMORY_RESOLUTION,
-        with_memory: bool = True) -> dict[str, Any]:
+def run(
+    sp: RunSpec, board: str = BOARD, memory_resolution: int = MEMORY_RESOLUTION, with_memory: bool = True
+) -> dict[str, Any]:
     """Train and evaluate one run; the row (spec fields + results)."""
     t0, c0 = time.perf_counter(), time.process_time()
     data = make_split(sp)
@@ -176,23 +184,26 @@ def run(sp: RunSpec, board: str = BOARD, memory_resolution: int = MEMORY_RESOLUT
     train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     pred = np.argmax(logits, axis=1)  # ties: lowest index, as the firmware
     row: dict[str, Any] = dataclasses.asdict(sp)
-    row.update({
-        "key": sp.key(),
-        "label": sp.label(),
-        "accuracy": float((pred == data.eval_y).mean()),
-        "eval_loss": _xent(logits, np.asarray(data.eval_y)),
-        "eval_samples": int(len(data.eval_y)),
-        "train_samples": int(len(data.train_y)),
-        "steps": len(losses),
-        "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 10):])),
-        "diverged": not all(math.isfinite(v) for v in losses),
-        "loss_curve": _curve(losses),
-        "seconds": round(train_s, 2),  # wall time of training + evaluation (not the memory plans)
-        "cpu_seconds": round(cpu_s, 2),
-        **extra,
-    })
+    row.update(
+        {
+            "key": sp.key(),
+            "label": sp.label(),
+            "accuracy": float((pred == data.eval_y).mean()),
+            "eval_loss": _xent(logits, np.asarray(data.eval_y)),
+            "eval_samples": int(len(data.eval_y)),
+            "train_samples": int(len(data.train_y)),
+            "steps": len(losses),
+            "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 10) :])),
+            "diverged": not all(math.isfinite(v) for v in losses),
+            "loss_curve": _curve(losses),
+            "seconds": round(train_s, 2),  # wall time of training + evaluation (not the memory plans)
+            "cpu_seconds": round(cpu_s, 2),
+            **extra,
+        }
+    )
     if with_memory:
-        row["memory"] = {str(r): memory(sp, r, data.classes, board)
-                         for r in sorted({sp.resolution, memory_resolution})}
+        row["memory"] = {
+            str(r): memory(sp, r, data.classes, board) for r in sorted({sp.resolution, memory_resolution})
+        }
         row["board"] = board
     return row

@@ -30,8 +30,11 @@ def last_blocks_scheme(graph: Graph, k: int) -> dict[str, Any]:
     tail = backbone[first:]
     if any(_block(name) not in chosen for name in tail):
         raise TinytrainError(f"blocks:{k}: model {graph.name!r} has convs after its last blocks: {tail}")
-    return {"name": f"blocks:{k}", "bias_last_n": len(tail),
-            "weights": [{"layer": name, "input_channel_ratio": 1.0} for name in tail]}
+    return {
+        "name": f"blocks:{k}",
+        "bias_last_n": len(tail),
+        "weights": [{"layer": name, "input_channel_ratio": 1.0} for name in tail],
+    }
 
 
 def resolve(name: str, graph: Graph) -> Scheme:

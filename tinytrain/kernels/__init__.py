@@ -39,3 +39,13 @@ from tinytrain.kernels.update import (  # noqa: F401
     shadow_init,
     step_factors,
 )
+from tinytrain.kernels.memory_ops import (  # noqa: F401, E402  (memory levers, docs/memory.md)
+    conv2d_split_bwd_input_f32,
+    conv2d_split_s8,
+    dwconv2d_bwd_input_inplace_f32,
+    dwconv2d_bwd_input_inplace_f32_scratch_bytes,
+    tile_fill_s8,
+    tile_load_s8,
+    tile_store_first_s8,
+    tile_store_s8,
+)

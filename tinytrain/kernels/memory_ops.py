@@ -256,3 +256,25 @@ def tile_store_first_s8(t: np.ndarray, row0: int, col0: int, h: int, w: int) -> 
     later stores; the reference fills them with 0). Same C function as `tile_store_s8`."""
     y = np.zeros((int(h), int(w), np.asarray(t).shape[2]), np.int8)
     return tile_store_s8(t, y, row0, col0)
+
+
+# in-place depthwise input gradient (CompileOptions(inplace_dw_grad=True)) ------------------------------------
+
+
+def dwconv2d_bwd_input_inplace_f32(
+    g: np.ndarray, w: np.ndarray, s_w: np.ndarray, in_h: int, in_w: int, stride: int = 1, pad: int = 0
+) -> np.ndarray:
+    """`dwconv2d_bwd_input_f32` for stride 1 (dx has g's shape), whose C twin writes dx over g: channel by
+    channel, the plane g[:, :, c] is copied to a float32 scratch plane (Ho*Wo floats) and dx[:, :, c] computed
+    from it. Same sums in the same order: bit-identical to the out-of-place kernel."""
+    if int(stride) != 1:
+        raise ValueError("the in-place depthwise input gradient needs stride 1")
+    from tinytrain.kernels.backward import dwconv2d_bwd_input_f32
+
+    return dwconv2d_bwd_input_f32(g, w, s_w, in_h, in_w, stride, pad)
+
+
+def dwconv2d_bwd_input_inplace_f32_scratch_bytes(g: tuple[int, ...]) -> int:
+    """Scratch of `dwconv2d_bwd_input_inplace_f32`: one float32 channel plane of g (C:
+    tt_dwconv2d_bwd_input_inplace_f32_scratch_bytes)."""
+    return 4 * int(g[0]) * int(g[1])

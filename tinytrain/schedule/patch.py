@@ -57,9 +57,17 @@ class PatchPlan:
         return self.extra_macs / max(self.stage_macs, 1)
 
     def to_dict(self) -> dict[str, object]:
-        return {"cut": self.cut, "grid": self.grid, "last_layer": self.ops[-1], "stage_output": self.stage_output,
-                "tiles": len(self.tiles), "stage_macs": self.stage_macs, "extra_macs": self.extra_macs,
-                "overhead": round(self.overhead, 4), "stage_peak": self.stage_peak}
+        return {
+            "cut": self.cut,
+            "grid": self.grid,
+            "last_layer": self.ops[-1],
+            "stage_output": self.stage_output,
+            "tiles": len(self.tiles),
+            "stage_macs": self.stage_macs,
+            "extra_macs": self.extra_macs,
+            "overhead": round(self.overhead, 4),
+            "stage_peak": self.stage_peak,
+        }
 
 
 def _split(n: int, p: int) -> list[tuple[int, int]]:
@@ -98,8 +106,10 @@ def _macs(graph: Graph, op: Op, rows: int, cols: int) -> int:
 def plan_patch(graph: Graph, cut: int, grid: int, input_in_arena: bool = True) -> PatchPlan:
     """The tiling of ops[:cut] over a grid x grid split of the stage output (see the module doc)."""
     if cut not in chain_cuts(graph):
-        raise ValueError(f"{graph.name}: the first {cut} ops are not a patchable chain of convs "
-                         f"(valid cuts: {chain_cuts(graph)})")
+        raise ValueError(
+            f"{graph.name}: the first {cut} ops are not a patchable chain of convs "
+            f"(valid cuts: {chain_cuts(graph)})"
+        )
     stage = graph.ops[:cut]
     out_t = stage[-1].output
     _, H, W = graph.tensors[out_t].shape
@@ -114,19 +124,30 @@ def plan_patch(graph: Graph, cut: int, grid: int, input_in_arena: bool = True) -
                 win[op.inputs[0]] = (*_conv_in(op, a, b), *_conv_in(op, c, d))
             tiles.append(Tile(len(tiles), (r0, r1, c0, c1), win))
     stage_macs = sum(_macs(graph, op, *graph.tensors[op.output].shape[1:]) for op in stage)
-    patched = sum(_macs(graph, op, w[1] - w[0], w[3] - w[2])
-                  for t in tiles for op in stage for w in [t.windows[op.output]])
+    patched = sum(
+        _macs(graph, op, w[1] - w[0], w[3] - w[2])
+        for t in tiles
+        for op in stage
+        for w in [t.windows[op.output]]
+    )
     tensors = [graph.input] + [op.output for op in stage]
-    tile_bytes = {x: max(align_up(graph.tensors[x].shape[0] * (w[1] - w[0]) * (w[3] - w[2]))
-                         for t in tiles for w in [t.windows[x]]) for x in tensors}
+    tile_bytes = {
+        x: max(
+            align_up(graph.tensors[x].shape[0] * (w[1] - w[0]) * (w[3] - w[2]))
+            for t in tiles
+            for w in [t.windows[x]]
+        )
+        for x in tensors
+    }
     whole = align_up(_numel(graph, out_t)) + (align_up(_numel(graph, graph.input)) if input_in_arena else 0)
     # during op j of a tile: its input tile and output tile (the first reads the whole input, the last
     # writes a tile that is then stored); the tile_load: the input tile alone
     peak = whole + tile_bytes[graph.input]
     for op in stage:
         peak = max(peak, whole + tile_bytes[op.inputs[0]] + tile_bytes[op.output])
-    return PatchPlan(cut, grid, [op.name for op in stage], out_t, tiles, stage_macs, patched, peak,
-                     tile_bytes)
+    return PatchPlan(
+        cut, grid, [op.name for op in stage], out_t, tiles, stage_macs, patched, peak, tile_bytes
+    )
 
 
 def _numel(graph: Graph, t: str) -> int:
@@ -134,9 +155,14 @@ def _numel(graph: Graph, t: str) -> int:
     return c * h * w
 
 
-def choose_patch(graph: Graph, floors: dict[int, int] | None = None, input_in_arena: bool = True,
-                 grids: tuple[int, ...] = PATCH_GRIDS, max_overhead: float = MAX_STAGE_OVERHEAD,
-                 cuts: tuple[int, ...] | None = None) -> PatchPlan | None:
+def choose_patch(
+    graph: Graph,
+    floors: dict[int, int] | None = None,
+    input_in_arena: bool = True,
+    grids: tuple[int, ...] = PATCH_GRIDS,
+    max_overhead: float = MAX_STAGE_OVERHEAD,
+    cuts: tuple[int, ...] | None = None,
+) -> PatchPlan | None:
     """The configuration with the smallest arena peak, counting nothing below `floors[cut]` (the peak of
     the rest of the program for that cut: going lower buys nothing), then the fewest recomputed MACs, among
     those recomputing at most `max_overhead` of the stage's MACs. None if no cut is patchable."""

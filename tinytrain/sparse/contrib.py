@@ -210,13 +210,12 @@ class Workbench:
         else:
             cut = g.ops[index].inputs[0]
             s = self.settings
-            fdir = self.dir.parent / (f"features_{s.model}_{s.dataset}_r{s.resolution}_split{s.split_seed}"
-                                      f"_test{s.test_images}")
+            fdir = self.dir.parent / f"features_{s.model}_{s.dataset}_r{s.resolution}_split{s.split_seed}"
             fdir.mkdir(parents=True, exist_ok=True)
             path = fdir / f"{cut}.npz"
-            if path.exists():
-                z = np.load(path)
-                out = (z["train"], z["test"])
+            z = np.load(path) if path.exists() else None
+            if z is not None and len(z["test"]) >= len(self._test_x):  # a file may hold more test images
+                out = (z["train"], z["test"][: len(self._test_x)])
             else:
                 out = (_features_parallel(g, index, self._train_x, self.workers),
                        _features_parallel(g, index, self._test_x, self.workers))
