@@ -18,5 +18,5 @@ Training On M7 Fits In 256 KB, Loss Decreases, Matches The Host
     Instructions Per Step Should Be Reported
 
 A Plan Too Large For The Board Fails Before Emulation
-    ${msg}=    Plan Should Not Fit    m4    resolution=160
+    ${msg}=    Plan Should Not Fit    m4    resolution=224
     Should Contain    ${msg}    board `m4`

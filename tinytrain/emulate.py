@@ -938,7 +938,7 @@ class TrainingLibrary:
         board: str,
         model: str = "mcunet-5fps",
         scheme: str = "paper:99kb",
-        resolution: int = 160,
+        resolution: int = 224,
         classes: int = 2,
     ) -> str:
         """Emulating this job fails before anything is built, with the planner's breakdown."""

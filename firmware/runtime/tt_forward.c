@@ -21,6 +21,53 @@ static inline int out_size(int n, int k, int stride, int pad) {
  * Stack: 4 * ci bytes (xb), at most 4 * TT_1X1_MAX_CI = 2 KB; wider layers use the path below. */
 #define TT_1X1_MAX_CI 512
 
+#if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP)
+/* The 2 pixels x 2 outputs inner loop in assembly (GCC's allocation spills on the M4): per 4 channels LDR x2,
+ * SXTB16 x4, LDRD x2, SMLAD x8, CMP, BNE = 18 instructions for 16 MAC.
+ * tt_dot2x2(px, xend, pa, wb, acc): acc[0..3] (a00, a01, a10, a11) += the widened pixel pair px..xend dotted with
+ * weight rows pa (output a) and pa + wb (output b). */
+void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int wb, int32_t *acc);
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .align 2\n"
+    "  .global tt_dot2x2\n"
+    "  .type tt_dot2x2, %function\n"
+    "  .thumb_func\n"
+    "tt_dot2x2:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldr lr, [sp, #36]\n"
+    "  ldm lr, {r4, r5, r6, r7}\n"
+    "  cmp r0, r1\n"
+    "  beq 2f\n"
+    "1:\n"
+    "  ldr r9, [r2, r3]\n"
+    "  ldr r8, [r2], #4\n"
+    "  sxtb16 r10, r8\n"
+    "  sxtb16 r8, r8, ror #8\n"
+    "  sxtb16 r11, r9\n"
+    "  sxtb16 r9, r9, ror #8\n"
+    "  ldrd r12, lr, [r0], #16\n"
+    "  smlad r4, r12, r10, r4\n"
+    "  smlad r4, lr, r8, r4\n"
+    "  smlad r5, r12, r11, r5\n"
+    "  smlad r5, lr, r9, r5\n"
+    "  ldrd r12, lr, [r0, #-8]\n"
+    "  smlad r6, r12, r10, r6\n"
+    "  smlad r6, lr, r8, r6\n"
+    "  smlad r7, r12, r11, r7\n"
+    "  smlad r7, lr, r9, r7\n"
+    "  cmp r0, r1\n"
+    "  bne 1b\n"
+    "2:\n"
+    "  ldr lr, [sp, #36]\n"
+    "  stm lr, {r4, r5, r6, r7}\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size tt_dot2x2, .-tt_dot2x2\n");
+#define TT_DOT2X2_ASM 1
+#endif
+
 /* All outputs of one pixel pair (two = 0: one pixel) from the widened inputs xb / tails t0, t1. */
 static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq, const int32_t *t0,
                                                      const int32_t *t1, int two, const int8_t *wt, int ci, int co,
@@ -36,6 +83,15 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
         int32_t a00 = ba, a01 = bb, a10 = ba, a11 = bb;
         const uint32_t *px = xb;
         if (two) {
+#ifdef TT_DOT2X2_ASM
+            int32_t acc[4] = {a00, a01, a10, a11};
+            tt_dot2x2(px, xend, pa, wb, acc);
+            pa += 4 * nq;
+            a00 = acc[0];
+            a01 = acc[1];
+            a10 = acc[2];
+            a11 = acc[3];
+#else
 #pragma GCC unroll 2
             for (; px < xend; px += 4, pa += 4) {
                 const uint32_t u = tt_load32(pa), v = tt_load32(pa + wb);
@@ -51,6 +107,7 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
                 a11 = __smlad(x2, va, a11);
                 a11 = __smlad(x3, vc, a11);
             }
+#endif
         } else {
 #pragma GCC unroll 2
             for (; px < xend; px += 4, pa += 4) {

@@ -1,8 +1,9 @@
 /* tinytrain runtime kernels: the C twins of tinytrain.kernels (numpy), bit-identical by contract.
  * Specification: docs/numerics.md. Layouts: activations HWC, regular conv weights OHWI
- * ([Co][kh][kw][Ci]; 1x1 = [Co][Ci]), depthwise weights [kh][kw][C]. No allocation, no scratch:
- * every kernel works in registers and its own output buffers. Outputs never alias inputs, except
- * tt_apply_mask_f32 and tt_add_f32, which may run in place.
+ * ([Co][kh][kw][Ci]; 1x1 = [Co][Ci]), depthwise weights [kh][kw][C]. No allocation, no arena scratch:
+ * every kernel works in registers, its own output buffers and bounded stack buffers sized to the layer
+ * (at most 2 KB: depthwise int16 plane, 1x1 / im2col widened inputs, weight-gradient float input block;
+ * docs/kernels.md). Outputs never alias inputs, except tt_apply_mask_f32 and tt_add_f32, which may run in place.
  * Build float code with -ffp-contract=off and without -ffast-math (no FMA, no reassociation). */
 #ifndef TT_KERNELS_H
 #define TT_KERNELS_H
@@ -72,7 +73,8 @@ void tt_dwconv2d_weight_update(const float *s, int8_t *wt, int kh, int kw, int c
                                float neg_lr, int rule, uint32_t *rng, float *shadow);
 void tt_bias_update(const float *s, int co, int32_t *bias, const float *qb, float neg_lr);
 
-/* Scratch: no kernel needs any (tinytrain.kernels.scratch_bytes returns 0). A kernel that ever does gets
+/* Scratch: no kernel needs arena scratch (tinytrain.kernels.scratch_bytes returns 0; the fast paths' bounded
+ * stack buffers are part of the measured stack high-water). A kernel that ever does gets
  * size_t tt_<name>_scratch_bytes(...) here, mirrored in Python. */
 #define TT_SCRATCH_BYTES_NONE ((size_t)0)
 

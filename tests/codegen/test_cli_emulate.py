@@ -36,7 +36,7 @@ def test_defaults_are_overridable():
 
 
 def test_plan_too_large_exits_2_with_breakdown(capsys):
-    rc = main(["emulate", "--defaults", "--board", "m4", "--resolution", "160", "--steps", "1", "--no-save"])
+    rc = main(["emulate", "--defaults", "--board", "m4", "--resolution", "224", "--steps", "1", "--no-save"])
     err = capsys.readouterr().err
     assert rc == 2 and "does not fit" in err and "arena" in err
 

@@ -240,7 +240,7 @@ def test_plan_too_large_fails_before_building(tmp_path):
         scheme="paper:99kb",
         dataset="faces",
         classes=2,
-        resolution=160,
+        resolution=224,  # 160 fits the m4 since the memory levers (248 KB of 256)
         board="m4",
         steps=1,
         build_dir=str(tmp_path / "b"),

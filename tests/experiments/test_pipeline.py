@@ -168,3 +168,14 @@ def test_choose_lrs_and_report(tmp_path):
     assert "+12.0" in rd  # the shadow's extra SRAM over nearest at 128 (3 x 4 KB in the fake)
     f9 = (tmp_path / "fig9.csv").read_text()
     assert "paper:148kb" in f9 and "blocks:4" in f9
+
+
+def test_refresh_memory_uses_the_current_compiler():
+    from tinytrain.experiments.pipeline import refresh_memory
+
+    sp = spec(TINY, dataset="faces", seed=1, scheme="last")
+    rows, options = refresh_memory([_fake(sp, 0.5), _fake(dataclasses.replace(sp, split="val"), 0.5)], "m7", 128)
+    assert set(rows[0]["memory"]) == {"32", "128"} and rows[0]["run_memory"]["32"]["arena"] == 50_000
+    assert rows[0]["memory"]["128"]["total"] > rows[0]["memory"]["32"]["total"] > 0
+    assert rows[1]["memory"]["32"]["arena"] == 50_000  # validation rows are left alone
+    assert options["qas"] is True and options["update_rule"] == "nearest"

@@ -69,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=True,
         help="run the first stage tile by tile when no gradient reaches it (default on)",
     )
+    p.add_argument(
+        "--inplace-dw-grad",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stride-1 depthwise input gradients overwrite their output gradient (default on)",
+    )
     p.add_argument("--patch-cut", type=int, help="patch the first N ops (default: chosen by the planner)")
     p.add_argument("--patch-grid", type=int, help="patch on a G x G grid (default: chosen by the planner)")
     p.add_argument("--seed", type=int, default=0, help="seed of the new head's initialization")
@@ -138,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         split_weights=args.split_weights,
         input_in_arena=args.input_in_arena,
         patch=args.patch,
+        inplace_dw_grad=args.inplace_dw_grad,
         patch_cut=args.patch_cut,
         patch_grid=args.patch_grid,
     )

@@ -453,5 +453,5 @@ def _tile_store_s8(s: Step, c: EmitContext) -> str:
 def _dwconv2d_bwd_input_inplace_f32(s: Step, c: EmitContext) -> str:
     ho, wo, ch = _hwc(c.shape(s, "g"))
     kh, kw, _ = c.shape(s, "w")
-    return call("dwconv2d_bwd_input_inplace_f32", c.buf(s, "g"), ho, wo, ch, c.buf(s, "w"), kh, kw, c.buf(s, "s_w"),
-                c.attr(s, "pad", 0), f"(float *){c.scratch(s)}")
+    return call("dwconv2d_bwd_input_inplace_f32", c.buf(s, "g"), ho, wo, ch, c.buf(s, "w"), kh, kw,
+                c.buf(s, "s_w"), c.attr(s, "pad", 0), f"(float *){c.scratch(s)}")

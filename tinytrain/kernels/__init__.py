@@ -29,16 +29,6 @@ from tinytrain.kernels.forward import (  # noqa: F401
     weight_ohwi,
 )
 from tinytrain.kernels.loss import softmax_xent, tt_expf, tt_logf  # noqa: F401
-from tinytrain.kernels.rng import Xorshift32  # noqa: F401
-from tinytrain.kernels.scratch import KERNELS, scratch_bytes  # noqa: F401
-from tinytrain.kernels.update import (  # noqa: F401
-    RULES,
-    bias_grad_update,
-    conv2d_wgrad_update,
-    dwconv2d_wgrad_update,
-    shadow_init,
-    step_factors,
-)
 from tinytrain.kernels.memory_ops import (  # noqa: F401, E402  (memory levers, docs/memory.md)
     conv2d_split_bwd_input_f32,
     conv2d_split_s8,
@@ -48,4 +38,14 @@ from tinytrain.kernels.memory_ops import (  # noqa: F401, E402  (memory levers, 
     tile_load_s8,
     tile_store_first_s8,
     tile_store_s8,
+)
+from tinytrain.kernels.rng import Xorshift32  # noqa: F401
+from tinytrain.kernels.scratch import KERNELS, scratch_bytes  # noqa: F401
+from tinytrain.kernels.update import (  # noqa: F401
+    RULES,
+    bias_grad_update,
+    conv2d_wgrad_update,
+    dwconv2d_wgrad_update,
+    shadow_init,
+    step_factors,
 )

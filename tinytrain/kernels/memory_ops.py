@@ -258,7 +258,7 @@ def tile_store_first_s8(t: np.ndarray, row0: int, col0: int, h: int, w: int) -> 
     return tile_store_s8(t, y, row0, col0)
 
 
-# in-place depthwise input gradient (CompileOptions(inplace_dw_grad=True)) ------------------------------------
+# in-place depthwise input gradient (CompileOptions(inplace_dw_grad=True)) --------------------------------
 
 
 def dwconv2d_bwd_input_inplace_f32(
