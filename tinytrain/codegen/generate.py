@@ -9,8 +9,9 @@ Layout of the generated code (see templates/model.c.j2):
   from `static const` flash images;
 - the INPUT buffer is the `sample` argument of `tt_train_step` / `tt_infer`;
 - `tt_train_step` is one call per Step (emitters.py maps the Step's named arguments to the C
-  signature), each under a comment naming the kernel, the IR layer and the buffers, with a phase
-  marker only where the phase changes.
+  signature), each under a comment naming the kernel, the IR layer and the buffers; each run of
+  consecutive steps of one phase is bracketed with `tt_phase_begin`/`tt_phase_end` (flat, never nested:
+  exact per-phase counts under the profiling plugin, see docs/codegen.md).
 
 Only buffers some step touches are emitted (no dead arrays).
 """
@@ -36,6 +37,15 @@ PHASE_ENUM = {
     "update": "TT_PHASE_UPDATE",
 }
 KERNELS_HEADER = "tt_kernels.h"
+
+
+def phase_begin(phase: str) -> str:
+    """The C statement opening a phase of the training step (flat phases: the previous one is closed)."""
+    return f"TT_PHASE_BEGIN({PHASE_ENUM[phase]}, tt_phase_name_{phase});"
+
+
+def phase_end(phase: str) -> str:
+    return f"TT_PHASE_END({PHASE_ENUM[phase]}, tt_phase_name_{phase});"
 VALUES_PER_LINE = {"s8": 24, "u8": 24, "s32": 10, "f32": 6}
 
 
@@ -238,12 +248,13 @@ def generate_model(
             if phases and st.phase != prev:
                 if st.phase not in PHASE_ENUM:
                     raise TinytrainError(f"step {st.kernel} (layer {st.layer!r}): unknown phase {st.phase!r}")
-                mark = f"TT_PHASE{'_BEGIN' if prev is None else ''}({PHASE_ENUM[st.phase]});"
+                mark = (phase_end(prev) + "\n  " if prev is not None else "") + phase_begin(st.phase)
                 prev = st.phase
             out.append({"call": fn(st, ctx), "comment": _comment(st, program), "phase_mark": mark})
         return out
 
     train = calls(list(program.steps), 0, True)
+    last_phase_end = phase_end(program.steps[-1].phase) if program.steps else ""
     loss_expr = ctx.loss_expr or "0.0f"
     infer = calls(list(program.infer_steps), len(program.steps), False)
     if not program.infer_steps:
@@ -292,6 +303,8 @@ def generate_model(
             sram=sram,
             train=train,
             infer=infer,
+            last_phase_end=last_phase_end,
+            phases_used=phases_used,
             loss_expr=loss_expr,
             infer_logits=infer_logits,
             uses_rng=ctx.uses_rng,
