@@ -67,11 +67,18 @@ class CompileOptions:
     # the input sample is an arena buffer (dead after the first stage, its bytes reused) instead of a separate
     # buffer; the generated code exposes it as tt_input_buffer() (docs/memory.md, "Input in arena")
     input_in_arena: bool = True
-    # run the first stage (a chain of convs no gradient reaches) tile by tile (MCUNetV2): only its output is
-    # ever whole; `patch_cut` ops on a `patch_grid`^2 grid, or (None) chosen by tinytrain.schedule.patch
     # a stride-1 depthwise input gradient writes dx over its output gradient g (one f32 plane of scratch),
     # its bias update moved before it (it reads g, and does not change the weights dx uses)
     inplace_dw_grad: bool = True
+    # a stride-1 depthwise conv whose input no later step reads writes its output over its input, one channel
+    # plane at a time through an H*W-byte kernel scratch (`dwconv2d_s8_inplace`, docs/memory.md)
+    inplace_dw_forward: bool = True
+    # the backward of an inverted-residual block pw1 -> dw -> pw2 with frozen dw and pw2 weights runs one
+    # expanded channel at a time (`ir_block_bwd_f32`: two float planes of scratch instead of the expanded
+    # gradients); needs `reorder` and `inplace`
+    fused_block_backward: bool = True
+    # run the first stage (a chain of convs no gradient reaches) tile by tile (MCUNetV2): only its output is
+    # ever whole; `patch_cut` ops on a `patch_grid`^2 grid, or (None) chosen by tinytrain.schedule.patch
     patch: bool = True
     patch_cut: int | None = None
     patch_grid: int | None = None
@@ -433,6 +440,162 @@ class Builder:
             )
         )
 
+    # channel-wise fused inverted-residual backward --------------------------------------------------------
+    _FUSE_DW = ("apply_mask_f32", "bias_grad_update", "dwconv2d_bwd_input_f32")
+    _FUSE_PW1 = (
+        "apply_mask_f32",
+        "conv2d_bwd_input_f32",
+        "conv2d_split_bwd_input_f32",
+        "conv2d_wgrad_update",
+        "bias_grad_update",
+    )
+
+    def _fuse_block_backwards(self) -> None:
+        """Replace the backward steps of each block pw1 (1x1) -> dw -> pw2 (1x1) whose dw and pw2 weights
+        are frozen, from pw2's input gradient to pw1's updates, by one `ir_block_bwd_f32` step
+        (docs/memory.md)."""
+
+        def pointwise(op: Op | None) -> bool:
+            return (
+                op is not None
+                and op.kind == "conv2d"
+                and not op.depthwise
+                and op.kernel == 1
+                and op.stride == 1
+                and len(self.graph.tensors[op.output].shape) == 3
+            )
+
+        for dw in self.graph.ops:
+            if dw.kind != "conv2d" or not dw.depthwise or not self.needs_grad(dw.output):
+                continue
+            pw1 = self._producer.get(dw.inputs[0])
+            cons = self._consumers.get(dw.output, [])
+            if not (pointwise(pw1) and len(cons) == 1 and pointwise(cons[0])):
+                continue
+            assert pw1 is not None
+            pw2 = cons[0]
+            if [o.name for o in self._consumers.get(pw1.output, [])] != [dw.name]:
+                continue
+            if dw.name in self.scheme.weights or pw2.name in self.scheme.weights:
+                continue
+            self._fuse_block_backward(pw1, dw, pw2)
+
+    def _fuse_block_backward(self, pw1: Op, dw: Op, pw2: Op) -> None:
+        steps = self.steps
+        first = [t for t, s in enumerate(steps) if s.layer == pw2.name and s.kernel == "conv2d_bwd_input_f32"]
+        a = first[0] if first else None
+        if a is None:
+            return
+        g2, d = steps[a].inputs["g"], steps[a].outputs["dx"]
+        chain, fused, parts = {d}, [a], {}
+        for t in range(a + 1, len(steps)):
+            s = steps[t]
+            if not set(s.inputs.values()) & chain:
+                continue
+            role = {dw.name: "dw", pw1.name: "pw1"}.get(s.layer)
+            allowed = self._FUSE_DW if role == "dw" else self._FUSE_PW1 if role == "pw1" else ()
+            kernel = "bwd_input" if s.kernel.endswith("bwd_input_f32") else s.kernel
+            if s.kernel not in allowed or (role, kernel) in parts:
+                return
+            parts[(role, kernel)] = s
+            fused.append(t)
+            if s.kernel in ("apply_mask_f32", "dwconv2d_bwd_input_f32"):
+                chain |= set(s.outputs.values())
+        bwd_dw, bwd1 = parts.get(("dw", "bwd_input")), parts.get(("pw1", "bwd_input"))
+        if bwd_dw is None:
+            return
+        at = steps.index(bwd1) if bwd1 is not None else fused[-1]
+        reads = {g2} | {b for t in fused for b in steps[t].inputs.values()} - chain
+        for t in range(a + 1, at):  # steps left in between must not write what the fused step reads
+            if t not in fused and set(steps[t].outputs.values()) & reads:
+                return
+        pdw, p1, p2 = self.params(dw), self.params(pw1), self.params(pw2)
+        ins = {"g": g2, "w2": p2["w"], "s_w2": p2["sw"], "w_dw": pdw["w"], "s_w_dw": pdw["sw"]}
+        attrs = {k: bwd_dw.attrs[k] for k in ("in_h", "in_w", "stride", "pad")}
+        outs: dict[str, str] = {}
+        if ("dw", "apply_mask_f32") in parts:
+            ins["bits_dw"] = parts[("dw", "apply_mask_f32")].inputs["bits"]
+        if ("pw1", "apply_mask_f32") in parts:
+            ins["bits_pw1"] = parts[("pw1", "apply_mask_f32")].inputs["bits"]
+        bdw, b1, wg = (parts.get(k) for k in (("dw", "bias_grad_update"), ("pw1", "bias_grad_update"),
+                                               ("pw1", "conv2d_wgrad_update")))
+        if bwd1 is not None or wg is not None:
+            ins["w1"] = p1["w"]
+        if bwd1 is not None:
+            if "w_rest" in bwd1.inputs:
+                ins["w1_rest"] = bwd1.inputs["w_rest"]
+            ins["s_w1"] = bwd1.inputs["s_w"]
+            outs["dx"] = bwd1.outputs["dx"]
+        if bdw is not None:
+            ins.update(b_dw=bdw.inputs["bias"], qb_dw=bdw.inputs["qb"])
+            outs["b_dw"] = bdw.inputs["bias"]
+            attrs["neg_lr"] = bdw.attrs["neg_lr"]
+        if b1 is not None:
+            ins.update(b1=b1.inputs["bias"], qb1=b1.inputs["qb"])
+            outs["b1"] = b1.inputs["bias"]
+            attrs["neg_lr"] = b1.attrs["neg_lr"]
+        if wg is not None:
+            ins.update(x1=wg.inputs["x"], q1=wg.inputs["q"])
+            outs["w1"] = wg.inputs["w"]
+            if "shadow" in wg.inputs:
+                ins["shadow1"] = outs["shadow1"] = wg.inputs["shadow"]
+            keep = ("x_zero", "k_in", "neg_lr", "rule", "rng")
+            attrs.update({k: v for k, v in wg.attrs.items() if k in keep})
+        step = Step("ir_block_bwd_f32", ins, outs, attrs, dw.name, "backward")
+        new = [s for t, s in enumerate(steps) if t not in fused or t == at]
+        new[new.index(steps[at])] = step
+        steps[:] = new
+        used = {b for s in steps for b in (*s.inputs.values(), *s.outputs.values())}
+        used |= {b for s in self.infer_steps for b in (*s.inputs.values(), *s.outputs.values())}
+        for b in chain - used:
+            del self.buffers[b]
+        self.grad_buffers = {t: b for t, b in self.grad_buffers.items() if b in self.buffers}
+
+    # in-place depthwise forward ------------------------------------------------------------------------
+    def _inplace_dw_forward(self) -> None:
+        """Rewrite each stride-1 `dwconv2d_s8` (output shaped like its input) whose input activation no later
+        step of its run reads into `dwconv2d_s8_inplace`, y written over x, in the training and the inference
+        run alike (they share buffers); later steps read x's buffer where they read y's."""
+        runs = (self.steps, self.infer_steps)
+
+        def candidates(steps: list[Step]) -> dict[str, int]:
+            found = {}
+            for t, st in enumerate(steps):
+                if st.kernel != "dwconv2d_s8" or int(st.attrs.get("stride", 1)) != 1:
+                    continue
+                x, y = st.inputs["x"], st.outputs["y"]
+                bx, by = self.buffers[x], self.buffers[y]
+                if (
+                    bx.storage != Storage.ARENA
+                    or bx.role != "activation"
+                    or by.role != "activation"
+                    or bx.shape != by.shape
+                    or max(self.buffers[st.inputs["w"]].shape[:2]) > 7
+                    or any(x in u.inputs.values() or x in u.outputs.values() for u in steps[t + 1 :])
+                ):
+                    continue
+                found[st.layer] = t
+            return found
+
+        train, infer = (candidates(r) for r in runs)
+        for layer in sorted(train.keys() & infer.keys()):
+            st = self.steps[train[layer]]
+            x, y = st.inputs["x"], st.outputs["y"]
+            si = self.infer_steps[infer[layer]]
+            if (si.inputs["x"], si.outputs["y"]) != (x, y):
+                continue
+            for steps, t in ((self.steps, train[layer]), (self.infer_steps, infer[layer])):
+                st = steps[t]
+                steps[t] = Step("dwconv2d_s8_inplace", dict(st.inputs), {"y": x}, dict(st.attrs), st.layer,
+                                st.phase)
+                for u in steps[t + 1 :]:
+                    u.inputs = {k: (x if v == y else v) for k, v in u.inputs.items()}
+                    u.outputs = {k: (x if v == y else v) for k, v in u.outputs.items()}
+            for tensor, buf in list(self._act.items()):
+                if buf == y:
+                    self._act[tensor] = x
+            del self.buffers[y]
+
     # in-place depthwise input gradient -----------------------------------------------------------------
     def _inplace_dw_grads(self) -> None:
         """Rewrite each stride-1 `dwconv2d_bwd_input_f32` whose output gradient g no later step reads except
@@ -614,6 +777,8 @@ class Builder:
         if self._grad:
             raise TinytrainError(f"internal: gradients of {sorted(self._grad)} were never consumed")
         self.steps.extend(self._deferred)
+        if self.options.fused_block_backward and self.options.reorder and self.options.inplace:
+            self._fuse_block_backwards()
         if self.options.inplace_dw_grad and self.options.inplace:
             self._inplace_dw_grads()
         # inference: the same forward over the same buffers, nothing saved
@@ -621,6 +786,8 @@ class Builder:
         first = self._patched_stage() if self.patch else 0
         for op in g.ops[first:]:
             forward_rule(op)(self, op)
+        if self.options.inplace_dw_forward and self.options.inplace:
+            self._inplace_dw_forward()
         backward_ops = [op.name for op in g.ops if self.needs_grad(op.output)]
         meta = {
             "options": asdict(self.options),

@@ -58,7 +58,10 @@ DEFAULTS: dict[str, Any] = {
     "board": "m7",
     "epochs": 3,
     "lr": 0.002,
+    "baseline": "last",
 }
+#: Where `tinytrain emulate --defaults` writes its report.
+MAIN_JOB_REPORT = RESULTS_DIR / "main-job"
 
 Progress = Callable[[str], None]
 
@@ -94,6 +97,8 @@ class EmulateConfig:
     timeout: float = 3600.0
     build_dir: str | None = None  # default: build/emulate/<job key>
     save_record: bool = True  # write the record under results/runs/
+    baseline: str | None = None  # also train this scheme on the host reference (same stream), e.g. "last"
+    report_dir: str | None = None  # write report.html + plots + record.json here
 
     def key(self) -> str:
         m = Path(self.model).name if ("/" in self.model or os.sep in self.model) else self.model
@@ -172,6 +177,51 @@ def run_reference(program: Program, job: datafile.TrainingJob, evaluate: bool, r
     except BaseException as exc:  # reported in the record, never lost in the thread
         ref.error = exc
     ref.seconds = time.perf_counter() - t0
+
+
+class Baseline:
+    """Another scheme (the classifier-only `last` by default) trained on the host reference with the same
+    samples, order and learning rates: the baseline the device run is compared with."""
+
+    def __init__(self, scheme: str) -> None:
+        self.scheme = scheme
+        self.result: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+
+
+def run_baseline(
+    graph: Any, cfg: EmulateConfig, job: datafile.TrainingJob, board: str, base: Baseline
+) -> None:
+    t0 = time.perf_counter()
+    try:
+        from tinytrain.reference.training import Trainer
+
+        program = compile_program(graph, base.scheme, cfg.update_rule)
+        plan = plan_program(program, board)
+        trainer = Trainer(program, seed=job.rng_seed)
+        n = len(job.y_test)
+
+        def acc() -> float | None:
+            if not (cfg.evaluate and n):
+                return None
+            return (
+                sum(int(trainer.predict(x) == int(y)) for x, y in zip(job.x_test, job.y_test, strict=True))
+                / n
+            )
+
+        before = acc()
+        losses = [float(np.float32(trainer.train_step(x, y, lr))) for x, y, lr in job.samples()]
+        base.result = {
+            "scheme": base.scheme,
+            "where": "host reference (same samples, order and learning rates as the device run)",
+            "accuracy_before": before,
+            "accuracy_after": acc(),
+            "losses": losses,
+            "sram_predicted": int(plan.total),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+    except BaseException as exc:  # reported in the record, never lost in the thread
+        base.error = exc
 
 
 # ---- building -----------------------------------------------------------------------------------------
@@ -478,6 +528,17 @@ def make_job(cfg: EmulateConfig, num_classes: int, input_shape: tuple[int, ...])
     )
 
 
+def _board_attr(board: str, name: str) -> Any:
+    from emulation.boards import get_board
+
+    return getattr(get_board(board), name)
+
+
+def _clock(seconds: float) -> str:
+    m, sec = divmod(int(round(seconds)), 60)
+    return f"{m}:{sec:02d}"
+
+
 def _say(progress: Progress | None, msg: str) -> None:
     if progress is not None:
         progress(msg)
@@ -571,29 +632,48 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     t = lap("build", t)
 
     ref = Reference()
-    ref_thread = None
-    if cfg.check_reference:
-        ref_thread = threading.Thread(
-            target=run_reference, args=(program, job, cfg.evaluate, ref), daemon=True
-        )
-        ref_thread.start()
+    base = Baseline(cfg.baseline) if cfg.baseline else None
+    host_thread = None
+    if cfg.check_reference or base is not None:
+        # the host reference (then the baseline scheme) meanwhile, in one thread: QEMU has the other core
+        def host_work() -> None:
+            if cfg.check_reference:
+                run_reference(program, job, cfg.evaluate, ref)
+            if base is not None:
+                run_baseline(graph, cfg, job, cfg.board if cfg.backend == "qemu" else "m7", base)
+
+        host_thread = threading.Thread(target=host_work, daemon=True)
+        host_thread.start()
 
     events: list[dict[str, Any]] = []
     n_steps = job.steps
+    n_train = max(1, len(job.y_train))
+    every = max(1, n_steps // 20)  # about 20 progress lines
+    recent: list[float] = []
+    t_run = time.perf_counter()
 
     def on_event(ev: dict[str, Any]) -> None:
         events.append(ev)
         kind = ev.get("ev")
         if kind == "step":
             i = int(ev["i"])
-            if progress is not None and (n_steps <= 40 or i % max(1, n_steps // 40) == 0 or i == n_steps - 1):
-                instr = ev.get("instr", 0)
+            recent.append(float(ev["loss"]))
+            if progress is not None and (i == 0 or (i + 1) % every == 0 or i == n_steps - 1):
+                elapsed = time.perf_counter() - t_run
+                left = elapsed / (i + 1) * (n_steps - i - 1)
+                epochs = -(-n_steps // n_train)
                 progress(
-                    f"  step {i + 1:>4}/{n_steps}  label {ev.get('label')}  loss {float(ev['loss']):.4f}"
-                    + (f"  {int(instr) / 1e6:.1f} M instr" if instr else "")
+                    f"  step {i + 1:>{len(str(n_steps))}}/{n_steps}  epoch {i // n_train + 1}/{epochs}  "
+                    f"loss {recent[-1]:.4f}  mean of last {len(recent):>3} {np.mean(recent):.4f}  "
+                    f"{_clock(elapsed)} elapsed" + (f", ~{_clock(left)} left" if i + 1 < n_steps else "")
                 )
+                recent.clear()
         elif kind == "eval" and "correct" in ev:
-            _say(progress, f"  accuracy {ev['when']} training: {int(ev['correct'])}/{int(ev['n'])}")
+            _say(
+                progress,
+                f"  held-out accuracy {ev['when']} training: {int(ev['correct'])}/{int(ev['n'])} "
+                f"({100 * int(ev['correct']) / max(1, int(ev['n'])):.1f}%)",
+            )
         elif kind == "fault":
             _say(progress, "  FAULT")
 
@@ -616,9 +696,10 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     if status != 0 or exit_ev is None or int(exit_ev.get("status", 1)) != 0:
         raise FirmwareFault(fault_message(events, elf, status, output, program, run_rec))
 
-    if ref_thread is not None:
-        _say(progress, "waiting for the host reference ...")
-        ref_thread.join()
+    if host_thread is not None:
+        if host_thread.is_alive():
+            _say(progress, "waiting for the host reference" + (" and the baseline ..." if base else " ..."))
+        host_thread.join()
         t = lap("reference_wait", t)
 
     # ---- the record ----
@@ -633,13 +714,11 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     }
     n_test = len(job.y_test)
 
-    per_step = {p: [int(e.get("phases", {}).get(p, 0)) for e in steps_ev] for p in PHASES}
-    totals = [int(e.get("instr", 0)) for e in steps_ev]
-    instr = {p: (int(np.mean(v)) if v else 0) for p, v in per_step.items()}
-    instr["total"] = int(np.mean(totals)) if totals else 0
+    counts = step_instructions(events, run_rec.phases if run_rec is not None else [])
+    instr = counts["per_step"]
     est = None
     if cfg.backend == "qemu":
-        est = estimate_cycles(cfg.board, instr["total"], run_rec.profile if run_rec else None, gen.kernels)
+        est = estimate_step_cycles(cfg.board, counts, run_rec.profile if run_rec else None, gen.kernels)
 
     device_params: dict[str, np.ndarray] = {}
     pfile = run_dir / "params.bin"
@@ -705,9 +784,20 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
         else None,
         "accuracy_after": (int(evals["after"]["correct"]) / n_test) if "after" in evals and n_test else None,
         "instructions_per_step": instr if cfg.backend == "qemu" else None,
-        "instructions_per_step_all": totals if cfg.backend == "qemu" else None,
+        "instructions_source": counts["source"] if cfg.backend == "qemu" else None,
+        "instructions_per_step_all": counts["totals"] if cfg.backend == "qemu" else None,
+        "instructions_per_step_call_systick": counts["call_systick"] if cfg.backend == "qemu" else None,
         "instructions_per_inference": infer_instr if cfg.backend == "qemu" else None,
-        "instruction_counter": {"source": "systick", "instr_per_tick": boot.get("instr_per_tick")},
+        "instruction_counter": {
+            "source": counts["source"] if cfg.backend == "qemu" else None,
+            "instr_per_tick": boot.get("instr_per_tick"),
+            "note": counts["note"],
+        },
+        "phase_events_per_step": counts["phase_events_per_step"] if cfg.backend == "qemu" else None,
+        "profile_phase_alignment": (run_rec.profile or {}).get("phase_alignment") if run_rec else None,
+        "kernels_per_step": kernels_per_step(run_rec.profile, len(steps_ev))
+        if run_rec is not None and run_rec.profile
+        else None,
         "est_cycles_per_step": est["cycles"] if est else None,
         "est_ms_per_step": est["ms"] if est else None,
         "est_cpi": est["cpi"] if est else None,
@@ -716,6 +806,8 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
         if run_rec is not None and run_rec.profile
         else None,
         "clock_hz": boot.get("clock_hz"),
+        "qemu_machine": _board_attr(cfg.board, "qemu_machine") if cfg.backend == "qemu" else None,
+        "flash_budget": _board_attr(cfg.board, "flash_size") if cfg.backend == "qemu" else None,
         "sram": sram,
         "sram_budget": plan.sram_budget,
         "sram_predicted": {
@@ -735,12 +827,28 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
         },
         "matched_reference": matched,
         "match": match,
+        "baseline": (
+            base.result
+            if base is not None and base.result is not None
+            else (
+                {"scheme": base.scheme, "error": f"{type(base.error).__name__}: {base.error}"}
+                if base
+                else None
+            )
+        ),
         "exit_status": int(exit_ev.get("status", 0)),
         "elf": str(elf) if elf else None,
         "run_dir": str(run_dir),
         "wall_seconds": wall,
         "config": asdict(cfg),
     }
+    if cfg.report_dir:
+        from tinytrain.report import write_run_report
+
+        record["report"] = str(Path(cfg.report_dir) / "report.html")
+        wall["total"] = round(time.perf_counter() - t_start, 3)
+        write_run_report(record, cfg.report_dir)
+        t = lap("report", t)
     wall["total"] = round(time.perf_counter() - t_start, 3)
     if cfg.save_record:
         RUNS_DIR.mkdir(parents=True, exist_ok=True)
@@ -749,6 +857,93 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
         path.write_text(json.dumps(record, indent=1))
         record["record_file"] = str(path)
     return RunResult(record, events, output)
+
+
+def step_instructions(events: list[dict[str, Any]], phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Instructions per training step by phase. The generated step brackets each run of consecutive steps
+    of one phase with tt_phase_begin/tt_phase_end (flat); each end prints a phase event, paired in order
+    with `phases` (the runner's list: exact counts, `source` "plugin", when profiled). A step's phases are
+    the phase events since the previous step event. `total` is the sum of the step's phases (exact when
+    profiled): the step's own work, without the instrumentation (the phase events' SysTick bookkeeping and
+    UART lines, between phases); `call_systick` is the SysTick count of the whole tt_train_step call,
+    instrumentation included."""
+    per: list[dict[str, int]] = []
+    systick_totals: list[int] = []
+    cur = {p: 0 for p in PHASES}
+    k, sources, n_events = 0, set(), []
+    for ev in events:
+        kind = ev.get("ev")
+        if kind == "phase":
+            ph = phases[k] if k < len(phases) else {**ev, "source": "systick"}
+            k += 1
+            n_events.append(len(per))
+            name = str(ph.get("name"))
+            if name in cur:
+                cur[name] += int(ph.get("instr", 0))
+                sources.add(str(ph.get("source", "systick")))
+        elif kind == "step":
+            if not any(cur.values()):  # a firmware without phase events: the step event's own SysTick counts
+                cur = {p: int(ev.get("phases", {}).get(p, 0)) for p in PHASES}
+                sources.add("systick")
+            per.append(cur)
+            systick_totals.append(int(ev.get("instr", 0)))
+            cur = {p: 0 for p in PHASES}
+    totals = [sum(d.values()) for d in per]
+    mean = {p: (int(round(np.mean([d[p] for d in per]))) if per else 0) for p in PHASES}
+    mean["total"] = int(round(np.mean(totals))) if totals else 0
+    source = "plugin" if sources == {"plugin"} else ("systick" if sources else None)
+    call = int(round(np.mean(systick_totals))) if systick_totals else 0
+    note = (
+        "exact (ttprof plugin, phase markers): per phase, mean over steps; total = sum of the phases"
+        if source == "plugin"
+        else "SysTick counts (one tick = 40 instructions on mps2; run with the plugin for exact counts)"
+    )
+    return {
+        "per_step": mean,
+        "steps": per,
+        "totals": totals,
+        "call_systick": call,
+        "phase_events_per_step": n_events.count(0),
+        "source": source,
+        "note": note + f"; the whole tt_train_step call incl. the phase events: {call} (SysTick)",
+    }
+
+
+def kernels_per_step(profile: dict[str, Any], n_steps: int, top: int = 12) -> dict[str, dict[str, int]]:
+    """Instructions per training step of each function, by phase (plugin; all steps merged / n_steps)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, ph in (profile.get("phases") or {}).items():
+        if name not in PHASES or not n_steps:
+            continue
+        syms = sorted(ph.get("symbols", {}).items(), key=lambda kv: -int(kv[1]["total"]))
+        out[name] = {fn: int(round(int(c["total"]) / n_steps)) for fn, c in syms[:top]}
+    return {p: out[p] for p in PHASES if p in out}
+
+
+def estimate_step_cycles(
+    board: str, counts: dict[str, Any], profile: dict[str, Any] | None, kernels: list[str]
+) -> dict[str, Any] | None:
+    """Cycles per step: from the plugin's per-phase instruction classes when the phases were counted exactly
+    (the cycle model on exactly the step's instructions), else `estimate_cycles` on the total."""
+    total = int(counts["per_step"]["total"])
+    phases = (profile or {}).get("phases") or {}
+    steps = len(counts["steps"])
+    if counts["source"] == "plugin" and steps and all(p in phases for p in PHASES if counts["per_step"][p]):
+        from emulation.boards import get_board
+
+        b = get_board(board)
+        cyc = sum(float(phases[p]["cycle_estimate"]["cycles"]) for p in PHASES if p in phases) / steps
+        instr = sum(int(phases[p]["all"]["total"]) for p in PHASES if p in phases) / steps
+        cpi = cyc / instr if instr else 1.0
+        return {
+            "cycles": int(round(total * cpi)),
+            "ms": round(1000.0 * total * cpi / b.clock_hz, 3),
+            "cpi": round(cpi, 4),
+            "note": f"estimate: {total} instructions/step x {cpi:.3f} cycles/instruction from the exact "
+            f"instruction-class mix of the step's phases (plugin, {b.cycle_core} model), at "
+            f"{b.clock_hz / 1e6:.0f} MHz; QEMU counts instructions, not cycles",
+        }
+    return estimate_cycles(board, total, profile, kernels)
 
 
 #: Cycles per instruction assumed when no plugin profile was taken (`--profile` measures the mix):
@@ -807,73 +1002,125 @@ def _profile_summary(profile: dict[str, Any], kernels: list[str]) -> dict[str, A
     return {"all": profile.get("all"), "kernels": per, "cycle_estimate": profile.get("cycle_estimate")}
 
 
+def _kb(v: float) -> str:
+    return f"{v / 1024:.1f}"
+
+
+def _mi(v: float) -> str:
+    return f"{v / 1e6:.2f} M" if v >= 10_000 else str(int(v))
+
+
 def summary(record: dict[str, Any]) -> str:
     """The short human summary `tinytrain emulate` prints at the end."""
-    kb = 1024
+    r = record
+    where = f"board {r['board']}" + (f" (QEMU {r['qemu_machine']})" if r.get("qemu_machine") else "")
     lines = [
-        f"tinytrain emulate: {record['model']} + {record['scheme']} on {record['dataset']} "
-        f"({record['classes']} classes, {record['resolution']}x{record['resolution']}), "
-        f"board {record['board']}"
+        f"tinytrain emulate: {r['model']} + {r['scheme']} on {r['dataset']} ({r['classes']} classes, "
+        f"{r['resolution']}x{r['resolution']}), {where}, {r['steps']} training steps ({r['epochs']} epochs)"
     ]
-    sram, pred = record.get("sram"), record.get("sram_predicted") or {}
-    budget = record.get("sram_budget")
+
+    def row(label: str, text: str) -> None:
+        lines.append(f"  {label:<13} {text}")
+
+    sram, pred = r.get("sram"), r.get("sram_predicted") or {}
+    budget = r.get("sram_budget")
     if sram:
         b = sram["breakdown"]
-        lines.append(
-            f"  SRAM measured {sram['total'] / kb:.1f} KB"
-            + (f" of {budget / kb:.0f} KB" if budget else "")
-            + f" (predicted {pred.get('total', 0) / kb:.1f} KB): arena {b['arena'] / kb:.1f}, "
-            f"trainable {b['trainable'] / kb:.1f}, input {b['input'] / kb:.1f}, "
-            f"other static {b['other_static'] / kb:.1f}, stack high-water {b['stack_high_water'] / kb:.1f}"
+        row(
+            "SRAM",
+            f"{_kb(sram['total'])} KB measured"
+            + (f" of {budget / 1024:.0f} KB on {r['board']}" if budget else "")
+            + (" (paper target 256 KB)" if budget != 256 * 1024 else "")
+            + (f"; predicted {_kb(pred['total'])} KB" if pred.get("total") else ""),
         )
-    if record.get("flash_bytes"):
-        lines.append(f"  flash {record['flash_bytes'] / kb:.1f} KB")
-    ips = record.get("instructions_per_step")
+        row(
+            "",
+            f"measured:  arena {_kb(b['arena'])} + trainable {_kb(b['trainable'])} + input {_kb(b['input'])}"
+            f" + other {_kb(b['other_static'])} + stack {_kb(b['stack_high_water'])} KB",
+        )
+        g = pred.get("breakdown") or {}
+        if g:
+            train = sum(
+                g.get(k, 0) for k in ("trainable_weights", "trainable_biases", "shadow_copies", "momentum")
+            )
+            other = sum(g.get(k, 0) for k in ("sram_tables", "sram_other", "runtime_state"))
+            row(
+                "",
+                f"predicted: arena {_kb(g.get('arena', 0))} + trainable {_kb(train)} + input "
+                f"{_kb(g.get('input', 0))} + other {_kb(other)} + stack {_kb(g.get('stack', 0))} KB",
+            )
+    elif pred.get("total"):
+        row("SRAM", f"predicted {_kb(pred['total'])} KB (not measured: host-native run)")
+    if r.get("flash_bytes"):
+        fb = r.get("flash_budget")
+        row("flash", f"{_kb(r['flash_bytes'])} KB" + (f" of {fb / 1024:.0f} KB" if fb else ""))
+    ips = r.get("instructions_per_step")
     if ips:
-        lines.append(
-            f"  instructions per step {ips['total'] / 1e6:.2f} M: forward {ips['forward'] / 1e6:.2f} M, "
-            f"loss {ips['loss']}, backward {ips['backward'] / 1e6:.2f} M, update {ips['update'] / 1e6:.2f} M"
+        src = {"plugin": "exact, plugin", "systick": "SysTick"}.get(str(r.get("instructions_source")), "?")
+        row(
+            "instructions",
+            f"{_mi(ips['total'])} per training step ({src}): "
+            + ", ".join(f"{p} {_mi(ips[p])}" for p in PHASES if p in ips)
             + (
-                f"; inference {record['instructions_per_inference'] / 1e6:.2f} M"
-                if record.get("instructions_per_inference")
+                f"; one inference {_mi(r['instructions_per_inference'])}"
+                if r.get("instructions_per_inference")
                 else ""
-            )
+            ),
         )
-    if record.get("est_ms_per_step") is not None:
-        lines.append(
-            f"  est. time per step {record['est_ms_per_step']:.1f} ms at "
-            f"{(record.get('clock_hz') or 0) / 1e6:.0f} MHz "
-            f"(ESTIMATE: {record.get('est_cpi')} cycles/instruction"
-            + (
-                ", from the plugin's instruction mix)"
-                if record.get("profile")
-                else ", assumed; --profile measures the mix)"
-            )
+    if r.get("est_ms_per_step") is not None:
+        how = "the exact instruction mix" if r.get("instructions_source") == "plugin" else "an assumed mix"
+        row(
+            "time/step",
+            f"~{r['est_ms_per_step']:.0f} ms at {(r.get('clock_hz') or 0) / 1e6:.0f} MHz "
+            f"(ESTIMATE, not measured: {r.get('est_cpi')} cycles/instruction from {how})",
         )
-    ab, aa = record.get("accuracy_before"), record.get("accuracy_after")
+    ab, aa = r.get("accuracy_before"), r.get("accuracy_after")
     if ab is not None and aa is not None:
-        lines.append(
-            f"  accuracy {100 * ab:.1f}% -> {100 * aa:.1f}% on {record['n_test']} held-out images "
-            f"after {record['steps']} steps ({record['epochs']} epochs)"
+        chance = f" (chance {100 / r['classes']:.0f}%)" if r.get("classes") else ""
+        row("accuracy", f"{100 * ab:.1f}% -> {100 * aa:.1f}% on {r['n_test']} held-out images{chance}")
+    base = r.get("baseline") or {}
+    if base.get("accuracy_after") is not None:
+        row(
+            "baseline",
+            f"classifier only ({base['scheme']}, host reference, same stream): "
+            f"{100 * base['accuracy_before']:.1f}% -> {100 * base['accuracy_after']:.1f}%"
+            + (f", planned SRAM {_kb(base['sram_predicted'])} KB" if base.get("sram_predicted") else ""),
         )
-    losses = record.get("losses") or []
+    elif base.get("error"):
+        row("baseline", f"{base['scheme']} failed: {base['error']}")
+    losses = r.get("losses") or []
     if losses:
         k = max(1, len(losses) // 10)
-        lines.append(
-            f"  loss (mean of first/last {k} steps) {np.mean(losses[:k]):.4f} -> {np.mean(losses[-k:]):.4f}"
+        row(
+            "loss",
+            f"{np.mean(losses[:k]):.4f} -> {np.mean(losses[-k:]):.4f} (mean of the first/last {k} steps)",
         )
-    m = record.get("matched_reference")
-    lines.append(
-        "  matched host reference: "
-        + {True: "yes (losses bit-equal, parameters identical)", False: "NO", None: "not checked"}[m]
-    )
-    if m is False:
-        match = record.get("match", {})
-        lines.append(f"    {json.dumps({k: v for k, v in match.items() if k != 'reference_losses'})}")
-    if record.get("record_file"):
-        lines.append(f"  record: {record['record_file']}")
-    lines.append(f"  wall time {record['wall_seconds'].get('total', 0):.1f} s")
+    m = r.get("matched_reference")
+    match = r.get("match") or {}
+    if m is True:
+        n = len(losses)
+        row(
+            "host match",
+            f"yes: all {n} per-step losses bit-equal to the host reference, trained parameters identical"
+            + (", test predictions identical" if match.get("predictions") else ""),
+        )
+    elif m is False:
+        row("host match", "NO: " + json.dumps({k: v for k, v in match.items() if k != "reference_losses"}))
+    else:
+        row("host match", "not checked")
+    if r.get("report"):
+        row("report", str(_rel(r["report"])))
+    if r.get("record_file"):
+        row("record", str(_rel(r["record_file"])))
+    row("wall time", f"{r['wall_seconds'].get('total', 0):.0f} s")
     return "\n".join(lines)
+
+
+def _rel(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def config_from_defaults(**overrides: Any) -> EmulateConfig:

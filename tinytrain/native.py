@@ -73,7 +73,24 @@ _PROTOS: dict[str, tuple[object, list[object]]] = {
     "tt_tile_fill_s8": (None, [_S8P, _I, _I, _I, _I, _I, _I, _I, _Z]),
     "tt_tile_store_s8": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _I, _I]),
     "tt_dwconv2d_bwd_input_inplace_f32": (None, [_F32P, _I, _I, _I, _S8P, _I, _I, _F32P, _I, _F32P]),
+    "tt_dwconv2d_s8_inplace": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _S32P, _F32P, _Z, _Z, _I, _S8P]),
+    "tt_ir_block_bwd_f32": (None, [C.c_void_p, _F32P]),
 }
+
+
+class IrBlockBwdArgs(C.Structure):
+    """tt_ir_block_bwd_args (tt_memory_ops.h), field for field."""
+
+    _fields_ = [(n, t) for n, t in (
+        ("g", C.c_void_p), ("ho", C.c_int), ("wo", C.c_int), ("co2", C.c_int), ("e", C.c_int),
+        ("w2", C.c_void_p), ("s_w2", C.c_void_p), ("bits_dw", C.c_void_p), ("w_dw", C.c_void_p),
+        ("s_w_dw", C.c_void_p), ("kh", C.c_int), ("kw", C.c_int), ("stride", C.c_int), ("pad", C.c_int),
+        ("h", C.c_int), ("w", C.c_int), ("b_dw", C.c_void_p), ("qb_dw", C.c_void_p), ("bits_pw1", C.c_void_p),
+        ("w1", C.c_void_p), ("w1_rest", C.c_void_p), ("ci", C.c_int), ("k1", C.c_int), ("s_w1", C.c_void_p),
+        ("dx", C.c_void_p), ("b1", C.c_void_p), ("qb1", C.c_void_p), ("x1", C.c_void_p), ("x1_c", C.c_int),
+        ("x_zero", C.c_int32), ("k_in", C.c_int), ("q1", C.c_void_p), ("shadow1", C.c_void_p),
+        ("neg_lr", C.c_float), ("rule", C.c_int), ("rng", C.c_void_p),
+    )]
 
 
 def cache_dir() -> Path:
@@ -393,6 +410,69 @@ class NativeKernels:
         scratch = np.empty(ho * wo, np.float32)
         self.lib.tt_dwconv2d_bwd_input_inplace_f32(out, ho, wo, c, _s8(w), kh, kw, _f32(s_w), pad, scratch)
         return out
+
+    def dwconv2d_s8_inplace(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_zero: int,
+                            y_zero: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+        out = _s8(x).copy()
+        h, wd, c = out.shape
+        kh, kw, _ = w.shape
+        assert stride == 1 and out_size(h, kh, 1, pad) == h and out_size(wd, kw, 1, pad) == wd
+        scratch = np.empty(h * wd, np.int8)
+        self.lib.tt_dwconv2d_s8_inplace(out, h, wd, c, _s8(w), kh, kw, np.ascontiguousarray(bias, np.int32),
+                                        _f32(m), x_zero, y_zero, pad, scratch)
+        return out
+
+    def ir_block_bwd_f32(self, g: np.ndarray, w2: np.ndarray, s_w2: np.ndarray, w_dw: np.ndarray,
+                         s_w_dw: np.ndarray, in_h: int, in_w: int, stride: int = 1, pad: int = 0,
+                         bits_dw: np.ndarray | None = None, bits_pw1: np.ndarray | None = None,
+                         b_dw: np.ndarray | None = None, qb_dw: np.ndarray | None = None,
+                         w1: np.ndarray | None = None, w1_rest: np.ndarray | None = None,
+                         s_w1: np.ndarray | None = None, b1: np.ndarray | None = None,
+                         qb1: np.ndarray | None = None, x1: np.ndarray | None = None,
+                         q1: np.ndarray | None = None, shadow1: np.ndarray | None = None, x_zero: int = 0,
+                         k_in: int = 0, neg_lr: float = 0.0, rule: str = "nearest",
+                         rng: Xorshift32 | None = None) -> tuple[np.ndarray, ...]:
+        """Same results as memory_ops.ir_block_bwd_f32 (updates in place on b_dw, b1, w1, shadow1)."""
+        keep: list[np.ndarray] = []
+
+        def ptr(a: np.ndarray | None, conv: object = None) -> int | None:
+            if a is None:
+                return None
+            if conv is not None:
+                a = conv(a)  # type: ignore[operator]
+            assert a.flags.c_contiguous
+            keep.append(a)
+            return int(a.ctypes.data)
+
+        g = _f32(g)
+        ho, wo, co2 = g.shape
+        kh, kw, e = w_dw.shape
+        k1 = ci = 0
+        if w1 is not None:
+            k1 = ci = int(np.prod(w1.shape[1:]))
+            if w1_rest is not None:
+                ci += int(np.prod(w1_rest.shape[1:]))
+        dx = np.empty((in_h, in_w, ci), np.float32) if s_w1 is not None else None
+        cell = C.c_uint32(rng.state if rng is not None else 0)
+        for a in (b_dw, b1, w1, shadow1):
+            assert a is None or a.flags.c_contiguous
+        w1p = ptr(w1) if x1 is not None else ptr(w1, _s8)  # updated in place when trained
+        args = IrBlockBwdArgs(
+            ptr(g), ho, wo, co2, e, ptr(w2, _s8), ptr(s_w2, _f32), ptr(bits_dw, np.ascontiguousarray),
+            ptr(w_dw, _s8), ptr(s_w_dw, _f32), kh, kw, stride, pad, in_h, in_w, ptr(b_dw), ptr(qb_dw, _f32),
+            ptr(bits_pw1, np.ascontiguousarray), w1p, ptr(w1_rest, _s8), ci, k1, ptr(s_w1, _f32),
+            ptr(dx), ptr(b1), ptr(qb1, _f32), ptr(x1, _s8), x1.shape[-1] if x1 is not None else 0, x_zero,
+            k_in, ptr(q1, _f32), ptr(shadow1), neg_lr, RULE_IDS[rule],
+            C.addressof(cell) if rng is not None else None,
+        )
+        scratch = np.empty(ho * wo + in_h * in_w, np.float32)
+        self.lib.tt_ir_block_bwd_f32(C.addressof(args), scratch)
+        if rng is not None:
+            rng.state = int(cell.value)
+        out = [a for a in (dx, b_dw, b1) if a is not None]
+        if x1 is not None:
+            out += [w1] + ([shadow1] if shadow1 is not None else [])
+        return tuple(out)
 
     def xorshift32(self, state: int) -> int:
         cell = C.c_uint32(state)

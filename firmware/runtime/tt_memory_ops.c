@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "tt_kernels.h"
 #include "tt_math.h"
 
 static inline int8_t split_requant(int32_t acc, int32_t bias, float m, int32_t y_zero) {
@@ -138,5 +139,100 @@ void tt_dwconv2d_bwd_input_inplace_f32(float *g, int ho, int wo, int c, const in
                 g[((size_t)ih * w + iw) * c + ch] = acc;
             }
         }
+    }
+}
+
+void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
+                            const float *m, int32_t x_zero, int32_t y_zero, int pad, int8_t *scratch) {
+    int16_t tap[49]; /* one channel's taps (kh, kw <= 7) */
+    const int n = h * w;
+    for (int ch = 0; ch < c; ch++) {
+        const int8_t *xc = x + ch;
+        for (int j = 0; j < n; j++) scratch[j] = xc[(size_t)j * c];
+        for (int a = 0; a < kh * kw; a++) tap[a] = wt[(size_t)a * c + ch];
+        const int32_t b = bias[ch];
+        const float mc = m[ch];
+        for (int oh = 0; oh < h; oh++) {
+            const int ih0 = oh - pad;
+            const int a0 = ih0 < 0 ? -ih0 : 0, a1 = ih0 + kh > h ? h - ih0 : kh;
+            int8_t *yr = x + (size_t)oh * w * c + ch;
+            for (int ow = 0; ow < w; ow++) {
+                const int iw0 = ow - pad;
+                const int b0 = iw0 < 0 ? -iw0 : 0, b1 = iw0 + kw > w ? w - iw0 : kw;
+                int32_t acc = 0;
+                for (int a = a0; a < a1; a++) {
+                    const int8_t *sr = scratch + (size_t)(ih0 + a) * w + iw0;
+                    const int16_t *tr = tap + a * kw;
+                    for (int bb = b0; bb < b1; bb++) acc += (sr[bb] - x_zero) * tr[bb];
+                }
+                yr[(size_t)ow * c] = split_requant(acc, b, mc, y_zero);
+            }
+        }
+    }
+}
+
+void tt_ir_block_bwd_f32(const tt_ir_block_bwd_args *a, float *scratch) {
+    const int ho = a->ho, wo = a->wo, co2 = a->co2, e = a->e, h = a->h, w = a->w, ci = a->ci, k1 = a->k1;
+    const int no = ho * wo, ni = h * w;
+    float *d = scratch, *g1 = scratch + no;
+    if (a->dx)
+        for (size_t j = 0; j < (size_t)ni * ci; j++) a->dx[j] = 0.0f;
+    for (int ch = 0; ch < e; ch++) {
+        /* pw2 input gradient of channel ch, then the dw mask */
+        for (int p = 0; p < no; p++) {
+            const float *gp = a->g + (size_t)p * co2;
+            float acc = 0.0f;
+            for (int o = 0; o < co2; o++) acc = acc + (gp[o] * a->s_w2[o]) * (float)a->w2[(size_t)o * e + ch];
+            if (a->bits_dw) {
+                const size_t j = (size_t)p * e + ch;
+                if (!((a->bits_dw[j >> 3] >> (j & 7)) & 1u)) acc = 0.0f;
+            }
+            d[p] = acc;
+        }
+        if (a->b_dw) tt_bias_grad_update(d, no, 1, a->b_dw + ch, a->qb_dw + ch, a->neg_lr);
+        /* dw input gradient of channel ch (tt_dwconv2d_bwd_input_f32 on one channel), then the pw1 mask */
+        const float s = a->s_w_dw[ch];
+        for (int ih = 0; ih < h; ih++) {
+            for (int iw = 0; iw < w; iw++) {
+                float acc = 0.0f;
+                for (int ta = 0; ta < a->kh; ta++) {
+                    const int th = ih + a->pad - ta;
+                    if (th < 0) break;
+                    if (th % a->stride) continue;
+                    const int oh = th / a->stride;
+                    if (oh >= ho) continue;
+                    for (int tb = 0; tb < a->kw; tb++) {
+                        const int tw = iw + a->pad - tb;
+                        if (tw < 0) break;
+                        if (tw % a->stride) continue;
+                        const int ow = tw / a->stride;
+                        if (ow >= wo) continue;
+                        acc = acc + (d[(size_t)oh * wo + ow] * s) * (float)a->w_dw[((size_t)ta * a->kw + tb) * e + ch];
+                    }
+                }
+                const int p = ih * w + iw;
+                if (a->bits_pw1) {
+                    const size_t j = (size_t)p * e + ch;
+                    if (!((a->bits_pw1[j >> 3] >> (j & 7)) & 1u)) acc = 0.0f;
+                }
+                g1[p] = acc;
+            }
+        }
+        /* block input gradient: channel ch's terms, with pw1 row ch before its update */
+        if (a->dx) {
+            const float s1 = a->s_w1[ch];
+            const int8_t *wa = a->w1 + (size_t)ch * k1, *wb = a->w1_rest ? a->w1_rest + (size_t)ch * (ci - k1) : 0;
+            for (int p = 0; p < ni; p++) {
+                const float t = g1[p] * s1;
+                float *dp = a->dx + (size_t)p * ci;
+                for (int i = 0; i < k1; i++) dp[i] = dp[i] + t * (float)wa[i];
+                for (int i = k1; i < ci; i++) dp[i] = dp[i] + t * (float)wb[i - k1];
+            }
+        }
+        if (a->x1)
+            tt_conv2d_wgrad_update(g1, a->x1, h, w, a->x1_c, a->x_zero, a->w1 + (size_t)ch * k1, 1, 1, 1, k1,
+                                   a->k_in, a->q1 + ch, a->neg_lr, a->rule, a->rng,
+                                   a->shadow1 ? a->shadow1 + (size_t)ch * a->k_in : 0, 1, 0);
+        if (a->b1) tt_bias_grad_update(g1, ni, 1, a->b1 + ch, a->qb1 + ch, a->neg_lr);
     }
 }

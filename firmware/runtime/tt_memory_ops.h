@@ -43,6 +43,58 @@ static inline size_t tt_dwconv2d_bwd_input_inplace_f32_scratch_bytes(int ho, int
     return (size_t)4 * (size_t)ho * (size_t)wo;
 }
 
+/* ---- in-place depthwise forward (CompileOptions.inplace_dw_forward), stride 1 ----
+ * y (same shape as x, [h][w][c], kh = kw = 2 * pad + 1) overwrites x: channel by channel, the plane x[:][:][ch]
+ * is copied to `scratch` (h * w bytes) and y[:][:][ch] computed from it (padded taps skipped: they add
+ * (x_zero - x_zero) * w = 0), so it only overwrites elements of channel ch, already copied. Integer sums:
+ * bit-identical to tt_dwconv2d_s8. */
+void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
+                            const float *m, int32_t x_zero, int32_t y_zero, int pad, int8_t *scratch);
+static inline size_t tt_dwconv2d_s8_inplace_scratch_bytes(int h, int w) { return (size_t)h * (size_t)w; }
+
+/* ---- channel-wise fused inverted-residual backward (CompileOptions.fused_block_backward) ----
+ * Block pw1 (1x1, [e][ci]) -> dw (depthwise [kh][kw][e], any stride) -> pw2 (1x1, [co2][e]), dw and pw2 weights
+ * frozen. For each expanded channel ch ascending, through two float planes of scratch (ho * wo, then h * w):
+ * d = pw2 input gradient of channel ch (sum over o ascending of (g[p][o] * s_w2[o]) * w2[o][ch], from +0.0f),
+ * its dw mask, the dw bias update of ch, the dw input gradient of ch (taps kh asc, kw asc), its pw1 mask, then
+ * dx[p][i] += (g1[p] * s_w1[ch]) * W1[ch][i] (dx zeroed first: the sum over ch ascending of
+ * tt_conv2d_bwd_input_f32), then the pw1 weight-row ch update (tt_conv2d_wgrad_update on one output channel:
+ * same sums, same draw order) and the pw1 bias update of ch. Bit-identical to the unfused steps. NULL pointers
+ * skip a part (masks, b_dw, dx, x1 = no pw1 weight update, b1). */
+typedef struct {
+    const float *g; /* pw2 output gradient [ho][wo][co2], masked */
+    int ho, wo, co2, e;
+    const int8_t *w2;
+    const float *s_w2;
+    const uint8_t *bits_dw; /* mask of the dw output [ho][wo][e] or NULL */
+    const int8_t *w_dw;
+    const float *s_w_dw;
+    int kh, kw, stride, pad, h, w; /* h, w: the dw input (= pw1 output) size */
+    int32_t *b_dw;                 /* dw bias update, or NULL */
+    const float *qb_dw;
+    const uint8_t *bits_pw1; /* mask of the pw1 output [h][w][e] or NULL */
+    int8_t *w1;              /* pw1 [e][k1] (SRAM when trained) */
+    const int8_t *w1_rest;   /* [e][ci - k1] (flash) or NULL (k1 == ci) */
+    int ci, k1;
+    const float *s_w1;
+    float *dx; /* block input gradient [h][w][ci], or NULL */
+    int32_t *b1;
+    const float *qb1;
+    const int8_t *x1; /* saved pw1 input [h][w][x1_c] for the pw1 weight update, or NULL */
+    int x1_c;
+    int32_t x_zero;
+    int k_in;
+    const float *q1;
+    float *shadow1;
+    float neg_lr;
+    int rule;
+    uint32_t *rng;
+} tt_ir_block_bwd_args;
+void tt_ir_block_bwd_f32(const tt_ir_block_bwd_args *a, float *scratch);
+static inline size_t tt_ir_block_bwd_f32_scratch_bytes(int ho, int wo, int h, int w) {
+    return (size_t)4 * ((size_t)ho * (size_t)wo + (size_t)h * (size_t)w);
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,6 @@
 """The contribution analysis behind results/search (mcunet-5fps on digits @128): resumable.
 
-    nohup python results/search/run_analysis.py > results/search/analysis.log 2>&1 &
+nohup python results/search/run_analysis.py > results/search/analysis.log 2>&1 &
 """
 
 import time
@@ -8,8 +8,16 @@ import time
 from tinytrain.sparse.contrib import AnalysisSettings, analyze
 
 LAYERS = tuple(f"blocks.{i}.pointwise1" for i in range(7, 14))
-SETTINGS = AnalysisSettings(model="mcunet-5fps", dataset="digits", resolution=128, lr=0.005, steps=200,
-                            test_images=200, seeds=(0,), layers=LAYERS)
+SETTINGS = AnalysisSettings(
+    model="mcunet-5fps",
+    dataset="digits",
+    resolution=128,
+    lr=0.005,
+    steps=200,
+    test_images=200,
+    seeds=(0,),
+    layers=LAYERS,
+)
 
 if __name__ == "__main__":
     t0 = time.time()

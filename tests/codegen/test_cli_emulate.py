@@ -92,3 +92,98 @@ def test_json_record_and_dump_params(tmp_path, capsys):
         assert key in rec
     params = np.load(out)
     assert "w:classifier" in params.files and params["w:classifier"].dtype == np.int8
+
+
+#: The fields of the run record `tinytrain emulate --json` promises (issue 5, part 5).
+RECORD_FIELDS = (
+    "board",
+    "model",
+    "scheme",
+    "steps",
+    "losses",
+    "accuracy_before",
+    "accuracy_after",
+    "instructions_per_step",
+    "est_cycles_per_step",
+    "sram",
+    "sram_predicted",
+    "flash_bytes",
+    "matched_reference",
+)
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="QEMU / arm toolchain not installed",
+)
+def test_main_job_shortened(tmp_path, capsys):
+    """The default job (`--defaults`: MCUNet-5FPS + paper:99kb on faces at 80x80 on m7), cut to 8 steps:
+    every per-step loss equals the host reference's bit for bit, the per-phase counts are exact and add up
+    to the step total, the classifier-only baseline ran, the report was written, and the summary says so."""
+    from tinytrain.emulate import PHASES, summary
+
+    report = tmp_path / "report"
+    rc = main(
+        [
+            "emulate",
+            "--defaults",
+            "--steps",
+            "8",
+            "--max-test",
+            "6",
+            "--report",
+            str(report),
+            "--json",
+            "--no-save",
+        ]
+    )
+    captured = capsys.readouterr()
+    rec = json.loads(captured.out)
+    assert rc == 0
+    for key in RECORD_FIELDS:
+        assert key in rec, key
+    assert (rec["model"], rec["scheme"], rec["dataset"], rec["board"], rec["resolution"]) == (
+        "mcunet-5fps",
+        "paper:99kb",
+        "faces",
+        "m7",
+        80,
+    )
+    # device agreement: every step's loss bit-equal to the host reference, parameters identical
+    assert rec["matched_reference"] is True and rec["steps"] == 8
+    assert rec["losses"] == rec["match"]["reference_losses"] and rec["match"]["params"]
+    # exact per-phase counts (flat phase markers + the plugin); the phases add up to the step total
+    ips = rec["instructions_per_step"]
+    assert rec["instructions_source"] == "plugin" and rec["profile_phase_alignment"]["complete"]
+    assert all(ips[p] > 0 for p in PHASES) and sum(ips[p] for p in PHASES) == ips["total"]
+    assert ips["total"] < rec["instructions_per_step_call_systick"] < 1.01 * ips["total"]
+    per_step = rec["instructions_per_step_all"]
+    assert len(per_step) == 8 and abs(sum(per_step) / 8 - ips["total"]) <= 1
+    assert {"tt_softmax_xent"} <= set(rec["kernels_per_step"]["loss"])
+    assert rec["est_cycles_per_step"] > 0 and rec["est_ms_per_step"] > 0
+    # SRAM: measured within the board, next to the plan's prediction
+    assert rec["sram"]["total"] <= rec["sram_budget"] and rec["sram_predicted"]["total"] > 0
+    assert rec["sram"]["total"] == rec["sram"]["static"] + rec["sram"]["breakdown"]["stack_high_water"]
+    # the classifier-only baseline, on the host, same stream
+    base = rec["baseline"]
+    assert base["scheme"] == "last" and len(base["losses"]) == 8 and base["accuracy_after"] is not None
+    # the report
+    for name in ("report.html", "learning_curve.png", "memory_breakdown.png", "record.json"):
+        assert (report / name).stat().st_size > 0, name
+    html = (report / "report.html").read_text()
+    assert "bit-equal" in html and "paper:99kb" in html
+    # progress went to stderr while it ran; the summary names the essentials
+    assert "step 8/8" in captured.err and "held-out accuracy after training" in captured.err
+    text = summary(rec)
+    for needle in (
+        "SRAM",
+        "of 320 KB on m7",
+        "predicted",
+        "per training step (exact, plugin)",
+        "ESTIMATE",
+        "baseline",
+        "all 8 per-step losses bit-equal",
+        "report",
+    ):
+        assert needle in text, needle

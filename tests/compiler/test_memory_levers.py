@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -177,8 +178,10 @@ def test_inplace_dw_grad_is_bit_identical(rule):
         losses = [tr.train_step(x, i % 2, 0.05) for i, x in enumerate(xs)]
         return prog, losses, tr.parameters()
 
-    _, base_losses, base = train(CompileOptions(update_rule=rule, inplace_dw_grad=False))
-    prog, losses, params = train(CompileOptions(update_rule=rule))
+    _, base_losses, base = train(
+        CompileOptions(update_rule=rule, inplace_dw_grad=False, fused_block_backward=False)
+    )
+    prog, losses, params = train(CompileOptions(update_rule=rule, fused_block_backward=False))
     kernels = [s.kernel for s in prog.steps]
     assert "dwconv2d_bwd_input_inplace_f32" in kernels
     for t, s in enumerate(prog.steps):  # the layer's bias update runs first: it reads g, which dx overwrites
@@ -196,11 +199,124 @@ def test_inplace_dw_grad_is_bit_identical(rule):
 
 def test_inplace_dw_grad_lowers_the_backward_peak():
     g = _graph("mcunet-5fps", 128)
-    on = plan_memory(compile_training(g, "paper:99kb", CompileOptions(patch=False)))
-    off = plan_memory(compile_training(g, "paper:99kb", CompileOptions(patch=False, inplace_dw_grad=False)))
+    opts = CompileOptions(patch=False, fused_block_backward=False)
+    on = plan_memory(compile_training(g, "paper:99kb", opts))
+    off = plan_memory(compile_training(g, "paper:99kb", replace(opts, inplace_dw_grad=False)))
     back = [
         t
-        for t, s in enumerate(compile_training(g, "paper:99kb", CompileOptions(patch=False)).steps)
+        for t, s in enumerate(compile_training(g, "paper:99kb", opts).steps)
         if s.phase != "forward"
     ]
     assert max(on.live_per_step[t] for t in back) < max(off.live_per_step[t] for t in back) - 24 * 1024
+
+
+@pytest.mark.parametrize("rule", ["nearest", "stochastic"])
+def test_inplace_dw_forward_is_bit_identical(rule):
+    """A stride-1 depthwise conv writing over its input: training losses, parameters and inference logits
+    identical with the lever on and off, on a random graph (depthwise weights trained on some layers, so some
+    inputs are saved and must stay out of place) and on MCUNet (patched first stage)."""
+    g = replace_head(
+        random_graph(
+            5,
+            12,
+            blocks=[
+                {"expand": 2, "k": 3, "stride": 1, "out": 8},
+                {"expand": 3, "k": 5, "stride": 1, "out": 8},
+                {"expand": 2, "k": 3, "stride": 2, "out": 12},
+                {"expand": 2, "k": 3, "stride": 1, "out": 12},
+            ],
+        ),
+        3,
+    )
+    scheme = {
+        "bias_last_n": 8,
+        "weights": [
+            {"layer": "blocks.1.depthwise", "input_channel_ratio": 1.0},
+            {"layer": "blocks.3.pointwise1", "input_channel_ratio": 0.5},
+        ],
+    }
+    for graph, sch in ((g, scheme), (_graph("mcunet-5fps", 64), "paper:99kb")):
+        xs = [random_input(graph, seed=s) for s in range(3)]
+
+        def train(opts, graph=graph, sch=sch, xs=xs):
+            prog = compile_training(graph, sch, opts)
+            tr = Trainer(prog)
+            losses = [tr.train_step(x, i % 3, 0.05) for i, x in enumerate(xs)]
+            return prog, losses, tr.parameters(), tr.infer(xs[0])
+
+        _, base_losses, base, base_logits = train(CompileOptions(update_rule=rule, inplace_dw_forward=False))
+        prog, losses, params, logits = train(CompileOptions(update_rule=rule))
+        inplace = [s for s in prog.steps if s.kernel == "dwconv2d_s8_inplace"]
+        assert inplace and any(s.kernel == "dwconv2d_s8_inplace" for s in prog.infer_steps)
+        for s in inplace:
+            assert s.outputs["y"] == s.inputs["x"] and s.attrs["stride"] == 1
+        saved = {v["buffer"] for v in prog.meta["saved"].values()}
+        assert not saved & {s.inputs["x"] for s in inplace}  # a saved input is never overwritten
+        if graph is g:  # blocks.1.depthwise trains its weights on its whole input: kept out of place
+            assert any(s.kernel == "dwconv2d_s8" and s.layer == "blocks.1.depthwise" for s in prog.steps)
+        assert losses == base_losses
+        np.testing.assert_array_equal(logits, base_logits)
+        for k in base:
+            np.testing.assert_array_equal(params[k], base[k], err_msg=k)
+        plan = plan_memory(prog)
+        assert any(k.startswith("scratch#") and k.endswith("dwconv2d_s8_inplace") for k in plan.offsets)
+
+
+def test_inplace_dw_forward_lowers_the_forward_peak():
+    g = _graph("mcunet-5fps", 128)
+    on = plan_memory(compile_training(g, "paper:99kb"))
+    off = plan_memory(compile_training(g, "paper:99kb", CompileOptions(inplace_dw_forward=False)))
+    assert on.arena <= off.arena - 12 * 1024
+    assert on.peak_step_info["phase"] != "forward"  # the backward pass now makes the peak
+
+
+@pytest.mark.parametrize("rule", ["nearest", "stochastic", "shadow"])
+def test_fused_block_backward_is_bit_identical(rule):
+    """The channel-wise fused inverted-residual backward: losses, parameters identical with the lever on and
+    off (random graph: stride 1 and 2, residual blocks, split and whole pw1 weight updates, bias updates; and
+    MCUNet `paper:99kb`)."""
+    g = replace_head(
+        random_graph(
+            7,
+            12,
+            blocks=[
+                {"expand": 2, "k": 3, "stride": 1, "out": 8},
+                {"expand": 3, "k": 5, "stride": 1, "out": 8},
+                {"expand": 2, "k": 3, "stride": 2, "out": 12},
+                {"expand": 3, "k": 3, "stride": 1, "out": 12},
+            ],
+        ),
+        3,
+    )
+    scheme = {
+        "bias_last_n": 9,
+        "weights": [
+            {"layer": "blocks.0.pointwise1", "input_channel_ratio": 1.0},
+            {"layer": "blocks.1.pointwise1", "input_channel_ratio": 0.5},
+            {"layer": "blocks.2.pointwise1", "input_channel_ratio": 1.0},
+            {"layer": "blocks.3.depthwise", "input_channel_ratio": 1.0},
+        ],
+    }
+    for graph, sch in ((g, scheme), (_graph("mcunet-5fps", 64), "paper:99kb")):
+        xs = [random_input(graph, seed=s) for s in range(3)]
+
+        def train(opts, graph=graph, sch=sch, xs=xs):
+            prog = compile_training(graph, sch, opts)
+            tr = Trainer(prog)
+            losses = [tr.train_step(x, i % 3, 0.05) for i, x in enumerate(xs)]
+            return prog, losses, tr.parameters()
+
+        _, base_losses, base = train(CompileOptions(update_rule=rule, fused_block_backward=False))
+        prog, losses, params = train(CompileOptions(update_rule=rule))
+        fused = [s for s in prog.steps if s.kernel == "ir_block_bwd_f32"]
+        assert fused
+        if graph is g:  # blocks.3 trains its depthwise weights: not fused
+            assert {s.layer for s in fused} == {f"blocks.{i}.depthwise" for i in range(3)}
+            assert any("dx" not in s.outputs for s in fused)  # the earliest block: no input gradient
+            assert any("x1" in s.inputs and "w1_rest" in s.inputs for s in fused)  # split pw1 update
+            assert any("x1" in s.inputs and "w1_rest" not in s.inputs for s in fused)
+        assert losses == base_losses
+        for k in base:
+            np.testing.assert_array_equal(params[k], base[k], err_msg=k)
+        plan = plan_memory(prog)
+        assert any(k.startswith("scratch#") and k.endswith("ir_block_bwd_f32") for k in plan.offsets)

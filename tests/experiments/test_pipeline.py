@@ -12,8 +12,8 @@ import pytest
 
 from tinytrain.experiments import report
 from tinytrain.experiments.config import (
+    FAMILY_GRID,
     FIG9_SCHEMES,
-    LR_GRID,
     MAIN_SCHEME,
     Settings,
     dedupe,
@@ -57,7 +57,9 @@ def test_lr_schedule():
 
 
 def test_suites_share_runs_and_keys_are_stable():
-    st = dataclasses.replace(TINY, lr={"faces": {"last": 0.01, "main": 0.003}})
+    st = dataclasses.replace(
+        TINY, lr={"faces": {"last": 0.01, "main": 0.003, "bias": 1e-3, "blocks": 1e-3, "full": 3e-4}}
+    )
     t1, f9, rd = (suite_specs(st, s) for s in ("table1", "fig9", "rounding"))
     assert len(t1) == 5 and len(f9) == len(FIG9_SCHEMES) and len(rd) == 6
     keys = {s.key() for s in t1} & {s.key() for s in f9} & {s.key() for s in rd}
@@ -67,7 +69,7 @@ def test_suites_share_runs_and_keys_are_stable():
         spec(st, dataset="faces", seed=0, scheme="last").key()
         == spec(st, dataset="faces", seed=0, scheme="last").key()
     )
-    assert len(sweep_specs(st)) == 2 * len(LR_GRID)
+    assert len(sweep_specs(st)) == sum(len(g) for g in FAMILY_GRID.values())
 
 
 def test_split_and_schedule():
@@ -136,11 +138,12 @@ def _fake(sp, acc):
 
 def test_choose_lrs_and_report(tmp_path):
     st = dataclasses.replace(TINY, datasets=("faces", "digits"), seeds=(0, 1))
-    best = {"last": 0.03, MAIN_SCHEME: 0.003}
-    sweep = [_fake(sp, 0.8 if sp.lr == best[sp.scheme] else 0.5) for sp in sweep_specs(st)]
+    best = {"last": 0.03, MAIN_SCHEME: 0.003, "full": 0.0003}
+    sweep = [_fake(sp, 0.8 if sp.lr == best.get(sp.scheme) else 0.5) for sp in sweep_specs(st)]
     chosen, table = choose_lrs(sweep, st.datasets)
-    assert chosen == {"faces": {"last": 0.03, "main": 0.003}, "digits": {"last": 0.03, "main": 0.003}}
-    assert sum(t["chosen"] for t in table) == 4
+    want = {"last": 0.03, "main": 0.003, "full": 0.0003, "bias": 0.001, "blocks": 0.003}  # ties: largest lr
+    assert chosen == {"faces": want, "digits": want}
+    assert sum(t["chosen"] for t in table) == 2 * len(want)
     st = dataclasses.replace(st, lr=chosen)
     specs = dedupe([sp for s in ("table1", "fig9", "rounding") for sp in suite_specs(st, s)])
     rows = [_fake(sp, 0.6 + 0.1 * sp.seed) for sp in specs]
@@ -174,7 +177,9 @@ def test_refresh_memory_uses_the_current_compiler():
     from tinytrain.experiments.pipeline import refresh_memory
 
     sp = spec(TINY, dataset="faces", seed=1, scheme="last")
-    rows, options = refresh_memory([_fake(sp, 0.5), _fake(dataclasses.replace(sp, split="val"), 0.5)], "m7", 128)
+    rows, options = refresh_memory(
+        [_fake(sp, 0.5), _fake(dataclasses.replace(sp, split="val"), 0.5)], "m7", 128
+    )
     assert set(rows[0]["memory"]) == {"32", "128"} and rows[0]["run_memory"]["32"]["arena"] == 50_000
     assert rows[0]["memory"]["128"]["total"] > rows[0]["memory"]["32"]["total"] > 0
     assert rows[1]["memory"]["32"]["arena"] == 50_000  # validation rows are left alone

@@ -127,3 +127,76 @@ def test_dwconv2d_bwd_input_inplace_f32(nk, ho, wo, c, k):
     same(ref, K.dwconv2d_bwd_input_f32(g, wt, s_w, ho, wo, 1, pad))
     same(nk.dwconv2d_bwd_input_inplace_f32(g, wt, s_w, ho, wo, 1, pad), ref)
     assert M.dwconv2d_bwd_input_inplace_f32_scratch_bytes((ho, wo, c)) == 4 * ho * wo
+
+
+@pytest.mark.parametrize(
+    "h,w,c,k", [(6, 5, 7, 3), (8, 8, 16, 3), (7, 9, 5, 5), (3, 3, 48, 3), (1, 1, 4, 1), (9, 7, 3, 7)]
+)
+def test_dwconv2d_s8_inplace(nk, h, w, c, k):
+    rng = np.random.default_rng(h * 31 + w * 7 + c + k)
+    x, wt = s8(rng, (h, w, c)), s8(rng, (k, k, c))
+    bias = rng.integers(-5000, 5000, c).astype(np.int32)
+    m = rng.uniform(1e-4, 3e-2, c).astype(F32)
+    pad = (k - 1) // 2
+    for xz, yz in ((-128, 0), (5, -128), (0, 3)):
+        ref = M.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad)
+        same(ref, K.dwconv2d_s8(x, wt, bias, m, xz, yz, 1, pad))
+        same(nk.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad), ref)
+    assert M.dwconv2d_s8_inplace_scratch_bytes((h, w, c)) == h * w
+    with pytest.raises(ValueError):
+        M.dwconv2d_s8_inplace(x, wt, bias, m, 0, 0, 2, pad)
+
+
+IRB_CASES = [  # (h, w, ci, e, co2, k, stride, split k1, rule, parts)
+    (6, 6, 5, 12, 4, 3, 1, None, "nearest", "all"),
+    (8, 7, 6, 10, 3, 5, 2, 4, "nearest", "all"),
+    (5, 5, 4, 9, 5, 3, 2, None, "stochastic", "all"),
+    (6, 6, 8, 16, 8, 3, 1, 3, "shadow", "all"),
+    (4, 4, 3, 7, 2, 7, 1, None, "nearest", "none"),
+    (7, 7, 6, 11, 4, 3, 1, None, "nearest", "nodx"),
+]
+
+
+@pytest.mark.parametrize("h,w,ci,e,co2,k,stride,k1,rule,parts", IRB_CASES)
+def test_ir_block_bwd_f32(nk, h, w, ci, e, co2, k, stride, k1, rule, parts):
+    rng = np.random.default_rng(h * 13 + e * 7 + co2 + k)
+    pad = (k - 1) // 2
+    ho, wo = K.out_size(h, k, stride, pad), K.out_size(w, k, stride, pad)
+    g = (rng.standard_normal((ho, wo, co2)) * 0.02).astype(F32)
+    w2, w_dw, w1 = s8(rng, (co2, e)), s8(rng, (k, k, e)), s8(rng, (e, ci))
+    s_w2, s_w_dw, s_w1 = (rng.uniform(1e-3, 2e-2, n).astype(F32) for n in (co2, e, e))
+    bits_dw = rng.integers(0, 256, K.mask_bytes(ho * wo * e)).astype(np.uint8)
+    bits_pw1 = rng.integers(0, 256, K.mask_bytes(h * w * e)).astype(np.uint8)
+    x1 = s8(rng, (h, w, ci))
+    k_in = k1 if k1 else ci - 1
+    w1a, w1b = (np.ascontiguousarray(w1[:, :k1]), np.ascontiguousarray(w1[:, k1:])) if k1 else (w1, None)
+
+    def fresh():
+        kw = dict(
+            g=g, w2=w2, s_w2=s_w2, w_dw=w_dw, s_w_dw=s_w_dw, in_h=h, in_w=w, stride=stride, pad=pad,
+            w1=w1a.copy(), w1_rest=w1b, s_w1=s_w1, neg_lr=-0.37,
+        )
+        if parts != "none":
+            kw.update(bits_dw=bits_dw, bits_pw1=bits_pw1, b_dw=rng2.integers(-900, 900, e).astype(np.int32),
+                      qb_dw=s_w_dw * 300, b1=rng2.integers(-900, 900, e).astype(np.int32), qb1=s_w1 * 200,
+                      x1=x1, q1=(1 / s_w1).astype(F32), x_zero=-3, k_in=k_in, rule=rule)
+            if rule == "shadow":
+                kw["shadow1"] = K.shadow_init(kw["w1"], k_in, False)
+            if rule == "stochastic":
+                kw["rng"] = K.Xorshift32(77)
+        if parts == "nodx":
+            kw.pop("s_w1")
+        return kw
+
+    rng2 = np.random.default_rng(1)
+    ref_kw = fresh()
+    ref = M.ir_block_bwd_f32(**ref_kw)
+    rng2 = np.random.default_rng(1)
+    nat_kw = fresh()
+    nat = nk.ir_block_bwd_f32(**nat_kw)
+    assert len(ref) == len(nat)
+    for a, b in zip(ref, nat, strict=True):
+        same(b, a)
+    if "rng" in ref_kw:
+        assert ref_kw["rng"].state == nat_kw["rng"].state
+    assert M.ir_block_bwd_f32_scratch_bytes((ho, wo, co2), h, w) == 4 * (ho * wo + h * w)

@@ -35,7 +35,9 @@ def call_graph(elf: Path) -> dict[str, set[str]]:
         if m:
             current = m.group(1)
             continue
-        m = re.search(r"\s(?:bl|blx|b|b\.w|b\.n|b[a-z]{2}(?:\.w|\.n)?)\s+[0-9a-f]+ <([\w.$]+)(?:\+0x[0-9a-f]+)?>", line)
+        m = re.search(
+            r"\s(?:bl|blx|b|b\.w|b\.n|b[a-z]{2}(?:\.w|\.n)?)\s+[0-9a-f]+ <([\w.$]+)(?:\+0x[0-9a-f]+)?>", line
+        )
         if m and current and m.group(1) != current:
             callers.setdefault(m.group(1), set()).add(current)
     return callers

@@ -17,16 +17,23 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("search", help="search a sparse-update scheme under a memory budget",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "search",
+        help="search a sparse-update scheme under a memory budget",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3)")
     p.add_argument("--dataset", default="digits", choices=("faces", "digits"), help="shipped dataset")
     p.add_argument("--budget", required=True, type=float, help="predicted total SRAM budget, KB (1024 B)")
     p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
     p.add_argument("--resolution", type=int, default=128, help="input resolution (default 128)")
     p.add_argument("--out", required=True, metavar="FILE.json", help="write the scheme here")
-    p.add_argument("--contrib", metavar="FILE.json",
-                   help="contribution table (tinytrain.sparse.contrib); default: run the analysis")
+    p.add_argument(
+        "--contrib",
+        metavar="FILE.json",
+        help="contribution table (tinytrain.sparse.contrib); default: run the analysis",
+    )
     p.add_argument("--method", default="evolution", choices=("evolution", "random", "greedy"))
     p.add_argument("--evals", type=int, default=300, help="exact plans the search may compute (default 300)")
     p.add_argument("--seed", type=int, default=0, help="search seed")
@@ -38,8 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--kinds", default="pointwise", help="candidate conv kinds: pointwise,depthwise,regular")
     g.add_argument("--seeds", type=int, default=1, help="seeds per measurement (default 1)")
     g.add_argument("--workers", type=int, default=2, help="processes (default 2)")
-    g.add_argument("--analysis-resolution", type=int,
-                   help="resolution of the analysis (shortcut; default: --resolution)")
+    g.add_argument(
+        "--analysis-resolution", type=int, help="resolution of the analysis (shortcut; default: --resolution)"
+    )
     p.set_defaults(func=run)
 
 
@@ -59,18 +67,26 @@ def run(args: argparse.Namespace) -> int:
     sram = board_sram_bytes(args.board)
     minimum = cost.minimum()
     if budget > sram:
-        print(f"note: budget {args.budget:g} KB is above board {args.board}'s SRAM ({sram / 1024:g} KB); "
-              f"searching under {sram / 1024:g} KB")
+        print(
+            f"note: budget {args.budget:g} KB is above board {args.board}'s SRAM ({sram / 1024:g} KB); "
+            f"searching under {sram / 1024:g} KB"
+        )
         budget = sram
     if budget >= minimum:
         if args.contrib:
             contrib = Contributions.load(args.contrib)
         else:
             settings = AnalysisSettings(
-                model=args.model, dataset=args.dataset,
-                resolution=args.analysis_resolution or args.resolution, lr=args.lr, steps=args.steps,
-                test_images=args.test_images, seeds=tuple(range(args.seeds)), last_blocks=args.last_blocks,
-                kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()))
+                model=args.model,
+                dataset=args.dataset,
+                resolution=args.analysis_resolution or args.resolution,
+                lr=args.lr,
+                steps=args.steps,
+                test_images=args.test_images,
+                seeds=tuple(range(args.seeds)),
+                last_blocks=args.last_blocks,
+                kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+            )
             contrib = analyze(settings, workers=args.workers)
     else:
         contrib = None  # search() refuses with the minimum
@@ -81,9 +97,15 @@ def run(args: argparse.Namespace) -> int:
         "weights": result.spec["weights"],
         "about": {
             "found_by": f"tinytrain search --method {args.method}",
-            "model": args.model, "dataset": args.dataset, "classes": ds.classes,
-            "resolution": args.resolution, "board": args.board, "budget_bytes": budget,
-            "predicted_total_bytes": result.total, "minimum_bytes": minimum, "summed_gain": result.gain,
+            "model": args.model,
+            "dataset": args.dataset,
+            "classes": ds.classes,
+            "resolution": args.resolution,
+            "board": args.board,
+            "budget_bytes": budget,
+            "predicted_total_bytes": result.total,
+            "minimum_bytes": minimum,
+            "summed_gain": result.gain,
             "evaluations": result.evaluations,
             "contributions": contrib.settings if contrib else None,
         },
@@ -92,12 +114,20 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     ws = ", ".join(f"{w['layer']} x{w['input_channel_ratio']:g}" for w in result.spec["weights"]) or "none"
-    print(f"{args.model} @ {args.resolution}, {ds.classes} classes, board {args.board}: budget "
-          f"{budget / 1024:.1f} KB (minimum {minimum / 1024:.1f} KB)")
-    print(f"found ({args.method}, {result.evaluations} exact plans): biases of the last "
-          f"{result.spec['bias_last_n']} convs, weights {ws}")
-    print(f"predicted total {result.total:,} B = {result.total / 1024:.1f} KB, summed gain "
-          f"{result.gain * 100:+.1f} points")
-    print(f"wrote {out}  (tinytrain compile --model {args.model} --classes {ds.classes} --resolution "
-          f"{args.resolution} --board {args.board} --scheme {out})")
+    print(
+        f"{args.model} @ {args.resolution}, {ds.classes} classes, board {args.board}: budget "
+        f"{budget / 1024:.1f} KB (minimum {minimum / 1024:.1f} KB)"
+    )
+    print(
+        f"found ({args.method}, {result.evaluations} exact plans): biases of the last "
+        f"{result.spec['bias_last_n']} convs, weights {ws}"
+    )
+    print(
+        f"predicted total {result.total:,} B = {result.total / 1024:.1f} KB, summed gain "
+        f"{result.gain * 100:+.1f} points"
+    )
+    print(
+        f"wrote {out}  (tinytrain compile --model {args.model} --classes {ds.classes} --resolution "
+        f"{args.resolution} --board {args.board} --scheme {out})"
+    )
     return 0

@@ -455,3 +455,41 @@ def _dwconv2d_bwd_input_inplace_f32(s: Step, c: EmitContext) -> str:
     kh, kw, _ = c.shape(s, "w")
     return call("dwconv2d_bwd_input_inplace_f32", c.buf(s, "g"), ho, wo, ch, c.buf(s, "w"), kh, kw,
                 c.buf(s, "s_w"), c.attr(s, "pad", 0), f"(float *){c.scratch(s)}")
+
+
+@emitter("dwconv2d_s8_inplace")
+def _dwconv2d_s8_inplace(s: Step, c: EmitContext) -> str:
+    h, w, ch = _hwc(c.shape(s, "x"))
+    kh, kw, _ = c.shape(s, "w")
+    return call("dwconv2d_s8_inplace", c.buf(s, "x"), h, w, ch, c.buf(s, "w"), kh, kw, c.buf(s, "bias"),
+                c.buf(s, "m"), c.attr(s, "x_zero"), c.attr(s, "y_zero"), c.attr(s, "pad", 0),
+                f"(int8_t *){c.scratch(s)}")
+
+
+@emitter("ir_block_bwd_f32")
+def _ir_block_bwd_f32(s: Step, c: EmitContext) -> str:
+    ho, wo, co2 = _hwc(c.shape(s, "g"))
+    kh, kw, e = c.shape(s, "w_dw")
+    f: dict[str, object] = dict(g=c.buf(s, "g"), ho=ho, wo=wo, co2=co2, e=e, w2=c.buf(s, "w2"))
+    f.update(s_w2=c.buf(s, "s_w2"), bits_dw=c.opt(s, "bits_dw"), w_dw=c.buf(s, "w_dw"))
+    f.update(s_w_dw=c.buf(s, "s_w_dw"), kh=kh, kw=kw, stride=c.attr(s, "stride", 1), pad=c.attr(s, "pad", 0))
+    f.update(h=c.attr(s, "in_h"), w=c.attr(s, "in_w"), b_dw=c.opt(s, "b_dw"), qb_dw=c.opt(s, "qb_dw"))
+    f["bits_pw1"] = c.opt(s, "bits_pw1")
+    if c.has(s, "w1"):
+        k1 = int(np.prod(c.shape(s, "w1")[1:]))
+        ci = k1 + (int(np.prod(c.shape(s, "w1_rest")[1:])) if c.has(s, "w1_rest") else 0)
+        f.update(w1=f"(int8_t *){c.buf(s, 'w1')}", w1_rest=c.opt(s, "w1_rest"), ci=ci, k1=k1)
+    f.update(s_w1=c.opt(s, "s_w1"), dx=c.opt(s, "dx"), b1=c.opt(s, "b1"), qb1=c.opt(s, "qb1"))
+    if c.has(s, "x1"):
+        rule = str(s.attrs.get("rule", c.program.update_rule))
+        if rule not in RULES or (rule == "shadow") != c.has(s, "shadow1"):
+            raise TinytrainError(f"step {s.kernel} (layer {s.layer!r}): bad rule {rule!r} / shadow buffer")
+        if rule == "stochastic":
+            c.uses_rng = True
+            f["rng"] = "&tt_rng_state"
+        f.update(x1=c.buf(s, "x1"), x1_c=c.shape(s, "x1")[-1], x_zero=c.attr(s, "x_zero"))
+        f.update(k_in=c.attr(s, "k_in"), q1=c.buf(s, "q1"), shadow1=c.opt(s, "shadow1"), rule=RULES[rule])
+    if c.has(s, "b_dw") or c.has(s, "b1") or c.has(s, "x1"):
+        f["neg_lr"] = c.attr(s, "neg_lr")
+    init = ", ".join(f".{k} = {v}" for k, v in f.items())
+    return f"tt_ir_block_bwd_f32(&(const tt_ir_block_bwd_args){{{init}}}, (float *){c.scratch(s)});"

@@ -46,6 +46,8 @@ def phase_begin(phase: str) -> str:
 
 def phase_end(phase: str) -> str:
     return f"TT_PHASE_END({PHASE_ENUM[phase]}, tt_phase_name_{phase});"
+
+
 VALUES_PER_LINE = {"s8": 24, "u8": 24, "s32": 10, "f32": 6}
 
 

@@ -32,8 +32,18 @@ FIG9_SCHEMES = (
 RULES = ("nearest", "stochastic", "shadow")
 #: learning-rate grid of the sweep (log-spaced, ~x3 apart; QAS makes the int8 lr an fp32-SGD lr)
 LR_GRID = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
-#: lr families: the classifier-only baseline gets its own lr; every other run uses the main scheme's
-FAMILIES = {"last": "last", "main": MAIN_SCHEME}
+#: lr families (family -> the scheme its lr is swept on): the classifier-only baseline, the main scheme
+#: (every paper budget, fp32, no-QAS and the rounding runs use its lr), and the deep baselines of Fig. 9
+#: (bias-only, last-k blocks, full), which diverge at the main scheme's lr and get their own
+FAMILIES = {"last": "last", "main": MAIN_SCHEME, "bias": "bias", "blocks": "blocks:2", "full": "full"}
+#: the deep baselines' grids: below and at the main scheme's divergence point (0.003 on the validation split)
+FAMILY_GRID = {
+    "last": LR_GRID,
+    "main": LR_GRID,
+    "bias": (0.0001, 0.0003, 0.001),
+    "blocks": (0.0003, 0.001, 0.003),
+    "full": (0.0001, 0.0003, 0.001),
+}
 SUITES = ("lr", "table1", "fig9", "rounding")
 
 
@@ -124,14 +134,17 @@ def sweep_specs(settings: Settings) -> list[RunSpec]:
     out = []
     for seed in settings.sweep_seeds:
         for ds in settings.datasets:
-            for fam_scheme in FAMILIES.values():
-                for lr in LR_GRID:
+            for fam, fam_scheme in FAMILIES.items():
+                for lr in FAMILY_GRID[fam]:
                     out.append(spec(settings, dataset=ds, seed=seed, scheme=fam_scheme, lr=lr, split="val"))
     return out
 
 
 def family(scheme: str) -> str:
-    return "last" if scheme == "last" else "main"
+    """The lr family of a scheme (see FAMILIES)."""
+    if scheme in ("last", "bias", "full"):
+        return scheme
+    return "blocks" if scheme.startswith("blocks:") else "main"
 
 
 def lr_for(settings: Settings, dataset: str, scheme: str) -> float:

@@ -24,10 +24,11 @@ import numpy as np
 
 from tinytrain.experiments.config import (
     FAMILIES,
-    LR_GRID,
+    FAMILY_GRID,
     RunSpec,
     Settings,
     dedupe,
+    family,
     suite_specs,
     sweep_specs,
 )
@@ -138,14 +139,14 @@ def choose_lrs(rows: list[Row], datasets: Iterable[str]) -> tuple[dict[str, dict
     validation loss). Returns the choice and a summary table (one row per dataset/family/lr)."""
     groups: dict[tuple[str, str, float], list[Row]] = defaultdict(list)
     for r in rows:
-        fam = "last" if r["scheme"] == "last" else "main"
+        fam = family(r["scheme"])
         groups[(r["dataset"], fam, float(r["lr"]))].append(r)
     chosen: dict[str, dict[str, float]] = {}
     table: list[Row] = []
     for ds in datasets:
         for fam in FAMILIES:
             cands = []
-            for lr in LR_GRID:
+            for lr in FAMILY_GRID[fam]:
                 g = groups.get((ds, fam, lr), [])
                 if not g:
                     continue

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytrain.experiments.config import FIG9_SCHEMES, MAIN_SCHEME, RULES, Settings
+from tinytrain.experiments.config import FIG9_SCHEMES, MAIN_SCHEME, RULES, Settings, family
 
 Row = dict[str, Any]
 KB = 1024.0
@@ -78,7 +78,7 @@ def _md_table(header: list[str], body: list[list[str]]) -> str:
 
 
 def _lr_of(settings: Settings, ds: str, fam: str) -> float:
-    return settings.lr[ds]["last" if fam == "last" else "main"]
+    return settings.lr[ds][fam]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def fig9(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
     csv_rows: list[Row] = []
     body = []
     for sch in FIG9_SCHEMES:
-        fam = "last" if sch == "last" else "main"
+        fam = family(sch)
         cells = [f"`{sch}`"]
         mem_cells: list[str] = []
         for i, ds in enumerate(settings.datasets):

@@ -56,7 +56,8 @@ class AnalysisSettings:
     resolution: int = 128
     lr: float = 0.05
     steps: int = 300  # training steps, batch 1 (epochs over the train split if larger than it)
-    test_images: int = 300  # evaluate on the first N test images (0: the whole test split)
+    test_images: int = 300  # evaluate on N test images (0: the whole test split)
+    test_skip: int = 0  # ... starting at this one (a held-out part for the evidence runs)
     split_seed: int = 0  # dataset split
     update_rule: str = "nearest"
     qas: bool = True
@@ -78,6 +79,7 @@ class AnalysisSettings:
             "lr": self.lr,
             "steps": self.steps,
             "test_images": self.test_images,
+            **({"test_skip": self.test_skip} if self.test_skip else {}),
             "split_seed": self.split_seed,
             "update_rule": self.update_rule,
             "qas": self.qas,
@@ -150,8 +152,9 @@ def tail_graph(graph: Graph, index: int) -> Graph:
     ops = graph.ops[index:]
     cut = ops[0].inputs[0]
     produced = {cut} | {op.output for op in ops}
-    g = Graph(graph.name, {t: graph.tensors[t] for t in produced}, list(ops), cut, graph.output,
-              dict(graph.meta))
+    g = Graph(
+        graph.name, {t: graph.tensors[t] for t in produced}, list(ops), cut, graph.output, dict(graph.meta)
+    )
     g.validate()
     return g
 
@@ -186,8 +189,9 @@ class Workbench:
         self.dir.mkdir(parents=True, exist_ok=True)
         ds = load_dataset(settings.dataset, settings.resolution, settings.split_seed)
         n_test = settings.test_images or len(ds.test_y)
-        self._train_x, self._test_x = ds.train_x, ds.test_x[:n_test]
-        self.data = _Data(ds.train_y, ds.test_y[:n_test], ds.classes)
+        self._sel = slice(settings.test_skip, settings.test_skip + n_test)
+        self._train_x, self._test_all = ds.train_x, ds.test_x
+        self.data = _Data(ds.train_y, ds.test_y[self._sel], ds.classes)
         self.base = load_model(settings.model, settings.resolution)
         self._graphs: dict[int, Graph] = {}
         self.workers = 1  # processes for computing features
@@ -206,7 +210,7 @@ class Workbench:
             return self.data.features[index]
         g = self.graph(0)
         if index == 0:
-            out = (self._train_x, self._test_x)
+            out = (self._train_x, self._test_all[self._sel])
         else:
             cut = g.ops[index].inputs[0]
             s = self.settings
@@ -214,14 +218,17 @@ class Workbench:
             fdir.mkdir(parents=True, exist_ok=True)
             path = fdir / f"{cut}.npz"
             z = np.load(path) if path.exists() else None
-            if z is not None and len(z["test"]) >= len(self._test_x):  # a file may hold more test images
-                out = (z["train"], z["test"][: len(self._test_x)])
+            if z is not None and len(z["test"]) == len(self._test_all):  # features of the whole test split
+                out = (z["train"], z["test"])
             else:
-                out = (_features_parallel(g, index, self._train_x, self.workers),
-                       _features_parallel(g, index, self._test_x, self.workers))
+                out = (
+                    _features_parallel(g, index, self._train_x, self.workers),
+                    _features_parallel(g, index, self._test_all, self.workers),
+                )
                 tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
                 np.savez(tmp, train=out[0], test=out[1])
                 os.replace(tmp, path)
+            out = (out[0], out[1][self._sel])
         self.data.features[index] = out
         return out
 
@@ -241,16 +248,22 @@ class Workbench:
             index = min(index, cut)
         tail = tail_graph(g, index)
         fx_train, fx_test = self.features(index)
-        program = compile_training(tail, resolve_scheme(spec, tail),
-                                   CompileOptions(update_rule=s.update_rule, qas=s.qas))
+        program = compile_training(
+            tail, resolve_scheme(spec, tail), CompileOptions(update_rule=s.update_rule, qas=s.qas)
+        )
         trainer = Trainer(program, seed=0x2545F491 ^ (seed + 1))
         order = training_order(len(self.data.train_y), s.steps, seed)
         losses = [trainer.train_step(fx_train[i], int(self.data.train_y[i]), s.lr) for i in order]
         acc = trainer.evaluate(fx_test, self.data.test_y)
         tail_n = max(1, len(losses) // 5)
-        return {"accuracy": acc, "final_loss": float(np.mean(losses[-tail_n:])), "steps": len(order),
-                "test_images": len(self.data.test_y), "seconds": round(time.perf_counter() - t0, 2),
-                "cut": tail.input}
+        return {
+            "accuracy": acc,
+            "final_loss": float(np.mean(losses[-tail_n:])),
+            "steps": len(order),
+            "test_images": len(self.data.test_y),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "cut": tail.input,
+        }
 
 
 def training_order(n: int, steps: int, seed: int) -> np.ndarray:
@@ -312,8 +325,11 @@ def plan_jobs(graph: Graph, s: AnalysisSettings) -> tuple[list[Job], list[str], 
     for layer in layers:
         if layer not in backbone:
             raise TinytrainError(f"layer {layer!r} is not a backbone conv of {graph.name!r}")
-    ref = s.ref_bias if s.ref_bias is not None else (
-        max(bias_depth_to(graph, layer) for layer in layers) if layers else 0)
+    ref = (
+        s.ref_bias
+        if s.ref_bias is not None
+        else (max(bias_depth_to(graph, layer) for layer in layers) if layers else 0)
+    )
     if s.bias_ks is not None:
         ks = sorted(set(s.bias_ks) | {0})
     else:
@@ -381,8 +397,9 @@ class Contributions:
             "bias_accuracy": {str(k): v for k, v in sorted(self.bias_acc.items())},
             "bias_gain": {str(k): self.bias_gain(k) for k in sorted(self.bias_acc)},
             "weight_accuracy": {la: {f"{r:g}": a for r, a in d.items()} for la, d in self.weight_acc.items()},
-            "weight_gain": {la: {f"{r:g}": self.weight_gain(la, r) for r in d} for la, d in
-                            self.weight_acc.items()},
+            "weight_gain": {
+                la: {f"{r:g}": self.weight_gain(la, r) for r in d} for la, d in self.weight_acc.items()
+            },
             "runs": self.runs,
         }
 
@@ -394,26 +411,51 @@ class Contributions:
     def load(cls, path: str | Path) -> Contributions:
         try:
             doc = json.loads(Path(path).read_text())
-            return cls(doc["settings"], int(doc["ref_bias"]), list(doc["layers"]),
-                       [float(r) for r in doc["ratios"]],
-                       {int(k): float(v) for k, v in doc["bias_accuracy"].items()},
-                       {la: {float(r): float(a) for r, a in d.items()} for la, d in
-                        doc["weight_accuracy"].items()},
-                       list(doc.get("runs", [])))
+            return cls(
+                doc["settings"],
+                int(doc["ref_bias"]),
+                list(doc["layers"]),
+                [float(r) for r in doc["ratios"]],
+                {int(k): float(v) for k, v in doc["bias_accuracy"].items()},
+                {la: {float(r): float(a) for r, a in d.items()} for la, d in doc["weight_accuracy"].items()},
+                list(doc.get("runs", [])),
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise TinytrainError(f"contribution file {path}: cannot read ({exc})") from exc
 
     def table_rows(self) -> list[dict[str, Any]]:
-        rows = [{"item": f"bias last {k}", "layer": "", "ratio": "", "bias_last_n": k,
-                 "accuracy": a, "gain": self.bias_gain(k)} for k, a in sorted(self.bias_acc.items())]
+        rows = [
+            {
+                "item": f"bias last {k}",
+                "layer": "",
+                "ratio": "",
+                "bias_last_n": k,
+                "accuracy": a,
+                "gain": self.bias_gain(k),
+            }
+            for k, a in sorted(self.bias_acc.items())
+        ]
         for la, d in self.weight_acc.items():
-            rows += [{"item": f"{la} x{r:g}", "layer": la, "ratio": r, "bias_last_n": self.ref_bias,
-                      "accuracy": a, "gain": self.weight_gain(la, r)} for r, a in sorted(d.items())]
+            rows += [
+                {
+                    "item": f"{la} x{r:g}",
+                    "layer": la,
+                    "ratio": r,
+                    "bias_last_n": self.ref_bias,
+                    "accuracy": a,
+                    "gain": self.weight_gain(la, r),
+                }
+                for r, a in sorted(d.items())
+            ]
         return rows
 
 
-def analyze(settings: AnalysisSettings, workers: int = 2, cache_root: Path = DEFAULT_CACHE,
-            progress: Callable[[str], None] | None = None) -> Contributions:
+def analyze(
+    settings: AnalysisSettings,
+    workers: int = 2,
+    cache_root: Path = DEFAULT_CACHE,
+    progress: Callable[[str], None] | None = None,
+) -> Contributions:
     """Run (or resume) the contribution analysis; every measurement is cached as JSON."""
     say = progress or (lambda m: print(m, file=sys.stderr, flush=True))
     bench = Workbench(settings, cache_root)
@@ -430,12 +472,14 @@ def analyze(settings: AnalysisSettings, workers: int = 2, cache_root: Path = DEF
             done[j] = json.loads(p.read_text())
         else:
             todo.append(j)
-    say(f"contribution analysis {settings.model} / {settings.dataset} @ {settings.resolution}: "
+    say(
+        f"contribution analysis {settings.model} / {settings.dataset} @ {settings.resolution}: "
         f"{len(jobs)} measurements ({len(done)} cached), {len(layers)} layers x {len(settings.ratios)} "
-        f"ratios on bias depth {ref}, bias depths {ks}, seeds {list(settings.seeds)}; cache {cache}")
+        f"ratios on bias depth {ref}, bias depths {ks}, seeds {list(settings.seeds)}; cache {cache}"
+    )
     if todo:
         # the shared cut of every job: features are computed once here, before the workers start
-        earliest = min((cut_before(g, earliest_trained(g, j.spec())) for j in todo))
+        earliest = min(cut_before(g, earliest_trained(g, j.spec())) for j in todo)
         t0 = time.perf_counter()
         bench.features(earliest)
         say(f"features at {g.ops[earliest].inputs[0]}: {time.perf_counter() - t0:.1f} s")
@@ -449,8 +493,10 @@ def analyze(settings: AnalysisSettings, workers: int = 2, cache_root: Path = DEF
             done[job] = res
             el = time.perf_counter() - t0
             eta = el / i * (len(todo) - i)
-            say(f"[{i}/{len(todo)}] {job.name}: acc {res['accuracy']:.4f} ({res['seconds']:.1f} s); "
-                f"elapsed {el / 60:.1f} min, eta {eta / 60:.1f} min")
+            say(
+                f"[{i}/{len(todo)}] {job.name}: acc {res['accuracy']:.4f} ({res['seconds']:.1f} s); "
+                f"elapsed {el / 60:.1f} min, eta {eta / 60:.1f} min"
+            )
 
         if workers <= 1 or len(todo) == 1:
             for i, j in enumerate(todo, 1):
@@ -460,14 +506,34 @@ def analyze(settings: AnalysisSettings, workers: int = 2, cache_root: Path = DEF
             with ctx.Pool(workers, _worker_init, (settings, str(cache_root), earliest)) as pool:
                 for i, (j, res) in enumerate(pool.imap_unordered(_worker_run, todo), 1):
                     record(i, j, res)
-    bias_acc = {k: float(np.mean([done[j]["accuracy"] for j in jobs if j.kind == "bias" and j.k == k]))
-                for k in ks}
-    weight_acc = {la: {r: float(np.mean([done[j]["accuracy"] for j in jobs
-                                         if j.kind == "weight" and j.layer == la and j.ratio == r]))
-                       for r in settings.ratios} for la in layers}
+    bias_acc = {
+        k: float(np.mean([done[j]["accuracy"] for j in jobs if j.kind == "bias" and j.k == k])) for k in ks
+    }
+    weight_acc = {
+        la: {
+            r: float(
+                np.mean(
+                    [
+                        done[j]["accuracy"]
+                        for j in jobs
+                        if j.kind == "weight" and j.layer == la and j.ratio == r
+                    ]
+                )
+            )
+            for r in settings.ratios
+        }
+        for la in layers
+    }
     runs = [done[j] for j in jobs]
-    return Contributions({**settings.result_key(), "seeds": list(settings.seeds)}, ref, layers,
-                         [float(r) for r in settings.ratios], bias_acc, weight_acc, runs)
+    return Contributions(
+        {**settings.result_key(), "seeds": list(settings.seeds)},
+        ref,
+        layers,
+        [float(r) for r in settings.ratios],
+        bias_acc,
+        weight_acc,
+        runs,
+    )
 
 
 def settings_with(settings: AnalysisSettings, **kw: Any) -> AnalysisSettings:

@@ -29,8 +29,13 @@ SchemeKey = tuple[int, tuple[tuple[str, float], ...]]
 
 def scheme_key(spec: dict[str, Any]) -> SchemeKey:
     """Canonical key of a scheme dict: (bias_last_n, sorted (layer, ratio)), frozen entries dropped."""
-    ws = tuple(sorted((str(w["layer"]), float(w["input_channel_ratio"])) for w in spec.get("weights", [])
-                      if float(w["input_channel_ratio"]) > 0))
+    ws = tuple(
+        sorted(
+            (str(w["layer"]), float(w["input_channel_ratio"]))
+            for w in spec.get("weights", [])
+            if float(w["input_channel_ratio"]) > 0
+        )
+    )
     return int(spec.get("bias_last_n", 0)), ws
 
 
@@ -42,8 +47,13 @@ def spec_of(key: SchemeKey) -> dict[str, Any]:
 class CostModel:
     """Exact SRAM cost (bytes) of schemes on one graph (with its final head) and board."""
 
-    def __init__(self, graph: Graph, board: str | None = "m7", options: Any = None,
-                 cache_file: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        board: str | None = "m7",
+        options: Any = None,
+        cache_file: str | Path | None = None,
+    ) -> None:
         from tinytrain.compiler import CompileOptions
 
         self.graph = graph
@@ -67,15 +77,23 @@ class CostModel:
         g = self.graph
         head = g.op(g.producer(g.output).name) if g.producer(g.output) else None  # type: ignore[union-attr]
         digest = hashlib.sha1(head.weight.tobytes()).hexdigest()[:8] if head is not None else ""
-        return {"model": g.name, "resolution": g.resolution, "classes": g.num_classes, "board": self.board,
-                "options": asdict(self.options), "head": digest}
+        return {
+            "model": g.name,
+            "resolution": g.resolution,
+            "classes": g.num_classes,
+            "board": self.board,
+            "options": asdict(self.options),
+            "head": digest,
+        }
 
     def save(self) -> None:
         if not self.cache_file:
             return
         self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"key": self.identity(),
-               "costs": [{"scheme": spec_of(k), "total": v} for k, v in sorted(self.cache.items())]}
+        doc = {
+            "key": self.identity(),
+            "costs": [{"scheme": spec_of(k), "total": v} for k, v in sorted(self.cache.items())],
+        }
         tmp = self.cache_file.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, self.cache_file)
@@ -105,13 +123,19 @@ class CostModel:
         which every scheme includes)."""
         return self.exact({"bias_last_n": 0, "weights": []})
 
-    def component_table(self, ks: list[int], layers: list[str], ratios: list[float], ref_bias: int
-                        ) -> CostTable:
+    def component_table(
+        self, ks: list[int], layers: list[str], ratios: list[float], ref_bias: int
+    ) -> CostTable:
         base = {k: self.exact({"bias_last_n": k}) for k in ks}
         ref = self.exact({"bias_last_n": ref_bias})
-        marginal = {la: {r: self.exact({"bias_last_n": ref_bias,
-                                        "weights": [{"layer": la, "input_channel_ratio": r}]}) - ref
-                         for r in ratios} for la in layers}
+        marginal = {
+            la: {
+                r: self.exact({"bias_last_n": ref_bias, "weights": [{"layer": la, "input_channel_ratio": r}]})
+                - ref
+                for r in ratios
+            }
+            for la in layers
+        }
         return CostTable(base, ref_bias, ref, marginal)
 
 
@@ -136,9 +160,27 @@ class CostTable:
             raise TinytrainError(f"no component cost for {exc}") from exc
 
     def rows(self) -> list[dict[str, Any]]:
-        out = [{"item": f"bias last {k}", "layer": "", "ratio": "", "bias_last_n": k, "total": v,
-                "marginal": v - self.bias[min(self.bias)]} for k, v in sorted(self.bias.items())]
+        out = [
+            {
+                "item": f"bias last {k}",
+                "layer": "",
+                "ratio": "",
+                "bias_last_n": k,
+                "total": v,
+                "marginal": v - self.bias[min(self.bias)],
+            }
+            for k, v in sorted(self.bias.items())
+        ]
         for la, d in self.marginal.items():
-            out += [{"item": f"{la} x{r:g}", "layer": la, "ratio": r, "bias_last_n": self.ref_bias,
-                     "total": self.ref_total + m, "marginal": m} for r, m in sorted(d.items())]
+            out += [
+                {
+                    "item": f"{la} x{r:g}",
+                    "layer": la,
+                    "ratio": r,
+                    "bias_last_n": self.ref_bias,
+                    "total": self.ref_total + m,
+                    "marginal": m,
+                }
+                for r, m in sorted(d.items())
+            ]
         return out

@@ -54,12 +54,19 @@ class Problem:
         self.history: list[tuple[int, float]] = []  # (evaluations, best feasible gain) after each improvement
 
     def spec(self, g: Genome) -> dict[str, Any]:
-        return {"bias_last_n": g.k, "weights": [{"layer": la, "input_channel_ratio": r}
-                                                for la, r in zip(self.layers, g.ratios, strict=True) if r > 0]}
+        return {
+            "bias_last_n": g.k,
+            "weights": [
+                {"layer": la, "input_channel_ratio": r}
+                for la, r in zip(self.layers, g.ratios, strict=True)
+                if r > 0
+            ],
+        }
 
     def gain(self, g: Genome) -> float:
         return self.contrib.bias_gain(g.k) + sum(
-            self.contrib.weight_gain(la, r) for la, r in zip(self.layers, g.ratios, strict=True) if r > 0)
+            self.contrib.weight_gain(la, r) for la, r in zip(self.layers, g.ratios, strict=True) if r > 0
+        )
 
     @property
     def evaluations(self) -> int:
@@ -95,8 +102,10 @@ class Problem:
 
     def random_genome(self, rng: random.Random) -> Genome:
         p = rng.random()
-        return Genome(rng.choice(self.ks), tuple(rng.choice(self.ratios[1:]) if rng.random() < p * 0.6 else 0.0
-                                                 for _ in self.layers))
+        return Genome(
+            rng.choice(self.ks),
+            tuple(rng.choice(self.ratios[1:]) if rng.random() < p * 0.6 else 0.0 for _ in self.layers),
+        )
 
     def empty(self) -> Genome:
         return Genome(0, tuple(0.0 for _ in self.layers))
@@ -113,12 +122,20 @@ class SearchResult:
     history: list[tuple[int, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "budget": self.budget, "scheme": self.spec, "gain": self.gain,
-                "total": self.total, "evaluations": self.evaluations, "history": self.history}
+        return {
+            "method": self.method,
+            "budget": self.budget,
+            "scheme": self.spec,
+            "gain": self.gain,
+            "total": self.total,
+            "evaluations": self.evaluations,
+            "history": self.history,
+        }
 
 
-def evolutionary_search(p: Problem, seed: int = 0, population: int = 16, parents: int = 6,
-                        init: int | None = None) -> None:
+def evolutionary_search(
+    p: Problem, seed: int = 0, population: int = 16, parents: int = 6, init: int | None = None
+) -> None:
     rng = random.Random(seed)
     pop: list[Genome] = [p.empty()]
     p.feasible(p.empty())
@@ -161,11 +178,10 @@ def random_search(p: Problem, seed: int = 0) -> None:
     stall = 0
     while not p.exhausted and stall < 20000:
         g = p.random_genome(rng)
-        if not p.could_improve(g):
-            stall += 1
-            continue
-        stall = 0
-        p.feasible(g)
+        before = p.evaluations
+        if p.could_improve(g):
+            p.feasible(g)
+        stall = 0 if p.evaluations > before else stall + 1
 
 
 def greedy_search(p: Problem, seed: int = 0) -> None:
@@ -206,11 +222,20 @@ def greedy_search(p: Problem, seed: int = 0) -> None:
 
 
 SEARCHERS: dict[str, Callable[..., None]] = {
-    "evolution": evolutionary_search, "random": random_search, "greedy": greedy_search}
+    "evolution": evolutionary_search,
+    "random": random_search,
+    "greedy": greedy_search,
+}
 
 
-def search(contrib: Contributions, cost: CostModel, budget: int, method: str = "evolution",
-           max_evals: int = 300, seed: int = 0) -> SearchResult:
+def search(
+    contrib: Contributions,
+    cost: CostModel,
+    budget: int,
+    method: str = "evolution",
+    max_evals: int = 300,
+    seed: int = 0,
+) -> SearchResult:
     """Best scheme (by summed gain) whose exact plan total is <= `budget` bytes. Refuses a budget below
     `cost.minimum()` (the `last` scheme: frozen forward pass + classifier update) with that minimum."""
     if method not in SEARCHERS:
@@ -221,7 +246,8 @@ def search(contrib: Contributions, cost: CostModel, budget: int, method: str = "
             f"budget {budget:,} B ({budget / 1024:.1f} KB) is below the minimum {minimum:,} B "
             f"({minimum / 1024:.1f} KB) that {cost.graph.name} @ {cost.graph.resolution}x"
             f"{cost.graph.resolution} with {cost.graph.num_classes} classes needs on board {cost.board}: "
-            "the frozen forward pass plus the classifier's update (scheme `last`)")
+            "the frozen forward pass plus the classifier's update (scheme `last`)"
+        )
     missing = [la for la in contrib.layers if la not in {op.name for op in cost.graph.convs()}]
     if missing:
         raise TinytrainError(f"the contribution table names layers not in {cost.graph.name!r}: {missing}")
@@ -242,7 +268,7 @@ def last_k_layers(cost: CostModel, budget: int) -> dict[str, Any]:
     convs = [op.name for op in cost.graph.convs()]
     best: dict[str, Any] = {"bias_last_n": 0, "weights": []}
     for k in range(1, len(convs) + 1):
-        layers = convs[len(convs) - k:]
+        layers = convs[len(convs) - k :]
         spec = {"bias_last_n": k - 1, "weights": [{"layer": la, "input_channel_ratio": 1.0} for la in layers]}
         if cost.exact(spec) > budget:
             break

@@ -9,23 +9,24 @@
 /* ---- arena: every activation, saved activation, gradient and mask, at the planner's offset ------- */
 uint8_t tt_arena[TT_ARENA_BYTES] __attribute__((aligned(8)));
 
+#define A_act_blocks_0_add ((int8_t *)(tt_arena + 0)) /* act:blocks.0.add: s8[4x4x8] (activation, layer blocks.0.residual) 128 B */
 #define A_act_blocks_0_pointwise1_out ((int8_t *)(tt_arena + 0)) /* act:blocks.0.pointwise1.out: s8[4x4x16] (activation, layer blocks.0.pointwise1) 256 B */
-#define A_act_blocks_0_pointwise2_out ((int8_t *)(tt_arena + 0)) /* act:blocks.0.pointwise2.out: s8[4x4x8] (activation, layer blocks.0.pointwise2) 128 B */
 #define A_act_logits ((int8_t *)(tt_arena + 0)) /* act:logits: s8[1x1x2] (activation, layer classifier) 2 B */
 #define A_grad_blocks_0_depthwise_out ((float *)(tt_arena + 0)) /* grad:blocks.0.depthwise.out: f32[4x4x16] (grad, layer blocks.0.pointwise2) 1024 B */
 #define A_grad_pool_out ((float *)(tt_arena + 0)) /* grad:pool.out: f32[1x1x8] (grad, layer classifier) 32 B */
 #define A_input ((int8_t *)(tt_arena + 0)) /* input: s8[8x8x3] (input) 192 B */
-#define A_mask_blocks_0_add ((uint8_t *)(tt_arena + 32)) /* mask:blocks.0.add: u8[16] (mask, layer blocks.0.residual) 16 B */
-#define A_act_pool_out ((int8_t *)(tt_arena + 48)) /* act:pool.out: s8[1x1x8] (activation, layer pool) 8 B */
-#define A_grad_logits ((float *)(tt_arena + 56)) /* grad:logits: f32[1x1x2] (grad, layer classifier) 8 B */
-#define A_act_blocks_0_add ((int8_t *)(tt_arena + 128)) /* act:blocks.0.add: s8[4x4x8] (activation, layer blocks.0.residual) 128 B */
-#define A_act_blocks_0_depthwise_out ((int8_t *)(tt_arena + 256)) /* act:blocks.0.depthwise.out: s8[4x4x16] (activation, layer blocks.0.depthwise) 256 B */
-#define A_mask_blocks_0_pointwise2_out ((uint8_t *)(tt_arena + 256)) /* mask:blocks.0.pointwise2.out: u8[16] (mask, layer blocks.0.pointwise2) 16 B */
-#define A_act_stem_out ((int8_t *)(tt_arena + 512)) /* act:stem.out: s8[4x4x8] (activation, layer stem) 128 B */
+#define A_grad_logits ((float *)(tt_arena + 32)) /* grad:logits: f32[1x1x2] (grad, layer classifier) 8 B */
+#define A_mask_blocks_0_pointwise2_out ((uint8_t *)(tt_arena + 128)) /* mask:blocks.0.pointwise2.out: u8[16] (mask, layer blocks.0.pointwise2) 16 B */
+#define A_mask_blocks_0_add ((uint8_t *)(tt_arena + 144)) /* mask:blocks.0.add: u8[16] (mask, layer blocks.0.residual) 16 B */
+#define A_act_pool_out ((int8_t *)(tt_arena + 160)) /* act:pool.out: s8[1x1x8] (activation, layer pool) 8 B */
+#define A_act_stem_out ((int8_t *)(tt_arena + 256)) /* act:stem.out: s8[4x4x8] (activation, layer stem) 128 B */
+#define A_act_blocks_0_pointwise2_out ((int8_t *)(tt_arena + 384)) /* act:blocks.0.pointwise2.out: s8[4x4x8] (activation, layer blocks.0.pointwise2) 128 B */
 #define A_grad_blocks_0_add ((float *)(tt_arena + 1024)) /* grad:blocks.0.add: f32[4x4x8] (grad, layer pool) 512 B */
 #define A_saved_blocks_0_pointwise1_out ((int8_t *)(tt_arena + 1536)) /* saved:blocks.0.pointwise1.out: s8[4x4x8] (saved, layer blocks.0.pointwise1) 128 B */
 #define A_saved_blocks_0_depthwise_out ((int8_t *)(tt_arena + 1664)) /* saved:blocks.0.depthwise.out: s8[4x4x8] (saved, layer blocks.0.depthwise) 128 B */
 #define A_mask_blocks_0_depthwise_out ((uint8_t *)(tt_arena + 1792)) /* mask:blocks.0.depthwise.out: u8[32] (mask, layer blocks.0.depthwise) 32 B */
+#define S_scratch_3 ((uint8_t *)(tt_arena + 384)) /* kernel scratch of scratch#3:dwconv2d_s8_inplace 0 B */
+#define S_scratch_27 ((uint8_t *)(tt_arena + 384)) /* kernel scratch of scratch#27:dwconv2d_s8_inplace 0 B */
 
 /* ---- frozen constants (flash, .rodata) -------------------------------------------------------------- */
 
@@ -220,30 +221,29 @@ void tt_model_init(void) {
 
 void tt_model_seed(uint32_t seed) { (void)seed; /* no stochastic rounding in this scheme */ }
 
-/* ---- per-phase instruction counters ------------------------------------------------------------------ */
+/* ---- phases of the training step ------------------------------------------------------------------
+ * Each run of consecutive steps of one phase is bracketed with tt_phase_begin/tt_phase_end (flat, never
+ * nested). The board prints a phase event at each end; under the ttprof plugin the runner replaces its
+ * SysTick count with the exact number of instructions (docs/emulation.md, "Exact phase counts"). The names
+ * are constant arrays because the plugin keys a phase by the address of its name.
+ * tt_phase_instr[] sums the SysTick counts of the last step, by phase. */
 uint32_t tt_phase_instr[TT_NUM_PHASES];
 #ifdef TT_NO_PHASE_COUNTERS
-#define TT_PHASE_BEGIN(p) ((void)0)
-#define TT_PHASE(p) ((void)0)
-#define TT_PHASE_END() ((void)0)
+#define TT_PHASE_BEGIN(p, name) ((void)0)
+#define TT_PHASE_END(p, name) ((void)0)
+#define TT_PHASE_RESET() ((void)0)
 #else
 #include "tt_board.h"
-static uint64_t tt_phase_t0;
-static int tt_phase_cur;
-static void tt_phase_switch(int next) {
-  uint64_t now = tt_instret();
-  if (tt_phase_cur >= 0) tt_phase_instr[tt_phase_cur] += (uint32_t)(now - tt_phase_t0);
-  tt_phase_t0 = now;
-  tt_phase_cur = next;
-}
-static void tt_phase_begin_step(int first) {
-  for (int i = 0; i < TT_NUM_PHASES; i++) tt_phase_instr[i] = 0;
-  tt_phase_cur = -1;
-  tt_phase_switch(first);
-}
-#define TT_PHASE_BEGIN(p) tt_phase_begin_step(p)
-#define TT_PHASE(p) tt_phase_switch(p)
-#define TT_PHASE_END() tt_phase_switch(-1)
+static const char tt_phase_name_forward[] = "forward";
+static const char tt_phase_name_loss[] = "loss";
+static const char tt_phase_name_backward[] = "backward";
+static const char tt_phase_name_update[] = "update";
+#define TT_PHASE_BEGIN(p, name) tt_phase_begin(name)
+#define TT_PHASE_END(p, name) (tt_phase_instr[p] += (uint32_t)tt_phase_end(name))
+#define TT_PHASE_RESET() \
+  do { \
+    for (int i_ = 0; i_ < TT_NUM_PHASES; i_++) tt_phase_instr[i_] = 0; \
+  } while (0)
 #endif
 
 /* ---- training step ----------------------------------------------------------------------------------- */
@@ -255,21 +255,22 @@ float tt_train_step(const int8_t *sample, int label, float lr) {
   if (sample != A_input) tt_copy(A_input, sample, TT_INPUT_BYTES);
   (void)label;
   (void)neg_lr;
-  TT_PHASE_BEGIN(TT_PHASE_FORWARD);
+  TT_PHASE_RESET();
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_phase_name_forward);
   /* forward: conv2d_s8 [stem] x=input, w=w:stem, bias=b:stem, m=m:stem, y=act:stem.out */
   tt_conv2d_s8(A_input, 8, 8, 3, tt_c_w_stem, 8, 3, 3, tt_c_b_stem, tt_c_m_stem, 0, -128, 2, 1, A_act_stem_out);
   /* forward: conv2d_s8 [blocks.0.pointwise1] x=act:stem.out, w=w:blocks.0.pointwise1, bias=b:blocks.0.pointwise1, m=m:blocks.0.pointwise1, y=act:blocks.0.pointwise1.out */
   tt_conv2d_s8(A_act_stem_out, 4, 4, 8, tt_c_w_blocks_0_pointwise1, 16, 1, 1, tt_c_b_blocks_0_pointwise1, tt_c_m_blocks_0_pointwise1, -128, -128, 1, 0, A_act_blocks_0_pointwise1_out);
   /* forward: slice_channels_s8 [blocks.0.pointwise1] x=act:blocks.0.pointwise1.out, y=saved:blocks.0.pointwise1.out */
   tt_slice_channels_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, 8, A_saved_blocks_0_pointwise1_out);
-  /* forward: dwconv2d_s8 [blocks.0.depthwise] x=act:blocks.0.pointwise1.out, w=w:blocks.0.depthwise, bias=b:blocks.0.depthwise, m=m:blocks.0.depthwise, y=act:blocks.0.depthwise.out */
-  tt_dwconv2d_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, tt_p_w_blocks_0_depthwise, 3, 3, tt_p_b_blocks_0_depthwise, tt_c_m_blocks_0_depthwise, -128, -128, 1, 1, A_act_blocks_0_depthwise_out);
-  /* forward: mask_s8 [blocks.0.depthwise] y=act:blocks.0.depthwise.out, bits=mask:blocks.0.depthwise.out */
-  tt_mask_s8(A_act_blocks_0_depthwise_out, 256, A_mask_blocks_0_depthwise_out);
-  /* forward: slice_channels_s8 [blocks.0.depthwise] x=act:blocks.0.depthwise.out, y=saved:blocks.0.depthwise.out */
-  tt_slice_channels_s8(A_act_blocks_0_depthwise_out, 4, 4, 16, 8, A_saved_blocks_0_depthwise_out);
-  /* forward: conv2d_split_s8 [blocks.0.pointwise2] x=act:blocks.0.depthwise.out, w=w:blocks.0.pointwise2, w_rest=wrest:blocks.0.pointwise2, bias=b:blocks.0.pointwise2, m=m:blocks.0.pointwise2, y=act:blocks.0.pointwise2.out */
-  tt_conv2d_split_s8(A_act_blocks_0_depthwise_out, 4, 4, 16, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 8, 1, 1, 8, tt_p_b_blocks_0_pointwise2, tt_c_m_blocks_0_pointwise2, -128, 0, 1, 0, A_act_blocks_0_pointwise2_out);
+  /* forward: dwconv2d_s8_inplace [blocks.0.depthwise] x=act:blocks.0.pointwise1.out, w=w:blocks.0.depthwise, bias=b:blocks.0.depthwise, m=m:blocks.0.depthwise, y=act:blocks.0.pointwise1.out */
+  tt_dwconv2d_s8_inplace(A_act_blocks_0_pointwise1_out, 4, 4, 16, tt_p_w_blocks_0_depthwise, 3, 3, tt_p_b_blocks_0_depthwise, tt_c_m_blocks_0_depthwise, -128, -128, 1, (int8_t *)S_scratch_3);
+  /* forward: mask_s8 [blocks.0.depthwise] y=act:blocks.0.pointwise1.out, bits=mask:blocks.0.depthwise.out */
+  tt_mask_s8(A_act_blocks_0_pointwise1_out, 256, A_mask_blocks_0_depthwise_out);
+  /* forward: slice_channels_s8 [blocks.0.depthwise] x=act:blocks.0.pointwise1.out, y=saved:blocks.0.depthwise.out */
+  tt_slice_channels_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, 8, A_saved_blocks_0_depthwise_out);
+  /* forward: conv2d_split_s8 [blocks.0.pointwise2] x=act:blocks.0.pointwise1.out, w=w:blocks.0.pointwise2, w_rest=wrest:blocks.0.pointwise2, bias=b:blocks.0.pointwise2, m=m:blocks.0.pointwise2, y=act:blocks.0.pointwise2.out */
+  tt_conv2d_split_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 8, 1, 1, 8, tt_p_b_blocks_0_pointwise2, tt_c_m_blocks_0_pointwise2, -128, 0, 1, 0, A_act_blocks_0_pointwise2_out);
   /* forward: mask_s8 [blocks.0.pointwise2] y=act:blocks.0.pointwise2.out, bits=mask:blocks.0.pointwise2.out */
   tt_mask_s8(A_act_blocks_0_pointwise2_out, 128, A_mask_blocks_0_pointwise2_out);
   /* forward: add_s8 [blocks.0.residual] a=act:blocks.0.pointwise2.out, b=act:stem.out, y=act:blocks.0.add */
@@ -280,19 +281,23 @@ float tt_train_step(const int8_t *sample, int label, float lr) {
   tt_avgpool_s8(A_act_blocks_0_add, 4, 4, 8, A_act_pool_out);
   /* forward: conv2d_s8 [classifier] x=act:pool.out, w=w:classifier, bias=b:classifier, m=m:classifier, y=act:logits */
   tt_conv2d_s8(A_act_pool_out, 1, 1, 8, tt_p_w_classifier, 2, 1, 1, tt_p_b_classifier, tt_c_m_classifier, 0, 0, 1, 0, A_act_logits);
-  TT_PHASE(TT_PHASE_LOSS);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_phase_name_forward);
+  TT_PHASE_BEGIN(TT_PHASE_LOSS, tt_phase_name_loss);
   /* loss: softmax_xent [loss] z=act:logits, g=grad:logits, loss=loss */
   float loss;
   tt_softmax_xent(A_act_logits, 2, 1.0147406f, label, A_grad_logits, &loss);
-  TT_PHASE(TT_PHASE_BACKWARD);
+  TT_PHASE_END(TT_PHASE_LOSS, tt_phase_name_loss);
+  TT_PHASE_BEGIN(TT_PHASE_BACKWARD, tt_phase_name_backward);
   /* backward: conv2d_bwd_input_f32 [classifier] g=grad:logits, w=w:classifier, s_w=sw:classifier, dx=grad:pool.out */
   tt_conv2d_bwd_input_f32(A_grad_logits, 1, 2, tt_p_w_classifier, 8, tt_c_sw_classifier, A_grad_pool_out);
-  TT_PHASE(TT_PHASE_UPDATE);
+  TT_PHASE_END(TT_PHASE_BACKWARD, tt_phase_name_backward);
+  TT_PHASE_BEGIN(TT_PHASE_UPDATE, tt_phase_name_update);
   /* update: conv2d_wgrad_update [classifier] g=grad:logits, x=act:pool.out, w=w:classifier, q=q:classifier */
   tt_conv2d_wgrad_update(A_grad_logits, A_act_pool_out, 1, 1, 8, 0, tt_p_w_classifier, 2, 1, 1, 8, 8, tt_c_q_classifier, neg_lr, TT_RULE_NEAREST, 0, 0, 1, 0);
   /* update: bias_grad_update [classifier] g=grad:logits, bias=b:classifier, qb=qb:classifier */
   tt_bias_grad_update(A_grad_logits, 1, 2, tt_p_b_classifier, tt_c_qb_classifier, neg_lr);
-  TT_PHASE(TT_PHASE_BACKWARD);
+  TT_PHASE_END(TT_PHASE_UPDATE, tt_phase_name_update);
+  TT_PHASE_BEGIN(TT_PHASE_BACKWARD, tt_phase_name_backward);
   /* backward: avgpool_bwd_f32 [pool] g=grad:pool.out, dx=grad:blocks.0.add */
   tt_avgpool_bwd_f32(A_grad_pool_out, 8, 4, 4, A_grad_blocks_0_add);
   /* backward: apply_mask_f32 [blocks.0.residual] g=grad:blocks.0.add, bits=mask:blocks.0.add */
@@ -301,20 +306,23 @@ float tt_train_step(const int8_t *sample, int label, float lr) {
   tt_apply_mask_f32(A_grad_blocks_0_add, A_mask_blocks_0_pointwise2_out, 128, A_grad_blocks_0_add);
   /* backward: conv2d_split_bwd_input_f32 [blocks.0.pointwise2] g=grad:blocks.0.add, w=w:blocks.0.pointwise2, w_rest=wrest:blocks.0.pointwise2, s_w=sw:blocks.0.pointwise2, dx=grad:blocks.0.depthwise.out */
   tt_conv2d_split_bwd_input_f32(A_grad_blocks_0_add, 16, 8, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 16, 8, tt_c_sw_blocks_0_pointwise2, A_grad_blocks_0_depthwise_out);
-  TT_PHASE(TT_PHASE_UPDATE);
+  TT_PHASE_END(TT_PHASE_BACKWARD, tt_phase_name_backward);
+  TT_PHASE_BEGIN(TT_PHASE_UPDATE, tt_phase_name_update);
   /* update: conv2d_wgrad_update [blocks.0.pointwise2] g=grad:blocks.0.add, x=saved:blocks.0.depthwise.out, w=w:blocks.0.pointwise2, q=q:blocks.0.pointwise2 */
   tt_conv2d_wgrad_update(A_grad_blocks_0_add, A_saved_blocks_0_depthwise_out, 4, 4, 8, -128, tt_p_w_blocks_0_pointwise2, 8, 1, 1, 8, 8, tt_c_q_blocks_0_pointwise2, neg_lr, TT_RULE_NEAREST, 0, 0, 1, 0);
   /* update: bias_grad_update [blocks.0.pointwise2] g=grad:blocks.0.add, bias=b:blocks.0.pointwise2, qb=qb:blocks.0.pointwise2 */
   tt_bias_grad_update(A_grad_blocks_0_add, 16, 8, tt_p_b_blocks_0_pointwise2, tt_c_qb_blocks_0_pointwise2, neg_lr);
-  TT_PHASE(TT_PHASE_BACKWARD);
+  TT_PHASE_END(TT_PHASE_UPDATE, tt_phase_name_update);
+  TT_PHASE_BEGIN(TT_PHASE_BACKWARD, tt_phase_name_backward);
   /* backward: apply_mask_f32 [blocks.0.depthwise] g=grad:blocks.0.depthwise.out, bits=mask:blocks.0.depthwise.out */
   tt_apply_mask_f32(A_grad_blocks_0_depthwise_out, A_mask_blocks_0_depthwise_out, 256, A_grad_blocks_0_depthwise_out);
-  TT_PHASE(TT_PHASE_UPDATE);
+  TT_PHASE_END(TT_PHASE_BACKWARD, tt_phase_name_backward);
+  TT_PHASE_BEGIN(TT_PHASE_UPDATE, tt_phase_name_update);
   /* update: dwconv2d_wgrad_update [blocks.0.depthwise] g=grad:blocks.0.depthwise.out, x=saved:blocks.0.pointwise1.out, w=w:blocks.0.depthwise, q=q:blocks.0.depthwise */
   tt_dwconv2d_wgrad_update(A_grad_blocks_0_depthwise_out, A_saved_blocks_0_pointwise1_out, 4, 4, 8, -128, tt_p_w_blocks_0_depthwise, 3, 3, 16, 8, tt_c_q_blocks_0_depthwise, neg_lr, TT_RULE_NEAREST, 0, 0, 1, 1);
   /* update: bias_grad_update [blocks.0.depthwise] g=grad:blocks.0.depthwise.out, bias=b:blocks.0.depthwise, qb=qb:blocks.0.depthwise */
   tt_bias_grad_update(A_grad_blocks_0_depthwise_out, 16, 16, tt_p_b_blocks_0_depthwise, tt_c_qb_blocks_0_depthwise, neg_lr);
-  TT_PHASE_END();
+  TT_PHASE_END(TT_PHASE_UPDATE, tt_phase_name_update);
   return loss;
 }
 
@@ -325,10 +333,10 @@ void tt_infer(const int8_t *sample, int8_t *logits) {
   tt_conv2d_s8(A_input, 8, 8, 3, tt_c_w_stem, 8, 3, 3, tt_c_b_stem, tt_c_m_stem, 0, -128, 2, 1, A_act_stem_out);
   /* forward: conv2d_s8 [blocks.0.pointwise1] x=act:stem.out, w=w:blocks.0.pointwise1, bias=b:blocks.0.pointwise1, m=m:blocks.0.pointwise1, y=act:blocks.0.pointwise1.out */
   tt_conv2d_s8(A_act_stem_out, 4, 4, 8, tt_c_w_blocks_0_pointwise1, 16, 1, 1, tt_c_b_blocks_0_pointwise1, tt_c_m_blocks_0_pointwise1, -128, -128, 1, 0, A_act_blocks_0_pointwise1_out);
-  /* forward: dwconv2d_s8 [blocks.0.depthwise] x=act:blocks.0.pointwise1.out, w=w:blocks.0.depthwise, bias=b:blocks.0.depthwise, m=m:blocks.0.depthwise, y=act:blocks.0.depthwise.out */
-  tt_dwconv2d_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, tt_p_w_blocks_0_depthwise, 3, 3, tt_p_b_blocks_0_depthwise, tt_c_m_blocks_0_depthwise, -128, -128, 1, 1, A_act_blocks_0_depthwise_out);
-  /* forward: conv2d_split_s8 [blocks.0.pointwise2] x=act:blocks.0.depthwise.out, w=w:blocks.0.pointwise2, w_rest=wrest:blocks.0.pointwise2, bias=b:blocks.0.pointwise2, m=m:blocks.0.pointwise2, y=act:blocks.0.pointwise2.out */
-  tt_conv2d_split_s8(A_act_blocks_0_depthwise_out, 4, 4, 16, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 8, 1, 1, 8, tt_p_b_blocks_0_pointwise2, tt_c_m_blocks_0_pointwise2, -128, 0, 1, 0, A_act_blocks_0_pointwise2_out);
+  /* forward: dwconv2d_s8_inplace [blocks.0.depthwise] x=act:blocks.0.pointwise1.out, w=w:blocks.0.depthwise, bias=b:blocks.0.depthwise, m=m:blocks.0.depthwise, y=act:blocks.0.pointwise1.out */
+  tt_dwconv2d_s8_inplace(A_act_blocks_0_pointwise1_out, 4, 4, 16, tt_p_w_blocks_0_depthwise, 3, 3, tt_p_b_blocks_0_depthwise, tt_c_m_blocks_0_depthwise, -128, -128, 1, (int8_t *)S_scratch_27);
+  /* forward: conv2d_split_s8 [blocks.0.pointwise2] x=act:blocks.0.pointwise1.out, w=w:blocks.0.pointwise2, w_rest=wrest:blocks.0.pointwise2, bias=b:blocks.0.pointwise2, m=m:blocks.0.pointwise2, y=act:blocks.0.pointwise2.out */
+  tt_conv2d_split_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 8, 1, 1, 8, tt_p_b_blocks_0_pointwise2, tt_c_m_blocks_0_pointwise2, -128, 0, 1, 0, A_act_blocks_0_pointwise2_out);
   /* forward: add_s8 [blocks.0.residual] a=act:blocks.0.pointwise2.out, b=act:stem.out, y=act:blocks.0.add */
   tt_add_s8(A_act_blocks_0_pointwise2_out, A_act_stem_out, 128, 0.6666667f, 0.1139396f, 0, -128, 0, A_act_blocks_0_add);
   /* forward: avgpool_s8 [pool] x=act:blocks.0.add, y=act:pool.out */

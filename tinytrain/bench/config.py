@@ -1,0 +1,182 @@
+"""Benchmark matrix configuration (TOML, see bench/matrix.toml and docs/benchmarks.md).
+
+```toml
+[bench]                      # defaults for every row
+dataset = "faces"            # shipped dataset the few training steps draw from
+classes = 2                  # classes of the new head
+steps = 2                    # training steps per row (no evaluation)
+timeout = 1800               # seconds per row
+check_reference = true       # compare each run with the host reference (bit-exact)
+
+[[matrix]]                   # one or more cross-products; rows are the union
+models = ["mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3"]
+schemes = ["full", "last", "bias", "paper:*"]   # paper:* = the model's five published budgets,
+boards = ["m7", "m4"]                           # paper:headline = its ~100 KB scheme
+resolutions = [128]
+
+[pytorch]                    # host anchors (subprocess each): fp32 PyTorch training, batch 1
+models = ["mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3"]
+resolution = 128
+steps = 5
+schemes = ["full", "paper:headline"]
+
+[paper]
+include = true               # the published figures as reference rows
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinytrain import TinytrainError
+from tinytrain.bench.paper import HEADLINE_SCHEME
+
+ROW_DEFAULTS: dict[str, Any] = {
+    "dataset": "faces",
+    "classes": 2,
+    "steps": 2,
+    "lr": 0.002,
+    "timeout": 1800.0,
+    "check_reference": True,
+}
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """One benchmark run: one CSV row."""
+
+    model: str
+    scheme: str
+    board: str
+    resolution: int
+    dataset: str = "faces"
+    classes: int = 2
+    steps: int = 2
+    lr: float = 0.002
+    timeout: float = 1800.0
+    check_reference: bool = True
+
+    def key(self) -> str:
+        """Identity of the row (what the baseline gate matches on)."""
+        return (
+            f"{self.model}|{self.scheme}|{self.board}|r{self.resolution}|{self.dataset}"
+            f"|c{self.classes}|s{self.steps}"
+        )
+
+    def slug(self) -> str:
+        text = self.key().replace("|", "-").replace(":", "-").replace("/", "_")
+        return f"{text}-{hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TorchSpec:
+    """A PyTorch host anchor: fp32 training of the same network, batch 1, in its own process."""
+
+    model: str
+    scheme: str  # "full" (all parameters) or a tinytrain scheme name (its tensors only)
+    resolution: int = 128
+    classes: int = 2
+    steps: int = 5
+
+    def key(self) -> str:
+        return f"pytorch|{self.model}|{self.scheme}|r{self.resolution}|c{self.classes}|s{self.steps}"
+
+
+@dataclass
+class BenchConfig:
+    rows: list[RowSpec]
+    torch: list[TorchSpec] = field(default_factory=list)
+    paper: bool = True
+    source: str = ""
+
+
+def expand_schemes(model: str, schemes: list[str]) -> list[str]:
+    from tinytrain.sparse.schemes import paper_budgets
+
+    out: list[str] = []
+    for s in schemes:
+        if s == "paper:*":
+            out += [f"paper:{b}" for b in paper_budgets(model)]
+        elif s == "paper:headline":
+            if model not in HEADLINE_SCHEME:
+                raise TinytrainError(f"no published ~100 KB scheme for model {model!r}")
+            out.append(HEADLINE_SCHEME[model])
+        else:
+            out.append(s)
+    return list(dict.fromkeys(out))
+
+
+def _list(block: dict[str, Any], name: str, where: str) -> list[Any]:
+    v = block.get(name)
+    if not isinstance(v, list) or not v:
+        raise TinytrainError(f"{where}: `{name}` must be a non-empty list")
+    return v
+
+
+def parse_config(doc: dict[str, Any], source: str = "") -> BenchConfig:
+    unknown = set(doc) - {"bench", "matrix", "pytorch", "paper"}
+    if unknown:
+        raise TinytrainError(f"{source}: unknown section(s) {sorted(unknown)}")
+    defaults = {**ROW_DEFAULTS, **doc.get("bench", {})}
+    bad = set(defaults) - set(ROW_DEFAULTS) - {"jobs"}
+    if bad:
+        raise TinytrainError(f"{source}: unknown [bench] key(s) {sorted(bad)}")
+    defaults.pop("jobs", None)
+    rows: list[RowSpec] = []
+    for i, block in enumerate(doc.get("matrix", [])):
+        where = f"{source} [[matrix]] #{i + 1}"
+        over = {k: block[k] for k in ROW_DEFAULTS if k in block}
+        extra = set(block) - set(ROW_DEFAULTS) - {"models", "schemes", "boards", "resolutions"}
+        if extra:
+            raise TinytrainError(f"{where}: unknown key(s) {sorted(extra)}")
+        for model in _list(block, "models", where):
+            for scheme in expand_schemes(model, _list(block, "schemes", where)):
+                for board in _list(block, "boards", where):
+                    for res in _list(block, "resolutions", where):
+                        rows.append(
+                            RowSpec(model, scheme, board, int(res), **{**defaults, **over})  # type: ignore[arg-type]
+                        )
+    rows = list(dict.fromkeys(rows))
+    torch: list[TorchSpec] = []
+    pt = doc.get("pytorch")
+    if pt:
+        for model in _list(pt, "models", f"{source} [pytorch]"):
+            for scheme in expand_schemes(model, pt.get("schemes", ["full"])):
+                torch.append(
+                    TorchSpec(
+                        model,
+                        scheme,
+                        int(pt.get("resolution", 128)),
+                        int(pt.get("classes", defaults["classes"])),
+                        int(pt.get("steps", 5)),
+                    )
+                )
+    paper = bool(doc.get("paper", {}).get("include", True))
+    return BenchConfig(rows, torch, paper, source)
+
+
+def load_config(path: str | Path) -> BenchConfig:
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise TinytrainError(f"no benchmark config {p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TinytrainError(f"{p}: {exc}") from None
+    return parse_config(doc, str(p))
+
+
+def config_jobs(path: str | Path) -> int | None:
+    """`[bench] jobs` of a config file, if set."""
+    doc = tomllib.loads(Path(path).read_text())
+    j = doc.get("bench", {}).get("jobs")
+    return int(j) if j else None
