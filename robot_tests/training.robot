@@ -16,6 +16,7 @@ Training On M7 Fits In 256 KB, Loss Decreases, Matches The Host
     Loss Should Decrease
     Run Should Match The Host Reference
     Instructions Per Step Should Be Reported
+    Instructions Per Step Should Be Exact
 
 A Plan Too Large For The Board Fails Before Emulation
     ${msg}=    Plan Should Not Fit    m4    resolution=224

@@ -42,7 +42,7 @@ from tinytrain.ir import Graph, Op
 from tinytrain.kernels.backward import mask_bytes
 from tinytrain.program import Buffer, Program, Step, Storage
 from tinytrain.schedule.lifetimes import compute_lifetimes, live_bytes
-from tinytrain.schedule.patch import PatchPlan, chain_cuts, choose_patch, plan_patch
+from tinytrain.schedule.patch import MAX_STAGE_OVERHEAD, PatchPlan, chain_cuts, choose_patch, plan_patch
 from tinytrain.sparse.schemes import Scheme, resolve_scheme
 
 UPDATE_RULES = ("nearest", "stochastic", "shadow")
@@ -82,6 +82,8 @@ class CompileOptions:
     patch: bool = True
     patch_cut: int | None = None
     patch_grid: int | None = None
+    # the automatic choice may recompute at most this fraction of the patched stage's MACs
+    patch_max_overhead: float = MAX_STAGE_OVERHEAD
 
     def __post_init__(self) -> None:
         if self.update_rule not in UPDATE_RULES:
@@ -868,7 +870,9 @@ def choose_stage_patch(graph: Graph, scheme: Scheme, options: CompileOptions) ->
             ),
             default=0,
         )
-    return choose_patch(graph, floors, options.input_in_arena, cuts=tuple(cuts))
+    return choose_patch(
+        graph, floors, options.input_in_arena, max_overhead=options.patch_max_overhead, cuts=tuple(cuts)
+    )
 
 
 def updated_elements(program: Program) -> int:

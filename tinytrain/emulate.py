@@ -92,7 +92,8 @@ class EmulateConfig:
     backend: str = "qemu"  # "qemu" | "host" (host-native build of the same C, no instruction counts)
     source: str = "semihost"  # "semihost" | "flash" (the dataset embedded in the firmware image)
     check_reference: bool = True
-    profile: bool = True  # load the ttprof plugin: instruction classes -> the cycle estimate (~20% slower)
+    profile: bool = True  # load the ttprof plugin: exact counts, instruction classes -> the cycle estimate
+    profile_calls: bool = True  # profiled: the first step counts every kernel call (per-layer breakdown)
     dump_params: str | None = None  # write the trained tensors to this .npz
     timeout: float = 3600.0
     build_dir: str | None = None  # default: build/emulate/<job key>
@@ -514,6 +515,8 @@ def make_job(cfg: EmulateConfig, num_classes: int, input_shape: tuple[int, ...])
     order = datafile.make_order(len(xs), steps, cfg.seed)
     flags = datafile.TEST_PREDS | (datafile.EVAL_BEFORE | datafile.EVAL_AFTER if cfg.evaluate else 0)
     flags |= datafile.DUMP_PARAMS
+    if cfg.profile_calls and cfg.profile and cfg.backend == "qemu" and steps >= 2:
+        flags |= datafile.PROFILE_CALLS
     return datafile.TrainingJob(
         xs,
         ys,
@@ -651,6 +654,7 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     every = max(1, n_steps // 20)  # about 20 progress lines
     recent: list[float] = []
     t_run = time.perf_counter()
+    t_steps = [t_run]  # when training started (after the evaluation before it): the rate for the estimate
 
     def on_event(ev: dict[str, Any]) -> None:
         events.append(ev)
@@ -659,8 +663,9 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
             i = int(ev["i"])
             recent.append(float(ev["loss"]))
             if progress is not None and (i == 0 or (i + 1) % every == 0 or i == n_steps - 1):
-                elapsed = time.perf_counter() - t_run
-                left = elapsed / (i + 1) * (n_steps - i - 1)
+                now = time.perf_counter()
+                elapsed = now - t_run
+                left = (now - t_steps[0]) / (i + 1) * (n_steps - i - 1)
                 epochs = -(-n_steps // n_train)
                 progress(
                     f"  step {i + 1:>{len(str(n_steps))}}/{n_steps}  epoch {i // n_train + 1}/{epochs}  "
@@ -669,6 +674,8 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
                 )
                 recent.clear()
         elif kind == "eval" and "correct" in ev:
+            if ev.get("when") == "before":
+                t_steps[0] = time.perf_counter()
             _say(
                 progress,
                 f"  held-out accuracy {ev['when']} training: {int(ev['correct'])}/{int(ev['n'])} "
@@ -714,7 +721,7 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     }
     n_test = len(job.y_test)
 
-    counts = step_instructions(events, run_rec.phases if run_rec is not None else [])
+    counts = step_instructions(events, run_rec.phases if run_rec is not None else [], list(program.steps))
     instr = counts["per_step"]
     est = None
     if cfg.backend == "qemu":
@@ -794,8 +801,10 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
             "note": counts["note"],
         },
         "phase_events_per_step": counts["phase_events_per_step"] if cfg.backend == "qemu" else None,
+        "layers_per_step": layers_per_step(counts["calls"]) if counts["calls"] else None,
+        "calls_first_step": counts["calls"] or None,
         "profile_phase_alignment": (run_rec.profile or {}).get("phase_alignment") if run_rec else None,
-        "kernels_per_step": kernels_per_step(run_rec.profile, len(steps_ev))
+        "kernels_per_step": kernels_per_step(run_rec.profile, counts["mean_over"])
         if run_rec is not None and run_rec.profile
         else None,
         "est_cycles_per_step": est["cycles"] if est else None,
@@ -859,54 +868,98 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     return RunResult(record, events, output)
 
 
-def step_instructions(events: list[dict[str, Any]], phases: list[dict[str, Any]]) -> dict[str, Any]:
+def step_instructions(
+    events: list[dict[str, Any]], phases: list[dict[str, Any]], steps: list[Any] | None = None
+) -> dict[str, Any]:
     """Instructions per training step by phase. The generated step brackets each run of consecutive steps
     of one phase with tt_phase_begin/tt_phase_end (flat); each end prints a phase event, paired in order
     with `phases` (the runner's list: exact counts, `source` "plugin", when profiled). A step's phases are
     the phase events since the previous step event. `total` is the sum of the step's phases (exact when
     profiled): the step's own work, without the instrumentation (the phase events' SysTick bookkeeping and
     UART lines, between phases); `call_systick` is the SysTick count of the whole tt_train_step call,
-    instrumentation included."""
+    instrumentation included.
+
+    A step run as tt_train_step_calls (the first, with TT_DS_PROFILE_CALLS) has one phase "c<i>" per kernel
+    call i of `steps` (the Program's step list): its calls are returned in `calls` and summed into its
+    phases; the means leave it out when other steps exist (its per-call brackets add a few instructions)."""
+    call_of = {f"c{i}": st for i, st in enumerate(steps or [])}
     per: list[dict[str, int]] = []
+    by_calls: list[bool] = []
     systick_totals: list[int] = []
     cur = {p: 0 for p in PHASES}
+    cur_calls: list[dict[str, Any]] = []
+    first_calls: list[dict[str, Any]] = []
     k, sources, n_events = 0, set(), []
     for ev in events:
         kind = ev.get("ev")
         if kind == "phase":
             ph = phases[k] if k < len(phases) else {**ev, "source": "systick"}
             k += 1
-            n_events.append(len(per))
             name = str(ph.get("name"))
+            n = int(ph.get("instr", 0))
             if name in cur:
-                cur[name] += int(ph.get("instr", 0))
+                n_events.append(len(per))
+                cur[name] += n
                 sources.add(str(ph.get("source", "systick")))
+            elif name in call_of:
+                st = call_of[name]
+                cur[st.phase] += n
+                sources.add(str(ph.get("source", "systick")))
+                cur_calls.append(
+                    {
+                        "i": int(name[1:]),
+                        "kernel": st.kernel,
+                        "layer": st.layer,
+                        "phase": st.phase,
+                        "instr": n,
+                    }
+                )
         elif kind == "step":
             if not any(cur.values()):  # a firmware without phase events: the step event's own SysTick counts
                 cur = {p: int(ev.get("phases", {}).get(p, 0)) for p in PHASES}
                 sources.add("systick")
             per.append(cur)
+            by_calls.append(bool(cur_calls))
+            if cur_calls and not first_calls:
+                first_calls = cur_calls
             systick_totals.append(int(ev.get("instr", 0)))
-            cur = {p: 0 for p in PHASES}
+            cur, cur_calls = {p: 0 for p in PHASES}, []
     totals = [sum(d.values()) for d in per]
-    mean = {p: (int(round(np.mean([d[p] for d in per]))) if per else 0) for p in PHASES}
-    mean["total"] = int(round(np.mean(totals))) if totals else 0
+    keep = [i for i in range(len(per)) if not by_calls[i]] or list(range(len(per)))
+    mean = {p: (int(round(np.mean([per[i][p] for i in keep]))) if keep else 0) for p in PHASES}
+    mean["total"] = int(round(np.mean([totals[i] for i in keep]))) if keep else 0
     source = "plugin" if sources == {"plugin"} else ("systick" if sources else None)
-    call = int(round(np.mean(systick_totals))) if systick_totals else 0
+    kept_systick = [systick_totals[i] for i in keep]
+    call = int(round(np.mean(kept_systick))) if kept_systick else 0
     note = (
         "exact (ttprof plugin, phase markers): per phase, mean over steps; total = sum of the phases"
         if source == "plugin"
         else "SysTick counts (one tick = 40 instructions on mps2; run with the plugin for exact counts)"
     )
+    if first_calls and len(keep) < len(per):
+        note += "; the first step (every kernel call its own phase, for the per-layer breakdown) left out"
     return {
         "per_step": mean,
         "steps": per,
         "totals": totals,
         "call_systick": call,
-        "phase_events_per_step": n_events.count(0),
+        "phase_events_per_step": n_events.count(keep[0]) if keep else 0,
+        "calls": first_calls,
+        "mean_over": len(keep),
         "source": source,
         "note": note + f"; the whole tt_train_step call incl. the phase events: {call} (SysTick)",
     }
+
+
+def layers_per_step(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Instructions of each layer by phase in one step (from the per-call counts), largest first."""
+    layers: dict[str, dict[str, Any]] = {}
+    for c in calls:
+        d = layers.setdefault(c["layer"] or "-", {"layer": c["layer"] or "-", **{p: 0 for p in PHASES}})
+        d[c["phase"]] += int(c["instr"])
+    for d in layers.values():
+        d["total"] = sum(d[p] for p in PHASES)
+    return sorted(layers.values(), key=lambda d: -d["total"])
 
 
 def kernels_per_step(profile: dict[str, Any], n_steps: int, top: int = 12) -> dict[str, dict[str, int]]:
@@ -927,7 +980,7 @@ def estimate_step_cycles(
     (the cycle model on exactly the step's instructions), else `estimate_cycles` on the total."""
     total = int(counts["per_step"]["total"])
     phases = (profile or {}).get("phases") or {}
-    steps = len(counts["steps"])
+    steps = int(counts["mean_over"])  # the steps counted under the four phase names
     if counts["source"] == "plugin" and steps and all(p in phases for p in PHASES if counts["per_step"][p]):
         from emulation.boards import get_board
 
@@ -1243,6 +1296,16 @@ class TrainingLibrary:
                 f"device and host reference differ: "
                 f"{ {k: v for k, v in r['match'].items() if k != 'reference_losses'} }"
             )
+
+    def instructions_per_step_should_be_exact(self) -> dict[str, int]:
+        """Per-phase counts from the plugin (flat phase markers), adding up to the step total."""
+        r = self._rec()
+        ips = r["instructions_per_step"]
+        if r.get("instructions_source") != "plugin":
+            raise AssertionError(f"instruction counts are not exact: source {r.get('instructions_source')}")
+        if sum(ips[p] for p in PHASES) != ips["total"]:
+            raise AssertionError(f"the phases do not add up to the total: {ips}")
+        return ips
 
     def instructions_per_step_should_be_reported(self) -> dict[str, int]:
         ips = self._rec()["instructions_per_step"]

@@ -65,7 +65,7 @@ def test_generated_c_shape():
     )
     assert f"#define TT_ARENA_BYTES {plan.arena}" in gen.files["model.h"]
     # one call per step, in order, each under a comment naming the kernel and the layer
-    body = c[c.index("float tt_train_step(") : c.index("void tt_infer(")]
+    body = c[c.index("float tt_train_step(") : c.index("float tt_train_step_calls(")]
     calls = re.findall(r"^  tt_(\w+)\(", body, re.M)
     assert calls == [s.kernel for s in program.steps]
     for s in program.steps:
@@ -83,6 +83,12 @@ def test_generated_c_shape():
     assert marks == ["BEGIN", "END"] * (changes + 1)
     for ph in set(runs):
         assert f'static const char tt_phase_name_{ph}[] = "{ph}";' in c
+    # the per-call variant: the same calls, in the same order, each its own phase "c<i>"
+    body_calls = c[c.index("float tt_train_step_calls(") : c.index("void tt_infer(")]
+    assert re.findall(r"^  tt_(\w+\(.*)$", body_calls, re.M) == re.findall(r"^  tt_(\w+\(.*)$", body, re.M)
+    names = re.findall(r"TT_PHASE_BEGIN\(TT_PHASE_(\w+), tt_call_name_(\d+)\);", body_calls)
+    assert [(int(i), ph.lower()) for ph, i in names] == [(i, s.phase) for i, s in enumerate(program.steps)]
+    assert f'static const char tt_call_name_{len(program.steps) - 1}[] = "c{len(program.steps) - 1}";' in c
     # every arena buffer at the planner's offset; flash constants const; trainable copies initialised
     for name, buf in program.buffers.items():
         cname = re.sub(r"[^0-9A-Za-z_]", "_", name)
@@ -217,6 +223,18 @@ def test_qemu_tiny_matches_reference(tmp_path, board):
     assert set(kps) == {"forward", "loss", "backward", "update"}
     assert "tt_softmax_xent" in kps["loss"]
     assert sum(kps["loss"].values()) == pytest.approx(ips["loss"], abs=2)
+    # the first step counted every kernel call (tt_train_step_calls): per-call and per-layer counts, about the
+    # same as the other steps' phases (a few instructions per call of bracketing differ)
+    calls = rec["calls_first_step"]
+    assert [c["kernel"] for c in calls] == [
+        s.kernel
+        for s in compile_training(tiny_graph(), GOLDEN_SCHEME, CompileOptions(update_rule="stochastic")).steps
+    ]
+    first = rec["instructions_per_step_all"][0]
+    assert sum(c["instr"] for c in calls) == first
+    assert abs(first - ips["total"]) < 0.05 * ips["total"]
+    layers = rec["layers_per_step"]
+    assert sum(d["total"] for d in layers) == first and layers[0]["total"] >= layers[-1]["total"]
     sram = rec["sram"]
     assert sram["breakdown"]["arena"] == rec["sram_predicted"]["arena"]
     assert 0 < sram["breakdown"]["stack_high_water"] < 4096

@@ -267,7 +267,6 @@ def test_inplace_dw_forward_lowers_the_forward_peak():
     on = plan_memory(compile_training(g, "paper:99kb"))
     off = plan_memory(compile_training(g, "paper:99kb", CompileOptions(inplace_dw_forward=False)))
     assert on.arena <= off.arena - 12 * 1024
-    assert on.peak_step_info["phase"] != "forward"  # the backward pass now makes the peak
 
 
 @pytest.mark.parametrize("rule", ["nearest", "stochastic", "shadow"])

@@ -94,6 +94,22 @@ def paper_rows(models: Iterable[str]) -> list[dict[str, Any]]:
     return rows
 
 
+#: Worker processes alive now (each leads its own process group: QEMU and gcc go with it).
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_workers() -> None:
+    """Stop every running worker and its children (on an interrupt of the runner)."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for p in procs:
+        try:
+            os.killpg(p.pid, 9)
+        except ProcessLookupError:
+            pass
+
+
 def _run_subprocess(
     cmd: list[str], out_file: Path, log_file: Path, timeout: float
 ) -> tuple[dict[str, Any] | None, str]:
@@ -105,12 +121,17 @@ def _run_subprocess(
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True
         )
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
             return None, f"timeout: the row did not finish in {timeout:.0f} s (killed)"
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
     if out_file.exists():
         return json.loads(out_file.read_text()), ""
     tail = "\n".join(log_file.read_text(errors="replace").strip().splitlines()[-6:])
@@ -229,7 +250,8 @@ class Runner:
         t0 = time.perf_counter()
         done = 0
         self.progress(f"{n} device rows, {self.jobs} at a time (fingerprint {self.fingerprint})")
-        with cf.ThreadPoolExecutor(max_workers=self.jobs) as pool:
+        pool = cf.ThreadPoolExecutor(max_workers=self.jobs)
+        try:
             futs = {pool.submit(self.run_row, spec): i for i, spec in enumerate(config.rows)}
             for fut in cf.as_completed(futs):
                 i = futs[fut]
@@ -240,6 +262,11 @@ class Runner:
                     device[i] = _failed_row(spec, f"runner: {type(exc).__name__}: {exc}", "device")
                 done += 1
                 self.progress(f"[{done}/{n} {time.perf_counter() - t0:.0f}s] {describe(device[i])}")
+        except BaseException:  # interrupted: stop the workers; what finished is cached
+            pool.shutdown(wait=False, cancel_futures=True)
+            kill_workers()
+            raise
+        pool.shutdown(wait=True)
         results += [d for d in device if d is not None]
         return results
 

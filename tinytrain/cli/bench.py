@@ -76,11 +76,16 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
     from dataclasses import replace
 
     from tinytrain.bench.config import BenchConfig, load_config
     from tinytrain.bench.runner import Runner, read_csv, spec_of_row, write_csv
 
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # the runner stops its workers; finished rows stay cached
+
+    signal.signal(signal.SIGTERM, _terminate)
     if args.config is None and args.check is None:
         raise TinytrainError("give --config FILE (a matrix) and/or --check BASELINE")
     say = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))

@@ -75,6 +75,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=True,
         help="stride-1 depthwise input gradients overwrite their output gradient (default on)",
     )
+    p.add_argument(
+        "--inplace-dw-forward",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a stride-1 depthwise conv writes its output over its input when nothing reads it later "
+        "(default on)",
+    )
+    p.add_argument(
+        "--fused-block-backward",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="inverted-residual blocks with frozen dw/pw2 weights run their backward one expanded channel "
+        "at a time (default on)",
+    )
+    p.add_argument(
+        "--patch-max-overhead",
+        type=float,
+        default=None,
+        help="the automatic patch choice recomputes at most this fraction of the stage's MACs (default 0.35)",
+    )
     p.add_argument("--patch-cut", type=int, help="patch the first N ops (default: chosen by the planner)")
     p.add_argument("--patch-grid", type=int, help="patch on a G x G grid (default: chosen by the planner)")
     p.add_argument("--seed", type=int, default=0, help="seed of the new head's initialization")
@@ -145,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
         input_in_arena=args.input_in_arena,
         patch=args.patch,
         inplace_dw_grad=args.inplace_dw_grad,
+        inplace_dw_forward=args.inplace_dw_forward,
+        fused_block_backward=args.fused_block_backward,
+        **({} if args.patch_max_overhead is None else {"patch_max_overhead": args.patch_max_overhead}),
         patch_cut=args.patch_cut,
         patch_grid=args.patch_grid,
     )

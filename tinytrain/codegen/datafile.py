@@ -20,6 +20,7 @@ EVAL_BEFORE = 0x1
 EVAL_AFTER = 0x2
 DUMP_PARAMS = 0x4
 TEST_PREDS = 0x8
+PROFILE_CALLS = 0x10  # the first step runs tt_train_step_calls: one phase per kernel call (per-layer counts)
 
 
 @dataclass

@@ -252,7 +252,14 @@ def generate_model(
                     raise TinytrainError(f"step {st.kernel} (layer {st.layer!r}): unknown phase {st.phase!r}")
                 mark = (phase_end(prev) + "\n  " if prev is not None else "") + phase_begin(st.phase)
                 prev = st.phase
-            out.append({"call": fn(st, ctx), "comment": _comment(st, program), "phase_mark": mark})
+            out.append(
+                {
+                    "call": fn(st, ctx),
+                    "comment": _comment(st, program),
+                    "phase_mark": mark,
+                    "phase_enum": PHASE_ENUM.get(st.phase, ""),
+                }
+            )
         return out
 
     train = calls(list(program.steps), 0, True)

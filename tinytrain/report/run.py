@@ -243,6 +243,11 @@ def write_run_report(record: dict[str, Any], out_dir: str | Path) -> Path:
                     "top": ", ".join(f"{html.escape(k)} {v / 1e6:.2f} M" for k, v in top if v >= 1000),
                 }
             )
+    layers = record.get("layers_per_step") or []
+    first = sum(int(d["total"]) for d in layers)
+    layer_rows = [
+        {**d, "share": 100.0 * d["total"] / first if first else 0.0} for d in layers[:12] if d["total"] > 0
+    ]
     match = record.get("match") or {}
     losses = record.get("losses") or []
     ref = match.get("reference_losses") or []
@@ -251,6 +256,9 @@ def write_run_report(record: dict[str, Any], out_dir: str | Path) -> Path:
         r=record,
         summary=text,
         phase_rows=phase_rows,
+        layer_rows=layer_rows,
+        layers_more=max(0, len(layers) - len(layer_rows)),
+        first_total=first,
         memory=memory_rows(record),
         categories=list(COLORS),
         match=match,

@@ -24,7 +24,7 @@ from tinytrain.schedule.lifetimes import align_up
 
 PATCH_GRIDS = (2, 3, 4, 5, 6, 8)
 #: a configuration may recompute at most this fraction of the patched stage's MACs
-MAX_STAGE_OVERHEAD = 0.25
+MAX_STAGE_OVERHEAD = 0.35
 
 Window = tuple[int, int, int, int]  # row0, row1, col0, col1 (half-open, unclipped)
 

@@ -44,6 +44,26 @@ def spec_of(key: SchemeKey) -> dict[str, Any]:
     return {"bias_last_n": k, "weights": [{"layer": la, "input_channel_ratio": r} for la, r in ws]}
 
 
+def _compiler_digest() -> str:
+    """Hash of the sources that decide a plan (compiler, autodiff rules, scheduler): a disk cache made
+    by another version of them is not reused."""
+    import tinytrain
+
+    root = Path(tinytrain.__file__).parent
+    h = hashlib.sha1()
+    for f in sorted(
+        [
+            root / "compiler.py",
+            root / "program.py",
+            *(root / "autodiff").glob("*.py"),
+            *(root / "schedule").glob("*.py"),
+            *(root / "kernels").glob("*.py"),
+        ]
+    ):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 class CostModel:
     """Exact SRAM cost (bytes) of schemes on one graph (with its final head) and board."""
 
@@ -78,6 +98,7 @@ class CostModel:
         head = g.op(g.producer(g.output).name) if g.producer(g.output) else None  # type: ignore[union-attr]
         digest = hashlib.sha1(head.weight.tobytes()).hexdigest()[:8] if head is not None else ""
         return {
+            "compiler": _compiler_digest(),
             "model": g.name,
             "resolution": g.resolution,
             "classes": g.num_classes,

@@ -22,6 +22,7 @@
 #define TT_DS_EVAL_AFTER 0x2u  /* ... and after */
 #define TT_DS_DUMP_PARAMS 0x4u /* write the trained parameters to params.bin */
 #define TT_DS_TEST_PREDS 0x8u  /* report every test prediction (for comparing with the host) */
+#define TT_DS_PROFILE_CALLS 0x10u /* run the first step as tt_train_step_calls (a phase per kernel call) */
 
 typedef struct {
   uint32_t magic, version;

@@ -326,6 +326,123 @@ float tt_train_step(const int8_t *sample, int label, float lr) {
   return loss;
 }
 
+/* ---- the training step with every kernel call its own phase -------------------------------------------
+ * The same calls in the same order (same results) as tt_train_step, each bracketed with its own flat phase
+ * named "c<index>": under the profiling plugin, the exact instructions of every call, hence per layer. The
+ * app runs it for the first step when the job asks (TT_DS_PROFILE_CALLS); it costs one phase event per call. */
+#ifndef TT_NO_PHASE_COUNTERS
+static const char tt_call_name_0[] = "c0";
+static const char tt_call_name_1[] = "c1";
+static const char tt_call_name_2[] = "c2";
+static const char tt_call_name_3[] = "c3";
+static const char tt_call_name_4[] = "c4";
+static const char tt_call_name_5[] = "c5";
+static const char tt_call_name_6[] = "c6";
+static const char tt_call_name_7[] = "c7";
+static const char tt_call_name_8[] = "c8";
+static const char tt_call_name_9[] = "c9";
+static const char tt_call_name_10[] = "c10";
+static const char tt_call_name_11[] = "c11";
+static const char tt_call_name_12[] = "c12";
+static const char tt_call_name_13[] = "c13";
+static const char tt_call_name_14[] = "c14";
+static const char tt_call_name_15[] = "c15";
+static const char tt_call_name_16[] = "c16";
+static const char tt_call_name_17[] = "c17";
+static const char tt_call_name_18[] = "c18";
+static const char tt_call_name_19[] = "c19";
+static const char tt_call_name_20[] = "c20";
+static const char tt_call_name_21[] = "c21";
+static const char tt_call_name_22[] = "c22";
+static const char tt_call_name_23[] = "c23";
+static const char tt_call_name_24[] = "c24";
+#endif
+
+float tt_train_step_calls(const int8_t *sample, int label, float lr) {
+  const float neg_lr = -lr;
+  if (sample != A_input) tt_copy(A_input, sample, TT_INPUT_BYTES);
+  (void)label;
+  (void)neg_lr;
+  TT_PHASE_RESET();
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_0);
+  tt_conv2d_s8(A_input, 8, 8, 3, tt_c_w_stem, 8, 3, 3, tt_c_b_stem, tt_c_m_stem, 0, -128, 2, 1, A_act_stem_out);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_0);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_1);
+  tt_conv2d_s8(A_act_stem_out, 4, 4, 8, tt_c_w_blocks_0_pointwise1, 16, 1, 1, tt_c_b_blocks_0_pointwise1, tt_c_m_blocks_0_pointwise1, -128, -128, 1, 0, A_act_blocks_0_pointwise1_out);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_1);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_2);
+  tt_slice_channels_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, 8, A_saved_blocks_0_pointwise1_out);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_2);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_3);
+  tt_dwconv2d_s8_inplace(A_act_blocks_0_pointwise1_out, 4, 4, 16, tt_p_w_blocks_0_depthwise, 3, 3, tt_p_b_blocks_0_depthwise, tt_c_m_blocks_0_depthwise, -128, -128, 1, (int8_t *)S_scratch_3);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_3);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_4);
+  tt_mask_s8(A_act_blocks_0_pointwise1_out, 256, A_mask_blocks_0_depthwise_out);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_4);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_5);
+  tt_slice_channels_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, 8, A_saved_blocks_0_depthwise_out);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_5);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_6);
+  tt_conv2d_split_s8(A_act_blocks_0_pointwise1_out, 4, 4, 16, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 8, 1, 1, 8, tt_p_b_blocks_0_pointwise2, tt_c_m_blocks_0_pointwise2, -128, 0, 1, 0, A_act_blocks_0_pointwise2_out);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_6);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_7);
+  tt_mask_s8(A_act_blocks_0_pointwise2_out, 128, A_mask_blocks_0_pointwise2_out);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_7);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_8);
+  tt_add_s8(A_act_blocks_0_pointwise2_out, A_act_stem_out, 128, 0.6666667f, 0.1139396f, 0, -128, 0, A_act_blocks_0_add);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_8);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_9);
+  tt_mask_s8(A_act_blocks_0_add, 128, A_mask_blocks_0_add);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_9);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_10);
+  tt_avgpool_s8(A_act_blocks_0_add, 4, 4, 8, A_act_pool_out);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_10);
+  TT_PHASE_BEGIN(TT_PHASE_FORWARD, tt_call_name_11);
+  tt_conv2d_s8(A_act_pool_out, 1, 1, 8, tt_p_w_classifier, 2, 1, 1, tt_p_b_classifier, tt_c_m_classifier, 0, 0, 1, 0, A_act_logits);
+  TT_PHASE_END(TT_PHASE_FORWARD, tt_call_name_11);
+  TT_PHASE_BEGIN(TT_PHASE_LOSS, tt_call_name_12);
+  float loss;
+  tt_softmax_xent(A_act_logits, 2, 1.0147406f, label, A_grad_logits, &loss);
+  TT_PHASE_END(TT_PHASE_LOSS, tt_call_name_12);
+  TT_PHASE_BEGIN(TT_PHASE_BACKWARD, tt_call_name_13);
+  tt_conv2d_bwd_input_f32(A_grad_logits, 1, 2, tt_p_w_classifier, 8, tt_c_sw_classifier, A_grad_pool_out);
+  TT_PHASE_END(TT_PHASE_BACKWARD, tt_call_name_13);
+  TT_PHASE_BEGIN(TT_PHASE_UPDATE, tt_call_name_14);
+  tt_conv2d_wgrad_update(A_grad_logits, A_act_pool_out, 1, 1, 8, 0, tt_p_w_classifier, 2, 1, 1, 8, 8, tt_c_q_classifier, neg_lr, TT_RULE_NEAREST, 0, 0, 1, 0);
+  TT_PHASE_END(TT_PHASE_UPDATE, tt_call_name_14);
+  TT_PHASE_BEGIN(TT_PHASE_UPDATE, tt_call_name_15);
+  tt_bias_grad_update(A_grad_logits, 1, 2, tt_p_b_classifier, tt_c_qb_classifier, neg_lr);
+  TT_PHASE_END(TT_PHASE_UPDATE, tt_call_name_15);
+  TT_PHASE_BEGIN(TT_PHASE_BACKWARD, tt_call_name_16);
+  tt_avgpool_bwd_f32(A_grad_pool_out, 8, 4, 4, A_grad_blocks_0_add);
+  TT_PHASE_END(TT_PHASE_BACKWARD, tt_call_name_16);
+  TT_PHASE_BEGIN(TT_PHASE_BACKWARD, tt_call_name_17);
+  tt_apply_mask_f32(A_grad_blocks_0_add, A_mask_blocks_0_add, 128, A_grad_blocks_0_add);
+  TT_PHASE_END(TT_PHASE_BACKWARD, tt_call_name_17);
+  TT_PHASE_BEGIN(TT_PHASE_BACKWARD, tt_call_name_18);
+  tt_apply_mask_f32(A_grad_blocks_0_add, A_mask_blocks_0_pointwise2_out, 128, A_grad_blocks_0_add);
+  TT_PHASE_END(TT_PHASE_BACKWARD, tt_call_name_18);
+  TT_PHASE_BEGIN(TT_PHASE_BACKWARD, tt_call_name_19);
+  tt_conv2d_split_bwd_input_f32(A_grad_blocks_0_add, 16, 8, tt_p_w_blocks_0_pointwise2, tt_c_wrest_blocks_0_pointwise2, 16, 8, tt_c_sw_blocks_0_pointwise2, A_grad_blocks_0_depthwise_out);
+  TT_PHASE_END(TT_PHASE_BACKWARD, tt_call_name_19);
+  TT_PHASE_BEGIN(TT_PHASE_UPDATE, tt_call_name_20);
+  tt_conv2d_wgrad_update(A_grad_blocks_0_add, A_saved_blocks_0_depthwise_out, 4, 4, 8, -128, tt_p_w_blocks_0_pointwise2, 8, 1, 1, 8, 8, tt_c_q_blocks_0_pointwise2, neg_lr, TT_RULE_NEAREST, 0, 0, 1, 0);
+  TT_PHASE_END(TT_PHASE_UPDATE, tt_call_name_20);
+  TT_PHASE_BEGIN(TT_PHASE_UPDATE, tt_call_name_21);
+  tt_bias_grad_update(A_grad_blocks_0_add, 16, 8, tt_p_b_blocks_0_pointwise2, tt_c_qb_blocks_0_pointwise2, neg_lr);
+  TT_PHASE_END(TT_PHASE_UPDATE, tt_call_name_21);
+  TT_PHASE_BEGIN(TT_PHASE_BACKWARD, tt_call_name_22);
+  tt_apply_mask_f32(A_grad_blocks_0_depthwise_out, A_mask_blocks_0_depthwise_out, 256, A_grad_blocks_0_depthwise_out);
+  TT_PHASE_END(TT_PHASE_BACKWARD, tt_call_name_22);
+  TT_PHASE_BEGIN(TT_PHASE_UPDATE, tt_call_name_23);
+  tt_dwconv2d_wgrad_update(A_grad_blocks_0_depthwise_out, A_saved_blocks_0_pointwise1_out, 4, 4, 8, -128, tt_p_w_blocks_0_depthwise, 3, 3, 16, 8, tt_c_q_blocks_0_depthwise, neg_lr, TT_RULE_NEAREST, 0, 0, 1, 1);
+  TT_PHASE_END(TT_PHASE_UPDATE, tt_call_name_23);
+  TT_PHASE_BEGIN(TT_PHASE_UPDATE, tt_call_name_24);
+  tt_bias_grad_update(A_grad_blocks_0_depthwise_out, 16, 16, tt_p_b_blocks_0_depthwise, tt_c_qb_blocks_0_depthwise, neg_lr);
+  TT_PHASE_END(TT_PHASE_UPDATE, tt_call_name_24);
+  return loss;
+}
+
 /* ---- inference --------------------------------------------------------------------------------------- */
 void tt_infer(const int8_t *sample, int8_t *logits) {
   if (sample != A_input) tt_copy(A_input, sample, TT_INPUT_BYTES);

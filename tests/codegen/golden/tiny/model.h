@@ -46,6 +46,9 @@ void tt_model_seed(uint32_t seed);
 int8_t *tt_input_buffer(void);
 /* One training step on one int8 HWC sample; returns the loss (float32). */
 float tt_train_step(const int8_t *sample, int label, float lr);
+/* tt_train_step with every kernel call bracketed as its own phase ("c<index>"): same results, exact per-call
+ * instruction counts under the profiling plugin (the app uses it for the first step when asked). */
+float tt_train_step_calls(const int8_t *sample, int label, float lr);
 /* Inference: int8 logits[TT_NUM_CLASSES] of one sample. */
 void tt_infer(const int8_t *sample, int8_t *logits);
 
