@@ -22,7 +22,7 @@ import numpy as np
 
 from tinytrain.models import load_model
 from tinytrain.models.head import replace_head
-from tinytrain.sparse import paper_budgets, resolve_scheme
+from tinytrain.sparse import resolve_scheme
 from tinytrain.sparse.contrib import AnalysisSettings, Contributions, Workbench
 from tinytrain.sparse.cost import CostModel
 from tinytrain.sparse.search import METHODS, last_k_layers, search
@@ -48,7 +48,13 @@ def _init() -> None:
 def _run(job: tuple[str, int, str, dict, int]) -> tuple[str, int, str, dict, int, dict]:
     assert _BENCH is not None
     label, budget, method, spec, seed = job
-    return label, budget, method, spec, seed, _BENCH.train(spec, seed)
+    f = OUT / "cache" / "evidence_runs" / f"{label.replace(' ', '_')}-{method}-s{seed}.json"
+    if f.exists():  # resumable
+        return label, budget, method, spec, seed, json.loads(f.read_text())
+    res = _BENCH.train(spec, seed)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(res))
+    return label, budget, method, spec, seed, res
 
 
 def describe(spec: dict) -> str:
@@ -75,6 +81,82 @@ def write_table(rows: list[dict], stem: str) -> None:
     (OUT / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
 
+def search_budget(pb, graph, cost, contrib, schemes_dir, comparison) -> list:
+    paper_spec = resolve_scheme(f"paper:{pb}", graph)
+    pspec = {
+        "bias_last_n": paper_spec.bias_last_n,
+        "weights": [
+            {"layer": w.layer, "input_channel_ratio": w.ratio}
+            for w in paper_spec.weights.values()
+            if w.layer != paper_spec.classifier
+        ],
+    }
+    budget = cost.exact(pspec)
+    ours = None
+    for m in METHODS:
+        ts = time.time()
+        r = search(contrib, cost, budget, m, max_evals=EVALS, seed=0)
+        comparison.append(
+            {
+                "budget": f"paper:{pb}",
+                "budget_bytes": budget,
+                "method": m,
+                "summed_gain": r.gain,
+                "total_bytes": r.total,
+                "evaluations": r.evaluations,
+                "seconds": round(time.time() - ts, 1),
+                "scheme": describe(r.spec),
+            }
+        )
+        print(comparison[-1], flush=True)
+        if m == "evolution":
+            ours = r
+    assert ours is not None
+    lastk = last_k_layers(cost, budget)
+    paper_gain = contrib.bias_gain(pspec["bias_last_n"]) + sum(
+        contrib.weight_gain(w["layer"], w["input_channel_ratio"])
+        for w in pspec["weights"]
+        if w["layer"] in contrib.layers and w["input_channel_ratio"] in contrib.ratios
+    )
+    comparison.append(
+        {
+            "budget": f"paper:{pb}",
+            "budget_bytes": budget,
+            "method": "paper (published)",
+            "summed_gain": paper_gain,
+            "total_bytes": budget,
+            "evaluations": 0,
+            "seconds": 0.0,
+            "scheme": describe(pspec),
+        }
+    )
+    jobs = []
+    for label, spec in (("paper", pspec), ("ours", ours.spec), ("last-k", lastk)):
+        (schemes_dir / f"{label}-{pb}.json").write_text(
+            json.dumps(
+                {
+                    "name": f"{label}-{pb}",
+                    **spec,
+                    "about": {"budget_bytes": budget, "predicted_total_bytes": cost.exact(spec)},
+                },
+                indent=1,
+            )
+        )
+        jobs += [(label, budget, pb, spec, s) for s in SEEDS]
+    return jobs
+
+
+def contributions_table(contrib: Contributions, cost: CostModel) -> None:
+    table = cost.component_table(sorted(contrib.bias_acc), contrib.layers, contrib.ratios, contrib.ref_bias)
+    costs = {(r["layer"], r["ratio"], r["bias_last_n"]): r for r in table.rows()}
+    crow = []
+    for r in contrib.table_rows():
+        c = costs[(r["layer"], r["ratio"], r["bias_last_n"])]
+        crow.append({**r, "total_bytes": c["total"], "marginal_bytes": c["marginal"]})
+    write_table(crow, "contributions")
+    cost.save()
+
+
 def main() -> None:
     t0 = time.time()
     contrib = Contributions.load(OUT / "contributions.json")
@@ -84,84 +166,31 @@ def main() -> None:
     schemes_dir.mkdir(parents=True, exist_ok=True)
     minimum = cost.minimum()
     print(f"minimum (last) {minimum} B", flush=True)
-    table = cost.component_table(sorted(contrib.bias_acc), contrib.layers, contrib.ratios, contrib.ref_bias)
-    costs = {(r["layer"], r["ratio"], r["bias_last_n"]): r for r in table.rows()}
-    crow = []
-    for r in contrib.table_rows():
-        c = costs[(r["layer"], r["ratio"], r["bias_last_n"])]
-        crow.append({**r, "total_bytes": c["total"], "marginal_bytes": c["marginal"]})
-    write_table(crow, "contributions")
-    cost.save()
-    comparison, jobs = [], []
-    chosen: dict[tuple[str, int], dict] = {}
-    for pb in PAPER:
-        if pb not in paper_budgets(MODEL):
-            continue
-        paper_spec = resolve_scheme(f"paper:{pb}", graph)
-        pspec = {
-            "bias_last_n": paper_spec.bias_last_n,
-            "weights": [
-                {"layer": w.layer, "input_channel_ratio": w.ratio}
-                for w in paper_spec.weights.values()
-                if w.layer != paper_spec.classifier
-            ],
-        }
-        budget = cost.exact(pspec)
-        ours = None
-        for m in METHODS:
-            ts = time.time()
-            r = search(contrib, cost, budget, m, max_evals=EVALS, seed=0)
-            comparison.append(
-                {
-                    "budget": f"paper:{pb}",
-                    "budget_bytes": budget,
-                    "method": m,
-                    "summed_gain": r.gain,
-                    "total_bytes": r.total,
-                    "evaluations": r.evaluations,
-                    "seconds": round(time.time() - ts, 1),
-                    "scheme": describe(r.spec),
-                }
-            )
-            print(comparison[-1], flush=True)
-            if m == "evolution":
-                ours = r
-        assert ours is not None
-        lastk = last_k_layers(cost, budget)
-        paper_gain = contrib.bias_gain(pspec["bias_last_n"]) + sum(
-            contrib.weight_gain(w["layer"], w["input_channel_ratio"])
-            for w in pspec["weights"]
-            if w["layer"] in contrib.layers and w["input_channel_ratio"] in contrib.ratios
-        )
-        comparison.append(
-            {
-                "budget": f"paper:{pb}",
-                "budget_bytes": budget,
-                "method": "paper (published)",
-                "summed_gain": paper_gain,
-                "total_bytes": budget,
-                "evaluations": 0,
-                "seconds": 0.0,
-                "scheme": describe(pspec),
-            }
-        )
-        for label, spec in (("paper", pspec), ("ours", ours.spec), ("last-k", lastk)):
-            chosen[(label, budget)] = spec
-            (schemes_dir / f"{label}-{pb}.json").write_text(
-                json.dumps(
-                    {
-                        "name": f"{label}-{pb}",
-                        **spec,
-                        "about": {"budget_bytes": budget, "predicted_total_bytes": cost.exact(spec)},
-                    },
-                    indent=1,
-                )
-            )
-            jobs += [(label, budget, pb, spec, s) for s in SEEDS]
-        cost.save()
-    write_table(comparison, "search_comparison")
+    if not (OUT / "contributions.csv").exists():
+        contributions_table(contrib, cost)
+
+    jobs: list = []
+    plan_file = OUT / "evidence_plan.json"
+    if plan_file.exists():  # resume: the searches are done, only training remains
+        jobs = [tuple(j) for j in json.loads(plan_file.read_text())]
+    else:
+        comparison = []
+        for pb in PAPER:
+            jobs += search_budget(pb, graph, cost, contrib, schemes_dir, comparison)
+            cost.save()
+        write_table(comparison, "search_comparison")
+        plan_file.write_text(json.dumps(jobs))
     jobs += [("classifier only", minimum, "-", {"bias_last_n": 0, "weights": []}, s) for s in SEEDS]
     print(f"{len(jobs)} training runs", flush=True)
+    bench = Workbench(TRAIN)
+    bench.workers = 2
+    g0 = bench.graph(0)
+    from tinytrain.sparse.contrib import cut_before, earliest_trained
+
+    for index in sorted({cut_before(g0, earliest_trained(g0, j[3])) for j in jobs}):
+        ts = time.time()
+        bench.features(index)  # once, in parallel, before the training workers start
+        print(f"features at {g0.ops[index].inputs[0]}: {time.time() - ts:.0f} s", flush=True)
     results = []
     with mp.get_context("fork").Pool(2, _init) as pool:
         for i, res in enumerate(pool.imap_unordered(_run, jobs), 1):
@@ -171,6 +200,15 @@ def main() -> None:
                 f"({res[5]['seconds']} s)",
                 flush=True,
             )
+    saved = {}
+    for f in schemes_dir.glob("*.json"):
+        d = json.loads(f.read_text())
+        saved[json.dumps({"b": d["bias_last_n"], "w": d["weights"]}, sort_keys=True)] = d["about"]
+
+    def total_of(spec: dict) -> int:  # the plan total recorded when the scheme was searched
+        key = json.dumps({"b": spec["bias_last_n"], "w": spec["weights"]}, sort_keys=True)
+        return int(saved[key]["predicted_total_bytes"]) if key in saved else cost.exact(spec)
+
     rows = []
     keys = sorted({(r[2], r[0]) for r in results}, key=lambda x: (x[0] != "-", x[0], x[1]))
     order = {"-": 0, **{pb: i + 1 for i, pb in enumerate(PAPER)}}
@@ -183,7 +221,7 @@ def main() -> None:
             {
                 "budget": f"paper:{pb}" if pb != "-" else "-",
                 "scheme": label,
-                "total_KB": round(cost.exact(spec) / 1024, 1),
+                "total_KB": round(total_of(spec) / 1024, 1),
                 "budget_KB": round(rs[0][1] / 1024, 1),
                 "acc_mean": float(np.mean(accs)),
                 "acc_std": float(np.std(accs)),
