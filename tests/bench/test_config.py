@@ -99,3 +99,13 @@ def test_baseline_update_merges() -> None:
     c = {**a, "resolution": 64}
     merged = merge_baseline([a, b], [new_a, c, {"kind": "paper", "model": "m"}])
     assert merged == [new_a, b, c]
+
+
+def test_macs_do_not_depend_on_the_fused_block_backward() -> None:
+    from tinytrain.compiler import CompileOptions, compile_training
+    from tinytrain.emulate import load_graph
+
+    graph = load_graph("mcunet-5fps", 48, 2, 0)
+    fused = program_macs(compile_training(graph, "paper:99kb", CompileOptions()))
+    plain = program_macs(compile_training(graph, "paper:99kb", CompileOptions(fused_block_backward=False)))
+    assert (fused["backward"], fused["wgrad"]) == (plain["backward"], plain["wgrad"])

@@ -316,3 +316,48 @@ def test_fault_names_the_kernel(tmp_path, monkeypatch):
     msg = str(exc.value)
     assert "tt_dwconv2d_s8" in msg and "fault" in msg
     assert FirmwareFault.exit_code != 0
+
+
+def test_step_instructions_groups_phase_events_by_step():
+    """Phase events between two step events belong to the later step; a first step run as
+    tt_train_step_calls ("c<i>" phases) is summed by its calls' phases and left out of the means."""
+    from types import SimpleNamespace
+
+    from tinytrain.emulate import layers_per_step, step_instructions
+
+    prog = [
+        SimpleNamespace(kernel="conv2d_s8", layer="a", phase="forward"),
+        SimpleNamespace(kernel="softmax_xent", layer="a", phase="loss"),
+        SimpleNamespace(kernel="bias_grad_update", layer="a", phase="update"),
+    ]
+    ev = [
+        {"ev": "phase", "name": "c0", "instr": 1},
+        {"ev": "phase", "name": "c1", "instr": 1},
+        {"ev": "phase", "name": "c2", "instr": 1},
+        {"ev": "step", "i": 0, "instr": 400},
+        {"ev": "phase", "name": "forward", "instr": 1},
+        {"ev": "phase", "name": "loss", "instr": 1},
+        {"ev": "phase", "name": "update", "instr": 1},
+        {"ev": "step", "i": 1, "instr": 380},
+        {"ev": "phase", "name": "forward", "instr": 1},
+        {"ev": "phase", "name": "loss", "instr": 1},
+        {"ev": "phase", "name": "update", "instr": 1},
+        {"ev": "step", "i": 2, "instr": 390},
+    ]
+    exact = [
+        {"name": e["name"], "instr": n, "source": "plugin"}
+        for e, n in zip(
+            [e for e in ev if e["ev"] == "phase"], [100, 10, 200, 98, 10, 190, 102, 10, 194], strict=True
+        )
+    ]
+    c = step_instructions(ev, exact, prog)
+    assert c["source"] == "plugin" and c["mean_over"] == 2 and c["totals"] == [310, 298, 306]
+    assert c["per_step"] == {"forward": 100, "loss": 10, "backward": 0, "update": 192, "total": 302}
+    assert c["call_systick"] == 385 and c["phase_events_per_step"] == 3
+    assert [x["instr"] for x in c["calls"]] == [100, 10, 200]
+    assert layers_per_step(c["calls"]) == [
+        {"layer": "a", "forward": 100, "loss": 10, "backward": 0, "update": 200, "total": 310}
+    ]
+    # without the plugin: SysTick counts, same grouping
+    c = step_instructions(ev[4:], [], prog)
+    assert c["source"] == "systick" and c["per_step"]["total"] == 3 and c["mean_over"] == 2

@@ -82,7 +82,7 @@ def plot_learning_curve(record: dict[str, Any], path: Path) -> Path:
         classes = int(record.get("classes") or 0)
         if classes:
             axb.axhline(100 / classes, color="0.5", ls=":", lw=1)
-            axb.text(-0.45, 100 / classes + 1.5, "chance", ha="left", fontsize=7, color="0.4")
+            axb.text(len(values) - 0.5, 100 / classes - 5, "chance", ha="right", fontsize=7, color="0.4")
         axb.set_ylabel("held-out accuracy (%)")
         axb.set_title(f"{record.get('n_test')} test images", fontsize=9)
     else:
