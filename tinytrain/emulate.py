@@ -670,7 +670,7 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
                 progress(
                     f"  step {i + 1:>{len(str(n_steps))}}/{n_steps}  epoch {i // n_train + 1}/{epochs}  "
                     f"loss {recent[-1]:.4f}  mean of last {len(recent):>3} {np.mean(recent):.4f}  "
-                    f"{_clock(elapsed)} elapsed" + (f", ~{_clock(left)} left" if i + 1 < n_steps else "")
+                    f"{_clock(elapsed)} elapsed" + (f", ~{_clock(left)} left" if 1 < i + 1 < n_steps else "")
                 )
                 recent.clear()
         elif kind == "eval" and "correct" in ev:

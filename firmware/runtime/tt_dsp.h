@@ -129,13 +129,13 @@ static inline int32_t tt_cvtr_s32(float v) { /* exact for |v| <= 2^22; beyond, o
 }
 #endif
 
-/* Requantization of an accumulator that already includes the bias (docs/numerics.md, conv2d_s8):
- * clamp(rne(clamp(f32(acc) * m, +-256)) + y_zero, -128, 127) as VCVT, VMUL, VCVTR, QADD, SSAT. Equal to the
+/* Requantization (docs/numerics.md, conv2d_s8): s = sat32(acc + bias), then
+ * clamp(rne(clamp(f32(s) * m, +-256)) + y_zero, -128, 127) as QADD, VCVT, VMUL, VCVTR, QADD, SSAT. Equal to the
  * reference: for |v| <= 256 both round the same; for v > 256 (< -256) n >= 256 (<= -256), so n + y_zero
- * saturates to 127 (-128) exactly as the clamped 256 (-256) does (|y_zero| <= 128); QADD keeps a saturated
- * VCVTR result from wrapping. */
-static inline int8_t tt_requant_dsp(int32_t acc, float m, int32_t y_zero) {
-    return (int8_t)__ssat(__qadd(tt_cvtr_s32((float)acc * m), y_zero), 8);
+ * saturates to 127 (-128) exactly as the clamped 256 (-256) does (|y_zero| <= 128); the second QADD keeps a
+ * saturated VCVTR result from wrapping. */
+static inline int8_t tt_requant_dsp(int32_t acc, int32_t bias, float m, int32_t y_zero) {
+    return (int8_t)__ssat(__qadd(tt_cvtr_s32((float)__qadd(acc, bias) * m), y_zero), 8);
 }
 #endif
 

@@ -3,9 +3,10 @@
 #include "tt_kernels.h"
 #include "tt_math.h"
 
+/* acc: the exact int32 sum of (x - x_zero) * w (no overflow: |acc| <= 255 * 128 * kh * kw * ci < 2^31 for
+ * kh * kw * ci <= 65793); the bias is added with saturation at the end (docs/numerics.md). */
 static inline int8_t requant(int32_t acc, int32_t bias, float m, int32_t y_zero) {
-    int32_t s = (int32_t)((uint32_t)acc + (uint32_t)bias); /* int32 wrap, as the reference */
-    return tt_requant_out((float)s * m, y_zero);
+    return tt_requant_out((float)tt_sat_add32(acc, bias) * m, y_zero);
 }
 
 static inline int out_size(int n, int k, int stride, int pad) {
@@ -17,7 +18,7 @@ static inline int out_size(int n, int k, int stride, int pad) {
  * The two input pixels are widened once into xb (x - x_zero as SXTB16 halfword pairs, interleaved
  * [p0 (0,2), p0 (1,3), p1 (0,2), p1 (1,3)] per 4 channels) and reused for every output pair: per 4 channels
  * 2 LDR + 4 SXTB16 (weights), 2 LDRD (inputs), 8 SMLAD = 16 instructions for 16 MAC. Accumulators start at
- * the bias; requantization VCVTR/QADD/SSAT (tt_requant_dsp). A last odd pixel: one pixel x two outputs.
+ * 0; requantization QADD bias, VCVTR/QADD/SSAT (tt_requant_dsp). A last odd pixel: one pixel x two outputs.
  * Stack: 4 * ci bytes (xb), at most 4 * TT_1X1_MAX_CI = 2 KB; wider layers use the path below. */
 #define TT_1X1_MAX_CI 512
 
@@ -80,7 +81,7 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
         const int8_t *pa = wt + (size_t)o * ci;
         const int wb = o + 1 < co ? ci : 0; /* odd co: the last output twice, stored once */
         const int32_t ba = bias[o], bb = bias[o + 1 < co ? o + 1 : o];
-        int32_t a00 = ba, a01 = bb, a10 = ba, a11 = bb;
+        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
         const uint32_t *px = xb;
         if (two) {
 #ifdef TT_DOT2X2_ASM
@@ -125,12 +126,12 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
             a11 += t1[t] * pa[wb + t];
         }
         const float ma = m[o];
-        y0[o] = tt_requant_dsp(a00, ma, y_zero);
-        if (two) y1[o] = tt_requant_dsp(a10, ma, y_zero);
+        y0[o] = tt_requant_dsp(a00, ba, ma, y_zero);
+        if (two) y1[o] = tt_requant_dsp(a10, ba, ma, y_zero);
         if (o + 1 < co) {
             const float mb = m[o + 1];
-            y0[o + 1] = tt_requant_dsp(a01, mb, y_zero);
-            if (two) y1[o + 1] = tt_requant_dsp(a11, mb, y_zero);
+            y0[o + 1] = tt_requant_dsp(a01, bb, mb, y_zero);
+            if (two) y1[o + 1] = tt_requant_dsp(a11, bb, mb, y_zero);
         }
     }
 }
@@ -343,9 +344,10 @@ void tt_conv2d_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int c
  *   stride 1: out j   = sum_m SMLAD(X[j+2m],   W[m]) + SMLABB(X[j+k-1], W[last])
  *             out j+1 = sum_m SMLAD(X[j+1+2m], W[m]) + SMLATB(X[j+k-1], W[last])
  *   stride 2: out j   = sum_m SMLAD(X[2j+2m],  W[m]) + SMLABB(X[2j+k-1], W[last]), out j+1 likewise
- * (X[i] = the halfword pair at columns i, i+1; W[m] = (w[2m], w[2m+1])). The accumulators start at the bias
- * (int32 wrap, as the reference). Stack: the buffer, at most TT_DW_BUF_HALFWORDS int16 (2 KB), sized to the
- * layer (8x8 map, 3x3: 10 x 12 halfwords = 240 B) plus 28 words of packed weights. Odd k in 3..7, stride 1/2. */
+ * (X[i] = the halfword pair at columns i, i+1; W[m] = (w[2m], w[2m+1])). The accumulators start at 0; the
+ * bias is added with saturation (QADD) in tt_requant_dsp. Stack: the buffer, at most TT_DW_BUF_HALFWORDS int16
+ * (2 KB), sized to the layer (8x8 map, 3x3: 10 x 12 halfwords = 240 B) plus 28 words of packed weights. Odd k
+ * in 3..7, stride 1/2. */
 #define TT_DW_BUF_HALFWORDS 1024
 
 /* One kernel row of four adjacent outputs (see above). */
@@ -408,36 +410,36 @@ static inline __attribute__((always_inline)) void dw_plane(const int16_t *buf, i
         int j = 0;
         if (a1 - a0 == K) { /* all kernel rows inside the image: fully unrolled */
             for (; j + 3 < wo; j += 4) {
-                int32_t acc[4] = {b, b, b, b};
+                int32_t acc[4] = {0, 0, 0, 0};
                 const int16_t *r = rows + j * S;
 #pragma GCC unroll 7
                 for (int a = 0; a < K; a++) dw_row4(r + a * bw, wp + a * (M + 1), K, S, acc);
                 int8_t *o = yp + (size_t)j * c;
-                o[0] = tt_requant_dsp(acc[0], mm, y_zero);
-                o[c] = tt_requant_dsp(acc[1], mm, y_zero);
-                o[2 * c] = tt_requant_dsp(acc[2], mm, y_zero);
-                o[3 * c] = tt_requant_dsp(acc[3], mm, y_zero);
+                o[0] = tt_requant_dsp(acc[0], b, mm, y_zero);
+                o[c] = tt_requant_dsp(acc[1], b, mm, y_zero);
+                o[2 * c] = tt_requant_dsp(acc[2], b, mm, y_zero);
+                o[3 * c] = tt_requant_dsp(acc[3], b, mm, y_zero);
             }
         } else {
             for (; j + 3 < wo; j += 4) {
-                int32_t acc[4] = {b, b, b, b};
+                int32_t acc[4] = {0, 0, 0, 0};
                 const int16_t *r = rows + j * S;
                 const uint32_t *wr = wrow0;
                 for (int a = a0; a < a1; a++, r += bw, wr += M + 1) dw_row4(r, wr, K, S, acc);
                 int8_t *o = yp + (size_t)j * c;
-                o[0] = tt_requant_dsp(acc[0], mm, y_zero);
-                o[c] = tt_requant_dsp(acc[1], mm, y_zero);
-                o[2 * c] = tt_requant_dsp(acc[2], mm, y_zero);
-                o[3 * c] = tt_requant_dsp(acc[3], mm, y_zero);
+                o[0] = tt_requant_dsp(acc[0], b, mm, y_zero);
+                o[c] = tt_requant_dsp(acc[1], b, mm, y_zero);
+                o[2 * c] = tt_requant_dsp(acc[2], b, mm, y_zero);
+                o[3 * c] = tt_requant_dsp(acc[3], b, mm, y_zero);
             }
         }
         for (; j < wo; j += 2) { /* two outputs per pass (the second discarded past wo) */
-            int32_t acc[2] = {b, b};
+            int32_t acc[2] = {0, 0};
             const int16_t *r = rows + j * S;
             const uint32_t *wr = wrow0;
             for (int a = a0; a < a1; a++, r += bw, wr += M + 1) dw_row2(r, wr, K, S, acc);
-            yp[(size_t)j * c] = tt_requant_dsp(acc[0], mm, y_zero);
-            if (j + 1 < wo) yp[(size_t)(j + 1) * c] = tt_requant_dsp(acc[1], mm, y_zero);
+            yp[(size_t)j * c] = tt_requant_dsp(acc[0], b, mm, y_zero);
+            if (j + 1 < wo) yp[(size_t)(j + 1) * c] = tt_requant_dsp(acc[1], b, mm, y_zero);
         }
     }
 }

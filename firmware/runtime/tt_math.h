@@ -18,6 +18,19 @@ static inline int32_t tt_clampi(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* sat32(a + b): the sum saturated to [-2^31, 2^31 - 1] (the requantization's acc + bias, docs/numerics.md).
+ * One QADD on a Cortex-M with the DSP extension; elsewhere a 64-bit add and a clamp. */
+static inline int32_t tt_sat_add32(int32_t a, int32_t b) {
+#if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP)
+    int32_t r;
+    __asm("qadd %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    const int64_t s = (int64_t)a + (int64_t)b;
+    return s > INT32_MAX ? INT32_MAX : (s < INT32_MIN ? INT32_MIN : (int32_t)s);
+#endif
+}
+
 /* float32 -> int8 output: clamp to +-256, rne, add zero point, saturate. */
 static inline int8_t tt_requant_out(float v, int32_t y_zero) {
     v = tt_clampf(v, 256.0f);

@@ -8,8 +8,7 @@
 #include "tt_math.h"
 
 static inline int8_t split_requant(int32_t acc, int32_t bias, float m, int32_t y_zero) {
-    int32_t s = (int32_t)((uint32_t)acc + (uint32_t)bias); /* int32 wrap, as tt_conv2d_s8 */
-    return tt_requant_out((float)s * m, y_zero);
+    return tt_requant_out((float)tt_sat_add32(acc, bias) * m, y_zero); /* sat32(acc + bias), as tt_conv2d_s8 */
 }
 
 void tt_conv2d_split_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, const int8_t *wt_rest, int co,

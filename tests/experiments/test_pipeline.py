@@ -61,10 +61,10 @@ def test_suites_share_runs_and_keys_are_stable():
         TINY, lr={"faces": {"last": 0.01, "main": 0.003, "bias": 1e-3, "blocks": 1e-3, "full": 3e-4}}
     )
     t1, f9, rd = (suite_specs(st, s) for s in ("table1", "fig9", "rounding"))
-    assert len(t1) == 5 and len(f9) == len(FIG9_SCHEMES) and len(rd) == 6
+    assert len(t1) == 5 and len(f9) == len(FIG9_SCHEMES) and len(rd) == 3
     keys = {s.key() for s in t1} & {s.key() for s in f9} & {s.key() for s in rd}
     assert len(keys) == 1  # int8 + QAS + nearest on the main scheme at the chosen lr: one shared run
-    assert len(dedupe(t1 + f9 + rd)) == 5 + len(FIG9_SCHEMES) + 6 - 3
+    assert len(dedupe(t1 + f9 + rd)) == 5 + len(FIG9_SCHEMES) + 3 - 3
     assert (
         spec(st, dataset="faces", seed=0, scheme="last").key()
         == spec(st, dataset="faces", seed=0, scheme="last").key()

@@ -42,11 +42,12 @@ class Case:
     inout: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)  # name -> expected
     macs: int = 0
+    scratch: dict[str, int] = field(default_factory=dict)  # name -> bytes, not checked
 
 
 def firmware_source(cases: list[Case]) -> str:
     lines = ["#include <stdint.h>", "#include <string.h>", '#include "tt_board.h"',
-             '#include "tt_kernels.h"', ""]
+             '#include "tt_kernels.h"', '#include "tt_memory_ops.h"', ""]
     body = []
     for i, c in enumerate(cases):
         p = f"c{i}_"
@@ -58,8 +59,10 @@ def firmware_source(cases: list[Case]) -> str:
         for n, a in c.outputs.items():
             lines.append(f"static {_CTYPE[a.dtype]} {p}{n}[{max(a.size, 1)}];")
             lines.append(f"static const {_CTYPE[a.dtype]} {p}{n}_exp[{max(a.size, 1)}] = {{{_lit(a)}}};")
+        for n, nbytes in c.scratch.items():
+            lines.append(f"static int8_t {p}{n}[{max(nbytes, 1)}] __attribute__((aligned(8)));")
         call = c.call
-        for n in sorted([*c.inputs, *c.inout, *c.outputs], key=len, reverse=True):
+        for n in sorted([*c.inputs, *c.inout, *c.outputs, *c.scratch], key=len, reverse=True):
             call = call.replace(f"@{n}", f"{p}{n}")
         body.append(f'  tt_phase_begin("{c.name}");')
         body.append(f"  {call};")
@@ -107,31 +110,81 @@ def _s8(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(-128, 128, shape, dtype=np.int8)
 
 
-def conv_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride: int) -> Case:
+INT32_MAX, INT32_MIN = 2**31 - 1, -(2**31)
+
+
+def extreme_bias(rng: np.random.Generator, n: int, near: int) -> np.ndarray:
+    """int32 biases at and near +-2^31 (the zoo's dead channels): per channel, cycling, 2^31 - 1, -2^31, within
+    `near` of either limit (so acc + bias overflows for some pixels and not for others: pass about the
+    accumulators' magnitude), 2^31 - 2, -2^31 + 1, and an ordinary bias."""
+    near = max(int(near), 1)
+    kinds = [lambda: INT32_MAX, lambda: INT32_MIN, lambda: INT32_MAX - int(rng.integers(0, near)),
+             lambda: INT32_MIN + int(rng.integers(0, near)), lambda: INT32_MAX - 1, lambda: INT32_MIN + 1,
+             lambda: int(rng.integers(-4000, 4000))]
+    start = int(rng.integers(0, len(kinds)))
+    return np.array([kinds[(start + i) % len(kinds)]() for i in range(n)], np.int64).astype(np.int32)
+
+
+def extreme_m(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Multipliers that keep f32(+-2^31) * m inside +-256 (|v| up to ~236), so a bias at the limit gives an
+    output that depends on the bias, and a wrapped sum would flip its sign."""
+    return rng.uniform(1e-9, 1.1e-7, n).astype(F32)
+
+
+def conv_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride: int,
+              sat: bool = False) -> Case:
     pad = (k - 1) // 2
     x, w = _s8(rng, (h, h, ci)), _s8(rng, (co, k, k, ci))
     b = rng.integers(-4000, 4000, co).astype(np.int32)
     m = rng.uniform(2e-4, 2e-3, co).astype(F32)
+    if sat:
+        b, m = extreme_bias(rng, co, 6000 * int(np.sqrt(k * k * ci))), extreme_m(rng, co)
     y = K.conv2d_s8(x, w, b, m, -7, 3, stride, pad)
     ho = y.shape[0]
-    return Case(f"conv{k}x{k}_s{stride}_{h}x{h}_{ci}_{co}",
+    return Case(f"conv{k}x{k}_s{stride}_{h}x{h}_{ci}_{co}" + ("_bsat" if sat else ""),
                 f"tt_conv2d_s8(@x, {h}, {h}, {ci}, @w, {co}, {k}, {k}, @b, @m, -7, 3, {stride}, {pad}, @y)",
                 {"x": x, "w": w, "b": b, "m": m}, outputs={"y": y}, macs=ho * ho * co * k * k * ci)
 
 
 def dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int, wd: int | None = None,
-            m_hi: float = 1e-2) -> Case:
+            m_hi: float = 1e-2, sat: bool = False) -> Case:
     pad = (k - 1) // 2
     wd = h if wd is None else wd
     x, w = _s8(rng, (h, wd, c)), _s8(rng, (k, k, c))
     b = rng.integers(-4000, 4000, c).astype(np.int32)
     m = rng.uniform(m_hi / 10, m_hi, c).astype(F32)
+    if sat:
+        b, m = extreme_bias(rng, c, 6000 * k), extreme_m(rng, c)
     y = K.dwconv2d_s8(x, w, b, m, 5, -128, stride, pad)
     ho, wo = y.shape[:2]
     size = f"{h}x{wd}" if wd != h else f"{h}x{h}"
-    return Case(f"dw{k}x{k}_s{stride}_{size}_{c}" + ("_sat" if m_hi > 0.1 else ""),
+    return Case(f"dw{k}x{k}_s{stride}_{size}_{c}" + ("_sat" if m_hi > 0.1 else "") + ("_bsat" if sat else ""),
                 f"tt_dwconv2d_s8(@x, {h}, {wd}, {c}, @w, {k}, {k}, @b, @m, 5, -128, {stride}, {pad}, @y)",
                 {"x": x, "w": w, "b": b, "m": m}, outputs={"y": y}, macs=ho * wo * c * k * k)
+
+
+def split_case(rng: np.random.Generator, h: int, ci: int, k: int, co: int, kernel: int, stride: int) -> Case:
+    """tt_conv2d_split_s8 (tt_memory_ops.c) with biases at and near +-2^31."""
+    pad = (kernel - 1) // 2
+    x, w = _s8(rng, (h, h, ci)), _s8(rng, (co, kernel, kernel, ci))
+    wa, wb = np.ascontiguousarray(w[..., :k]), np.ascontiguousarray(w[..., k:])
+    b, m = extreme_bias(rng, co, 6000 * int(np.sqrt(kernel * kernel * ci))), extreme_m(rng, co)
+    y = K.conv2d_split_s8(x, wa, wb, b, m, 9, -2, stride, pad)
+    return Case(f"split{kernel}x{kernel}_s{stride}_{h}_{ci}_{k}_{co}_bsat",
+                f"tt_conv2d_split_s8(@x, {h}, {h}, {ci}, @wa, @wb, {co}, {kernel}, {kernel}, {k}, @b, @m, 9, -2, "
+                f"{stride}, {pad}, @y)",
+                {"x": x, "wa": wa, "wb": wb, "b": b, "m": m}, outputs={"y": y})
+
+
+def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int) -> Case:
+    """tt_dwconv2d_s8_inplace (tt_memory_ops.c) with biases at and near +-2^31."""
+    pad = (k - 1) // 2
+    x, w = _s8(rng, (h, h, c)), _s8(rng, (k, k, c))
+    b, m = extreme_bias(rng, c, 6000 * k), extreme_m(rng, c)
+    y = K.dwconv2d_s8_inplace(x, w, b, m, -4, 11, 1, pad)
+    return Case(f"dw_inplace{k}x{k}_{h}_{c}_bsat",
+                f"tt_dwconv2d_s8_inplace(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, -4, 11, {pad}, @scr)",
+                {"w": w, "b": b, "m": m}, {"x": (x, y)}, scratch={"scr": h * h})
 
 
 def bwd1x1_case(rng: np.random.Generator, p: int, co: int, ci: int) -> Case:
@@ -233,6 +286,29 @@ def check_cases(seed: int = 0) -> list[Case]:
         wgrad_case(rng, 6, 9, 9, 3, 1, 9, "nearest", dw=True),
         wgrad_case(rng, 5, 6, 6, 5, 2, 4, "stochastic", dw=True),
         *misc_cases(rng),
+        *sat_bias_cases(np.random.default_rng(seed + 100)),
+    ]
+
+
+def sat_bias_cases(rng: np.random.Generator) -> list[Case]:
+    """Biases at and near +-2^31 through every int8 path: sat32(acc + bias) (QADD), accumulators from 0."""
+    gb = (rng.standard_normal((3, 3, 12)) * 50).astype(F32)
+    b0 = extreme_bias(rng, 12, 3000)
+    b = b0.copy()
+    qb = rng.uniform(10, 1000, 12).astype(F32)
+    K.bias_grad_update(gb, b, qb, F32(-1.0))
+    return [
+        conv_case(rng, 5, 13, 7, 1, 1, sat=True),   # 1x1 fast path (tt_dot2x2), odd pixel, odd co, ci % 4
+        conv_case(rng, 4, 64, 6, 1, 1, sat=True),
+        conv_case(rng, 3, 600, 3, 1, 1, sat=True),  # ci > 512: C SXTB16 path, odd output, odd pixel
+        conv_case(rng, 7, 3, 8, 3, 2, sat=True),    # stem: im2col
+        conv_case(rng, 4, 30, 3, 3, 1, sat=True),   # K > 256: generic loops
+        dw_case(rng, 6, 9, 3, 1, sat=True), dw_case(rng, 9, 5, 5, 2, sat=True), dw_case(rng, 5, 3, 7, 1, sat=True),
+        dw_case(rng, 7, 6, 3, 2, sat=True), dw_case(rng, 3, 6, 7, 1, wd=200, sat=True),  # too wide: per pixel
+        split_case(rng, 5, 13, 4, 7, 1, 1), split_case(rng, 6, 6, 2, 5, 3, 2),
+        dw_inplace_case(rng, 6, 7, 3), dw_inplace_case(rng, 5, 5, 5),
+        Case("bias_grad_update_sat", "tt_bias_grad_update(@g, 9, 12, @b, @qb, -1.0f)", {"g": gb, "qb": qb},
+             {"b": (b0, b)}),
     ]
 
 

@@ -96,12 +96,6 @@ def test_reference_matches_float(zoo: dict[str, Graph], model: str) -> None:
     assert np.abs(ref - flt).max() <= 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kernels.forward wraps acc + bias on int32 overflow; the source (and "
-    "the float model) saturate. Numerics contract to be decided by the "
-    "kernels owner (suggest a saturating add, QADD on Cortex-M).",
-)
 def test_saturated_bias_channels(zoo: dict[str, Graph]) -> None:
     g = zoo["mcunet-5fps"]
     acts = run_forward(g, np.ascontiguousarray(photo("chelsea").transpose(1, 2, 0)))

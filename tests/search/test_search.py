@@ -182,7 +182,7 @@ def test_search_fits_budget(method, cost):
     assert r.evaluations <= 25
     assert r.gain > 0
     resolve_scheme(r.spec, cost.graph)  # a valid scheme
-    generous = search(contrib, cost, hi, method, max_evals=50, seed=1)
+    generous = search(contrib, cost, hi, method, max_evals=30, seed=1)
     assert generous.gain >= r.gain
 
 
@@ -224,7 +224,7 @@ def test_cli_search_then_compile(tmp_path, capsys, cost):
         "--contrib",
         str(contrib),
         "--evals",
-        "30",
+        "15",
         "--out",
         str(out),
     ]

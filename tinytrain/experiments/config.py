@@ -181,8 +181,7 @@ def suite_specs(settings: Settings, suite: str) -> list[RunSpec]:
             elif suite == "fig9":
                 out += [s(sch) for sch in FIG9_SCHEMES]
             elif suite == "rounding":
-                for lr in (main, main / 10):
-                    out += [s(MAIN_SCHEME, rule=r, lr=lr) for r in RULES]
+                out += [s(MAIN_SCHEME, rule=r, lr=main) for r in RULES]
             else:
                 raise TinytrainError(f"unknown suite {suite!r}: choose one of {', '.join(SUITES)}")
     return out

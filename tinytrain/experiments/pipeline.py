@@ -34,6 +34,7 @@ from tinytrain.experiments.config import (
 )
 
 Row = dict[str, Any]
+SUITE_PRIORITY = ("table1", "rounding", "fig9")
 
 
 class Store:
@@ -90,8 +91,10 @@ def execute(
     board: str = "m7",
     memory_resolution: int = 128,
     log: Callable[[str], None] = print,
+    longest_first: bool = True,
 ) -> list[Row]:
-    """Rows of all `specs`: cached ones loaded, the others run (`jobs` processes; 1 = in this process)."""
+    """Rows of all `specs`: cached ones loaded, the others run (`jobs` processes; 1 = in this process), the
+    longest first (or in the given order)."""
     specs = dedupe(list(specs))
     rows: dict[str, Row] = {}
     todo = []
@@ -102,7 +105,8 @@ def execute(
         else:
             rows[sp.key()] = row
     log(f"{len(specs)} runs: {len(rows)} cached, {len(todo)} to run ({jobs} worker{'s' if jobs > 1 else ''})")
-    todo.sort(key=_cost, reverse=True)
+    if longest_first:
+        todo.sort(key=_cost, reverse=True)
     t0 = time.perf_counter()
     done = 0
 
@@ -226,13 +230,16 @@ def evidence(
         info["lr_source"] = "given"
     info["lr"] = settings.lr
     specs: list[RunSpec] = []
-    for s in suites:
-        if s != "lr":
-            specs += suite_specs(settings, s)
+    for s in sorted((s for s in suites if s != "lr"), key=SUITE_PRIORITY.index):
+        # suite by suite (Table 1 and rounding first: if time runs short, Fig. 9 is the partial one),
+        # longest runs first within a suite
+        specs += sorted(suite_specs(settings, s), key=_cost, reverse=True)
     rows: list[Row] = []
     if specs:
         log(f"== evidence runs: {', '.join(s for s in suites if s != 'lr')}")
-        rows = execute(specs, store, jobs, settings.board, settings.memory_resolution, log)
+        rows = execute(
+            specs, store, jobs, settings.board, settings.memory_resolution, log, longest_first=False
+        )
     if rows:
         log(
             "== memory plans (current compiler defaults) at "

@@ -188,7 +188,7 @@ def rounding(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
     R, M = settings.resolution, settings.memory_resolution
     csv_rows: list[Row] = []
     body = []
-    for factor, tag in ((1.0, "chosen lr"), (0.1, "chosen lr / 10")):
+    for factor, tag in ((1.0, "chosen lr"),):
         for rule in RULES:
             cells = [f"`{rule}`", tag]
             memcells: list[str] = []

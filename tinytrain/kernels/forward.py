@@ -27,8 +27,25 @@ def dw_weight_hwc(w_oihw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w_oihw[:, 0].transpose(1, 2, 0))
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# |acc| <= 255 * 128 * terms (|x - x_zero| <= 255, |w| <= 128): the int32 sum cannot overflow up to this many
+# terms (kh * kw * ci) per output.
+MAX_ACC_TERMS = INT32_MAX // (255 * 128)  # 65793
+
+
+def _check_terms(terms: int) -> None:
+    if terms > MAX_ACC_TERMS:
+        raise ValueError(f"{terms} terms per output: the int32 accumulator could overflow "
+                         f"(the contract allows kh*kw*ci <= {MAX_ACC_TERMS})")
+
+
+def sat_add32(acc: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """sat32(acc + bias): the exact sum saturated to [-2^31, 2^31 - 1] (QADD on Cortex-M)."""
+    return np.clip(np.asarray(acc, np.int64) + np.asarray(bias, np.int64), INT32_MIN, INT32_MAX).astype(np.int32)
+
+
 def _requantize(acc: np.ndarray, bias: np.ndarray, m: np.ndarray, y_zero: int) -> np.ndarray:
-    v = (acc.astype(np.int64) + bias).astype(np.int32).astype(F32) * m  # f32(acc + bias) * m[o]
+    v = sat_add32(acc, bias).astype(F32) * m  # f32(sat32(acc + bias)) * m[o]
     v = np.clip(v, F32(-256.0), F32(256.0))
     return np.clip(rne(v).astype(np.int32) + int(y_zero), -128, 127).astype(np.int8)
 
@@ -50,6 +67,7 @@ def conv2d_s8(x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_z
     """Regular conv. x [H, W, Ci] s8, w [Co, kh, kw, Ci] s8, bias [Co] s32, m [Co] f32 -> y [Ho, Wo, Co]."""
     h, wd, ci = x.shape
     co, kh, kw, _ = w.shape
+    _check_terms(kh * kw * ci)
     ho, wo = out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad)
     xs = _pad_hwc(x, pad, x_zero).astype(np.float64)  # integer-valued: float64 BLAS sums are exact here
     cols = np.empty((ho, wo, kh, kw, ci), np.float64)
@@ -68,6 +86,7 @@ def dwconv2d_s8(x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x
     kh, kw, _ = w.shape
     ho, wo = out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad)
     xs = _pad_hwc(x, pad, x_zero)
+    _check_terms(kh * kw)
     acc = np.zeros((ho, wo, c), np.int32)
     w32 = w.astype(np.int32)
     for i in range(kh):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,21 @@ def trimmed_record(record: dict[str, Any]) -> dict[str, Any]:
     prof = rec.get("profile")
     if isinstance(prof, dict):
         rec["profile"] = {k: v for k, v in prof.items() if k in ("all", "kernels", "cycle_estimate")}
+    match = rec.get("match")
+    if isinstance(match, dict) and match.get("losses") and "reference_losses" in match:
+        rec["match"] = {k: v for k, v in match.items() if k != "reference_losses"}
+        rec["match"]["reference_losses"] = "equal to losses (bit for bit)"
+    base = rec.get("baseline")
+    if isinstance(base, dict) and "losses" in base:
+        rec["baseline"] = {k: v for k, v in base.items() if k != "losses"}
     return rec
+
+
+def compact_json(obj: Any) -> str:
+    """Indented JSON with every list of scalars on one line (per-step lists stay readable and small)."""
+    text = json.dumps(obj, indent=1)
+    text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
+    return re.sub(r"\{\s+([^\[\]{}]*?)\s+\}", lambda m: "{" + " ".join(m.group(1).split()) + "}", text)
 
 
 def command_of(record: dict[str, Any]) -> str:
@@ -227,7 +242,7 @@ def write_run_report(record: dict[str, Any], out_dir: str | Path) -> Path:
     plot_learning_curve(record, d / "learning_curve.png")
     plot_memory(record, d / "memory_breakdown.png")
     rec = trimmed_record(record)
-    (d / "record.json").write_text(json.dumps(rec, indent=1) + "\n")
+    (d / "record.json").write_text(compact_json(rec) + "\n")
     ips = record.get("instructions_per_step") or {}
     kps = record.get("kernels_per_step") or {}
     total = int(ips.get("total") or 0)
