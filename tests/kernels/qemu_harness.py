@@ -114,8 +114,8 @@ INT32_MAX, INT32_MIN = 2**31 - 1, -(2**31)
 
 
 def extreme_bias(rng: np.random.Generator, n: int, near: int) -> np.ndarray:
-    """int32 biases at and near +-2^31 (the zoo's dead channels): per channel, cycling, 2^31 - 1, -2^31, within
-    `near` of either limit (so acc + bias overflows for some pixels and not for others: pass about the
+    """int32 biases at and near +-2^31 (the zoo's dead channels): per channel, cycling, 2^31 - 1, -2^31,
+    within `near` of either limit (so acc + bias overflows for some pixels and not for others: pass about the
     accumulators' magnitude), 2^31 - 2, -2^31 + 1, and an ordinary bias."""
     near = max(int(near), 1)
     kinds = [lambda: INT32_MAX, lambda: INT32_MIN, lambda: INT32_MAX - int(rng.integers(0, near)),
@@ -171,8 +171,8 @@ def split_case(rng: np.random.Generator, h: int, ci: int, k: int, co: int, kerne
     b, m = extreme_bias(rng, co, 6000 * int(np.sqrt(kernel * kernel * ci))), extreme_m(rng, co)
     y = K.conv2d_split_s8(x, wa, wb, b, m, 9, -2, stride, pad)
     return Case(f"split{kernel}x{kernel}_s{stride}_{h}_{ci}_{k}_{co}_bsat",
-                f"tt_conv2d_split_s8(@x, {h}, {h}, {ci}, @wa, @wb, {co}, {kernel}, {kernel}, {k}, @b, @m, 9, -2, "
-                f"{stride}, {pad}, @y)",
+                f"tt_conv2d_split_s8(@x, {h}, {h}, {ci}, @wa, @wb, {co}, {kernel}, {kernel}, {k}, @b, @m, "
+                f"9, -2, {stride}, {pad}, @y)",
                 {"x": x, "wa": wa, "wb": wb, "b": b, "m": m}, outputs={"y": y})
 
 
@@ -185,6 +185,40 @@ def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int) -> Case:
     return Case(f"dw_inplace{k}x{k}_{h}_{c}_bsat",
                 f"tt_dwconv2d_s8_inplace(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, -4, 11, {pad}, @scr)",
                 {"w": w, "b": b, "m": m}, {"x": (x, y)}, scratch={"scr": h * h})
+
+
+def irb_case(rng: np.random.Generator, h: int, ci: int, e: int, co2: int, k: int, stride: int,
+             rule: str = "nearest") -> Case:
+    """tt_ir_block_bwd_f32 (channel-wise fused block backward), every part on: masks, both bias updates, the
+    block input gradient and the pw1 weight update. macs: the pw2 and dw input gradients, the dx terms and the
+    pw1 weight gradient."""
+    pad = (k - 1) // 2
+    ho = K.out_size(h, k, stride, pad)
+    g = (rng.standard_normal((ho, ho, co2)) * 0.02).astype(F32)
+    w2, w_dw, w1 = _s8(rng, (co2, e)), _s8(rng, (k, k, e)), rng.integers(-127, 128, (e, ci), dtype=np.int8)
+    s_w2, s_w_dw, s_w1 = (rng.uniform(1e-3, 2e-2, n).astype(F32) for n in (co2, e, e))
+    bits_dw = rng.integers(0, 256, K.mask_bytes(ho * ho * e)).astype(np.uint8)
+    bits_pw1 = rng.integers(0, 256, K.mask_bytes(h * h * e)).astype(np.uint8)
+    x1 = _s8(rng, (h, h, ci))
+    b_dw0, b10 = (rng.integers(-900, 900, e).astype(np.int32) for _ in range(2))
+    qb_dw, qb1, q1 = (s_w_dw * 300).astype(F32), (s_w1 * 200).astype(F32), (1 / s_w1).astype(F32)
+    b_dw, b1, w1n = b_dw0.copy(), b10.copy(), w1.copy()
+    r = K.Xorshift32(4321)
+    dx = K.ir_block_bwd_f32(g, w2, s_w2, w_dw, s_w_dw, h, h, stride, pad, bits_dw, bits_pw1, b_dw, qb_dw, w1n,
+                            None, s_w1, b1, qb1, x1, q1, None, -3, ci, F32(-0.37), rule, r)[0]
+    call = (f"rng_cell = 4321u; static float c_scr[{ho * ho + h * h}]; tt_ir_block_bwd_args a = {{"
+            f".g = @g, .ho = {ho}, .wo = {ho}, .co2 = {co2}, .e = {e}, .w2 = @w2, .s_w2 = @s_w2, "
+            f".bits_dw = @bits_dw, .w_dw = @w_dw, .s_w_dw = @s_w_dw, .kh = {k}, .kw = {k}, .stride = {stride}, "
+            f".pad = {pad}, .h = {h}, .w = {h}, .b_dw = @b_dw, .qb_dw = @qb_dw, .bits_pw1 = @bits_pw1, "
+            f".w1 = @w1, .w1_rest = 0, .ci = {ci}, .k1 = {ci}, .s_w1 = @s_w1, .dx = @dx, .b1 = @b1, .qb1 = @qb1, "
+            f".x1 = @x1, .x1_c = {ci}, .x_zero = -3, .k_in = {ci}, .q1 = @q1, .shadow1 = 0, .neg_lr = -0.37f, "
+            f".rule = {_RULE[rule]}, .rng = &rng_cell}}; tt_ir_block_bwd_f32(&a, c_scr); "
+            f"if (rng_cell != {r.state}u) tt_metric_int(\"rng_state_mismatch\", 1)")
+    macs = e * (ho * ho * co2 + ho * ho * k * k + 2 * h * h * ci)
+    return Case(f"ir_block_bwd_{h}_{ci}_{e}_{co2}_k{k}s{stride}_{rule}", call,
+                {"g": g, "w2": w2, "s_w2": s_w2, "bits_dw": bits_dw, "w_dw": w_dw, "s_w_dw": s_w_dw,
+                 "qb_dw": qb_dw, "bits_pw1": bits_pw1, "s_w1": s_w1, "qb1": qb1, "x1": x1, "q1": q1},
+                {"b_dw": (b_dw0, b_dw), "b1": (b10, b1), "w1": (w1, w1n)}, outputs={"dx": dx}, macs=macs)
 
 
 def bwd1x1_case(rng: np.random.Generator, p: int, co: int, ci: int) -> Case:
@@ -287,6 +321,7 @@ def check_cases(seed: int = 0) -> list[Case]:
         wgrad_case(rng, 5, 6, 6, 5, 2, 4, "stochastic", dw=True),
         *misc_cases(rng),
         *sat_bias_cases(np.random.default_rng(seed + 100)),
+        irb_case(rng, 6, 5, 6, 4, 3, 1, "stochastic"), irb_case(rng, 9, 6, 5, 7, 5, 2, "nearest"),
     ]
 
 
@@ -303,7 +338,8 @@ def sat_bias_cases(rng: np.random.Generator) -> list[Case]:
         conv_case(rng, 3, 600, 3, 1, 1, sat=True),  # ci > 512: C SXTB16 path, odd output, odd pixel
         conv_case(rng, 7, 3, 8, 3, 2, sat=True),    # stem: im2col
         conv_case(rng, 4, 30, 3, 3, 1, sat=True),   # K > 256: generic loops
-        dw_case(rng, 6, 9, 3, 1, sat=True), dw_case(rng, 9, 5, 5, 2, sat=True), dw_case(rng, 5, 3, 7, 1, sat=True),
+        dw_case(rng, 6, 9, 3, 1, sat=True), dw_case(rng, 9, 5, 5, 2, sat=True),
+        dw_case(rng, 5, 3, 7, 1, sat=True),
         dw_case(rng, 7, 6, 3, 2, sat=True), dw_case(rng, 3, 6, 7, 1, wd=200, sat=True),  # too wide: per pixel
         split_case(rng, 5, 13, 4, 7, 1, 1), split_case(rng, 6, 6, 2, 5, 3, 2),
         dw_inplace_case(rng, 6, 7, 3), dw_inplace_case(rng, 5, 5, 5),
@@ -323,6 +359,7 @@ def bench_cases(seed: int = 1) -> list[Case]:
         bwd1x1_case(rng, 64, 48, 96), bwd_dw_case(rng, 8, 96, 3, 1), bwd_dw_case(rng, 8, 96, 5, 1),
         wgrad_case(rng, 8, 96, 48, 1, 1, 96, "nearest"),
         wgrad_case(rng, 8, 96, 96, 3, 1, 96, "nearest", dw=True),
+        irb_case(rng, 8, 32, 96, 32, 3, 1), irb_case(rng, 8, 48, 144, 48, 5, 2),
     ]
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import tinytrain.kernels as K
-from tinytrain import native
 from tests.kernels.test_native_vs_reference import s8, same
+from tinytrain import native
+from tinytrain.kernels import memory_ops as M
 
 F32 = np.float32
 
@@ -61,7 +62,8 @@ def test_requant_extremes(nk: native.NativeKernels) -> None:
     for m in ((1e-9, 1e-9, 0.5, 0.5), (1e3, 1e3, 1e3, 1e-3), (0.25, 0.75, 1.5, 0.125)):
         mm = np.array(m, F32)
         for yz in (-128, 0, 127):
-            same(nk.dwconv2d_s8(x, wt, bias, mm, -128, yz, 1, 1), K.dwconv2d_s8(x, wt, bias, mm, -128, yz, 1, 1))
+            same(nk.dwconv2d_s8(x, wt, bias, mm, -128, yz, 1, 1),
+                 K.dwconv2d_s8(x, wt, bias, mm, -128, yz, 1, 1))
 
 
 # Regular conv: 1x1 fast path (two pixels x two outputs over widened inputs, ci <= 512) and its fallback;
@@ -92,3 +94,31 @@ def test_conv2d_s8_fast_paths(nk: native.NativeKernels, h: int, w: int, ci: int,
         for xz, yz in ((-128, 0), (5, -128), (127, 127)):
             same(nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
                  K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+
+
+# One-output-channel 1x1 weight gradient (the fused block backward's pw1 row update): a register-blocked path
+# for any number of positions and every rule (elements finish in memory order). (h, w, x_c, k_in, rule)
+WG_ROW = [(4, 4, 10, 10, "nearest"), (9, 11, 13, 9, "stochastic"), (12, 12, 8, 3, "shadow"),
+          (1, 1, 5, 5, "nearest")]
+
+
+@pytest.mark.parametrize("h,w,x_c,k_in,rule", WG_ROW)
+def test_conv2d_wgrad_one_output(nk: native.NativeKernels, h: int, w: int, x_c: int, k_in: int,
+                                 rule: str) -> None:
+    rng = np.random.default_rng(h * 5 + w + x_c + k_in)
+    g = rng.standard_normal((h, w, 1)).astype(F32)
+    x = s8(rng, (h, w, x_c))
+    q = rng.uniform(0.1, 3.0, 1).astype(F32)
+    w0 = rng.integers(-127, 128, (1, x_c), dtype=np.int8)
+    res = []
+    for kern in (K, nk):
+        wt = w0.copy()
+        r = K.Xorshift32(99)
+        sh = K.shadow_init(w0, k_in) if rule == "shadow" else None
+        kern.conv2d_wgrad_update(g, x, 3, wt, k_in, q, F32(-0.9), rule, r, sh, 1, 0)
+        res.append((wt, sh, r.state))
+    same(res[1][0], res[0][0])
+    if rule == "shadow":
+        same(res[1][1], res[0][1])
+    assert res[1][2] == res[0][2]
+    same(nk.conv2d_wgrad_f32(g, x, 3, k_in), M.conv2d_wgrad_f32(g, x, 3, k_in))

@@ -154,6 +154,9 @@ IRB_CASES = [  # (h, w, ci, e, co2, k, stride, split k1, rule, parts)
     (6, 6, 8, 16, 8, 3, 1, 3, "shadow", "all"),
     (4, 4, 3, 7, 2, 7, 1, None, "nearest", "none"),
     (7, 7, 6, 11, 4, 3, 1, None, "nearest", "nodx"),
+    (10, 9, 6, 6, 5, 3, 1, None, "stochastic", "all"),  # > 64 positions, pixel count not a multiple of 4
+    (13, 11, 21, 5, 9, 5, 2, 7, "shadow", "all"),       # stride 2, odd maps, split pw1
+    (9, 9, 7, 4, 6, 7, 2, None, "nearest", "all"),      # 7x7 stride 2: taps outside the map
 ]
 
 

@@ -1,6 +1,7 @@
-"""Biases at and near +-2^31 (the zoo's dead channels): `s = sat32(acc + bias)` (docs/numerics.md), through every
-int8 fast path and fallback of both host-native variants ("dsp" runs the SIMD paths with an emulated QADD),
-bit-exact vs numpy. The QEMU run repeats them with the real instructions (`qemu_harness.sat_bias_cases`)."""
+"""Biases at and near +-2^31 (the zoo's dead channels): `s = sat32(acc + bias)` (docs/numerics.md), through
+every int8 fast path and fallback of both host-native variants ("dsp" runs the SIMD paths with an emulated
+QADD), bit-exact vs numpy. The QEMU run repeats them with the real instructions
+(`qemu_harness.sat_bias_cases`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinytrain.kernels as K
-from tests.kernels.qemu_harness import INT32_MAX, INT32_MIN, extreme_bias, extreme_m
+from tests.kernels.qemu_harness import INT32_MAX, INT32_MIN, extreme_bias
 from tests.kernels.test_native_vs_reference import s8, same
 from tinytrain import native
 from tinytrain.kernels import forward as FWD
@@ -33,21 +34,23 @@ def _ms(rng: np.random.Generator, n: int):  # type: ignore[no-untyped-def]
 def test_reference_saturates() -> None:
     """The contract itself: acc + bias saturates (a wrap would flip the sign of these outputs)."""
     x = np.array([[[127, -128]]], np.int8)  # one pixel, two channels
-    w = np.array([[[[1, 0]]], [[[-1, 0]]], [[[0, 1]]], [[[0, -1]]]], np.int8)  # acc = 255, -255, 0, 0 (x_zero -128)
+    # x_zero -128: acc = 255, -255, 0, 0
+    w = np.array([[[[1, 0]]], [[[-1, 0]]], [[[0, 1]]], [[[0, -1]]]], np.int8)
     bias = np.array([INT32_MAX, INT32_MIN, INT32_MAX, INT32_MIN], np.int32)
     m = np.full(4, 5e-8, F32)
     y = K.conv2d_s8(x, w, bias, m, -128, 0).ravel()
     v = F32(2.0**31) * F32(5e-8)  # f32(2^31 - 1) = f32(2^31) = 2^31
     assert y.tolist() == [int(np.rint(v)), -int(np.rint(v)), int(np.rint(v)), -int(np.rint(v))]
-    assert FWD.sat_add32(np.array([INT32_MAX - 5, -3]), np.array([10, INT32_MIN])).tolist() == [INT32_MAX, INT32_MIN]
+    s = FWD.sat_add32(np.array([INT32_MAX - 5, -3]), np.array([10, INT32_MIN]))
+    assert s.tolist() == [INT32_MAX, INT32_MIN]
     with pytest.raises(ValueError):
         K.conv2d_s8(np.zeros((1, 1, FWD.MAX_ACC_TERMS + 1), np.int8),
                     np.zeros((1, 1, 1, FWD.MAX_ACC_TERMS + 1), np.int8), bias[:1], m[:1], 0, 0)
 
 
 def test_saturation_not_intermediate(nk: native.NativeKernels) -> None:
-    """Large partial sums of both signs (255 * 127 per term, first half positive, second half negative) on top of
-    a bias at the limit: only the final sum is saturated, for every path (1x1 fast, ci > 512, generic)."""
+    """Large partial sums of both signs (255 * 127 per term, first half positive, second half negative) on top
+    of a bias at the limit: only the final sum is saturated, for every path (1x1 fast, ci > 512, generic)."""
     for ci in (64, 512, 600):
         co = 6
         x = np.full((2, 3, ci), 127, np.int8)
@@ -85,7 +88,8 @@ def test_conv2d_s8_saturated_bias(nk: native.NativeKernels, h: int, w: int, ci: 
     for m in _ms(rng, co):
         bias = extreme_bias(rng, co, near)
         for xz, yz in ZEROS:
-            same(nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad), K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+            same(nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+                 K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
 
 
 DW = [  # (h, w, c, k, stride, pad): every depthwise path

@@ -41,7 +41,8 @@ def _check_terms(terms: int) -> None:
 
 def sat_add32(acc: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """sat32(acc + bias): the exact sum saturated to [-2^31, 2^31 - 1] (QADD on Cortex-M)."""
-    return np.clip(np.asarray(acc, np.int64) + np.asarray(bias, np.int64), INT32_MIN, INT32_MAX).astype(np.int32)
+    s = np.asarray(acc, np.int64) + np.asarray(bias, np.int64)
+    return np.clip(s, INT32_MIN, INT32_MAX).astype(np.int32)
 
 
 def _requantize(acc: np.ndarray, bias: np.ndarray, m: np.ndarray, y_zero: int) -> np.ndarray:
