@@ -170,68 +170,145 @@ void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, in
     }
 }
 
+/* ---- channel-wise fused block backward: the three per-channel loops, each bit-identical to the plain form ---- */
+#define TT_IR_MAX_C 512 /* stack: one float per pw2 output / pw1 input channel (2 KB each); wider: plain loops */
+
+/* d[p] = sum_{o asc} (g[p][o] * s_w2[o]) * f32(w2[o][ch]), masked; the weight column converted once (wf), four
+ * pixels per pass (s_w2[o] and wf[o] loaded once for four independent sums). */
+static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a, int ch, float *d) {
+    const int no = a->ho * a->wo, co2 = a->co2, e = a->e;
+    float wf[co2 <= TT_IR_MAX_C ? co2 : 1];
+    const int fast = co2 <= TT_IR_MAX_C;
+    if (fast)
+        for (int o = 0; o < co2; o++) wf[o] = (float)a->w2[(size_t)o * e + ch];
+    int p = 0;
+    if (fast) {
+        for (; p + 3 < no; p += 4) {
+            const float *g0 = a->g + (size_t)p * co2, *g1 = g0 + co2, *g2 = g1 + co2, *g3 = g2 + co2;
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+            for (int o = 0; o < co2; o++) {
+                const float sw = a->s_w2[o], w = wf[o];
+                s0 = s0 + (g0[o] * sw) * w;
+                s1 = s1 + (g1[o] * sw) * w;
+                s2 = s2 + (g2[o] * sw) * w;
+                s3 = s3 + (g3[o] * sw) * w;
+            }
+            d[p] = s0;
+            d[p + 1] = s1;
+            d[p + 2] = s2;
+            d[p + 3] = s3;
+        }
+    }
+    for (; p < no; p++) {
+        const float *gp = a->g + (size_t)p * co2;
+        float acc = 0.0f;
+        for (int o = 0; o < co2; o++) acc = acc + (gp[o] * a->s_w2[o]) * (float)a->w2[(size_t)o * e + ch];
+        d[p] = acc;
+    }
+    if (a->bits_dw)
+        for (p = 0; p < no; p++) {
+            const size_t j = (size_t)p * e + ch;
+            if (!((a->bits_dw[j >> 3] >> (j & 7)) & 1u)) d[p] = 0.0f;
+        }
+}
+
+/* g1 = the dw input gradient of channel ch from d (overwritten with d * s_w_dw[ch]), masked. Tap-major: g1 = +0.0f,
+ * then for each tap (kh asc, kw asc) g1[ih][iw] += t[oh][ow] * f32(w) over the tap's valid output rectangle. A tap
+ * adds at most one term to each element, so every element sums its terms from +0.0f in the contract's order. */
+static __attribute__((noinline)) void ir_dw_grad(const tt_ir_block_bwd_args *a, int ch, float *d, float *g1) {
+    const int ho = a->ho, wo = a->wo, h = a->h, w = a->w, S = a->stride, pad = a->pad, e = a->e;
+    const float s = a->s_w_dw[ch];
+    for (int j = 0; j < ho * wo; j++) d[j] = d[j] * s;
+    for (int j = 0; j < h * w; j++) g1[j] = 0.0f;
+    for (int ta = 0; ta < a->kh; ta++) {
+        int oh0 = 0, oh1 = ho; /* oh * S - pad + ta in [0, h) */
+        while (oh0 < oh1 && oh0 * S - pad + ta < 0) oh0++;
+        while (oh1 > oh0 && (oh1 - 1) * S - pad + ta >= h) oh1--;
+        for (int tb = 0; tb < a->kw; tb++) {
+            int ow0 = 0, ow1 = wo;
+            while (ow0 < ow1 && ow0 * S - pad + tb < 0) ow0++;
+            while (ow1 > ow0 && (ow1 - 1) * S - pad + tb >= w) ow1--;
+            const float wv = (float)a->w_dw[((size_t)ta * a->kw + tb) * e + ch];
+            const int n = ow1 - ow0;
+            for (int oh = oh0; oh < oh1; oh++) {
+                const float *tp = d + (size_t)oh * wo + ow0;
+                float *gp = g1 + (size_t)(oh * S - pad + ta) * w + ow0 * S - pad + tb;
+                int j = 0;
+                if (S == 1) {
+                    for (; j + 3 < n; j += 4) {
+                        const float v0 = gp[j] + tp[j] * wv, v1 = gp[j + 1] + tp[j + 1] * wv;
+                        const float v2 = gp[j + 2] + tp[j + 2] * wv, v3 = gp[j + 3] + tp[j + 3] * wv;
+                        gp[j] = v0;
+                        gp[j + 1] = v1;
+                        gp[j + 2] = v2;
+                        gp[j + 3] = v3;
+                    }
+                    for (; j < n; j++) gp[j] = gp[j] + tp[j] * wv;
+                } else {
+                    for (; j < n; j++) gp[(size_t)j * S] = gp[(size_t)j * S] + tp[j] * wv;
+                }
+            }
+        }
+    }
+    if (a->bits_pw1)
+        for (int p = 0; p < h * w; p++) {
+            const size_t j = (size_t)p * e + ch;
+            if (!((a->bits_pw1[j >> 3] >> (j & 7)) & 1u)) g1[p] = 0.0f;
+        }
+}
+
+/* dx[p][i] += (g1[p] * s_w1[ch]) * f32(W1[ch][i]): the row converted once (wf), two pixels per pass. */
+static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, int ch, const float *g1) {
+    const int ni = a->h * a->w, ci = a->ci, k1 = a->k1;
+    const float s1 = a->s_w1[ch];
+    const int8_t *wa = a->w1 + (size_t)ch * k1, *wb = a->w1_rest ? a->w1_rest + (size_t)ch * (ci - k1) : 0;
+    if (ci > TT_IR_MAX_C) {
+        for (int p = 0; p < ni; p++) {
+            const float t = g1[p] * s1;
+            float *dp = a->dx + (size_t)p * ci;
+            for (int i = 0; i < k1; i++) dp[i] = dp[i] + t * (float)wa[i];
+            for (int i = k1; i < ci; i++) dp[i] = dp[i] + t * (float)wb[i - k1];
+        }
+        return;
+    }
+    float wf[ci];
+    for (int i = 0; i < k1; i++) wf[i] = (float)wa[i];
+    for (int i = k1; i < ci; i++) wf[i] = (float)wb[i - k1];
+    int p = 0;
+    for (; p + 1 < ni; p += 2) {
+        const float t0 = g1[p] * s1, t1 = g1[p + 1] * s1;
+        float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci;
+        for (int i = 0; i < ci; i++) {
+            const float w = wf[i];
+            const float v0 = d0[i] + t0 * w, v1 = d1[i] + t1 * w;
+            d0[i] = v0;
+            d1[i] = v1;
+        }
+    }
+    for (; p < ni; p++) {
+        const float t = g1[p] * s1;
+        float *dp = a->dx + (size_t)p * ci;
+        for (int i = 0; i < ci; i++) dp[i] = dp[i] + t * wf[i];
+    }
+}
+
 void tt_ir_block_bwd_f32(const tt_ir_block_bwd_args *a, float *scratch) {
-    const int ho = a->ho, wo = a->wo, co2 = a->co2, e = a->e, h = a->h, w = a->w, ci = a->ci, k1 = a->k1;
+    const int ho = a->ho, wo = a->wo, e = a->e, h = a->h, w = a->w, ci = a->ci, k1 = a->k1;
     const int no = ho * wo, ni = h * w;
     float *d = scratch, *g1 = scratch + no;
     if (a->dx)
         for (size_t j = 0; j < (size_t)ni * ci; j++) a->dx[j] = 0.0f;
     for (int ch = 0; ch < e; ch++) {
-        /* pw2 input gradient of channel ch, then the dw mask */
-        for (int p = 0; p < no; p++) {
-            const float *gp = a->g + (size_t)p * co2;
-            float acc = 0.0f;
-            for (int o = 0; o < co2; o++) acc = acc + (gp[o] * a->s_w2[o]) * (float)a->w2[(size_t)o * e + ch];
-            if (a->bits_dw) {
-                const size_t j = (size_t)p * e + ch;
-                if (!((a->bits_dw[j >> 3] >> (j & 7)) & 1u)) acc = 0.0f;
-            }
-            d[p] = acc;
-        }
+        ir_pw2_grad(a, ch, d); /* pw2 input gradient of channel ch, then the dw mask */
         if (a->b_dw) tt_bias_grad_update(d, no, 1, a->b_dw + ch, a->qb_dw + ch, a->neg_lr);
-        /* dw input gradient of channel ch (tt_dwconv2d_bwd_input_f32 on one channel), then the pw1 mask */
-        const float s = a->s_w_dw[ch];
-        for (int ih = 0; ih < h; ih++) {
-            for (int iw = 0; iw < w; iw++) {
-                float acc = 0.0f;
-                for (int ta = 0; ta < a->kh; ta++) {
-                    const int th = ih + a->pad - ta;
-                    if (th < 0) break;
-                    if (th % a->stride) continue;
-                    const int oh = th / a->stride;
-                    if (oh >= ho) continue;
-                    for (int tb = 0; tb < a->kw; tb++) {
-                        const int tw = iw + a->pad - tb;
-                        if (tw < 0) break;
-                        if (tw % a->stride) continue;
-                        const int ow = tw / a->stride;
-                        if (ow >= wo) continue;
-                        acc = acc + (d[(size_t)oh * wo + ow] * s) * (float)a->w_dw[((size_t)ta * a->kw + tb) * e + ch];
-                    }
-                }
-                const int p = ih * w + iw;
-                if (a->bits_pw1) {
-                    const size_t j = (size_t)p * e + ch;
-                    if (!((a->bits_pw1[j >> 3] >> (j & 7)) & 1u)) acc = 0.0f;
-                }
-                g1[p] = acc;
-            }
-        }
+        ir_dw_grad(a, ch, d, g1); /* dw input gradient of channel ch, then the pw1 mask */
         /* block input gradient: channel ch's terms, with pw1 row ch before its update */
-        if (a->dx) {
-            const float s1 = a->s_w1[ch];
-            const int8_t *wa = a->w1 + (size_t)ch * k1, *wb = a->w1_rest ? a->w1_rest + (size_t)ch * (ci - k1) : 0;
-            for (int p = 0; p < ni; p++) {
-                const float t = g1[p] * s1;
-                float *dp = a->dx + (size_t)p * ci;
-                for (int i = 0; i < k1; i++) dp[i] = dp[i] + t * (float)wa[i];
-                for (int i = k1; i < ci; i++) dp[i] = dp[i] + t * (float)wb[i - k1];
-            }
-        }
+        if (a->dx) ir_dx_acc(a, ch, g1);
         if (a->x1)
             tt_conv2d_wgrad_update(g1, a->x1, h, w, a->x1_c, a->x_zero, a->w1 + (size_t)ch * k1, 1, 1, 1, k1,
                                    a->k_in, a->q1 + ch, a->neg_lr, a->rule, a->rng,
                                    a->shadow1 ? a->shadow1 + (size_t)ch * a->k_in : 0, 1, 0);
         if (a->b1) tt_bias_grad_update(g1, ni, 1, a->b1 + ch, a->qb1 + ch, a->neg_lr);
     }
+    (void)ci;
 }

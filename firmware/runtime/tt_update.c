@@ -232,11 +232,55 @@ static __attribute__((noinline)) void wgdw_fast(const float *g, const int8_t *x,
     }
 }
 
+/* 1x1 with one output channel (the channel-wise fused block backward updates pw1 one row at a time): four sums
+ * in registers per block of four input channels, x converted inline (no block buffer: each input element serves
+ * one MAC). Elements finish in memory order (i ascending), so every rule is served, stochastic included. Any
+ * number of positions. */
+static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x, int np, int x_c, int32_t x_zero,
+                                                int k_in, float *s, int8_t *wt, float k, int rule, uint32_t *rng,
+                                                float *sh) {
+    for (int i = 0; i < k_in; i += 4) {
+        const int n = k_in - i < 4 ? k_in - i : 4;
+        float r[4];
+        if (n == 4) {
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+            const int8_t *xp = x + i;
+            for (int p = 0; p < np; p++, xp += x_c) {
+                const float gv = g[p];
+                s0 = s0 + gv * (float)(xp[0] - x_zero);
+                s1 = s1 + gv * (float)(xp[1] - x_zero);
+                s2 = s2 + gv * (float)(xp[2] - x_zero);
+                s3 = s3 + gv * (float)(xp[3] - x_zero);
+            }
+            r[0] = s0;
+            r[1] = s1;
+            r[2] = s2;
+            r[3] = s3;
+        } else {
+            for (int j = 0; j < n; j++) {
+                float v = 0.0f;
+                for (int p = 0; p < np; p++) v = v + g[p] * (float)(x[(size_t)p * x_c + i + j] - x_zero);
+                r[j] = v;
+            }
+        }
+        if (s) {
+            for (int j = 0; j < n; j++) s[i + j] = r[j];
+        } else {
+            update_run(wt + i, sh, r, n, k, rule, rng);
+            if (sh) sh += n;
+        }
+    }
+}
+
 void tt_conv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int8_t *wt,
                             int co, int kh, int kw, int ci, int k_in, const float *q, float neg_lr, int rule,
                             uint32_t *rng, float *shadow, int stride, int pad) {
     const int ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
     float *sh = rule == TT_RULE_SHADOW ? shadow : 0;
+    if (co == 1 && kh == 1 && kw == 1 && stride == 1 && pad == 0) {
+        wg1x1_row(g, x, h * w, x_c, x_zero, k_in, 0, wt, neg_lr * q[0], rule, rng, sh);
+        return;
+    }
     if (rule != TT_RULE_STOCHASTIC && kh == 1 && kw == 1 && stride == 1 && pad == 0 && h * w <= TT_WG_MAX_POS) {
         const wg_sink sink = {0, wt, sh, rule};
         wg1x1_fast(g, x, h * w, x_c, x_zero, co, ci, k_in, q, neg_lr, &sink);
@@ -289,6 +333,10 @@ void tt_dwconv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int
 void tt_conv2d_wgrad_f32(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int co,
                          int kernel, int k_in, int stride, int pad, float *s) {
     const int ho = (h + 2 * pad - kernel) / stride + 1, wo = (w + 2 * pad - kernel) / stride + 1;
+    if (co == 1 && kernel == 1 && stride == 1 && pad == 0) {
+        wg1x1_row(g, x, h * w, x_c, x_zero, k_in, s, 0, 0.0f, 0, 0, 0);
+        return;
+    }
     if (kernel == 1 && stride == 1 && pad == 0 && h * w <= TT_WG_MAX_POS) {
         const wg_sink sink = {s, 0, 0, 0};
         wg1x1_fast(g, x, h * w, x_c, x_zero, co, k_in, k_in, 0, 0.0f, &sink);

@@ -206,19 +206,21 @@ def irb_case(rng: np.random.Generator, h: int, ci: int, e: int, co2: int, k: int
     r = K.Xorshift32(4321)
     dx = K.ir_block_bwd_f32(g, w2, s_w2, w_dw, s_w_dw, h, h, stride, pad, bits_dw, bits_pw1, b_dw, qb_dw, w1n,
                             None, s_w1, b1, qb1, x1, q1, None, -3, ci, F32(-0.37), rule, r)[0]
-    call = (f"rng_cell = 4321u; static float c_scr[{ho * ho + h * h}]; tt_ir_block_bwd_args a = {{"
+    call = ("{ rng_cell = 4321u; tt_ir_block_bwd_args a = {"
             f".g = @g, .ho = {ho}, .wo = {ho}, .co2 = {co2}, .e = {e}, .w2 = @w2, .s_w2 = @s_w2, "
-            f".bits_dw = @bits_dw, .w_dw = @w_dw, .s_w_dw = @s_w_dw, .kh = {k}, .kw = {k}, .stride = {stride}, "
-            f".pad = {pad}, .h = {h}, .w = {h}, .b_dw = @b_dw, .qb_dw = @qb_dw, .bits_pw1 = @bits_pw1, "
-            f".w1 = @w1, .w1_rest = 0, .ci = {ci}, .k1 = {ci}, .s_w1 = @s_w1, .dx = @dx, .b1 = @b1, .qb1 = @qb1, "
-            f".x1 = @x1, .x1_c = {ci}, .x_zero = -3, .k_in = {ci}, .q1 = @q1, .shadow1 = 0, .neg_lr = -0.37f, "
-            f".rule = {_RULE[rule]}, .rng = &rng_cell}}; tt_ir_block_bwd_f32(&a, c_scr); "
-            f"if (rng_cell != {r.state}u) tt_metric_int(\"rng_state_mismatch\", 1)")
+            f".bits_dw = @bits_dw, .w_dw = @w_dw, .s_w_dw = @s_w_dw, .kh = {k}, .kw = {k}, "
+            f".stride = {stride}, .pad = {pad}, .h = {h}, .w = {h}, .b_dw = @b_dw, .qb_dw = @qb_dw, "
+            f".bits_pw1 = @bits_pw1, .w1 = @w1, .w1_rest = 0, .ci = {ci}, .k1 = {ci}, .s_w1 = @s_w1, "
+            f".dx = @dx, .b1 = @b1, .qb1 = @qb1, .x1 = @x1, .x1_c = {ci}, .x_zero = -3, .k_in = {ci}, "
+            f".q1 = @q1, .shadow1 = 0, .neg_lr = -0.37f, .rule = {_RULE[rule]}, .rng = &rng_cell}}; "
+            "tt_ir_block_bwd_f32(&a, (float *)@scr); "
+            f"if (rng_cell != {r.state}u) tt_metric_int(\"rng_state_mismatch\", 1); }}")
     macs = e * (ho * ho * co2 + ho * ho * k * k + 2 * h * h * ci)
     return Case(f"ir_block_bwd_{h}_{ci}_{e}_{co2}_k{k}s{stride}_{rule}", call,
                 {"g": g, "w2": w2, "s_w2": s_w2, "bits_dw": bits_dw, "w_dw": w_dw, "s_w_dw": s_w_dw,
                  "qb_dw": qb_dw, "bits_pw1": bits_pw1, "s_w1": s_w1, "qb1": qb1, "x1": x1, "q1": q1},
-                {"b_dw": (b_dw0, b_dw), "b1": (b10, b1), "w1": (w1, w1n)}, outputs={"dx": dx}, macs=macs)
+                {"b_dw": (b_dw0, b_dw), "b1": (b10, b1), "w1": (w1, w1n)}, outputs={"dx": dx}, macs=macs,
+                scratch={"scr": 4 * (ho * ho + h * h)})
 
 
 def bwd1x1_case(rng: np.random.Generator, p: int, co: int, ci: int) -> Case:
