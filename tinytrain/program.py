@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 
-class Storage(str, Enum):
+class Storage(str, Enum):  # noqa: UP042 (str() and f-strings of members must stay as they are)
     ARENA = "arena"  # activations, saved activations, gradients, masks, scratch: planned into one arena
     FLASH = "flash"  # frozen constants: weights, biases, tables (.rodata)
     SRAM = "sram"  # trainable copies (updated weights/biases, shadow copies), initialised from flash
