@@ -47,7 +47,8 @@ static inline size_t tt_dwconv2d_bwd_input_inplace_f32_scratch_bytes(int ho, int
  * y (same shape as x, [h][w][c], kh = kw = 2 * pad + 1) overwrites x: channel by channel, the plane x[:][:][ch]
  * is copied to `scratch` (h * w bytes) and y[:][:][ch] computed from it (padded taps skipped: they add
  * (x_zero - x_zero) * w = 0), so it only overwrites elements of channel ch, already copied. Integer sums:
- * bit-identical to tt_dwconv2d_s8. */
+ * bit-identical to tt_dwconv2d_s8. The DSP fast path (k in {3,5,7}) reads x through an int16 plane on the stack
+ * that keeps the halo rows between strips instead, and leaves scratch unused. */
 void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
                             const float *m, int32_t x_zero, int32_t y_zero, int pad, int8_t *scratch);
 static inline size_t tt_dwconv2d_s8_inplace_scratch_bytes(int h, int w) { return (size_t)h * (size_t)w; }

@@ -173,7 +173,8 @@ def split_case(rng: np.random.Generator, h: int, ci: int, k: int, co: int, kerne
     return Case(f"split{kernel}x{kernel}_s{stride}_{h}_{ci}_{k}_{co}_bsat",
                 f"tt_conv2d_split_s8(@x, {h}, {h}, {ci}, @wa, @wb, {co}, {kernel}, {kernel}, {k}, @b, @m, "
                 f"9, -2, {stride}, {pad}, @y)",
-                {"x": x, "wa": wa, "wb": wb, "b": b, "m": m}, outputs={"y": y})
+                {"x": x, "wa": wa, "wb": wb, "b": b, "m": m}, outputs={"y": y},
+                macs=y.shape[0] * y.shape[1] * co * kernel * kernel * ci)
 
 
 def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int) -> Case:
@@ -184,7 +185,7 @@ def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int) -> Case:
     y = K.dwconv2d_s8_inplace(x, w, b, m, -4, 11, 1, pad)
     return Case(f"dw_inplace{k}x{k}_{h}_{c}_bsat",
                 f"tt_dwconv2d_s8_inplace(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, -4, 11, {pad}, @scr)",
-                {"w": w, "b": b, "m": m}, {"x": (x, y)}, scratch={"scr": h * h})
+                {"w": w, "b": b, "m": m}, {"x": (x, y)}, scratch={"scr": h * h}, macs=h * h * c * k * k)
 
 
 def irb_case(rng: np.random.Generator, h: int, ci: int, e: int, co2: int, k: int, stride: int,
@@ -345,6 +346,10 @@ def sat_bias_cases(rng: np.random.Generator) -> list[Case]:
         dw_case(rng, 7, 6, 3, 2, sat=True), dw_case(rng, 3, 6, 7, 1, wd=200, sat=True),  # too wide: per pixel
         split_case(rng, 5, 13, 4, 7, 1, 1), split_case(rng, 6, 6, 2, 5, 3, 2),
         dw_inplace_case(rng, 6, 7, 3), dw_inplace_case(rng, 5, 5, 5),
+        split_case(rng, 5, 38, 5, 7, 1, 1),  # split 1x1 fast path: % 4 tails in both parts, odd pixel and co
+        split_case(rng, 3, 600, 100, 3, 1, 1),  # ci > 512: plain loops
+        # in-place plane path: 2-output tail; several strips (scratch copy)
+        dw_inplace_case(rng, 7, 3, 7), dw_inplace_case(rng, 40, 2, 3),
         Case("bias_grad_update_sat", "tt_bias_grad_update(@g, 9, 12, @b, @qb, -1.0f)", {"g": gb, "qb": qb},
              {"b": (b0, b)}),
     ]
@@ -362,6 +367,9 @@ def bench_cases(seed: int = 1) -> list[Case]:
         wgrad_case(rng, 8, 96, 48, 1, 1, 96, "nearest"),
         wgrad_case(rng, 8, 96, 96, 3, 1, 96, "nearest", dw=True),
         irb_case(rng, 8, 32, 96, 32, 3, 1), irb_case(rng, 8, 48, 144, 48, 5, 2),
+        split_case(rng, 8, 96, 32, 48, 1, 1), split_case(rng, 4, 160, 40, 96, 1, 1),
+        dw_inplace_case(rng, 8, 96, 3), dw_inplace_case(rng, 8, 96, 5), dw_inplace_case(rng, 4, 192, 7),
+        dw_inplace_case(rng, 16, 48, 3),
     ]
 
 

@@ -122,3 +122,74 @@ def test_conv2d_wgrad_one_output(nk: native.NativeKernels, h: int, w: int, x_c: 
         same(res[1][1], res[0][1])
     assert res[1][2] == res[0][2]
     same(nk.conv2d_wgrad_f32(g, x, 3, k_in), M.conv2d_wgrad_f32(g, x, 3, k_in))
+
+
+# In-place depthwise fast path (tt_memory_ops.c): the plane path, stride 1, k in {3, 5, 7}, pad = (k - 1) / 2.
+# The plane is filled from x; between strips it keeps the halo rows (the rows above are overwritten).
+# (h, w, c, k)
+DW_INPLACE_FAST = [
+    (8, 8, 5, 3),      # one strip, 4-blocks only
+    (7, 7, 3, 3),      # w = 7: a 4-block, then a 2-block whose second output is discarded
+    (5, 6, 4, 5),      # w = 6: 4-block + 2-block
+    (9, 11, 2, 7),     # odd map, 7x7
+    (40, 60, 2, 7),    # wide map: several strips, halo rows carried over
+    (33, 50, 3, 3),    # several strips, 3x3
+    (10, 130, 2, 7),   # one output row per strip (fewer than pad)
+    (5, 300, 2, 3),    # one output row per strip, 3x3
+    (3, 200, 2, 7),    # too wide for the plane buffer: plain loops
+    (2, 2, 3, 7),      # map smaller than the kernel
+    (1, 1, 4, 3),
+    (1, 9, 3, 5),
+]
+
+
+@pytest.mark.parametrize("h,w,c,k", DW_INPLACE_FAST)
+def test_dwconv2d_s8_inplace_fast_paths(nk: native.NativeKernels, h: int, w: int, c: int, k: int) -> None:
+    rng = np.random.default_rng(h * 37 + w * 5 + c + k)
+    x, wt = s8(rng, (h, w, c)), s8(rng, (k, k, c))
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    pad = (k - 1) // 2
+    for mlo, mhi in ((1e-3, 5e-2), (0.3, 3.0)):
+        m = rng.uniform(mlo, mhi, c).astype(F32)
+        for xz, yz in ((-128, -128), (7, 3), (127, 127)):
+            ref = M.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad)
+            same(ref, K.dwconv2d_s8(x, wt, bias, m, xz, yz, 1, pad))
+            same(nk.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad), ref)
+
+
+def test_dwconv2d_s8_inplace_kernel_1(nk: native.NativeKernels) -> None:
+    """k = 1 (not a plane-path kernel size): plain loops."""
+    rng = np.random.default_rng(5)
+    x, wt = s8(rng, (4, 5, 6)), s8(rng, (1, 1, 6))
+    bias = rng.integers(-3000, 3000, 6).astype(np.int32)
+    m = rng.uniform(1e-3, 5e-2, 6).astype(F32)
+    same(nk.dwconv2d_s8_inplace(x, wt, bias, m, 3, -5, 1, 0),
+         M.dwconv2d_s8_inplace(x, wt, bias, m, 3, -5, 1, 0))
+
+
+# Split 1x1 fast path (tt_memory_ops.c): the tt_dot2x2 path on the SRAM part, then the flash part, one
+# requantization; ci <= 512. (h, w, ci, k, co)
+SPLIT_FAST = [
+    (4, 4, 96, 16, 48),    # both parts multiples of 4, even pixels and outputs
+    (5, 5, 13, 2, 7),      # k < 4 (tail only), odd pixel count, odd co
+    (3, 3, 38, 5, 6),      # k % 4 = 1, (ci - k) % 4 = 1
+    (2, 3, 27, 27, 5),     # all channels trained: empty flash part
+    (1, 1, 160, 20, 10),   # one pixel (classifier-like)
+    (3, 1, 64, 63, 3),     # one flash channel
+    (2, 2, 600, 100, 5),   # ci > 512: plain loops
+]
+
+
+@pytest.mark.parametrize("h,w,ci,k,co", SPLIT_FAST)
+def test_conv2d_split_s8_fast_paths(nk: native.NativeKernels, h: int, w: int, ci: int, k: int,
+                                    co: int) -> None:
+    rng = np.random.default_rng(h * 13 + ci * 3 + k + co)
+    x, wt = s8(rng, (h, w, ci)), s8(rng, (co, 1, 1, ci))
+    wa, wb = np.ascontiguousarray(wt[..., :k]), np.ascontiguousarray(wt[..., k:])
+    bias = rng.integers(-5000, 5000, co).astype(np.int32)
+    for mlo, mhi in ((1e-4, 3e-3), (0.3, 3.0)):
+        m = rng.uniform(mlo, mhi, co).astype(F32)
+        for xz, yz in ((-128, 0), (5, -128), (127, 127)):
+            ref = M.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, 1, 0)
+            same(ref, K.conv2d_s8(x, wt, bias, m, xz, yz, 1, 0))
+            same(nk.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, 1, 0), ref)

@@ -120,6 +120,7 @@ def test_dwconv2d_s8_saturated_bias(nk: native.NativeKernels, h: int, w: int, c:
 
 
 @pytest.mark.parametrize("h,w,ci,k,co,kernel,stride", [(5, 5, 13, 2, 7, 1, 1), (2, 2, 600, 100, 5, 1, 1),
+                                                       (4, 3, 96, 17, 9, 1, 1), (3, 3, 40, 40, 4, 1, 1),
                                                        (7, 7, 3, 1, 8, 3, 2), (6, 5, 7, 4, 3, 5, 2)])
 def test_conv2d_split_s8_saturated_bias(nk: native.NativeKernels, h: int, w: int, ci: int, k: int, co: int,
                                         kernel: int, stride: int) -> None:
@@ -135,7 +136,8 @@ def test_conv2d_split_s8_saturated_bias(nk: native.NativeKernels, h: int, w: int
             same(nk.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad), ref)
 
 
-@pytest.mark.parametrize("h,w,c,k", [(6, 6, 7, 3), (5, 7, 5, 5), (7, 7, 3, 7)])
+@pytest.mark.parametrize("h,w,c,k", [(6, 6, 7, 3), (5, 7, 5, 5), (7, 7, 3, 7), (40, 60, 2, 7),
+                                     (3, 200, 2, 7)])
 def test_dwconv2d_s8_inplace_saturated_bias(nk: native.NativeKernels, h: int, w: int, c: int, k: int) -> None:
     rng = np.random.default_rng(h + w * 11 + c + k)
     x, wt = s8(rng, (h, w, c)), s8(rng, (k, k, c))

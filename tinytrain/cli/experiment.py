@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="one learning rate for every run (skips the sweep; default: chosen by the sweep)",
     )
+    p.add_argument(
+        "--rule",
+        default="nearest",
+        choices=("nearest", "stochastic", "shadow"),
+        help="update rule of the int8 runs of the sweep, table1 and fig9 (default nearest)",
+    )
     p.add_argument("--sweep-seeds", type=int, default=1, help="seeds of the lr sweep (default 1)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument(
@@ -71,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         max_train=args.max_train,
         sweep_seeds=tuple(range(args.sweep_seeds)),
         lr=lr,
+        rule=args.rule,
     )
     suites = ["lr", "table1", "fig9", "rounding"] if args.suite == "all" else [args.suite]
     t0 = time.perf_counter()

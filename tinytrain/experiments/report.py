@@ -85,9 +85,9 @@ def _lr_of(settings: Settings, ds: str, fam: str) -> float:
 def table1(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
     methods = [
         (
-            "classifier only (int8, QAS, `last`)",
+            f"classifier only (int8, QAS, `last`, {settings.rule})",
             "last",
-            {"scheme": "last", "engine": "int8", "qas": True, "rule": "nearest"},
+            {"scheme": "last", "engine": "int8", "qas": True, "rule": settings.rule},
         ),
         (f"fp32 (PyTorch twin, `{MAIN_SCHEME}`)", "main", {"scheme": MAIN_SCHEME, "engine": "fp32"}),
         (
@@ -101,9 +101,9 @@ def table1(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
             {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "shadow"},
         ),
         (
-            f"**int8 with QAS** (`{MAIN_SCHEME}`, nearest)",
+            f"**int8 with QAS** (`{MAIN_SCHEME}`, {settings.rule})",
             "main",
-            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": "nearest"},
+            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": settings.rule},
         ),
     ]
     csv_rows: list[Row] = []
@@ -145,7 +145,7 @@ def fig9(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
         mem_cells: list[str] = []
         for i, ds in enumerate(settings.datasets):
             lr = _lr_of(settings, ds, fam)
-            g = _select(rows, ds, scheme=sch, engine="int8", qas=True, rule="nearest", lr=lr)
+            g = _select(rows, ds, scheme=sch, engine="int8", qas=True, rule=settings.rule, lr=lr)
             acc = _stats(r["accuracy"] for r in g)
             rec = {
                 "scheme": sch,
@@ -348,7 +348,7 @@ def _plot_curves(path: Path, rows: list[Row], settings: Settings) -> Path:
     nds = len(settings.datasets)
     fig, axes = plt.subplots(1, nds, figsize=(6 * nds, 4.2), squeeze=False)
     sel = [
-        ("classifier only", {"scheme": "last", "engine": "int8", "qas": True, "rule": "nearest"}, "last"),
+        ("classifier only", {"scheme": "last", "engine": "int8", "qas": True, "rule": settings.rule}, "last"),
         ("fp32", {"scheme": MAIN_SCHEME, "engine": "fp32"}, "main"),
         ("int8 no QAS", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "nearest"}, "main"),
         (
@@ -356,7 +356,7 @@ def _plot_curves(path: Path, rows: list[Row], settings: Settings) -> Path:
             {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "shadow"},
             "main",
         ),
-        ("int8 QAS", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": "nearest"}, "main"),
+        ("int8 QAS", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": settings.rule}, "main"),
     ]
     for j, ds in enumerate(settings.datasets):
         ax = axes[0][j]

@@ -37,9 +37,9 @@ def last_blocks_scheme(graph: Graph, k: int) -> dict[str, Any]:
     }
 
 
-def resolve(name: str, graph: Graph) -> Scheme:
-    """Resolve an experiment scheme name against a graph."""
-    if name.startswith("blocks:"):
+def resolve(name: str | dict[str, Any], graph: Graph) -> Scheme:
+    """Resolve an experiment scheme name (or a scheme dict) against a graph."""
+    if isinstance(name, str) and name.startswith("blocks:"):
         try:
             k = int(name.split(":", 1)[1])
         except ValueError as exc:
