@@ -257,6 +257,7 @@ def sweep_md(table: list[Row]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 def _plot_fig9(path: Path, recs: list[Row], settings: Settings) -> Path:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -294,6 +295,8 @@ def _plot_fig9(path: Path, recs: list[Row], settings: Settings) -> Path:
             ax.axvline(320, color="k", ls="--", lw=0.8, label="320 KB (STM32F746 SRAM)")
             ax.axvline(256, color="k", ls=":", lw=0.8, label="256 KB")
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_ylim(top=103)
             ax.set_xlabel(f"training memory, predicted SRAM at {res}×{res} (KB, log)")
             ax.set_ylabel(f"{ds} test accuracy (%) [trained at {R}×{R}]")
             ax.set_title(f"{ds}: accuracy vs memory @{res}×{res}")
@@ -434,7 +437,7 @@ def write_all(
     test_rows = [r for r in rows if r["split"] == "test"]
     if test_rows:
         flat = [
-            {k: v for k, v in r.items() if k not in ("loss_curve", "memory", "options")}
+            {k: v for k, v in r.items() if k not in ("loss_curve", "memory", "run_memory", "options")}
             | {
                 f"sram_{res}": r.get("memory", {}).get(str(res), {}).get("total")
                 for res in (settings.resolution, settings.memory_resolution)
