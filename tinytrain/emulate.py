@@ -927,7 +927,9 @@ def step_instructions(
     totals = [sum(d.values()) for d in per]
     keep = [i for i in range(len(per)) if not by_calls[i]] or list(range(len(per)))
     mean = {p: (int(round(np.mean([per[i][p] for i in keep]))) if keep else 0) for p in PHASES}
-    mean["total"] = int(round(np.mean([totals[i] for i in keep]))) if keep else 0
+    # The total is the sum of the (rounded) phase means, as documented: rounding the mean of the step
+    # totals separately can differ from it by a few instructions.
+    mean["total"] = sum(mean[p] for p in PHASES)
     source = "plugin" if sources == {"plugin"} else ("systick" if sources else None)
     kept_systick = [systick_totals[i] for i in keep]
     call = int(round(np.mean(kept_systick))) if kept_systick else 0

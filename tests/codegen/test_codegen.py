@@ -318,6 +318,22 @@ def test_fault_names_the_kernel(tmp_path, monkeypatch):
     assert FirmwareFault.exit_code != 0
 
 
+def test_step_instructions_total_is_the_sum_of_the_phase_means():
+    """Regression: the mean total was rounded separately from the phase means and could differ from
+    their sum by one (forward 16587911 + loss 186 + backward 27606963 + update 157548 vs total 44352607)."""
+    from tinytrain.emulate import step_instructions
+
+    ev, exact = [], []
+    for forward, backward in ((11, 21), (12, 22)):  # means 11.5 and 21.5 both round to even: 12 + 22
+        for name, n in (("forward", forward), ("backward", backward)):
+            ev.append({"ev": "phase", "name": name, "instr": 1})
+            exact.append({"name": name, "instr": n, "source": "plugin"})
+        ev.append({"ev": "step", "i": len(ev), "instr": 40})
+    c = step_instructions(ev, exact)
+    ips = c["per_step"]
+    assert ips["total"] == ips["forward"] + ips["loss"] + ips["backward"] + ips["update"] == 34
+
+
 def test_step_instructions_groups_phase_events_by_step():
     """Phase events between two step events belong to the later step; a first step run as
     tt_train_step_calls ("c<i>" phases) is summed by its calls' phases and left out of the means."""
