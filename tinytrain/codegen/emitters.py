@@ -285,14 +285,12 @@ def _update_tail(s: Step, c: EmitContext) -> tuple[str, str, str]:
     return RULES[rule], rng, shadow
 
 
-@emitter("conv2d_wgrad_update")
-def _conv2d_wgrad_update(s: Step, c: EmitContext) -> str:
+def _wgrad_update_call(kernel: str, s: Step, c: EmitContext, weight_dims: tuple[int, ...]) -> str:
+    """The fused weight-gradient + update kernels share one C signature but the weight's dimensions."""
     h, w, xc = _hwc(c.shape(s, "x"))
-    ws = c.shape(s, "w")
-    co, kh, kw, ci = (ws[0], 1, 1, ws[1]) if len(ws) == 2 else ws
     rule, rng, shadow = _update_tail(s, c)
     return call(
-        "conv2d_wgrad_update",
+        kernel,
         c.buf(s, "g"),
         c.buf(s, "x"),
         h,
@@ -300,10 +298,7 @@ def _conv2d_wgrad_update(s: Step, c: EmitContext) -> str:
         xc,
         c.attr(s, "x_zero"),
         c.buf(s, "w"),
-        co,
-        kh,
-        kw,
-        ci,
+        *weight_dims,
         c.attr(s, "k_in"),
         c.buf(s, "q"),
         c.attr(s, "neg_lr"),
@@ -313,34 +308,18 @@ def _conv2d_wgrad_update(s: Step, c: EmitContext) -> str:
         c.attr(s, "stride", 1),
         c.attr(s, "pad", 0),
     )
+
+
+@emitter("conv2d_wgrad_update")
+def _conv2d_wgrad_update(s: Step, c: EmitContext) -> str:
+    ws = c.shape(s, "w")
+    dims = (ws[0], 1, 1, ws[1]) if len(ws) == 2 else tuple(ws)  # co, kh, kw, ci
+    return _wgrad_update_call("conv2d_wgrad_update", s, c, dims)
 
 
 @emitter("dwconv2d_wgrad_update")
 def _dwconv2d_wgrad_update(s: Step, c: EmitContext) -> str:
-    h, w, xc = _hwc(c.shape(s, "x"))
-    kh, kw, ch = c.shape(s, "w")
-    rule, rng, shadow = _update_tail(s, c)
-    return call(
-        "dwconv2d_wgrad_update",
-        c.buf(s, "g"),
-        c.buf(s, "x"),
-        h,
-        w,
-        xc,
-        c.attr(s, "x_zero"),
-        c.buf(s, "w"),
-        kh,
-        kw,
-        ch,
-        c.attr(s, "k_in"),
-        c.buf(s, "q"),
-        c.attr(s, "neg_lr"),
-        rule,
-        rng,
-        shadow,
-        c.attr(s, "stride", 1),
-        c.attr(s, "pad", 0),
-    )
+    return _wgrad_update_call("dwconv2d_wgrad_update", s, c, tuple(c.shape(s, "w")))  # kh, kw, c
 
 
 @emitter("bias_grad_update")
