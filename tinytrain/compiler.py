@@ -84,12 +84,18 @@ class CompileOptions:
     patch_grid: int | None = None
     # the automatic choice may recompute at most this fraction of the patched stage's MACs
     patch_max_overhead: float = MAX_STAGE_OVERHEAD
+    # learning-rate multiplier of the classifier (the layer producing the logits), folded into its `q`/`qb`
+    # tables at compile time (docs/numerics.md, "Update"): the new head learns from scratch while the
+    # pretrained layers only adapt, so transfer learning usually wants it larger. Costs nothing on device.
+    head_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.update_rule not in UPDATE_RULES:
             raise TinytrainError(
                 f"unknown update rule {self.update_rule!r}: choose one of {', '.join(UPDATE_RULES)}"
             )
+        if not (math.isfinite(self.head_lr_scale) and self.head_lr_scale > 0):
+            raise TinytrainError(f"head_lr_scale must be a positive number, got {self.head_lr_scale!r}")
 
 
 def _hwc(shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -256,8 +262,9 @@ class Builder:
                 op.name,
                 op.w_scales.astype(np.float32),
             )
+        lr_mult = self.options.head_lr_scale if op.output == self.graph.output else 1.0
         if wu:
-            q = x_scale / ws if self.options.qas else x_scale * ws
+            q = lr_mult * (x_scale / ws if self.options.qas else x_scale * ws)
             p["q"] = self.buffer(
                 f"q:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name, q.astype(np.float32)
             )
@@ -267,7 +274,7 @@ class Builder:
                     f"shadow:{op.name}", "f32", sh.shape, Storage.SRAM, "shadow", op.name, sh
                 )
         if train_b:
-            qb = 1.0 / (x_scale * ws) if self.options.qas else x_scale * ws
+            qb = lr_mult * (1.0 / (x_scale * ws) if self.options.qas else x_scale * ws)
             p["qb"] = self.buffer(
                 f"qb:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name, qb.astype(np.float32)
             )

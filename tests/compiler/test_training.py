@@ -170,3 +170,27 @@ def test_split_weights_bit_identical_and_smaller(rule):
     for name in ("blocks.1.pointwise1", "blocks.1.pointwise2"):
         k = prog.buffers[f"w:{name}"].shape[-1]
         np.testing.assert_array_equal(base[f"w:{name}"][..., k:], prog.buffers[f"wrest:{name}"].data)
+
+
+def test_head_lr_scale_scales_only_the_classifier_tables(tiny):
+    base = compile_training(tiny, "bias", CompileOptions())
+    scaled = compile_training(tiny, "bias", CompileOptions(head_lr_scale=8.0))
+    head = scaled.buffers[scaled.logits_buffer].layer
+    seen = 0
+    for name, buf in base.buffers.items():
+        if buf.role != "table" or not name.startswith(("q:", "qb:")):
+            continue
+        want = buf.data.astype(np.float64) * (8.0 if buf.layer == head else 1.0)
+        np.testing.assert_array_equal(scaled.buffers[name].data, want.astype(np.float32))
+        seen += buf.layer == head
+    assert seen == 2  # the head's q and qb
+    # a head scale of s equals training the head alone with s times the learning rate (exactly: a power of 2)
+    last1 = Trainer(compile_training(tiny, "last", CompileOptions(head_lr_scale=4.0)))
+    last4 = Trainer(compile_training(tiny, "last", CompileOptions()))
+    xs, ys, _, _ = _problem(2, 8, 12)
+    for x, y in zip(xs, ys, strict=True):
+        assert last1.train_step(x, y, 0.01) == last4.train_step(x, y, 0.04)
+    for k, v in last1.parameters().items():
+        np.testing.assert_array_equal(v, last4.parameters()[k])
+    with pytest.raises(TinytrainError, match="head_lr_scale"):
+        CompileOptions(head_lr_scale=0.0)
