@@ -1,13 +1,9 @@
 /* Integer forward kernels (docs/numerics.md, "Integer forward"). */
+#include "tt_dot2x2.h"
 #include "tt_dsp.h"
+#include "tt_dw_plane.h"
 #include "tt_kernels.h"
 #include "tt_math.h"
-
-/* acc: the exact int32 sum of (x - x_zero) * w (no overflow: |acc| <= 255 * 128 * kh * kw * ci < 2^31 for
- * kh * kw * ci <= 65793); the bias is added with saturation at the end (docs/numerics.md). */
-static inline int8_t requant(int32_t acc, int32_t bias, float m, int32_t y_zero) {
-    return tt_requant_out((float)tt_sat_add32(acc, bias) * m, y_zero);
-}
 
 static inline int out_size(int n, int k, int stride, int pad) {
     return (n + 2 * pad - k) / stride + 1;
@@ -22,12 +18,8 @@ static inline int out_size(int n, int k, int stride, int pad) {
  * Stack: 4 * ci bytes (xb), at most 4 * TT_1X1_MAX_CI = 2 KB; wider layers use the path below. */
 #define TT_1X1_MAX_CI 512
 
-#if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP)
-/* The 2 pixels x 2 outputs inner loop in assembly (GCC's allocation spills on the M4): per 4 channels LDR x2,
- * SXTB16 x4, LDRD x2, SMLAD x8, CMP, BNE = 18 instructions for 16 MAC.
- * tt_dot2x2(px, xend, pa, wb, acc): acc[0..3] (a00, a01, a10, a11) += the widened pixel pair px..xend dotted with
- * weight rows pa (output a) and pa + wb (output b). */
-void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int wb, int32_t *acc);
+#ifdef TT_DOT2X2_ASM
+/* tt_dot2x2 (tt_dot2x2.h) in assembly: the 2 pixels x 2 outputs inner loop (GCC's allocation spills on the M4). */
 __asm__(
     "  .text\n"
     "  .syntax unified\n"
@@ -66,7 +58,6 @@ __asm__(
     "  stm lr, {r4, r5, r6, r7}\n"
     "  pop {r4-r11, pc}\n"
     "  .size tt_dot2x2, .-tt_dot2x2\n");
-#define TT_DOT2X2_ASM 1
 #endif
 
 /* All outputs of one pixel pair (two = 0: one pixel) from the widened inputs xb / tails t0, t1. */
@@ -84,7 +75,6 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
         int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
         const uint32_t *px = xb;
         if (two) {
-#ifdef TT_DOT2X2_ASM
             int32_t acc[4] = {a00, a01, a10, a11};
             tt_dot2x2(px, xend, pa, wb, acc);
             pa += 4 * nq;
@@ -92,23 +82,6 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
             a01 = acc[1];
             a10 = acc[2];
             a11 = acc[3];
-#else
-#pragma GCC unroll 2
-            for (; px < xend; px += 4, pa += 4) {
-                const uint32_t u = tt_load32(pa), v = tt_load32(pa + wb);
-                const uint32_t ua = __sxtb16(u), uc = tt_sxtb16_ror8(u);
-                const uint32_t va = __sxtb16(v), vc = tt_sxtb16_ror8(v);
-                const uint32_t x0 = px[0], x1 = px[1], x2 = px[2], x3 = px[3];
-                a00 = __smlad(x0, ua, a00);
-                a00 = __smlad(x1, uc, a00);
-                a01 = __smlad(x0, va, a01);
-                a01 = __smlad(x1, vc, a01);
-                a10 = __smlad(x2, ua, a10);
-                a10 = __smlad(x3, uc, a10);
-                a11 = __smlad(x2, va, a11);
-                a11 = __smlad(x3, vc, a11);
-            }
-#endif
         } else {
 #pragma GCC unroll 2
             for (; px < xend; px += 4, pa += 4) {
@@ -136,24 +109,6 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
     }
 }
 
-/* Widen two int8 vectors of length n (x - x_zero) into xb (see above) and the n % 4 tail elements. */
-static inline void widen_pair(const int8_t *x0, const int8_t *x1, int n, int32_t x_zero, uint32_t *xb,
-                              int32_t *t0, int32_t *t1) {
-    const int nq = n >> 2, ct = n & ~3;
-    const uint32_t nzz = ((uint32_t)(uint16_t)(int16_t)-x_zero) * 0x00010001u;
-    for (int q = 0; q < nq; q++) {
-        const uint32_t u = tt_load32(x0 + 4 * q), v = tt_load32(x1 + 4 * q);
-        xb[4 * q] = __sxtab16(nzz, u);
-        xb[4 * q + 1] = tt_sxtab16_ror8(nzz, u);
-        xb[4 * q + 2] = __sxtab16(nzz, v);
-        xb[4 * q + 3] = tt_sxtab16_ror8(nzz, v);
-    }
-    for (int t = 0; t < (n & 3); t++) {
-        t0[t] = x0[ct + t] - x_zero;
-        t1[t] = x1[ct + t] - x_zero;
-    }
-}
-
 static __attribute__((noinline)) void conv1x1_fast(const int8_t *x, int np, int ci, const int8_t *wt, int co,
                                                    const int32_t *bias, const float *m, int32_t x_zero,
                                                    int32_t y_zero, int8_t *y) {
@@ -162,7 +117,7 @@ static __attribute__((noinline)) void conv1x1_fast(const int8_t *x, int np, int 
     for (int p = 0; p < np; p += 2) {
         const int two = p + 1 < np;
         const int8_t *x0 = x + (size_t)p * ci;
-        widen_pair(x0, two ? x0 + ci : x0, ci, x_zero, xb, t0, t1);
+        tt_widen_pair(x0, two ? x0 + ci : x0, ci, x_zero, xb, t0, t1);
         conv1x1_pixels(xb, ci >> 2, t0, t1, two, wt, ci, co, bias, m, y_zero, y + (size_t)p * co);
     }
 }
@@ -207,7 +162,7 @@ static __attribute__((noinline)) void conv_im2col(const int8_t *x, int h, int w,
         if (two)
             im2col_gather(x, h, w, ci, kh, kw, ((p + 1) / wo) * stride - pad, ((p + 1) % wo) * stride - pad,
                           (int8_t)x_zero, col + K);
-        widen_pair(col, two ? col + K : col, K, x_zero, xb, t0, t1);
+        tt_widen_pair(col, two ? col + K : col, K, x_zero, xb, t0, t1);
         conv1x1_pixels(xb, K >> 2, t0, t1, two, wt, K, co, bias, m, y_zero, y + (size_t)p * co);
     }
 }
@@ -264,10 +219,10 @@ static void conv1x1_s8(const int8_t *x, int np, int ci, const int8_t *wt, int co
                     a10 += xb[i] * wa[i];
                     a11 += xb[i] * wb[i];
                 }
-                y[(size_t)q * co + o] = requant(a00 - sa, bias[o], m[o], y_zero);
-                y[(size_t)q * co + o + 1] = requant(a01 - sb, bias[o + 1], m[o + 1], y_zero);
-                y[(size_t)(q + 1) * co + o] = requant(a10 - sa, bias[o], m[o], y_zero);
-                y[(size_t)(q + 1) * co + o + 1] = requant(a11 - sb, bias[o + 1], m[o + 1], y_zero);
+                y[(size_t)q * co + o] = tt_requant_acc(a00 - sa, bias[o], m[o], y_zero);
+                y[(size_t)q * co + o + 1] = tt_requant_acc(a01 - sb, bias[o + 1], m[o + 1], y_zero);
+                y[(size_t)(q + 1) * co + o] = tt_requant_acc(a10 - sa, bias[o], m[o], y_zero);
+                y[(size_t)(q + 1) * co + o + 1] = tt_requant_acc(a11 - sb, bias[o + 1], m[o + 1], y_zero);
             }
         }
         for (; o < co; o++) { /* odd last output */
@@ -276,7 +231,7 @@ static void conv1x1_s8(const int8_t *x, int np, int ci, const int8_t *wt, int co
                 const int8_t *xp = x + (size_t)q * ci;
                 int32_t acc = 0;
                 for (int i = 0; i < ci; i++) acc += (xp[i] - x_zero) * wa[i];
-                y[(size_t)q * co + o] = requant(acc, bias[o], m[o], y_zero);
+                y[(size_t)q * co + o] = tt_requant_acc(acc, bias[o], m[o], y_zero);
             }
         }
         p = np2;
@@ -288,7 +243,7 @@ static void conv1x1_s8(const int8_t *x, int np, int ci, const int8_t *wt, int co
             const int8_t *wo = wt + (size_t)o * ci;
             int32_t acc = 0;
             for (int i = 0; i < ci; i++) acc += (xp[i] - x_zero) * wo[i];
-            y[(size_t)p * co + o] = requant(acc, bias[o], m[o], y_zero);
+            y[(size_t)p * co + o] = tt_requant_acc(acc, bias[o], m[o], y_zero);
         }
     }
 }
@@ -329,154 +284,23 @@ void tt_conv2d_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int c
                         for (int i = 0; i < ci; i++) acc += (xp[i] - x_zero) * wp[i];
                     }
                 }
-                y[((size_t)oh * wo + ow) * co + o] = requant(acc, bias[o], m[o], y_zero);
+                y[((size_t)oh * wo + ow) * co + o] = tt_requant_acc(acc, bias[o], m[o], y_zero);
             }
         }
     }
 }
 
 #ifdef TT_USE_DSP
-/* ---- depthwise fast path: one channel at a time through a small int16 plane (CHW tile) ----
- * For each strip of output rows and each channel, the input rows the strip reads are copied into an int16
- * buffer as (x - x_zero), with zero columns for the left/right padding (a padded tap is x_zero: contributes
- * 0), so the interior loop has no bounds checks. Kernel rows outside the image are skipped (row range per
- * output row). Two horizontally adjacent outputs per pass, taps paired into halfwords for SMLAD:
- *   stride 1: out j   = sum_m SMLAD(X[j+2m],   W[m]) + SMLABB(X[j+k-1], W[last])
- *             out j+1 = sum_m SMLAD(X[j+1+2m], W[m]) + SMLATB(X[j+k-1], W[last])
- *   stride 2: out j   = sum_m SMLAD(X[2j+2m],  W[m]) + SMLABB(X[2j+k-1], W[last]), out j+1 likewise
- * (X[i] = the halfword pair at columns i, i+1; W[m] = (w[2m], w[2m+1])). The accumulators start at 0; the
- * bias is added with saturation (QADD) in tt_requant_dsp. Stack: the buffer, at most TT_DW_BUF_HALFWORDS int16
- * (2 KB), sized to the layer (8x8 map, 3x3: 10 x 12 halfwords = 240 B) plus 28 words of packed weights. Odd k
- * in 3..7, stride 1/2. */
-#define TT_DW_BUF_HALFWORDS 1024
-
-/* One kernel row of four adjacent outputs (see above). */
-static inline __attribute__((always_inline)) void dw_row4(const int16_t *r, const uint32_t *wr, int K, int S,
-                                                          int32_t *acc) {
-    const int M = (K - 1) / 2;
-#pragma GCC unroll 4
-    for (int q = 0; q < M; q++) {
-        const uint32_t wq = wr[q];
-        acc[0] = __smlad(tt_load32h(r + 2 * q), wq, acc[0]);
-        acc[1] = __smlad(tt_load32h(r + S + 2 * q), wq, acc[1]);
-        acc[2] = __smlad(tt_load32h(r + 2 * S + 2 * q), wq, acc[2]);
-        acc[3] = __smlad(tt_load32h(r + 3 * S + 2 * q), wq, acc[3]);
-    }
-    const uint32_t wl = wr[M];
-    if (S == 1) {
-        const uint32_t l0 = tt_load32h(r + K - 1), l1 = tt_load32h(r + K + 1);
-        acc[0] = __smlabb(l0, wl, acc[0]);
-        acc[1] = __smlatb(l0, wl, acc[1]);
-        acc[2] = __smlabb(l1, wl, acc[2]);
-        acc[3] = __smlatb(l1, wl, acc[3]);
-    } else {
-        acc[0] = __smlabb(tt_load32h(r + K - 1), wl, acc[0]);
-        acc[1] = __smlabb(tt_load32h(r + K + 1), wl, acc[1]);
-        acc[2] = __smlabb(tt_load32h(r + K + 3), wl, acc[2]);
-        acc[3] = __smlabb(tt_load32h(r + K + 5), wl, acc[3]);
-    }
-}
-
-/* One kernel row of two adjacent outputs. */
-static inline __attribute__((always_inline)) void dw_row2(const int16_t *r, const uint32_t *wr, int K, int S,
-                                                          int32_t *acc) {
-    const int M = (K - 1) / 2;
-#pragma GCC unroll 4
-    for (int q = 0; q < M; q++) {
-        acc[0] = __smlad(tt_load32h(r + 2 * q), wr[q], acc[0]);
-        acc[1] = __smlad(tt_load32h(r + S + 2 * q), wr[q], acc[1]);
-    }
-    if (S == 1) {
-        const uint32_t l = tt_load32h(r + K - 1);
-        acc[0] = __smlabb(l, wr[M], acc[0]);
-        acc[1] = __smlatb(l, wr[M], acc[1]);
-    } else {
-        acc[0] = __smlabb(tt_load32h(r + K - 1), wr[M], acc[0]);
-        acc[1] = __smlabb(tt_load32h(r + K + 1), wr[M], acc[1]);
-    }
-}
-
-static inline __attribute__((always_inline)) void dw_plane(const int16_t *buf, int bw, int ih_s, int r0, int r1,
-                                                           int h, int wo, int ch, int c, int K, int S, int pad,
-                                                           const uint32_t *wp, int32_t b, float mm,
-                                                           int32_t y_zero, int8_t *y) {
-    const int M = (K - 1) / 2; /* tap pairs per kernel row; wp: [K][M + 1] (pairs, then the last tap) */
-    for (int oh = r0; oh < r1; oh++) {
-        const int ih0 = oh * S - pad;
-        const int a0 = ih0 < 0 ? -ih0 : 0, a1 = ih0 + K > h ? h - ih0 : K;
-        const int16_t *rows = buf + (size_t)(ih0 + a0 - ih_s) * bw;
-        const uint32_t *wrow0 = wp + a0 * (M + 1);
-        int8_t *yp = y + (size_t)oh * wo * c + ch;
-        int j = 0;
-        if (a1 - a0 == K) { /* all kernel rows inside the image: fully unrolled */
-            for (; j + 3 < wo; j += 4) {
-                int32_t acc[4] = {0, 0, 0, 0};
-                const int16_t *r = rows + j * S;
-#pragma GCC unroll 7
-                for (int a = 0; a < K; a++) dw_row4(r + a * bw, wp + a * (M + 1), K, S, acc);
-                int8_t *o = yp + (size_t)j * c;
-                o[0] = tt_requant_dsp(acc[0], b, mm, y_zero);
-                o[c] = tt_requant_dsp(acc[1], b, mm, y_zero);
-                o[2 * c] = tt_requant_dsp(acc[2], b, mm, y_zero);
-                o[3 * c] = tt_requant_dsp(acc[3], b, mm, y_zero);
-            }
-        } else {
-            for (; j + 3 < wo; j += 4) {
-                int32_t acc[4] = {0, 0, 0, 0};
-                const int16_t *r = rows + j * S;
-                const uint32_t *wr = wrow0;
-                for (int a = a0; a < a1; a++, r += bw, wr += M + 1) dw_row4(r, wr, K, S, acc);
-                int8_t *o = yp + (size_t)j * c;
-                o[0] = tt_requant_dsp(acc[0], b, mm, y_zero);
-                o[c] = tt_requant_dsp(acc[1], b, mm, y_zero);
-                o[2 * c] = tt_requant_dsp(acc[2], b, mm, y_zero);
-                o[3 * c] = tt_requant_dsp(acc[3], b, mm, y_zero);
-            }
-        }
-        for (; j < wo; j += 2) { /* two outputs per pass (the second discarded past wo) */
-            int32_t acc[2] = {0, 0};
-            const int16_t *r = rows + j * S;
-            const uint32_t *wr = wrow0;
-            for (int a = a0; a < a1; a++, r += bw, wr += M + 1) dw_row2(r, wr, K, S, acc);
-            yp[(size_t)j * c] = tt_requant_dsp(acc[0], b, mm, y_zero);
-            if (j + 1 < wo) yp[(size_t)(j + 1) * c] = tt_requant_dsp(acc[1], b, mm, y_zero);
-        }
-    }
-}
-
-/* Rows [t0, t1) of one channel into the plane: dst[iw] = x[ih][iw][ch] - x_zero for iw < n, four pixels per
- * step (LDRSB x4, PKHBT x2, SADD16 x2, STR x2). */
-static __attribute__((noinline)) void dw_fill(int16_t *buf, int bw, int pad, int ih_s, int t0, int t1,
-                                              const int8_t *x, int w, int c, int n, int32_t x_zero) {
-    const uint32_t nzz = ((uint32_t)(uint16_t)(int16_t)-x_zero) * 0x00010001u;
-    const size_t c2 = (size_t)2 * c, c3 = (size_t)3 * c, c4 = (size_t)4 * c;
-    for (int ih = t0; ih < t1; ih++) {
-        int16_t *dst = buf + (size_t)(ih - ih_s) * bw + pad;
-        const int8_t *src = x + (size_t)ih * w * c;
-        int i = 0;
-        for (; i + 3 < n; i += 4, src += c4) {
-            const uint32_t a = tt_pkhbt16((uint32_t)(int32_t)src[0], (uint32_t)(int32_t)src[c]);
-            const uint32_t b = tt_pkhbt16((uint32_t)(int32_t)src[c2], (uint32_t)(int32_t)src[c3]);
-            tt_store32h(dst + i, __sadd16(a, nzz));
-            tt_store32h(dst + i + 2, __sadd16(b, nzz));
-        }
-        for (; i < n; i++, src += c) dst[i] = (int16_t)(src[0] - x_zero);
-    }
-}
-
-#define TT_DW_PLANE(K, S)                                                                                  \
-    static __attribute__((noinline)) void dw_plane_##K##_##S(const int16_t *buf, int bw, int ih_s, int r0,     \
-                                                              int r1, int h, int wo, int ch, int c, int pad,    \
-                                                              const uint32_t *wp, int32_t b, float mm,          \
-                                                              int32_t y_zero, int8_t *y) {                      \
-        dw_plane(buf, bw, ih_s, r0, r1, h, wo, ch, c, K, S, pad, wp, b, mm, y_zero, y);                          \
-    }
-TT_DW_PLANE(3, 1)
-TT_DW_PLANE(5, 1)
-TT_DW_PLANE(7, 1)
-TT_DW_PLANE(3, 2)
-TT_DW_PLANE(5, 2)
-TT_DW_PLANE(7, 2)
+/* ---- depthwise fast path: one channel at a time through a small int16 plane (tt_dw_plane.h) ----
+ * Per strip of output rows and channel: the rows the strip reads into the plane, then the plane function of
+ * (k, stride). */
+TT_DW_PLANE_FN(dw_plane_3_1, 3, 1)
+TT_DW_PLANE_FN(dw_plane_5_1, 5, 1)
+TT_DW_PLANE_FN(dw_plane_7_1, 7, 1)
+TT_DW_PLANE_FN(dw_plane_3_2, 3, 2)
+TT_DW_PLANE_FN(dw_plane_5_2, 5, 2)
+TT_DW_PLANE_FN(dw_plane_7_2, 7, 2)
+TT_DW_FILL_FN(dw_fill)
 
 static __attribute__((noinline)) int dwconv_fast(const int8_t *x, int h, int w, int c, const int8_t *wt, int k, const int32_t *bias,
                        const float *m, int32_t x_zero, int32_t y_zero, int stride, int pad, int8_t *y) {
@@ -493,24 +317,17 @@ static __attribute__((noinline)) int dwconv_fast(const int8_t *x, int h, int w, 
     int16_t buf[nb * bw] __attribute__((aligned(4)));
     __builtin_memset(buf, 0, sizeof buf);
     const int iw_hi = w < ncol - pad ? w : ncol - pad; /* image columns the outputs read */
-    const int M = (k - 1) / 2;
-    uint32_t wp[7 * 4];
+    uint32_t wp[TT_DW_PACKED_WORDS];
     for (int r0 = 0; r0 < ho; r0 += rs) {
         const int r1 = r0 + rs < ho ? r0 + rs : ho;
         const int ih_s = r0 * stride - pad, ih_e = (r1 - 1) * stride - pad + k; /* rows [ih_s, ih_e) */
         const int t0 = ih_s < 0 ? 0 : ih_s, t1 = ih_e > h ? h : ih_e;
         for (int ch = 0; ch < c; ch++) {
             dw_fill(buf, bw, pad, ih_s, t0, t1, x + ch, w, c, iw_hi, x_zero);
-            for (int a = 0; a < k; a++) {
-                const int8_t *wr = wt + (size_t)a * k * c + ch;
-                for (int q = 0; q < M; q++)
-                    wp[a * (M + 1) + q] = tt_pack_lo((uint32_t)(int32_t)wr[2 * q * c], (uint32_t)(int32_t)wr[(2 * q + 1) * c]);
-                wp[a * (M + 1) + M] = (uint32_t)(int32_t)wr[(k - 1) * c] & 0xFFFFu;
-            }
+            tt_dw_pack_taps(wt, k, c, ch, wp);
             const int32_t b = bias[ch];
             const float mm = m[ch];
-            void (*plane)(const int16_t *, int, int, int, int, int, int, int, int, int, const uint32_t *, int32_t,
-                          float, int32_t, int8_t *) =
+            const tt_dw_plane_fn plane =
                 stride == 1 ? (k == 3 ? dw_plane_3_1 : k == 5 ? dw_plane_5_1 : dw_plane_7_1)
                             : (k == 3 ? dw_plane_3_2 : k == 5 ? dw_plane_5_2 : dw_plane_7_2);
             plane(buf, bw, ih_s, r0, r1, h, wo, ch, c, pad, wp, b, mm, y_zero, y);
@@ -563,10 +380,10 @@ void tt_dwconv2d_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int 
                         s3 += (xp[3] - x_zero) * wp[3];
                     }
                 }
-                yp[ch] = requant(s0, bias[ch], m[ch], y_zero);
-                yp[ch + 1] = requant(s1, bias[ch + 1], m[ch + 1], y_zero);
-                yp[ch + 2] = requant(s2, bias[ch + 2], m[ch + 2], y_zero);
-                yp[ch + 3] = requant(s3, bias[ch + 3], m[ch + 3], y_zero);
+                yp[ch] = tt_requant_acc(s0, bias[ch], m[ch], y_zero);
+                yp[ch + 1] = tt_requant_acc(s1, bias[ch + 1], m[ch + 1], y_zero);
+                yp[ch + 2] = tt_requant_acc(s2, bias[ch + 2], m[ch + 2], y_zero);
+                yp[ch + 3] = tt_requant_acc(s3, bias[ch + 3], m[ch + 3], y_zero);
             }
 #endif
             for (; ch < c; ch++) {
@@ -576,7 +393,7 @@ void tt_dwconv2d_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int 
                     const int8_t *wr = wt + ((size_t)a * kw) * c + ch;
                     for (int b = b0; b < b1; b++) acc += (xr[(size_t)b * c] - x_zero) * wr[(size_t)b * c];
                 }
-                yp[ch] = requant(acc, bias[ch], m[ch], y_zero);
+                yp[ch] = tt_requant_acc(acc, bias[ch], m[ch], y_zero);
             }
         }
     }

@@ -37,6 +37,13 @@ static inline int8_t tt_requant_out(float v, int32_t y_zero) {
     return (int8_t)tt_clampi((int32_t)tt_rne(v) + y_zero, -128, 127);
 }
 
+/* The int8 conv requantization (docs/numerics.md): acc is the exact int32 sum of (x - x_zero) * w (no overflow:
+ * |acc| <= 255 * 128 * kh * kw * ci < 2^31 for kh * kw * ci <= 65793); the bias is added with saturation. The
+ * DSP fast paths use tt_requant_dsp (tt_dsp.h), equal to it. */
+static inline int8_t tt_requant_acc(int32_t acc, int32_t bias, float m, int32_t y_zero) {
+    return tt_requant_out((float)tt_sat_add32(acc, bias) * m, y_zero);
+}
+
 static inline float tt_bits_f32(uint32_t u) {
     union { uint32_t u; float f; } c;
     c.u = u;

@@ -4,69 +4,20 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "tt_dot2x2.h"
 #include "tt_dsp.h"
+#include "tt_dw_plane.h"
 #include "tt_kernels.h"
 #include "tt_math.h"
 
-static inline int8_t split_requant(int32_t acc, int32_t bias, float m, int32_t y_zero) {
-    return tt_requant_out((float)tt_sat_add32(acc, bias) * m, y_zero); /* sat32(acc + bias), as tt_conv2d_s8 */
-}
-
 #ifdef TT_USE_DSP
 /* ---- split 1x1 fast path: the 1x1 path of tt_conv2d_s8 (tt_forward.c) on each part ----
- * Per pixel pair, the first k channels and the other ci - k are widened (x - x_zero, SXTB16 halfword pairs) into
- * xa and xb; per output pair, the 2 pixels x 2 outputs dot (tt_dot2x2) runs over xa with the SRAM rows, then over
- * xb with the flash rows, into the same four int32 accumulators (exact integer sums: the order does not matter),
- * plus the k % 4 and (ci - k) % 4 tails; requantized once (QADD bias, VCVTR, QADD, SSAT). A last odd pixel is
- * widened twice (both halves of the pair equal) and stored once. Stack: 4 * ci bytes + 16, ci <= 512. */
+ * Per pixel pair, the first k channels and the other ci - k are widened (tt_widen_pair, tt_dot2x2.h) into xa and
+ * xb; per output pair, the 2 pixels x 2 outputs dot (tt_dot2x2) runs over xa with the SRAM rows, then over xb with
+ * the flash rows, into the same four int32 accumulators (exact integer sums: the order does not matter), plus the
+ * k % 4 and (ci - k) % 4 tails; requantized once (QADD bias, VCVTR, QADD, SSAT). A last odd pixel is widened twice
+ * (both halves of the pair equal) and stored once. Stack: 4 * ci bytes + 16, ci <= 512. */
 #define TT_SPLIT_MAX_CI 512
-
-#if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP)
-/* tt_forward.c (assembly): acc[0..3] (a00, a01, a10, a11) += pixel pair px..xend dotted with rows pa, pa + wb. */
-void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int wb, int32_t *acc);
-#define split_dot2x2 tt_dot2x2
-#else
-static inline void split_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int wb,
-                                int32_t *acc) {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    for (; px < xend; px += 4, pa += 4) {
-        const uint32_t u = tt_load32(pa), v = tt_load32(pa + wb);
-        const uint32_t ua = __sxtb16(u), uc = tt_sxtb16_ror8(u);
-        const uint32_t va = __sxtb16(v), vc = tt_sxtb16_ror8(v);
-        a00 = __smlad(px[0], ua, a00);
-        a00 = __smlad(px[1], uc, a00);
-        a01 = __smlad(px[0], va, a01);
-        a01 = __smlad(px[1], vc, a01);
-        a10 = __smlad(px[2], ua, a10);
-        a10 = __smlad(px[3], uc, a10);
-        a11 = __smlad(px[2], va, a11);
-        a11 = __smlad(px[3], vc, a11);
-    }
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
-}
-#endif
-
-/* Two int8 vectors of length n (x - x_zero) into xb ([p0 (0,2), p0 (1,3), p1 (0,2), p1 (1,3)] per 4 channels) and
- * the n % 4 tail elements (t0, t1). */
-static inline void split_widen(const int8_t *x0, const int8_t *x1, int n, int32_t x_zero, uint32_t *xb,
-                               int32_t *t0, int32_t *t1) {
-    const int nq = n >> 2, ct = n & ~3;
-    const uint32_t nzz = ((uint32_t)(uint16_t)(int16_t)-x_zero) * 0x00010001u;
-    for (int q = 0; q < nq; q++) {
-        const uint32_t u = tt_load32(x0 + 4 * q), v = tt_load32(x1 + 4 * q);
-        xb[4 * q] = __sxtab16(nzz, u);
-        xb[4 * q + 1] = tt_sxtab16_ror8(nzz, u);
-        xb[4 * q + 2] = __sxtab16(nzz, v);
-        xb[4 * q + 3] = tt_sxtab16_ror8(nzz, v);
-    }
-    for (int t = 0; t < (n & 3); t++) {
-        t0[t] = x0[ct + t] - x_zero;
-        t1[t] = x1[ct + t] - x_zero;
-    }
-}
 
 /* acc (a00, a01, a10, a11) += the n % 4 tail of one part: rows pa, pa + wb from column n & ~3. */
 static inline void split_tail(const int32_t *t0, const int32_t *t1, int n, const int8_t *pa, int wb,
@@ -90,16 +41,16 @@ static __attribute__((noinline)) void split1x1_fast(const int8_t *x, int np, int
     for (int p = 0; p < np; p += 2) {
         const int two = p + 1 < np;
         const int8_t *x0 = x + (size_t)p * ci, *x1 = two ? x0 + ci : x0;
-        split_widen(x0, x1, k, x_zero, xa, ta0, ta1);
-        split_widen(x0 + k, x1 + k, kr, x_zero, xr, tb0, tb1);
+        tt_widen_pair(x0, x1, k, x_zero, xa, ta0, ta1);
+        tt_widen_pair(x0 + k, x1 + k, kr, x_zero, xr, tb0, tb1);
         int8_t *y0 = y + (size_t)p * co, *y1 = y0 + co;
         for (int o = 0; o < co; o += 2) {
             const int pair = o + 1 < co; /* odd co: the last output twice, stored once */
             const int8_t *pa = wt + (size_t)o * k, *pr = wt_rest + (size_t)o * kr;
             const int wa = pair ? k : 0, wr = pair ? kr : 0;
             int32_t acc[4] = {0, 0, 0, 0};
-            split_dot2x2(xa, xa + 4 * qa, pa, wa, acc);
-            split_dot2x2(xr, xr + 4 * qb, pr, wr, acc);
+            tt_dot2x2(xa, xa + 4 * qa, pa, wa, acc);
+            tt_dot2x2(xr, xr + 4 * qb, pr, wr, acc);
             split_tail(ta0, ta1, k, pa, wa, acc);
             split_tail(tb0, tb1, kr, pr, wr, acc);
             const int32_t ba = bias[o];
@@ -138,7 +89,7 @@ void tt_conv2d_split_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt,
                 int32_t acc = 0;
                 for (int i = 0; i < k; i++) acc += (xp[i] - x_zero) * wa[i];
                 for (int i = 0; i < kr; i++) acc += (xr[i] - x_zero) * wb[i];
-                yp[o] = split_requant(acc, bias[o], m[o], y_zero);
+                yp[o] = tt_requant_acc(acc, bias[o], m[o], y_zero);
             }
         }
         return;
@@ -161,7 +112,7 @@ void tt_conv2d_split_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt,
                         for (int i = 0; i < kr; i++) acc += (xp[k + i] - x_zero) * wb[i];
                     }
                 }
-                yp[o] = split_requant(acc, bias[o], m[o], y_zero);
+                yp[o] = tt_requant_acc(acc, bias[o], m[o], y_zero);
             }
         }
     }
@@ -254,126 +205,17 @@ void tt_dwconv2d_bwd_input_inplace_f32(float *g, int ho, int wo, int c, const in
 }
 
 #ifdef TT_USE_DSP
-/* ---- in-place depthwise fast path: the plane path of tt_dwconv2d_s8 (tt_forward.c), stride 1, k in {3,5,7} ----
- * Per channel, strips of output rows: the input rows a strip reads go into an int16 plane as (x - x_zero), zero
- * columns for the padding, then tap pairs through SMLAD (4-, then 2-output column blocks, kernel rows outside the
- * image skipped) and QADD bias + VCVTR requantization, written to channel ch of x. The plane is filled straight
- * from x: a strip's outputs only overwrite rows < r1, and the next strip's halo rows [r1 - pad, r1 + pad) were
- * read into the plane before that, so they move to its top (memmove) and only rows >= r1 + pad come from x
- * (`scratch` unused on this path). Stack: the plane, at most
- * TT_IP_BUF_HALFWORDS int16 (2 KB; 8x8 map, 3x3: 10 x 12 halfwords), plus 28 words of packed weights. */
-#define TT_IP_BUF_HALFWORDS 1024
-
-static inline __attribute__((always_inline)) void ip_row4(const int16_t *r, const uint32_t *wr, int K,
-                                                          int32_t *acc) {
-    const int M = (K - 1) / 2;
-#pragma GCC unroll 4
-    for (int q = 0; q < M; q++) {
-        const uint32_t wq = wr[q];
-        acc[0] = __smlad(tt_load32h(r + 2 * q), wq, acc[0]);
-        acc[1] = __smlad(tt_load32h(r + 1 + 2 * q), wq, acc[1]);
-        acc[2] = __smlad(tt_load32h(r + 2 + 2 * q), wq, acc[2]);
-        acc[3] = __smlad(tt_load32h(r + 3 + 2 * q), wq, acc[3]);
-    }
-    const uint32_t wl = wr[M];
-    const uint32_t l0 = tt_load32h(r + K - 1), l1 = tt_load32h(r + K + 1);
-    acc[0] = __smlabb(l0, wl, acc[0]);
-    acc[1] = __smlatb(l0, wl, acc[1]);
-    acc[2] = __smlabb(l1, wl, acc[2]);
-    acc[3] = __smlatb(l1, wl, acc[3]);
-}
-
-static inline __attribute__((always_inline)) void ip_row2(const int16_t *r, const uint32_t *wr, int K,
-                                                          int32_t *acc) {
-    const int M = (K - 1) / 2;
-#pragma GCC unroll 4
-    for (int q = 0; q < M; q++) {
-        acc[0] = __smlad(tt_load32h(r + 2 * q), wr[q], acc[0]);
-        acc[1] = __smlad(tt_load32h(r + 1 + 2 * q), wr[q], acc[1]);
-    }
-    const uint32_t l = tt_load32h(r + K - 1);
-    acc[0] = __smlabb(l, wr[M], acc[0]);
-    acc[1] = __smlatb(l, wr[M], acc[1]);
-}
-
-/* Output rows [r0, r1) of channel ch from the plane (row ih_s at buf[0]); wp: [K][M + 1] packed taps. */
-static inline __attribute__((always_inline)) void ip_plane(const int16_t *buf, int bw, int ih_s, int r0, int r1,
-                                                           int h, int w, int ch, int c, int K, int pad,
-                                                           const uint32_t *wp, int32_t b, float mm,
-                                                           int32_t y_zero, int8_t *y) {
-    const int M = (K - 1) / 2;
-    for (int oh = r0; oh < r1; oh++) {
-        const int ih0 = oh - pad;
-        const int a0 = ih0 < 0 ? -ih0 : 0, a1 = ih0 + K > h ? h - ih0 : K;
-        const int16_t *rows = buf + (size_t)(ih0 + a0 - ih_s) * bw;
-        const uint32_t *wrow0 = wp + a0 * (M + 1);
-        int8_t *yp = y + (size_t)oh * w * c + ch;
-        int j = 0;
-        if (a1 - a0 == K) { /* all kernel rows inside the image: fully unrolled */
-            for (; j + 3 < w; j += 4) {
-                int32_t acc[4] = {0, 0, 0, 0};
-                const int16_t *r = rows + j;
-#pragma GCC unroll 7
-                for (int a = 0; a < K; a++) ip_row4(r + a * bw, wp + a * (M + 1), K, acc);
-                int8_t *o = yp + (size_t)j * c;
-                o[0] = tt_requant_dsp(acc[0], b, mm, y_zero);
-                o[c] = tt_requant_dsp(acc[1], b, mm, y_zero);
-                o[2 * c] = tt_requant_dsp(acc[2], b, mm, y_zero);
-                o[3 * c] = tt_requant_dsp(acc[3], b, mm, y_zero);
-            }
-        } else {
-            for (; j + 3 < w; j += 4) {
-                int32_t acc[4] = {0, 0, 0, 0};
-                const int16_t *r = rows + j;
-                const uint32_t *wr = wrow0;
-                for (int a = a0; a < a1; a++, r += bw, wr += M + 1) ip_row4(r, wr, K, acc);
-                int8_t *o = yp + (size_t)j * c;
-                o[0] = tt_requant_dsp(acc[0], b, mm, y_zero);
-                o[c] = tt_requant_dsp(acc[1], b, mm, y_zero);
-                o[2 * c] = tt_requant_dsp(acc[2], b, mm, y_zero);
-                o[3 * c] = tt_requant_dsp(acc[3], b, mm, y_zero);
-            }
-        }
-        for (; j < w; j += 2) { /* two outputs per pass (the second discarded past w) */
-            int32_t acc[2] = {0, 0};
-            const int16_t *r = rows + j;
-            const uint32_t *wr = wrow0;
-            for (int a = a0; a < a1; a++, r += bw, wr += M + 1) ip_row2(r, wr, K, acc);
-            yp[(size_t)j * c] = tt_requant_dsp(acc[0], b, mm, y_zero);
-            if (j + 1 < w) yp[(size_t)(j + 1) * c] = tt_requant_dsp(acc[1], b, mm, y_zero);
-        }
-    }
-}
-
-#define TT_IP_PLANE(K)                                                                                      \
-    static __attribute__((noinline)) void ip_plane_##K(const int16_t *buf, int bw, int ih_s, int r0, int r1,    \
-                                                       int h, int w, int ch, int c, int pad, const uint32_t *wp, \
-                                                       int32_t b, float mm, int32_t y_zero, int8_t *y) {        \
-        ip_plane(buf, bw, ih_s, r0, r1, h, w, ch, c, K, pad, wp, b, mm, y_zero, y);                              \
-    }
-TT_IP_PLANE(3)
-TT_IP_PLANE(5)
-TT_IP_PLANE(7)
-
-/* Rows [t0, t1) into the plane: dst[iw] = src[ih][iw] - x_zero for iw < n, source elements cs apart (c: x itself,
- * 1: the scratch copy); four per step (LDRSB x4, PKHBT x2, SADD16 x2, STR x2). */
-static __attribute__((noinline)) void ip_fill(int16_t *buf, int bw, int pad, int ih_s, int t0, int t1,
-                                              const int8_t *src0, int w, int cs, int n, int32_t x_zero) {
-    const uint32_t nzz = ((uint32_t)(uint16_t)(int16_t)-x_zero) * 0x00010001u;
-    const size_t c2 = (size_t)2 * cs, c3 = (size_t)3 * cs, c4 = (size_t)4 * cs;
-    for (int ih = t0; ih < t1; ih++) {
-        int16_t *dst = buf + (size_t)(ih - ih_s) * bw + pad;
-        const int8_t *src = src0 + (size_t)ih * w * cs;
-        int i = 0;
-        for (; i + 3 < n; i += 4, src += c4) {
-            const uint32_t a = tt_pkhbt16((uint32_t)(int32_t)src[0], (uint32_t)(int32_t)src[cs]);
-            const uint32_t b = tt_pkhbt16((uint32_t)(int32_t)src[c2], (uint32_t)(int32_t)src[c3]);
-            tt_store32h(dst + i, __sadd16(a, nzz));
-            tt_store32h(dst + i + 2, __sadd16(b, nzz));
-        }
-        for (; i < n; i++, src += cs) dst[i] = (int16_t)(src[0] - x_zero);
-    }
-}
+/* ---- in-place depthwise fast path: the plane path of tt_dwconv2d_s8 (tt_dw_plane.h), stride 1, k in {3,5,7} ----
+ * Per channel, strips of output rows: the input rows a strip reads go into the int16 plane, then the plane function
+ * of k (QADD bias + VCVTR requantization) writes channel ch of x. The plane is filled straight from x: a strip's
+ * outputs only overwrite rows < r1, and the next strip's halo rows [r1 - pad, r1 + pad) were read into the plane
+ * before that, so they move to its top (memmove) and only rows >= r1 + pad come from x (`scratch` unused on this
+ * path). Stack: the plane, at most TT_DW_BUF_HALFWORDS int16 (2 KB; 8x8 map, 3x3: 10 x 12 halfwords), plus 28
+ * words of packed weights. */
+TT_DW_PLANE_FN(ip_plane_3, 3, 1)
+TT_DW_PLANE_FN(ip_plane_5, 5, 1)
+TT_DW_PLANE_FN(ip_plane_7, 7, 1)
+TT_DW_FILL_FN(ip_fill)
 
 static __attribute__((noinline)) int dw_inplace_fast(int8_t *x, int h, int w, int c, const int8_t *wt, int k,
                                                      const int32_t *bias, const float *m, int32_t x_zero,
@@ -381,25 +223,17 @@ static __attribute__((noinline)) int dw_inplace_fast(int8_t *x, int h, int w, in
     if ((k != 3 && k != 5 && k != 7) || 2 * pad != k - 1 || h <= 0 || w <= 0) return 0;
     const int w2 = (w + 1) & ~1;
     const int bw = (w2 + k) & ~1; /* even (w2 + k - 1 rounded up): rows stay word aligned */
-    if (TT_IP_BUF_HALFWORDS / bw < k) return 0; /* too wide: plain loops */
-    int rs = TT_IP_BUF_HALFWORDS / bw - k + 1;  /* output rows per strip */
+    if (TT_DW_BUF_HALFWORDS / bw < k) return 0; /* too wide: plain loops */
+    int rs = TT_DW_BUF_HALFWORDS / bw - k + 1;  /* output rows per strip */
     if (rs > h) rs = h;
     const int nb = rs + k - 1;
     int16_t buf[nb * bw] __attribute__((aligned(4)));
     __builtin_memset(buf, 0, sizeof buf); /* the padding columns stay 0 */
-    const int M = (k - 1) / 2;
     (void)scratch; /* the plane carries the halo rows between strips: no channel copy needed */
-    uint32_t wp[7 * 4];
-    void (*plane)(const int16_t *, int, int, int, int, int, int, int, int, int, const uint32_t *, int32_t, float,
-                  int32_t, int8_t *) = k == 3 ? ip_plane_3 : k == 5 ? ip_plane_5 : ip_plane_7;
+    uint32_t wp[TT_DW_PACKED_WORDS];
+    const tt_dw_plane_fn plane = k == 3 ? ip_plane_3 : k == 5 ? ip_plane_5 : ip_plane_7;
     for (int ch = 0; ch < c; ch++) {
-        for (int a = 0; a < k; a++) {
-            const int8_t *wr = wt + (size_t)a * k * c + ch;
-            for (int q = 0; q < M; q++)
-                wp[a * (M + 1) + q] =
-                    tt_pack_lo((uint32_t)(int32_t)wr[2 * q * c], (uint32_t)(int32_t)wr[(2 * q + 1) * c]);
-            wp[a * (M + 1) + M] = (uint32_t)(int32_t)wr[(k - 1) * c] & 0xFFFFu;
-        }
+        tt_dw_pack_taps(wt, k, c, ch, wp);
         for (int r0 = 0; r0 < h; r0 += rs) {
             const int r1 = r0 + rs < h ? r0 + rs : h;
             const int ih_s = r0 - pad, ih_e = r1 + pad; /* rows [ih_s, ih_e) */
@@ -443,7 +277,7 @@ void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, in
                     const int16_t *tr = tap + a * kw;
                     for (int bb = b0; bb < b1; bb++) acc += (sr[bb] - x_zero) * tr[bb];
                 }
-                yr[(size_t)ow * c] = split_requant(acc, b, mc, y_zero);
+                yr[(size_t)ow * c] = tt_requant_acc(acc, b, mc, y_zero);
             }
         }
     }

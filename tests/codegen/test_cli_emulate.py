@@ -8,10 +8,27 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.codegen.tiny_model import tiny_graph
+from tests.compiler.helpers import tiny_graph
 from tinytrain.cli import main
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not installed")
+
+#: The fields of the run record `tinytrain emulate --json` promises (issue 5, part 5).
+RECORD_FIELDS = (
+    "board",
+    "model",
+    "scheme",
+    "steps",
+    "losses",
+    "accuracy_before",
+    "accuracy_after",
+    "instructions_per_step",
+    "est_cycles_per_step",
+    "sram",
+    "sram_predicted",
+    "flash_bytes",
+    "matched_reference",
+)
 
 
 def test_missing_arguments_is_a_usage_error(capsys):
@@ -74,42 +91,10 @@ def test_json_record_and_dump_params(tmp_path, capsys):
     )
     rec = json.loads(capsys.readouterr().out)
     assert rc == 0 and rec["matched_reference"] is True and rec["steps"] == 6
-    for key in (
-        "board",
-        "model",
-        "scheme",
-        "steps",
-        "losses",
-        "accuracy_before",
-        "accuracy_after",
-        "instructions_per_step",
-        "est_cycles_per_step",
-        "sram",
-        "sram_predicted",
-        "flash_bytes",
-        "matched_reference",
-    ):
-        assert key in rec
+    for key in RECORD_FIELDS:
+        assert key in rec, key
     params = np.load(out)
     assert "w:classifier" in params.files and params["w:classifier"].dtype == np.int8
-
-
-#: The fields of the run record `tinytrain emulate --json` promises (issue 5, part 5).
-RECORD_FIELDS = (
-    "board",
-    "model",
-    "scheme",
-    "steps",
-    "losses",
-    "accuracy_before",
-    "accuracy_after",
-    "instructions_per_step",
-    "est_cycles_per_step",
-    "sram",
-    "sram_predicted",
-    "flash_bytes",
-    "matched_reference",
-)
 
 
 @pytest.mark.qemu

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.codegen.tiny_model import tiny_graph
+from tests.compiler.helpers import tiny_graph
 from tinytrain import TinytrainError
 from tinytrain.codegen import EMITTERS, datafile, generate
 from tinytrain.compiler import CompileOptions, compile_training

@@ -19,7 +19,7 @@ from tinytrain.reference.training import Trainer
 from tinytrain.schedule import plan_memory
 from tinytrain.schedule.patch import chain_cuts, plan_patch
 
-from .helpers import random_graph, random_input
+from .helpers import TWO_BLOCKS, assert_same_training, headed_graph, lever_on_off, random_input, train
 
 ZOO = [("mcunet-5fps", "paper:99kb"), ("mbv2-w0.35", "paper:99kb"), ("proxyless-w0.3", "paper:98kb")]
 OFF = CompileOptions(split_weights=False, input_in_arena=False, patch=False)
@@ -71,21 +71,13 @@ def test_patched_stage_is_bit_identical(model, scheme, res):
 def test_patched_training_is_bit_identical():
     g = _graph("mcunet-5fps", 80)
     xs = [random_input(g, seed=s) for s in range(3)]
-
-    def train(opts):
-        tr = Trainer(compile_training(g, "paper:99kb", opts))
-        losses = [tr.train_step(x, i % 10, 0.05) for i, x in enumerate(xs)]
-        return losses, tr.parameters()
-
-    base_losses, base = train(CompileOptions(patch=False))
-    losses, params = train(CompileOptions(patch_cut=6, patch_grid=4))
-    assert losses == base_losses
-    for k in base:
-        np.testing.assert_array_equal(params[k], base[k], err_msg=k)
+    ys = [i % 10 for i in range(len(xs))]
+    base = train(g, "paper:99kb", CompileOptions(patch=False), xs, ys)
+    assert_same_training(train(g, "paper:99kb", CompileOptions(patch_cut=6, patch_grid=4), xs, ys), base)
 
 
 def test_patch_not_applied_where_a_gradient_reaches_the_stage():
-    g = replace_head(random_graph(0, 32, blocks=[{"expand": 2, "k": 3, "stride": 1, "out": 8}]), 2)
+    g = headed_graph(0, 32)
     assert compile_training(g, "full").meta["patch"] is None
     with pytest.raises(TinytrainError, match="cannot patch the first 1 ops"):
         compile_training(g, "full", CompileOptions(patch_cut=1, patch_grid=2))
@@ -158,39 +150,18 @@ def test_generated_c_with_every_lever_matches_the_reference(tmp_path, monkeypatc
 
 @pytest.mark.parametrize("rule", ["nearest", "stochastic"])
 def test_inplace_dw_grad_is_bit_identical(rule):
-    g = replace_head(
-        random_graph(
-            3,
-            12,
-            blocks=[
-                {"expand": 2, "k": 3, "stride": 1, "out": 8},
-                {"expand": 3, "k": 5, "stride": 1, "out": 8},
-            ],
-        ),
-        2,
-    )
+    g = headed_graph(3, blocks=TWO_BLOCKS)
     scheme = {"bias_last_n": 6, "weights": [{"layer": "blocks.1.pointwise1", "input_channel_ratio": 0.25}]}
-    xs = [random_input(g, seed=s) for s in range(4)]
-
-    def train(opts):
-        prog = compile_training(g, scheme, opts)
-        tr = Trainer(prog)
-        losses = [tr.train_step(x, i % 2, 0.05) for i, x in enumerate(xs)]
-        return prog, losses, tr.parameters()
-
-    _, base_losses, base = train(
-        CompileOptions(update_rule=rule, inplace_dw_grad=False, fused_block_backward=False)
-    )
-    prog, losses, params = train(CompileOptions(update_rule=rule, fused_block_backward=False))
+    opts = CompileOptions(update_rule=rule, fused_block_backward=False)
+    base, run = lever_on_off(g, scheme, opts, samples=4, classes=2, inplace_dw_grad=False)
+    prog = run.program
     kernels = [s.kernel for s in prog.steps]
     assert "dwconv2d_bwd_input_inplace_f32" in kernels
     for t, s in enumerate(prog.steps):  # the layer's bias update runs first: it reads g, which dx overwrites
         if s.kernel == "dwconv2d_bwd_input_inplace_f32":
             assert s.outputs["dx"] == s.inputs["g"]
             assert prog.steps[t - 1].kernel == "bias_grad_update" and prog.steps[t - 1].layer == s.layer
-    assert losses == base_losses
-    for k in base:
-        np.testing.assert_array_equal(params[k], base[k], err_msg=k)
+    assert_same_training(run, base)
     plan = plan_memory(prog)
     assert any(
         k.startswith("scratch#") and k.endswith("dwconv2d_bwd_input_inplace_f32") for k in plan.offsets
@@ -202,11 +173,7 @@ def test_inplace_dw_grad_lowers_the_backward_peak():
     opts = CompileOptions(patch=False, fused_block_backward=False)
     on = plan_memory(compile_training(g, "paper:99kb", opts))
     off = plan_memory(compile_training(g, "paper:99kb", replace(opts, inplace_dw_grad=False)))
-    back = [
-        t
-        for t, s in enumerate(compile_training(g, "paper:99kb", opts).steps)
-        if s.phase != "forward"
-    ]
+    back = [t for t, s in enumerate(compile_training(g, "paper:99kb", opts).steps) if s.phase != "forward"]
     assert max(on.live_per_step[t] for t in back) < max(off.live_per_step[t] for t in back) - 24 * 1024
 
 
@@ -215,19 +182,12 @@ def test_inplace_dw_forward_is_bit_identical(rule):
     """A stride-1 depthwise conv writing over its input: training losses, parameters and inference logits
     identical with the lever on and off, on a random graph (depthwise weights trained on some layers, so some
     inputs are saved and must stay out of place) and on MCUNet (patched first stage)."""
-    g = replace_head(
-        random_graph(
-            5,
-            12,
-            blocks=[
-                {"expand": 2, "k": 3, "stride": 1, "out": 8},
-                {"expand": 3, "k": 5, "stride": 1, "out": 8},
-                {"expand": 2, "k": 3, "stride": 2, "out": 12},
-                {"expand": 2, "k": 3, "stride": 1, "out": 12},
-            ],
-        ),
-        3,
-    )
+    blocks = [
+        *TWO_BLOCKS,
+        {"expand": 2, "k": 3, "stride": 2, "out": 12},
+        {"expand": 2, "k": 3, "stride": 1, "out": 12},
+    ]
+    g = headed_graph(5, blocks=blocks, classes=3)
     scheme = {
         "bias_last_n": 8,
         "weights": [
@@ -236,16 +196,8 @@ def test_inplace_dw_forward_is_bit_identical(rule):
         ],
     }
     for graph, sch in ((g, scheme), (_graph("mcunet-5fps", 64), "paper:99kb")):
-        xs = [random_input(graph, seed=s) for s in range(3)]
-
-        def train(opts, graph=graph, sch=sch, xs=xs):
-            prog = compile_training(graph, sch, opts)
-            tr = Trainer(prog)
-            losses = [tr.train_step(x, i % 3, 0.05) for i, x in enumerate(xs)]
-            return prog, losses, tr.parameters(), tr.infer(xs[0])
-
-        _, base_losses, base, base_logits = train(CompileOptions(update_rule=rule, inplace_dw_forward=False))
-        prog, losses, params, logits = train(CompileOptions(update_rule=rule))
+        base, run = lever_on_off(graph, sch, CompileOptions(update_rule=rule), inplace_dw_forward=False)
+        prog = run.program
         inplace = [s for s in prog.steps if s.kernel == "dwconv2d_s8_inplace"]
         assert inplace and any(s.kernel == "dwconv2d_s8_inplace" for s in prog.infer_steps)
         for s in inplace:
@@ -254,10 +206,9 @@ def test_inplace_dw_forward_is_bit_identical(rule):
         assert not saved & {s.inputs["x"] for s in inplace}  # a saved input is never overwritten
         if graph is g:  # blocks.1.depthwise trains its weights on its whole input: kept out of place
             assert any(s.kernel == "dwconv2d_s8" and s.layer == "blocks.1.depthwise" for s in prog.steps)
-        assert losses == base_losses
-        np.testing.assert_array_equal(logits, base_logits)
-        for k in base:
-            np.testing.assert_array_equal(params[k], base[k], err_msg=k)
+        assert_same_training(run, base)
+        x = random_input(graph, seed=0)
+        np.testing.assert_array_equal(run.trainer.infer(x), base.trainer.infer(x))
         plan = plan_memory(prog)
         assert any(k.startswith("scratch#") and k.endswith("dwconv2d_s8_inplace") for k in plan.offsets)
 
@@ -274,19 +225,12 @@ def test_fused_block_backward_is_bit_identical(rule):
     """The channel-wise fused inverted-residual backward: losses, parameters identical with the lever on and
     off (random graph: stride 1 and 2, residual blocks, split and whole pw1 weight updates, bias updates; and
     MCUNet `paper:99kb`)."""
-    g = replace_head(
-        random_graph(
-            7,
-            12,
-            blocks=[
-                {"expand": 2, "k": 3, "stride": 1, "out": 8},
-                {"expand": 3, "k": 5, "stride": 1, "out": 8},
-                {"expand": 2, "k": 3, "stride": 2, "out": 12},
-                {"expand": 3, "k": 3, "stride": 1, "out": 12},
-            ],
-        ),
-        3,
-    )
+    blocks = [
+        *TWO_BLOCKS,
+        {"expand": 2, "k": 3, "stride": 2, "out": 12},
+        {"expand": 3, "k": 3, "stride": 1, "out": 12},
+    ]
+    g = headed_graph(7, blocks=blocks, classes=3)
     scheme = {
         "bias_last_n": 9,
         "weights": [
@@ -297,16 +241,8 @@ def test_fused_block_backward_is_bit_identical(rule):
         ],
     }
     for graph, sch in ((g, scheme), (_graph("mcunet-5fps", 64), "paper:99kb")):
-        xs = [random_input(graph, seed=s) for s in range(3)]
-
-        def train(opts, graph=graph, sch=sch, xs=xs):
-            prog = compile_training(graph, sch, opts)
-            tr = Trainer(prog)
-            losses = [tr.train_step(x, i % 3, 0.05) for i, x in enumerate(xs)]
-            return prog, losses, tr.parameters()
-
-        _, base_losses, base = train(CompileOptions(update_rule=rule, fused_block_backward=False))
-        prog, losses, params = train(CompileOptions(update_rule=rule))
+        base, run = lever_on_off(graph, sch, CompileOptions(update_rule=rule), fused_block_backward=False)
+        prog = run.program
         fused = [s for s in prog.steps if s.kernel == "ir_block_bwd_f32"]
         assert fused
         if graph is g:  # blocks.3 trains its depthwise weights: not fused
@@ -314,8 +250,6 @@ def test_fused_block_backward_is_bit_identical(rule):
             assert any("dx" not in s.outputs for s in fused)  # the earliest block: no input gradient
             assert any("x1" in s.inputs and "w1_rest" in s.inputs for s in fused)  # split pw1 update
             assert any("x1" in s.inputs and "w1_rest" not in s.inputs for s in fused)
-        assert losses == base_losses
-        for k in base:
-            np.testing.assert_array_equal(params[k], base[k], err_msg=k)
+        assert_same_training(run, base)
         plan = plan_memory(prog)
         assert any(k.startswith("scratch#") and k.endswith("ir_block_bwd_f32") for k in plan.offsets)

@@ -13,34 +13,18 @@ from tinytrain.models.head import replace_head
 from tinytrain.reference.inference import run_forward
 from tinytrain.reference.training import Trainer
 
-from .helpers import random_graph, random_input
-
-
-def _problem(
-    seed: int = 0, n: int = 48, res: int = 12
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    protos = rng.integers(-100, 100, (2, res, res, 3))
-
-    def sample(k: int) -> tuple[np.ndarray, np.ndarray]:
-        ys = rng.integers(0, 2, k)
-        xs = np.clip(protos[ys] + rng.integers(-60, 60, (k, res, res, 3)), -128, 127).astype(np.int8)
-        return xs, ys
-
-    xs, ys = sample(n)
-    xt, yt = sample(n)
-    return xs, ys, xt, yt
+from .helpers import TWO_BLOCKS, assert_same_training, headed_graph, random_input, train, two_class_problem
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    return replace_head(random_graph(0, 12, blocks=[{"expand": 2, "k": 3, "stride": 1, "out": 8}]), 2)
+    return headed_graph(0)
 
 
 @pytest.mark.parametrize("scheme", ["last", "bias", "full"])
 @pytest.mark.parametrize("rule", ["nearest", "stochastic", "shadow"])
 def test_training_reduces_loss(tiny, scheme, rule):
-    xs, ys, xt, yt = _problem()
+    xs, ys, xt, yt = two_class_problem()
     tr = Trainer(compile_training(tiny, scheme, CompileOptions(update_rule=rule)))
     acc0 = tr.evaluate(xt, yt)
     first = np.mean([tr.train_step(x, y, 0.02) for x, y in zip(xs, ys, strict=False)])
@@ -50,25 +34,13 @@ def test_training_reduces_loss(tiny, scheme, rule):
 
 
 def _train(graph, scheme, options, steps=12, seed=7):
-    xs, ys, _, _ = _problem(1, steps, graph.resolution)
-    tr = Trainer(compile_training(graph, scheme, options), seed=seed)
-    losses = [tr.train_step(x, y, 0.05) for x, y in zip(xs, ys, strict=False)]
-    return losses, {k: v.copy() for k, v in tr.parameters().items()}
+    xs, ys, _, _ = two_class_problem(1, steps, graph.resolution)
+    return train(graph, scheme, options, xs, ys, seed=seed)
 
 
 @pytest.mark.parametrize("rule", ["nearest", "stochastic", "shadow"])
 def test_optimizations_are_bit_identical(rule):
-    g = replace_head(
-        random_graph(
-            3,
-            12,
-            blocks=[
-                {"expand": 2, "k": 3, "stride": 1, "out": 8},
-                {"expand": 3, "k": 5, "stride": 1, "out": 8},
-            ],
-        ),
-        2,
-    )
+    g = headed_graph(3, blocks=TWO_BLOCKS)
     scheme = {
         "bias_last_n": 6,
         "weights": [
@@ -77,27 +49,24 @@ def test_optimizations_are_bit_identical(rule):
             {"layer": "blocks.0.pointwise2", "input_channel_ratio": 1},
         ],
     }
-    base_losses, base = _train(g, scheme, CompileOptions(update_rule=rule))
+    base = _train(g, scheme, CompileOptions(update_rule=rule))
     for opts in (
         dict(reorder=False),
         dict(inplace=False),
         dict(slice_channels=False),
         dict(reorder=False, inplace=False, slice_channels=False),
     ):
-        losses, params = _train(g, scheme, CompileOptions(update_rule=rule, **opts))
-        assert losses == base_losses, opts
-        assert params.keys() == base.keys()
-        for k in base:
-            np.testing.assert_array_equal(params[k], base[k], err_msg=f"{k} with {opts}")
+        run = _train(g, scheme, CompileOptions(update_rule=rule, **opts))
+        assert run.params.keys() == base.params.keys()
+        assert_same_training(run, base, f"with {opts}")
 
 
 def test_determinism_and_seed(tiny):
     a = _train(tiny, "full", CompileOptions(update_rule="stochastic"))
     b = _train(tiny, "full", CompileOptions(update_rule="stochastic"))
     c = _train(tiny, "full", CompileOptions(update_rule="stochastic"), seed=8)
-    assert a[0] == b[0]
-    assert all(np.array_equal(a[1][k], b[1][k]) for k in a[1])
-    assert any(not np.array_equal(a[1][k], c[1][k]) for k in a[1])
+    assert_same_training(b, a)
+    assert any(not np.array_equal(a.params[k], c.params[k]) for k in a.params)
 
 
 def test_infer_matches_inference_reference_and_weights_change():
@@ -113,7 +82,7 @@ def test_infer_matches_inference_reference_and_weights_change():
 
 
 def test_save_load_roundtrip(tiny, tmp_path):
-    xs, ys, xt, _ = _problem(2, 8)
+    xs, ys, xt, _ = two_class_problem(2, 8)
     prog = compile_training(tiny, "full", CompileOptions(update_rule="stochastic"))
     tr = Trainer(prog)
     for x, y in zip(xs, ys, strict=False):
@@ -139,17 +108,7 @@ def test_bad_inputs(tiny):
 
 @pytest.mark.parametrize("rule", ["nearest", "shadow"])
 def test_split_weights_bit_identical_and_smaller(rule):
-    g = replace_head(
-        random_graph(
-            3,
-            12,
-            blocks=[
-                {"expand": 2, "k": 3, "stride": 1, "out": 8},
-                {"expand": 3, "k": 5, "stride": 1, "out": 8},
-            ],
-        ),
-        2,
-    )
+    g = headed_graph(3, blocks=TWO_BLOCKS)
     scheme = {
         "bias_last_n": 6,
         "weights": [
@@ -157,19 +116,18 @@ def test_split_weights_bit_identical_and_smaller(rule):
             {"layer": "blocks.1.pointwise2", "input_channel_ratio": 0.5},
         ],
     }
-    base_losses, base = _train(g, scheme, CompileOptions(update_rule=rule, split_weights=False))
-    opts = CompileOptions(update_rule=rule, split_weights=True)
-    prog = compile_training(g, scheme, opts)
+    base = _train(g, scheme, CompileOptions(update_rule=rule, split_weights=False))
+    run = _train(g, scheme, CompileOptions(update_rule=rule, split_weights=True))
+    prog, params = run.program, run.params
     assert prog.buffers["w:blocks.1.pointwise1"].shape == (24, 1, 1, 2)
     assert prog.buffers["wrest:blocks.1.pointwise1"].shape == (24, 1, 1, 6)
     assert {s.kernel for s in prog.steps} >= {"conv2d_split_s8", "conv2d_split_bwd_input_f32"}
-    losses, params = _train(g, scheme, opts)
-    assert losses == base_losses
-    for k, v in base.items():
+    assert run.losses == base.losses
+    for k, v in base.params.items():
         np.testing.assert_array_equal(params[k], v[..., : params[k].shape[-1]], err_msg=k)
     for name in ("blocks.1.pointwise1", "blocks.1.pointwise2"):
         k = prog.buffers[f"w:{name}"].shape[-1]
-        np.testing.assert_array_equal(base[f"w:{name}"][..., k:], prog.buffers[f"wrest:{name}"].data)
+        np.testing.assert_array_equal(base.params[f"w:{name}"][..., k:], prog.buffers[f"wrest:{name}"].data)
 
 
 def test_head_lr_scale_scales_only_the_classifier_tables(tiny):
@@ -187,7 +145,7 @@ def test_head_lr_scale_scales_only_the_classifier_tables(tiny):
     # a head scale of s equals training the head alone with s times the learning rate (exactly: a power of 2)
     last1 = Trainer(compile_training(tiny, "last", CompileOptions(head_lr_scale=4.0)))
     last4 = Trainer(compile_training(tiny, "last", CompileOptions()))
-    xs, ys, _, _ = _problem(2, 8, 12)
+    xs, ys, _, _ = two_class_problem(2, 8, 12)
     for x, y in zip(xs, ys, strict=True):
         assert last1.train_step(x, y, 0.01) == last4.train_step(x, y, 0.04)
     for k, v in last1.parameters().items():

@@ -1,0 +1,66 @@
+/* The 2 pixels x 2 outputs int8 dot of the 1x1 fast paths (DSP), shared by tt_conv2d_s8 (1x1 and im2col,
+ * tt_forward.c) and tt_conv2d_split_s8 (tt_memory_ops.c). Internal to the runtime.
+ *
+ * Two input pixels are widened once (tt_widen_pair: x - x_zero as SXTB16 halfword pairs, interleaved
+ * [p0 (0,2), p0 (1,3), p1 (0,2), p1 (1,3)] per 4 channels) and reused for every output pair; tt_dot2x2 adds the
+ * widened pair dotted with two weight rows to four int32 accumulators (exact integer sums: any order). */
+#ifndef TT_DOT2X2_H
+#define TT_DOT2X2_H
+
+#include <stdint.h>
+
+#include "tt_dsp.h"
+
+#ifdef TT_USE_DSP
+#if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP)
+/* tt_dot2x2(px, xend, pa, wb, acc): acc[0..3] (a00, a01, a10, a11) += the widened pixel pair px..xend dotted with
+ * weight rows pa (output a) and pa + wb (output b). In assembly (tt_forward.c; GCC's allocation spills on the
+ * M4): per 4 channels LDR x2, SXTB16 x4, LDRD x2, SMLAD x8, CMP, BNE = 18 instructions for 16 MAC. */
+void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int wb, int32_t *acc);
+#define TT_DOT2X2_ASM 1
+#else
+/* The same in C (the host-native build with emulated intrinsics). */
+static inline void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int wb, int32_t *acc) {
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+#pragma GCC unroll 2
+    for (; px < xend; px += 4, pa += 4) {
+        const uint32_t u = tt_load32(pa), v = tt_load32(pa + wb);
+        const uint32_t ua = __sxtb16(u), uc = tt_sxtb16_ror8(u);
+        const uint32_t va = __sxtb16(v), vc = tt_sxtb16_ror8(v);
+        const uint32_t x0 = px[0], x1 = px[1], x2 = px[2], x3 = px[3];
+        a00 = __smlad(x0, ua, a00);
+        a00 = __smlad(x1, uc, a00);
+        a01 = __smlad(x0, va, a01);
+        a01 = __smlad(x1, vc, a01);
+        a10 = __smlad(x2, ua, a10);
+        a10 = __smlad(x3, uc, a10);
+        a11 = __smlad(x2, va, a11);
+        a11 = __smlad(x3, vc, a11);
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+#endif
+
+/* Widen two int8 vectors of length n (x - x_zero) into xb (see above) and the n % 4 tail elements t0, t1. */
+static inline void tt_widen_pair(const int8_t *x0, const int8_t *x1, int n, int32_t x_zero, uint32_t *xb,
+                                 int32_t *t0, int32_t *t1) {
+    const int nq = n >> 2, ct = n & ~3;
+    const uint32_t nzz = ((uint32_t)(uint16_t)(int16_t)-x_zero) * 0x00010001u;
+    for (int q = 0; q < nq; q++) {
+        const uint32_t u = tt_load32(x0 + 4 * q), v = tt_load32(x1 + 4 * q);
+        xb[4 * q] = __sxtab16(nzz, u);
+        xb[4 * q + 1] = tt_sxtab16_ror8(nzz, u);
+        xb[4 * q + 2] = __sxtab16(nzz, v);
+        xb[4 * q + 3] = tt_sxtab16_ror8(nzz, v);
+    }
+    for (int t = 0; t < (n & 3); t++) {
+        t0[t] = x0[ct + t] - x_zero;
+        t1[t] = x1[ct + t] - x_zero;
+    }
+}
+#endif
+
+#endif
