@@ -1,6 +1,8 @@
 /* Weight gradient + QAS-SGD update kernels (docs/numerics.md, "Weight gradient sums", "Update").
  * Elements are summed and updated in device memory order (regular: o, kh, kw, i < k_in; depthwise:
- * kh, kw, c < k_in), four independent elements at a time, each sum over output positions in raster order. */
+ * kh, kw, c < k_in), four independent elements at a time, each sum over output positions in raster order.
+ * The fast paths sum register blocks in another order of elements; for the stochastic rule they draw each
+ * element's number from a per-row rng cursor (rng_starts), so the draws stay those of memory order. */
 #include "tt_kernels.h"
 #include "tt_math.h"
 
@@ -15,27 +17,101 @@ uint32_t tt_xorshift32(uint32_t *state) {
     return x;
 }
 
-static inline int8_t update_one(int8_t w, float delta, int rule, uint32_t *rng, float *sh) {
+/* The nearest and shadow rules on one element (sh: its shadow value, shadow rule only). */
+static inline int8_t update_one(int8_t w, float delta, int rule, float *sh) {
     if (rule == TT_RULE_SHADOW) {
         const float v = *sh + delta;
         *sh = v;
         return (int8_t)tt_clampi((int32_t)tt_rne(tt_clampf(v, 256.0f)), -127, 127);
     }
-    float d = tt_clampf(delta, 256.0f);
-    if (rule == TT_RULE_STOCHASTIC) {
-        const float u = (float)(tt_xorshift32(rng) >> 8) * 5.9604644775390625e-8f; /* 2^-24 */
-        const float v = d + u;
-        d = tt_rne(v);
-        if (d > v) d -= 1.0f; /* floor(v) */
-    } else {
-        d = tt_rne(d);
-    }
-    return (int8_t)tt_clampi((int32_t)w + (int32_t)d, -127, 127);
+    return (int8_t)tt_clampi((int32_t)w + (int32_t)tt_rne(tt_clampf(delta, 256.0f)), -127, 127);
 }
 
-/* Update n consecutive elements (n <= 4) of wt / shadow from sums s[] and factor k. */
+/* ---- the stochastic rule, with the rng state in a register ----
+ * Callers load the state once per run of elements, draw with xs_next and store it back, instead of going
+ * through tt_xorshift32(rng) per element (an int8 weight store may alias *rng, so the compiler reloads and
+ * stores it around every element otherwise). The draws, their order and the arithmetic are the contract's:
+ * u = f32(r >> 8) * 2^-24, W = clamp(W + floor(f32(clamp(delta, +-256) + u)), -127, 127). */
+static inline uint32_t xs_next(uint32_t x) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
+/* u = f32(r >> 8) * 2^-24, exact (r >> 8 < 2^24). On the device one fixed-point VCVT (24 fraction bits) does
+ * the conversion and the scaling together. */
+static inline float xs_uniform(uint32_t r) {
+#if defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4) /* single-precision FPU (checked in QEMU) */
+    float f = tt_bits_f32(r >> 8);
+    __asm("vcvt.f32.u32 %0, %0, #24" : "+t"(f));
+    return f;
+#else
+    return (float)(r >> 8) * 5.9604644775390625e-8f; /* 2^-24 */
+#endif
+}
+
+/* floor(v) for |v| <= 2^22, exact: t = rne(v), minus one where t > v. */
+static inline int32_t floor_s32(float v) {
+    const float t = tt_rne(v);
+    int32_t n = (int32_t)t;
+    if (t > v) n--;
+    return n;
+}
+
+/* w + floor(clamp(delta, +-256) + u), clamped to +-127 (u: this element's draw). */
+static inline int8_t stoch_one(int8_t w, float delta, float u) {
+    return (int8_t)tt_clampi((int32_t)w + floor_s32(tt_clampf(delta, 256.0f) + u), -127, 127);
+}
+
+/* Advance *rng by n draws (the elements of a layer whose sums come later, see rng_starts). */
+static inline uint32_t xs_skip(uint32_t x, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) x = xs_next(xs_next(xs_next(xs_next(x))));
+    for (; i < n; i++) x = xs_next(x);
+    return x;
+}
+
+/* cur[r] = the rng state before element r * len of a layer (rows of len elements in memory order, r < rows);
+ * *rng is left after all rows * len draws. A kernel that finishes its elements row by row in any row order,
+ * each row in ascending order, then draws every element's number from its row's cursor: the draws of the
+ * contract's single memory-order sequence. */
+static void rng_starts(uint32_t *rng, int rows, int len, uint32_t *cur) {
+    uint32_t x = *rng;
+    for (int r = 0; r < rows; r++) {
+        cur[r] = x;
+        x = xs_skip(x, len);
+    }
+    *rng = x;
+}
+
+/* Update n consecutive elements (n <= 4) of wt / shadow from sums s[] and factor k, any rule. */
 static inline void update_run(int8_t *wt, float *sh, const float *s, int n, float k, int rule, uint32_t *rng) {
-    for (int j = 0; j < n; j++) wt[j] = update_one(wt[j], s[j] * k, rule, rng, sh ? sh + j : 0);
+    if (rule == TT_RULE_STOCHASTIC) {
+        uint32_t x = *rng;
+        for (int j = 0; j < n; j++) {
+            x = xs_next(x);
+            wt[j] = stoch_one(wt[j], s[j] * k, xs_uniform(x));
+        }
+        *rng = x;
+        return;
+    }
+    for (int j = 0; j < n; j++) wt[j] = update_one(wt[j], s[j] * k, rule, sh ? sh + j : 0);
+}
+
+/* The same with one factor per element: s[j] * (neg_lr * q[j]) (depthwise: per channel). */
+static inline void update_run_q(int8_t *wt, float *sh, const float *s, int n, float neg_lr, const float *q, int rule,
+                                uint32_t *rng) {
+    if (rule == TT_RULE_STOCHASTIC) {
+        uint32_t x = *rng;
+        for (int j = 0; j < n; j++) {
+            x = xs_next(x);
+            wt[j] = stoch_one(wt[j], s[j] * (neg_lr * q[j]), xs_uniform(x));
+        }
+        *rng = x;
+        return;
+    }
+    for (int j = 0; j < n; j++) wt[j] = update_one(wt[j], s[j] * (neg_lr * q[j]), rule, sh ? sh + j : 0);
 }
 
 /* Sums of n <= 4 consecutive updated elements: regular conv (o, a, b, i..i+n). */
@@ -90,22 +166,64 @@ static inline void dw_sums(const float *g, const int8_t *x, int h, int w, int x_
  * The input block (4 channels x every position, (x - x_zero) as float) is converted once and reused by every
  * output (1x1) or tap (depthwise). Each element's sum is still the sequential raster-order sum of the contract
  * (blocks interleave independent elements only, never the terms of one). The elements are then updated in
- * block order, which equals memory order except for the rng draws: so these paths serve the nearest and
- * shadow rules and the split sums (tt_*_wgrad_f32); the stochastic rule keeps the memory-order loops below.
- * Stack: the block, 4 * positions floats, positions <= TT_WG_MAX_POS = 64 (1 KB): maps up to 8x8. */
+ * block order: input-channel blocks outer, so every row of the updated layout (1x1: an output o; depthwise: a
+ * tap) finishes in ascending order, but the rows interleave. The stochastic rule therefore draws each row's
+ * numbers from that row's cursor (rng_starts, on the stack: TT_WG_MAX_ROWS outputs per pass, TT_WG_MAX_TAPS
+ * taps), which gives every element the draw of the contract's memory order. With a single channel block
+ * (k_in <= 4) the block order is the memory order and the rng state itself is the one cursor.
+ * Stack: the block, 4 * positions floats, positions <= TT_WG_MAX_POS = 64 (1 KB): maps up to 8x8; the
+ * stochastic rule adds the cursors (512 B for 1x1, 256 B for depthwise). */
 #define TT_WG_MAX_POS 64
+#define TT_WG_MAX_ROWS 128
+#define TT_WG_MAX_TAPS 64
 
-/* Where finished sums go: s != NULL: s[idx] = sum (split kernels); else the update rule on wt[widx]. */
+/* d[j] = r[j], j < n <= 4, unrolled (a loop would become a memcpy call). */
+static inline void copy_run(float *d, const float *r, int n) {
+    switch (n) {
+    case 4: d[3] = r[3]; /* fall through */
+    case 3: d[2] = r[2]; /* fall through */
+    case 2: d[1] = r[1]; /* fall through */
+    case 1: d[0] = r[0]; /* fall through */
+    default: break;
+    }
+}
+
+/* Where finished sums go: s != NULL: s[idx] = sum (split kernels); else the update rule on wt[widx]. The
+ * stochastic rule draws row r's numbers from cur[r * cur_step] (cur_step 0: one cursor, memory order). */
 typedef struct {
     float *s;
     int8_t *wt;
     float *sh;
     int rule;
+    uint32_t *cur;
+    int cur_step;
 } wg_sink;
 
-static inline void wg_emit(const wg_sink *k, size_t idx, size_t widx, float sum, float f) {
-    if (k->s) k->s[idx] = sum;
-    else k->wt[widx] = update_one(k->wt[widx], sum * f, k->rule, 0, k->sh ? k->sh + idx : 0);
+/* Emit n <= 4 finished consecutive elements of row `row`: sums r[j] of updated element idx + j (weight widx + j),
+ * step factor neg_lr * q[qi + j] (qstep 1) or neg_lr * q[qi] (qstep 0: one factor for the row). q: NULL for the
+ * split kernels (sums only). */
+static inline __attribute__((always_inline)) void wg_emit_run(const wg_sink *k, size_t idx, size_t widx, int row,
+                                                              const float *r, int n, float neg_lr, const float *q,
+                                                              int qi, int qstep) {
+    if (k->s) {
+        copy_run(k->s + idx, r, n);
+        return;
+    }
+    int8_t *wp = k->wt + widx;
+    q += qi;
+    const float f0 = neg_lr * q[0]; /* qstep 0: loaded once, before the weight stores (which may alias q) */
+    if (k->rule == TT_RULE_STOCHASTIC) {
+        uint32_t *cp = k->cur + (size_t)row * (size_t)k->cur_step;
+        uint32_t x = *cp;
+        for (int j = 0; j < n; j++) {
+            x = xs_next(x);
+            wp[j] = stoch_one(wp[j], r[j] * (qstep ? neg_lr * q[j] : f0), xs_uniform(x));
+        }
+        *cp = x;
+    } else {
+        for (int j = 0; j < n; j++)
+            wp[j] = update_one(wp[j], r[j] * (qstep ? neg_lr * q[j] : f0), k->rule, k->sh ? k->sh + idx + j : 0);
+    }
 }
 
 /* xf[p][j] = f32(x[p * x_c + j] - x_zero) for j < n, 0 for n <= j < 4; p < np. */
@@ -144,23 +262,24 @@ static inline void wg_block4x4(const float *gp, int gs, const float *xp, int np,
     r[3][0] = a30; r[3][1] = a31; r[3][2] = a32; r[3][3] = a33;
 }
 
-/* 1x1: S[o][i] = sum_{p asc} g[p][o] * f32(x[p][i] - x_zero); blocks of 4 outputs x 4 input channels. */
+/* 1x1: S[o][i] = sum_{p asc} g[p][o] * f32(x[p][i] - x_zero) for outputs o_lo <= o < o_hi (g: co columns);
+ * blocks of 4 outputs x 4 input channels. Cursor row of output o: o - o_lo. */
 static __attribute__((noinline)) void wg1x1_fast(const float *g, const int8_t *x, int np, int x_c, int32_t x_zero,
-                                                 int co, int ci, int k_in, const float *q, float neg_lr,
-                                                 const wg_sink *sink) {
+                                                 int co, int o_lo, int o_hi, int ci, int k_in, const float *q,
+                                                 float neg_lr, const wg_sink *sink) {
     float xf[4 * np] __attribute__((aligned(8)));
     for (int i = 0; i < k_in; i += 4) {
         const int n = k_in - i < 4 ? k_in - i : 4;
         wg_convert(x + i, np, x_c, n, x_zero, xf);
-        for (int o = 0; o < co; o += 4) {
-            const int no = co - o < 4 ? co - o : 4;
+        for (int o = o_lo; o < o_hi; o += 4) {
+            const int no = o_hi - o < 4 ? o_hi - o : 4;
             float r[4][4];
             int sh = 0; /* r row of output o */
             if (no == 4) {
                 wg_block4x4(g + o, co, xf, np, r);
-            } else if (co >= 4) { /* last outputs: the block of the last four columns (earlier ones recomputed) */
+            } else if (o_hi >= 4) { /* last outputs: the block of the last four columns (earlier ones recomputed) */
                 sh = 4 - no;
-                wg_block4x4(g + co - 4, co, xf, np, r);
+                wg_block4x4(g + o_hi - 4, co, xf, np, r);
             } else { /* fewer than four outputs in all */
                 for (int oo = 0; oo < no; oo++)
                     for (int j = 0; j < 4; j++) {
@@ -169,15 +288,25 @@ static __attribute__((noinline)) void wg1x1_fast(const float *g, const int8_t *x
                         r[oo][j] = v;
                     }
             }
-            for (int oo = 0; oo < no; oo++) {
-                const float f = sink->s ? 0.0f : neg_lr * q[o + oo];
-                for (int j = 0; j < n; j++)
-                    wg_emit(sink, (size_t)(o + oo) * k_in + i + j, (size_t)(o + oo) * ci + i + j, r[oo + sh][j], f);
-            }
+            for (int oo = 0; oo < no; oo++)
+                wg_emit_run(sink, (size_t)(o + oo) * k_in + i, (size_t)(o + oo) * ci + i, o + oo - o_lo, r[oo + sh],
+                            n, neg_lr, q, o + oo, 0);
         }
     }
 }
 
+/* The stochastic rule over the 1x1 fast path: TT_WG_MAX_ROWS outputs per pass, one rng cursor each. */
+static __attribute__((noinline)) void wg1x1_stochastic(const float *g, const int8_t *x, int np, int x_c,
+                                                       int32_t x_zero, int8_t *wt, int co, int ci, int k_in,
+                                                       const float *q, float neg_lr, uint32_t *rng) {
+    uint32_t cur[TT_WG_MAX_ROWS];
+    const wg_sink sink = {0, wt, 0, TT_RULE_STOCHASTIC, cur, 1};
+    for (int o0 = 0; o0 < co; o0 += TT_WG_MAX_ROWS) {
+        const int o1 = co - o0 > TT_WG_MAX_ROWS ? o0 + TT_WG_MAX_ROWS : co;
+        rng_starts(rng, o1 - o0, k_in, cur);
+        wg1x1_fast(g, x, np, x_c, x_zero, co, o0, o1, ci, k_in, q, neg_lr, &sink);
+    }
+}
 
 /* Sums of one tap (a, b) for 4 channels over its valid output rectangle; d1..d3: g offsets of channels 1..3. */
 static inline __attribute__((always_inline)) void wgdw_tap(const float *g, const float *xf, int w, int c, int wo,
@@ -202,7 +331,8 @@ static inline __attribute__((always_inline)) void wgdw_tap(const float *g, const
 
 /* Depthwise: S[a][b][c] = sum_{valid (oh, ow) raster asc} g[oh][ow][c] * f32(x[ih][iw][c] - x_zero); per block of
  * 4 channels and per tap, over the tap's valid output rectangle (padded taps add nothing). The last block is
- * the last four channels (sums of channels already done are recomputed, not emitted again). */
+ * the last four channels (sums of channels already done are recomputed, not emitted again). Cursor row: the
+ * tap a * kw + b. */
 static __attribute__((noinline)) void wgdw_fast(const float *g, const int8_t *x, int h, int w, int x_c,
                                                 int32_t x_zero, int c, int kh, int kw, int k_in, int stride, int pad,
                                                 const float *q, float neg_lr, const wg_sink *sink) {
@@ -224,12 +354,23 @@ static __attribute__((noinline)) void wgdw_fast(const float *g, const int8_t *x,
                 float r[4];
                 if (n == 4) wgdw_tap(g + cb, xf, w, c, wo, stride, pad, a, b, oh0, oh1, ow0, ow1, 1, 2, 3, r);
                 else wgdw_tap(g + cb, xf, w, c, wo, stride, pad, a, b, oh0, oh1, ow0, ow1, d1, d2, d3, r);
-                const size_t base = ((size_t)a * kw + b);
-                for (int j = c0 - cb; j < n; j++)
-                    wg_emit(sink, base * k_in + cb + j, base * c + cb + j, r[j], sink->s ? 0.0f : neg_lr * q[cb + j]);
+                const int tap = a * kw + b, j0 = c0 - cb;
+                wg_emit_run(sink, (size_t)tap * k_in + c0, (size_t)tap * c + c0, tap, r + j0, n - j0, neg_lr, q,
+                            c0, 1);
             }
         }
     }
+}
+
+/* The stochastic rule over the depthwise fast path: one rng cursor per tap (kh * kw <= TT_WG_MAX_TAPS). */
+static __attribute__((noinline)) void wgdw_stochastic(const float *g, const int8_t *x, int h, int w, int x_c,
+                                                      int32_t x_zero, int8_t *wt, int c, int kh, int kw, int k_in,
+                                                      int stride, int pad, const float *q, float neg_lr,
+                                                      uint32_t *rng) {
+    uint32_t cur[TT_WG_MAX_TAPS];
+    const wg_sink sink = {0, wt, 0, TT_RULE_STOCHASTIC, cur, 1};
+    rng_starts(rng, kh * kw, k_in, cur);
+    wgdw_fast(g, x, h, w, x_c, x_zero, c, kh, kw, k_in, stride, pad, q, neg_lr, &sink);
 }
 
 /* 1x1 with one output channel (the channel-wise fused block backward updates pw1 one row at a time): four sums
@@ -239,6 +380,7 @@ static __attribute__((noinline)) void wgdw_fast(const float *g, const int8_t *x,
 static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x, int np, int x_c, int32_t x_zero,
                                                 int k_in, float *s, int8_t *wt, float k, int rule, uint32_t *rng,
                                                 float *sh) {
+    uint32_t xs = !s && rule == TT_RULE_STOCHASTIC ? *rng : 0; /* the rng state, kept in a register */
     for (int i = 0; i < k_in; i += 4) {
         const int n = k_in - i < 4 ? k_in - i : 4;
         float r[4];
@@ -264,12 +406,18 @@ static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x,
             }
         }
         if (s) {
-            for (int j = 0; j < n; j++) s[i + j] = r[j];
+            copy_run(s + i, r, n);
+        } else if (rule == TT_RULE_STOCHASTIC) {
+            for (int j = 0; j < n; j++) {
+                xs = xs_next(xs);
+                wt[i + j] = stoch_one(wt[i + j], r[j] * k, xs_uniform(xs));
+            }
         } else {
             update_run(wt + i, sh, r, n, k, rule, rng);
             if (sh) sh += n;
         }
     }
+    if (!s && rule == TT_RULE_STOCHASTIC) *rng = xs;
 }
 
 void tt_conv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int8_t *wt,
@@ -281,9 +429,15 @@ void tt_conv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int x
         wg1x1_row(g, x, h * w, x_c, x_zero, k_in, 0, wt, neg_lr * q[0], rule, rng, sh);
         return;
     }
-    if (rule != TT_RULE_STOCHASTIC && kh == 1 && kw == 1 && stride == 1 && pad == 0 && h * w <= TT_WG_MAX_POS) {
-        const wg_sink sink = {0, wt, sh, rule};
-        wg1x1_fast(g, x, h * w, x_c, x_zero, co, ci, k_in, q, neg_lr, &sink);
+    /* the stochastic rule with fewer than four outputs (the classifier) keeps the memory-order loops below */
+    if (kh == 1 && kw == 1 && stride == 1 && pad == 0 && h * w <= TT_WG_MAX_POS &&
+        (rule != TT_RULE_STOCHASTIC || co >= 4)) {
+        if (rule != TT_RULE_STOCHASTIC || k_in <= 4) { /* k_in <= 4: block order = memory order, one cursor */
+            const wg_sink sink = {0, wt, sh, rule, rng, 0};
+            wg1x1_fast(g, x, h * w, x_c, x_zero, co, 0, co, ci, k_in, q, neg_lr, &sink);
+        } else {
+            wg1x1_stochastic(g, x, h * w, x_c, x_zero, wt, co, ci, k_in, q, neg_lr, rng);
+        }
         return;
     }
     float s[4];
@@ -308,10 +462,16 @@ void tt_dwconv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int
                               uint32_t *rng, float *shadow, int stride, int pad) {
     const int ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
     float *sh = rule == TT_RULE_SHADOW ? shadow : 0;
-    if (rule != TT_RULE_STOCHASTIC && h * w <= TT_WG_MAX_POS && ho > 0 && wo > 0) {
-        const wg_sink sink = {0, wt, sh, rule};
-        wgdw_fast(g, x, h, w, x_c, x_zero, c, kh, kw, k_in, stride, pad, q, neg_lr, &sink);
-        return;
+    if (h * w <= TT_WG_MAX_POS && ho > 0 && wo > 0) {
+        if (rule != TT_RULE_STOCHASTIC || k_in <= 4) { /* k_in <= 4: block order = memory order, one cursor */
+            const wg_sink sink = {0, wt, sh, rule, rng, 0};
+            wgdw_fast(g, x, h, w, x_c, x_zero, c, kh, kw, k_in, stride, pad, q, neg_lr, &sink);
+            return;
+        }
+        if (kh * kw <= TT_WG_MAX_TAPS) {
+            wgdw_stochastic(g, x, h, w, x_c, x_zero, wt, c, kh, kw, k_in, stride, pad, q, neg_lr, rng);
+            return;
+        }
     }
     float s[4];
     for (int a = 0; a < kh; a++) {
@@ -320,8 +480,7 @@ void tt_dwconv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int
             for (int i = 0; i < k_in; i += 4) {
                 const int n = k_in - i < 4 ? k_in - i : 4;
                 dw_sums(g, x, h, w, x_c, x_zero, c, ho, wo, a, b, i, n, stride, pad, s);
-                for (int j = 0; j < n; j++)
-                    wrow[i + j] = update_one(wrow[i + j], s[j] * (neg_lr * q[i + j]), rule, rng, sh ? sh + j : 0);
+                update_run_q(wrow + i, sh, s, n, neg_lr, q + i, rule, rng);
                 if (sh) sh += n;
             }
         }
@@ -338,8 +497,8 @@ void tt_conv2d_wgrad_f32(const float *g, const int8_t *x, int h, int w, int x_c,
         return;
     }
     if (kernel == 1 && stride == 1 && pad == 0 && h * w <= TT_WG_MAX_POS) {
-        const wg_sink sink = {s, 0, 0, 0};
-        wg1x1_fast(g, x, h * w, x_c, x_zero, co, k_in, k_in, 0, 0.0f, &sink);
+        const wg_sink sink = {s, 0, 0, 0, 0, 0};
+        wg1x1_fast(g, x, h * w, x_c, x_zero, co, 0, co, k_in, k_in, 0, 0.0f, &sink);
         return;
     }
     float r[4];
@@ -357,7 +516,7 @@ void tt_dwconv2d_wgrad_f32(const float *g, const int8_t *x, int h, int w, int x_
                            int kernel, int k_in, int stride, int pad, float *s) {
     const int ho = (h + 2 * pad - kernel) / stride + 1, wo = (w + 2 * pad - kernel) / stride + 1;
     if (h * w <= TT_WG_MAX_POS && ho > 0 && wo > 0) {
-        const wg_sink sink = {s, 0, 0, 0};
+        const wg_sink sink = {s, 0, 0, 0, 0, 0};
         wgdw_fast(g, x, h, w, x_c, x_zero, c, kernel, kernel, k_in, stride, pad, 0, 0.0f, &sink);
         return;
     }
@@ -382,28 +541,46 @@ void tt_bias_grad_f32(const float *g, int p, int co, float *s) {
 void tt_conv2d_weight_update(const float *s, int8_t *wt, int co, int kh, int kw, int ci, int k_in, const float *q,
                              float neg_lr, int rule, uint32_t *rng, float *shadow) {
     float *sh = rule == TT_RULE_SHADOW ? shadow : 0;
+    uint32_t x = rule == TT_RULE_STOCHASTIC ? *rng : 0;
     for (int o = 0; o < co; o++) {
         const float k = neg_lr * q[o];
         for (int ab = 0; ab < kh * kw; ab++) {
             int8_t *wrow = wt + ((size_t)o * kh * kw + ab) * ci;
+            if (rule == TT_RULE_STOCHASTIC) {
+                for (int i = 0; i < k_in; i++, s++) {
+                    x = xs_next(x);
+                    wrow[i] = stoch_one(wrow[i], *s * k, xs_uniform(x));
+                }
+                continue;
+            }
             for (int i = 0; i < k_in; i++, s++) {
-                wrow[i] = update_one(wrow[i], *s * k, rule, rng, sh);
+                wrow[i] = update_one(wrow[i], *s * k, rule, sh);
                 if (sh) sh++;
             }
         }
     }
+    if (rule == TT_RULE_STOCHASTIC) *rng = x;
 }
 
 void tt_dwconv2d_weight_update(const float *s, int8_t *wt, int kh, int kw, int c, int k_in, const float *q,
                                float neg_lr, int rule, uint32_t *rng, float *shadow) {
     float *sh = rule == TT_RULE_SHADOW ? shadow : 0;
+    uint32_t x = rule == TT_RULE_STOCHASTIC ? *rng : 0;
     for (int ab = 0; ab < kh * kw; ab++) {
         int8_t *wrow = wt + (size_t)ab * c;
+        if (rule == TT_RULE_STOCHASTIC) {
+            for (int i = 0; i < k_in; i++, s++) {
+                x = xs_next(x);
+                wrow[i] = stoch_one(wrow[i], *s * (neg_lr * q[i]), xs_uniform(x));
+            }
+            continue;
+        }
         for (int i = 0; i < k_in; i++, s++) {
-            wrow[i] = update_one(wrow[i], *s * (neg_lr * q[i]), rule, rng, sh);
+            wrow[i] = update_one(wrow[i], *s * (neg_lr * q[i]), rule, sh);
             if (sh) sh++;
         }
     }
+    if (rule == TT_RULE_STOCHASTIC) *rng = x;
 }
 
 void tt_bias_update(const float *s, int co, int32_t *bias, const float *qb, float neg_lr) {

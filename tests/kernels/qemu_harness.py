@@ -325,6 +325,9 @@ def check_cases(seed: int = 0) -> list[Case]:
         *misc_cases(rng),
         *sat_bias_cases(np.random.default_rng(seed + 100)),
         irb_case(rng, 6, 5, 6, 4, 3, 1, "stochastic"), irb_case(rng, 9, 6, 5, 7, 5, 2, "nearest"),
+        # the stochastic rule over the blocked weight-gradient paths (a cursor per row of the updated layout)
+        wgrad_case(rng, 6, 9, 9, 3, 1, 9, "stochastic", dw=True),
+        wgrad_case(rng, 2, 7, 131, 1, 1, 7, "stochastic"), wgrad_case(rng, 3, 6, 3, 1, 1, 6, "stochastic"),
     ]
 
 
@@ -370,6 +373,8 @@ def bench_cases(seed: int = 1) -> list[Case]:
         split_case(rng, 8, 96, 32, 48, 1, 1), split_case(rng, 4, 160, 40, 96, 1, 1),
         dw_inplace_case(rng, 8, 96, 3), dw_inplace_case(rng, 8, 96, 5), dw_inplace_case(rng, 4, 192, 7),
         dw_inplace_case(rng, 16, 48, 3),
+        wgrad_case(rng, 8, 96, 48, 1, 1, 96, "stochastic"),
+        wgrad_case(rng, 8, 96, 96, 3, 1, 96, "stochastic", dw=True),
     ]
 
 

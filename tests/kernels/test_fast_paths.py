@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinytrain.kernels as K
-from tests.kernels.test_native_vs_reference import s8, same
+from tests.kernels.test_native_vs_reference import _check_update, s8, same
 from tinytrain import native
 from tinytrain.kernels import memory_ops as M
 
@@ -122,6 +122,53 @@ def test_conv2d_wgrad_one_output(nk: native.NativeKernels, h: int, w: int, x_c: 
         same(res[1][1], res[0][1])
     assert res[1][2] == res[0][2]
     same(nk.conv2d_wgrad_f32(g, x, 3, k_in), M.conv2d_wgrad_f32(g, x, 3, k_in))
+
+
+# Blocked weight-gradient paths (tt_update.c) under every rule, the stochastic one especially: the rows of
+# the updated layout (1x1: outputs; depthwise: taps) finish interleaved, each row drawing from its own rng
+# cursor, so the draws must still be those of memory order. 1x1: (h, w, co, k_in)
+WG_BLOCKED_1X1 = [
+    (3, 3, 131, 13),   # > TT_WG_MAX_ROWS = 128 outputs: two passes of cursors, the last block has 3 outputs
+    (8, 8, 6, 9),      # 64 positions, co % 4 = 2, k_in % 4 = 1
+    (2, 3, 3, 7),      # fewer than four outputs: memory-order loops (stochastic), generic block (others)
+    (4, 4, 9, 4),      # one channel block: block order = memory order, one cursor
+    (1, 1, 5, 6),      # one position (the classifier's shape)
+    (9, 9, 8, 8),      # > 64 positions: memory-order loops
+]
+
+
+@pytest.mark.parametrize("h,w,co,k_in", WG_BLOCKED_1X1)
+def test_conv2d_wgrad_update_blocked(nk: native.NativeKernels, h: int, w: int, co: int, k_in: int) -> None:
+    rng = np.random.default_rng(h * 31 + w + co * 7 + k_in)
+    ci = k_in + 3
+    g = rng.standard_normal((h, w, co)).astype(F32)
+    x = s8(rng, (h, w, ci))
+    wt = s8(rng, (co, 1, 1, ci), -127, 127)
+    q = rng.uniform(0.1, 2.0, co).astype(F32)
+    _check_update(nk, "conv2d_wgrad_update", g, x, 5, wt, k_in, q, 1, 0, co * k_in)
+
+
+# Depthwise: (h, w, c, k, stride, k_in)
+WG_BLOCKED_DW = [
+    (8, 8, 11, 3, 1, 11),   # 64 positions, three channel blocks (the last one overlapping)
+    (7, 6, 9, 5, 2, 6),     # stride 2, k_in < c
+    (5, 5, 3, 7, 1, 3),     # one channel block: one cursor
+    (6, 6, 6, 9, 1, 6),     # 81 taps > TT_WG_MAX_TAPS: memory-order loops (stochastic)
+    (9, 8, 6, 3, 1, 6),     # > 64 positions: memory-order loops
+]
+
+
+@pytest.mark.parametrize("h,w,c,k,stride,k_in", WG_BLOCKED_DW)
+def test_dwconv2d_wgrad_update_blocked(nk: native.NativeKernels, h: int, w: int, c: int, k: int, stride: int,
+                                       k_in: int) -> None:
+    rng = np.random.default_rng(h * 29 + w + c * 5 + k + stride + k_in)
+    pad = (k - 1) // 2
+    ho, wo = K.out_size(h, k, stride, pad), K.out_size(w, k, stride, pad)
+    g = rng.standard_normal((ho, wo, c)).astype(F32)
+    x = s8(rng, (h, w, c))
+    wt = s8(rng, (k, k, c), -127, 127)
+    q = rng.uniform(0.1, 2.0, c).astype(F32)
+    _check_update(nk, "dwconv2d_wgrad_update", g, x, -3, wt, k_in, q, stride, pad, k * k * k_in)
 
 
 # In-place depthwise fast path (tt_memory_ops.c): the plane path, stride 1, k in {3, 5, 7}, pad = (k - 1) / 2.
