@@ -24,7 +24,12 @@ Buffer names: `input`; `act:<tensor>` int8 activations (HWC); `mask:<tensor>` u8
 channel slices; `grad:<tensor>[@<layer>]` f32 gradients (HWC), `gmask:<tensor>` / `gsum:<tensor>` the
 out-of-place masked / summed ones when in-place is off or unsafe; `loss`; per layer `w:`, `b:` (int8
 weights, int32 bias), `m:` (requant multipliers), `sw:` (weight scales), `q:` / `qb:` (QAS update
-factors), `shadow:` (f32 shadow copy), `wgrad:` / `bgrad:` (split gradients, reorder off).
+factors), `shadow:` (f32 shadow copy), `wgrad:` / `bgrad:` (split gradients: reorder off, or buffered mode),
+`gacc:` / `gaccb:` (mini-batch gradient accumulators) and `mom:` / `momb:` (momentum buffers), SRAM f32.
+
+Momentum and mini-batches (`momentum`, `accumulate`; docs/numerics.md "Momentum and mini-batches"): every
+update goes through the split kernels and SRAM optimizer state (`Builder._split_update`); with mini-batches
+the update steps are gated to the last sample of each batch (`Step.when`, tinytrain/program.py).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from tinytrain import kernels as K
 from tinytrain.autodiff import forward_rule, gradient_rule, output_clamped
 from tinytrain.ir import Graph, Op
 from tinytrain.kernels.backward import mask_bytes
-from tinytrain.program import Buffer, Program, Step, Storage
+from tinytrain.program import WHEN_BATCH_END, Buffer, Program, Step, Storage
 from tinytrain.schedule.lifetimes import compute_lifetimes, live_bytes
 from tinytrain.schedule.patch import MAX_STAGE_OVERHEAD, PatchPlan, chain_cuts, choose_patch, plan_patch
 from tinytrain.sparse.schemes import Scheme, resolve_scheme
@@ -88,6 +93,12 @@ class CompileOptions:
     # tables at compile time (docs/numerics.md, "Update"): the new head learns from scratch while the
     # pretrained layers only adapt, so transfer learning usually wants it larger. Costs nothing on device.
     head_lr_scale: float = 1.0
+    # SGD momentum mu in [0, 1) (PyTorch's, dampening 0, no Nesterov; used as float32) and gradient
+    # accumulation over mini-batches of `accumulate` samples (the update every n-th step, from the batch-mean
+    # gradient). Either switches the updates to "buffered" mode: split gradient sums, SRAM optimizer state
+    # `mom:` / `gacc:`, the update from it (docs/numerics.md, "Momentum and mini-batches"). Default: plain SGD
+    momentum: float = 0.0
+    accumulate: int = 1
 
     def __post_init__(self) -> None:
         if self.update_rule not in UPDATE_RULES:
@@ -96,6 +107,28 @@ class CompileOptions:
             )
         if not (math.isfinite(self.head_lr_scale) and self.head_lr_scale > 0):
             raise TinytrainError(f"head_lr_scale must be a positive number, got {self.head_lr_scale!r}")
+        check_optimizer(self.momentum, self.accumulate)
+
+    @property
+    def buffered(self) -> bool:
+        """Momentum or mini-batches: the updates go through SRAM optimizer state."""
+        return self.momentum > 0 or self.accumulate > 1
+
+
+def check_optimizer(momentum: object, accumulate: object) -> None:
+    """TinytrainError unless 0 <= momentum < 1 (also in float32) and accumulate is an integer >= 1."""
+    if (
+        isinstance(momentum, bool)
+        or not isinstance(momentum, (int, float, np.integer, np.floating))
+        or not math.isfinite(float(momentum))
+        or not 0.0 <= float(momentum) < 1.0
+        or np.float32(momentum) >= 1.0
+    ):
+        raise TinytrainError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    if isinstance(accumulate, bool) or not isinstance(accumulate, (int, np.integer)) or int(accumulate) < 1:
+        raise TinytrainError(
+            f"accumulate (samples per mini-batch) must be an integer >= 1, got {accumulate!r}"
+        )
 
 
 def _hwc(shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -124,6 +157,7 @@ class Builder:
             str, str
         ] = {}  # tensor -> buffer holding the sum of its gradient contributions so far
         self._deferred: list[Step] = []
+        self._deferred_gated: list[Step] = []  # buffered mode, n > 1: the updates at the end of a mini-batch
         self.grad_buffers: dict[str, str] = {}  # tensor -> final (masked) gradient buffer
         self.wgrad_buffers: dict[str, str] = {}
         self.bgrad_buffers: dict[str, str] = {}
@@ -391,7 +425,7 @@ class Builder:
         if "shadow" in p:
             upd_in["shadow"] = upd_out["shadow"] = p["shadow"]
         rt = self._runtime_update_attrs()
-        if self.options.reorder:
+        if self.options.reorder and not self.options.buffered:
             self.emit(
                 fused,
                 {"g": g, "x": x, **upd_in},
@@ -417,15 +451,15 @@ class Builder:
             op.name,
             "backward",
         )
-        self._deferred.append(
-            Step(split_update, {"s": s, **upd_in}, upd_out, {"k_in": k, **rt}, op.name, "update")
+        self._split_update(
+            Step(split_update, {"s": s, **upd_in}, upd_out, {"k_in": k, **rt}, op.name, "update"), "w"
         )
 
     def update_bias(self, op: Op, g: str) -> None:
         if op.name not in self.scheme.bias_layers:
             return
         p = self.params(op)
-        if self.options.reorder:
+        if self.options.reorder and not self.options.buffered:
             self.emit(
                 "bias_grad_update",
                 {"g": g, "bias": p["bias"], "qb": p["qb"]},
@@ -438,7 +472,7 @@ class Builder:
         s = self.buffer(f"bgrad:{op.name}", "f32", (len(op.bias),), Storage.ARENA, "grad", op.name)
         self.bgrad_buffers[op.name] = s
         self.emit("bias_grad_f32", {"g": g}, {"s": s}, {}, op.name, "backward")
-        self._deferred.append(
+        self._split_update(
             Step(
                 "bias_update",
                 {"s": s, "bias": p["bias"], "qb": p["qb"]},
@@ -446,8 +480,57 @@ class Builder:
                 {"neg_lr": "$neg_lr"},
                 op.name,
                 "update",
-            )
+            ),
+            "b",
         )
+
+    def _split_update(self, update: Step, kind: str) -> None:
+        """The update of one tensor (`kind` "w" or "b") from its gradient sums `update.inputs["s"]` (an arena
+        buffer just written by the split gradient kernel).
+
+        Plain SGD (reorder off): the update runs after the backward pass. Buffered mode (momentum mu > 0 or
+        mini-batches of n > 1 samples, docs/numerics.md "Momentum and mini-batches"): per sample, n > 1 adds
+        the sums into the SRAM accumulator `gacc:` (`add_f32` in place), or n == 1 steps the momentum buffer
+        `mom:` with them (`momentum_f32`) -- right after the gradient with `reorder`, so the arena sums die at
+        once, else after the backward pass; then the update (from `mom:` if mu > 0, else `gacc:`) after the
+        backward pass. With n > 1 the momentum step, the update (at `$neg_lr_batch`) and clearing the
+        accumulator (`zero_f32`) are gated to the last sample of each mini-batch and run, for every tensor in
+        update order, after all the ungated steps."""
+        o = self.options
+        if not o.buffered:
+            self._deferred.append(update)
+            return
+        layer, s = update.layer, update.inputs["s"]
+        shape = self.buffers[s].shape
+        n, mu = int(o.accumulate), float(np.float32(o.momentum))
+        per_sample: list[Step] = []
+        gated: list[Step] = []
+        src = s
+        gacc = None
+        zeros = np.zeros(shape, np.float32)
+        if n > 1:
+            name = f"{'gaccb' if kind == 'b' else 'gacc'}:{layer}"
+            gacc = self.buffer(name, "f32", shape, Storage.SRAM, "grad_acc", layer, zeros.copy())
+            per_sample.append(Step("add_f32", {"a": s, "b": gacc}, {"y": gacc}, {}, layer, "update"))
+            src = gacc
+        if o.momentum > 0:
+            name = f"{'momb' if kind == 'b' else 'mom'}:{layer}"
+            mom = self.buffer(name, "f32", shape, Storage.SRAM, "momentum", layer, zeros.copy())
+            step = Step("momentum_f32", {"m": mom, "g": src}, {"m": mom}, {"mu": mu}, layer, "update")
+            (gated if n > 1 else per_sample).append(step)
+            src = mom
+        update.inputs["s"] = src
+        gated.append(update)
+        if gacc is not None:
+            update.attrs["neg_lr"] = "$neg_lr_batch"
+            gated.append(Step("zero_f32", {"x": gacc}, {"x": gacc}, {}, layer, "update"))
+            for st in gated:
+                st.when = WHEN_BATCH_END
+        if o.reorder:
+            self._target.extend(per_sample)
+        else:
+            self._deferred.extend(per_sample)
+        (self._deferred_gated if gacc is not None else self._deferred).extend(gated)
 
     # channel-wise fused inverted-residual backward --------------------------------------------------------
     _FUSE_DW = ("apply_mask_f32", "bias_grad_update", "dwconv2d_bwd_input_f32")
@@ -462,7 +545,10 @@ class Builder:
     def _fuse_block_backwards(self) -> None:
         """Replace the backward steps of each block pw1 (1x1) -> dw -> pw2 (1x1) whose dw and pw2 weights
         are frozen, from pw2's input gradient to pw1's updates, by one `ir_block_bwd_f32` step
-        (docs/memory.md)."""
+        (docs/memory.md). In buffered mode (momentum, mini-batches) the updates are split gradient sums
+        (`*_wgrad_f32`, `bias_grad_f32`), which the fused kernel does not produce: a block whose dw or pw1 has
+        an update reads the chain with a kernel outside `_FUSE_DW`/`_FUSE_PW1` and is left unfused; blocks
+        that only pass the gradient through are fused as usual."""
 
         def pointwise(op: Op | None) -> bool:
             return (
@@ -609,8 +695,11 @@ class Builder:
     def _inplace_dw_grads(self) -> None:
         """Rewrite each stride-1 `dwconv2d_bwd_input_f32` whose output gradient g no later step reads except
         its layer's `bias_grad_update` into `dwconv2d_bwd_input_inplace_f32` (dx written over g), the bias
-        update moved before it; later steps read g's buffer where they read dx's."""
+        update moved before it; later steps read g's buffer where they read dx's. In buffered mode (momentum,
+        mini-batches) the bias gradient is the split `bias_grad_f32` (its sums then go to the optimizer
+        state): that step moves instead (it reads only g, which the rewrite leaves intact until dx)."""
         steps = self.steps
+        movable = {"bias_grad_update"} | ({"bias_grad_f32"} if self.options.buffered else set())
         t = 0
         while t < len(steps):
             st = steps[t]
@@ -627,7 +716,7 @@ class Builder:
             if (
                 gb.storage != Storage.ARENA
                 or gb.shape != db.shape
-                or any(steps[u].kernel != "bias_grad_update" or steps[u].layer != st.layer for u in later)
+                or any(steps[u].kernel not in movable or steps[u].layer != st.layer for u in later)
             ):
                 t += 1
                 continue
@@ -786,6 +875,7 @@ class Builder:
         if self._grad:
             raise TinytrainError(f"internal: gradients of {sorted(self._grad)} were never consumed")
         self.steps.extend(self._deferred)
+        self.steps.extend(self._deferred_gated)
         if self.options.fused_block_backward and self.options.reorder and self.options.inplace:
             self._fuse_block_backwards()
         if self.options.inplace_dw_grad and self.options.inplace:
@@ -817,6 +907,11 @@ class Builder:
             "earliest_backward_layer": backward_ops[0] if backward_ops else None,
             "activation_buffers": dict(self._act),
             "patch": self.patch.to_dict() if self.patch else None,
+            "optimizer": {
+                "momentum": float(np.float32(self.options.momentum)),
+                "accumulate": int(self.options.accumulate),
+                "buffered": self.options.buffered,
+            },
         }
         return Program(
             g.name,

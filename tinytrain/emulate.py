@@ -84,6 +84,8 @@ class EmulateConfig:
     epochs: int = 1
     lr: float = 0.002
     update_rule: str = "nearest"
+    momentum: float = 0.0  # SGD momentum (CompileOptions.momentum)
+    accumulate: int = 1  # samples per mini-batch (CompileOptions.accumulate)
     seed: int = 0
     rng_seed: int = 0x2545F491
     max_train: int | None = None  # cap on the train split (None: all)
@@ -104,6 +106,10 @@ class EmulateConfig:
     def key(self) -> str:
         m = Path(self.model).name if ("/" in self.model or os.sep in self.model) else self.model
         parts = [m, self.scheme.replace(":", "-"), self.dataset, f"r{self.resolution}", self.board]
+        if self.momentum:
+            parts.append(f"mom{self.momentum:g}")
+        if self.accumulate != 1:
+            parts.append(f"acc{self.accumulate}")
         if self.backend != "qemu":
             parts.append(self.backend)
         return "-".join(p.replace("/", "_") for p in parts)
@@ -129,10 +135,14 @@ def load_graph(model: str, resolution: int, classes: int | None, seed: int) -> A
     return graph
 
 
-def compile_program(graph: Any, scheme: str, update_rule: str) -> Program:
+def compile_program(
+    graph: Any, scheme: str, update_rule: str, momentum: float = 0.0, accumulate: int = 1
+) -> Program:
     from tinytrain.compiler import CompileOptions, compile_training
 
-    return compile_training(graph, scheme, CompileOptions(update_rule=update_rule))
+    return compile_training(
+        graph, scheme, CompileOptions(update_rule=update_rule, momentum=momentum, accumulate=accumulate)
+    )
 
 
 def plan_program(program: Program, board: str) -> Any:
@@ -197,7 +207,7 @@ def run_baseline(
     try:
         from tinytrain.reference.training import Trainer
 
-        program = compile_program(graph, base.scheme, cfg.update_rule)
+        program = compile_program(graph, base.scheme, cfg.update_rule, cfg.momentum, cfg.accumulate)
         plan = plan_program(program, board)
         trainer = Trainer(program, seed=job.rng_seed)
         n = len(job.y_test)
@@ -591,11 +601,14 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
 
     if cfg.backend not in ("qemu", "host"):
         raise TinytrainError(f"unknown backend {cfg.backend!r}: qemu or host")
+    from tinytrain.compiler import check_optimizer
+
+    check_optimizer(cfg.momentum, cfg.accumulate)  # bad input fails before the model is loaded
     t = time.perf_counter()
     _say(progress, f"model {cfg.model} at {cfg.resolution}x{cfg.resolution}")
     graph = load_graph(cfg.model, cfg.resolution, cfg.classes, cfg.seed)
     t = lap("model", t)
-    program = compile_program(graph, cfg.scheme, cfg.update_rule)
+    program = compile_program(graph, cfg.scheme, cfg.update_rule, cfg.momentum, cfg.accumulate)
     t = lap("compile", t)
     plan = plan_program(program, cfg.board if cfg.backend == "qemu" else "m7")
     if cfg.backend == "qemu":
@@ -611,6 +624,13 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     inp = program.buffers[program.input_buffer]
     job = make_job(cfg, program.num_classes, tuple(inp.shape))
     t = lap("dataset", t)
+    unapplied = job.steps % cfg.accumulate
+    if unapplied:
+        _say(
+            progress,
+            f"warning: {job.steps} steps is not a multiple of the mini-batch ({cfg.accumulate} samples): the "
+            f"last {unapplied} sample(s) are accumulated but never applied (on the device as on the host)",
+        )
 
     build_dir = Path(cfg.build_dir) if cfg.build_dir else BUILD_ROOT / cfg.key()
     gen_dir, run_dir = build_dir / "gen", build_dir / "run"
@@ -777,6 +797,9 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
         "classes": program.num_classes,
         "resolution": cfg.resolution,
         "update_rule": cfg.update_rule,
+        "momentum": cfg.momentum,
+        "accumulate": cfg.accumulate,
+        "unapplied_samples": unapplied,  # a trailing partial mini-batch: accumulated, never applied
         "lr": cfg.lr,
         "seed": cfg.seed,
         "steps": len(steps_ev),
@@ -1077,6 +1100,14 @@ def summary(record: dict[str, Any]) -> str:
     def row(label: str, text: str) -> None:
         lines.append(f"  {label:<13} {text}")
 
+    if r.get("momentum") or int(r.get("accumulate") or 1) > 1:
+        n = int(r.get("accumulate") or 1)
+        left = int(r.get("unapplied_samples") or 0)
+        row(
+            "optimizer",
+            f"SGD momentum {r.get('momentum') or 0:g}, mini-batches of {n} sample(s)"
+            + (f"; the last {left} sample(s) never applied" if left else ""),
+        )
     sram, pred = r.get("sram"), r.get("sram_predicted") or {}
     budget = r.get("sram_budget")
     if sram:
@@ -1096,7 +1127,14 @@ def summary(record: dict[str, Any]) -> str:
         g = pred.get("breakdown") or {}
         if g:
             train = sum(
-                g.get(k, 0) for k in ("trainable_weights", "trainable_biases", "shadow_copies", "momentum")
+                g.get(k, 0)
+                for k in (
+                    "trainable_weights",
+                    "trainable_biases",
+                    "shadow_copies",
+                    "optimizer_state",
+                    "momentum",
+                )
             )
             other = sum(g.get(k, 0) for k in ("sram_tables", "sram_other", "runtime_state"))
             row(

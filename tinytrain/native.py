@@ -75,6 +75,9 @@ _PROTOS: dict[str, tuple[object, list[object]]] = {
     "tt_dwconv2d_bwd_input_inplace_f32": (None, [_F32P, _I, _I, _I, _S8P, _I, _I, _F32P, _I, _F32P]),
     "tt_dwconv2d_s8_inplace": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _S32P, _F32P, _Z, _Z, _I, _S8P]),
     "tt_ir_block_bwd_f32": (None, [C.c_void_p, _F32P]),
+    # tt_optim.c
+    "tt_momentum_f32": (None, [_F32P, _F32P, _I, _F]),
+    "tt_zero_f32": (None, [_F32P, _I]),
 }
 
 
@@ -473,6 +476,20 @@ class NativeKernels:
         if x1 is not None:
             out += [w1] + ([shadow1] if shadow1 is not None else [])
         return tuple(out)
+
+    # ---- optimizer state (tt_optim.c), in place on a copy like add_f32 ----
+    def momentum_f32(self, m: np.ndarray, g: np.ndarray, mu: float) -> np.ndarray:
+        out = _f32(m).copy()
+        gg = _f32(g)
+        if gg.size != out.size:
+            raise ValueError(f"momentum buffer has {out.size} elements, the gradient {gg.size}")
+        self.lib.tt_momentum_f32(out, gg, out.size, mu)
+        return out
+
+    def zero_f32(self, x: np.ndarray) -> np.ndarray:
+        out = _f32(x).copy()
+        self.lib.tt_zero_f32(out, out.size)
+        return out
 
     def xorshift32(self, state: int) -> int:
         cell = C.c_uint32(state)

@@ -73,6 +73,11 @@ void tt_dwconv2d_weight_update(const float *s, int8_t *wt, int kh, int kw, int c
                                float neg_lr, int rule, uint32_t *rng, float *shadow);
 void tt_bias_update(const float *s, int co, int32_t *bias, const float *qb, float neg_lr);
 
+/* ---- optimizer state (tt_optim.c; docs/numerics.md, "Momentum and mini-batches"), in place ----
+ * The mini-batch accumulator adds each sample's sums with tt_add_f32 (y == b). */
+void tt_momentum_f32(float *m, const float *g, int n, float mu); /* m = f32(f32(mu * m) + g) */
+void tt_zero_f32(float *x, int n);                                /* x = +0.0f */
+
 /* Scratch: no kernel needs arena scratch (tinytrain.kernels.scratch_bytes returns 0; the fast paths' bounded
  * stack buffers are part of the measured stack high-water). A kernel that ever does gets
  * size_t tt_<name>_scratch_bytes(...) here, mirrored in Python. */

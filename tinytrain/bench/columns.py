@@ -29,7 +29,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("pred_trainable_weights", "predicted: updated weights kept in SRAM"),
     ("pred_trainable_biases", "predicted: updated biases kept in SRAM"),
     ("pred_input", "predicted: separate input buffer (0 when the input lives in the arena)"),
-    ("pred_other", "predicted: shadow copies, momentum, SRAM tables, other SRAM, runtime state"),
+    ("pred_other", "predicted: shadow copies, optimizer state, SRAM tables, other SRAM, runtime state"),
     ("pred_stack", "predicted stack (the planner's estimate)"),
     ("sram_total", "MEASURED SRAM: .data + .bss (ELF) + stack high-water mark (painted stack), bytes"),
     ("sram_static", "measured .data + .bss"),

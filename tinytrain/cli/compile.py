@@ -41,6 +41,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
     p.add_argument("--update-rule", default="nearest", choices=("nearest", "stochastic", "shadow"))
     p.add_argument(
+        "--momentum",
+        type=float,
+        default=0.0,
+        metavar="MU",
+        help="SGD momentum in [0, 1) (default 0: plain SGD); a float32 momentum buffer per updated tensor",
+    )
+    p.add_argument(
+        "--accumulate",
+        type=int,
+        default=1,
+        metavar="N",
+        help="mini-batch of N samples: gradients accumulate in SRAM, one update per N steps (default 1)",
+    )
+    p.add_argument(
         "--no-qas", action="store_true", help="ablation: int8 updates without quantization-aware scaling"
     )
     p.add_argument(
@@ -122,6 +136,7 @@ def program_summary(program: Program) -> dict[str, Any]:
                 "inputs": s.inputs,
                 "outputs": s.outputs,
                 "attrs": s.attrs,
+                **({"when": s.when} if s.when else {}),  # "batch_end": the last sample of a mini-batch only
             }
             for s in program.steps
         ],
@@ -145,18 +160,21 @@ def program_summary(program: Program) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinytrain.compiler import CompileOptions, compile_training
+    from tinytrain.compiler import CompileOptions, check_optimizer, compile_training
     from tinytrain.models import load_model
     from tinytrain.models.head import replace_head
     from tinytrain.schedule import check_fits, plan_memory
     from tinytrain.sparse import resolve_scheme
 
+    check_optimizer(args.momentum, args.accumulate)  # bad input: exit 2 before loading the model
     graph = load_model(args.model, args.resolution)
     if args.classes is not None and args.classes != graph.num_classes:
         graph = replace_head(graph, args.classes, seed=args.seed)
     scheme = resolve_scheme(args.scheme, graph)
     options = CompileOptions(
         update_rule=args.update_rule,
+        momentum=args.momentum,
+        accumulate=args.accumulate,
         qas=not args.no_qas,
         reorder=not args.no_reorder,
         inplace=not args.no_inplace,
@@ -217,6 +235,13 @@ def run(args: argparse.Namespace) -> int:
             f"{n_upd} updates), {len(program.infer_steps)} inference steps; backward reaches "
             f"{program.meta['earliest_backward_layer']}"
         )
+        if options.buffered:
+            gated = sum(1 for s in program.steps if s.when)
+            print(
+                f"optimizer: SGD momentum {args.momentum:g}, mini-batches of {args.accumulate} sample(s)"
+                + (f" ({gated} update steps run on the last sample of each)" if gated else "")
+                + f"; optimizer state {plan.breakdown.get('optimizer_state', 0):,} B of SRAM"
+            )
         print(plan.report())
         if args.out:
             print(f"wrote {args.out}/program.json, plan.json, plan.txt")

@@ -10,7 +10,10 @@ held-out accuracy before -> after and the baseline's, whether every step matched
 the report is). `--json` prints the whole run record instead (progress on stderr). Exit status: 0 when the
 run finished and matched the host reference, 1 when it finished but did not match, 2 for bad input
 (e.g. a plan too large for the board, reported with its breakdown before anything is built), 3 when the
-firmware faulted (the report names the kernel from the PC's symbol).
+firmware faulted (the report names the kernel from the PC's symbol). `--momentum MU` and `--accumulate N`
+train with SGD momentum and mini-batches of N samples (docs/numerics.md, "Momentum and mini-batches"); a
+step count that is not a multiple of N is run anyway, with a warning: the trailing partial batch is
+accumulated but never applied, on the device and on the host alike.
 """
 
 from __future__ import annotations
@@ -50,6 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="epochs when --steps is not given (default 1; --defaults: 3)")
     p.add_argument("--lr", type=float, help="learning rate (default 0.002)")
     p.add_argument("--update-rule", choices=("nearest", "stochastic", "shadow"), help="int8 update rounding")
+    p.add_argument("--momentum", type=float, metavar="MU", help="SGD momentum in [0, 1) (default 0)")
+    p.add_argument(
+        "--accumulate",
+        type=int,
+        metavar="N",
+        help="mini-batches of N samples, one update per N steps (default 1); a trailing partial batch is "
+        "accumulated but never applied (warned)",
+    )
     p.add_argument("--seed", type=int, help="seed of the split and the training order (default 0)")
     p.add_argument("--max-test", type=int, help="evaluate on at most this many test images")
     p.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluation before/after")
@@ -108,6 +119,8 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         "epochs": args.epochs,
         "lr": args.lr,
         "update_rule": args.update_rule,
+        "momentum": args.momentum,
+        "accumulate": args.accumulate,
         "seed": args.seed,
         "max_test": args.max_test,
         "timeout": args.timeout,
@@ -145,6 +158,12 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         raise TinytrainError("--resolution must be at least 8")
     if cfg.lr <= 0:
         raise TinytrainError("--lr must be positive")
+    from tinytrain.compiler import check_optimizer
+
+    try:
+        check_optimizer(cfg.momentum, cfg.accumulate)
+    except TinytrainError as exc:
+        raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
     return cfg
 
 

@@ -3,7 +3,7 @@
 
 An emitter receives the Step and an `EmitContext` and returns one C statement. Buffers become C
 expressions through the context (arena macro, flash/SRAM array, or `sample`); shapes come from the
-buffers; run-time attrs (`$label`, `$neg_lr`, `$rng`) become the step function's locals.
+buffers; run-time attrs (`$label`, `$neg_lr`, `$neg_lr_batch`, `$rng`) become the step function's locals.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tinytrain import TinytrainError
 from tinytrain.program import Program, Step
 
 CTYPE = {"s8": "int8_t", "u8": "uint8_t", "s32": "int32_t", "f32": "float"}
-RUNTIME = {"$label": "label", "$neg_lr": "neg_lr", "$rng": "&tt_rng_state"}
+RUNTIME = {"$label": "label", "$neg_lr": "neg_lr", "$neg_lr_batch": "neg_lr_batch", "$rng": "&tt_rng_state"}
 RULES = {"nearest": "TT_RULE_NEAREST", "stochastic": "TT_RULE_STOCHASTIC", "shadow": "TT_RULE_SHADOW"}
 
 
@@ -334,6 +334,119 @@ def _bias_grad_update(s: Step, c: EmitContext) -> str:
         c.buf(s, "qb"),
         c.attr(s, "neg_lr"),
     )
+
+
+# ---- the split weight-gradient and update kernels (reorder off, momentum, mini-batches; tt_kernels.h) ---
+
+
+@emitter("conv2d_wgrad_f32")
+def _conv2d_wgrad_f32(s: Step, c: EmitContext) -> str:
+    h, w, xc = _hwc(c.shape(s, "x"))
+    return call(
+        "conv2d_wgrad_f32",
+        c.buf(s, "g"),
+        c.buf(s, "x"),
+        h,
+        w,
+        xc,
+        c.attr(s, "x_zero"),
+        c.shape(s, "g")[-1],
+        c.attr(s, "kernel", 1),
+        c.attr(s, "k_in"),
+        c.attr(s, "stride", 1),
+        c.attr(s, "pad", 0),
+        c.out(s),
+    )
+
+
+@emitter("dwconv2d_wgrad_f32")
+def _dwconv2d_wgrad_f32(s: Step, c: EmitContext) -> str:
+    h, w, xc = _hwc(c.shape(s, "x"))
+    return call(
+        "dwconv2d_wgrad_f32",
+        c.buf(s, "g"),
+        c.buf(s, "x"),
+        h,
+        w,
+        xc,
+        c.attr(s, "x_zero"),
+        c.shape(s, "g")[-1],
+        c.attr(s, "kernel", 3),
+        c.attr(s, "k_in"),
+        c.attr(s, "stride", 1),
+        c.attr(s, "pad", 1),
+        c.out(s),
+    )
+
+
+@emitter("bias_grad_f32")
+def _bias_grad_f32(s: Step, c: EmitContext) -> str:
+    co = c.size(s, "s")
+    return call("bias_grad_f32", c.buf(s, "g"), c.size(s, "g") // co, co, c.out(s))
+
+
+@emitter("conv2d_weight_update")
+def _conv2d_weight_update(s: Step, c: EmitContext) -> str:
+    ws = c.shape(s, "w")
+    co, kh, kw, ci = (ws[0], 1, 1, ws[1]) if len(ws) == 2 else ws
+    rule, rng, shadow = _update_tail(s, c)
+    return call(
+        "conv2d_weight_update",
+        c.buf(s, "s"),
+        c.buf(s, "w"),
+        co,
+        kh,
+        kw,
+        ci,
+        c.attr(s, "k_in"),
+        c.buf(s, "q"),
+        c.attr(s, "neg_lr"),
+        rule,
+        rng,
+        shadow,
+    )
+
+
+@emitter("dwconv2d_weight_update")
+def _dwconv2d_weight_update(s: Step, c: EmitContext) -> str:
+    kh, kw, ch = c.shape(s, "w")
+    rule, rng, shadow = _update_tail(s, c)
+    return call(
+        "dwconv2d_weight_update",
+        c.buf(s, "s"),
+        c.buf(s, "w"),
+        kh,
+        kw,
+        ch,
+        c.attr(s, "k_in"),
+        c.buf(s, "q"),
+        c.attr(s, "neg_lr"),
+        rule,
+        rng,
+        shadow,
+    )
+
+
+@emitter("bias_update")
+def _bias_update(s: Step, c: EmitContext) -> str:
+    return call(
+        "bias_update", c.buf(s, "s"), c.size(s, "bias"), c.buf(s, "bias"), c.buf(s, "qb"), c.attr(s, "neg_lr")
+    )
+
+
+# ---- optimizer state (firmware/runtime/tt_optim.c; docs/numerics.md "Momentum and mini-batches") --------
+
+
+@emitter("momentum_f32")
+def _momentum_f32(s: Step, c: EmitContext) -> str:
+    if c.size(s, "g") != c.size(s, "m"):
+        raise TinytrainError(f"step momentum_f32 (layer {s.layer!r}): buffer sizes differ")
+    return call("momentum_f32", c.buf(s, "m"), c.buf(s, "g"), c.size(s, "m"), c.attr(s, "mu"))
+
+
+@emitter("zero_f32")
+def _zero_f32(s: Step, c: EmitContext) -> str:
+    return call("zero_f32", c.buf(s, "x"), c.size(s, "x"))
 
 
 # ---- memory-saving kernels (firmware/runtime/tt_memory_ops.h; owner: the memory lever work) ----------

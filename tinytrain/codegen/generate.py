@@ -7,11 +7,17 @@ Layout of the generated code (see templates/model.c.j2):
 - FLASH buffers (frozen weights, biases, tables) are `static const` arrays (.rodata);
 - SRAM buffers (trainable copies, shadow copies) are static arrays initialised by `tt_model_init()`
   from `static const` flash images;
+- optimizer state (momentum, mini-batch gradient accumulators: SRAM buffers of `OPTIMIZER_ROLES`) are static
+  arrays cleared by `tt_model_init()` (no flash image);
 - the INPUT buffer is the `sample` argument of `tt_train_step` / `tt_infer`;
 - `tt_train_step` is one call per Step (emitters.py maps the Step's named arguments to the C
   signature), each under a comment naming the kernel, the IR layer and the buffers; each run of
   consecutive steps of one phase is bracketed with `tt_phase_begin`/`tt_phase_end` (flat, never nested:
-  exact per-phase counts under the profiling plugin, see docs/codegen.md).
+  exact per-phase counts under the profiling plugin, see docs/codegen.md);
+- mini-batches (`CompileOptions.accumulate` n > 1): a static sample counter (reset by `tt_model_init`) sets
+  `batch_end` on every n-th call; the steps with `when == "batch_end"` sit in `if (batch_end) { ... }`, a
+  phase run of their own opened and closed inside the braces (a step that applies no update has no such
+  phase event; the other phases count the same instructions either way).
 
 Only buffers some step touches are emitted (no dead arrays).
 """
@@ -28,7 +34,7 @@ import numpy as np
 
 from tinytrain import TinytrainError
 from tinytrain.codegen.emitters import CTYPE, EMITTERS, EmitContext
-from tinytrain.program import Buffer, Program, Step, Storage
+from tinytrain.program import OPTIMIZER_ROLES, WHEN_ALWAYS, WHEN_BATCH_END, Buffer, Program, Step, Storage
 
 PHASE_ENUM = {
     "forward": "TT_PHASE_FORWARD",
@@ -208,8 +214,12 @@ def generate_model(
             entry.update(cname=_cname("tt_c_", name, taken), init=_init_list(buf))
             flash.append(entry)
             flash_bytes += buf.nbytes
+        elif buf.storage == Storage.SRAM and buf.role in OPTIMIZER_ROLES:
+            # optimizer state starts at zero: cleared by tt_model_init, no flash image
+            entry.update(cname=_cname("tt_p_", name, taken), init="", zero_init=True, note=", zero at start")
+            sram.append(entry)
         elif buf.storage == Storage.SRAM:
-            entry.update(cname=_cname("tt_p_", name, taken), init=_init_list(buf))
+            entry.update(cname=_cname("tt_p_", name, taken), init=_init_list(buf), zero_init=False)
             sram.append(entry)
             flash_bytes += buf.nbytes
         else:
@@ -235,8 +245,9 @@ def generate_model(
     ctx = EmitContext(program, names, scratch_keys=set(scratch))
     kernels: set[str] = set()
 
-    def calls(steps: list[Step], t0: int, phases: bool) -> list[dict[str, str]]:
-        out, prev = [], None
+    def calls(steps: list[Step], t0: int, phases: bool) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        prev, prev_gated = None, False
         for i, st in enumerate(steps):
             fn = EMITTERS.get(st.kernel)
             if fn is None:
@@ -244,13 +255,23 @@ def generate_model(
                     f"no C emitter for kernel {st.kernel!r} (layer {st.layer!r}); "
                     f"known: {', '.join(sorted(EMITTERS))}"
                 )
+            if st.when not in (WHEN_ALWAYS, WHEN_BATCH_END) or (st.when and not phases):
+                raise TinytrainError(f"step {st.kernel} (layer {st.layer!r}): cannot gate it on {st.when!r}")
             kernels.add(st.kernel)
             ctx.time = t0 + i
+            gated = st.when == WHEN_BATCH_END
             mark = ""
-            if phases and st.phase != prev:
+            if phases and (st.phase != prev or gated != prev_gated):
+                # a gated run is its own flat phase run, opened and closed inside `if (batch_end) { }`
                 if st.phase not in PHASE_ENUM:
                     raise TinytrainError(f"step {st.kernel} (layer {st.layer!r}): unknown phase {st.phase!r}")
-                mark = (phase_end(prev) + "\n  " if prev is not None else "") + phase_begin(st.phase)
+                lines = [("  " if prev_gated else "") + phase_end(prev)] if prev is not None else []
+                if prev_gated and not gated:
+                    lines.append("}")
+                if gated and not prev_gated:
+                    lines.append("if (batch_end) {")
+                lines.append(("  " if gated else "") + phase_begin(st.phase))
+                mark = "\n  ".join(lines)
                 prev = st.phase
             out.append(
                 {
@@ -258,12 +279,19 @@ def generate_model(
                     "comment": _comment(st, program),
                     "phase_mark": mark,
                     "phase_enum": PHASE_ENUM.get(st.phase, ""),
+                    "indent": "  " if gated else "",
+                    "gate_open": gated and not prev_gated,
+                    "gate_close": prev_gated and not gated,
                 }
             )
+            prev_gated = gated
         return out
 
     train = calls(list(program.steps), 0, True)
+    gated_tail = bool(program.steps) and program.steps[-1].when == WHEN_BATCH_END
     last_phase_end = phase_end(program.steps[-1].phase) if program.steps else ""
+    if gated_tail:
+        last_phase_end = f"  {last_phase_end}\n  }}"
     loss_expr = ctx.loss_expr or "0.0f"
     infer = calls(list(program.infer_steps), len(program.steps), False)
     if not program.infer_steps:
@@ -301,7 +329,15 @@ def generate_model(
         # CompileOptions.input_in_arena: the sample lives in the arena (tt_input_buffer(); docs/memory.md)
         "input_in_arena": inp.storage == Storage.ARENA,
         "input_cname": names.get(program.input_buffer, "sample"),
+        # mini-batches (CompileOptions.accumulate): the gated update steps, the sample counter, 1/n
+        "accumulate": int(program.meta.get("optimizer", {}).get("accumulate", 1)),
+        "gated": any(st.when == WHEN_BATCH_END for st in program.steps),
+        "gated_tail": gated_tail,
+        "zero_init": [e for e in sram if e.get("zero_init")],
     }
+    common["inv_accumulate"] = _literal("f32", 1.0 / common["accumulate"])
+    if common["gated"] and common["accumulate"] < 2:
+        raise TinytrainError("the program gates steps on mini-batch ends but its mini-batch is one sample")
     files = {
         "model.h": env.get_template("model.h.j2").render(**common),
         "model.c": env.get_template("model.c.j2").render(

@@ -43,6 +43,7 @@ from tinytrain.kernels.memory_ops import (  # noqa: F401, E402  (memory levers, 
     tile_store_first_s8,
     tile_store_s8,
 )
+from tinytrain.kernels.optim import momentum_f32, zero_f32  # noqa: F401  (momentum, mini-batches)
 from tinytrain.kernels.rng import Xorshift32  # noqa: F401
 from tinytrain.kernels.scratch import KERNELS, scratch_bytes  # noqa: F401
 from tinytrain.kernels.update import (  # noqa: F401

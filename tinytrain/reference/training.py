@@ -5,8 +5,10 @@ twin of the C kernel the device calls. Buffers are numpy arrays held by name (th
 the planner's offsets matter only on the device). Kernels are bound once at construction, so a step
 costs one Python call per kernel.
 
-Run-time step arguments (`$` attrs, tinytrain/program.py): `$label`, `$neg_lr` (float32 `-lr`), `$rng`
-(the shared `Xorshift32`, seeded like the firmware's global state).
+Run-time step arguments (`$` attrs, tinytrain/program.py): `$label`, `$neg_lr` (float32 `-lr`),
+`$neg_lr_batch` (`f32(f32(-lr) * f32(1/n))` with n = `meta["optimizer"]["accumulate"]`), `$rng` (the shared
+`Xorshift32`, seeded like the firmware's global state). Mini-batches: steps with `when == "batch_end"` run
+only on every n-th `train_step` call since construction (the firmware counts from `tt_model_init`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from tinytrain import TinytrainError
-from tinytrain.kernels import backward, forward, loss, memory_ops, update
+from tinytrain.kernels import backward, forward, loss, memory_ops, optim, update
 from tinytrain.kernels.rng import Xorshift32
-from tinytrain.program import NUMPY_DTYPE, Program, Step, Storage
+from tinytrain.program import NUMPY_DTYPE, WHEN_BATCH_END, Program, Step, Storage
 
 DEFAULT_SEED = 0x2545F491
-_MODULES = (forward, backward, loss, update, memory_ops)
+_MODULES = (forward, backward, loss, update, memory_ops, optim)
 _BLAS: Any = None
 
 
@@ -81,10 +83,15 @@ class Trainer:
                     arr.setflags(write=False)  # a kernel writing flash is a compiler bug
                 self.buffers[name] = arr
         self._train = [self._bind(s) for s in program.steps]
+        # mini-batches: the steps of a sample that does not end its batch (no `batch_end` steps)
+        self._train_mid = [b for b in self._train if b[-1].when != WHEN_BATCH_END]
         self._infer = [self._bind(s) for s in program.infer_steps]
         in_buf = program.buffers[program.input_buffer]
         self.input_shape = in_buf.shape
         self.steps_done = 0
+        self.accumulate = int(program.meta.get("optimizer", {}).get("accumulate", 1))
+        self._inv_accumulate = np.float32(1.0 / self.accumulate)
+        self.batch_count = 0  # samples of the current mini-batch seen so far (the firmware's counter)
 
     def _bind(self, step: Step) -> _Bound:
         fn = kernel_function(step.kernel)
@@ -136,12 +143,24 @@ class Trainer:
         self.buffers[self.program.input_buffer] = x
 
     def train_step(self, x_hwc: np.ndarray, label: int, lr: float) -> float:
-        """One training step on one sample; returns the loss (float32, before the update)."""
+        """One training step on one sample; returns the loss (float32, before the update). With mini-batches
+        of n samples (`CompileOptions.accumulate`) the update happens on every n-th call only."""
         label = int(label)
         if not 0 <= label < self.program.num_classes:
             raise TinytrainError(f"label {label} outside [0, {self.program.num_classes})")
         self._set_input(x_hwc)
-        self._run(self._train, {"$label": label, "$neg_lr": np.float32(-lr), "$rng": self.rng})
+        self.batch_count += 1
+        batch_end = self.batch_count >= self.accumulate
+        if batch_end:
+            self.batch_count = 0
+        neg_lr = np.float32(-lr)
+        runtime = {
+            "$label": label,
+            "$neg_lr": neg_lr,
+            "$neg_lr_batch": np.float32(neg_lr * self._inv_accumulate),
+            "$rng": self.rng,
+        }
+        self._run(self._train if batch_end else self._train_mid, runtime)
         self.steps_done += 1
         return float(self.buffers[self.program.meta.get("loss_buffer", "loss")].reshape(-1)[0])
 
@@ -164,7 +183,8 @@ class Trainer:
 
     # parameters -------------------------------------------------------------------------------------
     def parameters(self) -> dict[str, np.ndarray]:
-        """The trainable state (SRAM buffers: updated weights, biases, shadow copies), by buffer name."""
+        """The trainable state (SRAM buffers: updated weights, biases, shadow copies, optimizer state), by
+        buffer name."""
         return {
             name: self.buffers[name] for name, b in self.program.buffers.items() if b.storage is Storage.SRAM
         }
@@ -172,6 +192,7 @@ class Trainer:
     def save(self, path: str | Path) -> None:
         state = {k: v.copy() for k, v in self.parameters().items()}
         state["__rng_state__"] = np.array([self.rng.state], np.uint32)
+        state["__batch_count__"] = np.array([self.batch_count], np.uint32)
         np.savez(path, **state)
 
     def load(self, path: str | Path) -> None:
@@ -191,3 +212,5 @@ class Trainer:
             arr[...] = new
         if "__rng_state__" in npz.files:
             self.rng.state = int(npz["__rng_state__"][0])
+        if "__batch_count__" in npz.files:
+            self.batch_count = int(npz["__batch_count__"][0]) % self.accumulate

@@ -134,7 +134,13 @@ def memory_rows(record: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
                     "arena": g.get("arena", 0),
                     "trainable": sum(
                         g.get(k, 0)
-                        for k in ("trainable_weights", "trainable_biases", "shadow_copies", "momentum")
+                        for k in (
+                            "trainable_weights",
+                            "trainable_biases",
+                            "shadow_copies",
+                            "optimizer_state",
+                            "momentum",
+                        )
                     ),
                     "input": g.get("input", 0),
                     "other static": sum(g.get(k, 0) for k in ("sram_tables", "sram_other", "runtime_state")),

@@ -1,7 +1,8 @@
 """The memory plan: arena placement plus every other byte of SRAM the training firmware needs.
 
 `total` (predicted SRAM) = arena + SRAM-resident program buffers (trainable weight/bias copies,
-shadow copies, momentum, any table the program puts in SRAM) + the input sample buffer + a stack
+shadow copies, optimizer state: momentum buffers and mini-batch gradient accumulators, any table the program
+puts in SRAM) + the input sample buffer + a stack
 estimate + static runtime state. Flash (frozen weights, biases, tables) is reported separately.
 Every figure is in bytes; KB in reports means 1024 bytes.
 """
@@ -39,12 +40,14 @@ SRAM_ROLE_CATEGORY = {
     "weight": "trainable_weights",
     "bias": "trainable_biases",
     "shadow": "shadow_copies",
-    "momentum": "momentum",
+    # optimizer state (CompileOptions.momentum / accumulate): momentum buffers, mini-batch accumulators
+    "momentum": "optimizer_state",
+    "grad_acc": "optimizer_state",
     "table": "sram_tables",
 }
 
-CATEGORIES = ("arena", "trainable_weights", "trainable_biases", "shadow_copies", "momentum", "sram_tables",
-              "sram_other", "input", "stack", "runtime_state")
+CATEGORIES = ("arena", "trainable_weights", "trainable_biases", "shadow_copies", "optimizer_state",
+              "sram_tables", "sram_other", "input", "stack", "runtime_state")
 
 PEAK_TENSORS = 8  # how many of the largest buffers live at the peak a plan lists
 
