@@ -51,6 +51,8 @@ from tinytrain.schedule.patch import MAX_STAGE_OVERHEAD, PatchPlan, chain_cuts, 
 from tinytrain.sparse.schemes import Scheme, resolve_scheme
 
 UPDATE_RULES = ("nearest", "stochastic", "shadow")
+#: The default int8 update rounding: chosen by measured accuracy (docs/evidence.md, "Update rounding rule").
+DEFAULT_UPDATE_RULE = "stochastic"
 
 #: Kernels whose C implementation may write its output over an input (docs/numerics.md, "Aliasing in C").
 #: `add_s8` is elementwise too; adding it here lets the residual add overwrite its conv-branch input.
@@ -61,7 +63,7 @@ INPLACE_KERNELS = frozenset({"apply_mask_f32", "add_f32"})
 class CompileOptions:
     """Compiler switches. Every optimization is one flag, so an ablation is one switch."""
 
-    update_rule: str = "nearest"  # "nearest" | "stochastic" | "shadow" (docs/numerics.md, Update)
+    update_rule: str = DEFAULT_UPDATE_RULE  # "nearest" | "stochastic" | "shadow" (docs/numerics.md, Update)
     qas: bool = True  # quantization-aware scaling of the update (False: the "int8 without QAS" ablation)
     reorder: bool = True  # fused weight-grad+update right after each layer's input gradient
     inplace: bool = True  # mask application, gradient sums and the residual add in place where safe

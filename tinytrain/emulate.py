@@ -83,9 +83,10 @@ class EmulateConfig:
     steps: int | None = None  # training steps; None: `epochs` epochs over the train split
     epochs: int = 1
     lr: float = 0.002
-    update_rule: str = "nearest"
+    update_rule: str = "stochastic"  # = tinytrain.compiler.DEFAULT_UPDATE_RULE (a test pins it)
     momentum: float = 0.0  # SGD momentum (CompileOptions.momentum)
     accumulate: int = 1  # samples per mini-batch (CompileOptions.accumulate)
+    head_lr_scale: float = 1.0  # learning-rate multiplier of the classifier (CompileOptions.head_lr_scale)
     seed: int = 0
     rng_seed: int = 0x2545F491
     max_train: int | None = None  # cap on the train split (None: all)
@@ -110,6 +111,8 @@ class EmulateConfig:
             parts.append(f"mom{self.momentum:g}")
         if self.accumulate != 1:
             parts.append(f"acc{self.accumulate}")
+        if self.head_lr_scale != 1.0:
+            parts.append(f"head{self.head_lr_scale:g}")
         if self.backend != "qemu":
             parts.append(self.backend)
         return "-".join(p.replace("/", "_") for p in parts)
@@ -136,12 +139,21 @@ def load_graph(model: str, resolution: int, classes: int | None, seed: int) -> A
 
 
 def compile_program(
-    graph: Any, scheme: str, update_rule: str, momentum: float = 0.0, accumulate: int = 1
+    graph: Any,
+    scheme: str,
+    update_rule: str,
+    momentum: float = 0.0,
+    accumulate: int = 1,
+    head_lr_scale: float = 1.0,
 ) -> Program:
     from tinytrain.compiler import CompileOptions, compile_training
 
     return compile_training(
-        graph, scheme, CompileOptions(update_rule=update_rule, momentum=momentum, accumulate=accumulate)
+        graph,
+        scheme,
+        CompileOptions(
+            update_rule=update_rule, momentum=momentum, accumulate=accumulate, head_lr_scale=head_lr_scale
+        ),
     )
 
 
@@ -207,7 +219,9 @@ def run_baseline(
     try:
         from tinytrain.reference.training import Trainer
 
-        program = compile_program(graph, base.scheme, cfg.update_rule, cfg.momentum, cfg.accumulate)
+        program = compile_program(
+            graph, base.scheme, cfg.update_rule, cfg.momentum, cfg.accumulate, cfg.head_lr_scale
+        )
         plan = plan_program(program, board)
         trainer = Trainer(program, seed=job.rng_seed)
         n = len(job.y_test)
@@ -608,7 +622,9 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     _say(progress, f"model {cfg.model} at {cfg.resolution}x{cfg.resolution}")
     graph = load_graph(cfg.model, cfg.resolution, cfg.classes, cfg.seed)
     t = lap("model", t)
-    program = compile_program(graph, cfg.scheme, cfg.update_rule, cfg.momentum, cfg.accumulate)
+    program = compile_program(
+        graph, cfg.scheme, cfg.update_rule, cfg.momentum, cfg.accumulate, cfg.head_lr_scale
+    )
     t = lap("compile", t)
     plan = plan_program(program, cfg.board if cfg.backend == "qemu" else "m7")
     if cfg.backend == "qemu":
@@ -799,6 +815,7 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
         "update_rule": cfg.update_rule,
         "momentum": cfg.momentum,
         "accumulate": cfg.accumulate,
+        "head_lr_scale": cfg.head_lr_scale,
         "unapplied_samples": unapplied,  # a trailing partial mini-batch: accumulated, never applied
         "lr": cfg.lr,
         "seed": cfg.seed,
@@ -1108,6 +1125,8 @@ def summary(record: dict[str, Any]) -> str:
             f"SGD momentum {r.get('momentum') or 0:g}, mini-batches of {n} sample(s)"
             + (f"; the last {left} sample(s) never applied" if left else ""),
         )
+    if float(r.get("head_lr_scale") or 1.0) != 1.0:
+        row("head lr", f"x{float(r['head_lr_scale']):g} the learning rate for the classifier (head_lr_scale)")
     sram, pred = r.get("sram"), r.get("sram_predicted") or {}
     budget = r.get("sram_budget")
     if sram:

@@ -92,7 +92,7 @@ class Program:
     input_buffer: str
     logits_buffer: str
     num_classes: int
-    update_rule: str = "nearest"
+    update_rule: str = "stochastic"
     infer_steps: list[Step] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 

@@ -52,6 +52,23 @@ def test_defaults_are_overridable():
     assert cfg.resolution == 48 and cfg.steps == 3 and cfg.backend == "qemu"
 
 
+def test_update_rule_default_and_head_lr_scale_flow_to_the_compiler():
+    from tinytrain.cli import build_parser
+    from tinytrain.cli.emulate import config_from_args
+    from tinytrain.compiler import DEFAULT_UPDATE_RULE, CompileOptions
+    from tinytrain.emulate import EmulateConfig
+
+    # one default everywhere: the compiler's, the emulate config's, and the CLI's (flag not given)
+    assert DEFAULT_UPDATE_RULE == "stochastic"
+    assert CompileOptions().update_rule == EmulateConfig("m", "s", "faces").update_rule == DEFAULT_UPDATE_RULE
+    args = build_parser().parse_args(["emulate", "--defaults", "--head-lr-scale", "4"])
+    cfg = config_from_args(args)
+    assert cfg.update_rule == DEFAULT_UPDATE_RULE and cfg.head_lr_scale == 4.0
+    assert cfg.key().endswith("-head4")
+    args = build_parser().parse_args(["compile", "--model", "mcunet-5fps", "--scheme", "last"])
+    assert args.update_rule == DEFAULT_UPDATE_RULE and args.head_lr_scale == 1.0
+
+
 def test_plan_too_large_exits_2_with_breakdown(capsys):
     rc = main(["emulate", "--defaults", "--board", "m4", "--resolution", "224", "--steps", "1", "--no-save"])
     err = capsys.readouterr().err

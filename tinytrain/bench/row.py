@@ -57,6 +57,7 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         load_graph,
         plan_program,
     )
+    from tinytrain.compiler import DEFAULT_UPDATE_RULE
     from tinytrain.schedule import check_fits
 
     t0 = time.perf_counter()
@@ -80,7 +81,7 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
 
     try:
         graph = load_graph(spec.model, spec.resolution, spec.classes, 0)
-        program = compile_program(graph, spec.scheme, "nearest")
+        program = compile_program(graph, spec.scheme, DEFAULT_UPDATE_RULE)
         plan = plan_program(program, spec.board)
     except Exception as exc:  # a bad spec or a compiler error: this row only
         detail["traceback"] = traceback.format_exc()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tinytrain import TinytrainError
+from tinytrain.compiler import DEFAULT_UPDATE_RULE, UPDATE_RULES
 from tinytrain.program import Program
 
 
@@ -39,7 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's, 128)")
     p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
-    p.add_argument("--update-rule", default="nearest", choices=("nearest", "stochastic", "shadow"))
+    p.add_argument(
+        "--update-rule",
+        default=DEFAULT_UPDATE_RULE,
+        choices=UPDATE_RULES,
+        help=f"int8 update rounding (default {DEFAULT_UPDATE_RULE})",
+    )
     p.add_argument(
         "--momentum",
         type=float,
@@ -53,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="mini-batch of N samples: gradients accumulate in SRAM, one update per N steps (default 1)",
+    )
+    p.add_argument(
+        "--head-lr-scale",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="learning-rate multiplier of the classifier, folded into its QAS tables (default 1)",
     )
     p.add_argument(
         "--no-qas", action="store_true", help="ablation: int8 updates without quantization-aware scaling"
@@ -175,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         update_rule=args.update_rule,
         momentum=args.momentum,
         accumulate=args.accumulate,
+        head_lr_scale=args.head_lr_scale,
         qas=not args.no_qas,
         reorder=not args.no_reorder,
         inplace=not args.no_inplace,

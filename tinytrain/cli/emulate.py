@@ -52,8 +52,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="training steps (default: --epochs epochs over the train split)")
     p.add_argument("--epochs", type=int, help="epochs when --steps is not given (default 1; --defaults: 3)")
     p.add_argument("--lr", type=float, help="learning rate (default 0.002)")
-    p.add_argument("--update-rule", choices=("nearest", "stochastic", "shadow"), help="int8 update rounding")
+    p.add_argument(
+        "--update-rule",
+        choices=("nearest", "stochastic", "shadow"),
+        help="int8 update rounding (default stochastic)",
+    )
     p.add_argument("--momentum", type=float, metavar="MU", help="SGD momentum in [0, 1) (default 0)")
+    p.add_argument(
+        "--head-lr-scale",
+        type=float,
+        metavar="S",
+        help="learning-rate multiplier of the new classifier head (default 1)",
+    )
     p.add_argument(
         "--accumulate",
         type=int,
@@ -121,6 +131,7 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         "update_rule": args.update_rule,
         "momentum": args.momentum,
         "accumulate": args.accumulate,
+        "head_lr_scale": args.head_lr_scale,
         "seed": args.seed,
         "max_test": args.max_test,
         "timeout": args.timeout,
