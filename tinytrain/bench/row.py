@@ -49,6 +49,7 @@ def _status_of_error(msg: str) -> str:
 
 def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, Any]:
     """-> {"row": CSV columns, "detail": per-kernel profile etc.}"""
+    from tinytrain.compiler import DEFAULT_UPDATE_RULE
     from tinytrain.emulate import (
         EmulateConfig,
         FirmwareFault,
@@ -57,7 +58,6 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         load_graph,
         plan_program,
     )
-    from tinytrain.compiler import DEFAULT_UPDATE_RULE
     from tinytrain.schedule import check_fits
 
     t0 = time.perf_counter()
