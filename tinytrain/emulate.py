@@ -20,6 +20,7 @@ Stages (each timed in the record's `wall_seconds`):
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -605,7 +606,22 @@ def measured_sram(elf: Path, memory: Any, stack_hw: int, board: str) -> dict[str
 
 
 def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
-    """Run one training job end to end (see the module doc) and return its run record."""
+    """Run one training job end to end (see the module doc) and return its run record.
+
+    Two runs of the same job would share one build directory (generated C, dataset, params dump): the run
+    holds an exclusive lock on it, so a second one waits instead of mixing files with the first."""
+    build_dir = Path(cfg.build_dir) if cfg.build_dir else BUILD_ROOT / cfg.key()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(progress, f"another run is using {build_dir}; waiting for it to finish ...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _emulate_locked(cfg, build_dir, progress)
+
+
+def _emulate_locked(cfg: EmulateConfig, build_dir: Path, progress: Progress | None) -> RunResult:
     wall: dict[str, float] = {}
     t_start = time.perf_counter()
 
@@ -648,7 +664,6 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
             f"last {unapplied} sample(s) are accumulated but never applied (on the device as on the host)",
         )
 
-    build_dir = Path(cfg.build_dir) if cfg.build_dir else BUILD_ROOT / cfg.key()
     gen_dir, run_dir = build_dir / "gen", build_dir / "run"
     gen = generate_model(program, plan.offsets, plan.arena)
     gen.write(gen_dir)

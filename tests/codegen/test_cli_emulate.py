@@ -192,3 +192,28 @@ def test_main_job_shortened(tmp_path, capsys):
         "report",
     ):
         assert needle in text, needle
+
+
+def test_a_second_run_of_the_same_job_waits_for_the_first(tmp_path, monkeypatch):
+    """Regression: two runs of one job shared build/emulate/<key> and mixed their dataset/params files
+    (the device ran 4 steps against a 3-step reference). Now a run holds a lock on its build directory."""
+    import fcntl
+    import threading
+
+    import tinytrain.emulate as em
+
+    ran = threading.Event()
+    monkeypatch.setattr(em, "_emulate_locked", lambda cfg, build_dir, progress: ran.set() or "done")
+    cfg = em.EmulateConfig(build_dir=str(tmp_path / "job"))
+    said: list[str] = []
+    (tmp_path / "job").mkdir()
+    with open(tmp_path / "job" / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        out: list[object] = []
+        t = threading.Thread(target=lambda: out.append(em.emulate(cfg, progress=said.append)))
+        t.start()
+        t.join(0.5)
+        assert t.is_alive() and not ran.is_set()
+        assert any("waiting" in s for s in said)
+    t.join(5)
+    assert ran.is_set() and out == ["done"]
