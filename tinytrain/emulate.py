@@ -611,8 +611,9 @@ def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     Two runs of the same job would share one build directory (generated C, dataset, params dump): the run
     holds an exclusive lock on it, so a second one waits instead of mixing files with the first."""
     build_dir = Path(cfg.build_dir) if cfg.build_dir else BUILD_ROOT / cfg.key()
-    build_dir.mkdir(parents=True, exist_ok=True)
-    with open(build_dir / ".lock", "w") as lock:
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    # beside the directory, not in it: a run refused before it builds anything leaves no build directory
+    with open(build_dir.parent / f"{build_dir.name}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

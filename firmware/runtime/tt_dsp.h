@@ -137,6 +137,25 @@ static inline int32_t tt_cvtr_s32(float v) { /* exact for |v| <= 2^22; beyond, o
 static inline int8_t tt_requant_dsp(int32_t acc, int32_t bias, float m, int32_t y_zero) {
     return (int8_t)__ssat(__qadd(tt_cvtr_s32((float)__qadd(acc, bias) * m), y_zero), 8);
 }
+
+/* f32 of the signed low halfword of v, exact: VMOV + one fixed-point VCVT (.S16, 0 fraction bits), which reads the
+ * low halfword sign-extended, so no extract; the C form on the host. */
+#if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP) && defined(__ARM_FP)
+static inline float tt_s16lo_f32(uint32_t v) {
+    float f;
+    __builtin_memcpy(&f, &v, 4);
+    __asm("vcvt.f32.s16 %0, %0, #0" : "+t"(f));
+    return f;
+}
+#else
+static inline float tt_s16lo_f32(uint32_t v) {
+    return (float)(int16_t)(uint16_t)(v & 0xFFFFu);
+}
+#endif
+/* f32 of the signed high halfword of v, exact (ASR, VMOV, VCVT). */
+static inline float tt_s16hi_f32(uint32_t v) {
+    return (float)(int16_t)(uint16_t)(v >> 16);
+}
 #endif
 
 #endif

@@ -285,6 +285,27 @@ void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, in
 
 /* ---- channel-wise fused block backward: the three per-channel loops, each bit-identical to the plain form ---- */
 #define TT_IR_MAX_C 512 /* stack: one float per pw2 output / pw1 input channel (2 KB each); wider: plain loops */
+/* Device: the pw2 gradient and dx blocks of 4 pixels x 4 channels in inline assembly with VLDM / VSTM of four
+ * floats (s16-s27 fixed, so the four are consecutive registers; C cannot ask for that). The same VMUL / VADD per
+ * element in the same order as the C loops, which the host runs. */
+#if defined(__arm__) && defined(__thumb2__) && defined(__ARM_FP) && (__ARM_FP & 4) && !defined(TT_NO_ASM)
+#define TT_IR_VLDM 1
+#define TT_IR_S16_27 "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27"
+/* acc += (g[j] * sw[j]) * w[j], j = 0..3 in order; g: one pixel's four floats (s24-s27), sw s16-s19, w s20-s23 */
+#define TT_IR_PW2_PIX(G, A)                                                                                      \
+    "vldmia %[" G "]!, {s24-s27}\n\t"                                                                         \
+    "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t" \
+    "vmul.f32 s24, s24, s20\n\tvmul.f32 s25, s25, s21\n\tvmul.f32 s26, s26, s22\n\tvmul.f32 s27, s27, s23\n\t" \
+    "vadd.f32 %[" A "], %[" A "], s24\n\tvadd.f32 %[" A "], %[" A "], s25\n\t"                                \
+    "vadd.f32 %[" A "], %[" A "], s26\n\tvadd.f32 %[" A "], %[" A "], s27\n\t"
+/* d[j] = d[j] + t * w[j], j = 0..3 (w in s16-s19), then d += 4 */
+#define TT_IR_DX_PIX(D, T)                                                                                       \
+    "vldmia %[" D "], {s20-s23}\n\t"                                                                           \
+    "vmul.f32 s24, %[" T "], s16\n\tvmul.f32 s25, %[" T "], s17\n\t"                                          \
+    "vmul.f32 s26, %[" T "], s18\n\tvmul.f32 s27, %[" T "], s19\n\t"                                          \
+    "vadd.f32 s20, s20, s24\n\tvadd.f32 s21, s21, s25\n\tvadd.f32 s22, s22, s26\n\tvadd.f32 s23, s23, s27\n\t" \
+    "vstmia %[" D "]!, {s20-s23}\n\t"
+#endif
 
 /* d[p] = sum_{o asc} (g[p][o] * s_w2[o]) * f32(w2[o][ch]), masked; the weight column converted once (wf), four
  * pixels per pass (s_w2[o] and wf[o] loaded once for four independent sums). */
@@ -296,6 +317,57 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
         for (int o = 0; o < co2; o++) wf[o] = (float)a->w2[(size_t)o * e + ch];
     int p = 0;
     if (fast) {
+#ifdef TT_IR_VLDM
+        for (; p + 3 < no; p += 4) {
+            const float *g0 = a->g + (size_t)p * co2, *g1 = g0 + co2, *g2 = g1 + co2, *g3 = g2 + co2;
+            const float *q0 = g0, *q1 = g1, *q2 = g2, *q3 = g3, *sp = a->s_w2, *wp = wf;
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+            int o = 0;
+            for (; o + 3 < co2; o += 4)
+                __asm volatile("vldmia %[sp]!, {s16-s19}\n\t"
+                               "vldmia %[wp]!, {s20-s23}\n\t" TT_IR_PW2_PIX("q0", "a0") TT_IR_PW2_PIX("q1", "a1")
+                                   TT_IR_PW2_PIX("q2", "a2") TT_IR_PW2_PIX("q3", "a3")
+                               : [a0] "+t"(s0), [a1] "+t"(s1), [a2] "+t"(s2), [a3] "+t"(s3), [q0] "+r"(q0),
+                                 [q1] "+r"(q1), [q2] "+r"(q2), [q3] "+r"(q3), [sp] "+r"(sp), [wp] "+r"(wp)
+                               :
+                               : TT_IR_S16_27, "memory");
+            for (; o < co2; o++) {
+                const float sw = a->s_w2[o], w = wf[o];
+                s0 = s0 + (g0[o] * sw) * w;
+                s1 = s1 + (g1[o] * sw) * w;
+                s2 = s2 + (g2[o] * sw) * w;
+                s3 = s3 + (g3[o] * sw) * w;
+            }
+            d[p] = s0;
+            d[p + 1] = s1;
+            d[p + 2] = s2;
+            d[p + 3] = s3;
+        }
+#endif
+        for (; p + 7 < no; p += 8) {
+            const float *g0 = a->g + (size_t)p * co2, *g1 = g0 + co2, *g2 = g1 + co2, *g3 = g2 + co2;
+            const float *g4 = g3 + co2, *g5 = g4 + co2, *g6 = g5 + co2, *g7 = g6 + co2;
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+            for (int o = 0; o < co2; o++) {
+                const float sw = a->s_w2[o], w = wf[o];
+                s0 = s0 + (g0[o] * sw) * w;
+                s1 = s1 + (g1[o] * sw) * w;
+                s2 = s2 + (g2[o] * sw) * w;
+                s3 = s3 + (g3[o] * sw) * w;
+                s4 = s4 + (g4[o] * sw) * w;
+                s5 = s5 + (g5[o] * sw) * w;
+                s6 = s6 + (g6[o] * sw) * w;
+                s7 = s7 + (g7[o] * sw) * w;
+            }
+            d[p] = s0;
+            d[p + 1] = s1;
+            d[p + 2] = s2;
+            d[p + 3] = s3;
+            d[p + 4] = s4;
+            d[p + 5] = s5;
+            d[p + 6] = s6;
+            d[p + 7] = s7;
+        }
         for (; p + 3 < no; p += 4) {
             const float *g0 = a->g + (size_t)p * co2, *g1 = g0 + co2, *g2 = g1 + co2, *g3 = g2 + co2;
             float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
@@ -328,11 +400,62 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
 /* g1 = the dw input gradient of channel ch from d (overwritten with d * s_w_dw[ch]), masked. Tap-major: g1 = +0.0f,
  * then for each tap (kh asc, kw asc) g1[ih][iw] += t[oh][ow] * f32(w) over the tap's valid output rectangle. A tap
  * adds at most one term to each element, so every element sums its terms from +0.0f in the contract's order. */
+/* Stride 1, one kernel row (taps tb ascending) into one g1 row: each element gets its terms of this row in tb order
+ * (v + t[iw + pad - tb] * w[tb]), the order of the tap-major loop, with one load and store of g1 per element
+ * instead of one per tap. Interior elements (every tap valid) run unrolled (kw constant); the edges check. */
+static inline __attribute__((always_inline)) void ir_dw_row_s1(float *gp, const float *tp, int w, int wo, int pad,
+                                                              const float *wk, int kw) {
+    int lo = kw - 1 - pad, hi = wo - pad; /* iw + pad - (kw - 1) >= 0 and iw + pad < wo */
+    if (lo < 0) lo = 0;
+    if (lo > w) lo = w;
+    if (hi > w) hi = w;
+    if (hi < lo) hi = lo;
+    float wr[7]; /* the taps in registers (the loops below are unrolled: constant indices) */
+#pragma GCC unroll 7
+    for (int tb = 0; tb < kw; tb++) wr[tb] = wk[tb];
+    for (int iw = 0; iw < w; iw++) {
+        if (iw == lo) {
+            for (; iw < hi; iw++) {
+                const float *tq = tp + iw + pad;
+                float v = gp[iw];
+#pragma GCC unroll 7
+                for (int tb = 0; tb < kw; tb++) v = v + tq[-tb] * wr[tb];
+                gp[iw] = v;
+            }
+            if (iw >= w) break;
+        }
+        float v = gp[iw];
+#pragma GCC unroll 7
+        for (int tb = 0; tb < kw; tb++) {
+            const int ow = iw + pad - tb;
+            if (ow >= 0 && ow < wo) v = v + tp[ow] * wr[tb];
+        }
+        gp[iw] = v;
+    }
+}
+
 static __attribute__((noinline)) void ir_dw_grad(const tt_ir_block_bwd_args *a, int ch, float *d, float *g1) {
     const int ho = a->ho, wo = a->wo, h = a->h, w = a->w, S = a->stride, pad = a->pad, e = a->e;
     const float s = a->s_w_dw[ch];
     for (int j = 0; j < ho * wo; j++) d[j] = d[j] * s;
     for (int j = 0; j < h * w; j++) g1[j] = 0.0f;
+    if (S == 1 && (a->kw == 3 || a->kw == 5 || a->kw == 7)) {
+        const int kw = a->kw;
+        for (int ta = 0; ta < a->kh; ta++) {
+            int oh0 = 0, oh1 = ho; /* oh - pad + ta in [0, h) */
+            while (oh0 < oh1 && oh0 - pad + ta < 0) oh0++;
+            while (oh1 > oh0 && oh1 - 1 - pad + ta >= h) oh1--;
+            float wk[7];
+            for (int tb = 0; tb < kw; tb++) wk[tb] = (float)a->w_dw[((size_t)ta * kw + tb) * e + ch];
+            for (int oh = oh0; oh < oh1; oh++) {
+                float *gp = g1 + (size_t)(oh - pad + ta) * w;
+                const float *tp = d + (size_t)oh * wo;
+                if (kw == 3) ir_dw_row_s1(gp, tp, w, wo, pad, wk, 3);
+                else if (kw == 5) ir_dw_row_s1(gp, tp, w, wo, pad, wk, 5);
+                else ir_dw_row_s1(gp, tp, w, wo, pad, wk, 7);
+            }
+        }
+    } else
     for (int ta = 0; ta < a->kh; ta++) {
         int oh0 = 0, oh1 = ho; /* oh * S - pad + ta in [0, h) */
         while (oh0 < oh1 && oh0 * S - pad + ta < 0) oh0++;
@@ -388,6 +511,59 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
     for (int i = 0; i < k1; i++) wf[i] = (float)wa[i];
     for (int i = k1; i < ci; i++) wf[i] = (float)wb[i - k1];
     int p = 0;
+#ifdef TT_IR_VLDM
+    for (; p + 3 < ni; p += 4) {
+        const float t0 = g1[p] * s1, t1 = g1[p + 1] * s1, t2 = g1[p + 2] * s1, t3 = g1[p + 3] * s1;
+        float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
+        const float *wp = wf;
+        int i = 0;
+        for (; i + 3 < ci; i += 4)
+            __asm volatile("vldmia %[wp]!, {s16-s19}\n\t" TT_IR_DX_PIX("d0", "t0") TT_IR_DX_PIX("d1", "t1")
+                               TT_IR_DX_PIX("d2", "t2") TT_IR_DX_PIX("d3", "t3")
+                           : [wp] "+r"(wp), [d0] "+r"(d0), [d1] "+r"(d1), [d2] "+r"(d2), [d3] "+r"(d3)
+                           : [t0] "t"(t0), [t1] "t"(t1), [t2] "t"(t2), [t3] "t"(t3)
+                           : TT_IR_S16_27, "memory");
+        for (; i < ci; i++, d0++, d1++, d2++, d3++) {
+            const float w = wf[i];
+            const float v0 = *d0 + t0 * w, v1 = *d1 + t1 * w, v2 = *d2 + t2 * w, v3 = *d3 + t3 * w;
+            *d0 = v0;
+            *d1 = v1;
+            *d2 = v2;
+            *d3 = v3;
+        }
+    }
+#endif
+    for (; p + 7 < ni; p += 8) {
+        const float t0 = g1[p] * s1, t1 = g1[p + 1] * s1, t2 = g1[p + 2] * s1, t3 = g1[p + 3] * s1;
+        const float t4 = g1[p + 4] * s1, t5 = g1[p + 5] * s1, t6 = g1[p + 6] * s1, t7 = g1[p + 7] * s1;
+        float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
+        float *d4 = d3 + ci, *d5 = d4 + ci, *d6 = d5 + ci, *d7 = d6 + ci;
+        for (int i = 0; i < ci; i++) {
+            const float w = wf[i];
+            const float v0 = d0[i] + t0 * w, v1 = d1[i] + t1 * w, v2 = d2[i] + t2 * w, v3 = d3[i] + t3 * w;
+            const float v4 = d4[i] + t4 * w, v5 = d5[i] + t5 * w, v6 = d6[i] + t6 * w, v7 = d7[i] + t7 * w;
+            d0[i] = v0;
+            d1[i] = v1;
+            d2[i] = v2;
+            d3[i] = v3;
+            d4[i] = v4;
+            d5[i] = v5;
+            d6[i] = v6;
+            d7[i] = v7;
+        }
+    }
+    for (; p + 3 < ni; p += 4) {
+        const float t0 = g1[p] * s1, t1 = g1[p + 1] * s1, t2 = g1[p + 2] * s1, t3 = g1[p + 3] * s1;
+        float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
+        for (int i = 0; i < ci; i++) {
+            const float w = wf[i];
+            const float v0 = d0[i] + t0 * w, v1 = d1[i] + t1 * w, v2 = d2[i] + t2 * w, v3 = d3[i] + t3 * w;
+            d0[i] = v0;
+            d1[i] = v1;
+            d2[i] = v2;
+            d3[i] = v3;
+        }
+    }
     for (; p + 1 < ni; p += 2) {
         const float t0 = g1[p] * s1, t1 = g1[p + 1] * s1;
         float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci;

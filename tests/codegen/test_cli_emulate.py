@@ -206,8 +206,7 @@ def test_a_second_run_of_the_same_job_waits_for_the_first(tmp_path, monkeypatch)
     monkeypatch.setattr(em, "_emulate_locked", lambda cfg, build_dir, progress: ran.set() or "done")
     cfg = em.EmulateConfig(build_dir=str(tmp_path / "job"))
     said: list[str] = []
-    (tmp_path / "job").mkdir()
-    with open(tmp_path / "job" / ".lock", "w") as held:
+    with open(tmp_path / "job.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         out: list[object] = []
         t = threading.Thread(target=lambda: out.append(em.emulate(cfg, progress=said.append)))

@@ -249,7 +249,7 @@ _RULE = {"nearest": 0, "stochastic": 1, "shadow": 2}
 
 
 def wgrad_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride: int, k_in: int,
-               rule: str, dw: bool = False) -> Case:
+               rule: str, dw: bool = False, x_zero: int = 2) -> Case:
     pad = (k - 1) // 2
     ho = K.out_size(h, k, stride, pad)
     x = _s8(rng, (h, h, ci))
@@ -267,16 +267,16 @@ def wgrad_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, strid
     w = w0.copy()
     sh0 = K.shadow_init(w0, k_in) if rule == "shadow" else np.zeros(1, F32)
     sh = sh0.copy()
-    getattr(K, fn[3:])(g, x, 2, w, k_in, q, -0.7, rule, r, sh if rule == "shadow" else None, stride, pad)
+    getattr(K, fn[3:])(g, x, x_zero, w, k_in, q, -0.7, rule, r, sh if rule == "shadow" else None, stride, pad)
     inout = {"w": (w0, w)}
     if rule == "shadow":
         inout["sh"] = (sh0, sh)
     sh_arg = "@sh" if rule == "shadow" else "0"
-    call = (f"rng_cell = {seed}u; {fn}(@g, @x, {h}, {h}, {ci}, 2, @w, {shape_args}, {k_in}, @q, -0.7f, "
-            f"{_RULE[rule]}, &rng_cell, {sh_arg}, {stride}, {pad}); "
+    call = (f"rng_cell = {seed}u; {fn}(@g, @x, {h}, {h}, {ci}, {x_zero}, @w, {shape_args}, {k_in}, @q, "
+            f"-0.7f, {_RULE[rule]}, &rng_cell, {sh_arg}, {stride}, {pad}); "
             f"if (rng_cell != {r.state}u) tt_metric_int(\"rng_state_mismatch\", 1)")
     macs = ho * ho * n
-    return Case(f"wgrad_{'dw' if dw else 'conv'}{k}x{k}_{h}_{ci}_{co}_{k_in}_{rule}", call,
+    return Case(f"wgrad_{'dw' if dw else 'conv'}{k}x{k}_{h}_{ci}_{co}_{k_in}_{rule}_z{x_zero}", call,
                 {"g": g, "x": x, "q": q}, inout, macs=macs)
 
 
@@ -328,6 +328,13 @@ def check_cases(seed: int = 0) -> list[Case]:
         # the stochastic rule over the blocked weight-gradient paths (a cursor per row of the updated layout)
         wgrad_case(rng, 6, 9, 9, 3, 1, 9, "stochastic", dw=True),
         wgrad_case(rng, 2, 7, 131, 1, 1, 7, "stochastic"), wgrad_case(rng, 3, 6, 3, 1, 1, 6, "stochastic"),
+        # the one-output 1x1 row (wg1x1_row): 8- and 4-channel word-load blocks, tails, odd x_c (unaligned
+        # words), x_zero at both ends (x - x_zero = +-255 in the halfword lanes)
+        wgrad_case(rng, 5, 21, 1, 1, 1, 21, "stochastic", x_zero=-128),
+        wgrad_case(rng, 4, 17, 1, 1, 1, 12, "nearest", x_zero=127),
+        wgrad_case(rng, 3, 8, 1, 1, 1, 8, "shadow", x_zero=0),
+        irb_case(rng, 5, 13, 3, 4, 3, 1, "stochastic"), irb_case(rng, 4, 16, 2, 5, 3, 1, "nearest"),
+        irb_case(rng, 3, 9, 2, 3, 7, 1, "nearest"), irb_case(rng, 6, 8, 2, 9, 5, 1, "stochastic"),
     ]
 
 

@@ -99,7 +99,10 @@ def test_conv2d_s8_fast_paths(nk: native.NativeKernels, h: int, w: int, ci: int,
 # One-output-channel 1x1 weight gradient (the fused block backward's pw1 row update): a register-blocked path
 # for any number of positions and every rule (elements finish in memory order). (h, w, x_c, k_in, rule)
 WG_ROW = [(4, 4, 10, 10, "nearest"), (9, 11, 13, 9, "stochastic"), (12, 12, 8, 3, "shadow"),
-          (1, 1, 5, 5, "nearest")]
+          (1, 1, 5, 5, "nearest"),
+          # 8- and 4-channel blocks (word loads: odd x_c = unaligned words) and their tails
+          (5, 7, 17, 16, "stochastic"), (3, 5, 13, 12, "nearest"), (6, 6, 7, 7, "shadow"),
+          (2, 3, 24, 21, "stochastic"), (9, 9, 8, 8, "shadow"), (1, 2, 6, 6, "stochastic")]
 
 
 @pytest.mark.parametrize("h,w,x_c,k_in,rule", WG_ROW)
@@ -122,6 +125,28 @@ def test_conv2d_wgrad_one_output(nk: native.NativeKernels, h: int, w: int, x_c: 
         same(res[1][1], res[0][1])
     assert res[1][2] == res[0][2]
     same(nk.conv2d_wgrad_f32(g, x, 3, k_in), M.conv2d_wgrad_f32(g, x, 3, k_in))
+
+
+# The one-output row with x_zero at both ends and x at both ends: x - x_zero reaches +-255 in the halfword
+# lanes of the word-load conversion (SXTAB16 of -x_zero).
+@pytest.mark.parametrize("x_zero", [-128, 127, 0])
+def test_conv2d_wgrad_one_output_zero_points(nk: native.NativeKernels, x_zero: int) -> None:
+    rng = np.random.default_rng(700 + x_zero)
+    h, w, x_c, k_in = 5, 3, 19, 19
+    g = rng.standard_normal((h, w, 1)).astype(F32)
+    x = rng.choice(np.array([-128, 127, -1, 0, 1, 55], np.int8), (h, w, x_c))
+    q = rng.uniform(0.1, 3.0, 1).astype(F32)
+    w0 = rng.integers(-127, 128, (1, x_c), dtype=np.int8)
+    for rule in ("nearest", "stochastic"):
+        res = []
+        for kern in (K, nk):
+            wt = w0.copy()
+            r = K.Xorshift32(7)
+            kern.conv2d_wgrad_update(g, x, x_zero, wt, k_in, q, F32(-0.05), rule, r, None, 1, 0)
+            res.append((wt, r.state))
+        same(res[1][0], res[0][0])
+        assert res[1][1] == res[0][1]
+    same(nk.conv2d_wgrad_f32(g, x, x_zero, k_in), M.conv2d_wgrad_f32(g, x, x_zero, k_in))
 
 
 # Blocked weight-gradient paths (tt_update.c) under every rule, the stochastic one especially: the rows of

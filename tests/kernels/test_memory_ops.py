@@ -157,6 +157,12 @@ IRB_CASES = [  # (h, w, ci, e, co2, k, stride, split k1, rule, parts)
     (10, 9, 6, 6, 5, 3, 1, None, "stochastic", "all"),  # > 64 positions, pixel count not a multiple of 4
     (13, 11, 21, 5, 9, 5, 2, 7, "shadow", "all"),       # stride 2, odd maps, split pw1
     (9, 9, 7, 4, 6, 7, 2, None, "nearest", "all"),      # 7x7 stride 2: taps outside the map
+    # stride 1 kernel rows with no / few interior columns, 8-pixel pw2 blocks and tails, 8-channel pw1 rows
+    (2, 2, 9, 3, 4, 7, 1, None, "nearest", "all"),      # map smaller than the kernel
+    (1, 1, 8, 3, 3, 3, 1, None, "stochastic", "all"),   # one pixel
+    (3, 9, 16, 5, 9, 5, 1, None, "nearest", "all"),     # 27 pixels: 8 + 8 + 8 + 3
+    (11, 5, 13, 4, 17, 7, 1, 6, "stochastic", "all"),   # 7x7 stride 1, split pw1
+    (4, 13, 12, 3, 6, 3, 1, None, "shadow", "nodx"),
 ]
 
 
