@@ -614,8 +614,10 @@ class Builder:
             ins["bits_dw"] = parts[("dw", "apply_mask_f32")].inputs["bits"]
         if ("pw1", "apply_mask_f32") in parts:
             ins["bits_pw1"] = parts[("pw1", "apply_mask_f32")].inputs["bits"]
-        bdw, b1, wg = (parts.get(k) for k in (("dw", "bias_grad_update"), ("pw1", "bias_grad_update"),
-                                               ("pw1", "conv2d_wgrad_update")))
+        bdw, b1, wg = (
+            parts.get(k)
+            for k in (("dw", "bias_grad_update"), ("pw1", "bias_grad_update"), ("pw1", "conv2d_wgrad_update"))
+        )
         if bwd1 is not None or wg is not None:
             ins["w1"] = p1["w"]
         if bwd1 is not None:
@@ -683,8 +685,9 @@ class Builder:
                 continue
             for steps, t in ((self.steps, train[layer]), (self.infer_steps, infer[layer])):
                 st = steps[t]
-                steps[t] = Step("dwconv2d_s8_inplace", dict(st.inputs), {"y": x}, dict(st.attrs), st.layer,
-                                st.phase)
+                steps[t] = Step(
+                    "dwconv2d_s8_inplace", dict(st.inputs), {"y": x}, dict(st.attrs), st.layer, st.phase
+                )
                 for u in steps[t + 1 :]:
                     u.inputs = {k: (x if v == y else v) for k, v in u.inputs.items()}
                     u.outputs = {k: (x if v == y else v) for k, v in u.outputs.items()}

@@ -131,8 +131,16 @@ class Graph:
                 key = f"{op.name}/{pname}"
                 arrays[key] = arr
                 keys[pname] = key
-            ops.append({"name": op.name, "kind": op.kind, "inputs": op.inputs, "output": op.output,
-                        "attrs": op.attrs, "params": keys})
+            ops.append(
+                {
+                    "name": op.name,
+                    "kind": op.kind,
+                    "inputs": op.inputs,
+                    "output": op.output,
+                    "attrs": op.attrs,
+                    "params": keys,
+                }
+            )
         doc = {
             "format": IR_FORMAT,
             "name": self.name,
@@ -158,10 +166,27 @@ class Graph:
             fmt = doc.get("format") if isinstance(doc, dict) else None
             raise TinytrainError(f"{d}/graph.json: format {fmt!r}, expected {IR_FORMAT!r}")
         try:
-            tensors = {t["name"]: Tensor(t["name"], tuple(int(v) for v in t["shape"]), float(t["scale"]),
-                                         int(t["zero"]), t.get("dtype", "s8")) for t in doc["tensors"]}
-            ops = [Op(o["name"], o["kind"], list(o["inputs"]), o["output"], dict(o["attrs"]),
-                      {k: npz[v] for k, v in o["params"].items()}) for o in doc["ops"]]
+            tensors = {
+                t["name"]: Tensor(
+                    t["name"],
+                    tuple(int(v) for v in t["shape"]),
+                    float(t["scale"]),
+                    int(t["zero"]),
+                    t.get("dtype", "s8"),
+                )
+                for t in doc["tensors"]
+            }
+            ops = [
+                Op(
+                    o["name"],
+                    o["kind"],
+                    list(o["inputs"]),
+                    o["output"],
+                    dict(o["attrs"]),
+                    {k: npz[v] for k, v in o["params"].items()},
+                )
+                for o in doc["ops"]
+            ]
             g = cls(doc["name"], tensors, ops, doc["input"], doc["output"], doc.get("meta", {}))
         except (KeyError, TypeError, ValueError, AttributeError, OSError, zipfile.BadZipFile) as exc:
             raise TinytrainError(f"{d}: malformed tinytrain IR ({type(exc).__name__}: {exc})") from exc
@@ -187,25 +212,30 @@ class Graph:
                 groups = inp[0] if op.depthwise else 1
                 exp_w = (out[0], inp[0] // groups, op.kernel, op.kernel)
                 if tuple(w.shape) != exp_w or w.dtype != np.int8:
-                    raise TinytrainError(f"layer {op.name!r}: weight {w.dtype}{tuple(w.shape)}, "
-                                         f"expected int8{exp_w}")
+                    raise TinytrainError(
+                        f"layer {op.name!r}: weight {w.dtype}{tuple(w.shape)}, expected int8{exp_w}"
+                    )
                 if op.bias.shape != (out[0],) or op.bias.dtype != np.int32:
                     raise TinytrainError(f"layer {op.name!r}: bias must be int32[{out[0]}]")
                 if op.w_scales.shape != (out[0],):
                     raise TinytrainError(f"layer {op.name!r}: w_scales must be float32[{out[0]}]")
                 ho = (inp[1] + 2 * op.padding - op.kernel) // op.stride + 1
                 if out[1:] != (ho, ho):
-                    raise TinytrainError(f"layer {op.name!r}: output spatial {out[1:]} but input {inp[1:]} "
-                                         f"with k={op.kernel} s={op.stride} gives {(ho, ho)}")
+                    raise TinytrainError(
+                        f"layer {op.name!r}: output spatial {out[1:]} but input {inp[1:]} "
+                        f"with k={op.kernel} s={op.stride} gives {(ho, ho)}"
+                    )
             elif op.kind == "add":
                 shapes = {self.tensors[t].shape for t in op.inputs}
                 if len(op.inputs) != 2 or len(shapes) != 1 or out not in shapes:
-                    raise TinytrainError(f"layer {op.name!r}: residual add needs two inputs of the "
-                                         "output's shape")
+                    raise TinytrainError(
+                        f"layer {op.name!r}: residual add needs two inputs of the output's shape"
+                    )
             elif op.kind == "avgpool":
                 if out != (inp[0], 1, 1):
-                    raise TinytrainError(f"layer {op.name!r}: global average pool output must be "
-                                         f"({inp[0]}, 1, 1)")
+                    raise TinytrainError(
+                        f"layer {op.name!r}: global average pool output must be ({inp[0]}, 1, 1)"
+                    )
         if self.output not in known:
             raise TinytrainError(f"graph output {self.output!r} is never produced")
 
@@ -213,16 +243,18 @@ class Graph:
         """The same network at another input resolution (fully convolutional up to the pool)."""
         tensors = dict(self.tensors)
         c, _, _ = tensors[self.input].shape
-        tensors[self.input] = Tensor(self.input, (c, resolution, resolution), tensors[self.input].scale,
-                                     tensors[self.input].zero)
+        tensors[self.input] = Tensor(
+            self.input, (c, resolution, resolution), tensors[self.input].scale, tensors[self.input].zero
+        )
         for op in self.ops:
             inp = tensors[op.inputs[0]].shape
             old = tensors[op.output]
             if op.kind == "conv2d":
                 h = (inp[1] + 2 * op.padding - op.kernel) // op.stride + 1
                 if h < 1:
-                    raise TinytrainError(f"resolution {resolution} too small: layer {op.name!r} "
-                                         "has no output")
+                    raise TinytrainError(
+                        f"resolution {resolution} too small: layer {op.name!r} has no output"
+                    )
                 shape = (old.shape[0], h, h)
             elif op.kind == "add":
                 shape = inp

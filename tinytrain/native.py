@@ -26,8 +26,18 @@ from tinytrain.kernels.forward import out_size
 from tinytrain.kernels.rng import Xorshift32
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "firmware" / "runtime"
-CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-fexcess-precision=standard",
-          "-fno-fast-math", "-Wall", "-Wextra", "-Werror"]
+CFLAGS = [
+    "-std=c99",
+    "-O2",
+    "-fPIC",
+    "-shared",
+    "-ffp-contract=off",
+    "-fexcess-precision=standard",
+    "-fno-fast-math",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+]
 VARIANTS = {"portable": [], "dsp": ["-DTT_EMULATE_DSP"]}
 RULE_IDS = {"nearest": 0, "stochastic": 1, "shadow": 2}
 
@@ -53,10 +63,14 @@ _PROTOS: dict[str, tuple[object, list[object]]] = {
     "tt_dwconv2d_bwd_input_f32": (None, [_F32P, _I, _I, _I, _S8P, _I, _I, _F32P, _I, _I, _I, _I, _F32P]),
     "tt_avgpool_bwd_f32": (None, [_F32P, _I, _I, _I, _F32P]),
     "tt_add_f32": (None, [_F32P, _F32P, _I, _F32P]),
-    "tt_conv2d_wgrad_update": (None, [_F32P, _S8P, _I, _I, _I, _Z, _S8P, _I, _I, _I, _I, _I, _F32P, _F, _I,
-                                      _RNG, C.c_void_p, _I, _I]),
-    "tt_dwconv2d_wgrad_update": (None, [_F32P, _S8P, _I, _I, _I, _Z, _S8P, _I, _I, _I, _I, _F32P, _F, _I,
-                                        _RNG, C.c_void_p, _I, _I]),
+    "tt_conv2d_wgrad_update": (
+        None,
+        [_F32P, _S8P, _I, _I, _I, _Z, _S8P, _I, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p, _I, _I],
+    ),
+    "tt_dwconv2d_wgrad_update": (
+        None,
+        [_F32P, _S8P, _I, _I, _I, _Z, _S8P, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p, _I, _I],
+    ),
     "tt_bias_grad_update": (None, [_F32P, _I, _I, _S32P, _F32P, _F]),
     "tt_xorshift32": (C.c_uint32, [C.POINTER(C.c_uint32)]),
     "tt_conv2d_wgrad_f32": (None, [_F32P, _S8P, _I, _I, _I, _Z, _I, _I, _I, _I, _I, _F32P]),
@@ -66,8 +80,10 @@ _PROTOS: dict[str, tuple[object, list[object]]] = {
     "tt_dwconv2d_weight_update": (None, [_F32P, _S8P, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p]),
     "tt_bias_update": (None, [_F32P, _I, _S32P, _F32P, _F]),
     # tt_memory_ops.h
-    "tt_conv2d_split_s8": (None, [_S8P, _I, _I, _I, _S8P, _S8P, _I, _I, _I, _I, _S32P, _F32P, _Z, _Z, _I, _I,
-                                  _S8P]),
+    "tt_conv2d_split_s8": (
+        None,
+        [_S8P, _I, _I, _I, _S8P, _S8P, _I, _I, _I, _I, _S32P, _F32P, _Z, _Z, _I, _I, _S8P],
+    ),
     "tt_conv2d_split_bwd_input_f32": (None, [_F32P, _I, _I, _S8P, _S8P, _I, _I, _F32P, _F32P]),
     "tt_tile_load_s8": (None, [_S8P, _I, _I, _I, _I, _I, _I, _I, _Z, _S8P]),
     "tt_tile_fill_s8": (None, [_S8P, _I, _I, _I, _I, _I, _I, _I, _Z]),
@@ -84,16 +100,47 @@ _PROTOS: dict[str, tuple[object, list[object]]] = {
 class IrBlockBwdArgs(C.Structure):
     """tt_ir_block_bwd_args (tt_memory_ops.h), field for field."""
 
-    _fields_ = [(n, t) for n, t in (
-        ("g", C.c_void_p), ("ho", C.c_int), ("wo", C.c_int), ("co2", C.c_int), ("e", C.c_int),
-        ("w2", C.c_void_p), ("s_w2", C.c_void_p), ("bits_dw", C.c_void_p), ("w_dw", C.c_void_p),
-        ("s_w_dw", C.c_void_p), ("kh", C.c_int), ("kw", C.c_int), ("stride", C.c_int), ("pad", C.c_int),
-        ("h", C.c_int), ("w", C.c_int), ("b_dw", C.c_void_p), ("qb_dw", C.c_void_p), ("bits_pw1", C.c_void_p),
-        ("w1", C.c_void_p), ("w1_rest", C.c_void_p), ("ci", C.c_int), ("k1", C.c_int), ("s_w1", C.c_void_p),
-        ("dx", C.c_void_p), ("b1", C.c_void_p), ("qb1", C.c_void_p), ("x1", C.c_void_p), ("x1_c", C.c_int),
-        ("x_zero", C.c_int32), ("k_in", C.c_int), ("q1", C.c_void_p), ("shadow1", C.c_void_p),
-        ("neg_lr", C.c_float), ("rule", C.c_int), ("rng", C.c_void_p),
-    )]
+    _fields_ = [
+        (n, t)
+        for n, t in (
+            ("g", C.c_void_p),
+            ("ho", C.c_int),
+            ("wo", C.c_int),
+            ("co2", C.c_int),
+            ("e", C.c_int),
+            ("w2", C.c_void_p),
+            ("s_w2", C.c_void_p),
+            ("bits_dw", C.c_void_p),
+            ("w_dw", C.c_void_p),
+            ("s_w_dw", C.c_void_p),
+            ("kh", C.c_int),
+            ("kw", C.c_int),
+            ("stride", C.c_int),
+            ("pad", C.c_int),
+            ("h", C.c_int),
+            ("w", C.c_int),
+            ("b_dw", C.c_void_p),
+            ("qb_dw", C.c_void_p),
+            ("bits_pw1", C.c_void_p),
+            ("w1", C.c_void_p),
+            ("w1_rest", C.c_void_p),
+            ("ci", C.c_int),
+            ("k1", C.c_int),
+            ("s_w1", C.c_void_p),
+            ("dx", C.c_void_p),
+            ("b1", C.c_void_p),
+            ("qb1", C.c_void_p),
+            ("x1", C.c_void_p),
+            ("x1_c", C.c_int),
+            ("x_zero", C.c_int32),
+            ("k_in", C.c_int),
+            ("q1", C.c_void_p),
+            ("shadow1", C.c_void_p),
+            ("neg_lr", C.c_float),
+            ("rule", C.c_int),
+            ("rng", C.c_void_p),
+        )
+    ]
 
 
 def cache_dir() -> Path:
@@ -150,26 +197,74 @@ class NativeKernels:
             fn.argtypes = args
 
     # ---- forward ----
-    def conv2d_s8(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_zero: int,
-                  y_zero: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+    def conv2d_s8(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        bias: np.ndarray,
+        m: np.ndarray,
+        x_zero: int,
+        y_zero: int,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> np.ndarray:
         h, wd, ci = x.shape
         co, kh, kw, _ = w.shape
         y = np.empty((out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad), co), np.int8)
-        self.lib.tt_conv2d_s8(_s8(x), h, wd, ci, _s8(w), co, kh, kw, np.ascontiguousarray(bias, np.int32),
-                              _f32(m), x_zero, y_zero, stride, pad, y)
+        self.lib.tt_conv2d_s8(
+            _s8(x),
+            h,
+            wd,
+            ci,
+            _s8(w),
+            co,
+            kh,
+            kw,
+            np.ascontiguousarray(bias, np.int32),
+            _f32(m),
+            x_zero,
+            y_zero,
+            stride,
+            pad,
+            y,
+        )
         return y
 
-    def dwconv2d_s8(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_zero: int,
-                    y_zero: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+    def dwconv2d_s8(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        bias: np.ndarray,
+        m: np.ndarray,
+        x_zero: int,
+        y_zero: int,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> np.ndarray:
         h, wd, c = x.shape
         kh, kw, _ = w.shape
         y = np.empty((out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad), c), np.int8)
-        self.lib.tt_dwconv2d_s8(_s8(x), h, wd, c, _s8(w), kh, kw, np.ascontiguousarray(bias, np.int32),
-                                _f32(m), x_zero, y_zero, stride, pad, y)
+        self.lib.tt_dwconv2d_s8(
+            _s8(x),
+            h,
+            wd,
+            c,
+            _s8(w),
+            kh,
+            kw,
+            np.ascontiguousarray(bias, np.int32),
+            _f32(m),
+            x_zero,
+            y_zero,
+            stride,
+            pad,
+            y,
+        )
         return y
 
-    def add_s8(self, a: np.ndarray, b: np.ndarray, fa: float, fb: float, a_zero: int, b_zero: int,
-               y_zero: int) -> np.ndarray:
+    def add_s8(
+        self, a: np.ndarray, b: np.ndarray, fa: float, fb: float, a_zero: int, b_zero: int, y_zero: int
+    ) -> np.ndarray:
         y = np.empty(a.shape, np.int8)
         self.lib.tt_add_s8(_s8(a), _s8(b), a.size, fa, fb, a_zero, b_zero, y_zero, y)
         return y
@@ -223,14 +318,23 @@ class NativeKernels:
         self.lib.tt_conv2d_bwd_input_f32(g, g.size // co, co, w2, ci, _f32(s_w), dx)
         return dx
 
-    def dwconv2d_bwd_input_f32(self, g: np.ndarray, w: np.ndarray, s_w: np.ndarray, in_h: int, in_w: int,
-                               stride: int = 1, pad: int = 0) -> np.ndarray:
+    def dwconv2d_bwd_input_f32(
+        self,
+        g: np.ndarray,
+        w: np.ndarray,
+        s_w: np.ndarray,
+        in_h: int,
+        in_w: int,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> np.ndarray:
         g = _f32(g)
         ho, wo, c = g.shape
         kh, kw, _ = w.shape
         dx = np.empty((in_h, in_w, c), np.float32)
-        self.lib.tt_dwconv2d_bwd_input_f32(g, ho, wo, c, _s8(w), kh, kw, _f32(s_w), in_h, in_w, stride, pad,
-                                           dx)
+        self.lib.tt_dwconv2d_bwd_input_f32(
+            g, ho, wo, c, _s8(w), kh, kw, _f32(s_w), in_h, in_w, stride, pad, dx
+        )
         return dx
 
     def avgpool_bwd_f32(self, g: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -257,10 +361,21 @@ class NativeKernels:
             raise ValueError(f"shadow must be contiguous float32 with {n} elements")
         return shadow.ctypes.data
 
-    def conv2d_wgrad_update(self, g: np.ndarray, x: np.ndarray, x_zero: int, w: np.ndarray, k_in: int,
-                            q: np.ndarray, neg_lr: float, rule: str = "nearest",
-                            rng: Xorshift32 | None = None, shadow: np.ndarray | None = None,
-                            stride: int = 1, pad: int = 0) -> None:
+    def conv2d_wgrad_update(
+        self,
+        g: np.ndarray,
+        x: np.ndarray,
+        x_zero: int,
+        w: np.ndarray,
+        k_in: int,
+        q: np.ndarray,
+        neg_lr: float,
+        rule: str = "nearest",
+        rng: Xorshift32 | None = None,
+        shadow: np.ndarray | None = None,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> None:
         assert w.dtype == np.int8 and w.flags.c_contiguous
         g = _f32(g)
         co = g.shape[-1]
@@ -274,15 +389,45 @@ class NativeKernels:
             h, wd, xc = x.shape
         cell, ptr = self._rng_ptr(rng)
         sp = self._shadow_ptr(shadow, co * kh * kw * k_in)
-        self.lib.tt_conv2d_wgrad_update(g, x, h, wd, xc, x_zero, w, co, kh, kw, ci, k_in, _f32(q), neg_lr,
-                                        RULE_IDS[rule], ptr, sp, stride, pad)
+        self.lib.tt_conv2d_wgrad_update(
+            g,
+            x,
+            h,
+            wd,
+            xc,
+            x_zero,
+            w,
+            co,
+            kh,
+            kw,
+            ci,
+            k_in,
+            _f32(q),
+            neg_lr,
+            RULE_IDS[rule],
+            ptr,
+            sp,
+            stride,
+            pad,
+        )
         if rng is not None:
             rng.state = int(cell.value)
 
-    def dwconv2d_wgrad_update(self, g: np.ndarray, x: np.ndarray, x_zero: int, w: np.ndarray, k_in: int,
-                              q: np.ndarray, neg_lr: float, rule: str = "nearest",
-                              rng: Xorshift32 | None = None, shadow: np.ndarray | None = None,
-                            stride: int = 1, pad: int = 0) -> None:
+    def dwconv2d_wgrad_update(
+        self,
+        g: np.ndarray,
+        x: np.ndarray,
+        x_zero: int,
+        w: np.ndarray,
+        k_in: int,
+        q: np.ndarray,
+        neg_lr: float,
+        rule: str = "nearest",
+        rng: Xorshift32 | None = None,
+        shadow: np.ndarray | None = None,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> None:
         assert w.dtype == np.int8 and w.flags.c_contiguous
         g = _f32(g)
         kh, kw, c = w.shape
@@ -290,8 +435,9 @@ class NativeKernels:
         h, wd, xc = x.shape
         cell, ptr = self._rng_ptr(rng)
         sp = self._shadow_ptr(shadow, kh * kw * k_in)
-        self.lib.tt_dwconv2d_wgrad_update(g, x, h, wd, xc, x_zero, w, kh, kw, c, k_in, _f32(q), neg_lr,
-                                          RULE_IDS[rule], ptr, sp, stride, pad)
+        self.lib.tt_dwconv2d_wgrad_update(
+            g, x, h, wd, xc, x_zero, w, kh, kw, c, k_in, _f32(q), neg_lr, RULE_IDS[rule], ptr, sp, stride, pad
+        )
         if rng is not None:
             rng.state = int(cell.value)
 
@@ -302,8 +448,16 @@ class NativeKernels:
         self.lib.tt_bias_grad_update(g, g.size // co, co, bias, _f32(qb), neg_lr)
 
     # ---- split kernels (tinytrain/kernels/memory_ops.py) ----
-    def conv2d_wgrad_f32(self, g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 1,
-                         stride: int = 1, pad: int = 0) -> np.ndarray:
+    def conv2d_wgrad_f32(
+        self,
+        g: np.ndarray,
+        x: np.ndarray,
+        x_zero: int,
+        k_in: int,
+        kernel: int = 1,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> np.ndarray:
         g = _f32(g)
         co = g.shape[-1]
         x = _s8(x)
@@ -316,8 +470,16 @@ class NativeKernels:
         self.lib.tt_conv2d_wgrad_f32(g, x, h, wd, xc, x_zero, co, kernel, k_in, stride, pad, s)
         return s
 
-    def dwconv2d_wgrad_f32(self, g: np.ndarray, x: np.ndarray, x_zero: int, k_in: int, kernel: int = 3,
-                           stride: int = 1, pad: int = 1) -> np.ndarray:
+    def dwconv2d_wgrad_f32(
+        self,
+        g: np.ndarray,
+        x: np.ndarray,
+        x_zero: int,
+        k_in: int,
+        kernel: int = 3,
+        stride: int = 1,
+        pad: int = 1,
+    ) -> np.ndarray:
         g = _f32(g)
         x = _s8(x)
         h, wd, xc = x.shape
@@ -332,29 +494,47 @@ class NativeKernels:
         self.lib.tt_bias_grad_f32(g, g.size // co, co, s)
         return s
 
-    def conv2d_weight_update(self, s: np.ndarray, w: np.ndarray, k_in: int, q: np.ndarray, neg_lr: float,
-                             rule: str = "nearest", rng: Xorshift32 | None = None,
-                             shadow: np.ndarray | None = None) -> None:
+    def conv2d_weight_update(
+        self,
+        s: np.ndarray,
+        w: np.ndarray,
+        k_in: int,
+        q: np.ndarray,
+        neg_lr: float,
+        rule: str = "nearest",
+        rng: Xorshift32 | None = None,
+        shadow: np.ndarray | None = None,
+    ) -> None:
         assert w.dtype == np.int8 and w.flags.c_contiguous
         co = s.shape[0]
         w4 = w.reshape(co, 1, 1, -1) if w.ndim == 2 else w
         _, kh, kw, ci = w4.shape
         cell, ptr = self._rng_ptr(rng)
         sp = self._shadow_ptr(shadow, co * kh * kw * k_in)
-        self.lib.tt_conv2d_weight_update(_f32(s), w, co, kh, kw, ci, k_in, _f32(q), neg_lr, RULE_IDS[rule],
-                                         ptr, sp)
+        self.lib.tt_conv2d_weight_update(
+            _f32(s), w, co, kh, kw, ci, k_in, _f32(q), neg_lr, RULE_IDS[rule], ptr, sp
+        )
         if rng is not None:
             rng.state = int(cell.value)
 
-    def dwconv2d_weight_update(self, s: np.ndarray, w: np.ndarray, k_in: int, q: np.ndarray, neg_lr: float,
-                               rule: str = "nearest", rng: Xorshift32 | None = None,
-                               shadow: np.ndarray | None = None) -> None:
+    def dwconv2d_weight_update(
+        self,
+        s: np.ndarray,
+        w: np.ndarray,
+        k_in: int,
+        q: np.ndarray,
+        neg_lr: float,
+        rule: str = "nearest",
+        rng: Xorshift32 | None = None,
+        shadow: np.ndarray | None = None,
+    ) -> None:
         assert w.dtype == np.int8 and w.flags.c_contiguous
         kh, kw, c = w.shape
         cell, ptr = self._rng_ptr(rng)
         sp = self._shadow_ptr(shadow, kh * kw * k_in)
-        self.lib.tt_dwconv2d_weight_update(_f32(s), w, kh, kw, c, k_in, _f32(q), neg_lr, RULE_IDS[rule],
-                                           ptr, sp)
+        self.lib.tt_dwconv2d_weight_update(
+            _f32(s), w, kh, kw, c, k_in, _f32(q), neg_lr, RULE_IDS[rule], ptr, sp
+        )
         if rng is not None:
             rng.state = int(cell.value)
 
@@ -363,20 +543,48 @@ class NativeKernels:
         self.lib.tt_bias_update(_f32(s), bias.shape[0], bias, _f32(qb), neg_lr)
 
     # ---- memory-saving kernels (tinytrain/kernels/memory_ops.py, firmware/runtime/tt_memory_ops.c) ----
-    def conv2d_split_s8(self, x: np.ndarray, w: np.ndarray, w_rest: np.ndarray, bias: np.ndarray,
-                        m: np.ndarray, x_zero: int, y_zero: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+    def conv2d_split_s8(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        w_rest: np.ndarray,
+        bias: np.ndarray,
+        m: np.ndarray,
+        x_zero: int,
+        y_zero: int,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> np.ndarray:
         h, wd, ci = x.shape
         co = w.shape[0]
         w4 = w.reshape(co, 1, 1, -1) if w.ndim == 2 else w
         _, kh, kw, k = w4.shape
         y = np.empty((out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad), co), np.int8)
         b32 = np.ascontiguousarray(bias, np.int32)
-        self.lib.tt_conv2d_split_s8(_s8(x), h, wd, ci, _s8(w4), _s8(w_rest), co, kh, kw, k, b32, _f32(m),
-                                    x_zero, y_zero, stride, pad, y)
+        self.lib.tt_conv2d_split_s8(
+            _s8(x),
+            h,
+            wd,
+            ci,
+            _s8(w4),
+            _s8(w_rest),
+            co,
+            kh,
+            kw,
+            k,
+            b32,
+            _f32(m),
+            x_zero,
+            y_zero,
+            stride,
+            pad,
+            y,
+        )
         return y
 
-    def conv2d_split_bwd_input_f32(self, g: np.ndarray, w: np.ndarray, w_rest: np.ndarray,
-                                   s_w: np.ndarray) -> np.ndarray:
+    def conv2d_split_bwd_input_f32(
+        self, g: np.ndarray, w: np.ndarray, w_rest: np.ndarray, s_w: np.ndarray
+    ) -> np.ndarray:
         g = _f32(g)
         co = g.shape[-1]
         wa, wb = _s8(w).reshape(co, -1), _s8(w_rest).reshape(co, -1)
@@ -385,8 +593,9 @@ class NativeKernels:
         self.lib.tt_conv2d_split_bwd_input_f32(g, g.size // co, co, wa, wb, ci, k, _f32(s_w), dx)
         return dx
 
-    def tile_load_s8(self, x: np.ndarray, row0: int, col0: int, rows: int, cols: int,
-                     fill: int) -> np.ndarray:
+    def tile_load_s8(
+        self, x: np.ndarray, row0: int, col0: int, rows: int, cols: int, fill: int
+    ) -> np.ndarray:
         h, w, c = x.shape
         t = np.empty((rows, cols, c), np.int8)
         self.lib.tt_tile_load_s8(_s8(x), h, w, c, row0, col0, rows, cols, fill, t)
@@ -404,8 +613,16 @@ class NativeKernels:
         self.lib.tt_tile_store_s8(_s8(t), rows, cols, c, out, out.shape[0], out.shape[1], row0, col0)
         return out
 
-    def dwconv2d_bwd_input_inplace_f32(self, g: np.ndarray, w: np.ndarray, s_w: np.ndarray, in_h: int,
-                                       in_w: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+    def dwconv2d_bwd_input_inplace_f32(
+        self,
+        g: np.ndarray,
+        w: np.ndarray,
+        s_w: np.ndarray,
+        in_h: int,
+        in_w: int,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> np.ndarray:
         out = _f32(g).copy()
         ho, wo, c = out.shape
         kh, kw, _ = w.shape
@@ -414,27 +631,68 @@ class NativeKernels:
         self.lib.tt_dwconv2d_bwd_input_inplace_f32(out, ho, wo, c, _s8(w), kh, kw, _f32(s_w), pad, scratch)
         return out
 
-    def dwconv2d_s8_inplace(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_zero: int,
-                            y_zero: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+    def dwconv2d_s8_inplace(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        bias: np.ndarray,
+        m: np.ndarray,
+        x_zero: int,
+        y_zero: int,
+        stride: int = 1,
+        pad: int = 0,
+    ) -> np.ndarray:
         out = _s8(x).copy()
         h, wd, c = out.shape
         kh, kw, _ = w.shape
         assert stride == 1 and out_size(h, kh, 1, pad) == h and out_size(wd, kw, 1, pad) == wd
         scratch = np.empty(h * wd, np.int8)
-        self.lib.tt_dwconv2d_s8_inplace(out, h, wd, c, _s8(w), kh, kw, np.ascontiguousarray(bias, np.int32),
-                                        _f32(m), x_zero, y_zero, pad, scratch)
+        self.lib.tt_dwconv2d_s8_inplace(
+            out,
+            h,
+            wd,
+            c,
+            _s8(w),
+            kh,
+            kw,
+            np.ascontiguousarray(bias, np.int32),
+            _f32(m),
+            x_zero,
+            y_zero,
+            pad,
+            scratch,
+        )
         return out
 
-    def ir_block_bwd_f32(self, g: np.ndarray, w2: np.ndarray, s_w2: np.ndarray, w_dw: np.ndarray,
-                         s_w_dw: np.ndarray, in_h: int, in_w: int, stride: int = 1, pad: int = 0,
-                         bits_dw: np.ndarray | None = None, bits_pw1: np.ndarray | None = None,
-                         b_dw: np.ndarray | None = None, qb_dw: np.ndarray | None = None,
-                         w1: np.ndarray | None = None, w1_rest: np.ndarray | None = None,
-                         s_w1: np.ndarray | None = None, b1: np.ndarray | None = None,
-                         qb1: np.ndarray | None = None, x1: np.ndarray | None = None,
-                         q1: np.ndarray | None = None, shadow1: np.ndarray | None = None, x_zero: int = 0,
-                         k_in: int = 0, neg_lr: float = 0.0, rule: str = "nearest",
-                         rng: Xorshift32 | None = None) -> tuple[np.ndarray, ...]:
+    def ir_block_bwd_f32(
+        self,
+        g: np.ndarray,
+        w2: np.ndarray,
+        s_w2: np.ndarray,
+        w_dw: np.ndarray,
+        s_w_dw: np.ndarray,
+        in_h: int,
+        in_w: int,
+        stride: int = 1,
+        pad: int = 0,
+        bits_dw: np.ndarray | None = None,
+        bits_pw1: np.ndarray | None = None,
+        b_dw: np.ndarray | None = None,
+        qb_dw: np.ndarray | None = None,
+        w1: np.ndarray | None = None,
+        w1_rest: np.ndarray | None = None,
+        s_w1: np.ndarray | None = None,
+        b1: np.ndarray | None = None,
+        qb1: np.ndarray | None = None,
+        x1: np.ndarray | None = None,
+        q1: np.ndarray | None = None,
+        shadow1: np.ndarray | None = None,
+        x_zero: int = 0,
+        k_in: int = 0,
+        neg_lr: float = 0.0,
+        rule: str = "nearest",
+        rng: Xorshift32 | None = None,
+    ) -> tuple[np.ndarray, ...]:
         """Same results as memory_ops.ir_block_bwd_f32 (updates in place on b_dw, b1, w1, shadow1)."""
         keep: list[np.ndarray] = []
 
@@ -461,11 +719,41 @@ class NativeKernels:
             assert a is None or a.flags.c_contiguous
         w1p = ptr(w1) if x1 is not None else ptr(w1, _s8)  # updated in place when trained
         args = IrBlockBwdArgs(
-            ptr(g), ho, wo, co2, e, ptr(w2, _s8), ptr(s_w2, _f32), ptr(bits_dw, np.ascontiguousarray),
-            ptr(w_dw, _s8), ptr(s_w_dw, _f32), kh, kw, stride, pad, in_h, in_w, ptr(b_dw), ptr(qb_dw, _f32),
-            ptr(bits_pw1, np.ascontiguousarray), w1p, ptr(w1_rest, _s8), ci, k1, ptr(s_w1, _f32),
-            ptr(dx), ptr(b1), ptr(qb1, _f32), ptr(x1, _s8), x1.shape[-1] if x1 is not None else 0, x_zero,
-            k_in, ptr(q1, _f32), ptr(shadow1), neg_lr, RULE_IDS[rule],
+            ptr(g),
+            ho,
+            wo,
+            co2,
+            e,
+            ptr(w2, _s8),
+            ptr(s_w2, _f32),
+            ptr(bits_dw, np.ascontiguousarray),
+            ptr(w_dw, _s8),
+            ptr(s_w_dw, _f32),
+            kh,
+            kw,
+            stride,
+            pad,
+            in_h,
+            in_w,
+            ptr(b_dw),
+            ptr(qb_dw, _f32),
+            ptr(bits_pw1, np.ascontiguousarray),
+            w1p,
+            ptr(w1_rest, _s8),
+            ci,
+            k1,
+            ptr(s_w1, _f32),
+            ptr(dx),
+            ptr(b1),
+            ptr(qb1, _f32),
+            ptr(x1, _s8),
+            x1.shape[-1] if x1 is not None else 0,
+            x_zero,
+            k_in,
+            ptr(q1, _f32),
+            ptr(shadow1),
+            neg_lr,
+            RULE_IDS[rule],
             C.addressof(cell) if rng is not None else None,
         )
         scratch = np.empty(ho * wo + in_h * in_w, np.float32)

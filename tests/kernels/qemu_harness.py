@@ -20,8 +20,12 @@ import tinytrain.kernels as K
 
 RUNTIME = Path(__file__).resolve().parents[2] / "firmware" / "runtime"
 F32 = np.float32
-_CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.int32): "int32_t",
-          np.dtype(np.float32): "float"}
+_CTYPE = {
+    np.dtype(np.int8): "int8_t",
+    np.dtype(np.uint8): "uint8_t",
+    np.dtype(np.int32): "int32_t",
+    np.dtype(np.float32): "float",
+}
 
 
 def _lit(a: np.ndarray) -> str:
@@ -46,8 +50,14 @@ class Case:
 
 
 def firmware_source(cases: list[Case]) -> str:
-    lines = ["#include <stdint.h>", "#include <string.h>", '#include "tt_board.h"',
-             '#include "tt_kernels.h"', '#include "tt_memory_ops.h"', ""]
+    lines = [
+        "#include <stdint.h>",
+        "#include <string.h>",
+        '#include "tt_board.h"',
+        '#include "tt_kernels.h"',
+        '#include "tt_memory_ops.h"',
+        "",
+    ]
     body = []
     for i, c in enumerate(cases):
         p = f"c{i}_"
@@ -101,8 +111,15 @@ def run_cases(cases: list[Case], board: str, out_dir: Path, profile: bool = Fals
     out_dir.mkdir(parents=True, exist_ok=True)
     src = out_dir / "kernel_test.c"
     src.write_text(firmware_source(cases))
-    res = build_firmware(board, [src, *sorted(RUNTIME.glob("*.c"))], [RUNTIME], out_dir, name="kernel_test",
-                         extra_cflags=["-Wno-unused-function"], stack_min=8192)
+    res = build_firmware(
+        board,
+        [src, *sorted(RUNTIME.glob("*.c"))],
+        [RUNTIME],
+        out_dir,
+        name="kernel_test",
+        extra_cflags=["-Wno-unused-function"],
+        stack_min=8192,
+    )
     return run_elf(res.elf, board, timeout=120, run_dir=out_dir / "run", profile=profile)
 
 
@@ -118,9 +135,15 @@ def extreme_bias(rng: np.random.Generator, n: int, near: int) -> np.ndarray:
     within `near` of either limit (so acc + bias overflows for some pixels and not for others: pass about the
     accumulators' magnitude), 2^31 - 2, -2^31 + 1, and an ordinary bias."""
     near = max(int(near), 1)
-    kinds = [lambda: INT32_MAX, lambda: INT32_MIN, lambda: INT32_MAX - int(rng.integers(0, near)),
-             lambda: INT32_MIN + int(rng.integers(0, near)), lambda: INT32_MAX - 1, lambda: INT32_MIN + 1,
-             lambda: int(rng.integers(-4000, 4000))]
+    kinds = [
+        lambda: INT32_MAX,
+        lambda: INT32_MIN,
+        lambda: INT32_MAX - int(rng.integers(0, near)),
+        lambda: INT32_MIN + int(rng.integers(0, near)),
+        lambda: INT32_MAX - 1,
+        lambda: INT32_MIN + 1,
+        lambda: int(rng.integers(-4000, 4000)),
+    ]
     start = int(rng.integers(0, len(kinds)))
     return np.array([kinds[(start + i) % len(kinds)]() for i in range(n)], np.int64).astype(np.int32)
 
@@ -131,8 +154,9 @@ def extreme_m(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.uniform(1e-9, 1.1e-7, n).astype(F32)
 
 
-def conv_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride: int,
-              sat: bool = False) -> Case:
+def conv_case(
+    rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride: int, sat: bool = False
+) -> Case:
     pad = (k - 1) // 2
     x, w = _s8(rng, (h, h, ci)), _s8(rng, (co, k, k, ci))
     b = rng.integers(-4000, 4000, co).astype(np.int32)
@@ -141,13 +165,25 @@ def conv_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride
         b, m = extreme_bias(rng, co, 6000 * int(np.sqrt(k * k * ci))), extreme_m(rng, co)
     y = K.conv2d_s8(x, w, b, m, -7, 3, stride, pad)
     ho = y.shape[0]
-    return Case(f"conv{k}x{k}_s{stride}_{h}x{h}_{ci}_{co}" + ("_bsat" if sat else ""),
-                f"tt_conv2d_s8(@x, {h}, {h}, {ci}, @w, {co}, {k}, {k}, @b, @m, -7, 3, {stride}, {pad}, @y)",
-                {"x": x, "w": w, "b": b, "m": m}, outputs={"y": y}, macs=ho * ho * co * k * k * ci)
+    return Case(
+        f"conv{k}x{k}_s{stride}_{h}x{h}_{ci}_{co}" + ("_bsat" if sat else ""),
+        f"tt_conv2d_s8(@x, {h}, {h}, {ci}, @w, {co}, {k}, {k}, @b, @m, -7, 3, {stride}, {pad}, @y)",
+        {"x": x, "w": w, "b": b, "m": m},
+        outputs={"y": y},
+        macs=ho * ho * co * k * k * ci,
+    )
 
 
-def dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int, wd: int | None = None,
-            m_hi: float = 1e-2, sat: bool = False) -> Case:
+def dw_case(
+    rng: np.random.Generator,
+    h: int,
+    c: int,
+    k: int,
+    stride: int,
+    wd: int | None = None,
+    m_hi: float = 1e-2,
+    sat: bool = False,
+) -> Case:
     pad = (k - 1) // 2
     wd = h if wd is None else wd
     x, w = _s8(rng, (h, wd, c)), _s8(rng, (k, k, c))
@@ -158,9 +194,13 @@ def dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int, wd: i
     y = K.dwconv2d_s8(x, w, b, m, 5, -128, stride, pad)
     ho, wo = y.shape[:2]
     size = f"{h}x{wd}" if wd != h else f"{h}x{h}"
-    return Case(f"dw{k}x{k}_s{stride}_{size}_{c}" + ("_sat" if m_hi > 0.1 else "") + ("_bsat" if sat else ""),
-                f"tt_dwconv2d_s8(@x, {h}, {wd}, {c}, @w, {k}, {k}, @b, @m, 5, -128, {stride}, {pad}, @y)",
-                {"x": x, "w": w, "b": b, "m": m}, outputs={"y": y}, macs=ho * wo * c * k * k)
+    return Case(
+        f"dw{k}x{k}_s{stride}_{size}_{c}" + ("_sat" if m_hi > 0.1 else "") + ("_bsat" if sat else ""),
+        f"tt_dwconv2d_s8(@x, {h}, {wd}, {c}, @w, {k}, {k}, @b, @m, 5, -128, {stride}, {pad}, @y)",
+        {"x": x, "w": w, "b": b, "m": m},
+        outputs={"y": y},
+        macs=ho * wo * c * k * k,
+    )
 
 
 def split_case(rng: np.random.Generator, h: int, ci: int, k: int, co: int, kernel: int, stride: int) -> Case:
@@ -170,11 +210,14 @@ def split_case(rng: np.random.Generator, h: int, ci: int, k: int, co: int, kerne
     wa, wb = np.ascontiguousarray(w[..., :k]), np.ascontiguousarray(w[..., k:])
     b, m = extreme_bias(rng, co, 6000 * int(np.sqrt(kernel * kernel * ci))), extreme_m(rng, co)
     y = K.conv2d_split_s8(x, wa, wb, b, m, 9, -2, stride, pad)
-    return Case(f"split{kernel}x{kernel}_s{stride}_{h}_{ci}_{k}_{co}_bsat",
-                f"tt_conv2d_split_s8(@x, {h}, {h}, {ci}, @wa, @wb, {co}, {kernel}, {kernel}, {k}, @b, @m, "
-                f"9, -2, {stride}, {pad}, @y)",
-                {"x": x, "wa": wa, "wb": wb, "b": b, "m": m}, outputs={"y": y},
-                macs=y.shape[0] * y.shape[1] * co * kernel * kernel * ci)
+    return Case(
+        f"split{kernel}x{kernel}_s{stride}_{h}_{ci}_{k}_{co}_bsat",
+        f"tt_conv2d_split_s8(@x, {h}, {h}, {ci}, @wa, @wb, {co}, {kernel}, {kernel}, {k}, @b, @m, "
+        f"9, -2, {stride}, {pad}, @y)",
+        {"x": x, "wa": wa, "wb": wb, "b": b, "m": m},
+        outputs={"y": y},
+        macs=y.shape[0] * y.shape[1] * co * kernel * kernel * ci,
+    )
 
 
 def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int) -> Case:
@@ -183,13 +226,19 @@ def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int) -> Case:
     x, w = _s8(rng, (h, h, c)), _s8(rng, (k, k, c))
     b, m = extreme_bias(rng, c, 6000 * k), extreme_m(rng, c)
     y = K.dwconv2d_s8_inplace(x, w, b, m, -4, 11, 1, pad)
-    return Case(f"dw_inplace{k}x{k}_{h}_{c}_bsat",
-                f"tt_dwconv2d_s8_inplace(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, -4, 11, {pad}, @scr)",
-                {"w": w, "b": b, "m": m}, {"x": (x, y)}, scratch={"scr": h * h}, macs=h * h * c * k * k)
+    return Case(
+        f"dw_inplace{k}x{k}_{h}_{c}_bsat",
+        f"tt_dwconv2d_s8_inplace(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, -4, 11, {pad}, @scr)",
+        {"w": w, "b": b, "m": m},
+        {"x": (x, y)},
+        scratch={"scr": h * h},
+        macs=h * h * c * k * k,
+    )
 
 
-def irb_case(rng: np.random.Generator, h: int, ci: int, e: int, co2: int, k: int, stride: int,
-             rule: str = "nearest") -> Case:
+def irb_case(
+    rng: np.random.Generator, h: int, ci: int, e: int, co2: int, k: int, stride: int, rule: str = "nearest"
+) -> Case:
     """tt_ir_block_bwd_f32 (channel-wise fused block backward), every part on: masks, both bias updates, the
     block input gradient and the pw1 weight update. macs: the pw2 and dw input gradients, the dx terms and the
     pw1 weight gradient."""
@@ -205,31 +254,81 @@ def irb_case(rng: np.random.Generator, h: int, ci: int, e: int, co2: int, k: int
     qb_dw, qb1, q1 = (s_w_dw * 300).astype(F32), (s_w1 * 200).astype(F32), (1 / s_w1).astype(F32)
     b_dw, b1, w1n = b_dw0.copy(), b10.copy(), w1.copy()
     r = K.Xorshift32(4321)
-    dx = K.ir_block_bwd_f32(g, w2, s_w2, w_dw, s_w_dw, h, h, stride, pad, bits_dw, bits_pw1, b_dw, qb_dw, w1n,
-                            None, s_w1, b1, qb1, x1, q1, None, -3, ci, F32(-0.37), rule, r)[0]
-    call = ("{ rng_cell = 4321u; tt_ir_block_bwd_args a = {"
-            f".g = @g, .ho = {ho}, .wo = {ho}, .co2 = {co2}, .e = {e}, .w2 = @w2, .s_w2 = @s_w2, "
-            f".bits_dw = @bits_dw, .w_dw = @w_dw, .s_w_dw = @s_w_dw, .kh = {k}, .kw = {k}, "
-            f".stride = {stride}, .pad = {pad}, .h = {h}, .w = {h}, .b_dw = @b_dw, .qb_dw = @qb_dw, "
-            f".bits_pw1 = @bits_pw1, .w1 = @w1, .w1_rest = 0, .ci = {ci}, .k1 = {ci}, .s_w1 = @s_w1, "
-            f".dx = @dx, .b1 = @b1, .qb1 = @qb1, .x1 = @x1, .x1_c = {ci}, .x_zero = -3, .k_in = {ci}, "
-            f".q1 = @q1, .shadow1 = 0, .neg_lr = -0.37f, .rule = {_RULE[rule]}, .rng = &rng_cell}}; "
-            "tt_ir_block_bwd_f32(&a, (float *)@scr); "
-            f"if (rng_cell != {r.state}u) tt_metric_int(\"rng_state_mismatch\", 1); }}")
+    dx = K.ir_block_bwd_f32(
+        g,
+        w2,
+        s_w2,
+        w_dw,
+        s_w_dw,
+        h,
+        h,
+        stride,
+        pad,
+        bits_dw,
+        bits_pw1,
+        b_dw,
+        qb_dw,
+        w1n,
+        None,
+        s_w1,
+        b1,
+        qb1,
+        x1,
+        q1,
+        None,
+        -3,
+        ci,
+        F32(-0.37),
+        rule,
+        r,
+    )[0]
+    call = (
+        "{ rng_cell = 4321u; tt_ir_block_bwd_args a = {"
+        f".g = @g, .ho = {ho}, .wo = {ho}, .co2 = {co2}, .e = {e}, .w2 = @w2, .s_w2 = @s_w2, "
+        f".bits_dw = @bits_dw, .w_dw = @w_dw, .s_w_dw = @s_w_dw, .kh = {k}, .kw = {k}, "
+        f".stride = {stride}, .pad = {pad}, .h = {h}, .w = {h}, .b_dw = @b_dw, .qb_dw = @qb_dw, "
+        f".bits_pw1 = @bits_pw1, .w1 = @w1, .w1_rest = 0, .ci = {ci}, .k1 = {ci}, .s_w1 = @s_w1, "
+        f".dx = @dx, .b1 = @b1, .qb1 = @qb1, .x1 = @x1, .x1_c = {ci}, .x_zero = -3, .k_in = {ci}, "
+        f".q1 = @q1, .shadow1 = 0, .neg_lr = -0.37f, .rule = {_RULE[rule]}, .rng = &rng_cell}}; "
+        "tt_ir_block_bwd_f32(&a, (float *)@scr); "
+        f'if (rng_cell != {r.state}u) tt_metric_int("rng_state_mismatch", 1); }}'
+    )
     macs = e * (ho * ho * co2 + ho * ho * k * k + 2 * h * h * ci)
-    return Case(f"ir_block_bwd_{h}_{ci}_{e}_{co2}_k{k}s{stride}_{rule}", call,
-                {"g": g, "w2": w2, "s_w2": s_w2, "bits_dw": bits_dw, "w_dw": w_dw, "s_w_dw": s_w_dw,
-                 "qb_dw": qb_dw, "bits_pw1": bits_pw1, "s_w1": s_w1, "qb1": qb1, "x1": x1, "q1": q1},
-                {"b_dw": (b_dw0, b_dw), "b1": (b10, b1), "w1": (w1, w1n)}, outputs={"dx": dx}, macs=macs,
-                scratch={"scr": 4 * (ho * ho + h * h)})
+    return Case(
+        f"ir_block_bwd_{h}_{ci}_{e}_{co2}_k{k}s{stride}_{rule}",
+        call,
+        {
+            "g": g,
+            "w2": w2,
+            "s_w2": s_w2,
+            "bits_dw": bits_dw,
+            "w_dw": w_dw,
+            "s_w_dw": s_w_dw,
+            "qb_dw": qb_dw,
+            "bits_pw1": bits_pw1,
+            "s_w1": s_w1,
+            "qb1": qb1,
+            "x1": x1,
+            "q1": q1,
+        },
+        {"b_dw": (b_dw0, b_dw), "b1": (b10, b1), "w1": (w1, w1n)},
+        outputs={"dx": dx},
+        macs=macs,
+        scratch={"scr": 4 * (ho * ho + h * h)},
+    )
 
 
 def bwd1x1_case(rng: np.random.Generator, p: int, co: int, ci: int) -> Case:
     g = rng.standard_normal((p, co)).astype(F32)
     w = _s8(rng, (co, ci))
     s = rng.uniform(1e-3, 1e-1, co).astype(F32)
-    return Case(f"bwd_in1x1_{p}_{co}_{ci}", f"tt_conv2d_bwd_input_f32(@g, {p}, {co}, @w, {ci}, @s, @dx)",
-                {"g": g, "w": w, "s": s}, outputs={"dx": K.conv2d_bwd_input_f32(g, w, s)}, macs=p * co * ci)
+    return Case(
+        f"bwd_in1x1_{p}_{co}_{ci}",
+        f"tt_conv2d_bwd_input_f32(@g, {p}, {co}, @w, {ci}, @s, @dx)",
+        {"g": g, "w": w, "s": s},
+        outputs={"dx": K.conv2d_bwd_input_f32(g, w, s)},
+        macs=p * co * ci,
+    )
 
 
 def bwd_dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int) -> Case:
@@ -239,17 +338,30 @@ def bwd_dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int) -
     w = _s8(rng, (k, k, c))
     s = rng.uniform(1e-3, 1e-1, c).astype(F32)
     dx = K.dwconv2d_bwd_input_f32(g, w, s, h, h, stride, pad)
-    return Case(f"bwd_in_dw{k}x{k}_s{stride}_{h}_{c}",
-                f"tt_dwconv2d_bwd_input_f32(@g, {ho}, {ho}, {c}, @w, {k}, {k}, @s, {h}, {h}, {stride}, "
-                f"{pad}, @dx)",
-                {"g": g, "w": w, "s": s}, outputs={"dx": dx}, macs=ho * ho * c * k * k)
+    return Case(
+        f"bwd_in_dw{k}x{k}_s{stride}_{h}_{c}",
+        f"tt_dwconv2d_bwd_input_f32(@g, {ho}, {ho}, {c}, @w, {k}, {k}, @s, {h}, {h}, {stride}, {pad}, @dx)",
+        {"g": g, "w": w, "s": s},
+        outputs={"dx": dx},
+        macs=ho * ho * c * k * k,
+    )
 
 
 _RULE = {"nearest": 0, "stochastic": 1, "shadow": 2}
 
 
-def wgrad_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, stride: int, k_in: int,
-               rule: str, dw: bool = False, x_zero: int = 2) -> Case:
+def wgrad_case(
+    rng: np.random.Generator,
+    h: int,
+    ci: int,
+    co: int,
+    k: int,
+    stride: int,
+    k_in: int,
+    rule: str,
+    dw: bool = False,
+    x_zero: int = 2,
+) -> Case:
     pad = (k - 1) // 2
     ho = K.out_size(h, k, stride, pad)
     x = _s8(rng, (h, h, ci))
@@ -272,12 +384,19 @@ def wgrad_case(rng: np.random.Generator, h: int, ci: int, co: int, k: int, strid
     if rule == "shadow":
         inout["sh"] = (sh0, sh)
     sh_arg = "@sh" if rule == "shadow" else "0"
-    call = (f"rng_cell = {seed}u; {fn}(@g, @x, {h}, {h}, {ci}, {x_zero}, @w, {shape_args}, {k_in}, @q, "
-            f"-0.7f, {_RULE[rule]}, &rng_cell, {sh_arg}, {stride}, {pad}); "
-            f"if (rng_cell != {r.state}u) tt_metric_int(\"rng_state_mismatch\", 1)")
+    call = (
+        f"rng_cell = {seed}u; {fn}(@g, @x, {h}, {h}, {ci}, {x_zero}, @w, {shape_args}, {k_in}, @q, "
+        f"-0.7f, {_RULE[rule]}, &rng_cell, {sh_arg}, {stride}, {pad}); "
+        f'if (rng_cell != {r.state}u) tt_metric_int("rng_state_mismatch", 1)'
+    )
     macs = ho * ho * n
-    return Case(f"wgrad_{'dw' if dw else 'conv'}{k}x{k}_{h}_{ci}_{co}_{k_in}_{rule}_z{x_zero}", call,
-                {"g": g, "x": x, "q": q}, inout, macs=macs)
+    return Case(
+        f"wgrad_{'dw' if dw else 'conv'}{k}x{k}_{h}_{ci}_{co}_{k_in}_{rule}_z{x_zero}",
+        call,
+        {"g": g, "x": x, "q": q},
+        inout,
+        macs=macs,
+    )
 
 
 def misc_cases(rng: np.random.Generator) -> list[Case]:
@@ -294,17 +413,37 @@ def misc_cases(rng: np.random.Generator) -> list[Case]:
     bits = K.mask_s8(y)
     gp = rng.standard_normal(13).astype(F32)
     return [
-        Case("softmax_xent", "tt_softmax_xent(@z, 10, 0.11f, 3, @g, @loss)", {"z": z},
-             outputs={"g": g, "loss": np.array([loss], F32)}),
-        Case("bias_grad_update", "tt_bias_grad_update(@g, 16, 24, @b, @qb, -0.01f)", {"g": gb, "qb": qb},
-             {"b": (b0, b)}),
-        Case("add_s8", "tt_add_s8(@a, @b, 325, 0.75f, 1.25f, -3, 7, -128, @y)", {"a": a1, "b": a2},
-             outputs={"y": K.add_s8(a1, a2, F32(0.75), F32(1.25), -3, 7, -128)}),
+        Case(
+            "softmax_xent",
+            "tt_softmax_xent(@z, 10, 0.11f, 3, @g, @loss)",
+            {"z": z},
+            outputs={"g": g, "loss": np.array([loss], F32)},
+        ),
+        Case(
+            "bias_grad_update",
+            "tt_bias_grad_update(@g, 16, 24, @b, @qb, -0.01f)",
+            {"g": gb, "qb": qb},
+            {"b": (b0, b)},
+        ),
+        Case(
+            "add_s8",
+            "tt_add_s8(@a, @b, 325, 0.75f, 1.25f, -3, 7, -128, @y)",
+            {"a": a1, "b": a2},
+            outputs={"y": K.add_s8(a1, a2, F32(0.75), F32(1.25), -3, 7, -128)},
+        ),
         Case("avgpool_s8", "tt_avgpool_s8(@a, 5, 5, 13, @y)", {"a": a1}, outputs={"y": K.avgpool_s8(a1)}),
-        Case("mask", "tt_mask_s8(@y, 333, @bits); tt_apply_mask_f32(@g, @bits, 333, @out)", {"y": y, "g": gm},
-             outputs={"bits": bits, "out": K.apply_mask_f32(gm, bits)}),
-        Case("avgpool_bwd", "tt_avgpool_bwd_f32(@g, 13, 3, 3, @dx)", {"g": gp},
-             outputs={"dx": K.avgpool_bwd_f32(gp, 3, 3)}),
+        Case(
+            "mask",
+            "tt_mask_s8(@y, 333, @bits); tt_apply_mask_f32(@g, @bits, 333, @out)",
+            {"y": y, "g": gm},
+            outputs={"bits": bits, "out": K.apply_mask_f32(gm, bits)},
+        ),
+        Case(
+            "avgpool_bwd",
+            "tt_avgpool_bwd_f32(@g, 13, 3, 3, @dx)",
+            {"g": gp},
+            outputs={"dx": K.avgpool_bwd_f32(gp, 3, 3)},
+        ),
     ]
 
 
@@ -312,29 +451,44 @@ def check_cases(seed: int = 0) -> list[Case]:
     """Small shapes covering every kernel, the SIMD tails and every update rule."""
     rng = np.random.default_rng(seed)
     return [
-        conv_case(rng, 5, 13, 7, 1, 1), conv_case(rng, 4, 16, 24, 1, 1), conv_case(rng, 7, 3, 8, 3, 2),
-        conv_case(rng, 1, 38, 5, 1, 1), conv_case(rng, 2, 600, 3, 1, 1), conv_case(rng, 6, 7, 3, 5, 2),
+        conv_case(rng, 5, 13, 7, 1, 1),
+        conv_case(rng, 4, 16, 24, 1, 1),
+        conv_case(rng, 7, 3, 8, 3, 2),
+        conv_case(rng, 1, 38, 5, 1, 1),
+        conv_case(rng, 2, 600, 3, 1, 1),
+        conv_case(rng, 6, 7, 3, 5, 2),
         conv_case(rng, 4, 30, 2, 3, 1),
-        dw_case(rng, 6, 13, 3, 1), dw_case(rng, 8, 16, 5, 2), dw_case(rng, 5, 8, 7, 1),
-        dw_case(rng, 7, 5, 3, 2, m_hi=3.0), dw_case(rng, 20, 2, 7, 1, wd=60), dw_case(rng, 9, 3, 5, 2, wd=11),
+        dw_case(rng, 6, 13, 3, 1),
+        dw_case(rng, 8, 16, 5, 2),
+        dw_case(rng, 5, 8, 7, 1),
+        dw_case(rng, 7, 5, 3, 2, m_hi=3.0),
+        dw_case(rng, 20, 2, 7, 1, wd=60),
+        dw_case(rng, 9, 3, 5, 2, wd=11),
         dw_case(rng, 3, 2, 7, 1, wd=200),
-        bwd1x1_case(rng, 9, 12, 13), bwd_dw_case(rng, 6, 7, 3, 1), bwd_dw_case(rng, 8, 8, 5, 2),
-        wgrad_case(rng, 4, 10, 6, 1, 1, 5, "stochastic"), wgrad_case(rng, 5, 3, 4, 3, 2, 3, "shadow"),
+        bwd1x1_case(rng, 9, 12, 13),
+        bwd_dw_case(rng, 6, 7, 3, 1),
+        bwd_dw_case(rng, 8, 8, 5, 2),
+        wgrad_case(rng, 4, 10, 6, 1, 1, 5, "stochastic"),
+        wgrad_case(rng, 5, 3, 4, 3, 2, 3, "shadow"),
         wgrad_case(rng, 6, 9, 9, 3, 1, 9, "nearest", dw=True),
         wgrad_case(rng, 5, 6, 6, 5, 2, 4, "stochastic", dw=True),
         *misc_cases(rng),
         *sat_bias_cases(np.random.default_rng(seed + 100)),
-        irb_case(rng, 6, 5, 6, 4, 3, 1, "stochastic"), irb_case(rng, 9, 6, 5, 7, 5, 2, "nearest"),
+        irb_case(rng, 6, 5, 6, 4, 3, 1, "stochastic"),
+        irb_case(rng, 9, 6, 5, 7, 5, 2, "nearest"),
         # the stochastic rule over the blocked weight-gradient paths (a cursor per row of the updated layout)
         wgrad_case(rng, 6, 9, 9, 3, 1, 9, "stochastic", dw=True),
-        wgrad_case(rng, 2, 7, 131, 1, 1, 7, "stochastic"), wgrad_case(rng, 3, 6, 3, 1, 1, 6, "stochastic"),
+        wgrad_case(rng, 2, 7, 131, 1, 1, 7, "stochastic"),
+        wgrad_case(rng, 3, 6, 3, 1, 1, 6, "stochastic"),
         # the one-output 1x1 row (wg1x1_row): 8- and 4-channel word-load blocks, tails, odd x_c (unaligned
         # words), x_zero at both ends (x - x_zero = +-255 in the halfword lanes)
         wgrad_case(rng, 5, 21, 1, 1, 1, 21, "stochastic", x_zero=-128),
         wgrad_case(rng, 4, 17, 1, 1, 1, 12, "nearest", x_zero=127),
         wgrad_case(rng, 3, 8, 1, 1, 1, 8, "shadow", x_zero=0),
-        irb_case(rng, 5, 13, 3, 4, 3, 1, "stochastic"), irb_case(rng, 4, 16, 2, 5, 3, 1, "nearest"),
-        irb_case(rng, 3, 9, 2, 3, 7, 1, "nearest"), irb_case(rng, 6, 8, 2, 9, 5, 1, "stochastic"),
+        irb_case(rng, 5, 13, 3, 4, 3, 1, "stochastic"),
+        irb_case(rng, 4, 16, 2, 5, 3, 1, "nearest"),
+        irb_case(rng, 3, 9, 2, 3, 7, 1, "nearest"),
+        irb_case(rng, 6, 8, 2, 9, 5, 1, "stochastic"),
     ]
 
 
@@ -346,22 +500,31 @@ def sat_bias_cases(rng: np.random.Generator) -> list[Case]:
     qb = rng.uniform(10, 1000, 12).astype(F32)
     K.bias_grad_update(gb, b, qb, F32(-1.0))
     return [
-        conv_case(rng, 5, 13, 7, 1, 1, sat=True),   # 1x1 fast path (tt_dot2x2), odd pixel, odd co, ci % 4
+        conv_case(rng, 5, 13, 7, 1, 1, sat=True),  # 1x1 fast path (tt_dot2x2), odd pixel, odd co, ci % 4
         conv_case(rng, 4, 64, 6, 1, 1, sat=True),
         conv_case(rng, 3, 600, 3, 1, 1, sat=True),  # ci > 512: C SXTB16 path, odd output, odd pixel
-        conv_case(rng, 7, 3, 8, 3, 2, sat=True),    # stem: im2col
-        conv_case(rng, 4, 30, 3, 3, 1, sat=True),   # K > 256: generic loops
-        dw_case(rng, 6, 9, 3, 1, sat=True), dw_case(rng, 9, 5, 5, 2, sat=True),
+        conv_case(rng, 7, 3, 8, 3, 2, sat=True),  # stem: im2col
+        conv_case(rng, 4, 30, 3, 3, 1, sat=True),  # K > 256: generic loops
+        dw_case(rng, 6, 9, 3, 1, sat=True),
+        dw_case(rng, 9, 5, 5, 2, sat=True),
         dw_case(rng, 5, 3, 7, 1, sat=True),
-        dw_case(rng, 7, 6, 3, 2, sat=True), dw_case(rng, 3, 6, 7, 1, wd=200, sat=True),  # too wide: per pixel
-        split_case(rng, 5, 13, 4, 7, 1, 1), split_case(rng, 6, 6, 2, 5, 3, 2),
-        dw_inplace_case(rng, 6, 7, 3), dw_inplace_case(rng, 5, 5, 5),
+        dw_case(rng, 7, 6, 3, 2, sat=True),
+        dw_case(rng, 3, 6, 7, 1, wd=200, sat=True),  # too wide: per pixel
+        split_case(rng, 5, 13, 4, 7, 1, 1),
+        split_case(rng, 6, 6, 2, 5, 3, 2),
+        dw_inplace_case(rng, 6, 7, 3),
+        dw_inplace_case(rng, 5, 5, 5),
         split_case(rng, 5, 38, 5, 7, 1, 1),  # split 1x1 fast path: % 4 tails in both parts, odd pixel and co
         split_case(rng, 3, 600, 100, 3, 1, 1),  # ci > 512: plain loops
         # in-place plane path: 2-output tail; several strips (scratch copy)
-        dw_inplace_case(rng, 7, 3, 7), dw_inplace_case(rng, 40, 2, 3),
-        Case("bias_grad_update_sat", "tt_bias_grad_update(@g, 9, 12, @b, @qb, -1.0f)", {"g": gb, "qb": qb},
-             {"b": (b0, b)}),
+        dw_inplace_case(rng, 7, 3, 7),
+        dw_inplace_case(rng, 40, 2, 3),
+        Case(
+            "bias_grad_update_sat",
+            "tt_bias_grad_update(@g, 9, 12, @b, @qb, -1.0f)",
+            {"g": gb, "qb": qb},
+            {"b": (b0, b)},
+        ),
     ]
 
 
@@ -369,16 +532,28 @@ def bench_cases(seed: int = 1) -> list[Case]:
     """MCUNet-like layer shapes (the DESIGN.md reference point): 8x8 and 4x4 maps, 48..384 channels."""
     rng = np.random.default_rng(seed)
     return [
-        conv_case(rng, 8, 96, 48, 1, 1), conv_case(rng, 4, 160, 96, 1, 1),
-        dw_case(rng, 8, 96, 3, 1), dw_case(rng, 8, 96, 5, 1), dw_case(rng, 4, 192, 7, 1),
-        dw_case(rng, 16, 48, 3, 2), dw_case(rng, 16, 48, 5, 2), dw_case(rng, 8, 96, 7, 2),
-        dw_case(rng, 8, 96, 7, 1), conv_case(rng, 32, 3, 16, 3, 2),
-        bwd1x1_case(rng, 64, 48, 96), bwd_dw_case(rng, 8, 96, 3, 1), bwd_dw_case(rng, 8, 96, 5, 1),
+        conv_case(rng, 8, 96, 48, 1, 1),
+        conv_case(rng, 4, 160, 96, 1, 1),
+        dw_case(rng, 8, 96, 3, 1),
+        dw_case(rng, 8, 96, 5, 1),
+        dw_case(rng, 4, 192, 7, 1),
+        dw_case(rng, 16, 48, 3, 2),
+        dw_case(rng, 16, 48, 5, 2),
+        dw_case(rng, 8, 96, 7, 2),
+        dw_case(rng, 8, 96, 7, 1),
+        conv_case(rng, 32, 3, 16, 3, 2),
+        bwd1x1_case(rng, 64, 48, 96),
+        bwd_dw_case(rng, 8, 96, 3, 1),
+        bwd_dw_case(rng, 8, 96, 5, 1),
         wgrad_case(rng, 8, 96, 48, 1, 1, 96, "nearest"),
         wgrad_case(rng, 8, 96, 96, 3, 1, 96, "nearest", dw=True),
-        irb_case(rng, 8, 32, 96, 32, 3, 1), irb_case(rng, 8, 48, 144, 48, 5, 2),
-        split_case(rng, 8, 96, 32, 48, 1, 1), split_case(rng, 4, 160, 40, 96, 1, 1),
-        dw_inplace_case(rng, 8, 96, 3), dw_inplace_case(rng, 8, 96, 5), dw_inplace_case(rng, 4, 192, 7),
+        irb_case(rng, 8, 32, 96, 32, 3, 1),
+        irb_case(rng, 8, 48, 144, 48, 5, 2),
+        split_case(rng, 8, 96, 32, 48, 1, 1),
+        split_case(rng, 4, 160, 40, 96, 1, 1),
+        dw_inplace_case(rng, 8, 96, 3),
+        dw_inplace_case(rng, 8, 96, 5),
+        dw_inplace_case(rng, 4, 192, 7),
         dw_inplace_case(rng, 16, 48, 3),
         wgrad_case(rng, 8, 96, 48, 1, 1, 96, "stochastic"),
         wgrad_case(rng, 8, 96, 96, 3, 1, 96, "stochastic", dw=True),
@@ -392,8 +567,10 @@ def main(argv: list[str]) -> int:
     print(f"{board}: {rec.status}")
     for c in cases:
         instr = rec.phase(c.name)
-        print(f"{c.name:40s} {c.macs:8d} MAC {instr:9d} instr {instr / c.macs:6.2f} instr/MAC  "
-              f"mismatch={rec.metrics.get(c.name)}")
+        print(
+            f"{c.name:40s} {c.macs:8d} MAC {instr:9d} instr {instr / c.macs:6.2f} instr/MAC  "
+            f"mismatch={rec.metrics.get(c.name)}"
+        )
     return 0 if rec.ok else 1
 
 

@@ -155,13 +155,13 @@ IRB_CASES = [  # (h, w, ci, e, co2, k, stride, split k1, rule, parts)
     (4, 4, 3, 7, 2, 7, 1, None, "nearest", "none"),
     (7, 7, 6, 11, 4, 3, 1, None, "nearest", "nodx"),
     (10, 9, 6, 6, 5, 3, 1, None, "stochastic", "all"),  # > 64 positions, pixel count not a multiple of 4
-    (13, 11, 21, 5, 9, 5, 2, 7, "shadow", "all"),       # stride 2, odd maps, split pw1
-    (9, 9, 7, 4, 6, 7, 2, None, "nearest", "all"),      # 7x7 stride 2: taps outside the map
+    (13, 11, 21, 5, 9, 5, 2, 7, "shadow", "all"),  # stride 2, odd maps, split pw1
+    (9, 9, 7, 4, 6, 7, 2, None, "nearest", "all"),  # 7x7 stride 2: taps outside the map
     # stride 1 kernel rows with no / few interior columns, 8-pixel pw2 blocks and tails, 8-channel pw1 rows
-    (2, 2, 9, 3, 4, 7, 1, None, "nearest", "all"),      # map smaller than the kernel
-    (1, 1, 8, 3, 3, 3, 1, None, "stochastic", "all"),   # one pixel
-    (3, 9, 16, 5, 9, 5, 1, None, "nearest", "all"),     # 27 pixels: 8 + 8 + 8 + 3
-    (11, 5, 13, 4, 17, 7, 1, 6, "stochastic", "all"),   # 7x7 stride 1, split pw1
+    (2, 2, 9, 3, 4, 7, 1, None, "nearest", "all"),  # map smaller than the kernel
+    (1, 1, 8, 3, 3, 3, 1, None, "stochastic", "all"),  # one pixel
+    (3, 9, 16, 5, 9, 5, 1, None, "nearest", "all"),  # 27 pixels: 8 + 8 + 8 + 3
+    (11, 5, 13, 4, 17, 7, 1, 6, "stochastic", "all"),  # 7x7 stride 1, split pw1
     (4, 13, 12, 3, 6, 3, 1, None, "shadow", "nodx"),
 ]
 
@@ -182,13 +182,34 @@ def test_ir_block_bwd_f32(nk, h, w, ci, e, co2, k, stride, k1, rule, parts):
 
     def fresh():
         kw = dict(
-            g=g, w2=w2, s_w2=s_w2, w_dw=w_dw, s_w_dw=s_w_dw, in_h=h, in_w=w, stride=stride, pad=pad,
-            w1=w1a.copy(), w1_rest=w1b, s_w1=s_w1, neg_lr=-0.37,
+            g=g,
+            w2=w2,
+            s_w2=s_w2,
+            w_dw=w_dw,
+            s_w_dw=s_w_dw,
+            in_h=h,
+            in_w=w,
+            stride=stride,
+            pad=pad,
+            w1=w1a.copy(),
+            w1_rest=w1b,
+            s_w1=s_w1,
+            neg_lr=-0.37,
         )
         if parts != "none":
-            kw.update(bits_dw=bits_dw, bits_pw1=bits_pw1, b_dw=rng2.integers(-900, 900, e).astype(np.int32),
-                      qb_dw=s_w_dw * 300, b1=rng2.integers(-900, 900, e).astype(np.int32), qb1=s_w1 * 200,
-                      x1=x1, q1=(1 / s_w1).astype(F32), x_zero=-3, k_in=k_in, rule=rule)
+            kw.update(
+                bits_dw=bits_dw,
+                bits_pw1=bits_pw1,
+                b_dw=rng2.integers(-900, 900, e).astype(np.int32),
+                qb_dw=s_w_dw * 300,
+                b1=rng2.integers(-900, 900, e).astype(np.int32),
+                qb1=s_w1 * 200,
+                x1=x1,
+                q1=(1 / s_w1).astype(F32),
+                x_zero=-3,
+                k_in=k_in,
+                rule=rule,
+            )
             if rule == "shadow":
                 kw["shadow1"] = K.shadow_init(kw["w1"], k_in, False)
             if rule == "stochastic":

@@ -25,8 +25,10 @@ def same(a: np.ndarray, b: np.ndarray) -> None:
         a, b = a.view(np.uint32), b.view(np.uint32)
     if not np.array_equal(a, b):
         bad = np.argwhere(a != b)
-        raise AssertionError(f"{len(bad)} of {a.size} differ, first at {bad[0].tolist()}: {a[tuple(bad[0])]} "
-                             f"vs {b[tuple(bad[0])]}")
+        raise AssertionError(
+            f"{len(bad)} of {a.size} differ, first at {bad[0].tolist()}: {a[tuple(bad[0])]} "
+            f"vs {b[tuple(bad[0])]}"
+        )
 
 
 def s8(rng: np.random.Generator, shape: tuple[int, ...], lo: int = -128, hi: int = 127) -> np.ndarray:
@@ -34,8 +36,14 @@ def s8(rng: np.random.Generator, shape: tuple[int, ...], lo: int = -128, hi: int
 
 
 CONV_CASES = [  # (h, w, ci, co, k, stride)
-    (5, 5, 13, 7, 1, 1), (8, 8, 16, 24, 1, 1), (1, 1, 37, 10, 1, 1), (3, 4, 5, 3, 1, 1), (7, 7, 3, 8, 3, 2),
-    (9, 6, 3, 5, 3, 1), (8, 8, 4, 6, 3, 2), (6, 5, 7, 3, 5, 2),
+    (5, 5, 13, 7, 1, 1),
+    (8, 8, 16, 24, 1, 1),
+    (1, 1, 37, 10, 1, 1),
+    (3, 4, 5, 3, 1, 1),
+    (7, 7, 3, 8, 3, 2),
+    (9, 6, 3, 5, 3, 1),
+    (8, 8, 4, 6, 3, 2),
+    (6, 5, 7, 3, 5, 2),
 ]
 
 
@@ -47,12 +55,23 @@ def test_conv2d_s8(nk: native.NativeKernels, h: int, w: int, ci: int, co: int, k
     m = rng.uniform(1e-4, 3e-2, co).astype(F32)  # large multipliers saturate often: clamps exercised
     for xz, yz in ((-128, 0), (5, -128), (0, 17)):
         pad = (k - 1) // 2
-        same(nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-             K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+        same(
+            nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+            K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+        )
 
 
-DW_CASES = [(5, 5, 7, 3, 1), (8, 8, 16, 3, 2), (7, 9, 9, 5, 1), (10, 10, 6, 5, 2), (6, 6, 13, 7, 1),
-            (9, 9, 4, 7, 2), (4, 4, 24, 3, 1), (3, 3, 5, 7, 1), (1, 1, 8, 3, 1)]
+DW_CASES = [
+    (5, 5, 7, 3, 1),
+    (8, 8, 16, 3, 2),
+    (7, 9, 9, 5, 1),
+    (10, 10, 6, 5, 2),
+    (6, 6, 13, 7, 1),
+    (9, 9, 4, 7, 2),
+    (4, 4, 24, 3, 1),
+    (3, 3, 5, 7, 1),
+    (1, 1, 8, 3, 1),
+]
 
 
 @pytest.mark.parametrize("h,w,c,k,stride", DW_CASES)
@@ -63,8 +82,10 @@ def test_dwconv2d_s8(nk: native.NativeKernels, h: int, w: int, c: int, k: int, s
     m = rng.uniform(1e-3, 5e-2, c).astype(F32)
     pad = (k - 1) // 2
     for xz, yz in ((-128, -128), (3, 0)):
-        same(nk.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-             K.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+        same(
+            nk.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+            K.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+        )
 
 
 def test_rne_ties_in_requant(nk: native.NativeKernels) -> None:
@@ -136,9 +157,17 @@ def test_small_float_kernels(nk: native.NativeKernels) -> None:
         same(nk.add_f32(a, b), K.add_f32(a, b))
 
 
-@pytest.mark.parametrize("shape,ci", [
-    ((5, 5, 7), 13), ((8, 8, 24), 16), ((1, 1, 10), 37), ((3,), 6), ((3, 3, 5), 3), ((1, 7, 9), 1),
-])
+@pytest.mark.parametrize(
+    "shape,ci",
+    [
+        ((5, 5, 7), 13),
+        ((8, 8, 24), 16),
+        ((1, 1, 10), 37),
+        ((3,), 6),
+        ((3, 3, 5), 3),
+        ((1, 7, 9), 1),
+    ],
+)
 def test_conv2d_bwd_input(nk: native.NativeKernels, shape: tuple[int, ...], ci: int) -> None:
     rng = np.random.default_rng(sum(shape) + ci)
     co = shape[-1]
@@ -157,12 +186,25 @@ def test_dwconv2d_bwd_input(nk: native.NativeKernels, h: int, w: int, c: int, k:
     g = rng.standard_normal((ho, wo, c)).astype(F32)
     wt = s8(rng, (k, k, c))
     s_w = rng.uniform(1e-3, 1e-1, c).astype(F32)
-    same(nk.dwconv2d_bwd_input_f32(g, wt, s_w, h, w, stride, pad),
-         K.dwconv2d_bwd_input_f32(g, wt, s_w, h, w, stride, pad))
+    same(
+        nk.dwconv2d_bwd_input_f32(g, wt, s_w, h, w, stride, pad),
+        K.dwconv2d_bwd_input_f32(g, wt, s_w, h, w, stride, pad),
+    )
 
 
-def _check_update(nk: native.NativeKernels, fn: str, g: np.ndarray, x: np.ndarray, xz: int, wt: np.ndarray,
-                  k_in: int, q: np.ndarray, stride: int, pad: int, n_upd: int) -> None:
+def _check_update(
+    nk: native.NativeKernels,
+    fn: str,
+    g: np.ndarray,
+    x: np.ndarray,
+    xz: int,
+    wt: np.ndarray,
+    k_in: int,
+    q: np.ndarray,
+    stride: int,
+    pad: int,
+    n_upd: int,
+) -> None:
     for rule in K.RULES:
         for neg_lr in (-0.05, -3.0, -1e3):  # -1e3 pushes deltas past the ±256 clamp and weights into ±127
             w1, w2 = wt.copy(), wt.copy()
@@ -182,13 +224,22 @@ def _check_update(nk: native.NativeKernels, fn: str, g: np.ndarray, x: np.ndarra
             assert np.array_equal(w1[..., k_in:], wt[..., k_in:])  # frozen channels untouched
 
 
-@pytest.mark.parametrize("h,w,ci,co,k,stride,k_in,x_c", [
-    (5, 5, 13, 7, 1, 1, 13, 13), (8, 8, 16, 24, 1, 1, 4, 4), (4, 4, 24, 10, 1, 1, 6, 24),
-    (1, 1, 37, 10, 1, 1, 37, 37), (3, 3, 10, 5, 1, 1, 3, 5), (7, 7, 3, 8, 3, 2, 3, 3),
-    (6, 5, 3, 4, 3, 1, 3, 3), (9, 9, 5, 3, 5, 2, 2, 5),
-])
-def test_conv2d_wgrad_update(nk: native.NativeKernels, h: int, w: int, ci: int, co: int, k: int, stride: int,
-                             k_in: int, x_c: int) -> None:
+@pytest.mark.parametrize(
+    "h,w,ci,co,k,stride,k_in,x_c",
+    [
+        (5, 5, 13, 7, 1, 1, 13, 13),
+        (8, 8, 16, 24, 1, 1, 4, 4),
+        (4, 4, 24, 10, 1, 1, 6, 24),
+        (1, 1, 37, 10, 1, 1, 37, 37),
+        (3, 3, 10, 5, 1, 1, 3, 5),
+        (7, 7, 3, 8, 3, 2, 3, 3),
+        (6, 5, 3, 4, 3, 1, 3, 3),
+        (9, 9, 5, 3, 5, 2, 2, 5),
+    ],
+)
+def test_conv2d_wgrad_update(
+    nk: native.NativeKernels, h: int, w: int, ci: int, co: int, k: int, stride: int, k_in: int, x_c: int
+) -> None:
     rng = np.random.default_rng(h + ci * 3 + co + k_in)
     pad = (k - 1) // 2
     ho, wo = K.out_size(h, k, stride, pad), K.out_size(w, k, stride, pad)
@@ -208,12 +259,21 @@ def test_classifier_wgrad_vector(nk: native.NativeKernels) -> None:
     _check_update(nk, "conv2d_wgrad_update", g, x.reshape(-1), -128, wt, 19, np.ones(10, F32), 1, 0, 190)
 
 
-@pytest.mark.parametrize("h,w,c,k,stride,k_in", [
-    (5, 5, 7, 3, 1, 7), (8, 8, 16, 3, 2, 8), (7, 9, 9, 5, 1, 5), (10, 10, 6, 5, 2, 6), (6, 6, 13, 7, 1, 13),
-    (9, 9, 4, 7, 2, 1), (4, 4, 24, 3, 1, 24),
-])
-def test_dwconv2d_wgrad_update(nk: native.NativeKernels, h: int, w: int, c: int, k: int, stride: int,
-                               k_in: int) -> None:
+@pytest.mark.parametrize(
+    "h,w,c,k,stride,k_in",
+    [
+        (5, 5, 7, 3, 1, 7),
+        (8, 8, 16, 3, 2, 8),
+        (7, 9, 9, 5, 1, 5),
+        (10, 10, 6, 5, 2, 6),
+        (6, 6, 13, 7, 1, 13),
+        (9, 9, 4, 7, 2, 1),
+        (4, 4, 24, 3, 1, 24),
+    ],
+)
+def test_dwconv2d_wgrad_update(
+    nk: native.NativeKernels, h: int, w: int, c: int, k: int, stride: int, k_in: int
+) -> None:
     rng = np.random.default_rng(h + c * 3 + k + k_in)
     pad = (k - 1) // 2
     ho, wo = K.out_size(h, k, stride, pad), K.out_size(w, k, stride, pad)
@@ -230,8 +290,8 @@ def test_bias_grad_update(nk: native.NativeKernels) -> None:
     for shape in ((10,), (4, 4, 13), (8, 8, 3)):
         co = shape[-1]
         g = rng.standard_normal(shape).astype(F32)
-        b0 = rng.integers(-2**31, 2**31 - 1, co, dtype=np.int64).astype(np.int32)
-        b0[0], b0[-1] = 2**31 - 1, -2**31
+        b0 = rng.integers(-(2**31), 2**31 - 1, co, dtype=np.int64).astype(np.int32)
+        b0[0], b0[-1] = 2**31 - 1, -(2**31)
         for neg_lr in (-0.01, -1e7, 1e7):
             qb = rng.uniform(1, 100, co).astype(F32)
             b1, b2 = b0.copy(), b0.copy()
@@ -248,11 +308,18 @@ def test_xorshift_matches(nk: native.NativeKernels) -> None:
         assert s == r.next()
 
 
-@pytest.mark.parametrize("dw,h,c,k,stride,k_in", [
-    (False, 5, 13, 1, 1, 6), (False, 7, 3, 3, 2, 3), (True, 6, 9, 3, 1, 9), (True, 9, 6, 5, 2, 5),
-])
-def test_split_kernels(nk: native.NativeKernels, dw: bool, h: int, c: int, k: int, stride: int,
-                       k_in: int) -> None:
+@pytest.mark.parametrize(
+    "dw,h,c,k,stride,k_in",
+    [
+        (False, 5, 13, 1, 1, 6),
+        (False, 7, 3, 3, 2, 3),
+        (True, 6, 9, 3, 1, 9),
+        (True, 9, 6, 5, 2, 5),
+    ],
+)
+def test_split_kernels(
+    nk: native.NativeKernels, dw: bool, h: int, c: int, k: int, stride: int, k_in: int
+) -> None:
     """Split (reordering off) kernels: C vs numpy, and split == fused bit for bit."""
     from tinytrain.kernels import memory_ops as M
 
@@ -274,8 +341,9 @@ def test_split_kernels(nk: native.NativeKernels, dw: bool, h: int, c: int, k: in
         shs = [K.shadow_init(wt, k_in) if rule == "shadow" else None for _ in range(3)]
         getattr(nk, f"{pre}conv2d_weight_update")(s1, ws[0], k_in, q, -0.9, rule, rs[0], shs[0])
         getattr(M, f"{pre}conv2d_weight_update")(s2, ws[1], k_in, q, F32(-0.9), rule, rs[1], shs[1])
-        getattr(K, f"{pre}conv2d_wgrad_update")(g, x, 4, ws[2], k_in, q, F32(-0.9), rule, rs[2], shs[2],
-                                                stride, pad)
+        getattr(K, f"{pre}conv2d_wgrad_update")(
+            g, x, 4, ws[2], k_in, q, F32(-0.9), rule, rs[2], shs[2], stride, pad
+        )
         same(ws[0], ws[1])
         same(ws[1], ws[2])
         assert rs[0].state == rs[1].state == rs[2].state

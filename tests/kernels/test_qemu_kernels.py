@@ -11,8 +11,10 @@ from tests.kernels.qemu_harness import check_cases, run_cases
 
 pytestmark = [
     pytest.mark.qemu,
-    pytest.mark.skipif(not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")),
-                       reason="QEMU / arm toolchain not installed"),
+    pytest.mark.skipif(
+        not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")),
+        reason="QEMU / arm toolchain not installed",
+    ),
 ]
 
 

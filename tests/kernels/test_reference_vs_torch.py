@@ -23,10 +23,16 @@ def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a, np.float64))
 
 
-@pytest.mark.parametrize("k,stride,dw,ci,co,h", [
-    (1, 1, False, 13, 7, 5), (3, 2, False, 3, 8, 9), (3, 1, True, 6, 6, 7), (5, 2, True, 5, 5, 10),
-    (7, 1, True, 4, 4, 6),
-])
+@pytest.mark.parametrize(
+    "k,stride,dw,ci,co,h",
+    [
+        (1, 1, False, 13, 7, 5),
+        (3, 2, False, 3, 8, 9),
+        (3, 1, True, 6, 6, 7),
+        (5, 2, True, 5, 5, 10),
+        (7, 1, True, 4, 4, 6),
+    ],
+)
 def test_forward_vs_torch(k: int, stride: int, dw: bool, ci: int, co: int, h: int) -> None:
     rng = np.random.default_rng(k * 100 + stride + ci)
     pad = (k - 1) // 2
@@ -88,9 +94,16 @@ def test_dw_bwd_input_vs_autograd(k: int, stride: int, h: int) -> None:
     _rel_close(dx, xr.grad[0].permute(1, 2, 0).numpy())
 
 
-@pytest.mark.parametrize("k,stride,dw,h", [
-    (1, 1, False, 5), (3, 2, False, 9), (3, 1, True, 6), (5, 2, True, 8), (7, 1, True, 5),
-])
+@pytest.mark.parametrize(
+    "k,stride,dw,h",
+    [
+        (1, 1, False, 5),
+        (3, 2, False, 9),
+        (3, 1, True, 6),
+        (5, 2, True, 8),
+        (7, 1, True, 5),
+    ],
+)
 def test_wgrad_update_vs_autograd(k: int, stride: int, dw: bool, h: int) -> None:
     """Weight and bias gradients (through the update's delta with lr=-1, QAS off, shadow rule)."""
     rng = np.random.default_rng(k * 7 + h)
@@ -108,16 +121,38 @@ def test_wgrad_update_vs_autograd(k: int, stride: int, dw: bool, h: int) -> None
         F.conv2d(xr, wr, None, stride, pad, groups=ci).backward(_t(g).permute(2, 0, 1)[None])
         ref = wr.grad[:, 0].permute(1, 2, 0).numpy()[..., :k_in]  # dL/dW real = s_x * S
         shadow = np.zeros((k, k, k_in), F32)
-        K.dwconv2d_wgrad_update(g, x, x_zero, w.copy(), k_in, np.full(ci, s_x, F32), 1.0, "shadow",
-                                shadow=shadow, stride=stride, pad=pad)
+        K.dwconv2d_wgrad_update(
+            g,
+            x,
+            x_zero,
+            w.copy(),
+            k_in,
+            np.full(ci, s_x, F32),
+            1.0,
+            "shadow",
+            shadow=shadow,
+            stride=stride,
+            pad=pad,
+        )
     else:
         w = rng.integers(-127, 128, (co, k, k, ci), dtype=np.int8)
         wr = torch.zeros(co, ci, k, k, dtype=torch.float64, requires_grad=True)
         F.conv2d(xr, wr, None, stride, pad).backward(_t(g).permute(2, 0, 1)[None])
         ref = wr.grad.permute(0, 2, 3, 1).numpy()[..., :k_in]
         shadow = np.zeros((co, k, k, k_in), F32)
-        K.conv2d_wgrad_update(g, x[..., :k_in].copy(), x_zero, w.copy(), k_in, np.full(co, s_x, F32), 1.0,
-                              "shadow", shadow=shadow, stride=stride, pad=pad)
+        K.conv2d_wgrad_update(
+            g,
+            x[..., :k_in].copy(),
+            x_zero,
+            w.copy(),
+            k_in,
+            np.full(co, s_x, F32),
+            1.0,
+            "shadow",
+            shadow=shadow,
+            stride=stride,
+            pad=pad,
+        )
     _rel_close(shadow, ref)
     # bias gradient: sum over positions
     bias = np.zeros(co, np.int32)

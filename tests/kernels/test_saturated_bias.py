@@ -44,8 +44,14 @@ def test_reference_saturates() -> None:
     s = FWD.sat_add32(np.array([INT32_MAX - 5, -3]), np.array([10, INT32_MIN]))
     assert s.tolist() == [INT32_MAX, INT32_MIN]
     with pytest.raises(ValueError):
-        K.conv2d_s8(np.zeros((1, 1, FWD.MAX_ACC_TERMS + 1), np.int8),
-                    np.zeros((1, 1, 1, FWD.MAX_ACC_TERMS + 1), np.int8), bias[:1], m[:1], 0, 0)
+        K.conv2d_s8(
+            np.zeros((1, 1, FWD.MAX_ACC_TERMS + 1), np.int8),
+            np.zeros((1, 1, 1, FWD.MAX_ACC_TERMS + 1), np.int8),
+            bias[:1],
+            m[:1],
+            0,
+            0,
+        )
 
 
 def test_saturation_not_intermediate(nk: native.NativeKernels) -> None:
@@ -65,65 +71,80 @@ def test_saturation_not_intermediate(nk: native.NativeKernels) -> None:
 
 
 CONV = [  # (h, w, ci, co, k, stride, pad): every regular-conv path
-    (3, 3, 16, 8, 1, 1, 0),     # 1x1 fast path, even pixels
-    (5, 1, 13, 7, 1, 1, 0),     # odd pixel count, odd co, ci % 4 == 1
-    (1, 1, 38, 10, 1, 1, 0),    # one pixel
-    (2, 2, 3, 5, 1, 1, 0),      # tails only
-    (2, 2, 512, 6, 1, 1, 0),    # largest ci of the fast path
-    (2, 3, 600, 5, 1, 1, 0),    # ci > 512: SXTB16 pair loop, odd last output
-    (3, 1, 600, 4, 1, 1, 0),    # ci > 512, odd pixel count: last pixel loop
-    (16, 16, 3, 16, 3, 2, 1),   # stem: im2col
+    (3, 3, 16, 8, 1, 1, 0),  # 1x1 fast path, even pixels
+    (5, 1, 13, 7, 1, 1, 0),  # odd pixel count, odd co, ci % 4 == 1
+    (1, 1, 38, 10, 1, 1, 0),  # one pixel
+    (2, 2, 3, 5, 1, 1, 0),  # tails only
+    (2, 2, 512, 6, 1, 1, 0),  # largest ci of the fast path
+    (2, 3, 600, 5, 1, 1, 0),  # ci > 512: SXTB16 pair loop, odd last output
+    (3, 1, 600, 4, 1, 1, 0),  # ci > 512, odd pixel count: last pixel loop
+    (16, 16, 3, 16, 3, 2, 1),  # stem: im2col
     (7, 9, 3, 3, 3, 1, 1),
-    (6, 5, 7, 4, 5, 2, 2),      # im2col, K = 175
-    (6, 6, 30, 4, 3, 1, 1),     # K = 270 > 256: generic loops
+    (6, 5, 7, 4, 5, 2, 2),  # im2col, K = 175
+    (6, 6, 30, 4, 3, 1, 1),  # K = 270 > 256: generic loops
 ]
 
 
 @pytest.mark.parametrize("h,w,ci,co,k,stride,pad", CONV)
-def test_conv2d_s8_saturated_bias(nk: native.NativeKernels, h: int, w: int, ci: int, co: int, k: int,
-                                  stride: int, pad: int) -> None:
+def test_conv2d_s8_saturated_bias(
+    nk: native.NativeKernels, h: int, w: int, ci: int, co: int, k: int, stride: int, pad: int
+) -> None:
     rng = np.random.default_rng(h * 13 + w + ci * 5 + co + k)
     x, wt = s8(rng, (h, w, ci)), s8(rng, (co, k, k, ci))
     near = 6000 * int(np.sqrt(k * k * ci))
     for m in _ms(rng, co):
         bias = extreme_bias(rng, co, near)
         for xz, yz in ZEROS:
-            same(nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-                 K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+            same(
+                nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+                K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+            )
 
 
 DW = [  # (h, w, c, k, stride, pad): every depthwise path
-    (8, 8, 5, 3, 1, 1),      # plane fast path, 4-blocks
-    (7, 7, 3, 3, 1, 1),      # 4-block + 2-block with a discarded output
+    (8, 8, 5, 3, 1, 1),  # plane fast path, 4-blocks
+    (7, 7, 3, 3, 1, 1),  # 4-block + 2-block with a discarded output
     (5, 6, 4, 5, 1, 2),
-    (9, 9, 2, 7, 2, 3),      # stride 2, kernel rows outside the image
+    (9, 9, 2, 7, 2, 3),  # stride 2, kernel rows outside the image
     (10, 7, 3, 5, 2, 2),
-    (6, 6, 2, 3, 1, 0),      # pad 0
-    (40, 60, 2, 7, 1, 3),    # several strips
-    (3, 200, 6, 7, 1, 3),    # too wide: per-pixel 4-channel SIMD loop + channel tail
+    (6, 6, 2, 3, 1, 0),  # pad 0
+    (40, 60, 2, 7, 1, 3),  # several strips
+    (3, 200, 6, 7, 1, 3),  # too wide: per-pixel 4-channel SIMD loop + channel tail
     (3, 200, 6, 3, 2, 1),
-    (2, 2, 3, 7, 1, 3),      # map smaller than the kernel
+    (2, 2, 3, 7, 1, 3),  # map smaller than the kernel
     (1, 1, 4, 3, 1, 1),
 ]
 
 
 @pytest.mark.parametrize("h,w,c,k,stride,pad", DW)
-def test_dwconv2d_s8_saturated_bias(nk: native.NativeKernels, h: int, w: int, c: int, k: int, stride: int,
-                                    pad: int) -> None:
+def test_dwconv2d_s8_saturated_bias(
+    nk: native.NativeKernels, h: int, w: int, c: int, k: int, stride: int, pad: int
+) -> None:
     rng = np.random.default_rng(h * 29 + w * 3 + c + k + stride)
     x, wt = s8(rng, (h, w, c)), s8(rng, (k, k, c))
     for m in _ms(rng, c):
         bias = extreme_bias(rng, c, 6000 * k)
         for xz, yz in ZEROS:
-            same(nk.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-                 K.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+            same(
+                nk.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+                K.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+            )
 
 
-@pytest.mark.parametrize("h,w,ci,k,co,kernel,stride", [(5, 5, 13, 2, 7, 1, 1), (2, 2, 600, 100, 5, 1, 1),
-                                                       (4, 3, 96, 17, 9, 1, 1), (3, 3, 40, 40, 4, 1, 1),
-                                                       (7, 7, 3, 1, 8, 3, 2), (6, 5, 7, 4, 3, 5, 2)])
-def test_conv2d_split_s8_saturated_bias(nk: native.NativeKernels, h: int, w: int, ci: int, k: int, co: int,
-                                        kernel: int, stride: int) -> None:
+@pytest.mark.parametrize(
+    "h,w,ci,k,co,kernel,stride",
+    [
+        (5, 5, 13, 2, 7, 1, 1),
+        (2, 2, 600, 100, 5, 1, 1),
+        (4, 3, 96, 17, 9, 1, 1),
+        (3, 3, 40, 40, 4, 1, 1),
+        (7, 7, 3, 1, 8, 3, 2),
+        (6, 5, 7, 4, 3, 5, 2),
+    ],
+)
+def test_conv2d_split_s8_saturated_bias(
+    nk: native.NativeKernels, h: int, w: int, ci: int, k: int, co: int, kernel: int, stride: int
+) -> None:
     rng = np.random.default_rng(h * 7 + ci + k)
     x, wt = s8(rng, (h, w, ci)), s8(rng, (co, kernel, kernel, ci))
     wa, wb = np.ascontiguousarray(wt[..., :k]), np.ascontiguousarray(wt[..., k:])
@@ -136,8 +157,9 @@ def test_conv2d_split_s8_saturated_bias(nk: native.NativeKernels, h: int, w: int
             same(nk.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad), ref)
 
 
-@pytest.mark.parametrize("h,w,c,k", [(6, 6, 7, 3), (5, 7, 5, 5), (7, 7, 3, 7), (40, 60, 2, 7),
-                                     (3, 200, 2, 7)])
+@pytest.mark.parametrize(
+    "h,w,c,k", [(6, 6, 7, 3), (5, 7, 5, 5), (7, 7, 3, 7), (40, 60, 2, 7), (3, 200, 2, 7)]
+)
 def test_dwconv2d_s8_inplace_saturated_bias(nk: native.NativeKernels, h: int, w: int, c: int, k: int) -> None:
     rng = np.random.default_rng(h + w * 11 + c + k)
     x, wt = s8(rng, (h, w, c)), s8(rng, (k, k, c))

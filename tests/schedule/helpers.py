@@ -7,21 +7,36 @@ import numpy as np
 from tinytrain.program import Buffer, Program, Step, Storage
 
 
-def buf(name: str, nbytes: int, storage: Storage = Storage.ARENA, role: str = "activation",
-        layer: str = "") -> Buffer:
+def buf(
+    name: str, nbytes: int, storage: Storage = Storage.ARENA, role: str = "activation", layer: str = ""
+) -> Buffer:
     return Buffer(name, "s8", (nbytes,), storage, layer=layer or name, role=role)
 
 
 def program(buffers: list[Buffer], steps: list[Step], infer: list[Step] | None = None) -> Program:
     logits = next(iter(steps[-1].outputs.values())) if steps else ""
-    return Program(model="toy", scheme={"name": "toy"}, buffers={b.name: b for b in buffers}, steps=steps,
-                   input_buffer="in", logits_buffer=logits, num_classes=2, infer_steps=infer or [])
+    return Program(
+        model="toy",
+        scheme={"name": "toy"},
+        buffers={b.name: b for b in buffers},
+        steps=steps,
+        input_buffer="in",
+        logits_buffer=logits,
+        num_classes=2,
+        infer_steps=infer or [],
+    )
 
 
-def step(ins: list[str], outs: list[str], layer: str = "", phase: str = "forward",
-         kernel: str = "op") -> Step:
-    return Step(kernel, {f"i{k}": n for k, n in enumerate(ins)}, {f"o{k}": n for k, n in enumerate(outs)},
-                layer=layer, phase=phase)
+def step(
+    ins: list[str], outs: list[str], layer: str = "", phase: str = "forward", kernel: str = "op"
+) -> Step:
+    return Step(
+        kernel,
+        {f"i{k}": n for k, n in enumerate(ins)},
+        {f"o{k}": n for k, n in enumerate(outs)},
+        layer=layer,
+        phase=phase,
+    )
 
 
 def chain(sizes: list[int]) -> Program:

@@ -25,8 +25,10 @@ def test_chain_placements():
 
 def test_reuse_after_death():
     # a and c never live together: they can share offset 0
-    p = program([buf("in", 8, Storage.INPUT), buf("a", 100), buf("b", 40), buf("c", 100)],
-                [step(["in"], ["a"]), step(["a"], ["b"]), step(["b"], ["c"])])
+    p = program(
+        [buf("in", 8, Storage.INPUT), buf("a", 100), buf("b", 40), buf("c", 100)],
+        [step(["in"], ["a"]), step(["a"], ["b"]), step(["b"], ["c"])],
+    )
     best, sizes = place(_lts(p))
     assert best.offsets["a"] == best.offsets["c"]
     assert best.arena == 104 + 40
@@ -44,10 +46,21 @@ def test_checker_finds_overlaps_and_misalignment():
 
 def test_greedy_by_size_beats_program_order_on_a_known_case():
     # program order puts the long-lived small buffer s at 0 first, then big ones fragment around it
-    bufs = [buf("in", 8, Storage.INPUT), buf("x", 64), buf("s", 8, role="saved"), buf("y", 128), buf("z", 64),
-            buf("g", 8)]
-    steps = [step(["in"], ["x"]), step(["x"], ["s"]), step(["x"], ["y"]), step(["y"], ["z"]),
-             step(["z", "s"], ["g"], phase="backward")]
+    bufs = [
+        buf("in", 8, Storage.INPUT),
+        buf("x", 64),
+        buf("s", 8, role="saved"),
+        buf("y", 128),
+        buf("z", 64),
+        buf("g", 8),
+    ]
+    steps = [
+        step(["in"], ["x"]),
+        step(["x"], ["s"]),
+        step(["x"], ["y"]),
+        step(["y"], ["z"]),
+        step(["z", "s"], ["g"], phase="backward"),
+    ]
     lts = _lts(program(bufs, steps))
     best, sizes = place(lts)
     assert sizes["greedy_size_first_fit"] <= sizes["program_order_first_fit"]

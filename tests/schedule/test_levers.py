@@ -22,20 +22,28 @@ def levers(name: str):
 
 
 def test_forward_peak_of_a_program():
-    p = program([buf("in", 8, Storage.INPUT), buf("a", 100), buf("b", 300), buf("c", 50), buf("g", 8)],
-                [step(["in"], ["a"], layer="l0"), step(["a"], ["b"], layer="l1"),
-                 step(["b"], ["c"], layer="l2"),
-                 step(["c", "a"], ["g"], layer="l0", phase="backward")])
+    p = program(
+        [buf("in", 8, Storage.INPUT), buf("a", 100), buf("b", 300), buf("c", 50), buf("g", 8)],
+        [
+            step(["in"], ["a"], layer="l0"),
+            step(["a"], ["b"], layer="l1"),
+            step(["b"], ["c"], layer="l2"),
+            step(["c", "a"], ["g"], layer="l0", phase="backward"),
+        ],
+    )
     fp = forward_peak(p)  # a dies at its last *forward* reader here
     assert (fp.peak, fp.step, fp.layer) == (104 + 304, 1, "l1")
     assert fp.tensors[0] == ("b", 300)
 
 
-@pytest.mark.parametrize("model, peak, layer", [
-    ("mcunet-5fps", 160 * KB, "blocks.1.pointwise1"),  # 8x64x64 in + 32x64x64 out
-    ("mbv2-w0.35", 240 * KB, "blocks.1.depthwise"),  # 48x64x64 in + 48x32x32 out
-    ("proxyless-w0.3", 128 * KB, "blocks.0.depthwise"),  # 16x64x64 in + out
-])
+@pytest.mark.parametrize(
+    "model, peak, layer",
+    [
+        ("mcunet-5fps", 160 * KB, "blocks.1.pointwise1"),  # 8x64x64 in + 32x64x64 out
+        ("mbv2-w0.35", 240 * KB, "blocks.1.depthwise"),  # 48x64x64 in + 48x32x32 out
+        ("proxyless-w0.3", 128 * KB, "blocks.0.depthwise"),  # 16x64x64 in + out
+    ],
+)
 def test_baseline_forward_peak_at_128(model, peak, layer):
     r = levers(model).results["baseline"]
     assert (r.forward_peak, r.peak_at, r.input_separate) == (peak, layer, 48 * KB)

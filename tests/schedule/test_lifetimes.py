@@ -23,8 +23,10 @@ def test_sizes_are_aligned():
 
 
 def test_in_place_output_shares_slot_and_extends_lifetime():
-    p = program([buf("in", 8, Storage.INPUT), buf("x", 100), buf("y", 50)],
-                [step(["in"], ["x"]), step(["x"], ["x"]), step(["x"], ["y"]), step(["y"], ["y"])])
+    p = program(
+        [buf("in", 8, Storage.INPUT), buf("x", 100), buf("y", 50)],
+        [step(["in"], ["x"]), step(["x"], ["x"]), step(["x"], ["y"]), step(["y"], ["y"])],
+    )
     lts = compute_lifetimes(p)
     assert lts["x"].intervals == [(0, 2)]
     assert lts["y"].intervals == [(2, 3)]
@@ -32,10 +34,15 @@ def test_in_place_output_shares_slot_and_extends_lifetime():
 
 def test_long_lived_saved_activation():
     # a0 saved for the backward step 3
-    p = program([buf("in", 8, Storage.INPUT), buf("a0", 64, role="saved"), buf("a1", 64),
-                 buf("g", 32, role="grad")],
-                [step(["in"], ["a0"]), step(["a0"], ["a1"]), step(["a1"], ["g"], phase="loss"),
-                 step(["g", "a0"], ["g"], phase="backward")])
+    p = program(
+        [buf("in", 8, Storage.INPUT), buf("a0", 64, role="saved"), buf("a1", 64), buf("g", 32, role="grad")],
+        [
+            step(["in"], ["a0"]),
+            step(["a0"], ["a1"]),
+            step(["a1"], ["g"], phase="loss"),
+            step(["g", "a0"], ["g"], phase="backward"),
+        ],
+    )
     lts = compute_lifetimes(p)
     assert lts["a0"].intervals == [(0, 3)]
     assert lts["a1"].intervals == [(1, 2)]
@@ -43,9 +50,16 @@ def test_long_lived_saved_activation():
 
 
 def test_scratch_lives_only_during_its_steps():
-    p = program([buf("in", 8, Storage.INPUT), buf("a", 64), buf("b", 64), buf("c", 64),
-                 buf("s", 500, role="scratch")],
-                [step(["in", "s"], ["a", "s"]), step(["a"], ["b"]), step(["b", "s"], ["c", "s"])])
+    p = program(
+        [
+            buf("in", 8, Storage.INPUT),
+            buf("a", 64),
+            buf("b", 64),
+            buf("c", 64),
+            buf("s", 500, role="scratch"),
+        ],
+        [step(["in", "s"], ["a", "s"]), step(["a"], ["b"]), step(["b", "s"], ["c", "s"])],
+    )
     lts = compute_lifetimes(p)
     assert lts["s"].intervals == [(0, 0), (2, 2)]
     assert not lts["s"].live_at(1)
@@ -65,9 +79,15 @@ def test_unknown_buffer_is_an_error():
 
 
 def test_flash_and_sram_buffers_are_not_planned():
-    p = program([buf("in", 8, Storage.INPUT), buf("w", 100, Storage.FLASH, role="weight"),
-                 buf("wt", 100, Storage.SRAM, role="weight"), buf("a", 8)],
-                [step(["in", "w"], ["a"]), step(["a"], ["wt"], phase="update")])
+    p = program(
+        [
+            buf("in", 8, Storage.INPUT),
+            buf("w", 100, Storage.FLASH, role="weight"),
+            buf("wt", 100, Storage.SRAM, role="weight"),
+            buf("a", 8),
+        ],
+        [step(["in", "w"], ["a"]), step(["a"], ["wt"], phase="update")],
+    )
     assert set(compute_lifetimes(p)) == {"a"}
 
 
@@ -90,8 +110,10 @@ def test_kernel_scratch_is_asked_from_the_kernel(monkeypatch):
         return x[0] // stride
 
     monkeypatch.setattr(K, "fakeconv_scratch_bytes", fake_scratch_bytes, raising=False)
-    p = program([buf("in", 8, Storage.INPUT), buf("a", 64), buf("b", 64)],
-                [step(["in"], ["a"]), step(["a"], ["b"], kernel="fakeconv")])
+    p = program(
+        [buf("in", 8, Storage.INPUT), buf("a", 64), buf("b", 64)],
+        [step(["in"], ["a"]), step(["a"], ["b"], kernel="fakeconv")],
+    )
     p.steps[1].inputs = {"x": "a"}
     p.steps[1].attrs = {"stride": 2, "neg_lr": "$neg_lr"}
     lts = compute_lifetimes(p)

@@ -15,14 +15,25 @@ from tinytrain.schedule import (
 
 
 def _toy(act: int = 1000):
-    bufs = [buf("in", 300, Storage.INPUT), buf("w0", 500, Storage.FLASH, role="weight"),
-            buf("w1", 200, Storage.SRAM, role="weight", layer="l1"), buf("b1", 12, Storage.SRAM, role="bias"),
-            buf("sh", 40, Storage.SRAM, role="shadow"), buf("t", 64, Storage.FLASH, role="table"),
-            buf("a0", act, layer="l0"), buf("a1", 100, layer="l1", role="saved"),
-            buf("z", 10, layer="l2"), buf("g", 40, role="grad", layer="l2")]
-    steps = [step(["in", "w0"], ["a0"], layer="l0"), step(["a0", "w1", "b1"], ["a1"], layer="l1"),
-             step(["a1"], ["z"], layer="l2"), step(["z"], ["g"], layer="l2", phase="loss"),
-             step(["g", "a1", "w1", "sh"], ["w1", "sh"], layer="l1", phase="update")]
+    bufs = [
+        buf("in", 300, Storage.INPUT),
+        buf("w0", 500, Storage.FLASH, role="weight"),
+        buf("w1", 200, Storage.SRAM, role="weight", layer="l1"),
+        buf("b1", 12, Storage.SRAM, role="bias"),
+        buf("sh", 40, Storage.SRAM, role="shadow"),
+        buf("t", 64, Storage.FLASH, role="table"),
+        buf("a0", act, layer="l0"),
+        buf("a1", 100, layer="l1", role="saved"),
+        buf("z", 10, layer="l2"),
+        buf("g", 40, role="grad", layer="l2"),
+    ]
+    steps = [
+        step(["in", "w0"], ["a0"], layer="l0"),
+        step(["a0", "w1", "b1"], ["a1"], layer="l1"),
+        step(["a1"], ["z"], layer="l2"),
+        step(["z"], ["g"], layer="l2", phase="loss"),
+        step(["g", "a1", "w1", "sh"], ["w1", "sh"], layer="l1", phase="update"),
+    ]
     return program(bufs, steps)
 
 

@@ -42,9 +42,14 @@ def test_zoo_plan_is_valid_and_accounted(model, scheme):
         check_fits(plan, "m7")
 
 
-@pytest.mark.parametrize("model, scheme, peak", [
-    ("mcunet-5fps", "paper:99kb", 160 * KB), ("mbv2-w0.35", "paper:99kb", 240 * KB),
-    ("proxyless-w0.3", "paper:98kb", 128 * KB)])
+@pytest.mark.parametrize(
+    "model, scheme, peak",
+    [
+        ("mcunet-5fps", "paper:99kb", 160 * KB),
+        ("mbv2-w0.35", "paper:99kb", 240 * KB),
+        ("proxyless-w0.3", "paper:98kb", 128 * KB),
+    ],
+)
 def test_forward_peak_of_compiled_inference_matches_the_graph_model(model, scheme, peak):
     g, prog = compiled(model, scheme)
     fp = forward_peak(prog)
@@ -62,8 +67,9 @@ def test_levers_with_a_training_program():
     assert est.backward_peak_inplace_dw <= est.backward_peak
     assert est.partial_weight_savings  # paper:99kb trains some layers on 1/8 of their channels
     split = plan_memory(compiled("mbv2-w0.35", "paper:99kb", levers=True)[1])
-    assert split.breakdown["trainable_weights"] == (plan_memory(prog).breakdown["trainable_weights"]
-                                                    - sum(est.partial_weight_savings.values()))
+    assert split.breakdown["trainable_weights"] == (
+        plan_memory(prog).breakdown["trainable_weights"] - sum(est.partial_weight_savings.values())
+    )
     # no double count: a program that already splits its weights has nothing left to save
     split_prog = compiled("mbv2-w0.35", "paper:99kb", levers=True)[1]
     assert estimate_levers(g, split_prog).partial_weight_savings == {}

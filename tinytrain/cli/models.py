@@ -33,9 +33,18 @@ def rows(resolution: int) -> list[dict[str, object]]:
         g = load_model(name, resolution)
         cls = g.producer(g.output)
         head = cls.weight.size + cls.bias.size if cls is not None and cls.kind == "conv2d" else 0
-        out.append({"name": name, "params": g.num_params(), "backbone_params": g.num_params() - head,
-                    "macs": g.macs(), "resolution": resolution, "classes": g.num_classes,
-                    "source": g.meta.get("source", ""), "license": g.meta.get("license", "")})
+        out.append(
+            {
+                "name": name,
+                "params": g.num_params(),
+                "backbone_params": g.num_params() - head,
+                "macs": g.macs(),
+                "resolution": resolution,
+                "classes": g.num_classes,
+                "source": g.meta.get("source", ""),
+                "license": g.meta.get("license", ""),
+            }
+        )
     return out
 
 
@@ -48,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'name':<16}{'params':>9}{'backbone':>10}{'MACs@' + str(args.resolution):>10}  source / license")
     for r in table:
-        print(f"{r['name']:<16}{r['params'] / 1e6:>8.3f}M{r['backbone_params'] / 1e6:>9.3f}M"
-              f"{r['macs'] / 1e6:>9.1f}M  {r['source']}")
+        print(
+            f"{r['name']:<16}{r['params'] / 1e6:>8.3f}M{r['backbone_params'] / 1e6:>9.3f}M"
+            f"{r['macs'] / 1e6:>9.1f}M  {r['source']}"
+        )
         print(f"{'':<46}{r['license']}")
     print("params include the 1000-way classifier; backbone excludes it. MACs: conv multiply-accumulates.")
     return 0

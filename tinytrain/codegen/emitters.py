@@ -545,17 +545,41 @@ def _tile_store_s8(s: Step, c: EmitContext) -> str:
 def _dwconv2d_bwd_input_inplace_f32(s: Step, c: EmitContext) -> str:
     ho, wo, ch = _hwc(c.shape(s, "g"))
     kh, kw, _ = c.shape(s, "w")
-    return call("dwconv2d_bwd_input_inplace_f32", c.buf(s, "g"), ho, wo, ch, c.buf(s, "w"), kh, kw,
-                c.buf(s, "s_w"), c.attr(s, "pad", 0), f"(float *){c.scratch(s)}")
+    return call(
+        "dwconv2d_bwd_input_inplace_f32",
+        c.buf(s, "g"),
+        ho,
+        wo,
+        ch,
+        c.buf(s, "w"),
+        kh,
+        kw,
+        c.buf(s, "s_w"),
+        c.attr(s, "pad", 0),
+        f"(float *){c.scratch(s)}",
+    )
 
 
 @emitter("dwconv2d_s8_inplace")
 def _dwconv2d_s8_inplace(s: Step, c: EmitContext) -> str:
     h, w, ch = _hwc(c.shape(s, "x"))
     kh, kw, _ = c.shape(s, "w")
-    return call("dwconv2d_s8_inplace", c.buf(s, "x"), h, w, ch, c.buf(s, "w"), kh, kw, c.buf(s, "bias"),
-                c.buf(s, "m"), c.attr(s, "x_zero"), c.attr(s, "y_zero"), c.attr(s, "pad", 0),
-                f"(int8_t *){c.scratch(s)}")
+    return call(
+        "dwconv2d_s8_inplace",
+        c.buf(s, "x"),
+        h,
+        w,
+        ch,
+        c.buf(s, "w"),
+        kh,
+        kw,
+        c.buf(s, "bias"),
+        c.buf(s, "m"),
+        c.attr(s, "x_zero"),
+        c.attr(s, "y_zero"),
+        c.attr(s, "pad", 0),
+        f"(int8_t *){c.scratch(s)}",
+    )
 
 
 @emitter("ir_block_bwd_f32")

@@ -53,8 +53,9 @@ def conv2d_bwd_input_f32(g: np.ndarray, w: np.ndarray, s_w: np.ndarray) -> np.nd
     return dx.reshape(g.shape[:-1] + (ci,))
 
 
-def dwconv2d_bwd_input_f32(g: np.ndarray, w: np.ndarray, s_w: np.ndarray, in_h: int, in_w: int,
-                           stride: int = 1, pad: int = 0) -> np.ndarray:
+def dwconv2d_bwd_input_f32(
+    g: np.ndarray, w: np.ndarray, s_w: np.ndarray, in_h: int, in_w: int, stride: int = 1, pad: int = 0
+) -> np.ndarray:
     """Input gradient of a depthwise conv. g f32[Ho, Wo, C], w s8 [kh, kw, C], s_w f32[C] -> dx f32[H, W, C].
 
     `t = g*s_w`; `dx[ih,iw,c] = Σ_{taps (kh asc, kw asc) valid} t[oh,ow,c]*f32(w[kh,kw,c])`, from +0.0f.
@@ -69,8 +70,10 @@ def dwconv2d_bwd_input_f32(g: np.ndarray, w: np.ndarray, s_w: np.ndarray, in_h: 
     dx = np.zeros((hp, wp, c), F32)
     for i in range(kh):  # each tap adds at most one term to every input element: tap order = sum order
         for j in range(kw):
-            dx[i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :] += t * wf[i, j]
-    return np.ascontiguousarray(dx[pad:pad + in_h, pad:pad + in_w, :])
+            dx[i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride, :] += (
+                t * wf[i, j]
+            )
+    return np.ascontiguousarray(dx[pad : pad + in_h, pad : pad + in_w, :])
 
 
 def avgpool_bwd_f32(g: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -87,4 +90,4 @@ def add_f32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def slice_channels_s8(x: np.ndarray, k: int) -> np.ndarray:
     """The first `k` channels of an HWC int8 activation (the saved input of a partially updated layer)."""
-    return np.ascontiguousarray(np.asarray(x)[..., :int(k)])
+    return np.ascontiguousarray(np.asarray(x)[..., : int(k)])

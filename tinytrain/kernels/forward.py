@@ -35,8 +35,10 @@ MAX_ACC_TERMS = INT32_MAX // (255 * 128)  # 65793
 
 def _check_terms(terms: int) -> None:
     if terms > MAX_ACC_TERMS:
-        raise ValueError(f"{terms} terms per output: the int32 accumulator could overflow "
-                         f"(the contract allows kh*kw*ci <= {MAX_ACC_TERMS})")
+        raise ValueError(
+            f"{terms} terms per output: the int32 accumulator could overflow "
+            f"(the contract allows kh*kw*ci <= {MAX_ACC_TERMS})"
+        )
 
 
 def sat_add32(acc: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -63,8 +65,16 @@ def out_size(h: int, k: int, stride: int, pad: int) -> int:
     return (h + 2 * pad - k) // stride + 1
 
 
-def conv2d_s8(x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_zero: int, y_zero: int,
-              stride: int = 1, pad: int = 0) -> np.ndarray:
+def conv2d_s8(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: np.ndarray,
+    m: np.ndarray,
+    x_zero: int,
+    y_zero: int,
+    stride: int = 1,
+    pad: int = 0,
+) -> np.ndarray:
     """Regular conv. x [H, W, Ci] s8, w [Co, kh, kw, Ci] s8, bias [Co] s32, m [Co] f32 -> y [Ho, Wo, Co]."""
     h, wd, ci = x.shape
     co, kh, kw, _ = w.shape
@@ -74,14 +84,23 @@ def conv2d_s8(x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_z
     cols = np.empty((ho, wo, kh, kw, ci), np.float64)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, i, j, :] = xs[i:i + stride * (ho - 1) + 1:stride,
-                                     j:j + stride * (wo - 1) + 1:stride, :]
+            cols[:, :, i, j, :] = xs[
+                i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride, :
+            ]
     acc = cols.reshape(ho * wo, -1) @ w.reshape(co, -1).astype(np.float64).T
     return _requantize(acc.astype(np.int64).reshape(ho, wo, co), bias, m, y_zero)
 
 
-def dwconv2d_s8(x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x_zero: int, y_zero: int,
-                stride: int = 1, pad: int = 0) -> np.ndarray:
+def dwconv2d_s8(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: np.ndarray,
+    m: np.ndarray,
+    x_zero: int,
+    y_zero: int,
+    stride: int = 1,
+    pad: int = 0,
+) -> np.ndarray:
     """Depthwise conv. x [H, W, C] s8, w [kh, kw, C] s8 -> y [Ho, Wo, C] s8."""
     h, wd, c = x.shape
     kh, kw, _ = w.shape
@@ -92,12 +111,16 @@ def dwconv2d_s8(x: np.ndarray, w: np.ndarray, bias: np.ndarray, m: np.ndarray, x
     w32 = w.astype(np.int32)
     for i in range(kh):
         for j in range(kw):
-            acc += xs[i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :] * w32[i, j]
+            acc += (
+                xs[i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride, :]
+                * w32[i, j]
+            )
     return _requantize(acc, bias, m, y_zero)
 
 
-def add_s8(a: np.ndarray, b: np.ndarray, fa: float, fb: float, a_zero: int, b_zero: int,
-           y_zero: int) -> np.ndarray:
+def add_s8(
+    a: np.ndarray, b: np.ndarray, fa: float, fb: float, a_zero: int, b_zero: int, y_zero: int
+) -> np.ndarray:
     """Residual add: v = f32(a - a_zero)*fa + f32(b - b_zero)*fb; y = clamp(rne(v) + y_zero)."""
     ta = (a.astype(np.int32) - int(a_zero)).astype(F32) * F32(fa)
     tb = (b.astype(np.int32) - int(b_zero)).astype(F32) * F32(fb)

@@ -228,7 +228,7 @@ def tile_load_s8(x: np.ndarray, row0: int, col0: int, rows: int, cols: int, fill
     r_lo, r_hi = max(0, int(row0)), min(h, int(row0) + int(rows))
     c_lo, c_hi = max(0, int(col0)), min(w, int(col0) + int(cols))
     if r_lo < r_hi and c_lo < c_hi:
-        t[r_lo - row0:r_hi - row0, c_lo - col0:c_hi - col0] = x[r_lo:r_hi, c_lo:c_hi]
+        t[r_lo - row0 : r_hi - row0, c_lo - col0 : c_hi - col0] = x[r_lo:r_hi, c_lo:c_hi]
     return t
 
 
@@ -247,7 +247,7 @@ def tile_store_s8(t: np.ndarray, y: np.ndarray, row0: int, col0: int) -> np.ndar
     which only ever writes the tile's positions)."""
     y = np.array(y, np.int8, copy=True)
     rows, cols = t.shape[0], t.shape[1]
-    y[int(row0):int(row0) + rows, int(col0):int(col0) + cols] = t
+    y[int(row0) : int(row0) + rows, int(col0) : int(col0) + cols] = t
     return y
 
 
@@ -370,8 +370,12 @@ def ir_block_bwd_f32(
         e = apply_mask_f32(e, bits_pw1)
     out: list[np.ndarray] = []
     if s_w1 is not None:
-        full = w1 if w1_rest is None else np.concatenate(
-            [np.asarray(w1).reshape(len(w1), -1), np.asarray(w1_rest).reshape(len(w1), -1)], axis=-1
+        full = (
+            w1
+            if w1_rest is None
+            else np.concatenate(
+                [np.asarray(w1).reshape(len(w1), -1), np.asarray(w1_rest).reshape(len(w1), -1)], axis=-1
+            )
         )
         out.append(conv2d_bwd_input_f32(e, full, s_w1))
     if x1 is not None:

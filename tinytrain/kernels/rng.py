@@ -46,7 +46,7 @@ _TABLES: list[np.ndarray] = []  # _TABLES[j] = [4, 256] byte lookup tables of _P
 def _tables(cols: np.ndarray) -> np.ndarray:
     """Per-byte lookup tables: M v = T[0][v & 255] ^ T[1][(v >> 8) & 255] ^ ... (4 gathers per value)."""
     byte = np.arange(256, dtype=np.uint32)
-    return np.stack([_apply(cols[8 * i:8 * i + 8], byte) for i in range(4)])
+    return np.stack([_apply(cols[8 * i : 8 * i + 8], byte) for i in range(4)])
 
 
 def _apply_tables(t: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -96,7 +96,7 @@ class Xorshift32:
         have, j = _BLOCK, 0
         while have < n:  # out[:have] holds draws 1..have; M^have maps draw i to draw i + have
             take = min(have, n - have)
-            out[have:have + take] = _apply_tables(_power(j), out[:take])
+            out[have : have + take] = _apply_tables(_power(j), out[:take])
             have += take
             j += 1
         out = out[:n]
@@ -106,4 +106,4 @@ class Xorshift32:
     def uniform(self, n: int) -> np.ndarray:
         """`u = f32(r >> 8) * 2^-24` for the next `n` draws: float32 in [0, 1)."""
         r = self.draw(n)
-        return (r >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
+        return (r >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24)

@@ -10,9 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 KERNELS = (
-    "conv2d_s8", "dwconv2d_s8", "add_s8", "avgpool_s8", "slice_channels_s8",
-    "mask_s8", "apply_mask_f32", "softmax_xent", "conv2d_bwd_input_f32", "dwconv2d_bwd_input_f32",
-    "avgpool_bwd_f32", "add_f32", "conv2d_wgrad_update", "dwconv2d_wgrad_update", "bias_grad_update",
+    "conv2d_s8",
+    "dwconv2d_s8",
+    "add_s8",
+    "avgpool_s8",
+    "slice_channels_s8",
+    "mask_s8",
+    "apply_mask_f32",
+    "softmax_xent",
+    "conv2d_bwd_input_f32",
+    "dwconv2d_bwd_input_f32",
+    "avgpool_bwd_f32",
+    "add_f32",
+    "conv2d_wgrad_update",
+    "dwconv2d_wgrad_update",
+    "bias_grad_update",
 )
 
 

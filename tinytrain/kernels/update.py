@@ -26,11 +26,12 @@ def step_factors(q: np.ndarray, neg_lr: float) -> np.ndarray:
 def shadow_init(w: np.ndarray, k_in: int, depthwise: bool = False) -> np.ndarray:
     """The initial float32 shadow copy of the updated elements: `f32(W̃)` of w[..., :k_in]."""
     w = np.asarray(w)
-    return np.ascontiguousarray(w[..., :int(k_in)]).astype(F32)
+    return np.ascontiguousarray(w[..., : int(k_in)]).astype(F32)
 
 
-def _apply_rule(w_upd: np.ndarray, delta: np.ndarray, rule: str, rng: Xorshift32 | None,
-                shadow: np.ndarray | None) -> np.ndarray:
+def _apply_rule(
+    w_upd: np.ndarray, delta: np.ndarray, rule: str, rng: Xorshift32 | None, shadow: np.ndarray | None
+) -> np.ndarray:
     """New int8 values for the updated elements; `w_upd`, `delta` in device memory order."""
     lim = F32(256.0)
     if rule == "nearest":
@@ -53,13 +54,25 @@ def _apply_rule(w_upd: np.ndarray, delta: np.ndarray, rule: str, rng: Xorshift32
 
 def _check_shadow(shadow: np.ndarray | None, n: int) -> None:
     if shadow is not None and (shadow.dtype != F32 or shadow.size != n or not shadow.flags.c_contiguous):
-        raise ValueError(f"shadow must be contiguous float32 with {n} elements, "
-                         f"got {shadow.dtype}{shadow.shape}")
+        raise ValueError(
+            f"shadow must be contiguous float32 with {n} elements, got {shadow.dtype}{shadow.shape}"
+        )
 
 
-def conv2d_wgrad_update(g: np.ndarray, x: np.ndarray, x_zero: int, w: np.ndarray, k_in: int, q: np.ndarray,
-                        neg_lr: float, rule: str = "nearest", rng: Xorshift32 | None = None,
-                        shadow: np.ndarray | None = None, stride: int = 1, pad: int = 0) -> None:
+def conv2d_wgrad_update(
+    g: np.ndarray,
+    x: np.ndarray,
+    x_zero: int,
+    w: np.ndarray,
+    k_in: int,
+    q: np.ndarray,
+    neg_lr: float,
+    rule: str = "nearest",
+    rng: Xorshift32 | None = None,
+    shadow: np.ndarray | None = None,
+    stride: int = 1,
+    pad: int = 0,
+) -> None:
     """Weight gradient of a regular conv and its update, in place.
 
     g f32[Ho, Wo, Co] (1x1: any [..., Co]); x s8 [H, W, Cx] saved input, Cx >= k_in (only the first k_in
@@ -95,21 +108,32 @@ def conv2d_wgrad_update(g: np.ndarray, x: np.ndarray, x_zero: int, w: np.ndarray
         hp = max(h + 2 * pad, (ho - 1) * stride + kh)
         wp = max(wd + 2 * pad, (wo - 1) * stride + kw)
         xp = np.zeros((hp, wp, k_in), F32)
-        xp[pad:pad + h, pad:pad + wd] = xf
+        xp[pad : pad + h, pad : pad + wd] = xf
         s = np.zeros((co, kh, kw, k_in), F32)
         tmp = np.empty_like(s)
         for oh in range(ho):
             for ow in range(wo):
-                patch = xp[oh * stride:oh * stride + kh, ow * stride:ow * stride + kw]
+                patch = xp[oh * stride : oh * stride + kh, ow * stride : ow * stride + kw]
                 np.multiply(g3[oh, ow, :, None, None, None], patch[None], out=tmp)
                 s += tmp
     delta = s * step_factors(q, neg_lr)[:, None, None, None]
     w4[..., :k_in] = _apply_rule(w4[..., :k_in], delta, rule, rng, shadow)
 
 
-def dwconv2d_wgrad_update(g: np.ndarray, x: np.ndarray, x_zero: int, w: np.ndarray, k_in: int, q: np.ndarray,
-                          neg_lr: float, rule: str = "nearest", rng: Xorshift32 | None = None,
-                          shadow: np.ndarray | None = None, stride: int = 1, pad: int = 0) -> None:
+def dwconv2d_wgrad_update(
+    g: np.ndarray,
+    x: np.ndarray,
+    x_zero: int,
+    w: np.ndarray,
+    k_in: int,
+    q: np.ndarray,
+    neg_lr: float,
+    rule: str = "nearest",
+    rng: Xorshift32 | None = None,
+    shadow: np.ndarray | None = None,
+    stride: int = 1,
+    pad: int = 0,
+) -> None:
     """Weight gradient of a depthwise conv and its update, in place.
 
     g f32[Ho, Wo, C]; x s8 [H, W, Cx] saved input, Cx >= k_in; w s8 [kh, kw, C] (updated in place);
@@ -127,13 +151,15 @@ def dwconv2d_wgrad_update(g: np.ndarray, x: np.ndarray, x_zero: int, w: np.ndarr
     hp = max(h + 2 * pad, (ho - 1) * stride + kh)
     wp = max(wd + 2 * pad, (wo - 1) * stride + kw)
     xp = np.zeros((hp, wp, k_in), F32)
-    xp[pad:pad + h, pad:pad + wd] = xf
+    xp[pad : pad + h, pad : pad + wd] = xf
     gk = g[..., :k_in]
     s = np.zeros((kh, kw, k_in), F32)
     tmp = np.empty_like(s)
     for oh in range(ho):
         for ow in range(wo):
-            np.multiply(gk[oh, ow], xp[oh * stride:oh * stride + kh, ow * stride:ow * stride + kw], out=tmp)
+            np.multiply(
+                gk[oh, ow], xp[oh * stride : oh * stride + kh, ow * stride : ow * stride + kw], out=tmp
+            )
             s += tmp
     delta = s * step_factors(q, neg_lr)[:k_in]
     w[..., :k_in] = _apply_rule(w[..., :k_in], delta, rule, rng, shadow)
@@ -152,4 +178,4 @@ def bias_grad_update(g: np.ndarray, bias: np.ndarray, qb: np.ndarray, neg_lr: fl
         b += g2[p]
     lim = F32(4194304.0)
     step = np.rint(np.clip(b * step_factors(qb, neg_lr), -lim, lim)).astype(np.int64)
-    bias[...] = np.clip(bias.astype(np.int64) + step, -2**31, 2**31 - 1).astype(np.int32)
+    bias[...] = np.clip(bias.astype(np.int64) + step, -(2**31), 2**31 - 1).astype(np.int32)

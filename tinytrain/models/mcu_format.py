@@ -15,8 +15,9 @@ from tinytrain.ir import Graph, Op, Tensor
 FORMAT = "mcu-int8-mbnet/1"
 
 
-def _conv(spec: dict[str, Any], npz: Any, src: str, in_shape: tuple[int, int, int],
-          where: str) -> tuple[Op, Tensor]:
+def _conv(
+    spec: dict[str, Any], npz: Any, src: str, in_shape: tuple[int, int, int], where: str
+) -> tuple[Op, Tensor]:
     try:
         name = spec["name"]
         k = int(spec["kernel_size"][0])
@@ -37,10 +38,21 @@ def _conv(spec: dict[str, Any], npz: Any, src: str, in_shape: tuple[int, int, in
     pad = (k - 1) // 2
     h = (in_shape[1] + 2 * pad - k) // stride + 1
     out = Tensor(f"{name}.out", (cout, h, h), float(spec["y_scale"]), int(spec["y_zero"]))
-    op = Op(name, "conv2d", [src], out.name,
-            {"kernel": k, "stride": stride, "padding": pad, "depthwise": depthwise,
-             "x_scale": float(spec["x_scale"]), "x_zero": int(spec["x_zero"])},
-            {"weight": w, "bias": b.astype(np.int32), "w_scales": s.astype(np.float32)})
+    op = Op(
+        name,
+        "conv2d",
+        [src],
+        out.name,
+        {
+            "kernel": k,
+            "stride": stride,
+            "padding": pad,
+            "depthwise": depthwise,
+            "x_scale": float(spec["x_scale"]),
+            "x_zero": int(spec["x_zero"]),
+        },
+        {"weight": w, "bias": b.astype(np.int32), "w_scales": s.astype(np.float32)},
+    )
     return op, out
 
 
@@ -83,9 +95,11 @@ def _build(doc: Any, npz: Any, d: Path, resolution: int | None) -> Graph:
         op, out = _conv(spec, npz, src, tensors[src].shape, where)
         prod = tensors[src]
         if abs(prod.scale - op.attrs["x_scale"]) > 1e-6 * prod.scale or prod.zero != op.attrs["x_zero"]:
-            raise TinytrainError(f"{where}: layer {op.name!r} input quantization ({op.attrs['x_scale']}, "
-                                 f"{op.attrs['x_zero']}) differs from its producer's "
-                                 f"({prod.scale}, {prod.zero})")
+            raise TinytrainError(
+                f"{where}: layer {op.name!r} input quantization ({op.attrs['x_scale']}, "
+                f"{op.attrs['x_zero']}) differs from its producer's "
+                f"({prod.scale}, {prod.zero})"
+            )
         ops.append(op)
         tensors[out.name] = out
         return out.name
@@ -98,8 +112,9 @@ def _build(doc: Any, npz: Any, d: Path, resolution: int | None) -> Graph:
                 cur = add_conv(blk[part], cur)
         res_spec = blk.get("residual")
         if res_spec:
-            out = Tensor(f"{blk['name']}.add", tensors[cur].shape, float(res_spec["y_scale"]),
-                         int(res_spec["y_zero"]))
+            out = Tensor(
+                f"{blk['name']}.add", tensors[cur].shape, float(res_spec["y_scale"]), int(res_spec["y_zero"])
+            )
             tensors[out.name] = out
             ops.append(Op(f"{blk['name']}.residual", "add", [cur, block_in], out.name))
             cur = out.name

@@ -13,18 +13,22 @@ def _conv(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
     out = graph.tensors[op.output]
     m = K.requant_multipliers(op.attrs["x_scale"], op.w_scales, out.scale)
     if op.depthwise:
-        return K.dwconv2d_s8(x, K.dw_weight_hwc(op.weight), op.bias, m, op.attrs["x_zero"], out.zero,
-                             op.stride, op.padding)
-    return K.conv2d_s8(x, K.weight_ohwi(op.weight), op.bias, m, op.attrs["x_zero"], out.zero,
-                       op.stride, op.padding)
+        return K.dwconv2d_s8(
+            x, K.dw_weight_hwc(op.weight), op.bias, m, op.attrs["x_zero"], out.zero, op.stride, op.padding
+        )
+    return K.conv2d_s8(
+        x, K.weight_ohwi(op.weight), op.bias, m, op.attrs["x_zero"], out.zero, op.stride, op.padding
+    )
 
 
 def run_forward(graph: Graph, x_hwc: np.ndarray) -> dict[str, np.ndarray]:
     """All activations (HWC int8) of one forward pass; x_hwc is the int8 input [H, W, C]."""
     shape = graph.tensors[graph.input].shape
     if x_hwc.dtype != np.int8 or x_hwc.shape != (shape[1], shape[2], shape[0]):
-        raise TinytrainError(f"input must be int8 {(shape[1], shape[2], shape[0])} (HWC), got "
-                             f"{x_hwc.dtype}{tuple(x_hwc.shape)}")
+        raise TinytrainError(
+            f"input must be int8 {(shape[1], shape[2], shape[0])} (HWC), got "
+            f"{x_hwc.dtype}{tuple(x_hwc.shape)}"
+        )
     acts = {graph.input: x_hwc}
     for op in graph.ops:
         ins = [acts[t] for t in op.inputs]
@@ -33,8 +37,15 @@ def run_forward(graph: Graph, x_hwc: np.ndarray) -> dict[str, np.ndarray]:
         elif op.kind == "add":
             a, b = (graph.tensors[t] for t in op.inputs)
             out = graph.tensors[op.output]
-            y = K.add_s8(ins[0], ins[1], np.float32(a.scale / out.scale), np.float32(b.scale / out.scale),
-                         a.zero, b.zero, out.zero)
+            y = K.add_s8(
+                ins[0],
+                ins[1],
+                np.float32(a.scale / out.scale),
+                np.float32(b.scale / out.scale),
+                a.zero,
+                b.zero,
+                out.zero,
+            )
         elif op.kind == "avgpool":
             y = K.avgpool_s8(ins[0]).reshape(1, 1, -1)
         else:

@@ -34,16 +34,20 @@ class Placement:
     arena: int  # bytes: max(offset + aligned size)
 
 
-def _place(lifetimes: list[Lifetime], order: list[int], best_fit: bool,
-           neighbours: list[list[int]] | None = None) -> tuple[dict[str, int], int]:
+def _place(
+    lifetimes: list[Lifetime], order: list[int], best_fit: bool, neighbours: list[list[int]] | None = None
+) -> tuple[dict[str, int], int]:
     if neighbours is None:
         neighbours = _neighbours(lifetimes)
     offsets: list[int | None] = [None] * len(lifetimes)
     placed: list[int] = []
     for i in order:
         size = lifetimes[i].size
-        others = sorted((offsets[j], offsets[j] + lifetimes[j].size)  # type: ignore[operator]
-                        for j in neighbours[i] if offsets[j] is not None)
+        others = sorted(
+            (offsets[j], offsets[j] + lifetimes[j].size)  # type: ignore[operator]
+            for j in neighbours[i]
+            if offsets[j] is not None
+        )
         cursor = 0
         best: tuple[int, int] | None = None  # (gap size, offset)
         for lo, hi in others:
@@ -161,8 +165,10 @@ def check_placement(lifetimes: list[Lifetime], offsets: dict[str, int]) -> list[
         if oa is None or ob is None:
             continue
         if oa < ob + b.nbytes and ob < oa + a.nbytes:
-            problems.append(f"{a.name} [{oa}, {oa + a.size}) and {b.name} [{ob}, {ob + b.size}) overlap "
-                            f"in memory and are both live at a common step")
+            problems.append(
+                f"{a.name} [{oa}, {oa + a.size}) and {b.name} [{ob}, {ob + b.size}) overlap "
+                f"in memory and are both live at a common step"
+            )
     return problems
 
 

@@ -48,8 +48,9 @@ def forward_peak(program: Program) -> ForwardPeak:
     live = live_bytes(lts, len(steps))
     t = int(live.argmax())
     tensors = sorted(((lt.name, lt.nbytes) for lt in lts if lt.live_at(t)), key=lambda x: -x[1])
-    return ForwardPeak(int(live[t]), t, steps[t].kernel if steps else "", steps[t].layer if steps else "",
-                       tensors)
+    return ForwardPeak(
+        int(live[t]), t, steps[t].kernel if steps else "", steps[t].layer if steps else "", tensors
+    )
 
 
 # --------------------------------------------------------------------------- graph-level model
@@ -180,8 +181,9 @@ def _patch_stage(graph: Graph, n: int, p: int, inplace_dw: bool, input_in_arena:
             sr = sum(r[op.output][1] - r[op.output][0] for r in row_tiles if op.output in r)
             sc = sum(c[op.output][1] - c[op.output][0] for c in col_tiles if op.output in c)
             macs_patched += _macs(graph, op, sr, sc)
-    macs_full = sum(_macs(graph, op, *graph.tensors[op.output].shape[1:])
-                    for op in stage if op.kind == "conv2d")
+    macs_full = sum(
+        _macs(graph, op, *graph.tensors[op.output].shape[1:]) for op in stage if op.kind == "conv2d"
+    )
     macs_net = sum(_macs(graph, op, *graph.tensors[op.output].shape[1:]) for op in graph.convs())
     # static tile buffers (sized for the largest patch) for every tensor inside the stage; the input
     # is read in place from its whole buffer, the stage output written in place into its whole buffer
@@ -194,8 +196,15 @@ def _patch_stage(graph: Graph, n: int, p: int, inplace_dw: bool, input_in_arena:
     for i, op in enumerate(stage):
         live = sum(tile_bytes.get(t, 0) for t, pi in prod.items() if pi <= i <= last.get(t, pi))
         x = op.inputs[0]
-        if (inplace_dw and op.kind == "conv2d" and op.depthwise and op.output != out_t and x in tiles
-                and last.get(x) == i and sum(x in o.inputs for o in graph.ops) == 1):
+        if (
+            inplace_dw
+            and op.kind == "conv2d"
+            and op.depthwise
+            and op.output != out_t
+            and x in tiles
+            and last.get(x) == i
+            and sum(x in o.inputs for o in graph.ops) == 1
+        ):
             _, r, c = tiles[x]
             live -= min(tile_bytes[x], tile_bytes.get(op.output, 0))
             live += align_up((r + 2 * op.padding) * (c + 2 * op.padding))
@@ -217,14 +226,24 @@ class LeverResult:
     note: str = ""  # e.g. why a lever does not apply to the given training program
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"forward_peak": self.forward_peak, "peak_at": self.peak_at,
-                             "input_separate": self.input_separate, "train_arena": self.train_arena,
-                             "total": self.total, "note": self.note}
+        d: dict[str, Any] = {
+            "forward_peak": self.forward_peak,
+            "peak_at": self.peak_at,
+            "input_separate": self.input_separate,
+            "train_arena": self.train_arena,
+            "total": self.total,
+            "note": self.note,
+        }
         if self.patch:
             pr = self.patch
-            d["patch"] = {"cut": pr.cut, "last_layer": pr.last_layer, "grid": pr.grid,
-                          "stage_peak": pr.stage_peak, "extra_macs": pr.extra_macs,
-                          "network_overhead": round(pr.network_overhead, 4)}
+            d["patch"] = {
+                "cut": pr.cut,
+                "last_layer": pr.last_layer,
+                "grid": pr.grid,
+                "stage_peak": pr.stage_peak,
+                "extra_macs": pr.extra_macs,
+                "network_overhead": round(pr.network_overhead, 4),
+            }
         return d
 
 
@@ -243,29 +262,41 @@ class LeverEstimate:
     backward_peak_inplace_dw: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "resolution": self.resolution, "input_bytes": self.input_bytes,
-                "levers": {k: v.to_dict() for k, v in self.results.items()},
-                "partial_weight_savings": dict(self.partial_weight_savings),
-                "backward_peak": self.backward_peak,
-                "backward_peak_inplace_dw": self.backward_peak_inplace_dw}
+        return {
+            "model": self.model,
+            "resolution": self.resolution,
+            "input_bytes": self.input_bytes,
+            "levers": {k: v.to_dict() for k, v in self.results.items()},
+            "partial_weight_savings": dict(self.partial_weight_savings),
+            "backward_peak": self.backward_peak,
+            "backward_peak_inplace_dw": self.backward_peak_inplace_dw,
+        }
 
     def report(self) -> str:
-        lines = [f"memory levers: {self.model} at {self.resolution}x{self.resolution} "
-                 f"(input {self.input_bytes / 1024:.1f} KB)"]
+        lines = [
+            f"memory levers: {self.model} at {self.resolution}x{self.resolution} "
+            f"(input {self.input_bytes / 1024:.1f} KB)"
+        ]
         head = f"{'fwd peak':>10}{'+input':>10}{'train arena':>13}{'total':>10}"
         lines.append(f"  {'lever':<34}{head}  peak at")
         for r in self.results.values():
             ta = f"{r.train_arena / 1024:.1f} KB" if r.train_arena is not None else "-"
             tot = f"{r.total / 1024:.1f} KB" if r.total is not None else "-"
             both = (r.forward_peak + r.input_separate) / 1024
-            lines.append(f"  {r.name:<34}{r.forward_peak / 1024:>7.1f} KB{both:>7.1f} KB{ta:>13}{tot:>10}  "
-                         f"{r.peak_at}" + (f"  [{r.note}]" if r.note else ""))
+            lines.append(
+                f"  {r.name:<34}{r.forward_peak / 1024:>7.1f} KB{both:>7.1f} KB{ta:>13}{tot:>10}  "
+                f"{r.peak_at}" + (f"  [{r.note}]" if r.note else "")
+            )
         if self.backward_peak is not None:
-            lines.append(f"  backward peak {self.backward_peak / 1024:.1f} KB; with in-place depthwise input "
-                         f"gradient {(self.backward_peak_inplace_dw or 0) / 1024:.1f} KB")
+            lines.append(
+                f"  backward peak {self.backward_peak / 1024:.1f} KB; with in-place depthwise input "
+                f"gradient {(self.backward_peak_inplace_dw or 0) / 1024:.1f} KB"
+            )
         if self.partial_weight_savings:
-            lines.append(f"  partial trainable weights (SRAM holds only updated input channels): saves "
-                         f"{sum(self.partial_weight_savings.values()) / 1024:.1f} KB more")
+            lines.append(
+                f"  partial trainable weights (SRAM holds only updated input channels): saves "
+                f"{sum(self.partial_weight_savings.values()) / 1024:.1f} KB more"
+            )
         return "\n".join(lines)
 
 
@@ -273,9 +304,14 @@ class LeverEstimate:
 MAX_PATCH_OVERHEAD = 0.25
 
 
-def best_patch(graph: Graph, inplace_dw: bool = False, input_in_arena: bool = False,
-               grids: tuple[int, ...] = PATCH_GRIDS, max_overhead: float = MAX_PATCH_OVERHEAD,
-               floor: int = 0) -> tuple[PatchResult, int, str]:
+def best_patch(
+    graph: Graph,
+    inplace_dw: bool = False,
+    input_in_arena: bool = False,
+    grids: tuple[int, ...] = PATCH_GRIDS,
+    max_overhead: float = MAX_PATCH_OVERHEAD,
+    floor: int = 0,
+) -> tuple[PatchResult, int, str]:
     """The patch configuration (cut, grid) with the smallest forward peak, not counting below
     `floor` (the peak of the rest of training: going lower buys nothing), then the fewest recomputed
     MACs. Returns it, the forward peak (max of stage and the ops after it) and where that peak is."""
@@ -310,9 +346,13 @@ def _train_live(program: Program) -> tuple[list[int], list[str]]:
     return [int(v) for v in live_bytes(lts, len(steps))], layers
 
 
-def estimate_levers(graph: Graph, program: Program | None = None, stack_estimate: int | None = None,
-                    grids: tuple[int, ...] = PATCH_GRIDS, max_overhead: float = MAX_PATCH_OVERHEAD
-                    ) -> LeverEstimate:
+def estimate_levers(
+    graph: Graph,
+    program: Program | None = None,
+    stack_estimate: int | None = None,
+    grids: tuple[int, ...] = PATCH_GRIDS,
+    max_overhead: float = MAX_PATCH_OVERHEAD,
+) -> LeverEstimate:
     """Forward peak (and, with the training `program` of the same graph, training arena and total
     SRAM) under each combination of levers. Exact bytes from the IR shapes; see the module doc.
 
@@ -326,20 +366,27 @@ def estimate_levers(graph: Graph, program: Program | None = None, stack_estimate
     plan = plan_memory(program, stack_estimate=stack_estimate) if program is not None else None
     train_live, train_layers = _train_live(program) if program is not None else ([], [])
     results: dict[str, LeverResult] = {}
-    for name, ipdw, iia in (("baseline", False, False), ("input_in_arena", False, True),
-                            ("inplace_dw", True, False), ("inplace_dw+input_in_arena", True, True)):
+    for name, ipdw, iia in (
+        ("baseline", False, False),
+        ("input_in_arena", False, True),
+        ("inplace_dw", True, False),
+        ("inplace_dw+input_in_arena", True, True),
+    ):
         live = _op_live(graph, 0, len(graph.ops), ipdw, iia)
         k = max(range(len(live)), key=lambda i: live[i])
         results[name] = LeverResult(name, live[k], graph.ops[k].name, 0 if iia else inp)
     stage_of: dict[str, set[str]] = {}
     # the rest of training (backward, updates): patching below its peak buys nothing
     floor = max((v for v, layer in zip(train_live, train_layers, strict=True) if not layer), default=0)
-    for name, ipdw, iia in (("patch", False, False), ("patch+input_in_arena", False, True),
-                            ("patch+inplace_dw", True, False),
-                            ("patch+inplace_dw+input_in_arena", True, True)):
+    for name, ipdw, iia in (
+        ("patch", False, False),
+        ("patch+input_in_arena", False, True),
+        ("patch+inplace_dw", True, False),
+        ("patch+inplace_dw+input_in_arena", True, True),
+    ):
         pr, peak, where = best_patch(graph, ipdw, iia, grids, max_overhead, floor)
         results[name] = LeverResult(name, peak, where, 0 if iia else inp, patch=pr)
-        stage_of[name] = {op.name for op in graph.ops[:pr.cut]}
+        stage_of[name] = {op.name for op in graph.ops[: pr.cut]}
     if program is not None and plan is not None:
         fixed = plan.total - plan.breakdown["arena"] - plan.breakdown["input"]
         scale = plan.arena / max(plan.lower_bound, 1)
@@ -386,7 +433,7 @@ def backward_peaks(program: Program) -> tuple[int, int]:
         g, dx = lts.get(st.inputs.get("g", "")), lts.get(st.outputs.get("dx", ""))
         if g is None or dx is None:
             continue
-        later = [u for u in steps[t + 1:g.end + 1] if g.name in u.inputs.values()]
+        later = [u for u in steps[t + 1 : g.end + 1] if g.name in u.inputs.values()]
         if not all(u.kernel == "bias_grad_update" for u in later):
             continue
         gb = program.buffers[g.name]

@@ -89,8 +89,9 @@ def schedule_of(program: Program, include_infer: bool = True) -> list[Step]:
     return list(program.steps) + (list(program.infer_steps) if include_infer else [])
 
 
-def compute_lifetimes(program: Program, steps: list[Step] | None = None,
-                      kernel_scratch: bool = True) -> dict[str, Lifetime]:
+def compute_lifetimes(
+    program: Program, steps: list[Step] | None = None, kernel_scratch: bool = True
+) -> dict[str, Lifetime]:
     """Lifetimes of every ARENA buffer used by `steps` (default: training then inference steps).
 
     Raises TinytrainError if a step names an unknown buffer or reads an arena buffer before any
@@ -112,8 +113,10 @@ def compute_lifetimes(program: Program, steps: list[Step] | None = None,
             run_start = t
         for arg, name in list(step.inputs.items()) + list(step.outputs.items()):
             if name not in program.buffers:
-                raise TinytrainError(f"step {t} ({step.kernel}, layer {step.layer!r}): argument {arg!r} "
-                                     f"names unknown buffer {name!r}")
+                raise TinytrainError(
+                    f"step {t} ({step.kernel}, layer {step.layer!r}): argument {arg!r} "
+                    f"names unknown buffer {name!r}"
+                )
         for name in set(step.inputs.values()) | set(step.outputs.values()):
             buf = program.buffers[name]
             if buf.storage != Storage.ARENA:
@@ -130,8 +133,10 @@ def compute_lifetimes(program: Program, steps: list[Step] | None = None,
                     producer.setdefault(name, "input")
                     continue
                 if not is_write:
-                    raise TinytrainError(f"step {t} ({step.kernel}, layer {step.layer!r}) reads arena buffer "
-                                         f"{name!r} before any step writes it")
+                    raise TinytrainError(
+                        f"step {t} ({step.kernel}, layer {step.layer!r}) reads arena buffer "
+                        f"{name!r} before any step writes it"
+                    )
                 runs.append([t, t])
                 first_write.setdefault(name, t)
                 producer.setdefault(name, step.kernel)
@@ -144,8 +149,9 @@ def compute_lifetimes(program: Program, steps: list[Step] | None = None,
                 result[sname] = Lifetime(sname, nbytes, [(t, t)], step.layer, "kernel-scratch", [step.kernel])
     for name, runs in spans.items():
         buf = program.buffers[name]
-        result[name] = Lifetime(name, buf.nbytes, _merge([(s, e) for s, e in runs]), buf.layer, buf.role,
-                                [producer.get(name, "")])
+        result[name] = Lifetime(
+            name, buf.nbytes, _merge([(s, e) for s, e in runs]), buf.layer, buf.role, [producer.get(name, "")]
+        )
     for name, uses in scratch_uses.items():
         buf = program.buffers[name]
         result[name] = Lifetime(name, buf.nbytes, _merge([(t, t) for t in uses]), buf.layer, buf.role)
@@ -157,7 +163,7 @@ def live_matrix(lifetimes: list[Lifetime], num_steps: int) -> np.ndarray:
     m = np.zeros((len(lifetimes), max(num_steps, 1)), dtype=bool)
     for i, lt in enumerate(lifetimes):
         for s, e in lt.intervals:
-            m[i, s:e + 1] = True
+            m[i, s : e + 1] = True
     return m
 
 

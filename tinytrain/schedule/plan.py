@@ -46,8 +46,18 @@ SRAM_ROLE_CATEGORY = {
     "table": "sram_tables",
 }
 
-CATEGORIES = ("arena", "trainable_weights", "trainable_biases", "shadow_copies", "optimizer_state",
-              "sram_tables", "sram_other", "input", "stack", "runtime_state")
+CATEGORIES = (
+    "arena",
+    "trainable_weights",
+    "trainable_biases",
+    "shadow_copies",
+    "optimizer_state",
+    "sram_tables",
+    "sram_other",
+    "input",
+    "stack",
+    "runtime_state",
+)
 
 PEAK_TENSORS = 8  # how many of the largest buffers live at the peak a plan lists
 
@@ -121,8 +131,10 @@ class MemoryPlan:
 
     def report(self) -> str:
         """A readable summary (what `tinytrain compile` prints)."""
-        lines = [f"memory plan: model {self.model}, scheme {self.scheme}"
-                 + (f", board {self.board} ({kb(self.sram_budget)} SRAM)" if self.sram_budget else "")]
+        lines = [
+            f"memory plan: model {self.model}, scheme {self.scheme}"
+            + (f", board {self.board} ({kb(self.sram_budget)} SRAM)" if self.sram_budget else "")
+        ]
         lines.append(f"  {'total SRAM':<22}{self.total:>10,} B  {kb(self.total):>10}")
         for cat in CATEGORIES:
             v = self.breakdown.get(cat, 0)
@@ -130,19 +142,27 @@ class MemoryPlan:
                 lines.append(f"    {cat:<20}{v:>10,} B  {kb(v):>10}")
         if self.sram_budget is not None:
             diff = self.sram_budget - self.total
-            lines.append(f"  {'fits' if diff >= 0 else 'DOES NOT FIT'}: "
-                         f"{kb(abs(diff))} {'free' if diff >= 0 else 'over'} of {kb(self.sram_budget)}")
+            lines.append(
+                f"  {'fits' if diff >= 0 else 'DOES NOT FIT'}: "
+                f"{kb(abs(diff))} {'free' if diff >= 0 else 'over'} of {kb(self.sram_budget)}"
+            )
         others = ", ".join(f"{k} {kb(v)}" for k, v in self.strategies.items() if k != self.strategy)
-        lines.append(f"  arena placement: {self.strategy} {kb(self.arena)} "
-                     f"(lower bound {kb(self.lower_bound)}; {others})")
+        lines.append(
+            f"  arena placement: {self.strategy} {kb(self.arena)} "
+            f"(lower bound {kb(self.lower_bound)}; {others})"
+        )
         info = self.peak_step_info
-        lines.append(f"  arena peak at step {self.peak_step}/{self.num_steps} ({info.get('kernel')}, "
-                     f"layer {info.get('layer')!r}, {info.get('phase')}): "
-                     f"{kb(self.live_per_step[self.peak_step] if self.live_per_step else 0)} live")
+        lines.append(
+            f"  arena peak at step {self.peak_step}/{self.num_steps} ({info.get('kernel')}, "
+            f"layer {info.get('layer')!r}, {info.get('phase')}): "
+            f"{kb(self.live_per_step[self.peak_step] if self.live_per_step else 0)} live"
+        )
         for p in self.peak_tensors:
             lines.append(f"    {p.name:<40}{kb(p.nbytes):>10}  {p.role or '-'} of {p.layer or '-'}")
-        lines.append(f"  flash: {self.flash:,} B ({kb(self.flash)}): "
-                     + ", ".join(f"{k} {kb(v)}" for k, v in sorted(self.flash_breakdown.items())))
+        lines.append(
+            f"  flash: {self.flash:,} B ({kb(self.flash)}): "
+            + ", ".join(f"{k} {kb(v)}" for k, v in sorted(self.flash_breakdown.items()))
+        )
         return "\n".join(lines)
 
 
@@ -166,9 +186,14 @@ def _scheme_name(program: Program) -> str:
     return str(s)
 
 
-def plan_memory(program: Program, board: str | None = None, stack_estimate: int | None = None,
-                strategies: list[str] | None = None, include_infer: bool = True,
-                runtime_state: int = RUNTIME_STATE_BYTES) -> MemoryPlan:
+def plan_memory(
+    program: Program,
+    board: str | None = None,
+    stack_estimate: int | None = None,
+    strategies: list[str] | None = None,
+    include_infer: bool = True,
+    runtime_state: int = RUNTIME_STATE_BYTES,
+) -> MemoryPlan:
     """Plan the arena of `program` (training steps, then inference steps, over one arena) and predict
     its total SRAM. With `board`, the plan records the board's SRAM (see `check_fits`)."""
     steps = schedule_of(program, include_infer)
@@ -198,12 +223,26 @@ def plan_memory(program: Program, board: str | None = None, stack_estimate: int 
     breakdown["runtime_state"] = int(runtime_state)
     total = sum(breakdown.values())
     return MemoryPlan(
-        model=program.model, scheme=_scheme_name(program), board=board, arena=best.arena,
-        offsets=best.offsets, strategy=best.strategy, strategies=sizes, lower_bound=lower_bound(lt_list),
-        breakdown=breakdown, total=total, flash=sum(flash_breakdown.values()),
+        model=program.model,
+        scheme=_scheme_name(program),
+        board=board,
+        arena=best.arena,
+        offsets=best.offsets,
+        strategy=best.strategy,
+        strategies=sizes,
+        lower_bound=lower_bound(lt_list),
+        breakdown=breakdown,
+        total=total,
+        flash=sum(flash_breakdown.values()),
         flash_breakdown=flash_breakdown,
-        peak_step=peak_step, peak_step_info=info, peak_tensors=peak_tensors, num_steps=len(steps),
-        sram_budget=board_sram_bytes(board) if board else None, lifetimes=lts, live_per_step=live.tolist())
+        peak_step=peak_step,
+        peak_step_info=info,
+        peak_tensors=peak_tensors,
+        num_steps=len(steps),
+        sram_budget=board_sram_bytes(board) if board else None,
+        lifetimes=lts,
+        live_per_step=live.tolist(),
+    )
 
 
 def check_fits(plan: MemoryPlan, board: str | None = None) -> None:
@@ -216,10 +255,12 @@ def check_fits(plan: MemoryPlan, board: str | None = None) -> None:
     if plan.total <= budget:
         return
     cats = ", ".join(f"{k} {v:,} B" for k, v in plan.largest_categories(3))
-    tensors = ", ".join(f"{p.name} {p.nbytes:,} B ({p.role or '-'} of {p.layer or '-'})"
-                        for p in plan.peak_tensors[:3])
+    tensors = ", ".join(
+        f"{p.name} {p.nbytes:,} B ({p.role or '-'} of {p.layer or '-'})" for p in plan.peak_tensors[:3]
+    )
     info = plan.peak_step_info
     raise TinytrainError(
         f"does not fit: needs {plan.total:,} bytes of SRAM, board `{name}` has {budget:,} "
         f"({plan.total - budget:,} bytes over); largest: {cats}; arena peak at step {plan.peak_step} "
-        f"({info.get('kernel')}, layer {info.get('layer')!r}): {tensors}")
+        f"({info.get('kernel')}, layer {info.get('layer')!r}): {tensors}"
+    )

@@ -64,8 +64,10 @@ def kernel_scratch_bytes(step: Step, program: Program) -> int:
         if pname in available:
             kwargs[pname] = available[pname]
         elif param.default is inspect.Parameter.empty:
-            raise TinytrainError(f"{fn.__name__} needs {pname!r}, which step {step.kernel} "
-                                 f"(layer {step.layer!r}) does not provide")
+            raise TinytrainError(
+                f"{fn.__name__} needs {pname!r}, which step {step.kernel} "
+                f"(layer {step.layer!r}) does not provide"
+            )
     return _checked(int(fn(**kwargs)), fn.__name__)
 
 
