@@ -605,6 +605,37 @@ def measured_sram(elf: Path, memory: Any, stack_hw: int, board: str) -> dict[str
     }
 
 
+#: The committed accuracy evidence (docs/evidence.md, `tinytrain experiment`): Fig. 9's table.
+EVIDENCE_FIG9 = RESULTS_DIR / "evidence" / "fig9.csv"
+
+
+def evidence_quote(scheme: str, baseline: str, path: Path = EVIDENCE_FIG9) -> str | None:
+    """`scheme` vs the `baseline` scheme in the committed evidence, per dataset (mean ± std over seeds),
+    read from results/evidence/fig9.csv; None when the file or a row is missing. A task where both
+    saturate (faces) cannot show the difference; the evidence on the other dataset can."""
+    import csv
+
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return None
+    acc = {(r["scheme"], r["dataset"]): r for r in rows}
+    parts = []
+    for ds in sorted({r["dataset"] for r in rows}):
+        a, b = acc.get((scheme, ds)), acc.get((baseline, ds))
+        if a and b:
+            parts.append(
+                f"{ds} {100 * float(a['acc_mean']):.1f} ± {100 * float(a['acc_std']):.1f}% vs "
+                f"{100 * float(b['acc_mean']):.1f} ± {100 * float(b['acc_std']):.1f}%"
+            )
+    if not parts:
+        return None
+    seeds = rows[0].get("seeds", "?")
+    head = f"{scheme} vs {baseline} on the host reference ({seeds} seeds, docs/evidence.md): "
+    return head + "; ".join(parts)
+
+
 def emulate(cfg: EmulateConfig, progress: Progress | None = None) -> RunResult:
     """Run one training job end to end (see the module doc) and return its run record.
 
@@ -892,6 +923,7 @@ def _emulate_locked(cfg: EmulateConfig, build_dir: Path, progress: Progress | No
         },
         "matched_reference": matched,
         "match": match,
+        "evidence": evidence_quote(cfg.scheme, cfg.baseline) if cfg.baseline else None,
         "baseline": (
             base.result
             if base is not None and base.result is not None
@@ -1216,6 +1248,9 @@ def summary(record: dict[str, Any]) -> str:
         )
     elif base.get("error"):
         row("baseline", f"{base['scheme']} failed: {base['error']}")
+    ev = r.get("evidence")
+    if ev:
+        row("evidence", ev)
     losses = r.get("losses") or []
     if losses:
         k = max(1, len(losses) // 10)

@@ -216,3 +216,23 @@ def test_a_second_run_of_the_same_job_waits_for_the_first(tmp_path, monkeypatch)
         assert any("waiting" in s for s in said)
     t.join(5)
     assert ran.is_set() and out == ["done"]
+
+
+def test_evidence_quote_reads_the_committed_table(tmp_path):
+    from tinytrain.emulate import EVIDENCE_FIG9, evidence_quote
+
+    csv = tmp_path / "fig9.csv"
+    csv.write_text(
+        "scheme,dataset,acc_mean,acc_std,seeds\n"
+        "last,digits,0.7456,0.0263,3\npaper:99kb,digits,0.851,0.039,3\nlast,faces,1,0,3\n"
+    )
+    q = evidence_quote("paper:99kb", "last", csv)
+    assert q == (
+        "paper:99kb vs last on the host reference (3 seeds, docs/evidence.md): "
+        "digits 85.1 ± 3.9% vs 74.6 ± 2.6%"
+    )
+    assert evidence_quote("full", "last", csv) is None
+    assert evidence_quote("paper:99kb", "last", tmp_path / "missing.csv") is None
+    # the shipped evidence has the main job's scheme and baseline on both datasets
+    shipped = evidence_quote("paper:99kb", "last", EVIDENCE_FIG9)
+    assert shipped is not None and "digits" in shipped and "faces" in shipped
