@@ -19,7 +19,10 @@ int8 training" (Table 1 of the paper) and a PyTorch anchor for the benchmark.
 `scheme_parameters(net, scheme)` makes exactly the scheme's tensors trainable (the others are frozen,
 `requires_grad=False`) and, for a layer trained on its first `k < Ci` input channels, masks the gradient of
 the other channels (a hook), so plain SGD without momentum or weight decay updates exactly what the
-int8 device updates.
+int8 device updates. `param_groups(net, scheme, head_lr_scale)` splits them into the classifier's (the
+conv producing the logits, learning rate `lr * head_lr_scale`: `CompileOptions.head_lr_scale`, which the
+int8 program folds into the classifier's QAS tables) and the rest (`lr`), and `sgd_step` applies one
+plain-SGD step to such groups.
 """
 
 from __future__ import annotations
@@ -142,6 +145,32 @@ def scheme_parameters(net: FloatNet, scheme: Scheme) -> list[nn.Parameter]:
                 mask[:, : wu.channels] = 1.0
             w.register_hook(_masker(mask))
     return params
+
+
+def param_groups(
+    net: FloatNet, scheme: Scheme, head_lr_scale: float = 1.0
+) -> list[tuple[list[nn.Parameter], float]]:
+    """The scheme's trainable parameters (`scheme_parameters`, so call it once per network) as
+    `(params, lr multiplier)` groups: the classifier's (the conv producing the logits) with
+    `head_lr_scale`, everything else with 1. Empty groups are left out."""
+    params = scheme_parameters(net, scheme)
+    cls = net.graph.producer(net.graph.output)
+    head_ids: set[int] = set()
+    if cls is not None and cls.kind == "conv2d":
+        head_ids = {id(p) for p in net.conv(cls.name).parameters()}
+    head = [p for p in params if id(p) in head_ids]
+    rest = [p for p in params if id(p) not in head_ids]
+    return [(g, m) for g, m in ((rest, 1.0), (head, float(head_lr_scale))) if g]
+
+
+def sgd_step(groups: list[tuple[list[nn.Parameter], float]], lr: float) -> None:
+    """One plain SGD step (no momentum, no weight decay): `p -= lr * mult * p.grad` for every group's
+    parameters that have a gradient."""
+    with torch.no_grad():
+        for params, mult in groups:
+            for p in params:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-lr * mult)
 
 
 def _masker(mask: torch.Tensor) -> Any:

@@ -9,7 +9,14 @@ import torch
 from tinytrain.experiments.schemes import resolve
 from tinytrain.models import load_model, replace_head
 from tinytrain.reference.inference import run_forward
-from tinytrain.torch_model import FloatNet, cross_entropy, int8_range, scheme_parameters
+from tinytrain.torch_model import (
+    FloatNet,
+    cross_entropy,
+    int8_range,
+    param_groups,
+    scheme_parameters,
+    sgd_step,
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +106,26 @@ def test_scheme_parameters_update_only_the_scheme(graph):
     d0, d1 = before[f"{dw}.weight"], after[f"{dw}.weight"]
     kd = scheme.weights["blocks.13.depthwise"].channels
     assert torch.equal(d0[kd:], d1[kd:])
+
+
+def test_head_lr_scale_scales_only_the_classifier_step(graph):
+    """`param_groups` puts the classifier (lr × head_lr_scale) apart from the rest (lr), as the int8
+    program folds `head_lr_scale` into the classifier's QAS tables."""
+    scheme = resolve("paper:99kb", graph)
+    xs, ys = _images(1), torch.tensor([2])
+    after = []
+    for hs in (1.0, 8.0):
+        net = FloatNet(graph)
+        groups = param_groups(net, scheme, hs)
+        assert [m for _, m in groups] == [1.0, hs]
+        head = net.conv("classifier")
+        assert {id(p) for p in groups[1][0]} == {id(head.weight), id(head.bias)}
+        cross_entropy(net(net.input_from_int8(xs)), ys).backward()
+        want = {n: p.detach().add(p.grad, alpha=-0.01 * hs) for n, p in head.named_parameters()}
+        assert all(p.grad.abs().max() > 0 for p in head.parameters())
+        sgd_step(groups, 0.01)
+        for n, p in head.named_parameters():
+            assert torch.equal(p.detach(), want[n])
+        after.append({k: v.clone() for k, v in net.state_dict().items()})
+    for k, v in after[0].items():  # one step from the same start: only the head moves differently
+        assert torch.equal(v, after[1][k]) != k.startswith("convs.classifier.")

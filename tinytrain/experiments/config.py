@@ -30,20 +30,37 @@ FIG9_SCHEMES = (
     "full",
 )
 RULES = ("nearest", "stochastic", "shadow")
-#: learning-rate grid of the sweep (log-spaced, ~x3 apart; QAS makes the int8 lr an fp32-SGD lr)
-LR_GRID = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+#: the update rule of the int8 + QAS runs of the sweep, Table 1 and Fig. 9 (the rounding suite runs all
+#: three): stochastic rounding, the rule this evidence recommends as the compiler default
+DEFAULT_RULE = "stochastic"
+#: head learning-rate multipliers swept with the lr (CompileOptions.head_lr_scale: the classifier's lr is
+#: `lr * head_lr_scale`): the new head learns from scratch while the pretrained layers only adapt
+HEAD_GRID = (1.0, 4.0, 10.0, 30.0)
 #: lr families (family -> the scheme its lr is swept on): the classifier-only baseline, the main scheme
 #: (every paper budget, fp32, no-QAS and the rounding runs use its lr), and the deep baselines of Fig. 9
 #: (bias-only, last-k blocks, full), which diverge at the main scheme's lr and get their own
 FAMILIES = {"last": "last", "main": MAIN_SCHEME, "bias": "bias", "blocks": "blocks:2", "full": "full"}
-#: the deep baselines' grids: below and at the main scheme's divergence point (0.003 on the validation split)
+#: each family's lr grid (log-spaced, ~x3 apart; QAS makes the int8 lr an fp32-SGD lr): around each
+#: family's optimum under stochastic rounding, found on 0.0003 ... 0.1 with nearest rounding earlier (the
+#: classifier alone 0.01, the sparse scheme 0.001, diverging from 0.01 on) and in a one-seed exploration
 FAMILY_GRID = {
-    "last": LR_GRID,
-    "main": LR_GRID,
+    "last": (0.003, 0.01, 0.03),
+    "main": (0.0003, 0.001, 0.003),
     "bias": (0.0001, 0.0003, 0.001),
     "blocks": (0.0003, 0.001, 0.003),
     "full": (0.0001, 0.0003, 0.001),
 }
+#: each family's head multipliers (`last` trains the head alone: its lr is the head's lr); the deep
+#: baselines try two (their sweeps are the expensive ones)
+FAMILY_HEAD_GRID = {
+    "last": (1.0,),
+    "main": HEAD_GRID,
+    "bias": (1.0, 10.0),
+    "blocks": (1.0, 10.0),
+    "full": (1.0, 10.0),
+}
+#: the deep baselines of Fig. 9 (their sweeps use `Settings.deep_sweep_seeds` of the sweep seeds)
+DEEP_FAMILIES = ("bias", "blocks", "full")
 SUITES = ("lr", "table1", "fig9", "rounding")
 
 
@@ -58,17 +75,28 @@ class Settings:
     #: stratified subset of the training split (the fixed split's first-seed subset, same for every seed);
     #: faces has 140 training images, so the cap only bites on digits (1257 -> 200, 20 per class)
     max_train: int = 200
-    #: validation split of the (capped) training set, for the lr sweep only
+    #: validation images of the sweep, drawn from the training split outside the cap (digits: 300 of the
+    #: 1057 left); where there are not enough (faces), `val_fraction` of the capped training set
+    val_size: int = 300
     val_fraction: float = 0.25
-    #: seeds of the lr sweep
-    sweep_seeds: tuple[int, ...] = (0,)
+    #: seeds of the sweep of the two headline families (`last` and the main scheme): a one-seed sweep cannot
+    #: see a seed-dependent collapse (it chose an lr x head at the edge of divergence for digits once)
+    sweep_seeds: tuple[int, ...] = (0, 1, 2)
+    #: how many of `sweep_seeds` the deep baselines' sweeps (bias, blocks, full: the expensive ones) use
+    deep_sweep_seeds: int = 1
     warmup_fraction: float = 0.05
     split_seed: int = 0
     board: str = "m7"
     memory_resolution: int = 128  # the paper's resolution, memory is reported at this one too
     #: update rule of the int8 + QAS runs of the sweep, Table 1 and Fig. 9 (the rounding suite runs all three)
-    rule: str = "nearest"
+    rule: str = DEFAULT_RULE
     lr: dict[str, dict[str, float]] = field(default_factory=dict)  # dataset -> family -> lr (if fixed)
+    #: dataset -> family -> head_lr_scale (chosen with the lr by the sweep, or fixed); missing: 1
+    head: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the head multipliers the sweep tries (None: FAMILY_HEAD_GRID); `last` always uses 1
+    head_grid: tuple[float, ...] | None = None
+    #: also train the fp32 twin of every Fig. 9 scheme (Table 1 always has fp32 `last` and the main scheme)
+    fp32_fig9: bool = True
 
     def base(self) -> dict[str, Any]:
         """The fields every run's key includes."""
@@ -82,6 +110,16 @@ class Settings:
             "val_fraction": self.val_fraction,
         }
 
+    def head_grid_of(self, fam: str) -> tuple[float, ...]:
+        if fam == "last":
+            return (1.0,)
+        return self.head_grid if self.head_grid is not None else FAMILY_HEAD_GRID[fam]
+
+
+#: RunSpec fields added after evidence rows were cached: left out of the key's hash at their default, so
+#: the rows cached before they existed keep their keys
+_KEY_DEFAULTS: dict[str, Any] = {"head_lr_scale": 1.0, "val_size": 0}
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -92,8 +130,10 @@ class RunSpec:
     scheme: str  # last | bias | full | paper:<b> | blocks:<k>
     engine: str = "int8"  # int8 (host reference = device) | fp32 (PyTorch FloatNet)
     qas: bool = True
-    rule: str = "nearest"
+    rule: str = DEFAULT_RULE
     lr: float = 0.01
+    #: the classifier's lr is `lr * head_lr_scale` (CompileOptions.head_lr_scale; fp32: its param group)
+    head_lr_scale: float = 1.0
     split: str = "test"  # test: train on the training set, evaluate on the test split; val: sweep
     model: str = MODEL
     resolution: int = 64
@@ -102,19 +142,27 @@ class RunSpec:
     warmup_fraction: float = 0.05
     split_seed: int = 0
     val_fraction: float = 0.25
+    #: split "val": validate on this many (stratified) training images outside the `max_train` cap, if
+    #: the training split has them (digits), training on the whole cap as the test runs do; 0 or too few
+    #: images (faces): hold out `val_fraction` of the capped set instead
+    val_size: int = 0
 
     def key(self) -> str:
-        doc = json.dumps(asdict(self), sort_keys=True)
+        fields = {k: v for k, v in asdict(self).items() if _KEY_DEFAULTS.get(k, ...) != v}
+        doc = json.dumps(fields, sort_keys=True)
         h = hashlib.sha1(doc.encode()).hexdigest()[:10]
         tag = self.scheme.replace(":", "-")
         qas = "" if self.qas or self.engine == "fp32" else "-noqas"
         rule = "" if self.engine == "fp32" else f"-{self.rule}"
-        return f"{self.split}-{self.dataset}-s{self.seed}-{self.engine}-{tag}{qas}{rule}-lr{self.lr:g}-{h}"
+        head = "" if self.head_lr_scale == 1.0 else f"-h{self.head_lr_scale:g}"
+        run = f"{self.engine}-{tag}{qas}{rule}-lr{self.lr:g}{head}"
+        return f"{self.split}-{self.dataset}-s{self.seed}-{run}-{h}"
 
     def label(self) -> str:
+        head = "" if self.head_lr_scale == 1.0 else f" head×{self.head_lr_scale:g}"
         if self.engine == "fp32":
-            return f"fp32 {self.scheme}"
-        return f"int8 {self.scheme}{'' if self.qas else ' no-QAS'} {self.rule}"
+            return f"fp32 {self.scheme}{head}"
+        return f"int8 {self.scheme}{'' if self.qas else ' no-QAS'} {self.rule}{head}"
 
 
 def lr_at(step: int, total: int, base: float, warmup_fraction: float) -> float:
@@ -131,24 +179,30 @@ def spec(settings: Settings, **kw: Any) -> RunSpec:
 
 
 def sweep_specs(settings: Settings) -> list[RunSpec]:
-    """The lr sweep: each family's scheme (int8, QAS, nearest) at every lr of the grid, on the validation
-    split of the training set."""
+    """The lr sweep: each family's scheme (int8, QAS, the settings' rule) at every (lr, head multiplier)
+    of its grid, trained on the training set and evaluated on a validation set drawn from the training
+    split (never the test split)."""
     out = []
-    for seed in settings.sweep_seeds:
+    for i, seed in enumerate(settings.sweep_seeds):
         for ds in settings.datasets:
             for fam, fam_scheme in FAMILIES.items():
+                if fam in DEEP_FAMILIES and i >= settings.deep_sweep_seeds:
+                    continue
                 for lr in FAMILY_GRID[fam]:
-                    out.append(
-                        spec(
-                            settings,
-                            dataset=ds,
-                            seed=seed,
-                            scheme=fam_scheme,
-                            lr=lr,
-                            split="val",
-                            rule=settings.rule,
+                    for hs in settings.head_grid_of(fam):
+                        out.append(
+                            spec(
+                                settings,
+                                dataset=ds,
+                                seed=seed,
+                                scheme=fam_scheme,
+                                lr=lr,
+                                head_lr_scale=hs,
+                                split="val",
+                                val_size=settings.val_size,
+                                rule=settings.rule,
+                            )
                         )
-                    )
     return out
 
 
@@ -168,6 +222,24 @@ def lr_for(settings: Settings, dataset: str, scheme: str) -> float:
         ) from exc
 
 
+def head_for(settings: Settings, dataset: str, scheme: str) -> float:
+    """The head multiplier of a scheme's runs (1 for `last`, whose lr is the head's)."""
+    fam = family(scheme)
+    if fam == "last":
+        return 1.0
+    return float(settings.head.get(dataset, {}).get(fam, 1.0))
+
+
+#: the key of `Settings.lr[dataset]` holding the main scheme's best lr with the head at x1 (the sweep's
+#: choice among its head-x1 runs): Table 1's "one global lr" ablation
+MAIN_HEAD1 = "main@head1"
+
+
+def head1_lr(settings: Settings, dataset: str) -> float:
+    """The main scheme's lr for head x1 (the sweep's best head-x1 lr, else the main lr)."""
+    return settings.lr.get(dataset, {}).get(MAIN_HEAD1, lr_for(settings, dataset, MAIN_SCHEME))
+
+
 def suite_specs(settings: Settings, suite: str) -> list[RunSpec]:
     """The runs of a suite (the lr sweep must have fixed `settings.lr` for all but `lr`)."""
     if suite == "lr":
@@ -175,26 +247,32 @@ def suite_specs(settings: Settings, suite: str) -> list[RunSpec]:
     out: list[RunSpec] = []
     for seed in settings.seeds:
         for ds in settings.datasets:
-            main = lr_for(settings, ds, MAIN_SCHEME)
             base = {"dataset": ds, "seed": seed}
 
             def s(scheme: str, base: dict[str, Any] = base, **kw: Any) -> RunSpec:
                 kw.setdefault("lr", lr_for(settings, base["dataset"], scheme))
+                kw.setdefault("head_lr_scale", head_for(settings, base["dataset"], scheme))
                 kw.setdefault("rule", settings.rule)
                 return spec(settings, scheme=scheme, **base, **kw)
 
             if suite == "table1":
                 out += [
                     s("last"),
+                    s("last", engine="fp32"),
                     s(MAIN_SCHEME, engine="fp32"),
                     s(MAIN_SCHEME, qas=False, rule="nearest"),
                     s(MAIN_SCHEME, qas=False, rule="shadow"),
                     s(MAIN_SCHEME),
+                    # the head-multiplier ablation: head x1 at the same lr, and at the best lr for head x1
+                    s(MAIN_SCHEME, head_lr_scale=1.0),
+                    s(MAIN_SCHEME, head_lr_scale=1.0, lr=head1_lr(settings, ds)),
                 ]
             elif suite == "fig9":
                 out += [s(sch) for sch in FIG9_SCHEMES]
+                if settings.fp32_fig9:
+                    out += [s(sch, engine="fp32") for sch in FIG9_SCHEMES]
             elif suite == "rounding":
-                out += [s(MAIN_SCHEME, rule=r, lr=main) for r in RULES]
+                out += [s(MAIN_SCHEME, rule=r) for r in RULES]
             else:
                 raise TinytrainError(f"unknown suite {suite!r}: choose one of {', '.join(SUITES)}")
     return out
@@ -207,5 +285,7 @@ def dedupe(specs: list[RunSpec]) -> list[RunSpec]:
     return list(seen.values())
 
 
-def with_lr(settings: Settings, lr: dict[str, dict[str, float]]) -> Settings:
-    return replace(settings, lr=lr)
+def with_lr(
+    settings: Settings, lr: dict[str, dict[str, float]], head: dict[str, dict[str, float]] | None = None
+) -> Settings:
+    return replace(settings, lr=lr, head=head if head is not None else settings.head)

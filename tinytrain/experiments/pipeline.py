@@ -24,7 +24,7 @@ import numpy as np
 
 from tinytrain.experiments.config import (
     FAMILIES,
-    FAMILY_GRID,
+    MAIN_HEAD1,
     RunSpec,
     Settings,
     dedupe,
@@ -138,32 +138,38 @@ def execute(
     return [rows[sp.key()] for sp in specs]
 
 
-def choose_lrs(rows: list[Row], datasets: Iterable[str]) -> tuple[dict[str, dict[str, float]], list[Row]]:
-    """Per dataset and family, the grid lr with the best mean validation accuracy (ties: lower mean
-    validation loss). Returns the choice and a summary table (one row per dataset/family/lr)."""
-    groups: dict[tuple[str, str, float], list[Row]] = defaultdict(list)
+def choose_lrs(
+    rows: list[Row], datasets: Iterable[str]
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], list[Row]]:
+    """Per dataset and family, the grid (lr, head multiplier) with the best validation accuracy, averaged
+    over the sweep seeds (ties: lower mean validation loss). Returns the chosen lrs (plus, under
+    `MAIN_HEAD1`, the main scheme's best lr among its head-x1 runs), the chosen head multipliers and a
+    summary table (one row per dataset/family/lr/head multiplier)."""
+    groups: dict[tuple[str, str, float, float], list[Row]] = defaultdict(list)
     for r in rows:
         fam = family(r["scheme"])
-        groups[(r["dataset"], fam, float(r["lr"]))].append(r)
+        groups[(r["dataset"], fam, float(r["lr"]), float(r.get("head_lr_scale", 1.0)))].append(r)
     chosen: dict[str, dict[str, float]] = {}
+    heads: dict[str, dict[str, float]] = {}
     table: list[Row] = []
     for ds in datasets:
         for fam in FAMILIES:
             cands = []
-            for lr in FAMILY_GRID[fam]:
-                g = groups.get((ds, fam, lr), [])
-                if not g:
+            for (gds, gfam, lr, hs), g in sorted(groups.items()):
+                if gds != ds or gfam != fam:
                     continue
                 acc = float(np.mean([r["accuracy"] for r in g]))
                 loss = float(np.mean([r["eval_loss"] for r in g]))
-                cands.append((acc, -loss, lr))
+                cands.append((acc, -loss, lr, hs))
                 table.append(
                     {
                         "dataset": ds,
                         "family": fam,
                         "scheme": FAMILIES[fam],
                         "lr": lr,
+                        "head_lr_scale": hs,
                         "val_accuracy": acc,
+                        "val_accuracy_min": float(min(r["accuracy"] for r in g)),
                         "val_loss": loss,
                         "seeds": len(g),
                         "val_samples": g[0]["eval_samples"],
@@ -171,12 +177,16 @@ def choose_lrs(rows: list[Row], datasets: Iterable[str]) -> tuple[dict[str, dict
                     }
                 )
             if cands:
-                best = max(cands)[2]
-                chosen.setdefault(ds, {})[fam] = best
+                _, _, lr, hs = max(cands)
+                chosen.setdefault(ds, {})[fam] = lr
+                heads.setdefault(ds, {})[fam] = hs
+                head1 = [c for c in cands if c[3] == 1.0]
+                if fam == "main" and head1:
+                    chosen[ds][MAIN_HEAD1] = max(head1)[2]
                 for t in table:
                     if t["dataset"] == ds and t["family"] == fam:
-                        t["chosen"] = t["lr"] == best
-    return chosen, table
+                        t["chosen"] = t["lr"] == lr and t["head_lr_scale"] == hs
+    return chosen, heads, table
 
 
 def refresh_memory(rows: list[Row], board: str, memory_resolution: int) -> tuple[list[Row], dict[str, Any]]:
@@ -192,9 +202,10 @@ def refresh_memory(rows: list[Row], board: str, memory_resolution: int) -> tuple
         if r["split"] != "test":
             out.append(r)
             continue
+        # the head multiplier does not change the memory (it scales tables that live in flash)
         k = (r["dataset"], r["scheme"], r["rule"], r["qas"], r["resolution"], r["model"])
         if k not in plans:
-            sp = RunSpec(**{f: r[f] for f in RunSpec.__dataclass_fields__})
+            sp = RunSpec(**{f: r[f] for f in RunSpec.__dataclass_fields__ if f in r})
             classes = _dataset(r["dataset"], 8, r["split_seed"]).classes
             plans[k] = {
                 str(res): memory(sp, res, classes, board)
@@ -222,13 +233,14 @@ def evidence(
         sweep_rows = execute(
             sweep_specs(settings), store, jobs, settings.board, settings.memory_resolution, log
         )
-        chosen, sweep_table = choose_lrs(sweep_rows, settings.datasets)
-        settings = replace(settings, lr=chosen)
-        log(f"chosen learning rates: {json.dumps(chosen)}")
+        chosen, heads, sweep_table = choose_lrs(sweep_rows, settings.datasets)
+        settings = replace(settings, lr=chosen, head=heads)
+        log(f"chosen learning rates: {json.dumps(chosen)}; head multipliers: {json.dumps(heads)}")
         info["lr_source"] = "sweep"
     else:
         info["lr_source"] = "given"
     info["lr"] = settings.lr
+    info["head_lr_scale"] = settings.head
     specs: list[RunSpec] = []
     for s in sorted((s for s in suites if s != "lr"), key=SUITE_PRIORITY.index):
         # suite by suite (Table 1 and rounding first: if time runs short, Fig. 9 is the partial one),

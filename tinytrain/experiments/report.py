@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from tinytrain.experiments.config import FIG9_SCHEMES, MAIN_SCHEME, RULES, Settings, family
+from tinytrain.experiments.config import (
+    FIG9_SCHEMES,
+    MAIN_HEAD1,
+    MAIN_SCHEME,
+    RULES,
+    Settings,
+    head1_lr,
+    head_for,
+    lr_for,
+)
 
 Row = dict[str, Any]
 KB = 1024.0
@@ -37,17 +46,38 @@ def pm(mean: float, std: float, n: int, scale: float = 100.0, digits: int = 1) -
     return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
 
 
+#: row fields that rows cached before they existed lack, at their value then
+_ROW_DEFAULTS: dict[str, Any] = {"head_lr_scale": 1.0, "val_size": 0}
+
+
 def _select(rows: list[Row], dataset: str, **kw: Any) -> list[Row]:
     out = []
     for r in rows:
         if r["dataset"] != dataset or r["split"] != "test":
             continue
+        got = {k: r.get(k, _ROW_DEFAULTS.get(k)) for k in kw}
         if all(
-            (abs(r[k] - v) <= 1e-12 * max(1.0, abs(v))) if isinstance(v, float) else r[k] == v
+            (abs(got[k] - v) <= 1e-12 * max(1.0, abs(v))) if isinstance(v, float) else got[k] == v
             for k, v in kw.items()
         ):
             out.append(r)
     return out
+
+
+def _runs(rows: list[Row], settings: Settings, dataset: str, scheme: str, **kw: Any) -> list[Row]:
+    """The test runs of `scheme` on `dataset` at its family's chosen lr and head multiplier (unless given)."""
+    kw.setdefault("lr", lr_for(settings, dataset, scheme))
+    kw.setdefault("head_lr_scale", head_for(settings, dataset, scheme))
+    return _select(rows, dataset, scheme=scheme, **kw)
+
+
+def recipe(settings: Settings, fam_scheme: str) -> str:
+    """`faces 0.001 (head ×10), digits ...`: the chosen lr (and head multiplier) of a scheme's family."""
+    out = []
+    for ds in settings.datasets:
+        hs = head_for(settings, ds, fam_scheme)
+        out.append(f"{ds} {lr_for(settings, ds, fam_scheme):g}" + (f" (head ×{hs:g})" if hs != 1.0 else ""))
+    return ", ".join(out)
 
 
 def _mem(rows: list[Row], res: int, what: str = "total") -> float:
@@ -77,42 +107,53 @@ def _md_table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _lr_of(settings: Settings, ds: str, fam: str) -> float:
-    return settings.lr[ds][fam]
-
-
 # ---------------------------------------------------------------------------------------------------------
-def table1(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
-    methods = [
+def table1_methods(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, scheme, selection) of Table 1's rows."""
+    rule, M = settings.rule, MAIN_SCHEME
+    return [
         (
-            f"classifier only (int8, QAS, `last`, {settings.rule})",
+            f"classifier only (int8, QAS, `last`, {rule})",
             "last",
-            {"scheme": "last", "engine": "int8", "qas": True, "rule": settings.rule},
+            {"engine": "int8", "qas": True, "rule": rule},
         ),
-        (f"fp32 (PyTorch twin, `{MAIN_SCHEME}`)", "main", {"scheme": MAIN_SCHEME, "engine": "fp32"}),
+        ("classifier only (fp32 twin, `last`)", "last", {"engine": "fp32"}),
+        (f"fp32 (PyTorch twin, `{M}`)", M, {"engine": "fp32"}),
+        (f"int8 without QAS (`{M}`, nearest)", M, {"engine": "int8", "qas": False, "rule": "nearest"}),
         (
-            f"int8 without QAS (`{MAIN_SCHEME}`, nearest)",
-            "main",
-            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "nearest"},
+            f"int8 without QAS (`{M}`, shadow f32 accumulation)",
+            M,
+            {"engine": "int8", "qas": False, "rule": "shadow"},
+        ),
+        (f"**int8 with QAS** (`{M}`, {rule})", M, {"engine": "int8", "qas": True, "rule": rule}),
+        (
+            f"int8 with QAS (`{M}`, {rule}), head ×1, same lr",
+            M,
+            {"engine": "int8", "qas": True, "rule": rule, "head_lr_scale": 1.0},
         ),
         (
-            f"int8 without QAS (`{MAIN_SCHEME}`, shadow f32 accumulation)",
-            "main",
-            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "shadow"},
-        ),
-        (
-            f"**int8 with QAS** (`{MAIN_SCHEME}`, {settings.rule})",
-            "main",
-            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": settings.rule},
+            f"int8 with QAS (`{M}`, {rule}), head ×1, its own best lr",
+            M,
+            {"engine": "int8", "qas": True, "rule": rule, "head_lr_scale": 1.0, "lr": MAIN_HEAD1},
         ),
     ]
+
+
+def _resolve(settings: Settings, dataset: str, method: dict[str, Any]) -> dict[str, Any]:
+    """A Table 1 selection with the symbolic lr `MAIN_HEAD1` replaced by its value."""
+    if method.get("lr") == MAIN_HEAD1:
+        return dict(method, lr=head1_lr(settings, dataset))
+    return method
+
+
+def table1(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
     csv_rows: list[Row] = []
     body = []
-    for name, fam, sel in methods:
+    for name, scheme, method in table1_methods(settings):
         cells = [name]
         for ds in settings.datasets:
-            lr = _lr_of(settings, ds, fam)
-            g = _select(rows, ds, lr=lr, **sel)
+            sel = _resolve(settings, ds, method)
+            g = _runs(rows, settings, ds, scheme, **sel)
             acc = _stats(r["accuracy"] for r in g)
             loss = _stats(r["eval_loss"] for r in g)
             cells.append(pm(*acc))
@@ -120,7 +161,8 @@ def table1(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
                 {
                     "method": name.replace("*", "").replace("`", ""),
                     "dataset": ds,
-                    "lr": lr,
+                    "lr": sel.get("lr", lr_for(settings, ds, scheme)),
+                    "head_lr_scale": sel.get("head_lr_scale", head_for(settings, ds, scheme)),
                     "acc_mean": acc[0],
                     "acc_std": acc[1],
                     "seeds": acc[2],
@@ -132,6 +174,14 @@ def table1(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
             )
         body.append(cells)
     md = _md_table(["method"] + [f"{ds} acc (%)" for ds in settings.datasets], body)
+    md += (
+        f"\nlr (head multiplier), chosen on the validation split: `last` {recipe(settings, 'last')}; "
+        f"`{MAIN_SCHEME}` {recipe(settings, MAIN_SCHEME)}; `{MAIN_SCHEME}` with the head ×1: "
+        + ", ".join(f"{ds} {head1_lr(settings, ds):g}" for ds in settings.datasets)
+        + ". Every row of a column uses the same steps and samples; the last two rows are the main scheme "
+        "with one lr for all its layers (no head multiplier): at the main lr, and at the best lr the sweep "
+        "found for head ×1.\n"
+    )
     return csv_rows, md
 
 
@@ -140,20 +190,24 @@ def fig9(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
     csv_rows: list[Row] = []
     body = []
     for sch in FIG9_SCHEMES:
-        fam = family(sch)
         cells = [f"`{sch}`"]
         mem_cells: list[str] = []
         for i, ds in enumerate(settings.datasets):
-            lr = _lr_of(settings, ds, fam)
-            g = _select(rows, ds, scheme=sch, engine="int8", qas=True, rule=settings.rule, lr=lr)
+            g = _runs(rows, settings, ds, sch, engine="int8", qas=True, rule=settings.rule)
+            f = _runs(rows, settings, ds, sch, engine="fp32")
             acc = _stats(r["accuracy"] for r in g)
+            facc = _stats(r["accuracy"] for r in f)
             rec = {
                 "scheme": sch,
                 "dataset": ds,
-                "lr": lr,
+                "lr": lr_for(settings, ds, sch),
+                "head_lr_scale": head_for(settings, ds, sch),
                 "acc_mean": acc[0],
                 "acc_std": acc[1],
                 "seeds": acc[2],
+                "fp32_acc_mean": facc[0],
+                "fp32_acc_std": facc[1],
+                "fp32_seeds": facc[2],
                 f"sram_{R}": _mem(g, R),
                 f"arena_{R}": _mem(g, R, "arena"),
                 f"sram_{M}": _mem(g, M),
@@ -161,7 +215,8 @@ def fig9(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
                 "trainable_weights_128": _mem(g, M, "trainable_weights"),
             }
             csv_rows.append(rec)
-            cells.append(pm(*acc))
+            hs = rec["head_lr_scale"]
+            cells += [f"{rec['lr']:g}" + (f" ×{hs:g}" if hs != 1.0 else ""), pm(*acc), pm(*facc)]
             if i == len(settings.datasets) - 1:
                 mem_cells = [
                     f"{rec[f'sram_{R}'] / KB:.0f}",
@@ -170,16 +225,17 @@ def fig9(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
                 ]
         body.append(cells[:1] + mem_cells + cells[1:])
     last_ds = settings.datasets[-1]
-    md = _md_table(
-        ["scheme", f"SRAM @{R}×{R} (KB)", f"SRAM @{M}×{M} (KB)", f"arena @{M}×{M} (KB)"]
-        + [f"{ds} acc (%)" for ds in settings.datasets],
-        body,
-    )
+    header = ["scheme", f"SRAM @{R}×{R} (KB)", f"SRAM @{M}×{M} (KB)", f"arena @{M}×{M} (KB)"]
+    for ds in settings.datasets:
+        header += [f"{ds} lr ×head", f"{ds} int8 (%)", f"{ds} fp32 (%)"]
+    md = _md_table(header, body)
     md += (
         f"\nMemory: the compiler's plan for the `{settings.board}` board, total predicted SRAM (arena + "
         f"trainable copies + input + stack + runtime state), with the {last_ds} head; "
         "per-dataset figures in the CSV. Accuracies at the training resolution "
-        f"{R}×{R}.\n"
+        f"{R}×{R}: int8 = the device's training (QAS, `{settings.rule}`), fp32 = the PyTorch twin with the "
+        "same scheme, steps, lr and head multiplier. lr ×head: the family's lr and head multiplier, chosen "
+        "on the validation split.\n"
     )
     return csv_rows, md
 
@@ -193,15 +249,17 @@ def rounding(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
             cells = [f"`{rule}`", tag]
             memcells: list[str] = []
             for i, ds in enumerate(settings.datasets):
-                lr = _lr_of(settings, ds, "main") * factor
-                g = _select(rows, ds, scheme=MAIN_SCHEME, engine="int8", qas=True, rule=rule, lr=lr)
-                base = _select(rows, ds, scheme=MAIN_SCHEME, engine="int8", qas=True, rule="nearest", lr=lr)
+                lr = lr_for(settings, ds, MAIN_SCHEME) * factor
+                sel = {"engine": "int8", "qas": True, "lr": lr}
+                g = _runs(rows, settings, ds, MAIN_SCHEME, rule=rule, **sel)
+                base = _runs(rows, settings, ds, MAIN_SCHEME, rule="nearest", **sel)
                 acc = _stats(r["accuracy"] for r in g)
                 rec = {
                     "rule": rule,
                     "lr_factor": factor,
                     "dataset": ds,
                     "lr": lr,
+                    "head_lr_scale": head_for(settings, ds, MAIN_SCHEME),
                     "acc_mean": acc[0],
                     "acc_std": acc[1],
                     "seeds": acc[2],
@@ -226,20 +284,25 @@ def rounding(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
         + [f"SRAM @{R} (KB)", f"SRAM @{M} (KB)", f"vs nearest @{M} (KB)"],
         body,
     )
-    lrs = ", ".join(f"{ds} {_lr_of(settings, ds, 'main'):g}" for ds in settings.datasets)
-    md += f"\nScheme `{MAIN_SCHEME}`, int8 with QAS; chosen lr: {lrs}.\n"
+    md += f"\nScheme `{MAIN_SCHEME}`, int8 with QAS; chosen lr: {recipe(settings, MAIN_SCHEME)}.\n"
     return csv_rows, md
 
 
-def sweep_md(table: list[Row]) -> str:
-    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+def sweep_md(table: list[Row], rule: str = "stochastic") -> str:
+    groups: dict[tuple[str, str, float], list[Row]] = defaultdict(list)
     for t in table:
-        groups[(t["dataset"], t["family"])].append(t)
+        groups[(t["dataset"], t["family"], float(t.get("head_lr_scale", 1.0)))].append(t)
     lrs = sorted({t["lr"] for t in table})
     body = []
-    for (ds, _fam), g in groups.items():
+    for (ds, _fam, hs), g in groups.items():
         by = {t["lr"]: t for t in g}
-        cells = [ds, f"`{g[0]['scheme']}`", f"{g[0]['train_samples']}/{g[0]['val_samples']}"]
+        cells = [
+            ds,
+            f"`{g[0]['scheme']}`",
+            f"×{hs:g}",
+            f"{g[0]['train_samples']}/{g[0]['val_samples']}",
+            str(g[0].get("seeds", 1)),
+        ]
         for lr in lrs:
             t = by.get(lr)
             if t is None:
@@ -248,9 +311,11 @@ def sweep_md(table: list[Row]) -> str:
                 s = f"{100 * t['val_accuracy']:.1f} ({t['val_loss']:.2f})"
                 cells.append(f"**{s}**" if t.get("chosen") else s)
         body.append(cells)
-    return _md_table(["dataset", "scheme", "train/val"] + [f"lr {lr:g}" for lr in lrs], body) + (
-        "\nValidation accuracy % (validation loss), int8 with QAS, nearest rounding; **bold**: chosen "
-        "(best accuracy, ties: lower loss).\n"
+    header = ["dataset", "scheme", "head", "train/val", "seeds"] + [f"lr {lr:g}" for lr in lrs]
+    return _md_table(header, body) + (
+        f"\nValidation accuracy % (validation loss), mean over the seeds, int8 with QAS, `{rule}` rounding; "
+        "head: the classifier's lr multiplier; **bold**: chosen per family (best mean accuracy, ties: lower "
+        "loss). The lowest seed's accuracy is in the CSV (`val_accuracy_min`).\n"
     )
 
 
@@ -277,6 +342,8 @@ def _plot_fig9(path: Path, recs: list[Row], settings: Settings) -> Path:
                 ax.errorbar(
                     x, 100 * rec["acc_mean"], yerr=100 * rec["acc_std"], fmt=mk, color=c, ms=9, capsize=3
                 )
+                if rec.get("fp32_seeds"):
+                    ax.plot(x, 100 * rec["fp32_acc_mean"], mk, ms=9, mfc="none", mec=c, alpha=0.8)
                 ax.annotate(
                     sch, (x, 100 * rec["acc_mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8
                 )
@@ -292,11 +359,15 @@ def _plot_fig9(path: Path, recs: list[Row], settings: Settings) -> Path:
                 alpha=0.5,
                 label="sparse update (paper schemes)",
             )
+            ax.plot([], [], "o", mfc="none", mec="k", label="fp32 twin, same scheme (hollow)")
             ax.axvline(320, color="k", ls="--", lw=0.8, label="320 KB (STM32F746 SRAM)")
             ax.axvline(256, color="k", ls=":", lw=0.8, label="256 KB")
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            ax.set_ylim(top=103)
+            lows = [100 * (r["acc_mean"] - r["acc_std"]) for r in recs if r["dataset"] == ds]
+            lows += [100 * r["fp32_acc_mean"] for r in recs if r["dataset"] == ds and r.get("fp32_seeds")]
+            finite = [v for v in lows if math.isfinite(v)]
+            ax.set_ylim(bottom=max(0.0, min(finite, default=0.0) - 8), top=103)
             ax.set_xlabel(f"training memory, predicted SRAM at {res}×{res} (KB, log)")
             ax.set_ylabel(f"{ds} test accuracy (%) [trained at {R}×{R}]")
             ax.set_title(f"{ds}: accuracy vs memory @{res}×{res}")
@@ -304,7 +375,7 @@ def _plot_fig9(path: Path, recs: list[Row], settings: Settings) -> Path:
             if i == 0 and j == 0:
                 ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(
-        f"MCUNet-5FPS, new head, int8 + QAS, {settings.epochs} epochs, mean ± std over "
+        f"MCUNet-5FPS, new head, int8 + QAS ({settings.rule}), {settings.epochs} epochs, mean ± std over "
         f"{len(settings.seeds)} seeds"
     )
     fig.tight_layout()
@@ -350,28 +421,17 @@ def _plot_curves(path: Path, rows: list[Row], settings: Settings) -> Path:
 
     nds = len(settings.datasets)
     fig, axes = plt.subplots(1, nds, figsize=(6 * nds, 4.2), squeeze=False)
-    sel = [
-        ("classifier only", {"scheme": "last", "engine": "int8", "qas": True, "rule": settings.rule}, "last"),
-        ("fp32", {"scheme": MAIN_SCHEME, "engine": "fp32"}, "main"),
-        ("int8 no QAS", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "nearest"}, "main"),
-        (
-            "int8 no QAS, shadow",
-            {"scheme": MAIN_SCHEME, "engine": "int8", "qas": False, "rule": "shadow"},
-            "main",
-        ),
-        ("int8 QAS", {"scheme": MAIN_SCHEME, "engine": "int8", "qas": True, "rule": settings.rule}, "main"),
-    ]
     for j, ds in enumerate(settings.datasets):
         ax = axes[0][j]
-        for name, kw, fam in sel:
-            g = _select(rows, ds, lr=_lr_of(settings, ds, fam), **kw)
+        for name, scheme, kw in table1_methods(settings):
+            g = _runs(rows, settings, ds, scheme, **_resolve(settings, ds, kw))
             curves = [r["loss_curve"] for r in g if r["loss_curve"]]
             if not curves:
                 continue
             n = min(len(c) for c in curves)
             c = np.mean([cc[:n] for cc in curves], axis=0)
             steps = g[0]["steps"]
-            ax.plot(np.linspace(0, steps, n), c, label=name)
+            ax.plot(np.linspace(0, steps, n), c, label=name.replace("*", "").replace("`", ""))
         ax.set_yscale("log")
         ax.set_xlabel("training step (batch 1)")
         ax.set_ylabel("training loss (chunk mean, mean over seeds)")
@@ -399,7 +459,7 @@ def write_all(
     sections: list[str] = []
     if sweep_table:
         written.append(_write_csv(out / "lr_sweep.csv", sweep_table))
-        md = sweep_md(sweep_table)
+        md = sweep_md(sweep_table, settings.rule)
         (out / "lr_sweep.md").write_text("# Learning-rate sweep\n\n" + md)
         written.append(out / "lr_sweep.md")
         sections.append("## Learning-rate sweep\n\n" + md)
@@ -463,8 +523,9 @@ def write_all(
         f"{s.epochs} epochs, "
         f"batch 1, at most {s.max_train} training images per dataset (stratified), SGD, linear warmup "
         f"{100 * s.warmup_fraction:g}% then cosine decay to 0; learning rates "
-        f"({info.get('lr_source')}): {json.dumps(s.lr)}. Test accuracy on the fixed test split, "
-        f"mean ± std over seeds (%). Discussion: docs/evidence.md.\n\n"
+        f"({info.get('lr_source')}): {json.dumps(s.lr)}; head multipliers: {json.dumps(s.head)}; update "
+        f"rule of the int8 runs `{s.rule}` (the rounding table: all three). Test accuracy on the fixed "
+        f"test split, mean ± std over seeds (%). Discussion: docs/evidence.md.\n\n"
     )
     (out / "README.md").write_text(head + "\n".join(sections))
     written.append(out / "README.md")

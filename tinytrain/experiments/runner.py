@@ -4,8 +4,9 @@ split, and measure the compiler's memory plan. Returns a JSON-able row.
 - int8 runs use the host training reference (`tinytrain.reference.training.Trainer`), which is bit-exact
   with the firmware: these are the device's numbers.
 - fp32 runs use `tinytrain.torch_model.FloatNet` (dequantized weights, the int8 model's clamp ranges) with
-  the same scheme, the same sample order, the same per-step learning rate and plain SGD (no momentum,
-  no weight decay, batch 1), as on the device.
+  the same scheme, the same sample order, the same per-step learning rate (the classifier's multiplied
+  by `head_lr_scale`, as the int8 program's tables are) and plain SGD (no momentum, no weight decay,
+  batch 1), as on the device.
 
 Same seed, same everything but the method: the head's initialization (`replace_head(seed=...)`), the
 sample order (a permutation per epoch from `numpy.random.default_rng(seed)`) and the stochastic-rounding
@@ -56,8 +57,10 @@ def train_subset(y: np.ndarray, max_train: int, seed: int) -> np.ndarray:
 
 
 def make_split(sp: RunSpec) -> Split:
-    """The run's training samples and its evaluation samples (the fixed test split, or for the lr sweep a
-    stratified validation part of the capped training set)."""
+    """The run's training samples and its evaluation samples: the fixed test split, or for the lr sweep
+    (`split="val"`) a validation set drawn from the training split only, never from the test split:
+    `val_size` stratified images outside the `max_train` cap when the training split has that many
+    (training on the whole cap, as the test runs do), else a stratified `val_fraction` of the capped set."""
     ds = _dataset(sp.dataset, sp.resolution, sp.split_seed)
     idx = train_subset(ds.train_y, sp.max_train, sp.split_seed)
     tx, ty = ds.train_x[idx], ds.train_y[idx]
@@ -65,6 +68,16 @@ def make_split(sp: RunSpec) -> Split:
         return Split(tx, ty, ds.test_x, ds.test_y, ds.classes)
     from sklearn.model_selection import train_test_split
 
+    rest = np.setdiff1d(np.arange(len(ds.train_y)), idx)
+    if sp.val_size > 0 and len(rest) >= sp.val_size:
+        if len(rest) > sp.val_size:
+            va, _ = train_test_split(
+                rest, train_size=sp.val_size, random_state=sp.split_seed, stratify=ds.train_y[rest]
+            )
+        else:
+            va = rest
+        va = np.sort(va)
+        return Split(tx, ty, ds.train_x[va], ds.train_y[va], ds.classes)
     tr, va = train_test_split(
         np.arange(len(ty)), test_size=sp.val_fraction, random_state=sp.split_seed, stratify=ty
     )
@@ -108,7 +121,7 @@ def memory(sp: RunSpec, resolution: int, classes: int, board: str = BOARD) -> di
     from tinytrain.schedule import plan_memory
 
     graph = replace_head(load_model(sp.model, resolution=resolution), classes, seed=sp.seed)
-    opts = CompileOptions(update_rule=sp.rule, qas=sp.qas)
+    opts = CompileOptions(update_rule=sp.rule, qas=sp.qas, head_lr_scale=sp.head_lr_scale)
     program = compile_training(graph, resolve(sp.scheme, graph), opts)
     plan = plan_memory(program, board)
     return {
@@ -127,7 +140,7 @@ def _train_int8(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict
     from tinytrain.reference.training import Trainer
 
     graph = replace_head(load_model(sp.model, resolution=sp.resolution), data.classes, seed=sp.seed)
-    opts = CompileOptions(update_rule=sp.rule, qas=sp.qas)
+    opts = CompileOptions(update_rule=sp.rule, qas=sp.qas, head_lr_scale=sp.head_lr_scale)
     program = compile_training(graph, resolve(sp.scheme, graph), opts)
     trainer = Trainer(program, seed=rng_seed(sp.seed))
     losses = [
@@ -145,12 +158,13 @@ def _train_fp32(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict
 
     from tinytrain.experiments.schemes import resolve
     from tinytrain.models import load_model, replace_head
-    from tinytrain.torch_model import FloatNet, cross_entropy, scheme_parameters
+    from tinytrain.torch_model import FloatNet, cross_entropy, param_groups, sgd_step
 
     torch.set_num_threads(1)
     graph = replace_head(load_model(sp.model, resolution=sp.resolution), data.classes, seed=sp.seed)
     net = FloatNet(graph)
-    params = scheme_parameters(net, resolve(sp.scheme, graph))
+    groups = param_groups(net, resolve(sp.scheme, graph), sp.head_lr_scale)
+    params = [p for g, _ in groups for p in g]
     xs = net.input_from_int8(data.train_x)
     ys = torch.from_numpy(np.asarray(data.train_y, np.int64))
     losses = []
@@ -159,10 +173,7 @@ def _train_fp32(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict
         for p in params:
             p.grad = None
         loss.backward()
-        with torch.no_grad():
-            for p in params:
-                if p.grad is not None:
-                    p.add_(p.grad, alpha=-lr)
+        sgd_step(groups, lr)
         losses.append(float(loss.detach()))
     with torch.no_grad():
         logits = net(net.input_from_int8(data.eval_x)).double().numpy()
