@@ -618,6 +618,8 @@ def evidence_quote(scheme: str, baseline: str, path: Path = EVIDENCE_FIG9) -> st
     saturate (faces) cannot show the difference; the evidence on the other dataset can."""
     import csv
 
+    if scheme == baseline:
+        return None  # nothing to compare
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))

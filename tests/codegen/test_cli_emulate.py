@@ -232,6 +232,7 @@ def test_evidence_quote_reads_the_committed_table(tmp_path):
         "digits 85.1 ± 3.9% vs 74.6 ± 2.6%"
     )
     assert evidence_quote("full", "last", csv) is None
+    assert evidence_quote("last", "last", csv) is None  # the baseline against itself says nothing
     assert evidence_quote("paper:99kb", "last", tmp_path / "missing.csv") is None
     # the shipped evidence has the main job's scheme and baseline on both datasets
     shipped = evidence_quote("paper:99kb", "last", EVIDENCE_FIG9)
