@@ -15,17 +15,15 @@ from tinytrain import TinytrainError
 from tinytrain.cli import main
 from tinytrain.compiler import CompileOptions, compile_training, updated_elements
 from tinytrain.kernels import momentum_f32, zero_f32
-from tinytrain.models.head import replace_head
 from tinytrain.program import OPTIMIZER_ROLES, WHEN_BATCH_END, Storage
 from tinytrain.reference.training import Trainer
 from tinytrain.schedule import plan_memory
 from tinytrain.schedule.lifetimes import align_up
 
-from .helpers import random_graph
+from .helpers import TWO_BLOCKS, headed_graph, two_class_problem
 
 F32 = np.float32
 RULES = ["nearest", "stochastic", "shadow"]
-TWO_BLOCKS = [{"expand": 2, "k": 3, "stride": 1, "out": 8}, {"expand": 3, "k": 5, "stride": 1, "out": 8}]
 #: trains pw1 of block 0 (a fused-block-backward candidate without momentum), the biases of the last five
 #: convs (block 1's stride-1 depthwise bias: the in-place depthwise-gradient lever), a partial pw2
 SCHEME = {
@@ -46,16 +44,12 @@ def bits(a: np.ndarray) -> np.ndarray:
 
 
 def _graph(seed: int = 3):
-    return replace_head(random_graph(seed, 12, blocks=TWO_BLOCKS), 2)
+    return headed_graph(seed, blocks=TWO_BLOCKS)
 
 
 def _problem(n: int, res: int = 12, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Two noisy prototypes: a learnable two-class problem."""
-    rng = np.random.default_rng(seed)
-    protos = rng.integers(-100, 100, (2, res, res, 3))
-    ys = rng.integers(0, 2, n)
-    xs = np.clip(protos[ys] + rng.integers(-60, 60, (n, res, res, 3)), -128, 127).astype(np.int8)
-    return xs, ys
+    """The training half of `two_class_problem` (two noisy prototypes)."""
+    return two_class_problem(seed, n, res)[:2]
 
 
 def _train(graph, scheme, options, xs, ys, lr=0.05, seed=7):
@@ -335,7 +329,7 @@ def test_levers_are_bit_identical_in_buffered_mode(mu, n, rule, scheme):
 @pytest.mark.parametrize("rule", RULES)
 def test_momentum_and_minibatches_train(rule):
     """Momentum 0.9 with mini-batches of 4 learns the two-class problem (all three rounding rules)."""
-    g = replace_head(random_graph(0, 12, blocks=[{"expand": 2, "k": 3, "stride": 1, "out": 8}]), 2)
+    g = headed_graph(0, blocks=[{"expand": 2, "k": 3, "stride": 1, "out": 8}])
     xs, ys = _problem(48, seed=0)
     tr = Trainer(compile_training(g, "full", CompileOptions(update_rule=rule, momentum=0.9, accumulate=4)))
     epochs = [
