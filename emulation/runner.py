@@ -415,8 +415,8 @@ def run_elf(
     if timed_out:
         rec.status = "timeout"
         rec.message = (
-            f"timeout: the firmware did not finish within the limit of {timeout:g} s of wall-clock time "
-            f"(--timeout); QEMU killed. Last UART lines:\n{tail}"
+            f"timed out after {timeout:g} s of wall-clock time (the --timeout limit): the firmware did not "
+            f"finish in time; QEMU killed. Last UART lines:\n{tail}"
         )
     elif rc is not None and rc < 0:
         rec.status = "killed"
