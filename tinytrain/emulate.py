@@ -329,13 +329,16 @@ def stream_process(
     cmd: list[str], cwd: Path, on_event: Callable[[dict[str, Any]], None], timeout: float
 ) -> tuple[int, str]:
     """Run `cmd`, parse its stdout line by line as it arrives (metrics protocol) and return
-    (exit status, whole output). A timeout kills it (status -9)."""
+    (exit status, whole output). A timeout kills it (FirmwareFault naming the limit); a kill from outside
+    is EmulatorKilled."""
     from emulation.protocol import parse_line
+    from tinytrain import children
 
-    proc = subprocess.Popen(
+    proc = children.spawn(
         cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1
     )
-    timer = threading.Timer(timeout, proc.kill)
+    fired = threading.Event()
+    timer = threading.Timer(timeout, lambda: (fired.set(), proc.kill()))
     timer.start()
     lines = []
     try:
@@ -349,8 +352,16 @@ def stream_process(
     finally:
         timer.cancel()
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            children.kill_group(proc)
+        children.reap(proc)
+    if status < 0:
+        from emulation.runner import EmulatorKilled
+
+        if fired.is_set():
+            raise FirmwareFault(
+                f"timed out after {timeout:g} s (the --timeout limit): the host binary did not finish in time"
+            )
+        raise EmulatorKilled(f"the host binary was killed from outside by signal {-status} (not a timeout)")
     return status, "".join(lines)
 
 
@@ -780,6 +791,10 @@ def _emulate_locked(cfg: EmulateConfig, build_dir: Path, progress: Progress | No
     run_rec = None
     if elf is not None:
         run_rec = run_qemu(elf, cfg.board, run_dir, on_event, cfg.timeout, cfg.profile)
+        if run_rec.status in ("killed", "timeout"):  # not a firmware fault; the message names the cause
+            from emulation.runner import EmulatorKilled
+
+            raise (EmulatorKilled if run_rec.status == "killed" else FirmwareFault)(run_rec.message)
         events = list(run_rec.events)
         output = Path(run_rec.uart_log).read_text(errors="replace") if Path(run_rec.uart_log).exists() else ""
         status = 0 if run_rec.ok else (run_rec.exit_code if run_rec.exit_code not in (None, 0) else 1)
@@ -820,7 +835,11 @@ def _emulate_locked(cfg: EmulateConfig, build_dir: Path, progress: Progress | No
     if pfile.exists():
         device_params = gen.read_params(pfile.read_bytes())
     if cfg.dump_params:
-        np.savez(cfg.dump_params, **device_params)
+        from tinytrain.atomic import atomic_open
+
+        dump = cfg.dump_params if str(cfg.dump_params).endswith(".npz") else f"{cfg.dump_params}.npz"
+        with atomic_open(dump, "wb") as f:
+            np.savez(f, **device_params)
 
     match: dict[str, Any] = {"checked": cfg.check_reference}
     matched: bool | None = None
@@ -956,7 +975,9 @@ def _emulate_locked(cfg: EmulateConfig, build_dir: Path, progress: Progress | No
         RUNS_DIR.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = RUNS_DIR / f"{stamp}-{cfg.key()}.json"
-        path.write_text(json.dumps(record, indent=1))
+        from tinytrain.atomic import write_text
+
+        write_text(path, json.dumps(record, indent=1))
         record["record_file"] = str(path)
     return RunResult(record, events, output)
 
