@@ -90,3 +90,11 @@ def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
 def leftover_temporaries(directory: str | Path) -> list[Path]:
     """Temporary files an interrupted atomic write left in `directory` (recursively)."""
     return sorted(p for p in Path(directory).rglob(f".*{TMP_SUFFIX}") if p.is_file())
+
+
+def savefig(fig: Any, path: str | Path, **kwargs: Any) -> Path:
+    """`fig.savefig(path, **kwargs)` (matplotlib), atomically; the format comes from the suffix."""
+    fmt = kwargs.pop("format", None) or Path(path).suffix.lstrip(".") or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)
+    return Path(path)

@@ -108,12 +108,15 @@ _installed = False
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM and SIGHUP raise `Terminated` after killing the children; atexit kills any left. Call from
-    the main thread (the CLI does); SIGINT keeps Python's KeyboardInterrupt, whose unwinding kills them."""
+    """SIGTERM and SIGHUP raise `Terminated` after killing the children (unless inherited as ignored, as
+    under nohup); atexit kills any left. Call from the main thread (the CLI does); SIGINT keeps Python's
+    KeyboardInterrupt, whose unwinding kills them."""
     global _installed
     if _installed or threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_IGN:  # e.g. nohup: the caller wants it ignored
+            continue
         signal.signal(sig, _on_signal)
     atexit.register(kill_all)
     _installed = True
