@@ -85,6 +85,14 @@ def run(args: argparse.Namespace) -> int:
     # its workers; finished rows stay cached
     if args.config is None and args.check is None:
         raise TinytrainError("give --config FILE (a matrix) and/or --check BASELINE")
+    from tinytrain.cli import validate as v
+
+    v.int_at_least("--jobs", args.jobs, 1)
+    v.nonnegative_finite("--instr-tolerance", args.instr_tolerance)
+    v.readable_file("--config", args.config)
+    v.writable_dir("--out", args.out or DEFAULT_OUT)
+    v.writable_dir("--work", args.work)
+    v.writable_file("--update-baseline", args.update_baseline)
     say = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
     out = args.out or DEFAULT_OUT
     t0 = time.perf_counter()

@@ -165,12 +165,7 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     cfg.source = "flash" if args.flash_dataset else "semihost"
     cfg.profile = not args.no_profile
     cfg.save_record = not args.no_save
-    if cfg.classes is not None and cfg.classes < 2:
-        raise TinytrainError("--classes must be at least 2")
-    if cfg.resolution < 8:
-        raise TinytrainError("--resolution must be at least 8")
-    if cfg.lr <= 0:
-        raise TinytrainError("--lr must be positive")
+    check_config(cfg)
     from tinytrain.compiler import check_optimizer
 
     try:
@@ -178,6 +173,32 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     except TinytrainError as exc:
         raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
     return cfg
+
+
+def check_config(cfg: EmulateConfig) -> None:
+    """Validate before work: every numeric option in range and every output writable, before the model is
+    loaded (one line, exit 2)."""
+    from tinytrain.cli import validate as v
+
+    v.int_at_least("--classes", cfg.classes, 2)
+    v.resolution("--resolution", cfg.resolution)
+    v.int_at_least("--steps", cfg.steps, 1)
+    v.int_at_least("--epochs", cfg.epochs, 1)
+    v.positive_finite("--lr", cfg.lr)
+    v.in_unit_interval("--momentum", cfg.momentum)
+    v.int_at_least("--accumulate", cfg.accumulate, 1)
+    v.positive_finite("--head-lr-scale", cfg.head_lr_scale)
+    v.positive_finite("--timeout", cfg.timeout)
+    v.int_at_least("--seed", cfg.seed, 0)
+    v.int_at_least("--max-test", cfg.max_test, 0)
+    if cfg.seed >= 2**32:
+        raise TinytrainError(f"--seed must be below 2**32, not {cfg.seed}")
+    v.writable_dir("--report", cfg.report_dir)
+    v.writable_file("--dump-params", cfg.dump_params)
+    if cfg.save_record:
+        from tinytrain.emulate import RUNS_DIR
+
+        v.writable_dir("the run record directory (--no-save skips it)", RUNS_DIR)
 
 
 def run(args: argparse.Namespace) -> int:

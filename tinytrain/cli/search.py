@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from tinytrain.atomic import write_text
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -52,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tinytrain.cli import validate as v
     from tinytrain.data import load_dataset
     from tinytrain.models import load_model
     from tinytrain.models.head import replace_head
@@ -60,6 +63,18 @@ def run(args: argparse.Namespace) -> int:
     from tinytrain.sparse.cost import CostModel
     from tinytrain.sparse.search import search
 
+    v.positive_finite("--budget", args.budget)
+    v.resolution("--resolution", args.resolution)
+    v.resolution("--analysis-resolution", args.analysis_resolution)
+    v.int_at_least("--evals", args.evals, 1)
+    v.int_at_least("--steps", args.steps, 1)
+    v.positive_finite("--lr", args.lr)
+    v.int_at_least("--test-images", args.test_images, 0)
+    v.int_at_least("--last-blocks", args.last_blocks, 1)
+    v.int_at_least("--seeds", args.seeds, 1)
+    v.int_at_least("--workers", args.workers, 1)
+    v.writable_dir("--out (its directory)", Path(args.out).parent)
+    v.writable_file("--out", args.out)
     ds = load_dataset(args.dataset, 8)
     graph = replace_head(load_model(args.model, args.resolution), ds.classes)
     cost = CostModel(graph, args.board)
@@ -111,8 +126,7 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_text(out, json.dumps(doc, indent=1) + "\n")  # atomic; creates the directory
     ws = ", ".join(f"{w['layer']} x{w['input_channel_ratio']:g}" for w in result.spec["weights"]) or "none"
     print(
         f"{args.model} @ {args.resolution}, {ds.classes} classes, board {args.board}: budget "
