@@ -21,7 +21,9 @@ from tinytrain import REPO_ROOT, TinytrainError
 TINY_RES = 16
 
 
-def _conv(name: str, cin: int, cout: int, k: int, stride: int, groups: int, xs: float, ys: float) -> dict[str, Any]:
+def _conv(
+    name: str, cin: int, cout: int, k: int, stride: int, groups: int, xs: float, ys: float
+) -> dict[str, Any]:
     return {
         "name": name, "in_channel": cin, "out_channel": cout, "kernel_size": [k, k], "stride": stride,
         "groups": groups, "x_scale": xs, "x_zero": 0, "y_scale": ys, "y_zero": -128,
@@ -30,7 +32,8 @@ def _conv(name: str, cin: int, cout: int, k: int, stride: int, groups: int, xs: 
 
 
 def tiny_model(seed: int = 0) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """A valid mcu-int8-mbnet/1 model: stem 3->8 (3x3, stride 2), one inverted-residual block, classifier 8->4."""
+    """A valid mcu-int8-mbnet/1 model: stem 3->8 (3x3, stride 2), one inverted-residual block, classifier
+    8->4."""
     rng = np.random.default_rng(seed)
     s_in, s1, s2, s3, s4 = 0.0078125, 0.02, 0.03, 0.025, 0.02
     first = {**_conv("first_conv", 3, 8, 3, 2, 1, s_in, s1), "in_shape": TINY_RES}
@@ -45,7 +48,13 @@ def tiny_model(seed: int = 0) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     cls = _conv("classifier", 8, 4, 1, 1, 1, s4, 0.1)
     cls["x_zero"] = -128
     cls["y_zero"] = 0
-    doc = {"format": "mcu-int8-mbnet/1", "name": "tiny", "first_conv": first, "blocks": [block], "classifier": cls}
+    doc = {
+        "format": "mcu-int8-mbnet/1",
+        "name": "tiny",
+        "first_conv": first,
+        "blocks": [block],
+        "classifier": cls,
+    }
     arrays: dict[str, np.ndarray] = {}
     for c in (first, pw1, dw, pw2, cls):
         per = c["in_channel"] // c["groups"]
@@ -86,8 +95,11 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 def clean_error(code: int, err: str) -> bool:
     """A clean refusal: a non-zero status and a one-line message, no traceback."""
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    return code != 0 and "Traceback" not in err and len(lines) >= 1 and not any(
-        ln.startswith("  File ") for ln in lines
+    return (
+        code != 0
+        and "Traceback" not in err
+        and len(lines) >= 1
+        and not any(ln.startswith("  File ") for ln in lines)
     )
 
 
@@ -194,5 +206,5 @@ def normalize(text: str, tmp: Path | None = None) -> str:
     if tmp is not None:
         text = text.replace(str(tmp), "<tmp>")
     text = text.replace(str(REPO_ROOT), "<repo>")
-    text = re.sub(r"after \d+(\.\d+)? s\b", "after N s", text)
+    text = re.sub(r"(\(signal \d+\)) after \d+(\.\d+)? s\b", r"\1 after N s", text)
     return text

@@ -90,7 +90,7 @@ def _check_tensors(
         i = int(bad[0])
         raise TinytrainError(
             f"{f}: w_scales {spec['w_scales']!r}: {bad.size} of {cout} entries are not finite and > 0 "
-            f"(channel {i}: {s[i]!r})"
+            f"(channel {i}: {float(s[i])})"
         )
     return w, b, s32
 
