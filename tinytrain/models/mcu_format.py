@@ -26,7 +26,8 @@ def _int_field(
     spec: dict[str, Any], key: str, where: str, name: str, lo: int, hi: int, default: Any = None
 ) -> int:
     v = spec.get(key, default) if default is not None else spec[key]
-    if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v) or not lo <= int(v) <= hi:
+    ok = isinstance(v, int) or (isinstance(v, float) and math.isfinite(v) and v == int(v))
+    if isinstance(v, bool) or not ok or not lo <= int(v) <= hi:
         raise TinytrainError(f"{where}: layer {name!r}: {key} = {v!r}, expected an integer in [{lo}, {hi}]")
     return int(v)
 
@@ -160,14 +161,14 @@ def load_mcu_model(directory: str | Path, resolution: int | None = None) -> Grap
         npz = np.load(d / "weights.npz", allow_pickle=False)
     except FileNotFoundError as exc:
         raise TinytrainError(f"{where}: not a model directory (missing {Path(exc.filename).name})") from exc
-    except (json.JSONDecodeError, ValueError, OSError, zipfile.BadZipFile) as exc:
+    except (json.JSONDecodeError, ValueError, OSError, zipfile.BadZipFile, EOFError, RecursionError) as exc:
         raise TinytrainError(f"{where}: malformed model directory ({exc})") from exc
     try:
         return _build(doc, npz, d, resolution)
     except TinytrainError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError, zipfile.BadZipFile) as exc:
-        raise TinytrainError(f"{where}: malformed model directory ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # a damaged member of weights.npz (zip, CRC, npy header) or an odd model.json
+        raise TinytrainError(f"{where}: malformed model directory ({type(exc).__name__}: {exc})") from None
 
 
 def _build(doc: Any, npz: Any, d: Path, resolution: int | None) -> Graph:
