@@ -372,6 +372,13 @@ def _gate_missing(tmp: Path) -> tuple[int, str]:
     return _cli(["bench", "--check", str(tmp / "none.csv"), "--out", str(tmp / "o")])
 
 
+@case("bench gate", "--update-baseline into a truncated baseline (refused before the run)")
+def _update_damaged(tmp: Path) -> tuple[int, str]:
+    f = tmp / "baseline.csv"
+    f.write_text(GOOD.read_text()[:5000])
+    return _cli(["bench", "--config", CI_TOML, "--out", str(tmp / "o"), "--update-baseline", str(f), "-q"])
+
+
 @case("bench gate", "run and baseline share no row (compare)", expect_code=1)
 def _gate_disjoint(tmp: Path) -> tuple[int, str]:
     from tinytrain.bench.gate import compare, load_baseline

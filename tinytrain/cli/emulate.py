@@ -10,7 +10,10 @@ held-out accuracy before -> after and the baseline's, whether every step matched
 the report is). `--json` prints the whole run record instead (progress on stderr). Exit status: 0 when the
 run finished and matched the host reference, 1 when it finished but did not match, 2 for bad input
 (e.g. a plan too large for the board, reported with its breakdown before anything is built), 3 when the
-firmware faulted (the report names the kernel from the PC's symbol). `--momentum MU` and `--accumulate N`
+firmware faulted (the report names the kernel from the PC's symbol) or did not finish within --timeout, 4 when
+the emulator was killed from outside (not by tinytrain), 128 + n when tinytrain got signal n (QEMU is killed
+with it). Numeric options are range-checked and --report / --dump-params checked writable before anything
+runs (docs/reliability.md). `--momentum MU` and `--accumulate N`
 train with SGD momentum and mini-batches of N samples (docs/numerics.md, "Momentum and mini-batches"); a
 step count that is not a multiple of N is run anyway, with a warning: the trailing partial batch is
 accumulated but never applied, on the device and on the host alike.
