@@ -119,7 +119,7 @@ def _watch(proc: subprocess.Popen[str], seconds: float) -> set[int]:
 
 def check_report_dir(d: Path, tally: Tally) -> None:
     for f in sorted(d.glob("*")) if d.exists() else []:
-        if f.name.startswith("."):
+        if f.name.startswith(".") or f.is_dir():
             continue
         tally.files_checked += 1
         data = f.read_bytes()
@@ -155,6 +155,7 @@ def check_report_dir(d: Path, tally: Tally) -> None:
 
 def kill_emulate(tmp: Path, kills: int, rng: random.Random, max_delay: float = 8.0) -> Tally:
     tally = Tally()
+    tmp.mkdir(parents=True, exist_ok=True)
     report, dump = tmp / "report", tmp / "params.npz"
     for _ in range(kills):
         proc = start([*SHORT_JOB, "--steps", "30", "--report", str(report), "--dump-params", str(dump)])
@@ -192,8 +193,9 @@ include = false
 """
 
 
-def kill_bench(tmp: Path, kills: int, rng: random.Random, max_delay: float = 20.0) -> Tally:
+def kill_bench(tmp: Path, kills: int, rng: random.Random, max_delay: float = 35.0) -> Tally:
     tally = Tally()
+    tmp.mkdir(parents=True, exist_ok=True)
     cfg = tmp / "tiny.toml"
     cfg.write_text(BENCH_TOML)
     out, work = tmp / "bench-out", tmp / "bench-work"
