@@ -29,12 +29,14 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_test_models_oracle import dump_json, write_atomic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "models" / "data"
@@ -42,14 +44,6 @@ MANIFEST = "manifest.json"
 SEED = 20261205
 N_CALIB = 64
 N_ORACLE = 32
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def _rng(name: str) -> np.random.Generator:
@@ -68,11 +62,12 @@ def _keras_specs() -> list[dict[str, Any]]:
     import keras
     from keras import layers as L
 
-    def seq(shape: tuple[int, ...], *ls: Any) -> Callable[[], Any]:
+    def seq(shape: tuple[int, ...], *ls: Any, batch: int | None = None) -> Callable[[], Any]:
+        """A chain of layers. batch=None (Keras' default) gives the converter's usual dynamic batch
+        (shape_signature -1); batch=1 a fully static graph (a Flatten is then one RESHAPE)."""
+
         def build() -> Any:
-            x = keras.Input(
-                shape=shape,
-            )
+            x = keras.Input(shape=shape, batch_size=batch)
             y = x
             for layer in ls:
                 y = layer(y)
@@ -136,29 +131,15 @@ def _keras_specs() -> list[dict[str, Any]]:
         return keras.Model(x, [L.Conv2D(2, 1)(y), L.GlobalAveragePooling2D()(y)])
 
     def mobilenet_tiny() -> Any:
-        return _mobilenet_tiny(keras, softmax=False)
-
-    def mobilenet_tiny_softmax() -> Any:
-        return _mobilenet_tiny(keras, softmax=True)
+        return _mobilenet_tiny(keras)
 
     def sensor_conv1d() -> Any:
-        x = keras.Input(
-            shape=(100, 6),
-        )
-        y = L.Conv1D(16, 5, padding="same", use_bias=False)(x)
-        y = L.BatchNormalization()(y)
-        y = L.ReLU()(y)
-        y = L.MaxPooling1D(2)(y)
-        y = L.Conv1D(24, 5, padding="same", use_bias=False)(y)
-        y = L.BatchNormalization()(y)
-        y = L.ReLU()(y)
-        y = L.MaxPooling1D(2)(y)
-        y = L.Conv1D(32, 3, padding="same", strides=2, activation="relu")(y)
-        y = L.GlobalAveragePooling1D()(y)
-        y = L.Dense(4)(y)
-        return keras.Model(x, y)
+        return _sensor_conv1d(keras, softmax=False)
 
-    img = (16, 16, 3)
+    def sensor_conv1d_softmax() -> Any:
+        return _sensor_conv1d(keras, softmax=True)
+
+    img = (10, 10, 3)
     small = (8, 8, 4)
     specs: list[dict[str, Any]] = [
         # the two realistic nets first: the importer starts with them
@@ -177,10 +158,10 @@ def _keras_specs() -> list[dict[str, Any]]:
             "global average pool, dense head of 4",
         ),
         dict(
-            name="mobilenet_tiny_float_io",
-            build=mobilenet_tiny_softmax,
+            name="sensor_conv1d_float_io",
+            build=sensor_conv1d_softmax,
             io="float",
-            what="mobilenet_tiny's architecture with a trailing SOFTMAX, float32 input/output: "
+            what="sensor_conv1d's architecture with a trailing SOFTMAX, float32 input/output: "
             "QUANTIZE at the input, DEQUANTIZE at the output (how many deployed models look)",
         ),
         dict(
@@ -201,12 +182,12 @@ def _keras_specs() -> list[dict[str, Any]]:
         dict(
             name="conv2d_3x3_same_s2",
             build=seq(img, L.Conv2D(8, 3, strides=2, padding="same", activation="relu")),
-            what="CONV_2D 3x3, SAME, stride 2 on an even input (16): TFLite pads 0 before, 1 after",
+            what="CONV_2D 3x3, SAME, stride 2 on an even input (10): TFLite pads 0 before, 1 after",
         ),
         dict(
             name="conv2d_3x3_same_s2_odd",
-            build=seq((15, 15, 3), L.Conv2D(8, 3, strides=2, padding="same", activation="relu")),
-            what="CONV_2D 3x3, SAME, stride 2 on an odd input (15): 1 before, 1 after",
+            build=seq((9, 9, 3), L.Conv2D(8, 3, strides=2, padding="same", activation="relu")),
+            what="CONV_2D 3x3, SAME, stride 2 on an odd input (9): 1 before, 1 after",
         ),
         dict(
             name="conv2d_1x3_same",
@@ -250,8 +231,14 @@ def _keras_specs() -> list[dict[str, Any]]:
         ),
         dict(
             name="fully_connected_flatten",
+            build=seq((4, 4, 4), L.Flatten(), L.Dense(10), batch=1),
+            what="Flatten + Dense, static batch 1: RESHAPE then FULLY_CONNECTED (64 -> 10)",
+        ),
+        dict(
+            name="fully_connected_flatten_dynamic_batch",
             build=seq((4, 4, 4), L.Flatten(), L.Dense(10)),
-            what="Flatten + Dense: RESHAPE then FULLY_CONNECTED (64 -> 10)",
+            what="Flatten + Dense with Keras' dynamic batch: the converter computes the RESHAPE's shape at "
+            "run time (SHAPE, STRIDED_SLICE, PACK), constant for batch 1",
         ),
         dict(
             name="fully_connected_relu",
@@ -300,7 +287,7 @@ def _keras_specs() -> list[dict[str, Any]]:
         ),
         dict(
             name="reshape",
-            build=seq(small, L.Conv2D(4, 1), L.Reshape((16, 16))),
+            build=seq(small, L.Conv2D(4, 1), L.Reshape((16, 16)), batch=1),
             what="CONV_2D 1x1 then RESHAPE 8x8x4 -> 16x16",
         ),
         dict(
@@ -359,8 +346,13 @@ def _keras_specs() -> list[dict[str, Any]]:
         ),
         dict(
             name="bad_dilated",
-            build=seq(img, L.Conv2D(4, 3, padding="same", dilation_rate=2)),
+            build=seq(img, L.Conv2D(4, 3, padding="same", dilation_rate=2), batch=1),
             what="BAD (unsupported option): CONV_2D 3x3 with dilation 2",
+        ),
+        dict(
+            name="bad_dynamic_shape",
+            build=seq((None, None, 3), L.Conv2D(4, 3, padding="same", activation="relu")),
+            what="BAD: dynamic height and width (shape_signature [-1, -1, -1, 3]; calibrated on 8x8)",
         ),
         dict(
             name="bad_two_inputs",
@@ -379,7 +371,27 @@ def _keras_specs() -> list[dict[str, Any]]:
     return specs
 
 
-def _mobilenet_tiny(keras: Any, softmax: bool) -> Any:
+def _sensor_conv1d(keras: Any, softmax: bool) -> Any:
+    from keras import layers as L
+
+    x = keras.Input(shape=(100, 6))
+    y = L.Conv1D(16, 5, padding="same", use_bias=False)(x)
+    y = L.BatchNormalization()(y)
+    y = L.ReLU()(y)
+    y = L.MaxPooling1D(2)(y)
+    y = L.Conv1D(24, 5, padding="same", use_bias=False)(y)
+    y = L.BatchNormalization()(y)
+    y = L.ReLU()(y)
+    y = L.MaxPooling1D(2)(y)
+    y = L.Conv1D(32, 3, padding="same", strides=2, activation="relu")(y)
+    y = L.GlobalAveragePooling1D()(y)
+    y = L.Dense(4)(y)
+    if softmax:
+        y = L.Softmax()(y)
+    return keras.Model(x, y)
+
+
+def _mobilenet_tiny(keras: Any) -> Any:
     from keras import layers as L
 
     def conv_bn(y: Any, filters: int, k: int, stride: int, act: bool) -> Any:
@@ -409,8 +421,6 @@ def _mobilenet_tiny(keras: Any, softmax: bool) -> Any:
     y = conv_bn(y, 32, 1, 1, True)
     y = L.GlobalAveragePooling2D()(y)
     y = L.Dense(10)(y)
-    if softmax:
-        y = L.Softmax()(y)
     return keras.Model(x, y)
 
 
@@ -518,10 +528,10 @@ def generate_tflite(only: set[str] | None, manifest: dict[str, Any]) -> None:
         rng = _rng(name)
         model = spec["build"]()
         _init_weights(model, rng)
-        shapes = [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
+        shapes = [tuple(8 if d is None else int(d) for d in t.shape[1:]) for t in model.inputs]
         data = _convert_tflite(model, spec["kind"], spec["io"], _calibration(shapes, rng))
         path = DATA / f"{name}.tflite"
-        _write_atomic(path, data)
+        write_atomic(path, data)
         entry = {
             "file": path.name,
             "format": "tflite",
@@ -544,7 +554,7 @@ def generate_tflite(only: set[str] | None, manifest: dict[str, Any]) -> None:
 
 def generate_corrupt(manifest: dict[str, Any]) -> None:
     src = (DATA / "conv2d_3x3_same_s1_relu.tflite").read_bytes()
-    _write_atomic(DATA / "bad_truncated.tflite", src[: len(src) // 2])
+    write_atomic(DATA / "bad_truncated.tflite", src[: len(src) // 2])
     manifest["models"]["bad_truncated"] = {
         "file": "bad_truncated.tflite",
         "format": "tflite",
@@ -552,18 +562,11 @@ def generate_corrupt(manifest: dict[str, Any]) -> None:
         "bad": True,
     }
     text = b"This is not a model: a text file named .tflite for the importer's error tests.\n"
-    _write_atomic(DATA / "bad_not_a_model.tflite", text)
+    write_atomic(DATA / "bad_not_a_model.tflite", text)
     manifest["models"]["bad_not_a_model"] = {
         "file": "bad_not_a_model.tflite",
         "format": "tflite",
         "what": "BAD: a text file with a .tflite name",
-        "bad": True,
-    }
-    _write_atomic(DATA / "bad_not_a_model.onnx", text.replace(b".tflite", b".onnx"))
-    manifest["models"]["bad_not_a_model_onnx"] = {
-        "file": "bad_not_a_model.onnx",
-        "format": "onnx",
-        "what": "BAD: a text file with a .onnx name",
         "bad": True,
     }
 
@@ -586,13 +589,15 @@ def load_manifest() -> dict[str, Any]:
 
 
 def save_manifest(m: dict[str, Any]) -> None:
-    _write_atomic(DATA / MANIFEST, (json.dumps(m, indent=1, sort_keys=False) + "\n").encode())
+    write_atomic(DATA / MANIFEST, dump_json(m))
 
 
 def cmd_generate(only: set[str] | None, formats: set[str]) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     DATA.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest()
+    if not only:  # a full run of these formats: forget their old entries (keeps the order of the specs)
+        manifest["models"] = {k: v for k, v in manifest["models"].items() if v["format"] not in formats}
     manifest["seed"] = SEED
     manifest.setdefault("versions", {}).update(_versions_generate())
     if "tflite" in formats:

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import platform
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,21 @@ N_ORACLE = 32
 ARENA = 1 << 20  # TFLM tensor arena for the host interpreter: ample for every test model
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def dump_json(obj: Any) -> bytes:
+    """Indented JSON with each flat list on one line (shapes, scales, ops)."""
+    text = json.dumps(obj, indent=1)
+    text = re.sub(
+        r"\[([^\[\]{}]*)\]", lambda m: "[" + re.sub(r"\s*\n\s*", " ", m.group(1)).strip() + "]", text
+    )
+    return (text + "\n").encode()
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -61,7 +71,7 @@ def run_tflm(path: Path, xs: np.ndarray) -> np.ndarray:
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    _write_atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
 
 
 def oracle_tflite(data: Path, seed: int, name: str, entry: dict[str, Any]) -> None:
@@ -100,7 +110,7 @@ def cmd_oracle(data: Path, only: set[str] | None) -> None:
             from make_test_models_onnx import oracle_onnx
 
             oracle_onnx(data, seed, name, entry)
-    _write_atomic(data / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+    write_atomic(data / "manifest.json", dump_json(manifest))
     from make_test_models_readme import write_readme
 
     write_readme(data, manifest)
