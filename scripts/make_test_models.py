@@ -524,6 +524,7 @@ def generate_tflite(only: set[str] | None, manifest: dict[str, Any]) -> None:
         name = spec["name"]
         if only and name not in only:
             continue
+        keras.backend.clear_session()  # layer/tensor names restart: a model's bytes do not depend on --only
         keras.utils.set_random_seed(SEED)
         rng = _rng(name)
         model = spec["build"]()
