@@ -11,12 +11,31 @@ HEADER = """\
 # Test models (generated: do not edit by hand)
 
 Small models built with the real tools by `scripts/make_test_models.py`, committed so that the tests need
-only `tflite-micro` and `onnxruntime` (never TensorFlow). Every good model has an oracle file `NAME.io.npz`:
-`x` = {n} seeded inputs (batch dimension first, the model's source layout and input dtype), `y` = the
-outputs of the reference runtime on them (TFLite Micro's host interpreter for `.tflite`, onnxruntime's CPU
-provider for `.onnx`). An importer is checked against `y` without running anything else.
-`manifest.json` holds, per file, the ops, input/output shapes, dtypes, scales and zero points, and the
-tool versions. `tests/models/test_model_files.py` re-runs every oracle and checks shapes and determinism.
+only `tflite-micro` and `onnxruntime` (never TensorFlow). Every good model has an oracle file `NAME.io.npz`
+with {n} seeded inputs and the reference runtime's outputs on them, so an importer is checked without
+running anything else:
+
+- `.tflite` (oracle: TFLite Micro's host interpreter): `x` = inputs `[{n}, ...]` in the model's layout
+  (NHWC, NWC for 1-D, NC) and input dtype (int8 over the full range [-128, 127]; float32 uniform in
+  [-1, 1) for the float-I/O model), `y` = outputs `[{n}, ...]` in the output dtype.
+- `.onnx` (oracle: onnxruntime's CPU provider, default graph optimizations, 1 thread): the model's float
+  input lies exactly on the grid of the QuantizeLinear that reads it, so the file stores int8:
+  `x_q` `[{n}, C, H, W]` (or `[{n}, C, W]`), `x_scale`, `x_zero_point`; the float input fed was
+  `((x_q.astype(float32) - x_zero_point) * x_scale).astype(float32)`. The float output is exactly
+  on the final DequantizeLinear's grid: `y_q` (int8), `y_scale`, `y_zero_point`, i.e. the output was
+  `(y_q - y_zero_point) * y_scale`. `y_noopt` (float) is stored only when a session with
+  `ORT_DISABLE_ALL` (the float simulation of QDQ) gives other outputs; the manifest's
+  `oracle_lsb_diff_optimized_vs_unoptimized` says by how many LSB at most (0 for every file now).
+
+`manifest.json` holds, per file, the ops (ONNX ops outside the default domain as `com.microsoft.X`),
+input/output names, shapes, dtypes, scales and zero points, and the tool versions.
+`tests/models/test_model_files.py` re-runs every oracle and checks shapes, dtypes and determinism.
+Conventions of the converters worth knowing: Keras' dynamic batch gives `shape_signature` -1 in
+dimension 0 (the files keep it, as deployed models do); a Keras Conv1D or 1-D pool arrives as
+EXPAND_DIMS -> CONV_2D / MAX_POOL_2D -> RESHAPE; a Flatten with a dynamic batch computes its shape at
+run time (SHAPE, STRIDED_SLICE, PACK -> RESHAPE); quantize_static folds ReLU/ReLU6 into the output
+quantizer (no Relu/Clip node remains), leaves a pool alone in float (so the ONNX pools follow a conv),
+and writes a Gemm in QOperator form as `com.microsoft.QGemm`.
 
 ## Regenerate
 

@@ -135,3 +135,61 @@ def test_bad_tflite_files_have_their_defect() -> None:
     cut = (DATA / "bad_truncated.tflite").read_bytes()
     assert whole.startswith(cut) and len(cut) == len(whole) // 2
     assert whole[4:8] == b"TFL3" and (DATA / "bad_not_a_model.tflite").read_bytes()[4:8] != b"TFL3"
+
+
+def _ort() -> Any:
+    return pytest.importorskip("onnxruntime", reason="onnxruntime is the oracle for .onnx models")
+
+
+def _onnx() -> Any:
+    return pytest.importorskip("onnx", reason="onnx reads the graph of the .onnx test models")
+
+
+def _onnx_ops(graph: Any) -> list[str]:
+    return [n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}" for n in graph.node]
+
+
+@pytest.mark.parametrize("name", _names("onnx", bad=False))
+def test_onnx_model_reproduces_its_oracle_in_onnxruntime(name: str) -> None:
+    ort, onnx = _ort(), _onnx()
+    entry = MANIFEST[name]
+    path = DATA / entry["file"]
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    assert _onnx_ops(model.graph) == entry["ops"]
+    if name.endswith("_qop"):
+        assert any(op.startswith("QLinear") or op.startswith("com.microsoft.Q") for op in entry["ops"])
+    else:
+        assert {"QuantizeLinear", "DequantizeLinear"} <= set(entry["ops"])
+    weights = [t for t in model.graph.initializer if len(t.dims) >= 2]
+    assert weights and all(t.data_type == onnx.TensorProto.INT8 for t in weights)  # int8 weights only
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    (inp,), (out,) = sess.get_inputs(), sess.get_outputs()
+    assert inp.shape == entry["inputs"][0]["shape"] and inp.type == "tensor(float)"
+    assert out.shape == entry["outputs"][0]["shape"] and out.type == "tensor(float)"
+    oracle = np.load(DATA / entry["oracle"])
+    x_q, y_q = oracle["x_q"], oracle["y_q"]
+    assert x_q.dtype == y_q.dtype == np.int8 and len(x_q) == len(y_q) >= 32
+    assert x_q.shape[1:] == tuple(entry["inputs"][0]["shape"][1:])
+    assert y_q.shape[1:] == tuple(entry["outputs"][0]["shape"][1:])
+    x = ((x_q.astype(np.float32) - oracle["x_zero_point"]) * oracle["x_scale"]).astype(np.float32)
+    y = np.stack([sess.run(None, {inp.name: xi[None]})[0][0] for xi in x])
+    expect = ((y_q.astype(np.float32) - oracle["y_zero_point"]) * oracle["y_scale"]).astype(np.float32)
+    np.testing.assert_array_equal(y, expect)
+    assert len(np.unique(y_q.reshape(len(y_q), -1), axis=0)) > 1, "the outputs do not depend on the input"
+
+
+def test_bad_onnx_files_have_their_defect() -> None:
+    onnx = _onnx()
+    assert _names("onnx", bad=True) == ["bad_float_onnx", "bad_truncated_onnx", "bad_not_a_model_onnx"]
+    ops = _onnx_ops(onnx.load(str(DATA / "bad_float.onnx")).graph)
+    assert ops == MANIFEST["bad_float_onnx"]["ops"] and not any(
+        "Quant" in op or "QLinear" in op for op in ops
+    )
+    whole = (DATA / "conv2d_3x3_s2_qop.onnx").read_bytes()
+    cut = (DATA / "bad_truncated.onnx").read_bytes()
+    assert whole.startswith(cut) and len(cut) == len(whole) // 2
+    with pytest.raises(Exception):  # noqa: B017 (protobuf raises its own DecodeError)
+        onnx.load(str(DATA / "bad_not_a_model.onnx"))
