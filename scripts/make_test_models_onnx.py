@@ -292,7 +292,7 @@ def generate_onnx(only: set[str] | None, manifest: dict[str, Any]) -> None:
                 "quantization": (
                     "quantize_static, QDQ format (QuantizeLinear/DequantizeLinear around float ops)"
                     if fmt == "qdq"
-                    else "quantize_static, QOperator format (QLinearConv, QLinearAdd, com.microsoft.QGemm, ...)"
+                    else "quantize_static, QOperator format (QLinearConv, QLinearAdd, com.microsoft.QGemm...)"
                 )
                 + ", int8 activations (asymmetric), int8 per-channel weights, MinMax calibration, "
                 "float32 I/O",
