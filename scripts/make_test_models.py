@@ -11,7 +11,10 @@ Two steps, two environments (TensorFlow is never a dependency of tinytrain or it
             inputs and the outputs of the TFLite Micro interpreter / onnxruntime -> NAME.io.npz;
             README.md from the manifest.
 
-  all       generate, then runs `oracle` in --oracle-python (default: this interpreter).
+  crosscheck  informative, needs tensorflow-cpu: runs TFLite's own interpreter (reference and optimized
+            kernels) on each .tflite oracle's inputs and records how far it is from TFLite Micro.
+
+  all       generate, `oracle` in --oracle-python (default: this interpreter), crosscheck.
 
     python3 -m venv /tmp/tfvenv
     /tmp/tfvenv/bin/pip install tensorflow-cpu onnx onnxruntime numpy torch==2.13.0 -c constraints.txt
@@ -612,9 +615,49 @@ def cmd_generate(only: set[str] | None, formats: set[str]) -> None:
     save_manifest(manifest)
 
 
+def _lsb_diff(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return {"max": float(d.max()), "elements": int((d > 0).sum()), "of": int(d.size)}
+
+
+def cmd_crosscheck() -> None:
+    """Informative, needs TensorFlow: TFLite's own interpreter (reference kernels, and the default
+    optimized ones) on each oracle's inputs, compared with the TFLite Micro outputs -> manifest, README."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    from make_test_models_readme import write_readme
+
+    manifest = load_manifest()
+    resolvers = {
+        "tflite_builtin_ref_vs_tflm": tf.lite.experimental.OpResolverType.BUILTIN_REF,
+        "tflite_optimized_vs_tflm": tf.lite.experimental.OpResolverType.AUTO,
+    }
+    for name, entry in manifest["models"].items():
+        if entry["format"] != "tflite" or entry.get("bad") or "oracle" not in entry:
+            continue
+        oracle = np.load(DATA / entry["oracle"])
+        for key, resolver in resolvers.items():
+            interp = tf.lite.Interpreter(
+                model_path=str(DATA / entry["file"]), experimental_op_resolver_type=resolver
+            )
+            interp.allocate_tensors()
+            i = interp.get_input_details()[0]["index"]
+            o = interp.get_output_details()[0]["index"]
+            ys = []
+            for x in oracle["x"]:
+                interp.set_tensor(i, x[None])
+                interp.invoke()
+                ys.append(interp.get_tensor(o)[0])
+            entry[key] = _lsb_diff(np.stack(ys), oracle["y"])
+        print(name, entry["tflite_builtin_ref_vs_tflm"], entry["tflite_optimized_vs_tflm"])
+    manifest["versions"]["tensorflow (crosscheck)"] = tf.__version__
+    save_manifest(manifest)
+    write_readme(DATA, manifest)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=["generate", "oracle", "all"])
+    ap.add_argument("step", choices=["generate", "oracle", "crosscheck", "all"])
     ap.add_argument("--only", nargs="*", help="model names (default: all)")
     ap.add_argument("--formats", nargs="*", default=["tflite", "onnx"], choices=["tflite", "onnx"])
     ap.add_argument("--oracle-python", default=sys.executable, help="python with tflite_micro + onnxruntime")
@@ -627,7 +670,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [args.oracle_python, str(Path(__file__).resolve()), "oracle"]
         if args.only:
             cmd += ["--only", *args.only]
-        return subprocess.call(cmd)
+        rc = subprocess.call(cmd)
+        if rc:
+            return rc
+    if args.step in ("crosscheck", "all"):
+        cmd_crosscheck()
     if args.step == "oracle":
         from make_test_models_oracle import cmd_oracle
 

@@ -80,6 +80,24 @@ y = s.run(None, {{s.get_inputs()[0].name: x[None]}})[0]
 """
 
 
+CROSSCHECK = """
+## TFLite Micro is the oracle, not TFLite
+
+`make_test_models.py crosscheck` ran TensorFlow's `tf.lite.Interpreter` on every `.tflite` oracle's
+inputs, with its reference kernels (`OpResolverType.BUILTIN_REF`) and with its default optimized
+kernels, and counted the output elements that differ from TFLite Micro's (in output LSB; in float
+units for the float-I/O model). An importer that must equal TFLite Micro cannot use TFLite as its
+reference. The reference-kernel differences below were traced (with TF 2.21, TFLM 0.dev20261023) to
+FULLY_CONNECTED with per-channel weights: recomputing its output from its input tensor, TFLite Micro
+rounds twice, the gemmlowp way (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT), where
+TFLite's reference per-channel FULLY_CONNECTED rounds once (`(acc * M + 2^(n-1)) >> n`); both use
+M, shift = QuantizeMultiplier(double(s_in) * double(s_w[c]) / double(s_out)). Models with any difference:
+
+| file | TFLite reference kernels vs TFLM | TFLite optimized kernels vs TFLM |
+| --- | --- | --- |
+"""
+
+
 def _io(d: dict[str, Any]) -> str:
     q = ""
     if d.get("scale"):
@@ -103,6 +121,20 @@ def write_readme(data: Path, manifest: dict[str, Any]) -> None:
             f"| `{entry['file']}` | {size} | {entry['what']} | {ins} | {outs} | "
             f"{entry.get('quantization', '')} | {ops} |\n"
         )
+    checked = {
+        n: e for n, e in manifest["models"].items() if "tflite_builtin_ref_vs_tflm" in e and "oracle" in e
+    }
+    if checked:
+        lines.append(CROSSCHECK)
+        for e in checked.values():
+            ref, opt = e["tflite_builtin_ref_vs_tflm"], e["tflite_optimized_vs_tflm"]
+            if ref["elements"] or opt["elements"]:
+                lines.append(
+                    f"| `{e['file']}` | {ref['elements']} of {ref['of']} (max {ref['max']:g}) | "
+                    f"{opt['elements']} of {opt['of']} (max {opt['max']:g}) |\n"
+                )
+        same = [n for n, e in checked.items() if not e["tflite_optimized_vs_tflm"]["elements"]]
+        lines.append(f"\nIdentical to TFLite Micro with both kernel sets: {', '.join(same) or 'none'}.\n")
     lines.append("\n## Tool versions\n\n")
     for k, v in manifest["versions"].items():
         lines.append(f"- {k}: {v}\n")
