@@ -348,6 +348,18 @@ def _keras_specs() -> list[dict[str, Any]]:
             what="BAD: 16x8 quantization (int16 activations, int8 weights)",
         ),
         dict(
+            name="bad_unsupported_op",
+            build=seq(small, L.Conv2D(4, 3, padding="same"), L.Activation("tanh")),
+            what="BAD (an op tinytrain lacks): CONV_2D then TANH",
+        ),
+        dict(
+            name="bad_fused_relu_n1_to_1",
+            build=seq(
+                small, L.Conv2D(4, 3, padding="same"), L.Lambda(lambda t: keras.ops.clip(t, -1.0, 1.0))
+            ),
+            what="BAD (a fused activation tinytrain lacks): CONV_2D + fused RELU_N1_TO_1 (a clip to [-1, 1])",
+        ),
+        dict(
             name="bad_dilated",
             build=seq(img, L.Conv2D(4, 3, padding="same", dilation_rate=2), batch=1),
             what="BAD (unsupported option): CONV_2D 3x3 with dilation 2",
