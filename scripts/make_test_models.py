@@ -1,18 +1,18 @@
 #!/usr/bin/env python3
 """Build the committed test models under tests/models/data with the real tools.
 
-Two steps, two environments (TensorFlow is never a dependency of tinytrain or its CI):
+Three steps, two environments (TensorFlow is never a dependency of tinytrain or its CI):
 
   generate  needs tensorflow-cpu, torch, onnx, onnxruntime (a separate venv):
             Keras models -> tf.lite.TFLiteConverter (full-integer int8, representative dataset);
             PyTorch models -> torch.onnx.export -> onnxruntime.quantization.quantize_static (QDQ, QOperator);
             the bad inputs for the importer's error tests; manifest.json.
-  oracle    needs tflite-micro, onnxruntime, numpy (the project venv): for every good model, 32 seeded
+  oracle    needs tflite-micro, onnx, onnxruntime, numpy (the project venv): for every good model, 32 seeded
             inputs and the outputs of the TFLite Micro interpreter / onnxruntime -> NAME.io.npz;
             README.md from the manifest.
 
-  crosscheck  informative, needs tensorflow-cpu: runs TFLite's own interpreter (reference and optimized
-            kernels) on each .tflite oracle's inputs and records how far it is from TFLite Micro.
+  crosscheck  informative, needs tensorflow-cpu: runs TFLite's own interpreter (reference and
+            optimized kernels) on each .tflite oracle's inputs, records how far it is from TFLite Micro.
 
   all       generate, `oracle` in --oracle-python (default: this interpreter), crosscheck.
 
@@ -20,7 +20,8 @@ Two steps, two environments (TensorFlow is never a dependency of tinytrain or it
     /tmp/tfvenv/bin/pip install tensorflow-cpu onnx onnxruntime numpy torch==2.13.0 -c constraints.txt
     /tmp/tfvenv/bin/python scripts/make_test_models.py all --oracle-python .venv/bin/python
 
-Everything is seeded; the manifest records the tool versions that produced the files.
+Everything is seeded and a full run reproduces the committed files byte for byte; the manifest records
+the tool versions that produced them.
 """
 
 from __future__ import annotations

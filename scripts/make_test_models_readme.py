@@ -40,12 +40,14 @@ and writes a Gemm in QOperator form as `com.microsoft.QGemm`.
 ## Regenerate
 
 ```
-python3 -m venv /tmp/tfvenv
+python3 -m venv /tmp/tfvenv   # generation only: TensorFlow never enters the project's environment
 /tmp/tfvenv/bin/pip install tensorflow-cpu onnx onnxruntime numpy torch==2.13.0 -c constraints.txt
-/tmp/tfvenv/bin/python scripts/make_test_models.py generate          # .tflite, .onnx, manifest.json
-PYTHONPATH=. /work/venv/bin/python scripts/make_test_models.py oracle # *.io.npz + this README
+/tmp/tfvenv/bin/python scripts/make_test_models.py all --oracle-python PROJECT_VENV/bin/python
 ```
-(`all --oracle-python PY` does both; `--only NAME ...` and `--formats tflite|onnx` restrict a run.)
+`all` = `generate` (tfvenv: .tflite, .onnx, manifest.json), `oracle` (any python with numpy,
+tflite-micro, onnx, onnxruntime: *.io.npz and this README) and `crosscheck` (tfvenv: TFLite vs TFLite
+Micro, below); each step also runs alone. `--only NAME ...` and `--formats tflite onnx` restrict
+`generate` (run `oracle` after it). A full run reproduces every committed file byte for byte.
 Everything is seeded ({seed}); weights are drawn by the script (He-normal kernels, non-zero biases,
 BatchNorm statistics away from identity: the converter folds them), calibration is {calib} inputs
 uniform in [-1, 1).
@@ -64,7 +66,12 @@ interp.invoke()
 y = interp.get_output(0)          # numpy array, shape with the batch dimension
 ```
 The default arena is 10x the file size; the oracle passes `arena_size=1 << 20`.
-Ops of a `.tflite` without TensorFlow: the `tflite` package (flatbuffer schema) or `manifest.json`.
+The flatbuffer without TensorFlow: `tflite_micro.runtime.convert_bytearray_to_object(bytearray(data))`
+returns the schema's object tree (`.subgraphs[0].operators[i].opcodeIndex`, `.builtinOptions`,
+`.tensors[j].type / .shape / .shapeSignature / .quantization`); `tflite_micro.runtime.schema_fb` has the
+enums (`BuiltinOperator`, `TensorType`, `ActivationFunctionType`, `Padding`) and
+`runtime.get_builtin_code_from_operator_code(model.operatorCodes[k])` the op code
+(see `tests/models/test_model_files.py`).
 
 onnxruntime:
 ```python
