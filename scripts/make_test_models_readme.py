@@ -32,7 +32,8 @@ input/output names, shapes, dtypes, scales and zero points, and the tool version
 `tests/models/test_model_files.py` re-runs every oracle and checks shapes, dtypes and determinism.
 Conventions of the converters worth knowing: Keras' dynamic batch gives `shape_signature` -1 in
 dimension 0 (the files keep it, as deployed models do); a Keras Conv1D or 1-D pool arrives as
-EXPAND_DIMS -> CONV_2D / MAX_POOL_2D -> RESHAPE; a Flatten with a dynamic batch computes its shape at
+EXPAND_DIMS -> CONV_2D / MAX_POOL_2D -> RESHAPE (a `tf.squeeze` also arrives as RESHAPE: this converter
+writes no SQUEEZE); a Flatten with a dynamic batch computes its shape at
 run time (SHAPE, STRIDED_SLICE, PACK -> RESHAPE); quantize_static folds ReLU/ReLU6 into the output
 quantizer (no Relu/Clip node remains), leaves a pool alone in float (so the ONNX pools follow a conv),
 and writes a Gemm in QOperator form as `com.microsoft.QGemm`.
