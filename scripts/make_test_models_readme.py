@@ -59,12 +59,16 @@ TFLite Micro (`pip install tflite-micro`; note: `import tflite_micro` then `tfli
 `from tflite_micro import runtime`; `import tflite_micro.runtime` fails):
 ```python
 import tflite_micro
-interp = tflite_micro.runtime.Interpreter.from_file(path, arena_size=1 << 20)  # or .from_bytes(data, ...)
-d = interp.get_input_details(0)   # {{'dtype', 'shape', 'quantization_parameters': {{'scales', 'zero_points',
-                                  #   'quantized_dimension'}}}}; get_output_details(0) likewise
-interp.set_input(x[None], 0)      # x: one sample, numpy array of d['dtype'], shape d['shape'] (batch 1)
+
+# or .from_bytes(data, arena_size=...)
+interp = tflite_micro.runtime.Interpreter.from_file(path, arena_size=1 << 20)
+# {{'dtype', 'shape', 'quantization_parameters': {{'scales', 'zero_points', 'quantized_dimension'}}}};
+# get_output_details(0) likewise
+d = interp.get_input_details(0)
+# x: one sample, a numpy array of d['dtype'] and shape d['shape'] (batch 1)
+interp.set_input(x[None], 0)
 interp.invoke()
-y = interp.get_output(0)          # numpy array, shape with the batch dimension
+y = interp.get_output(0)  # numpy array, shape with the batch dimension
 ```
 The default arena is 10x the file size; the oracle passes `arena_size=1 << 20`.
 The flatbuffer without TensorFlow: `tflite_micro.runtime.convert_bytearray_to_object(bytearray(data))`
@@ -77,6 +81,7 @@ enums (`BuiltinOperator`, `TensorType`, `ActivationFunctionType`, `Padding`) and
 onnxruntime:
 ```python
 import onnxruntime as ort
+
 s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 y = s.run(None, {{s.get_inputs()[0].name: x[None]}})[0]
 ```
