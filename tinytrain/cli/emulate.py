@@ -196,6 +196,9 @@ def check_config(cfg: EmulateConfig) -> None:
     v.int_at_least("--max-test", cfg.max_test, 0)
     if cfg.seed >= 2**32:
         raise TinytrainError(f"--seed must be below 2**32, not {cfg.seed}")
+    from emulation.boards import get_board
+
+    get_board(cfg.board)  # an unknown board is refused before the model is loaded
     v.writable_dir("--report", cfg.report_dir)
     v.writable_file("--dump-params", cfg.dump_params)
     if cfg.save_record:
