@@ -15,6 +15,10 @@ from pathlib import Path
 
 from tinytrain import FIRMWARE_DIR, TinytrainError
 
+#: The board a job runs on when none is named (the paper's STM32F746-class Cortex-M7), and the one a
+#: host-only run is planned for.
+DEFAULT_BOARD = "m7"
+
 BOARDS_DIR = FIRMWARE_DIR / "boards"
 COMMON_DIR = BOARDS_DIR / "common"
 INCLUDE_DIR = FIRMWARE_DIR / "include"

@@ -13,7 +13,9 @@ run finished and matched the host reference, 1 when it finished but did not matc
 firmware faulted (the report names the kernel from the PC's symbol). `--momentum MU` and `--accumulate N`
 train with SGD momentum and mini-batches of N samples (docs/numerics.md, "Momentum and mini-batches"); a
 step count that is not a multiple of N is run anyway, with a warning: the trailing partial batch is
-accumulated but never applied, on the device and on the host alike.
+accumulated but never applied, on the device and on the host alike. The compiler's switches
+(`--no-reorder`, `--no-split-weights`, `--no-patch`, `--patch-grid G`, ...) are those of `tinytrain compile`:
+they reach the firmware, so a lever's SRAM saving is measured on the board, not only predicted.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from tinytrain import TinytrainError
+from tinytrain.cli.levers import add_lever_flags, lever_options
 
 if TYPE_CHECKING:
-    from tinytrain.emulate import EmulateConfig
+    from tinytrain.job import EmulateConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="mini-batches of N samples, one update per N steps (default 1); a trailing partial batch is "
         "accumulated but never applied (warned)",
     )
+    add_lever_flags(p)
     p.add_argument("--seed", type=int, help="seed of the split and the training order (default 0)")
     p.add_argument("--max-test", type=int, help="evaluate on at most this many test images")
     p.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluation before/after")
@@ -118,7 +122,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulateConfig:
-    from tinytrain.emulate import DEFAULTS, MAIN_JOB_REPORT, EmulateConfig
+    from tinytrain.job import DEFAULTS, EmulateConfig
+    from tinytrain.job.paths import MAIN_JOB_REPORT
 
     given = {
         "model": args.model,
@@ -152,7 +157,13 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         if "steps" not in given and "epochs" not in given:
             raise TinytrainError("give --steps N (or --epochs N)")
         fields = given
-    cfg = EmulateConfig(**fields)
+    from tinytrain.compiler import check_optimizer
+
+    try:
+        check_optimizer(fields.get("momentum", 0.0), fields.get("accumulate", 1))
+    except TinytrainError as exc:
+        raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
+    cfg = EmulateConfig.from_fields(**fields, **lever_options(args))
     if args.no_baseline:
         cfg.baseline = None
     if args.report:
@@ -171,17 +182,12 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         raise TinytrainError("--resolution must be at least 8")
     if cfg.lr <= 0:
         raise TinytrainError("--lr must be positive")
-    from tinytrain.compiler import check_optimizer
-
-    try:
-        check_optimizer(cfg.momentum, cfg.accumulate)
-    except TinytrainError as exc:
-        raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
     return cfg
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinytrain.emulate import emulate, summary
+    from tinytrain.job import emulate
+    from tinytrain.report import summary
 
     cfg = config_from_args(args)
     out = sys.stderr if args.json else sys.stdout

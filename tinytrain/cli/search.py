@@ -53,15 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tinytrain.data import load_dataset
-    from tinytrain.models import load_model
-    from tinytrain.models.head import replace_head
+    from tinytrain.job.prepare import load_graph
     from tinytrain.schedule import board_sram_bytes
     from tinytrain.sparse.contrib import AnalysisSettings, Contributions, analyze
     from tinytrain.sparse.cost import CostModel
     from tinytrain.sparse.search import search
 
     ds = load_dataset(args.dataset, 8)
-    graph = replace_head(load_model(args.model, args.resolution), ds.classes)
+    graph = load_graph(args.model, args.resolution, ds.classes, fresh_head=True)
     cost = CostModel(graph, args.board)
     budget = int(round(args.budget * 1024))
     sram = board_sram_bytes(args.board)
