@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
 from tinytrain.cli.levers import add_lever_flags, lever_options
 from tinytrain.compiler import DEFAULT_UPDATE_RULE, UPDATE_RULES
@@ -40,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--classes", type=int, help="classes of a new classifier head (default: keep the model's head)"
     )
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's, 128)")
-    p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
+    p.add_argument(
+        "--board", default=DEFAULT_BOARD, help=f"board profile: m7, m4, stm32f405 (default {DEFAULT_BOARD})"
+    )
     p.add_argument(
         "--update-rule",
         default=DEFAULT_UPDATE_RULE,

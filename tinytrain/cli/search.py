@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from emulation.boards import DEFAULT_BOARD
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -26,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3)")
     p.add_argument("--dataset", default="digits", choices=("faces", "digits"), help="shipped dataset")
     p.add_argument("--budget", required=True, type=float, help="predicted total SRAM budget, KB (1024 B)")
-    p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
+    p.add_argument(
+        "--board", default=DEFAULT_BOARD, help=f"board profile: m7, m4, stm32f405 (default {DEFAULT_BOARD})"
+    )
     p.add_argument("--resolution", type=int, default=128, help="input resolution (default 128)")
     p.add_argument("--out", required=True, metavar="FILE.json", help="write the scheme here")
     p.add_argument(

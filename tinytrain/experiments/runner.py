@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from emulation.boards import DEFAULT_BOARD
 from tinytrain.experiments.config import RunSpec, lr_at
 
-BOARD = "m7"
+BOARD = DEFAULT_BOARD
 MEMORY_RESOLUTION = 128
 CURVE_POINTS = 30  # points of the stored training-loss curve
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
 from tinytrain.compiler import CompileOptions
 
@@ -22,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "dataset": "faces",
     "classes": 2,
     "resolution": 80,
-    "board": "m7",
+    "board": DEFAULT_BOARD,
     "epochs": 3,
     # the recipe of the accuracy evidence (docs/evidence.md): lr 0.001 with the new head at 30x, stochastic
     # rounding (the compiler default); results/evidence/main_job.md measures it at this job's settings
@@ -50,7 +51,7 @@ class JobConfig:
     dataset: str = "faces"
     classes: int | None = None  # None: the dataset's number of classes
     resolution: int = 64
-    board: str = "m7"
+    board: str = DEFAULT_BOARD
     steps: int | None = None  # training steps; None: `epochs` epochs over the train split
     epochs: int = 1
     lr: float = 0.002

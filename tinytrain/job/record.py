@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from emulation.boards import Board, get_board
 from tinytrain import RESULTS_DIR
 
 RECORD_FORMAT = "tinytrain-run/1"
@@ -25,10 +26,9 @@ def _decode_preds(s: str | None) -> list[int] | None:
     return [int(s[i : i + 2], 16) for i in range(0, len(s), 2)]
 
 
-def measured_sram(elf: Path, memory: Any, stack_hw: int, board: str) -> dict[str, Any]:
+def measured_sram(elf: Path, memory: Any, stack_hw: int, board: str | Board) -> dict[str, Any]:
     """Measured SRAM: ELF static (.data + .bss), by symbol, plus the stack high-water mark. `trainable` is
     every SRAM copy the generated code declares (tt_p_*: updated weights, biases, shadow copies)."""
-    from emulation.boards import get_board
     from emulation.elfinfo import ElfSymbols
 
     b = get_board(board)
@@ -189,7 +189,7 @@ def kernels_per_step(profile: dict[str, Any], n_steps: int, top: int = 12) -> di
 
 
 def estimate_step_cycles(
-    board: str, counts: dict[str, Any], profile: dict[str, Any] | None, kernels: list[str]
+    board: str | Board, counts: dict[str, Any], profile: dict[str, Any] | None, kernels: list[str]
 ) -> dict[str, Any] | None:
     """Cycles per step: from the plugin's per-phase instruction classes when the phases were counted exactly
     (the cycle model on exactly the step's instructions), else `estimate_cycles` on the total."""
@@ -197,8 +197,6 @@ def estimate_step_cycles(
     phases = (profile or {}).get("phases") or {}
     steps = int(counts["mean_over"])  # the steps counted under the four phase names
     if counts["source"] == "plugin" and steps and all(p in phases for p in PHASES if counts["per_step"][p]):
-        from emulation.boards import get_board
-
         b = get_board(board)
         cyc = sum(float(phases[p]["cycle_estimate"]["cycles"]) for p in PHASES if p in phases) / steps
         instr = sum(int(phases[p]["all"]["total"]) for p in PHASES if p in phases) / steps
@@ -214,21 +212,15 @@ def estimate_step_cycles(
     return estimate_cycles(board, total, profile, kernels)
 
 
-#: Cycles per instruction assumed when no plugin profile was taken (`--profile` measures the mix):
-#: kernels are load/MAC loops, close to the per-class costs of emulation.cycles for such loops.
-FALLBACK_CPI = {"m4": 1.5, "m7": 1.0}
-
-
 def estimate_cycles(
-    board: str, instructions: int, profile: dict[str, Any] | None = None, kernels: list[str] | None = None
+    board: str | Board,
+    instructions: int,
+    profile: dict[str, Any] | None = None,
+    kernels: list[str] | None = None,
 ) -> dict[str, Any] | None:
     """Cycles and milliseconds per step at the board's nominal clock: an ESTIMATE. With a plugin profile,
     cycles per instruction come from the instruction-class mix of the kernels (emulation.cycles);
-    without one, from FALLBACK_CPI."""
-    try:
-        from emulation.boards import get_board
-    except ImportError:
-        return None
+    without one, the board's assumed average (board.json `cycles.fallback_cpi`)."""
     b = get_board(board)
     cpi, source = None, ""
     if profile:
@@ -243,7 +235,7 @@ def estimate_cycles(
             )
     if cpi is None:
         cpi, source = (
-            FALLBACK_CPI.get(b.cycle_core, 1.0),
+            b.fallback_cpi,
             "an assumed average (no plugin profile; use --profile)",
         )
     c = int(round(instructions * cpi))
