@@ -3,7 +3,10 @@ board (QEMU), compare it with the host reference, and print a summary or the run
 
 `--defaults` runs the embedded default job (MCUNet-5FPS with a new 2-class head, scheme paper:99kb, the
 `faces` dataset at 80x80, board m7, 3 epochs, the classifier-only scheme `last` trained on the host as the
-baseline) and writes its report to results/main-job/; any option given beside it overrides that default.
+baseline) and writes its report to ./results/main-job/ (from the repository root: the committed main-job
+report); any option given beside it overrides that default, and such a variant writes its report to
+./results/reports/<job key>/ instead, never over the main job's. Outputs go under the current directory
+(./build/emulate/<job key>, ./results/runs/) unless --report / --no-save say otherwise.
 While it runs it prints a progress line every ~5% of the steps; at the end a short summary (SRAM measured
 vs predicted vs the board's budget, instructions per step by phase, the estimated time per step,
 held-out accuracy before -> after and the baseline's, whether every step matched the host reference, where
@@ -111,10 +114,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--report",
         metavar="DIR",
         help="write report.html, learning_curve.png, memory_breakdown.png and record.json to DIR "
-        "(--defaults: results/main-job)",
+        "(--defaults: ./results/main-job for the main job itself, else ./results/reports/<job key>)",
     )
     p.add_argument("--no-report", action="store_true", help="do not write the report")
-    p.add_argument("--no-save", action="store_true", help="do not write the record under results/runs/")
+    p.add_argument("--no-save", action="store_true", help="do not write the record under ./results/runs/")
     p.add_argument(
         "--json", action="store_true", help="print the run record as JSON (progress goes to stderr)"
     )
@@ -123,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     from tinytrain.job import DEFAULTS, EmulateConfig
-    from tinytrain.job.paths import MAIN_JOB_REPORT
+    from tinytrain.job.paths import report_dir
 
     given = {
         "model": args.model,
@@ -168,14 +171,14 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         cfg.baseline = None
     if args.report:
         cfg.report_dir = args.report
-    elif args.defaults and not args.no_report:
-        cfg.report_dir = str(MAIN_JOB_REPORT)
     cfg.evaluate = not args.no_eval
     cfg.check_reference = not args.no_reference
     cfg.backend = "host" if args.host else "qemu"
     cfg.source = "flash" if args.flash_dataset else "semihost"
     cfg.profile = not args.no_profile
     cfg.save_record = not args.no_save
+    if args.defaults and not args.report and not args.no_report:  # once the whole config is known
+        cfg.report_dir = str(report_dir(cfg.is_main_job(), cfg.key()))
     if cfg.classes is not None and cfg.classes < 2:
         raise TinytrainError("--classes must be at least 2")
     if cfg.resolution < 8:

@@ -150,6 +150,16 @@ class JobConfig:
         return " ".join(parts)
 
 
+    def is_main_job(self) -> bool:
+        """True for the embedded default job itself (every setting that shapes the result at its default;
+        where files go and the time limit aside): the only run that refreshes results/main-job."""
+        mine, main = self.flat(), config_from_defaults().flat()
+        return all(mine[k] == main[k] for k in main if k not in _NOT_SHAPING)
+
+
+#: Settings that do not change a run's result, only where it writes or how long it may take.
+_NOT_SHAPING = frozenset({"timeout", "build_dir", "save_record", "report_dir", "dump_params"})
+
 EmulateConfig = JobConfig
 
 
