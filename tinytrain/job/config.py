@@ -149,7 +149,6 @@ class JobConfig:
             parts.append(f"--max-test {cfg['max_test']}")
         return " ".join(parts)
 
-
     def is_main_job(self) -> bool:
         """True for the embedded default job itself (every setting that shapes the result at its default;
         where files go and the time limit aside): the only run that refreshes results/main-job."""
