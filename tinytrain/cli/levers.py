@@ -6,58 +6,42 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+#: Ablations: `--no-<flag>` turns the CompileOptions field off (it is on by default).
+ABLATIONS = (
+    ("qas", "qas", "ablation: int8 updates without quantization-aware scaling"),
+    ("reorder", "reorder", "ablation: keep all gradients, update after backward"),
+    ("inplace", "inplace", "ablation: no in-place mask/gradient ops"),
+    ("slice", "slice_channels", "ablation: save whole activations for partial updates"),
+)
+#: Memory levers (docs/memory.md): on by default, `--<lever>` / `--no-<lever>`.
+LEVERS = (
+    ("split_weights", "SRAM keeps only the trained input channels of partly trained layers"),
+    ("input_in_arena", "the input sample lives in the arena, dead after the first stage"),
+    ("patch", "run the first stage tile by tile when no gradient reaches it"),
+    ("inplace_dw_grad", "stride-1 depthwise input gradients overwrite their output gradient"),
+    (
+        "inplace_dw_forward",
+        "a stride-1 depthwise conv writes its output over its input when nothing reads it later",
+    ),
+    (
+        "fused_block_backward",
+        "inverted-residual blocks with frozen dw/pw2 weights run their backward one expanded channel "
+        "at a time",
+    ),
+)
+
 
 def add_lever_flags(p: argparse.ArgumentParser) -> None:
     """--no-qas, --no-reorder, --no-inplace, --no-slice and the memory levers (docs/memory.md)."""
-    p.add_argument(
-        "--no-qas", action="store_true", help="ablation: int8 updates without quantization-aware scaling"
-    )
-    p.add_argument(
-        "--no-reorder", action="store_true", help="ablation: keep all gradients, update after backward"
-    )
-    p.add_argument("--no-inplace", action="store_true", help="ablation: no in-place mask/gradient ops")
-    p.add_argument(
-        "--no-slice", action="store_true", help="ablation: save whole activations for partial updates"
-    )
-    # memory levers (docs/memory.md): on by default, --no-<lever> for the ablation
-    p.add_argument(
-        "--split-weights",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="SRAM keeps only the trained input channels of partly trained layers (default on)",
-    )
-    p.add_argument(
-        "--input-in-arena",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="the input sample lives in the arena, dead after the first stage (default on)",
-    )
-    p.add_argument(
-        "--patch",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the first stage tile by tile when no gradient reaches it (default on)",
-    )
-    p.add_argument(
-        "--inplace-dw-grad",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="stride-1 depthwise input gradients overwrite their output gradient (default on)",
-    )
-    p.add_argument(
-        "--inplace-dw-forward",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="a stride-1 depthwise conv writes its output over its input when nothing reads it later "
-        "(default on)",
-    )
-    p.add_argument(
-        "--fused-block-backward",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="inverted-residual blocks with frozen dw/pw2 weights run their backward one expanded channel "
-        "at a time (default on)",
-    )
+    for flag, _field, text in ABLATIONS:
+        p.add_argument(f"--no-{flag}", action="store_true", help=text)
+    for name, text in LEVERS:
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help=f"{text} (default on)",
+        )
     p.add_argument(
         "--patch-max-overhead",
         type=float,
@@ -70,20 +54,9 @@ def add_lever_flags(p: argparse.ArgumentParser) -> None:
 
 def lever_options(args: argparse.Namespace) -> dict[str, Any]:
     """The CompileOptions fields the lever flags set (patch_max_overhead only when given)."""
-    opts: dict[str, Any] = {
-        "qas": not args.no_qas,
-        "reorder": not args.no_reorder,
-        "inplace": not args.no_inplace,
-        "slice_channels": not args.no_slice,
-        "split_weights": args.split_weights,
-        "input_in_arena": args.input_in_arena,
-        "patch": args.patch,
-        "inplace_dw_grad": args.inplace_dw_grad,
-        "inplace_dw_forward": args.inplace_dw_forward,
-        "fused_block_backward": args.fused_block_backward,
-        "patch_cut": args.patch_cut,
-        "patch_grid": args.patch_grid,
-    }
+    opts: dict[str, Any] = {field: not getattr(args, f"no_{flag}") for flag, field, _text in ABLATIONS}
+    opts.update({name: getattr(args, name) for name, _text in LEVERS})
+    opts.update(patch_cut=args.patch_cut, patch_grid=args.patch_grid)
     if args.patch_max_overhead is not None:
         opts["patch_max_overhead"] = args.patch_max_overhead
     return opts
