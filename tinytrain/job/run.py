@@ -33,7 +33,7 @@ from tinytrain.job.firmware import build_board, build_host, generate
 from tinytrain.job.prepare import check_plan_fits, compile_program, load_graph, make_job, plan_program
 from tinytrain.job.record import build_record, device_results, save_record
 from tinytrain.job.reference import Baseline, Reference, baseline_entry, compare, run_baseline, run_reference
-from tinytrain.job.target import fault_message, run_qemu, stream_process
+from tinytrain.job.target import EventLog, fault_message, run_qemu, stream_process
 
 Progress = Callable[[str], None]
 
@@ -45,54 +45,9 @@ class RunResult:
     output: str = ""
 
 
-def _clock(seconds: float) -> str:
-    m, sec = divmod(int(round(seconds)), 60)
-    return f"{m}:{sec:02d}"
-
-
 def _say(progress: Progress | None, msg: str) -> None:
     if progress is not None:
         progress(msg)
-
-
-class _Events:
-    """Collects the firmware's events and prints about 20 progress lines over the training steps."""
-
-    def __init__(self, progress: Progress | None, n_steps: int, n_train: int) -> None:
-        self.progress, self.n_steps, self.n_train = progress, n_steps, max(1, n_train)
-        self.events: list[dict[str, Any]] = []
-        self.every = max(1, n_steps // 20)
-        self.recent: list[float] = []
-        self.t_run = time.perf_counter()
-        self.t_steps = self.t_run  # when training started (after the evaluation before it)
-
-    def __call__(self, ev: dict[str, Any]) -> None:
-        self.events.append(ev)
-        kind, n_steps = ev.get("ev"), self.n_steps
-        if kind == "step":
-            i = int(ev["i"])
-            self.recent.append(float(ev["loss"]))
-            if self.progress is not None and (i == 0 or (i + 1) % self.every == 0 or i == n_steps - 1):
-                now, recent = time.perf_counter(), self.recent
-                left = (now - self.t_steps) / (i + 1) * (n_steps - i - 1)
-                epochs = -(-n_steps // self.n_train)
-                self.progress(
-                    f"  step {i + 1:>{len(str(n_steps))}}/{n_steps}  epoch {i // self.n_train + 1}/{epochs}  "
-                    f"loss {recent[-1]:.4f}  mean of last {len(recent):>3} {np.mean(recent):.4f}  "
-                    f"{_clock(now - self.t_run)} elapsed"
-                    + (f", ~{_clock(left)} left" if 1 < i + 1 < n_steps else "")
-                )
-                self.recent.clear()
-        elif kind == "eval" and "correct" in ev:
-            if ev.get("when") == "before":
-                self.t_steps = time.perf_counter()
-            _say(
-                self.progress,
-                f"  held-out accuracy {ev['when']} training: {int(ev['correct'])}/{int(ev['n'])} "
-                f"({100 * int(ev['correct']) / max(1, int(ev['n'])):.1f}%)",
-            )
-        elif kind == "fault":
-            _say(self.progress, "  FAULT")
 
 
 def emulate(cfg: JobConfig, progress: Progress | None = None) -> RunResult:
@@ -185,7 +140,7 @@ def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) 
         host_thread.start()
 
     # ---- run on the target ----
-    collect = _Events(progress, job.steps, len(job.y_train))
+    collect = EventLog(progress, job.steps, len(job.y_train))
     _say(
         progress,
         f"running {job.steps} training steps on {where}"

@@ -11,7 +11,59 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tinytrain.program import Program
+
+Progress = Callable[[str], None]
+
+
+def _clock(seconds: float) -> str:
+    m, sec = divmod(int(round(seconds)), 60)
+    return f"{m}:{sec:02d}"
+
+
+class EventLog:
+    """Collects the firmware's events and prints about 20 progress lines over the training steps."""
+
+    def __init__(self, progress: Progress | None, n_steps: int, n_train: int) -> None:
+        self.progress, self.n_steps, self.n_train = progress, n_steps, max(1, n_train)
+        self.events: list[dict[str, Any]] = []
+        self.every = max(1, n_steps // 20)
+        self.recent: list[float] = []
+        self.t_run = time.perf_counter()
+        self.t_steps = self.t_run  # when training started (after the evaluation before it)
+
+    def _say(self, msg: str) -> None:
+        if self.progress is not None:
+            self.progress(msg)
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        self.events.append(ev)
+        kind, n_steps = ev.get("ev"), self.n_steps
+        if kind == "step":
+            i = int(ev["i"])
+            self.recent.append(float(ev["loss"]))
+            if self.progress is not None and (i == 0 or (i + 1) % self.every == 0 or i == n_steps - 1):
+                now, recent = time.perf_counter(), self.recent
+                left = (now - self.t_steps) / (i + 1) * (n_steps - i - 1)
+                epochs = -(-n_steps // self.n_train)
+                self.progress(
+                    f"  step {i + 1:>{len(str(n_steps))}}/{n_steps}  epoch {i // self.n_train + 1}/{epochs}  "
+                    f"loss {recent[-1]:.4f}  mean of last {len(recent):>3} {np.mean(recent):.4f}  "
+                    f"{_clock(now - self.t_run)} elapsed"
+                    + (f", ~{_clock(left)} left" if 1 < i + 1 < n_steps else "")
+                )
+                self.recent.clear()
+        elif kind == "eval" and "correct" in ev:
+            if ev.get("when") == "before":
+                self.t_steps = time.perf_counter()
+            self._say(
+                f"  held-out accuracy {ev['when']} training: {int(ev['correct'])}/{int(ev['n'])} "
+                f"({100 * int(ev['correct']) / max(1, int(ev['n'])):.1f}%)",
+            )
+        elif kind == "fault":
+            self._say("  FAULT")
 
 
 def stream_process(
