@@ -14,7 +14,9 @@ timeout kills QEMU and the record says so, with the last UART lines.
 from __future__ import annotations
 
 import json
+import math
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,7 +25,8 @@ from typing import Any
 
 from elftools.elf.elffile import ELFFile
 
-from tinytrain import REPO_ROOT, TinytrainError
+from tinytrain import REPO_ROOT, TinytrainError, children
+from tinytrain.atomic import write_text
 
 from . import phases as phase_marks
 from . import protocol
@@ -160,7 +163,7 @@ class RunRecord:
 
     board: str
     elf: str
-    status: str  # "ok" | "failed" | "fault" | "stack-overflow" | "timeout" | "error"
+    status: str  # "ok" | "failed" | "fault" | "stack-overflow" | "timeout" | "killed" | "error"
     exit_code: int | None
     # Instructions from main to tt_exit: exact (plugin) when profiled, else the firmware's SysTick count.
     instructions: int | None
@@ -235,10 +238,7 @@ class RunRecord:
         return json.dumps(self.to_dict(), indent=indent)
 
     def save(self, path: str | Path) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(self.to_json() + "\n")
-        return p
+        return write_text(path, self.to_json() + "\n")
 
     def summary(self) -> str:
         parts = [f"{self.board}: {self.status}", f"exit {self.exit_code}"]
@@ -254,11 +254,34 @@ class RunRecord:
         return s
 
 
+class EmulatorKilled(TinytrainError):
+    """The emulator was killed by a signal tinytrain did not send (not a timeout, not a firmware fault)."""
+
+    exit_code = 4
+
+
 def _check_elf_for_board(elf: Path, board: Board) -> None:
-    with elf.open("rb") as f:
-        loads = [
-            s["p_paddr"] for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_LOAD" and s["p_filesz"]
-        ]
+    size = elf.stat().st_size
+    try:
+        with elf.open("rb") as f:
+            segs = [
+                (s["p_paddr"], s["p_offset"], s["p_filesz"])
+                for s in ELFFile(f).iter_segments()
+                if s["p_type"] == "PT_LOAD" and s["p_filesz"]
+            ]
+    except Exception as exc:  # pyelftools raises ELFError, struct and construct errors on a damaged file
+        raise TinytrainError(
+            f"{elf}: corrupt or truncated ELF ({type(exc).__name__}: {exc}); rebuild it"
+        ) from None
+    if not segs:
+        raise TinytrainError(f"{elf}: the ELF has no loadable segment (truncated or not a firmware image)")
+    for addr, off, n in segs:
+        if off + n > size:
+            raise TinytrainError(
+                f"{elf}: truncated ELF: the segment loaded at 0x{addr:08x} needs bytes {off}..{off + n} of a "
+                f"{size}-byte file; rebuild it"
+            )
+    loads = [a for a, _, _ in segs]
     lo, hi = board.flash_origin, board.flash_origin + board.flash_size
     if loads and not any(lo <= a < hi for a in loads):
         raise TinytrainError(
@@ -310,14 +333,30 @@ def run_elf(
     None (the default) profiles when the plugin can be built (a host gcc), True requires it, False runs
     without (SysTick counts only)."""
     b = get_board(board)
-    elf_path = check_arm_elf(elf).resolve()
+    if not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout <= 0:
+        raise TinytrainError(f"timeout must be a finite number of seconds > 0, not {timeout!r}")
+    try:
+        elf_path = check_arm_elf(elf).resolve()
+    except TinytrainError:
+        raise
+    except Exception as exc:  # a header too short for pyelftools
+        raise TinytrainError(
+            f"{elf}: corrupt or truncated ELF ({type(exc).__name__}: {exc}); rebuild it"
+        ) from None
     _check_elf_for_board(elf_path, b)
     rd = Path(run_dir) if run_dir is not None else RUNS_DIR / f"{elf_path.stem}-{b.name}"
     rd.mkdir(parents=True, exist_ok=True)
     rd = rd.resolve()
     uart = rd / "uart.log"
     uart.unlink(missing_ok=True)
-    symbols = ElfSymbols(elf_path)
+    try:
+        symbols = ElfSymbols(elf_path)
+    except TinytrainError:
+        raise
+    except Exception as exc:  # a truncated symbol table or section
+        raise TinytrainError(
+            f"{elf_path}: corrupt or truncated ELF ({type(exc).__name__}: {exc}); rebuild it"
+        ) from None
     plugin_args = None
     prof_path = rd / "profile.json"
     if profile is None:
@@ -332,15 +371,20 @@ def run_elf(
 
     t0 = time.monotonic()
     with (rd / "qemu.out").open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=rd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        # own process group, killed with tinytrain (signal, error, exit, SIGKILL: tinytrain.children)
+        proc = children.spawn(cmd, cwd=rd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         timed_out = False
         try:
             rc: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            proc.kill()
-            proc.wait()
+            children.kill_group(proc)
             rc = None
+        except BaseException:  # Ctrl-C, SIGTERM (children.Terminated), any error: QEMU goes too
+            children.kill_group(proc)
+            raise
+        finally:
+            children.reap(proc)
     wall = time.monotonic() - t0
 
     text = uart.read_text(errors="replace") if uart.exists() else ""
@@ -371,7 +415,14 @@ def run_elf(
     if timed_out:
         rec.status = "timeout"
         rec.message = (
-            f"timed out after {timeout:g} s of wall-clock time; QEMU killed. Last UART lines:\n{tail}"
+            f"timed out after {timeout:g} s of wall-clock time (the --timeout limit): the firmware did not "
+            f"finish in time; QEMU killed. Last UART lines:\n{tail}"
+        )
+    elif rc is not None and rc < 0:
+        rec.status = "killed"
+        rec.message = (
+            f"QEMU was killed from outside by {_signal_name(-rc)} after {wall:.1f} s (not a timeout: the "
+            f"limit was {timeout:g} s; not a firmware fault). Last UART lines:\n{tail}"
         )
     elif fault_ev is not None:
         rec.status = "fault"
@@ -398,6 +449,13 @@ def run_elf(
         apply_profile(rec, Profile.load(prof_path), b, symbols)
     rec.save(rd / "record.json")
     return rec
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return f"{signal.Signals(signum).name} (signal {signum})"
+    except ValueError:
+        return f"signal {signum}"
 
 
 #: ELF symbols the plugin watches (firmware/boards/common/tt_board.c, startup.c) -> plugin argument

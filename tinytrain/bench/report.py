@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tinytrain import atomic
 from tinytrain.bench.columns import COLUMNS
 from tinytrain.bench.kernels import OUTSIDE
 from tinytrain.bench.paper import (
@@ -213,7 +214,7 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
     axes[0][0].legend(fontsize=7, loc="upper left")
     fig.suptitle("Peak SRAM per scheme: measured (solid) / predicted, not built (hatched)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out_dir / "memory_breakdown.png", dpi=110)
+    atomic.savefig(fig, out_dir / "memory_breakdown.png", dpi=110)
     plt.close(fig)
     made["memory_breakdown"] = "memory_breakdown.png"
 
@@ -265,7 +266,7 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
         ax2.set_title("Cycles per training image (estimate vs published)", fontsize=10)
         ax2.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out_dir / "measured_vs_published.png", dpi=110)
+        atomic.savefig(fig, out_dir / "measured_vs_published.png", dpi=110)
         plt.close(fig)
         made["measured_vs_published"] = "measured_vs_published.png"
 
@@ -296,7 +297,7 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
             ax.set_ylabel("M instructions per training step")
         axes[0][0].legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out_dir / "instructions_by_phase.png", dpi=110)
+        atomic.savefig(fig, out_dir / "instructions_by_phase.png", dpi=110)
         plt.close(fig)
         made["instructions_by_phase"] = "instructions_by_phase.png"
 
@@ -330,7 +331,7 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
             loc="lower right",
         )
         fig.tight_layout()
-        fig.savefig(out_dir / "top_kernels.png", dpi=110)
+        atomic.savefig(fig, out_dir / "top_kernels.png", dpi=110)
         plt.close(fig)
         made["top_kernels"] = "top_kernels.png"
     return made
@@ -534,8 +535,8 @@ def write_report(results: list[dict[str, Any]], out_dir: Path, meta: dict[str, A
     meta = {"created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), **meta}
     images = plots(results, out_dir)
     md = summary_md(results, meta)
-    (out_dir / "summary.md").write_text(md)
-    (out_dir / "report.html").write_text(html_report(results, images, meta, md))
+    atomic.write_text(out_dir / "summary.md", md)
+    atomic.write_text(out_dir / "report.html", html_report(results, images, meta, md))
     return {
         "summary": out_dir / "summary.md",
         "html": out_dir / "report.html",

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from tinytrain import REPO_ROOT
+from tinytrain import REPO_ROOT, children
+from tinytrain.atomic import atomic_open, write_text
 from tinytrain.bench.columns import FLOAT_COLUMNS, INT_COLUMNS, NAMES
 from tinytrain.bench.config import BenchConfig, RowSpec, TorchSpec
 from tinytrain.bench.paper import (
@@ -118,22 +119,30 @@ def _run_subprocess(
     out_file.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
     with log_file.open("w") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True
-        )
+        # its own process group (QEMU and gcc go with it), killed if this process dies (tinytrain.children)
+        proc = children.spawn(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
         with _LIVE_LOCK:
             _LIVE.add(proc)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-            return None, f"timeout: the row did not finish in {timeout:.0f} s (killed)"
+            children.kill_group(proc)
+            return None, f"timeout: the row did not finish within its limit of {timeout:.0f} s (killed)"
+        except BaseException:
+            children.kill_group(proc)
+            raise
         finally:
+            children.reap(proc)
             with _LIVE_LOCK:
                 _LIVE.discard(proc)
     if out_file.exists():
-        return json.loads(out_file.read_text()), ""
+        try:
+            doc = json.loads(out_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return None, f"worker exited with status {rc} and an unreadable result {out_file}: {exc}"
+        if valid_result(doc):
+            return doc, ""
+        return None, f"worker exited with status {rc} and a malformed result {out_file}"
     tail = "\n".join(log_file.read_text(errors="replace").strip().splitlines()[-6:])
     return None, f"worker exited with status {rc} and no result; last lines:\n{tail}"
 
@@ -171,11 +180,20 @@ class Runner:
         return self.rows_dir / f"{slug}.json"
 
     def _cached(self, slug: str) -> dict[str, Any] | None:
+        """The cached result of a row, or None: absent, from other code, not final, or unreadable (a corrupt
+        or truncated cache file is reported and the row re-run)."""
         f = self._cache_file(slug)
         if self.fresh or not self.use_cache or not f.exists():
             return None
-        doc = json.loads(f.read_text())
-        if doc.get("fingerprint") != self.fingerprint or doc.get("row", {}).get("status") not in FINAL:
+        try:
+            doc = json.loads(f.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self.progress(f"cached row {f} is corrupt ({type(exc).__name__}: {exc}); re-running it")
+            return None
+        if not valid_result(doc):
+            self.progress(f"cached row {f} is malformed (no row with a status); re-running it")
+            return None
+        if doc.get("fingerprint") != self.fingerprint or doc["row"].get("status") not in FINAL:
             return None
         return doc
 
@@ -184,9 +202,7 @@ class Runner:
             return
         self.rows_dir.mkdir(parents=True, exist_ok=True)
         doc = {**result, "fingerprint": self.fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        tmp = self._cache_file(slug).with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, default=str))
-        tmp.replace(self._cache_file(slug))
+        write_text(self._cache_file(slug), json.dumps(doc, indent=1, default=str))
 
     def run_row(self, spec: RowSpec) -> dict[str, Any]:
         slug = spec.slug()
@@ -294,9 +310,17 @@ def describe(result: dict[str, Any]) -> str:
 # ---- CSV ---------------------------------------------------------------------------------------------
 
 
+def valid_result(doc: Any) -> bool:
+    """A worker's result or a cached row: {"row": {..., "status": str, "model": str}, "detail": {...}}."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("row"), dict):
+        return False
+    row = doc["row"]
+    return isinstance(row.get("status"), str) and isinstance(row.get("model"), str)
+
+
 def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    """Written atomically (a temporary file renamed over `path`): never half a CSV."""
+    with atomic_open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=NAMES, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for r in rows:

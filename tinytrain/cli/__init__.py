@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from tinytrain import TinytrainError
@@ -28,15 +29,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tinytrain import children
+
+    # SIGTERM/SIGHUP unwind like Ctrl-C; every child process (QEMU, workers) dies with this one
+    children.install_signal_handlers()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except TinytrainError as exc:
         print(f"tinytrain {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        children.kill_all()
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"tinytrain {args.command}: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + int(signum)
 
 
 if __name__ == "__main__":

@@ -76,27 +76,32 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import signal
     from dataclasses import replace
 
     from tinytrain.bench.config import BenchConfig, load_config
-    from tinytrain.bench.runner import Runner, read_csv, spec_of_row, write_csv
+    from tinytrain.bench.runner import Runner, spec_of_row, write_csv
 
-    def _terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # the runner stops its workers; finished rows stay cached
-
-    signal.signal(signal.SIGTERM, _terminate)
+    # SIGTERM/SIGHUP raise children.Terminated (a KeyboardInterrupt, tinytrain.cli.main): the runner stops
+    # its workers; finished rows stay cached
     if args.config is None and args.check is None:
         raise TinytrainError("give --config FILE (a matrix) and/or --check BASELINE")
+    from tinytrain.cli import validate as v
+
+    v.int_at_least("--jobs", args.jobs, 1)
+    v.nonnegative_finite("--instr-tolerance", args.instr_tolerance)
+    v.readable_file("--config", args.config)
+    v.writable_dir("--out", args.out or DEFAULT_OUT)
+    v.writable_dir("--work", args.work)
+    v.writable_file("--update-baseline", args.update_baseline)
     say = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
     out = args.out or DEFAULT_OUT
     t0 = time.perf_counter()
     command = "tinytrain bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])
 
     if args.check is not None:
-        if not args.check.exists():
-            raise TinytrainError(f"no baseline {args.check}")
-        baseline = read_csv(args.check)
+        from tinytrain.bench.gate import load_baseline
+
+        baseline = load_baseline(args.check)  # refused before anything runs
         base_devices = [r for r in baseline if r.get("kind") == "device"]
         if args.config is not None:
             cfg = load_config(args.config)
@@ -117,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"check took {time.perf_counter() - t0:.0f} s; re-run rows in {out / 'check.csv'}")
         return 0 if res.ok else 1
 
+    old_baseline: list[dict[str, Any]] = []
+    if args.update_baseline is not None and args.update_baseline.exists():
+        from tinytrain.bench.gate import load_baseline
+
+        old_baseline = load_baseline(args.update_baseline)  # never merge into a damaged baseline
     cfg = load_config(args.config)
     if args.no_reference:
         cfg.rows = [replace(s, check_reference=False) for s in cfg.rows]
@@ -133,8 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if args.update_baseline is not None:
         from tinytrain.bench.runner import merge_baseline
 
-        old = read_csv(args.update_baseline) if args.update_baseline.exists() else []
-        write_csv(merge_baseline(old, rows), args.update_baseline)
+        write_csv(merge_baseline(old_baseline, rows), args.update_baseline)  # atomic: temporary + rename
         say(f"updated the baseline {args.update_baseline} (rows of this run replace the same rows)")
     failed = [r for r in rows if r.get("status") not in ("ok", "does-not-fit", "reference")]
     _final(rows, failed, time.perf_counter() - t0)

@@ -17,6 +17,7 @@ from typing import Any
 
 from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
+from tinytrain.atomic import write_text
 from tinytrain.cli.levers import add_lever_flags, lever_options
 from tinytrain.compiler import DEFAULT_UPDATE_RULE, UPDATE_RULES
 from tinytrain.program import Program
@@ -121,12 +122,21 @@ def program_summary(program: Program) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tinytrain.cli import validate as v
     from tinytrain.compiler import CompileOptions, check_optimizer, compile_training
     from tinytrain.models import load_model
     from tinytrain.models.head import replace_head
     from tinytrain.schedule import check_fits, plan_memory
     from tinytrain.sparse import resolve_scheme
 
+    v.int_at_least("--classes", args.classes, 2)
+    v.resolution("--resolution", args.resolution)
+    v.in_unit_interval("--momentum", args.momentum)
+    v.int_at_least("--accumulate", args.accumulate, 1)
+    v.positive_finite("--head-lr-scale", args.head_lr_scale)
+    v.int_at_least("--patch-cut", args.patch_cut, 0)
+    v.int_at_least("--patch-grid", args.patch_grid, 1)
+    v.writable_dir("--out", args.out)
     check_optimizer(args.momentum, args.accumulate)  # bad input: exit 2 before loading the model
     graph = load_model(args.model, args.resolution)
     if args.classes is not None and args.classes != graph.num_classes:
@@ -144,10 +154,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "program.json").write_text(json.dumps(program_summary(program), indent=1))
-            (out / "plan.json").write_text(json.dumps(plan.to_dict(), indent=1))
-            (out / "plan.txt").write_text(plan.report() + "\n")
+            write_text(out / "program.json", json.dumps(program_summary(program), indent=1))
+            write_text(out / "plan.json", json.dumps(plan.to_dict(), indent=1))
+            write_text(out / "plan.txt", plan.report() + "\n")
         except OSError as exc:
             raise TinytrainError(f"cannot write to {out}: {exc.strerror}") from exc
     n_upd = sum(1 for s in program.steps if s.phase == "update")

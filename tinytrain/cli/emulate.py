@@ -13,7 +13,10 @@ held-out accuracy before -> after and the baseline's, whether every step matched
 the report is). `--json` prints the whole run record instead (progress on stderr). Exit status: 0 when the
 run finished and matched the host reference, 1 when it finished but did not match, 2 for bad input
 (e.g. a plan too large for the board, reported with its breakdown before anything is built), 3 when the
-firmware faulted (the report names the kernel from the PC's symbol). `--momentum MU` and `--accumulate N`
+firmware faulted (the report names the kernel from the PC's symbol) or did not finish within --timeout, 4 when
+the emulator was killed from outside (not by tinytrain), 128 + n when tinytrain got signal n (QEMU is killed
+with it). Numeric options are range-checked and --report / --dump-params checked writable before anything
+runs (docs/reliability.md). `--momentum MU` and `--accumulate N`
 train with SGD momentum and mini-batches of N samples (docs/numerics.md, "Momentum and mini-batches"); a
 step count that is not a multiple of N is run anyway, with a warning: the trailing partial batch is
 accumulated but never applied, on the device and on the host alike. The compiler's switches
@@ -179,13 +182,43 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     cfg.save_record = not args.no_save
     if args.defaults and not args.report and not args.no_report:  # once the whole config is known
         cfg.report_dir = str(report_dir(cfg.is_main_job(), cfg.key()))
-    if cfg.classes is not None and cfg.classes < 2:
-        raise TinytrainError("--classes must be at least 2")
-    if cfg.resolution < 8:
-        raise TinytrainError("--resolution must be at least 8")
-    if cfg.lr <= 0:
-        raise TinytrainError("--lr must be positive")
+    check_config(cfg)
+    from tinytrain.compiler import check_optimizer
+
+    try:
+        check_optimizer(cfg.momentum, cfg.accumulate)
+    except TinytrainError as exc:
+        raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
     return cfg
+
+
+def check_config(cfg: EmulateConfig) -> None:
+    """Validate before work: every numeric option in range and every output writable, before the model is
+    loaded (one line, exit 2)."""
+    from tinytrain.cli import validate as v
+
+    v.int_at_least("--classes", cfg.classes, 2)
+    v.resolution("--resolution", cfg.resolution)
+    v.int_at_least("--steps", cfg.steps, 1)
+    v.int_at_least("--epochs", cfg.epochs, 1)
+    v.positive_finite("--lr", cfg.lr)
+    v.in_unit_interval("--momentum", cfg.momentum)
+    v.int_at_least("--accumulate", cfg.accumulate, 1)
+    v.positive_finite("--head-lr-scale", cfg.head_lr_scale)
+    v.positive_finite("--timeout", cfg.timeout)
+    v.int_at_least("--seed", cfg.seed, 0)
+    v.int_at_least("--max-test", cfg.max_test, 0)
+    if cfg.seed >= 2**32:
+        raise TinytrainError(f"--seed must be below 2**32, not {cfg.seed}")
+    from emulation.boards import get_board
+
+    get_board(cfg.board)  # an unknown board is refused before the model is loaded
+    v.writable_dir("--report", cfg.report_dir)
+    v.writable_file("--dump-params", cfg.dump_params)
+    if cfg.save_record:
+        from tinytrain.job import paths
+
+        v.writable_dir("the run record directory (--no-save skips it)", paths.runs_dir())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -93,8 +93,11 @@ def run(args: argparse.Namespace) -> int:
             raise TinytrainError(f"unknown dataset {d!r}: choose from {', '.join(DATASETS)}")
     if args.seeds < 1 or args.epochs < 1 or args.resolution < 32 or args.jobs < 1 or args.sweep_seeds < 1:
         raise TinytrainError("--seeds, --epochs, --jobs, --sweep-seeds must be >= 1 and --resolution >= 32")
-    if args.head_lr_scale is not None and not args.head_lr_scale > 0:
-        raise TinytrainError("--head-lr-scale must be positive")
+    from tinytrain.cli import validate as v
+
+    v.positive_finite("--head-lr-scale", args.head_lr_scale)
+    v.positive_finite("--lr", args.lr)
+    v.writable_dir("--out", args.out)
     lr = {d: {f: args.lr for f in FAMILIES} for d in datasets} if args.lr else {}
     hs = args.head_lr_scale
     head = {d: {f: hs if hs is not None else 1.0 for f in FAMILIES if f != "last"} for d in datasets}

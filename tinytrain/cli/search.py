@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from emulation.boards import DEFAULT_BOARD
+from tinytrain.atomic import write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tinytrain.cli import validate as v
     from tinytrain.data import load_dataset
     from tinytrain.job.prepare import load_graph
     from tinytrain.schedule import board_sram_bytes
@@ -63,6 +65,18 @@ def run(args: argparse.Namespace) -> int:
     from tinytrain.sparse.cost import CostModel
     from tinytrain.sparse.search import search
 
+    v.positive_finite("--budget", args.budget)
+    v.resolution("--resolution", args.resolution)
+    v.resolution("--analysis-resolution", args.analysis_resolution)
+    v.int_at_least("--evals", args.evals, 1)
+    v.int_at_least("--steps", args.steps, 1)
+    v.positive_finite("--lr", args.lr)
+    v.int_at_least("--test-images", args.test_images, 0)
+    v.int_at_least("--last-blocks", args.last_blocks, 1)
+    v.int_at_least("--seeds", args.seeds, 1)
+    v.int_at_least("--workers", args.workers, 1)
+    v.writable_dir("--out (its directory)", Path(args.out).parent)
+    v.writable_file("--out", args.out)
     ds = load_dataset(args.dataset, 8)
     graph = load_graph(args.model, args.resolution, ds.classes, fresh_head=True)
     cost = CostModel(graph, args.board)
@@ -114,8 +128,7 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_text(out, json.dumps(doc, indent=1) + "\n")  # atomic; creates the directory
     ws = ", ".join(f"{w['layer']} x{w['input_channel_ratio']:g}" for w in result.spec["weights"]) or "none"
     print(
         f"{args.model} @ {args.resolution}, {ds.classes} classes, board {args.board}: budget "

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytrain import RESULTS_DIR
+from tinytrain import RESULTS_DIR, atomic
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def execute(jobs: list[Job], cache: Path, workers: int, log: Callable[[str], Non
     log(f"{len(jobs)} jobs: {len(rows)} cached, {len(todo)} to run")
 
     def done(r: dict) -> None:
-        (cache / f"{r['key']}.json").write_text(json.dumps(r, indent=1))
+        atomic.write_text(cache / f"{r['key']}.json", json.dumps(r, indent=1))
         rows[r["key"]] = r
         log(
             f"{r['split']:4s} {r['dataset']:6s} s{r['seed']} {r['scheme']:10s} {r['rule']:10s} "
@@ -268,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rows = execute(g["val"] + g["test"] + extra, cache, a.jobs)
     chosen = {k: {"lr": r["lr"], "head_lr_scale": r["head_lr_scale"]} for k, r in picks.items()}
-    (out / "main_job.json").write_text(json.dumps({"chosen_on_val": chosen, "rows": rows}, indent=1))
-    (out / "main_job.md").write_text(
+    atomic.write_text(out / "main_job.json", json.dumps({"chosen_on_val": chosen, "rows": rows}, indent=1))
+    atomic.write_text(
+        out / "main_job.md",
         "# The main job's recipe on the host reference\n\n"
         "`python -m tinytrain.experiments.mainjob` (module doc: the setup). MCUNet-5FPS, new head, "
         "`paper:99kb` unless noted, 80×80, 3 epochs, constant lr, batch 1; faces: the 140-image train split, "
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Held-out test accuracy\n\n"
         + _table(rows, "test")
         + "\n## Validation (seed 0)\n\n"
-        + _table(rows, "val")
+        + _table(rows, "val"),
     )
     print(json.dumps(chosen))
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tinytrain import atomic
 from tinytrain.experiments.config import (
     FIG9_SCHEMES,
     MAIN_HEAD1,
@@ -93,7 +94,7 @@ def _write_csv(path: Path, rows: list[Row]) -> Path:
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    with path.open("w", newline="") as f:
+    with atomic.atomic_open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         for r in rows:
@@ -379,7 +380,7 @@ def _plot_fig9(path: Path, recs: list[Row], settings: Settings) -> Path:
         f"{len(settings.seeds)} seeds"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic.savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -408,7 +409,7 @@ def _plot_bars(path: Path, recs: list[Row], key: str, title: str, settings: Sett
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic.savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -439,7 +440,7 @@ def _plot_curves(path: Path, rows: list[Row], settings: Settings) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic.savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -460,13 +461,13 @@ def write_all(
     if sweep_table:
         written.append(_write_csv(out / "lr_sweep.csv", sweep_table))
         md = sweep_md(sweep_table, settings.rule)
-        (out / "lr_sweep.md").write_text("# Learning-rate sweep\n\n" + md)
+        atomic.write_text(out / "lr_sweep.md", "# Learning-rate sweep\n\n" + md)
         written.append(out / "lr_sweep.md")
         sections.append("## Learning-rate sweep\n\n" + md)
     if "table1" in suites:
         recs, md = table1(rows, settings)
         written.append(_write_csv(out / "table1.csv", recs))
-        (out / "table1.md").write_text("# Table 1 shape: fp32 vs int8 without / with QAS\n\n" + md)
+        atomic.write_text(out / "table1.md", "# Table 1 shape: fp32 vs int8 without / with QAS\n\n" + md)
         written.append(out / "table1.md")
         written.append(
             _plot_bars(
@@ -482,14 +483,14 @@ def write_all(
     if "fig9" in suites:
         recs, md = fig9(rows, settings)
         written.append(_write_csv(out / "fig9.csv", recs))
-        (out / "fig9.md").write_text("# Fig. 9 shape: accuracy vs training memory\n\n" + md)
+        atomic.write_text(out / "fig9.md", "# Fig. 9 shape: accuracy vs training memory\n\n" + md)
         written.append(out / "fig9.md")
         written.append(_plot_fig9(out / "fig9.png", recs, settings))
         sections.append("## Fig. 9 shape\n\n" + md)
     if "rounding" in suites:
         recs, md = rounding(rows, settings)
         written.append(_write_csv(out / "rounding.csv", recs))
-        (out / "rounding.md").write_text("# Update rounding rule\n\n" + md)
+        atomic.write_text(out / "rounding.md", "# Update rounding rule\n\n" + md)
         written.append(out / "rounding.md")
         bars = [dict(r, config=f"{r['rule']} @ lr×{r['lr_factor']:g}") for r in recs]
         written.append(_plot_bars(out / "rounding.png", bars, "config", "update rounding rule", settings))
@@ -513,7 +514,7 @@ def write_all(
         cpu_seconds_sum=round(cpu_seconds, 1),
         runs=len(test_rows),
     )
-    (out / "run_info.json").write_text(json.dumps(info, indent=1, default=str))
+    atomic.write_text(out / "run_info.json", json.dumps(info, indent=1, default=str))
     written.append(out / "run_info.json")
     s = settings
     head = (
@@ -527,6 +528,6 @@ def write_all(
         f"rule of the int8 runs `{s.rule}` (the rounding table: all three). Test accuracy on the fixed "
         f"test split, mean ± std over seeds (%). Discussion: docs/evidence.md.\n\n"
     )
-    (out / "README.md").write_text(head + "\n".join(sections))
+    atomic.write_text(out / "README.md", head + "\n".join(sections))
     written.append(out / "README.md")
     return written

@@ -149,6 +149,10 @@ def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) 
     run_rec = None
     if elf is not None:
         run_rec = run_qemu(elf, board, run_dir, collect, cfg.timeout, cfg.profile)
+        if run_rec.status in ("killed", "timeout"):  # not a firmware fault; the message names the cause
+            from emulation.runner import EmulatorKilled
+
+            raise (EmulatorKilled if run_rec.status == "killed" else FirmwareFault)(run_rec.message)
         events = list(run_rec.events)
         output = Path(run_rec.uart_log).read_text(errors="replace") if Path(run_rec.uart_log).exists() else ""
         status = 0 if run_rec.ok else (run_rec.exit_code if run_rec.exit_code not in (None, 0) else 1)
@@ -173,7 +177,11 @@ def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) 
     if pfile.exists():
         device_params = gen.read_params(pfile.read_bytes())
     if cfg.dump_params:
-        np.savez(cfg.dump_params, **device_params)
+        from tinytrain.atomic import atomic_open
+
+        dump = cfg.dump_params if str(cfg.dump_params).endswith(".npz") else f"{cfg.dump_params}.npz"
+        with atomic_open(dump, "wb") as f:
+            np.savez(f, **device_params)
     match: dict[str, Any] = {"checked": False}
     matched: bool | None = None
     if cfg.check_reference:

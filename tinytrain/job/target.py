@@ -70,13 +70,17 @@ def stream_process(
     cmd: list[str], cwd: Path, on_event: Callable[[dict[str, Any]], None], timeout: float
 ) -> tuple[int, str]:
     """Run `cmd`, parse its stdout line by line as it arrives (metrics protocol) and return
-    (exit status, whole output). A timeout kills it (status -9)."""
+    (exit status, whole output). A timeout kills it (FirmwareFault naming the limit); a kill from outside
+    is EmulatorKilled."""
     from emulation.protocol import parse_line
+    from tinytrain import children
+    from tinytrain.job.config import FirmwareFault
 
-    proc = subprocess.Popen(
+    proc = children.spawn(
         cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1
     )
-    timer = threading.Timer(timeout, proc.kill)
+    fired = threading.Event()
+    timer = threading.Timer(timeout, lambda: (fired.set(), proc.kill()))
     timer.start()
     lines = []
     try:
@@ -90,8 +94,16 @@ def stream_process(
     finally:
         timer.cancel()
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            children.kill_group(proc)
+        children.reap(proc)
+    if status < 0:
+        from emulation.runner import EmulatorKilled
+
+        if fired.is_set():
+            raise FirmwareFault(
+                f"timed out after {timeout:g} s (the --timeout limit): the host binary did not finish in time"
+            )
+        raise EmulatorKilled(f"the host binary was killed from outside by signal {-status} (not a timeout)")
     return status, "".join(lines)
 
 

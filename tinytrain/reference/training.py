@@ -198,9 +198,19 @@ class Trainer:
     def load(self, path: str | Path) -> None:
         try:
             npz = np.load(path, allow_pickle=False)
-        except OSError as exc:
-            raise TinytrainError(f"{path}: cannot read parameters ({exc})") from exc
+        except Exception as exc:  # OSError, BadZipFile, a pickle, a damaged header: not a parameter file
+            raise TinytrainError(f"{path}: cannot read parameters ({type(exc).__name__}: {exc})") from None
+        try:
+            self._load_arrays(path, npz)
+        except TinytrainError:
+            raise
+        except Exception as exc:  # a damaged member (zip CRC, truncated array, bad header)
+            raise TinytrainError(f"{path}: damaged parameter file ({type(exc).__name__}: {exc})") from None
+
+    def _load_arrays(self, path: str | Path, npz: Any) -> None:
+        """Read and check every array first, then assign: a damaged file leaves the trainer as it was."""
         params = self.parameters()
+        loaded = {}
         for name, arr in params.items():
             if name not in npz.files:
                 raise TinytrainError(f"{path}: no array for {name!r} (was it saved from another program?)")
@@ -209,8 +219,12 @@ class Trainer:
                 raise TinytrainError(
                     f"{path}: {name!r} is {new.dtype}{new.shape}, expected {arr.dtype}{arr.shape}"
                 )
-            arr[...] = new
-        if "__rng_state__" in npz.files:
-            self.rng.state = int(npz["__rng_state__"][0])
-        if "__batch_count__" in npz.files:
-            self.batch_count = int(npz["__batch_count__"][0]) % self.accumulate
+            loaded[name] = new
+        rng = [int(npz["__rng_state__"].ravel()[0])] if "__rng_state__" in npz.files else []
+        batch = [int(npz["__batch_count__"].ravel()[0])] if "__batch_count__" in npz.files else []
+        for name, new in loaded.items():
+            params[name][...] = new
+        if rng:
+            self.rng.state = rng[0]
+        if batch:
+            self.batch_count = batch[0] % self.accumulate

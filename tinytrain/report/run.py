@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from tinytrain import atomic
 from tinytrain.report.summary import PHASES, predicted_groups, summary
 
 KB = 1024.0
@@ -90,7 +91,7 @@ def plot_learning_curve(record: dict[str, Any], path: Path) -> Path:
     else:
         axb.axis("off")
     fig.tight_layout()
-    fig.savefig(path)
+    atomic.savefig(fig, path)
     plt.close(fig)
     return path
 
@@ -161,7 +162,7 @@ def plot_memory(record: dict[str, Any], path: Path) -> Path:
     ax.set_title("peak SRAM of the training firmware: measured vs the compiler's plan", fontsize=9)
     ax.legend(loc="center", fontsize=7, ncol=2, frameon=False, bbox_to_anchor=(0.6, 0.5))
     fig.tight_layout()
-    fig.savefig(path)
+    atomic.savefig(fig, path)
     plt.close(fig)
     return path
 
@@ -213,7 +214,7 @@ def write_run_report(record: dict[str, Any], out_dir: str | Path) -> Path:
     plot_learning_curve(record, d / "learning_curve.png")
     plot_memory(record, d / "memory_breakdown.png")
     rec = trimmed_record(record)
-    (d / "record.json").write_text(compact_json(rec) + "\n")
+    atomic.write_text(d / "record.json", compact_json(rec) + "\n")
     ips = record.get("instructions_per_step") or {}
     kps = record.get("kernels_per_step") or {}
     total = int(ips.get("total") or 0)
@@ -255,5 +256,5 @@ def write_run_report(record: dict[str, Any], out_dir: str | Path) -> Path:
         wall=record.get("wall_seconds") or {},
     )
     out = d / "report.html"
-    out.write_text(page)
+    atomic.write_text(out, page)
     return out

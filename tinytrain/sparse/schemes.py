@@ -111,6 +111,8 @@ def _from_spec(graph: Graph, name: str, spec: dict[str, Any], where: str, allow_
         if not isinstance(e, dict) or "layer" not in e or "input_channel_ratio" not in e:
             raise TinytrainError(f"{where}: weight entry {e!r} needs 'layer' and 'input_channel_ratio'")
         layer, r = e["layer"], e["input_channel_ratio"]
+        if not isinstance(layer, str):
+            raise TinytrainError(f"{where}: weight entry {e!r}: 'layer' must be a layer name (a string)")
         if layer not in convs:
             known = [op.name for op in graph.ops]
             hint = (
@@ -178,11 +180,17 @@ def resolve_scheme(spec: str | Path | dict[str, Any], graph: Graph) -> Scheme:
     p = Path(text)
     if p.suffix == ".json" or p.exists():
         try:
-            doc = json.loads(p.read_text())
+            doc = json.loads(p.read_bytes().decode("utf-8"))
         except OSError as exc:
             raise TinytrainError(f"scheme file {p}: cannot read ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise TinytrainError(
+                f"scheme file {p}: not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON"
+            ) from None
         except json.JSONDecodeError as exc:
             raise TinytrainError(f"scheme file {p}: invalid JSON ({exc})") from exc
+        except RecursionError:
+            raise TinytrainError(f"scheme file {p}: JSON nested too deeply") from None
         return _from_spec(graph, p.stem, doc, f"scheme file {p}", allow_zero=False)
     raise TinytrainError(
         f"unknown scheme {text!r}: use one of {', '.join(BUILTIN)}, paper:<budget> "

@@ -44,6 +44,19 @@ static int argmax(const int8_t *z, int n) {
   return best;
 }
 
+const char *tt_source_error(int rc) {
+  switch (rc) {
+    case TT_SRC_EOPEN: return "cannot open the dataset";
+    case TT_SRC_ESEEK: return "seek failed";
+    case TT_SRC_ESHORT: return "short read: the dataset is truncated";
+    case TT_SRC_EMAGIC: return "not a tinytrain dataset (magic/version)";
+    case TT_SRC_EINDEX: return "sample index out of range";
+    case TT_SRC_ELABEL: return "label out of range (>= num_classes)";
+    case TT_SRC_ELAYOUT: return "corrupt dataset header (regions overlap or overflow)";
+    default: return "unknown source error";
+  }
+}
+
 static int evaluate(const char *when) {
   static const char hex[] = "0123456789abcdef";
   uint32_t correct = 0;
@@ -56,7 +69,8 @@ static int evaluate(const char *when) {
     int rc = tt_source_test(i, tt_sample, &label);
     if (rc < 0) {
       if (want_preds) tt_puts("\"}\n");
-      tt_emit("{\"ev\":\"error\",\"msg\":\"test sample %lu: source error %d\"}", (unsigned long)i, rc);
+      tt_emit("{\"ev\":\"error\",\"msg\":\"test sample %lu: source error %d: %s\"}", (unsigned long)i, rc,
+              tt_source_error(rc));
       return -1;
     }
     uint64_t t0 = tt_instret();
@@ -95,7 +109,7 @@ int main(void) {
   tt_board_init();
   int rc = tt_source_open(&ds);
   if (rc != 0) {
-    tt_emit("{\"ev\":\"error\",\"msg\":\"cannot open the sample source (error %d)\"}", rc);
+    tt_emit("{\"ev\":\"error\",\"msg\":\"cannot open the sample source (error %d: %s)\"}", rc, tt_source_error(rc));
     return TT_EXIT_FAIL;
   }
   if (ds.sample_bytes != TT_INPUT_BYTES || ds.num_classes != TT_NUM_CLASSES) {
@@ -118,7 +132,8 @@ int main(void) {
     rc = tt_source_next(tt_sample, &label, &lr);
     if (rc == 0) break;
     if (rc < 0) {
-      tt_emit("{\"ev\":\"error\",\"msg\":\"training sample %lu: source error %d\"}", (unsigned long)i, rc);
+      tt_emit("{\"ev\":\"error\",\"msg\":\"training sample %lu: source error %d: %s\"}", (unsigned long)i, rc,
+              tt_source_error(rc));
       return TT_EXIT_FAIL;
     }
     uint64_t t0 = tt_instret();

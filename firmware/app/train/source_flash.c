@@ -14,7 +14,9 @@ static void copy(void *dst, const uint8_t *src, uint32_t n) {
 
 int tt_source_open(tt_dataset_header *info) {
   ds = (const tt_dataset_header *)(const void *)tt_dataset_blob;
-  if (ds->magic != TT_DATASET_MAGIC || ds->version != TT_DATASET_VERSION) return -4;
+  if (ds->magic != TT_DATASET_MAGIC || ds->version != TT_DATASET_VERSION) return TT_SRC_EMAGIC;
+  /* a corrupt image must not make the reads below leave the blob: every region in order, no overflow */
+  if (!tt_dataset_layout_ok(ds, 0)) return TT_SRC_ELAYOUT;
   ds_step = 0;
   *info = *ds;
   return 0;
@@ -25,7 +27,8 @@ int tt_source_next(int8_t *sample, int *label, float *lr) {
   uint32_t idx;
   copy(&idx, tt_dataset_blob + ds->off_order + 4u * ds_step, 4);
   copy(lr, tt_dataset_blob + ds->off_lr + 4u * ds_step, 4);
-  if (idx >= ds->n_train) return -5;
+  if (idx >= ds->n_train) return TT_SRC_EINDEX;
+  if (tt_dataset_blob[ds->off_train_labels + idx] >= ds->num_classes) return TT_SRC_ELABEL;
   *label = tt_dataset_blob[ds->off_train_labels + idx];
   copy(sample, tt_dataset_blob + ds->off_train + idx * ds->sample_bytes, ds->sample_bytes);
   ds_step++;
@@ -33,7 +36,8 @@ int tt_source_next(int8_t *sample, int *label, float *lr) {
 }
 
 int tt_source_test(uint32_t i, int8_t *sample, int *label) {
-  if (i >= ds->n_test) return -5;
+  if (i >= ds->n_test) return TT_SRC_EINDEX;
+  if (tt_dataset_blob[ds->off_test_labels + i] >= ds->num_classes) return TT_SRC_ELABEL;
   *label = tt_dataset_blob[ds->off_test_labels + i];
   copy(sample, tt_dataset_blob + ds->off_test + i * ds->sample_bytes, ds->sample_bytes);
   return 1;

@@ -11,15 +11,16 @@ static tt_dataset_header ds;
 static uint32_t ds_step;
 
 static int read_at(uint32_t off, void *buf, uint32_t n) {
-  if (tt_sh_seek(ds_fd, (long)off) != 0) return -2;
-  return tt_sh_read(ds_fd, buf, n) == (int)n ? 0 : -3;
+  if (tt_sh_seek(ds_fd, (long)off) != 0) return TT_SRC_ESEEK;
+  return tt_sh_read(ds_fd, buf, n) == (int)n ? 0 : TT_SRC_ESHORT;
 }
 
 int tt_source_open(tt_dataset_header *info) {
   ds_fd = tt_sh_open(TT_DATASET_PATH, TT_SH_RB);
-  if (ds_fd < 0) return -1;
-  if (tt_sh_read(ds_fd, &ds, sizeof ds) != (int)sizeof ds) return -3;
-  if (ds.magic != TT_DATASET_MAGIC || ds.version != TT_DATASET_VERSION) return -4;
+  if (ds_fd < 0) return TT_SRC_EOPEN;
+  if (tt_sh_read(ds_fd, &ds, sizeof ds) != (int)sizeof ds) return TT_SRC_ESHORT;
+  if (ds.magic != TT_DATASET_MAGIC || ds.version != TT_DATASET_VERSION) return TT_SRC_EMAGIC;
+  if (!tt_dataset_layout_ok(&ds, 0)) return TT_SRC_ELAYOUT; /* reads past the end are short reads */
   ds_step = 0;
   *info = ds;
   return 0;
@@ -31,10 +32,11 @@ int tt_source_next(int8_t *sample, int *label, float *lr) {
   uint8_t lab;
   int rc = read_at(ds.off_order + 4u * ds_step, &idx, 4);
   if (rc == 0) rc = read_at(ds.off_lr + 4u * ds_step, lr, 4);
-  if (rc == 0 && idx >= ds.n_train) rc = -5;
+  if (rc == 0 && idx >= ds.n_train) rc = TT_SRC_EINDEX;
   if (rc == 0) rc = read_at(ds.off_train_labels + idx, &lab, 1);
   if (rc == 0) rc = read_at(ds.off_train + idx * ds.sample_bytes, sample, ds.sample_bytes);
   if (rc) return rc;
+  if (lab >= ds.num_classes) return TT_SRC_ELABEL;
   *label = lab;
   ds_step++;
   return 1;
@@ -42,10 +44,11 @@ int tt_source_next(int8_t *sample, int *label, float *lr) {
 
 int tt_source_test(uint32_t i, int8_t *sample, int *label) {
   uint8_t lab;
-  if (i >= ds.n_test) return -5;
+  if (i >= ds.n_test) return TT_SRC_EINDEX;
   int rc = read_at(ds.off_test_labels + i, &lab, 1);
   if (rc == 0) rc = read_at(ds.off_test + i * ds.sample_bytes, sample, ds.sample_bytes);
   if (rc) return rc;
+  if (lab >= ds.num_classes) return TT_SRC_ELABEL;
   *label = lab;
   return 1;
 }

@@ -34,4 +34,21 @@ typedef struct {
   uint32_t reserved;
 } tt_dataset_header;
 
+/* The header's regions in their documented order, each inside [64, size) with no 32-bit overflow: 1 if
+ * consistent (size: the image's bytes, or 0 when unknown: then only the order and overflow are checked). */
+static inline int tt_dataset_layout_ok(const tt_dataset_header *h, uint64_t size) {
+  uint64_t s = h->sample_bytes;
+  uint64_t end_train = (uint64_t)h->off_train + (uint64_t)h->n_train * s;
+  uint64_t end_train_labels = (uint64_t)h->off_train_labels + h->n_train;
+  uint64_t end_test = (uint64_t)h->off_test + (uint64_t)h->n_test * s;
+  uint64_t end_test_labels = (uint64_t)h->off_test_labels + h->n_test;
+  uint64_t end_order = (uint64_t)h->off_order + 4u * (uint64_t)h->n_steps;
+  uint64_t end_lr = (uint64_t)h->off_lr + 4u * (uint64_t)h->n_steps;
+  if (h->sample_bytes == 0 || h->num_classes == 0 || h->off_train < sizeof(tt_dataset_header)) return 0;
+  if (end_train > h->off_train_labels || end_train_labels > h->off_test || end_test > h->off_test_labels ||
+      end_test_labels > h->off_order || end_order > h->off_lr || end_lr > 0xffffffffu)
+    return 0;
+  return size == 0 || end_lr <= size;
+}
+
 #endif /* TT_DATASET_H */

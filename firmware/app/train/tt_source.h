@@ -17,6 +17,18 @@
 extern "C" {
 #endif
 
+/* Errors (negative): a source never reads or writes out of bounds on a corrupt file or flash image. */
+#define TT_SRC_EOPEN (-1)   /* cannot open the file */
+#define TT_SRC_ESEEK (-2)   /* seek failed */
+#define TT_SRC_ESHORT (-3)  /* short read: the file is truncated */
+#define TT_SRC_EMAGIC (-4)  /* not a dataset (magic/version) */
+#define TT_SRC_EINDEX (-5)  /* a sample index out of range */
+#define TT_SRC_ELABEL (-6)  /* a label >= num_classes */
+#define TT_SRC_ELAYOUT (-7) /* header regions overlap, overflow or exceed the image */
+
+/* A readable name of a source error. */
+const char *tt_source_error(int rc);
+
 /* Opens the source and fills in its header; 0 on success, a negative error otherwise. */
 int tt_source_open(tt_dataset_header *info);
 

@@ -1,0 +1,108 @@
+"""Fuzzing: a short campaign in the default run (seconds); the long one (>= 10,000 cases) is
+`pytest -m slow tests/reliability/test_fuzz.py`, its numbers in docs/reliability.md and
+results/reliability/fuzz.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tinytrain import REPO_ROOT, TinytrainError
+
+from .fuzz import campaign
+from .helpers import tiny_model, write_model
+
+HAVE_GCC = shutil.which("gcc") is not None
+
+SHORT = {"model": 120, "scheme": 120, "baseline": 80, "npy": 60, "state": 40, "elf": 60}
+LONG = {
+    "model": 3000,
+    "scheme": 2000,
+    "baseline": 1500,
+    "npy": 1000,
+    "state": 800,
+    "elf": 1000,
+    "reader": 1500,
+}
+
+
+def _check(c: object) -> None:
+    d = c.to_dict()  # type: ignore[attr-defined]
+    assert d["tracebacks"] == 0 and d["hangs"] == 0 and d["crashes_or_sanitizer_reports"] == 0, "\n".join(
+        d["failures"]
+    )
+
+
+def test_short_fuzz_campaign(tmp_path: Path) -> None:
+    c = campaign(tmp_path, SHORT, seed=int(os.environ.get("TT_FUZZ_SEED", "1")))
+    _check(c)
+    assert c.total == sum(SHORT.values())
+    assert sum(c.clean_errors.values()) > 0.3 * c.total  # the mutations do reach the checks
+
+
+@pytest.mark.skipif(not HAVE_GCC, reason="no host gcc")
+def test_short_fuzz_of_the_device_sample_reader_under_asan(tmp_path: Path) -> None:
+    c = campaign(tmp_path, {"reader": 40}, seed=1)
+    _check(c)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(doc=JSON, key=st.sampled_from(["first_conv", "blocks", "classifier", "format", "name"]))
+def test_hypothesis_model_json(tmp_path_factory: pytest.TempPathFactory, doc: object, key: str) -> None:
+    from tinytrain.models.mcu_format import load_mcu_model
+
+    good, arrays = tiny_model()
+    good[key] = doc
+    d = write_model(tmp_path_factory.mktemp("m"), good, arrays)
+    try:
+        load_mcu_model(d)
+    except TinytrainError as exc:
+        assert str(exc).strip()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(doc=JSON)
+def test_hypothesis_scheme_documents(tmp_path_factory: pytest.TempPathFactory, doc: object) -> None:
+    from tinytrain.models.mcu_format import load_mcu_model
+    from tinytrain.sparse import resolve_scheme
+
+    g, arrays = tiny_model()
+    graph = load_mcu_model(write_model(tmp_path_factory.mktemp("m"), g, arrays))
+    for spec in (
+        doc,
+        {"weights": [doc]},
+        {"bias_last_n": doc},
+        {"weights": [{"layer": doc, "input_channel_ratio": 1}]},
+    ):
+        f = tmp_path_factory.mktemp("s") / "s.json"
+        f.write_text(json.dumps(spec))
+        try:
+            resolve_scheme(str(f), graph)
+        except TinytrainError as exc:
+            assert str(exc).strip()
+
+
+@pytest.mark.slow
+def test_long_fuzz_campaign(tmp_path: Path) -> None:
+    """>= 10,000 cases over every file kind; writes results/reliability/fuzz.json when TT_FUZZ_RECORD=1."""
+    c = campaign(tmp_path, LONG if HAVE_GCC else {k: v for k, v in LONG.items() if k != "reader"}, seed=2026)
+    doc = c.to_dict()
+    if os.environ.get("TT_FUZZ_RECORD") == "1":
+        out = REPO_ROOT / "results" / "reliability" / "fuzz.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+    _check(c)
+    assert c.total >= 10_000
