@@ -264,7 +264,7 @@ class Runner:
         device: list[dict[str, Any] | None] = [None] * n
         t0 = time.perf_counter()
         ex = self.executor
-        width = f"{self.jobs} at a time" if ex is None else f"executor {ex.name}, {ex.workers} workers"
+        width = f"{self.jobs} at a time" if ex is None else f"executor {ex.name}"
         self.progress(f"{n} device rows, {width} (fingerprint {self.fingerprint})")
         tasks: dict[str, tuple[int, RowSpec]] = {}
         with Tracker("bench rows", n, self.live, self.progress) as track:
@@ -286,6 +286,10 @@ class Runner:
                 executor = ex or LocalExecutor(self.jobs, "thread")
                 try:
                     with executor:
+                        if ex is not None:
+                            self.progress(
+                                f"{ex.name}: {ex.workers} workers, started in {ex.startup_seconds:.1f} s"
+                            )
                         todo = [
                             Task(ROW_TASK, (spec.to_dict(), str(self.work_dir)), slug, EMULATION_TOOLS)
                             for slug, (_, spec) in tasks.items()

@@ -74,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seeds of the lr sweep of `last` and the main scheme (default 3; the deep baselines use 1)",
     )
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    from tinytrain.executor import add_executor_flag
+
+    add_executor_flag(p)
     p.add_argument(
         "--out",
         default=str(REPO_ROOT / "results" / "evidence"),
@@ -98,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
     v.positive_finite("--head-lr-scale", args.head_lr_scale)
     v.positive_finite("--lr", args.lr)
     v.writable_dir("--out", args.out)
+    from tinytrain.executor import make_executor, parse_executor
+    from tinytrain.progress import live_default
+
+    parse_executor(args.executor)  # a malformed --executor is refused before anything runs
     lr = {d: {f: args.lr for f in FAMILIES} for d in datasets} if args.lr else {}
     hs = args.head_lr_scale
     head = {d: {f: hs if hs is not None else 1.0 for f in FAMILIES if f != "last"} for d in datasets}
@@ -123,6 +130,15 @@ def run(args: argparse.Namespace) -> int:
         f"rule {args.rule}, out {args.out}",
         flush=True,
     )
-    evidence(settings, suites, Path(args.out), jobs=args.jobs, log=lambda m: print(m, flush=True))
+    executor = None if args.executor == "local" else make_executor(args.executor, args.jobs)
+    evidence(
+        settings,
+        suites,
+        Path(args.out),
+        jobs=args.jobs,
+        log=lambda m: print(m, flush=True),
+        executor=executor,
+        live=live_default(),
+    )
     print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     return 0

@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--kinds", default="pointwise", help="candidate conv kinds: pointwise,depthwise,regular")
     g.add_argument("--seeds", type=int, default=1, help="seeds per measurement (default 1)")
     g.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    from tinytrain.executor import add_executor_flag
+
+    add_executor_flag(g)
     g.add_argument(
         "--analysis-resolution", type=int, help="resolution of the analysis (shortcut; default: --resolution)"
     )
@@ -77,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     v.int_at_least("--workers", args.workers, 1)
     v.writable_dir("--out (its directory)", Path(args.out).parent)
     v.writable_file("--out", args.out)
+    from tinytrain.executor import make_executor, parse_executor
+    from tinytrain.progress import live_default
+
+    parse_executor(args.executor)  # a malformed --executor is refused before anything runs
     ds = load_dataset(args.dataset, 8)
     graph = load_graph(args.model, args.resolution, ds.classes, fresh_head=True)
     cost = CostModel(graph, args.board)
@@ -104,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
                 last_blocks=args.last_blocks,
                 kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
             )
-            contrib = analyze(settings, workers=args.workers)
+            executor = None if args.executor == "local" else make_executor(args.executor, args.workers)
+            contrib = analyze(settings, workers=args.workers, executor=executor, live=live_default())
     else:
         contrib = None  # search() refuses with the minimum
     result = search(contrib, cost, budget, args.method, args.evals, args.seed)  # type: ignore[arg-type]

@@ -155,16 +155,26 @@ class Executor:
     name = "executor"
     workers = 1
     fingerprint: str | None = None  # checked on every worker when set (clusters)
+    startup_seconds = 0.0  # time to start the runtime or connect (Ray)
 
     def __init__(self) -> None:
         self._inflight: dict[Any, _Attempt] = {}
+        self._depth = 0  # nested `with` blocks share one start (a command's phases, one runtime)
 
     def __enter__(self) -> Executor:
-        self.start()
+        if self._depth == 0:
+            self.start()
+        self._depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._depth -= 1
+        if self._depth == 0:
+            self.close()
+        elif self._inflight:  # an inner block left early: cancel its tasks, keep the runtime
+            handles = list(self._inflight)
+            self._inflight.clear()
+            self._cancel(handles)
 
     def start(self) -> None:
         """Acquire the resources (a pool, a Ray connection). Bad input here is a TinytrainError."""
@@ -206,10 +216,9 @@ class Executor:
                 err = str(raw.get("error") or "")
                 node = str(raw.get("node") or "")
                 if kind in ("error", "crashed"):
-                    err = (
-                        f"{'worker died' if kind == 'crashed' else 'raised'} on {node or 'a worker'} "
-                        f"({att.number} attempts): {err}"
-                    )
+                    where = f" on {node}" if node else ""
+                    what = "worker died" if kind == "crashed" else "raised"
+                    err = f"{what}{where} ({att.number} attempts): {err}"
                 yield Outcome(att.task, raw.get("value"), err, node, att.number, kind)
 
 

@@ -52,7 +52,13 @@ class LocalExecutor(Executor):
             self._tasks[self._count] = task
             self._queue.append(self._count)
             return self._count
-        return self._pool.submit(run_task, task)
+        try:
+            return self._pool.submit(run_task, task)
+        except cf.BrokenExecutor:  # a worker process died and took the pool with it: a new pool
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self.start()
+            assert self._pool is not None
+            return self._pool.submit(run_task, task)
 
     def _next_done(self, handles: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
         if self._pool is None:
