@@ -116,6 +116,7 @@ def test_bench_cli_ray_missing_exits_2_without_csv(tmp_path, monkeypatch, capsys
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == [
-        "tinytrain bench: error: --executor ray needs Ray, which is not installed here: pip install tinytrain[ray]"
+        "tinytrain bench: error: --executor ray needs Ray, which is not installed here: "
+        "pip install tinytrain[ray]"
     ]
     assert not (tmp_path / "o" / "bench.csv").exists()
