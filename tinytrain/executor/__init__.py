@@ -120,12 +120,13 @@ def run_task(task: Task, fingerprint: str | None = None) -> dict[str, Any]:
     if problems:
         from emulation import toolchain
 
-        tools = [t for t in task.needs if _tool_problem(t, os.environ.get("PATH", ""))]
+        path_env = os.environ.get("PATH", "")
+        tools = [t for t in task.needs if _tool_problem(t, path_env) and t in toolchain.APT_PACKAGES]
+        hint = f"; {toolchain.install_command(*tools)}" if tools else ""
         return {
             "kind": "toolchain",
             "node": node,
-            "error": f"node {node}: {'; '.join(problems)} (`tinytrain doctor` on that node; "
-            f"{toolchain.install_command(*tools)})",
+            "error": f"node {node}: {'; '.join(problems)} (`tinytrain doctor` on that node{hint})",
         }
     try:
         value = resolve(task.fn)(*task.args)

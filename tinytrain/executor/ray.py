@@ -67,9 +67,10 @@ class RayExecutor(Executor):
     def start(self) -> None:
         ray = self._ray = import_ray()
         t0 = time.perf_counter()
-        if not ray.is_initialized():
+        if self.address:
+            check_reachable(self.address, self.connect_timeout)
+        if not ray.is_initialized():  # else: this process's Ray (e.g. a test's runtime) is used as it is
             if self.address:
-                check_reachable(self.address, self.connect_timeout)
                 try:
                     ray.init(address=self.address, log_to_driver=False)
                 except Exception as exc:  # reachable but not a Ray client server
