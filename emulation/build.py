@@ -13,12 +13,11 @@ board `m7` has Y", never a raw ld error.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinytrain import REPO_ROOT, TinytrainError
+from tinytrain import REPO_ROOT, TinytrainError, children
 
 from .boards import COMMON_DIR, Board, get_board
 from .elfinfo import StaticMemory, static_memory
@@ -134,7 +133,7 @@ def build_firmware(
         str(elf),
     ]
     elf.unlink(missing_ok=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=out)
+    proc = children.run(cmd, text=True, cwd=out)  # killed with tinytrain (tinytrain.children)
     if proc.returncode != 0:
         msg = does_not_fit_message(proc.stderr, b, stack_min)
         if msg:

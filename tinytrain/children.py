@@ -120,3 +120,21 @@ def install_signal_handlers() -> None:
         signal.signal(sig, _on_signal)
     atexit.register(kill_all)
     _installed = True
+
+
+def run(cmd: list[str], *, timeout: float | None = None, **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    """`subprocess.run(cmd, capture_output=True, ...)` through `spawn`: a compiler or tool call that is killed
+    with its process group when tinytrain is interrupted, and gets the parent-death signal (a compiler pass
+    it already started finishes its file and exits on its own)."""
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    kwargs.pop("capture_output", None)
+    proc = spawn(cmd, **kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        kill_group(proc)
+        raise
+    finally:
+        reap(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

@@ -33,6 +33,7 @@ class Tally:
     survivors: list[str] = field(default_factory=list)
     leftover_temporaries: int = 0
     finished_before_kill: int = 0
+    compilers_finishing: int = 0  # a compiler pass running at a SIGKILL, alive > 5 s (exits by itself)
 
     def add(self, sig: signal.Signals) -> None:
         self.kills += 1
@@ -47,6 +48,7 @@ class Tally:
         self.survivors += other.survivors
         self.leftover_temporaries += other.leftover_temporaries
         self.finished_before_kill += other.finished_before_kill
+        self.compilers_finishing += other.compilers_finishing
 
 
 # ---- the atomic writer alone (fast: many kills per second) -------------------------------------------------
@@ -117,6 +119,20 @@ def _watch(proc: subprocess.Popen[str], seconds: float) -> set[int]:
     return seen
 
 
+COMPILERS = ("cc1", "cc1plus", "as", "ld", "collect2", "lto-wrapper", "gcc")
+
+
+def check_children(seen: set[int], sig: signal.Signals, tally: Tally) -> None:
+    """QEMU, workers and anything long-running must be gone within 5 s; a compiler pass already running when
+    tinytrain was SIGKILLed (its driver got the parent-death signal) may finish its file: within 60 s."""
+    compilers = {p for p in seen if comm(p) in COMPILERS or comm(p).startswith("arm-none-eabi")}
+    left = survivors(sorted(seen - compilers))
+    late = survivors(sorted(compilers))
+    tally.compilers_finishing += len(late)
+    late = survivors(late, grace=60.0)
+    tally.survivors += [f"{p} ({comm(p)}) after {sig.name}" for p in left + late]
+
+
 def check_report_dir(d: Path, tally: Tally) -> None:
     for f in sorted(d.glob("*")) if d.exists() else []:
         if f.name.startswith(".") or f.is_dir():
@@ -167,8 +183,7 @@ def kill_emulate(tmp: Path, kills: int, rng: random.Random, max_delay: float = 8
         else:
             tally.finished_before_kill += 1
         proc.communicate(timeout=120)
-        left = survivors(sorted(seen))
-        tally.survivors += [f"{p} ({comm(p)}) after {sig.name}" for p in left]
+        check_children(seen, sig, tally)
         check_report_dir(report, tally)
         if dump.exists():
             check_report_dir(tmp, tally)  # the .npz beside the report folder
@@ -211,8 +226,7 @@ def kill_bench(tmp: Path, kills: int, rng: random.Random, max_delay: float = 35.
         else:
             tally.finished_before_kill += 1
         proc.communicate(timeout=300)
-        left = survivors(sorted(seen))
-        tally.survivors += [f"{p} ({comm(p)}) after {sig.name}" for p in left]
+        check_children(seen, sig, tally)
         check_report_dir(out, tally)
         check_report_dir(out / "rows", tally)
     return tally

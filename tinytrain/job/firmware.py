@@ -4,7 +4,6 @@ the training app, the generated model and the runtime kernels for a board (emula
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,8 @@ HOST_CFLAGS = ("-O2", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-Wa
 
 def build_host(gen_dir: Path, out_dir: Path, source: str = "semihost") -> Path:
     """The same training app, model and runtime built with the host gcc (tt_board.h on stdio)."""
+    from tinytrain import children
+
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         raise TinytrainError("no host C compiler (gcc) found; install it with: sudo apt-get install -y gcc")
@@ -88,11 +89,11 @@ def build_host(gen_dir: Path, out_dir: Path, source: str = "semihost") -> Path:
             "-o",
             str(obj),
         ]
-        proc = subprocess.run(c, capture_output=True, text=True)
+        proc = children.run(c, text=True)
         if proc.returncode != 0:
             raise TinytrainError(f"host build failed ({s.name}):\n{proc.stderr.strip()}")
         objs.append(str(obj))
-    proc = subprocess.run([gcc, *objs, "-lm", "-o", str(exe)], capture_output=True, text=True)
+    proc = children.run([gcc, *objs, "-lm", "-o", str(exe)], text=True)
     if proc.returncode != 0:
         raise TinytrainError(f"host link failed:\n{proc.stderr.strip()}")
     return exe
