@@ -120,3 +120,21 @@ def test_bench_cli_ray_missing_exits_2_without_csv(tmp_path, monkeypatch, capsys
         "pip install tinytrain[ray]"
     ]
     assert not (tmp_path / "o" / "bench.csv").exists()
+
+
+def test_progress_lines_go_to_the_log_when_not_live_and_above_the_bar_when_live(capsys):
+    from tinytrain.progress import Tracker, live_default
+
+    logged: list[str] = []
+    with Tracker("rows", 2, live=False, log=logged.append) as t:
+        t.done(True, "row a ok")
+        t.done(False, "row b failed")
+    assert logged == ["row a ok", "row b failed"] and (t.finished, t.failures) == (2, 1)
+    assert capsys.readouterr().err == ""
+    with Tracker("rows", 3, live=True, log=logged.append) as t:
+        for ok in (True, False, True):
+            t.done(ok, f"line {ok}")
+    err = capsys.readouterr().err
+    assert "line True" in err and "line False" in err and "3/3" in err and "1 failed" in err
+    assert len(logged) == 2  # live: nothing more in the log
+    assert live_default(quiet=True) is False

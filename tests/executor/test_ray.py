@@ -145,3 +145,33 @@ def test_an_unreachable_cluster_is_a_one_line_error_without_csv(tmp_path, capsys
     assert not (tmp_path / "o" / "bench.csv").exists()
     with pytest.raises(TinytrainError, match="cannot reach"):
         RayExecutor(f"ray://127.0.0.1:{port}", 1, "f").start()
+
+
+@pytest.mark.slow  # ~17 s on 2 busy cores: the default run keeps the Ray tests under a minute
+def test_evidence_runs_and_contribution_measurements_are_the_same_on_ray(ray_ex, tmp_path):
+    from tinytrain.experiments.config import Settings, spec
+    from tinytrain.experiments.pipeline import Store, execute
+    from tinytrain.sparse.contrib import AnalysisSettings, analyze
+
+    tiny = Settings(datasets=("faces",), seeds=(0,), resolution=32, epochs=1, max_train=8)
+    specs = [spec(tiny, dataset="faces", seed=0, scheme="last", lr=lr, split="val") for lr in (0.01, 0.03)]
+    local = execute(specs, Store(tmp_path / "el"), jobs=1, log=lambda m: None)
+    remote = execute(specs, Store(tmp_path / "er"), log=lambda m: None, executor=ray_ex)
+    timing = ("seconds", "cpu_seconds")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in local] == [
+        {k: v for k, v in r.items() if k not in timing} for r in remote
+    ]
+    s = AnalysisSettings(
+        model="mcunet-5fps",
+        dataset="faces",
+        resolution=32,
+        steps=4,
+        test_images=8,
+        layers=("blocks.13.pointwise1",),
+        ratios=(1.0,),
+        bias_ks=(0,),
+    )
+    a = analyze(s, workers=1, cache_root=tmp_path / "cl", progress=lambda m: None)
+    b = analyze(s, cache_root=tmp_path / "cr", progress=lambda m: None, executor=ray_ex)
+    drop = lambda d: {**d, "runs": [{k: v for k, v in r.items() if k != "seconds"} for r in d["runs"]]}  # noqa: E731
+    assert drop(a.to_dict()) == drop(b.to_dict()) and len(b.runs) == 3
