@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class Tally:
     leftover_temporaries: int = 0
     finished_before_kill: int = 0
     compilers_finishing: int = 0  # a compiler pass running at a SIGKILL, alive > 5 s (exits by itself)
+    calibration_s: float = 0.0  # one uninterrupted run: kills are spread over [0.3 s, 1.05 x this]
 
     def add(self, sig: signal.Signals) -> None:
         self.kills += 1
@@ -169,13 +171,28 @@ def check_report_dir(d: Path, tally: Tally) -> None:
     tally.leftover_temporaries += len(leftover_temporaries(d)) if d.exists() else 0
 
 
-def kill_emulate(tmp: Path, kills: int, rng: random.Random, max_delay: float = 8.0) -> Tally:
+def _calibrate(argv: list[str], tally: Tally, check: Callable[[], None]) -> float:
+    """Seconds one uninterrupted run takes (its outputs checked too): kills are spread over all of it,
+    the final writes included."""
+    t0 = time.monotonic()
+    proc = start(argv)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-2000:]
+    check()
+    tally.calibration_s = round(time.monotonic() - t0, 1)
+    return time.monotonic() - t0
+
+
+def kill_emulate(tmp: Path, kills: int, rng: random.Random, max_delay: float | None = None) -> Tally:
     tally = Tally()
     tmp.mkdir(parents=True, exist_ok=True)
     report, dump = tmp / "report", tmp / "params.npz"
+    argv = [*SHORT_JOB, "--steps", "30", "--report", str(report), "--dump-params", str(dump)]
+    if max_delay is None:
+        max_delay = 1.05 * _calibrate(argv, tally, lambda: check_report_dir(report, tally))
     for _ in range(kills):
-        proc = start([*SHORT_JOB, "--steps", "30", "--report", str(report), "--dump-params", str(dump)])
-        seen = _watch(proc, rng.uniform(0.5, max_delay))
+        proc = start(argv)
+        seen = _watch(proc, rng.uniform(0.3, max_delay))
         sig = rng.choice(SIGNALS)
         if proc.poll() is None:
             proc.send_signal(sig)
@@ -208,17 +225,18 @@ include = false
 """
 
 
-def kill_bench(tmp: Path, kills: int, rng: random.Random, max_delay: float = 35.0) -> Tally:
+def kill_bench(tmp: Path, kills: int, rng: random.Random, max_delay: float | None = None) -> Tally:
     tally = Tally()
     tmp.mkdir(parents=True, exist_ok=True)
     cfg = tmp / "tiny.toml"
     cfg.write_text(BENCH_TOML)
     out, work = tmp / "bench-out", tmp / "bench-work"
+    argv = ["bench", "--config", str(cfg), "--out", str(out), "--work", str(work), "-j", "1", "--fresh"]
+    if max_delay is None:
+        max_delay = 1.05 * _calibrate(argv, tally, lambda: check_report_dir(out, tally))
     for _ in range(kills):
-        proc = start(
-            ["bench", "--config", str(cfg), "--out", str(out), "--work", str(work), "-j", "1", "--fresh"]
-        )
-        seen = _watch(proc, rng.uniform(1.0, max_delay))
+        proc = start(argv)
+        seen = _watch(proc, rng.uniform(0.5, max_delay))
         sig = rng.choice(SIGNALS)
         if proc.poll() is None:
             proc.send_signal(sig)

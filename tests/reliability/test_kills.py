@@ -29,8 +29,9 @@ def test_random_kills_of_an_atomic_writer(tmp_path: Path) -> None:
 @pytest.mark.qemu
 @needs_qemu
 def test_random_kills_of_emulate(tmp_path: Path) -> None:
-    t = kill_emulate(tmp_path, 2, random.Random(2), max_delay=6.0)
+    t = kill_emulate(tmp_path, 1, random.Random(2))
     _assert_clean(t)
+    assert t.files_checked >= 5  # the calibration run's report, record, plots and parameters
 
 
 @pytest.mark.slow
