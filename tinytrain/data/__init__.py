@@ -203,7 +203,7 @@ def _finish(
             f"{name}: only one class ({names[0] if names else 'none'}); a classifier needs 2 or more"
         )
     if test is None:
-        tr, te = stratified_split(y, test_fraction, seed, name)
+        tr, te = stratified_split(y, test_fraction, seed, name, names=names)
         test = (x[te], y[te])
         x, y = x[tr], y[tr]
         prov["split"] = {"seed": seed, "test_fraction": test_fraction, "stratified": True}
@@ -261,7 +261,7 @@ def _npz(
         )
     prov: dict[str, Any] = {"format": "npz", "dtype": str(x.dtype), "layout": layout}
     if dxt is None or yt_idx is None:  # split before any statistics are taken
-        tr, te = stratified_split(y_idx, test_fraction, seed, str(path))
+        tr, te = stratified_split(y_idx, test_fraction, seed, str(path), names=names)
         dxt, yt_idx = dx[te], y_idx[te]
         dx, y_idx = dx[tr], y_idx[tr]
         prov["split"] = {"seed": seed, "test_fraction": test_fraction, "stratified": True}

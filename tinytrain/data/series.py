@@ -195,14 +195,13 @@ def windows(
     if window is None:
         if stride is not None:
             raise DataError("a stride needs a window (--window N --stride S)")
-        lengths = {len(rec.series[i]) for i in range(len(rec.series))}
-        if len(lengths) > 1:
-            first = rec.series[0]
-            k = next(i for i in range(len(rec.series)) if len(rec.series[i]) != len(first))
+        lengths = [len(v) for v in rec.series]
+        common = max(set(lengths), key=lengths.count)
+        if any(n != common for n in lengths):
+            k = next(i for i, n in enumerate(lengths) if n != common)
             raise DataError(
-                f"{rec.source}: line {rec.lines[k]}: sample {rec.ids[k]!r} has {len(rec.series[k])} steps, "
-                f"sample {rec.ids[0]!r} has {len(first)}; give --window N (and --stride S) to cut recordings "
-                "into equal windows"
+                f"{rec.source}: line {rec.lines[k]}: sample {rec.ids[k]!r} has {lengths[k]} steps, the "
+                f"others {common}; give --window N (and --stride S) to cut recordings into equal windows"
             )
         if len(idx) == 0:
             return np.zeros((0, 0, len(rec.channels))), np.zeros(0, np.int64)

@@ -8,17 +8,24 @@ from tinytrain.data.errors import DataError
 
 
 def stratified_split(
-    y: np.ndarray, test_fraction: float, seed: int, source: str, unit: str = "sample"
+    y: np.ndarray,
+    test_fraction: float,
+    seed: int,
+    source: str,
+    unit: str = "sample",
+    names: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test): `test_fraction` of every class to the test set, each part in the split's seeded
-    shuffled order. `unit` names what is split ("sample", "recording") in errors."""
+    shuffled order. `unit` names what is split ("sample", "recording") and `names` the classes (y indexes
+    them) in errors."""
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"test_fraction must be in (0, 1), got {test_fraction}")
     values, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
-        few = values[int(np.argmin(counts))]
+        few = values[int(np.argmin(counts))].item()
+        few = names[few] if names is not None else few
         raise DataError(
             f"{source}: class {few!r} has only {counts.min()} {unit}; a stratified train/test split needs at "
             "least 2 per class: add data or give a test set"
