@@ -122,8 +122,13 @@ def read_csv(path: Path) -> Recordings:
 
 def read_ts(path: Path, _pair: bool = True) -> Recordings:
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
-    except (OSError, UnicodeDecodeError) as exc:
+        if path.suffix == ".gz":
+            import gzip
+
+            text = gzip.decompress(path.read_bytes()).decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8", errors="strict")
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise DataError(f"{path}: unreadable .ts file ({exc})") from exc
     header: dict[str, str] = {}
     rec = Recordings(path, [], [], [], [], [])
