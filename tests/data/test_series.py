@@ -142,3 +142,10 @@ def test_bad_csv(tmp_path: Path) -> None:
     assert "label 'jump' of test sample 'run3' is not in the training set" in _err(tr)
     (tmp_path / "ragged.csv").write_text(HEADER + "a,x,1,2\na,x,1,2,3\n")
     assert "ragged.csv: not a readable CSV" in _err(tmp_path / "ragged.csv")
+
+
+def test_integer_labels_sort_numerically(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    s = {f"r{i}": (str(lab), rng.normal(size=(5, 2))) for i, lab in enumerate([2, 10, 2, 10, 1, 1])}
+    ds = load_dataset(_csv(tmp_path / "n.csv", s), input_scale=0.1, test_fraction=0.5)
+    assert ds.class_names == ["1", "2", "10"]

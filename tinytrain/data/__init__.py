@@ -327,14 +327,14 @@ def _series(
         train_rec = test_rec = rec
         given = True
     else:
-        names_all = sorted(set(rec.labels))
+        names_all = S.sort_labels(set(rec.labels))
         if len(names_all) < 2:
             raise DataError(f"{path}: only one class ({names_all[0]!r}); a classifier needs 2 or more")
         tr, te = stratified_split(np.asarray(rec.labels), test_fraction, seed, str(path), unit="recording")
         train_rec = test_rec = rec
         given = False
     train_labels = [train_rec.labels[i] for i in tr]
-    names = sorted(set(train_labels))
+    names = S.sort_labels(set(train_labels))
     if len(names) < 2:
         raise DataError(
             f"{path}: only one class ({names[0]!r}) in the training set; a classifier needs 2 or more"

@@ -39,6 +39,14 @@ class Recordings:
     test: Recordings | None = None  # a separate test file (.ts)
 
 
+def sort_labels(labels: set[str]) -> list[str]:
+    """Class order: numerically when every label is an integer (`2` before `10`), else as strings."""
+    try:
+        return sorted(labels, key=int)
+    except ValueError:
+        return sorted(labels)
+
+
 def _line(i: int) -> int:
     return i + 2  # row index -> file line (header = line 1)
 

@@ -26,7 +26,15 @@ from tinytrain.data.errors import DataError
 VOCAB: list[str] = ["\n"] + [chr(c) for c in range(32, 127)] + ["<unk>"]
 UNK = len(VOCAB) - 1
 _INDEX = {ch: i for i, ch in enumerate(VOCAB[:-1])}
-_ASCII = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2013": "-", "\u2014": "-", "\u2026": "..."}
+_ASCII = {
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2026": "...",
+}
 
 
 def normalize_text(text: str) -> str:
