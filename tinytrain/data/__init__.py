@@ -68,6 +68,20 @@ class Dataset:
     def resolution(self) -> int:
         return int(self.train_x.shape[1])
 
+    def summary(self) -> str:
+        """One line for progress output."""
+        p = self.provenance
+        names = ", ".join(self.class_names[:6]) + (", ..." if self.classes > 6 else "")
+        extra = ""
+        if isinstance(p.get("quantize"), dict):
+            extra = (
+                f", normalize {p.get('normalize')}, {100 * p['quantize']['clipped']:.1f}% of values saturated"
+            )
+        return (
+            f"dataset {self.name}: {self.classes} classes ({names}), {len(self.train_y)} train / "
+            f"{len(self.test_y)} test samples of {self.input_shape} (C, H, W){extra}"
+        )
+
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """The logical (C, H, W) input these samples fit (a series: (C, 1, L))."""
