@@ -84,6 +84,9 @@ def test_ts_file_with_test_sibling(tmp_path: Path) -> None:
     (tmp_path / "Toy_TEST.ts").write_text(head + "1,2,3,4:5,6,7,8:c\n")
     with pytest.raises(DataError, match=r"Toy_TEST.ts: line 10: label 'c' of test sample"):
         load_dataset(tmp_path / "Toy_TRAIN.ts", input_scale=1.0)
+    (tmp_path / "Toy_TEST.ts").write_text(head + "1,2,3:5,6,7:a\n")
+    with pytest.raises(DataError, match=r"Toy_TEST.ts: line 10: sample 'case 1' has 3 steps, the others 4"):
+        load_dataset(tmp_path / "Toy_TRAIN.ts", input_scale=1.0)
     (tmp_path / "Toy_TEST.ts").write_text(head + "1,?,3,4:5,6,7,8:a\n")
     with pytest.raises(DataError, match=r"Toy_TEST.ts: line 10, dimension 1: not a number"):
         load_dataset(tmp_path / "Toy_TRAIN.ts", input_scale=1.0)
@@ -130,6 +133,7 @@ def test_bad_csv(tmp_path: Path) -> None:
     )
     assert "2 channels (ax, ay), the model's input has 3" in _err(good, input_shape=(3, 1, 12))
     assert "needs the model's input scale" in _err(good, input_scale=None)
+    assert "a stride needs a window" in _err(good, stride=3)
     split = {sid: ("test" if sid == "run3" else "train") for sid in _samples()}
     tr = _csv(
         tmp_path / "sp.csv",

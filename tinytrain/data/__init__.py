@@ -317,6 +317,8 @@ def _series(
     parts = [rec] + ([rec.test] if rec.test is not None else [])
     for r in parts:
         S.check_window(r, window, stride)
+    if window is None:
+        S.check_equal_lengths(parts)
     if shape is not None and shape[0] != len(rec.channels):
         raise DataError(
             f"{path}: {len(rec.channels)} channels ({', '.join(rec.channels)}), the model's input has "
@@ -359,16 +361,6 @@ def _series(
                 f"{test_rec.source}: line {test_rec.lines[i]}: label {test_rec.labels[i]!r} of test sample "
                 f"{test_rec.ids[i]!r} is not in the training set ({', '.join(names)})"
             )
-    if window is None:  # equal lengths across train and test
-        both = S.Recordings(
-            path,
-            [train_rec.series[i] for i in tr] + [test_rec.series[i] for i in te],
-            [],
-            [train_rec.ids[i] for i in tr] + [test_rec.ids[i] for i in te],
-            [train_rec.lines[i] for i in tr] + [test_rec.lines[i] for i in te],
-            rec.channels,
-        )
-        S.windows(both, np.arange(len(both.series)), None, None)
     fx, own = S.windows(train_rec, tr, window, stride)
     fxt, own_t = S.windows(test_rec, te, window, stride)
     length = fx.shape[1]

@@ -206,16 +206,6 @@ def windows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Recordings `idx` -> float [N, L, C] windows and the recording index of each window."""
     if window is None:
-        if stride is not None:
-            raise DataError("a stride needs a window (--window N --stride S)")
-        lengths = [len(v) for v in rec.series]
-        common = max(set(lengths), key=lengths.count)
-        if any(n != common for n in lengths):
-            k = next(i for i, n in enumerate(lengths) if n != common)
-            raise DataError(
-                f"{rec.source}: line {rec.lines[k]}: sample {rec.ids[k]!r} has {lengths[k]} steps, the "
-                f"others {common}; give --window N (and --stride S) to cut recordings into equal windows"
-            )
         if len(idx) == 0:
             return np.zeros((0, 0, len(rec.channels))), np.zeros(0, np.int64)
         return np.stack([rec.series[i] for i in idx]), np.asarray(idx, np.int64)
@@ -231,8 +221,23 @@ def windows(
     return np.stack(out), np.asarray(owner, np.int64)
 
 
+def check_equal_lengths(parts: list[Recordings]) -> None:
+    """Without a window every recording (train and test files alike) has the most common length."""
+    lengths = [len(v) for r in parts for v in r.series]
+    common = max(set(lengths), key=lengths.count)
+    for r in parts:
+        for i, v in enumerate(r.series):
+            if len(v) != common:
+                raise DataError(
+                    f"{r.source}: line {r.lines[i]}: sample {r.ids[i]!r} has {len(v)} steps, the others "
+                    f"{common}; give --window N (and --stride S) to cut recordings into equal windows"
+                )
+
+
 def check_window(rec: Recordings, window: int | None, stride: int | None) -> None:
     if window is None:
+        if stride is not None:
+            raise DataError("a stride needs a window (--window N --stride S)")
         return
     if window < 1 or (stride is not None and stride < 1):
         raise DataError(f"--window and --stride must be positive, got window {window}, stride {stride}")
