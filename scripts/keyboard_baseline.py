@@ -6,6 +6,9 @@ text), then adapted to one user's text (the CPython LICENSE.txt: legal English) 
 
 - `none`: no adaptation;
 - `classifier`: plain SGD (batch 1 = one window of `WINDOW` characters, no momentum) on the classifier only;
+- `embedding`: the same SGD on the embedding table and the classifier (on a device, an embedding update
+  touches only the rows of the characters in the window);
+- `last`: the same SGD on the last causal Conv1d and the classifier (a sparse scheme's shape);
 - `full`: the same SGD on every parameter (the float upper bound).
 
 The user text is split in reading order: adapt 0-70 %, held-out test 70-100 %. Learning rates are chosen
@@ -31,6 +34,7 @@ from torch import nn
 from tinytrain.data.text import VOCAB, encode, general_text, user_split, user_text
 
 LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+METHODS = ("classifier", "embedding", "last", "full")
 WINDOW = 64
 PRETRAIN_STEPS = 1500
 ADAPT_EPOCHS = 2
@@ -99,11 +103,23 @@ def pretrain(ids: np.ndarray, seed: int) -> KeyboardNet:
     return net
 
 
+def trainable(net: KeyboardNet, what: str) -> list[nn.Parameter]:
+    """The parameters a method updates (METHODS)."""
+    last = len(net.features) - 2  # index of the last causal Conv1d in `features`
+    keep = {
+        "classifier": lambda n: n.startswith("classifier."),
+        "embedding": lambda n: n.startswith("classifier.") or n.startswith("embedding."),
+        "last": lambda n: n.startswith("classifier.") or n.startswith(f"features.{last}."),
+        "full": lambda n: True,
+    }[what]
+    return [p for n, p in net.named_parameters() if keep(n)]
+
+
 def finetune(net: KeyboardNet, ids: np.ndarray, what: str, lr: float, seed: int) -> KeyboardNet:
     """Plain SGD, one window of `WINDOW` + 1 characters per step (stride WINDOW / 2, seeded order)."""
     tuned = KeyboardNet()
     tuned.load_state_dict(net.state_dict())
-    params = tuned.classifier.parameters() if what == "classifier" else tuned.parameters()
+    params = trainable(tuned, what)
     opt = torch.optim.SGD(params, lr=lr)
     starts = np.arange(0, len(ids) - WINDOW - 1, WINDOW // 2)
     rng = np.random.default_rng(seed)
@@ -125,7 +141,7 @@ def run_seed(seed: int, general: np.ndarray, user: np.ndarray) -> dict[str, obje
     out: dict[str, object] = {"seed": seed, "pretrain_s": round(time.time() - t0, 1)}
     out["general_heldout"] = evaluate(net, general[cut:])
     out["none"] = evaluate(net, test)
-    for what in ("classifier", "full"):
+    for what in METHODS:
         ppl = [evaluate(finetune(net, inner, what, lr, seed), val)["perplexity"] for lr in LR_GRID]
         lr = LR_GRID[int(np.nanargmin(np.where(np.isfinite(ppl), ppl, np.nan)))]
         tuned = finetune(net, adapt, what, lr, seed)
@@ -148,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in args.seeds:
         rows.append(run_seed(s, general, user))
         print(json.dumps(rows[-1]), flush=True)
-    for key in ("none", "classifier", "full"):
+    for key in ("none", *METHODS):
         for m in ("top1", "top3", "perplexity"):
             v = np.array([r[key][m] for r in rows]) * (100 if m != "perplexity" else 1)  # type: ignore[index]
             sd = v.std(ddof=1) if len(v) > 1 else 0.0

@@ -5,6 +5,8 @@ then evaluated on held-out recordings seen through a watch worn rotated (180 deg
 
 - `none`: no adaptation;
 - `classifier`: plain SGD (batch 1, no momentum: what the device runs) on the final linear layer only;
+- `bias`: the same SGD on every bias and the classifier (TinyTL-like, no weight gradients);
+- `last`: the same SGD on the last Conv1d and the classifier (a sparse scheme's shape);
 - `full`: the same SGD on every parameter (the float upper bound).
 
 Learning rates of the two fine-tunings are chosen per seed on the adapt set alone (train on 3 recordings per
@@ -21,7 +23,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from torch import nn
 from tinytrain.data.sensor import SensorScenario, sensor_scenario
 
 LR_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
+METHODS = ("classifier", "bias", "last", "full")
 PRETRAIN_EPOCHS = 150
 ADAPT_EPOCHS = 20
 
@@ -81,11 +83,23 @@ def pretrain(s: SensorScenario, seed: int) -> SensorNet:
     return net
 
 
+def trainable(net: SensorNet, what: str) -> list[nn.Parameter]:
+    """The parameters a method updates (METHODS)."""
+    last = len(net.features) - 4  # index of the last Conv1d in `features`
+    keep = {
+        "classifier": lambda n: n.startswith("classifier."),
+        "bias": lambda n: n.startswith("classifier.") or n.endswith(".bias"),
+        "last": lambda n: n.startswith("classifier.") or n.startswith(f"features.{last}."),
+        "full": lambda n: True,
+    }[what]
+    return [p for n, p in net.named_parameters() if keep(n)]
+
+
 def finetune(net: SensorNet, x: np.ndarray, y: np.ndarray, what: str, lr: float, seed: int) -> SensorNet:
-    """Plain SGD, batch 1, `ADAPT_EPOCHS` epochs over (x, y), on `what` = classifier | full (a copy)."""
+    """Plain SGD, batch 1, `ADAPT_EPOCHS` epochs over (x, y), on the parameters of `what` (a copy)."""
     tuned = SensorNet()
     tuned.load_state_dict(net.state_dict())
-    params = tuned.classifier.parameters() if what == "classifier" else tuned.parameters()
+    params = trainable(tuned, what)
     opt = torch.optim.SGD(params, lr=lr)
     xt, yt = _t(x), torch.from_numpy(y)
     g = torch.Generator().manual_seed(seed)
@@ -108,32 +122,22 @@ def choose_lr(net: SensorNet, s: SensorScenario, what: str, seed: int) -> float:
     return LR_GRID[int(np.argmax(scores))]  # ties: the smallest rate
 
 
-@dataclass
-class SeedResult:
-    seed: int
-    source_test: float  # pretrained net on the archive's test recordings, not rotated
-    none: float
-    classifier: float
-    full: float
-    lr_classifier: float
-    lr_full: float
-
-
-def run_seed(seed: int) -> SeedResult:
+def run_seed(seed: int) -> dict[str, object]:
     s = sensor_scenario(seed)
     net = pretrain(s, seed)
     unrotated = sensor_scenario(seed, rotation=np.eye(3))
-    src = accuracy(
-        net,
-        np.concatenate([unrotated.adapt[0], unrotated.test[0]]),
-        np.concatenate([unrotated.adapt[1], unrotated.test[1]]),
-    )
-    res = {"none": accuracy(net, *s.test)}
-    lrs = {}
-    for what in ("classifier", "full"):
-        lrs[what] = choose_lr(net, s, what, seed)
-        res[what] = accuracy(finetune(net, *s.adapt, what, lrs[what], seed), *s.test)
-    return SeedResult(seed, src, res["none"], res["classifier"], res["full"], lrs["classifier"], lrs["full"])
+    xs = np.concatenate([unrotated.adapt[0], unrotated.test[0]])
+    ys = np.concatenate([unrotated.adapt[1], unrotated.test[1]])
+    out: dict[str, object] = {
+        "seed": seed,
+        "source_test": accuracy(net, xs, ys),
+        "none": accuracy(net, *s.test),
+    }
+    for what in METHODS:
+        lr = choose_lr(net, s, what, seed)
+        out[what] = accuracy(finetune(net, *s.adapt, what, lr, seed), *s.test)
+        out[f"lr_{what}"] = lr
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,19 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.time()
-    rows = [run_seed(s) for s in args.seeds]
-    for r in rows:
-        print(
-            f"seed {r.seed}: unrotated {r.source_test:.3f} | rotated: none {r.none:.3f}, "
-            f"classifier {r.classifier:.3f} (lr {r.lr_classifier}), full {r.full:.3f} (lr {r.lr_full})"
-        )
-    for key in ("source_test", "none", "classifier", "full"):
-        v = np.array([getattr(r, key) for r in rows]) * 100
+    rows = []
+    for seed in args.seeds:
+        rows.append(run_seed(seed))
+        print(json.dumps(rows[-1]), flush=True)
+    for key in ("source_test", "none", *METHODS):
+        v = np.array([r[key] for r in rows], np.float64) * 100
         print(f"{key:>12}: {v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.1f} % (n={len(v)})")
     print(f"({time.time() - t0:.0f} s)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([r.__dict__ for r in rows], f, indent=1)
+            json.dump(rows, f, indent=1)
     return 0
 
 

@@ -31,8 +31,17 @@ def test_sensor_baseline_short(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(b, "ADAPT_EPOCHS", 1)
     monkeypatch.setattr(b, "LR_GRID", (0.01,))
     r = b.run_seed(0)
-    assert all(0.0 <= v <= 1.0 for v in (r.source_test, r.none, r.classifier, r.full))
-    assert r.lr_classifier == 0.01 and r.lr_full == 0.01
+    assert all(0.0 <= r[k] <= 1.0 for k in ("source_test", "none", *b.METHODS))
+    assert all(r[f"lr_{m}"] == 0.01 for m in b.METHODS)
+    net = b.SensorNet()
+    names = {id(p): n for n, p in net.named_parameters()}
+    assert sorted(names[id(p)] for p in b.trainable(net, "last")) == [
+        "classifier.bias",
+        "classifier.weight",
+        "features.4.bias",
+        "features.4.weight",
+    ]
+    assert len(b.trainable(net, "bias")) == 5 and len(b.trainable(net, "full")) == 8
 
 
 @pytest.mark.slow
@@ -46,3 +55,12 @@ def test_keyboard_baseline_short(monkeypatch: pytest.MonkeyPatch) -> None:
     out = k.run_seed(0, encode(general_text())[:20_000], encode(user_text())[:1_500])
     assert out["classifier"]["lr"] == 0.1 and 0 <= out["full"]["top1"] <= out["full"]["top3"] <= 1
     assert np.isfinite(out["none"]["perplexity"]) and out["none"]["perplexity"] > 1
+    net = k.KeyboardNet()
+    names = {id(p): n for n, p in net.named_parameters()}
+    assert sorted(names[id(p)] for p in k.trainable(net, "last")) == [
+        "classifier.bias",
+        "classifier.weight",
+        "features.4.bias",
+        "features.4.weight",
+    ]
+    assert [names[id(p)] for p in k.trainable(net, "embedding")][0] == "embedding.weight"
