@@ -13,8 +13,9 @@ Learning rates of the two fine-tunings are chosen per seed on the adapt set alon
 class, validate on the other 2, grid `LR_GRID`), then the chosen rate retrains from the pretrained network on
 all adapt recordings. The held-out test recordings are used for nothing but the final figure.
 
-Usage: `PYTHONPATH=. python scripts/sensor_baseline.py [--seeds 0 1 2] [--json out.json]`. Float figures on
-the host, not the int8 device.
+Usage: `PYTHONPATH=. python scripts/sensor_baseline.py [--seeds 0 1 2] [--json out.json] [--input-scale S]`
+(`--input-scale`: every split is first quantized to the int8 input a device would get, then dequantized).
+Float figures on the host, not the int8 device.
 """
 
 from __future__ import annotations
@@ -122,10 +123,20 @@ def choose_lr(net: SensorNet, s: SensorScenario, what: str, seed: int) -> float:
     return LR_GRID[int(np.argmax(scores))]  # ties: the smallest rate
 
 
-def run_seed(seed: int) -> dict[str, object]:
-    s = sensor_scenario(seed)
+def as_device_input(s: SensorScenario, scale: float | None) -> SensorScenario:
+    """Every split as an int8 model sees it: `quantize(x, scale, 0)`, dequantized (None: unchanged)."""
+    if scale is None:
+        return s
+    for part in ("pretrain", "adapt", "test"):
+        x8, y = s.int8(part, scale, 0)
+        setattr(s, part, (x8[:, 0].astype(np.float64) * scale, y))
+    return s
+
+
+def run_seed(seed: int, input_scale: float | None = None) -> dict[str, object]:
+    s = as_device_input(sensor_scenario(seed), input_scale)
     net = pretrain(s, seed)
-    unrotated = sensor_scenario(seed, rotation=np.eye(3))
+    unrotated = as_device_input(sensor_scenario(seed, rotation=np.eye(3)), input_scale)
     xs = np.concatenate([unrotated.adapt[0], unrotated.test[0]])
     ys = np.concatenate([unrotated.adapt[1], unrotated.test[1]])
     out: dict[str, object] = {
@@ -144,12 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--json", help="write the per-seed figures here")
+    ap.add_argument(
+        "--input-scale",
+        type=float,
+        help="train and test on the int8 inputs a device gets (quantize with this scale, zero 0, dequantize)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.time()
     rows = []
     for seed in args.seeds:
-        rows.append(run_seed(seed))
+        rows.append(run_seed(seed, args.input_scale))
         print(json.dumps(rows[-1]), flush=True)
     for key in ("source_test", "none", *METHODS):
         v = np.array([r[key] for r in rows], np.float64) * 100
