@@ -128,8 +128,14 @@ def test_bad_csv(tmp_path: Path) -> None:
     assert "only one class ('walk')" in _err(
         _csv(tmp_path / "one.csv", {k: v for k, v in _samples().items() if k.startswith("walk")})
     )
-    assert "samples are 12 steps long, the model's input is 16: give --window 16" in _err(
+    assert "samples are 12 steps long, the model's input is 16: the recordings are too short" in _err(
         good, input_shape=(2, 1, 16)
+    )
+    assert "samples are 12 steps long, the model's input is 8: give --window 8" in _err(
+        good, input_shape=(2, 1, 8)
+    )
+    assert "samples are 5 steps long, the model's input is 8: use --window 8" in _err(
+        good, input_shape=(2, 1, 8), window=5
     )
     assert "2 channels (ax, ay), the model's input has 3" in _err(good, input_shape=(3, 1, 12))
     assert "needs the model's input scale" in _err(good, input_scale=None)

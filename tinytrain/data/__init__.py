@@ -365,10 +365,13 @@ def _series(
     fxt, own_t = S.windows(test_rec, te, window, stride)
     length = fx.shape[1]
     if shape is not None and shape[2] != length:
-        raise DataError(
-            f"{path}: samples are {length} steps long, the model's input is {shape[2]}: "
-            f"{'give --window ' + str(shape[2]) if window is None else 'use --window ' + str(shape[2])}"
-        )
+        if window is not None:
+            hint = f"use --window {shape[2]}"
+        elif length > shape[2]:
+            hint = f"give --window {shape[2]} to cut them into windows"
+        else:
+            hint = "the recordings are too short for this model"
+        raise DataError(f"{path}: samples are {length} steps long, the model's input is {shape[2]}: {hint}")
     index = {n: i for i, n in enumerate(names)}
     y = np.asarray([index[train_rec.labels[i]] for i in own], np.int64)
     yt = np.asarray([index[test_rec.labels[i]] for i in own_t], np.int64)
