@@ -98,3 +98,11 @@ def test_bad_npz(tmp_path: Path) -> None:
         _save(tmp_path / "k.npz", x=x, y=np.array([7, 1, 0, 1, 0, 1]), class_names=np.array(["a", "b"]))
     )
     assert "one label per sample" in _err(_save(tmp_path / "l.npz", x=x, y=y[:5]))
+    assert "y[2] = 0.5 is not a class label" in _err(
+        _save(tmp_path / "m.npz", x=x, y=np.array([0, 1, 0.5, 1, 0, 1]))
+    )
+    ok = load_dataset(_save(tmp_path / "n.npz", x=x, y=y.astype(np.float64)), test_fraction=0.34)
+    assert ok.class_names == ["0", "1"] and ok.train_y.dtype == np.int64
+    assert "use one kind for both" in _err(
+        _save(tmp_path / "o.npz", x=x, y=y, x_test=x[:1], y_test=np.array(["a"]))
+    )

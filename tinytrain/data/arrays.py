@@ -72,12 +72,26 @@ def check_pair(path: Path, x: np.ndarray, y: np.ndarray, xk: str, yk: str) -> No
         )
 
 
+def _integral(path: Path, y: np.ndarray, key: str) -> np.ndarray:
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise DataError(f"{path}: {key}[{k}] = {y[k]} is not a class label (an integer or a string)")
+        return y.astype(np.int64)
+    if y.dtype.kind not in "iuU":
+        raise DataError(f"{path}: {key} has dtype {y.dtype}; labels are integers or strings")
+    return y
+
+
 def labels(
     path: Path, y: np.ndarray, y_test: np.ndarray | None, names: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    """Labels -> class indices 0..K-1 and class names; a test label unknown to training is an error."""
-    if y.dtype.kind not in "iuU":
-        raise DataError(f"{path}: y has dtype {y.dtype}; labels are integers or strings")
+    """Labels -> class indices 0..K-1 and class names; a test label unknown to training is an error.
+    Float labels with integral values (a common way to save them) count as integers."""
+    y, y_test = _integral(path, y, "y"), (_integral(path, y_test, "y_test") if y_test is not None else None)
+    if y_test is not None and (y.dtype.kind == "U") != (y_test.dtype.kind == "U"):
+        raise DataError(f"{path}: y holds {y.dtype} labels, y_test {y_test.dtype}; use one kind for both")
     if names is not None:
         class_names = [str(n) for n in np.asarray(names).ravel()]
         if y.dtype.kind not in "iu":
