@@ -68,3 +68,15 @@ def test_scenario_splits() -> None:
         and np.array_equal(x8[:, 0], quantize(s.adapt[0], 0.05, -3))
     )
     assert s.provenance["rotation"] == ROTATION.tolist() and s.provenance["seed"] == 1
+
+
+def test_scenario_as_the_jobs_dataset() -> None:
+    s = sensor_scenario(0)
+    ds = s.dataset(input_scale=4 / 127, input_zero=0, input_shape=(6, 1, 100))
+    assert (
+        ds.train_x.shape == (20, 1, 100, 6)
+        and ds.test_x.shape == (20, 1, 100, 6)
+        and ds.input_shape == (6, 1, 100)
+    )
+    assert np.array_equal(ds.train_x, s.int8("adapt", 4 / 127, 0)[0]) and ds.class_names == CLASS_NAMES
+    assert ds.provenance["train_split"] == "adapt" and 0 < ds.provenance["quantize"]["clipped"] < 0.02

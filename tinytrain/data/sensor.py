@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from tinytrain.data.quantize import Normalization, quantize
+from tinytrain.data import ROUNDING, Dataset
+from tinytrain.data.quantize import Normalization, clipped_fraction, quantize
 
 DATA_DIR = Path(__file__).resolve().parent / "basicmotions"
 CLASS_NAMES = ["Badminton", "Running", "Standing", "Walking"]  # sorted, as every loader orders classes
@@ -80,6 +81,25 @@ class SensorScenario:
         """A split as the model's int8 input in the device layout `[N, 1, L, C]`."""
         x, y = getattr(self, part)
         return quantize(x, scale, zero)[:, None], y
+
+    def dataset(self, input_scale: float, input_zero: int, **_: Any) -> Dataset:
+        """The on-device job's data: train = the adapt split, test = the held-out split, int8 device layout.
+
+        Takes `**model_input(graph)` (its `input_shape` is checked by the job against the samples)."""
+        xs, ys = self.int8("adapt", input_scale, input_zero)
+        xt, yt = self.int8("test", input_scale, input_zero)
+        prov = {
+            **self.provenance,
+            "format": "sensor-scenario",
+            "train_split": "adapt",
+            "quantize": {
+                "scale": input_scale,
+                "zero": input_zero,
+                "rounding": ROUNDING,
+                "clipped": clipped_fraction(self.adapt[0], input_scale, input_zero),
+            },
+        }
+        return Dataset("sensor", xs, ys, xt, yt, len(self.class_names), list(self.class_names), prov)
 
 
 def sensor_scenario(
