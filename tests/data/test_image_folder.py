@@ -51,6 +51,19 @@ def test_folder_gray_model_uses_luma(tmp_path: Path) -> None:
     assert np.all(blue == round(255 * 114 / 1000) - 128)  # ITU-R 601-2 luma of pure blue
 
 
+def test_16bit_gray_is_scaled_not_clipped(tmp_path: Path) -> None:
+    for c, v in (("dark", 4096), ("light", 60000)):
+        (tmp_path / "g" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((6, 6), v, np.uint16)).save(tmp_path / "g" / c / f"{i}.png")
+    ds = load_dataset(tmp_path / "g", input_shape=(1, 3, 3), test_fraction=0.5)
+    both = np.concatenate([ds.train_x, ds.test_x])
+    assert sorted({int(v) for v in both.ravel()}) == [
+        round(4096 * 255 / 65535) - 128,
+        round(60000 * 255 / 65535) - 128,
+    ]
+
+
 def test_centre_crop_then_bilinear() -> None:
     plane = np.zeros((10, 30), np.float32)
     plane[:, 8:22] = (

@@ -3,7 +3,8 @@
 One rule for every image (`docs/data.md`):
 
 1. decode with Pillow (PNG / JPEG / BMP; the EXIF orientation of a photo is applied), convert to the model's
-   channels: 3 -> `RGB` (a gray image repeats its channel), 1 -> `L` (Pillow's ITU-R 601-2 luma);
+   channels: 3 -> `RGB` (a gray image repeats its channel), 1 -> `L` (Pillow's ITU-R 601-2 luma); a 16-bit
+   gray PNG is scaled to 0..255 (`x * 255 / 65535`, float) instead of being clipped;
 2. centre-crop to the model's aspect ratio and resize to `H x W` in one resampling, **bilinear** on the float
    channel (Pillow `resize(..., BILINEAR, box=crop)` on mode `F`; a square image at a square input is just
    resized): the same as "shorter side to the target, then centre crop";
@@ -111,10 +112,13 @@ def _decode(path: Path, channels: int, out_h: int, out_w: int) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             im = ImageOps.exif_transpose(im)
-            im = im.convert("RGB" if channels == 3 else "L")
+            if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit gray: 0..65535 -> 0..255, not clipped
+                a = np.asarray(im, np.float64) * (255.0 / 65535.0)
+                a = np.repeat(a[..., None], channels, axis=2).astype(np.float32)
+            else:
+                a = np.asarray(im.convert("RGB" if channels == 3 else "L"), np.float32)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: unreadable or corrupt image ({exc}); fix or remove the file") from exc
-    a = np.asarray(im, np.float32)
     a = a[..., None] if a.ndim == 2 else a
     planes = np.stack([resize_plane(a[..., c], out_h, out_w) for c in range(channels)], axis=-1)
     return pixels_to_int8(planes)
