@@ -4,7 +4,9 @@ board (QEMU), compare it with the host reference, and print a summary or the run
 `--dataset` takes `faces`, `digits` or your own data (an image folder with one subfolder per class, an
 .npz, a long-format .csv time series or a .ts file; `--window/--stride/--normalize/--layout`, docs/data.md):
 it is loaded first, so a bad file is refused in one line (exit 2) before anything is built; the head gets
-the data's class count (`--classes` is then a check). `--defaults` runs the embedded default job (MCUNet-5FPS with a new 2-class head, scheme paper:99kb, the
+the data's class count (`--classes` is then a check).
+
+`--defaults` runs the embedded default job (MCUNet-5FPS with a new 2-class head, scheme paper:99kb, the
 `faces` dataset at 80x80, board m7, 3 epochs, the classifier-only scheme `last` trained on the host as the
 baseline) and writes its report to ./results/main-job/ (from the repository root: the committed main-job
 report); any option given beside it overrides that default, and such a variant writes its report to
@@ -59,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classes",
         type=int,
-        help="classes of the new head (default: the dataset's; faces/digits: the first N; your data: a check)",
+        help="classes of the new head (default: the dataset's; faces/digits: the first N; your data: a "
+        "check)",
     )
     p.add_argument("--resolution", type=int, help="input resolution (square)")
     p.add_argument("--board", help="board profile: m4, m7, stm32f405")
