@@ -58,7 +58,19 @@ from dataclasses import asdict, dataclass, field
 
 #: Instruction classes of the ttprof plugin (emulation/plugin/ttprof.c, same order).
 CLASSES = ("alu", "load", "store", "mul", "simd", "div", "branch", "fp", "fp_mac", "fp_div", "sys")
-EXTRAS = ("load_extra_words", "store_extra_words", "pc_loads")
+EXTRAS = (
+    "load_extra_words",
+    "store_extra_words",
+    "pc_loads",
+    "it",
+    "cond_branches",
+    "cond_not_taken",
+    "cond_unknown",
+    "cond_minority",
+    "m4_ls_pipelined",
+    "m4_agu_stalls",
+    "m7_issue_cycles",
+)
 
 LABEL = "estimate: QEMU instruction counts x per-class cycle costs (emulation.cycles); not measured cycles"
 
