@@ -124,14 +124,26 @@ CORE_MODELS: dict[str, CoreModel] = {
 }
 
 
+#: Branch pipeline refill P of the Cortex-M4 (TRM Table 3-1: "1 to 3 depending on the alignment and width of the
+#: target instruction, and whether the processor manages to speculate the address early").
+M4_REFILL = {"low": 1.0, "point": 2.0, "high": 3.0}
+#: Cortex-M7 branch misprediction penalty (LLVM ARMScheduleM7.td, written by Arm: MispredictPenalty 4, "cost for
+#: forward branches is 6").
+M7_MISPREDICT = {"low": 4.0, "point": 4.0, "high": 6.0}
+BOUNDS = ("low", "point", "high")
+
+
 @dataclass
 class CycleEstimate:
     core: str
     instructions: int
-    cycles: float
+    cycles: float  # the point estimate
     by_class: dict[str, float] = field(default_factory=dict)
     clock_hz: int | None = None
     label: str = LABEL
+    cycles_low: float | None = None  # best case of the model's documented bounds
+    cycles_high: float | None = None  # worst case
+    model: str = ""  # which model produced it ("m4-trm", "m7-schedule", "per-class" fallback)
 
     @property
     def cpi(self) -> float:
@@ -148,25 +160,93 @@ class CycleEstimate:
         return d
 
 
+def _m4(classes: Mapping[str, float], ex: Mapping[str, float], bound: str) -> dict[str, float]:
+    """Cortex-M4 TRM model (docs/emulation.md, "The Cortex-M4 model")."""
+    low, high = bound == "low", bound == "high"
+    p = M4_REFILL[bound]
+    br = classes.get("branch", 0)
+    cond = ex.get("cond_branches", 0)
+    nt, unk = ex.get("cond_not_taken", 0), ex.get("cond_unknown", 0)
+    taken_known = max(cond - nt - unk, 0)
+    uncond = max(br - cond, 0)
+    known = taken_known + nt
+    rate = taken_known / known if known else 1.0
+    unk_taken = {"low": 0.0, "point": rate, "high": 1.0}[bound] * unk
+    it = ex.get("it", 0)
+    out = {
+        "alu": classes.get("alu", 0) - (it if low else 0),  # IT: 1 cycle (Table 3-1), 0 when folded
+        "load": 2 * classes.get("load", 0) - ex.get("m4_ls_pipelined", 0) + ex.get("m4_agu_stalls", 0),
+        "store": (2 if high else 1) * classes.get("store", 0),
+        "mul": (2 if high else 1) * classes.get("mul", 0),  # MUL/UMULL/SMLAL 1, MLA/MLS 2
+        "simd": classes.get("simd", 0),
+        "div": {"low": 2, "point": 7, "high": 12}[bound] * classes.get("div", 0),
+        "branch": (uncond + taken_known + unk_taken) * (1 + p) + (nt + unk - unk_taken),
+        "fp": classes.get("fp", 0),
+        "fp_mac": 3 * classes.get("fp_mac", 0),
+        "fp_div": 14 * classes.get("fp_div", 0),
+        "sys": classes.get("sys", 0),
+        "load_extra_words": ex.get("load_extra_words", 0),
+        "store_extra_words": ex.get("store_extra_words", 0),
+        "pc_loads": p * ex.get("pc_loads", 0),
+    }
+    return out
+
+
+def _m7(classes: Mapping[str, float], ex: Mapping[str, float], bound: str) -> dict[str, float]:
+    """Cortex-M7: the plugin's static dual-issue schedule plus branch and multi-word costs."""
+    cond = ex.get("cond_branches", 0)
+    nt, unk, minority = ex.get("cond_not_taken", 0), ex.get("cond_unknown", 0), ex.get("cond_minority", 0)
+    known = max(cond - unk, 0)
+    rate = minority / known if known else 0.0
+    mispredicts = minority + {"low": 0.0, "point": rate, "high": 0.5}[bound] * unk
+    taken = max(classes.get("branch", 0) - nt - unk, 0)
+    words = ex.get("load_extra_words", 0) + ex.get("store_extra_words", 0)
+    return {
+        "issue": ex.get("m7_issue_cycles", 0),
+        "extra_words": (1.0 if bound == "high" else 0.5) * words,  # 64-bit interface: 2 words per cycle
+        "mispredicts": M7_MISPREDICT[bound] * mispredicts,
+        "taken_bubbles": (1.0 if bound == "high" else 0.0) * taken,  # a taken branch's fetch bubble
+    }
+
+
+def _per_class(
+    classes: Mapping[str, float], extra: Mapping[str, float], model: CoreModel
+) -> dict[str, float]:
+    out = {cls: n * model.costs.get(cls, 1.0) for cls, n in classes.items()}
+    for name, n in extra.items():
+        if name in model.extra_costs:
+            out[name] = n * model.extra_costs[name]
+    return out
+
+
 def estimate_cycles(
     classes: Mapping[str, int],
     core: str,
     extra: Mapping[str, int] | None = None,
     clock_hz: int | None = None,
 ) -> CycleEstimate:
-    """Estimated cycles for instruction-class counts on `core` ("m4" | "m7"). Unknown classes cost 1."""
+    """Estimated cycles (point, low, high) for instruction-class counts and the plugin's extra counters on
+    `core` ("m4" | "m7"). Counts from a plugin without the pipeline counters (no `m7_issue_cycles`, no
+    `cond_branches`) fall back to the per-class costs of CORE_MODELS, without a range."""
     if core not in CORE_MODELS:
         raise ValueError(f"no cycle model for core {core!r}; have {', '.join(CORE_MODELS)}")
-    model = CORE_MODELS[core]
-    by_class: dict[str, float] = {}
-    for cls, n in classes.items():
-        by_class[cls] = n * model.costs.get(cls, 1.0)
-    for name, n in (extra or {}).items():
-        by_class[name] = n * model.extra_costs.get(name, 0.0)
+    ex = dict(extra or {})
+    instructions = int(sum(classes.values()))
+    has_pipeline = "m7_issue_cycles" in ex and (ex.get("m7_issue_cycles", 0) > 0 or instructions == 0)
+    if not has_pipeline:
+        by = _per_class(classes, ex, CORE_MODELS[core])
+        c = float(sum(by.values()))
+        return CycleEstimate(core, instructions, c, by, clock_hz, cycles_low=c, cycles_high=c, model="per-class")
+    fn = _m4 if core == "m4" else _m7
+    parts = {b: fn(classes, ex, b) for b in BOUNDS}
+    tot = {b: float(sum(parts[b].values())) for b in BOUNDS}
     return CycleEstimate(
         core=core,
-        instructions=int(sum(classes.values())),
-        cycles=float(sum(by_class.values())),
-        by_class=by_class,
+        instructions=instructions,
+        cycles=tot["point"],
+        by_class=parts["point"],
         clock_hz=clock_hz,
+        cycles_low=min(tot.values()),
+        cycles_high=max(tot.values()),
+        model="m4-trm" if core == "m4" else "m7-schedule",
     )

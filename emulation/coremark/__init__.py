@@ -13,15 +13,18 @@ set-up inside the timed region cancels."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tinytrain import REPO_ROOT, TinytrainError
 
 from ..boards import Board, get_board
 from ..build import BUILD_DIR, build_firmware
+from ..cycles import LABEL, estimate_cycles
 from ..plugin import ClassCounts
 from ..runner import RUNS_DIR, run_elf
 
@@ -55,18 +58,25 @@ def coremark_dir() -> Path:
     )
 
 
-def build(board: str | Board, iterations: int, out_dir: Path | None = None) -> Path:
-    """Build CoreMark for `board` running `iterations` iterations; returns the ELF."""
+def _tag(extra_cflags: tuple[str, ...]) -> str:
+    return "" if not extra_cflags else "-" + hashlib.sha256(" ".join(extra_cflags).encode()).hexdigest()[:8]
+
+
+def build(
+    board: str | Board, iterations: int, out_dir: Path | None = None, extra_cflags: tuple[str, ...] = ()
+) -> Path:
+    """Build CoreMark for `board` running `iterations` iterations (the board's flags, then `extra_cflags`);
+    returns the ELF."""
     b = get_board(board)
     src = coremark_dir()
-    out = out_dir or BUILD_DIR / f"coremark-{iterations}-{b.name}"
+    out = out_dir or BUILD_DIR / f"coremark-{iterations}-{b.name}{_tag(extra_cflags)}"
     res = build_firmware(
         b,
         [*(src / f for f in CORE_FILES), PORT_DIR / "core_portme.c"],
         include_dirs=[PORT_DIR, src],
         out_dir=out,
         defines={"ITERATIONS": iterations, "TT_SYSTICK_HZ": f"{b.counter_hz}u"},
-        extra_cflags=("-Wno-unused-parameter", "-Wno-sign-compare", "-Wno-implicit-fallthrough"),
+        extra_cflags=("-Wno-unused-parameter", "-Wno-sign-compare", "-Wno-implicit-fallthrough", *extra_cflags),
         name="coremark",
     )
     return res.elf
@@ -80,11 +90,14 @@ class CoreMarkRun:
     crcs: dict[str, int]
 
 
-def run(board: str | Board, iterations: int, *, timeout: float = 120.0) -> CoreMarkRun:
+def run(
+    board: str | Board, iterations: int, *, extra_cflags: tuple[str, ...] = (), timeout: float = 120.0
+) -> CoreMarkRun:
     """Build and run CoreMark; a TinytrainError unless CoreMark validated its own results."""
     b = get_board(board)
-    elf = build(b, iterations)
-    rec = run_elf(elf, b, profile=True, timeout=timeout, run_dir=RUNS_DIR / f"coremark-{iterations}-{b.name}")
+    elf = build(b, iterations, extra_cflags=extra_cflags)
+    rd = RUNS_DIR / f"coremark-{iterations}-{b.name}{_tag(extra_cflags)}"
+    rec = run_elf(elf, b, profile=True, timeout=timeout, run_dir=rd)
     log = Path(rec.uart_log).read_text(errors="replace") if rec.uart_log else ""
     if not rec.ok:
         raise TinytrainError(f"CoreMark on `{b.name}`: {rec.status}: {rec.message or log[-500:]}")
@@ -99,12 +112,53 @@ def run(board: str | Board, iterations: int, *, timeout: float = 120.0) -> CoreM
     return CoreMarkRun(b.name, iterations, ClassCounts.from_json(phase["all"]), crcs)
 
 
-def per_iteration(board: str | Board, n_lo: int = 10, n_hi: int = 30) -> tuple[dict[str, float], dict[str, float]]:
+def per_iteration(
+    board: str | Board, n_lo: int = 10, n_hi: int = 30, extra_cflags: tuple[str, ...] = ()
+) -> tuple[dict[str, float], dict[str, float]]:
     """Exact instruction classes and extra counters per CoreMark iteration: the difference of two runs."""
     if not 0 < n_lo < n_hi:
-        raise ValueError("need 0 < n_lo < n_hi")
-    lo, hi = run(board, n_lo), run(board, n_hi)
+        raise TinytrainError(f"CoreMark iterations: need 0 < low < high, got {n_lo} and {n_hi}")
+    lo = run(board, n_lo, extra_cflags=extra_cflags)
+    hi = run(board, n_hi, extra_cflags=extra_cflags)
     n = n_hi - n_lo
     classes = {k: (hi.counts.classes[k] - lo.counts.classes[k]) / n for k in hi.counts.classes}
     extra = {k: (hi.counts.extra[k] - lo.counts.extra[k]) / n for k in hi.counts.extra}
     return classes, extra
+
+
+def calibrate(
+    boards: tuple[str, ...] = ("m4", "m7"), n_lo: int = 10, n_hi: int = 30, extra_cflags: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The calibration table: per board, exact instructions per CoreMark iteration, the cycle model's estimate
+    (point and range) and the estimated CoreMark/MHz next to the published figure."""
+    rows = []
+    for name in boards:
+        b = get_board(name)
+        classes, extra = per_iteration(b, n_lo, n_hi, extra_cflags)
+        est = estimate_cycles(classes, b.cycle_core, extra)
+        pub, source = PUBLISHED[b.cycle_core]
+        cm = 1e6 / est.cycles
+        rows.append(
+            {
+                "board": b.name,
+                "core": b.core,
+                "instructions_per_iteration": round(sum(classes.values()), 1),
+                "est_cycles_per_iteration": round(est.cycles, 1),
+                "est_cycles_low": round(est.cycles_low or est.cycles, 1),
+                "est_cycles_high": round(est.cycles_high or est.cycles, 1),
+                "est_coremark_per_mhz": round(cm, 3),
+                "est_coremark_per_mhz_low": round(1e6 / (est.cycles_high or est.cycles), 3),
+                "est_coremark_per_mhz_high": round(1e6 / (est.cycles_low or est.cycles), 3),
+                "published_coremark_per_mhz": pub,
+                "error_pct": round(100.0 * (cm - pub) / pub, 1),
+                "published_in_range": 1e6 / (est.cycles_high or est.cycles) <= pub <= 1e6 / (est.cycles_low or est.cycles),
+                "model": est.model,
+                "published_source": source,
+                "iterations": [n_lo, n_hi],
+                "extra_cflags": list(extra_cflags),
+                "classes_per_iteration": {k: round(v, 1) for k, v in classes.items()},
+                "extra_per_iteration": {k: round(v, 1) for k, v in extra.items()},
+                "label": LABEL,
+            }
+        )
+    return rows
