@@ -236,7 +236,9 @@ def estimate_cycles(
     if not has_pipeline:
         by = _per_class(classes, ex, CORE_MODELS[core])
         c = float(sum(by.values()))
-        return CycleEstimate(core, instructions, c, by, clock_hz, cycles_low=c, cycles_high=c, model="per-class")
+        return CycleEstimate(
+            core, instructions, c, by, clock_hz, cycles_low=c, cycles_high=c, model="per-class"
+        )
     fn = _m4 if core == "m4" else _m7
     parts = {b: fn(classes, ex, b) for b in BOUNDS}
     tot = {b: float(sum(parts[b].values())) for b in BOUNDS}

@@ -47,7 +47,10 @@ def coremark_dir() -> Path:
     candidates = []
     if os.environ.get("TT_COREMARK_DIR"):
         candidates.append(Path(os.environ["TT_COREMARK_DIR"]))
-    candidates += [REPO_ROOT.parent / "shared/third_party/coremark", REPO_ROOT.parent.parent / "shared/third_party/coremark"]
+    candidates += [
+        REPO_ROOT.parent / "shared/third_party/coremark",
+        REPO_ROOT.parent.parent / "shared/third_party/coremark",
+    ]
     for c in candidates:
         if all((c / f).is_file() for f in (*CORE_FILES, "coremark.h")):
             return c
@@ -76,7 +79,12 @@ def build(
         include_dirs=[PORT_DIR, src],
         out_dir=out,
         defines={"ITERATIONS": iterations, "TT_SYSTICK_HZ": f"{b.counter_hz}u"},
-        extra_cflags=("-Wno-unused-parameter", "-Wno-sign-compare", "-Wno-implicit-fallthrough", *extra_cflags),
+        extra_cflags=(
+            "-Wno-unused-parameter",
+            "-Wno-sign-compare",
+            "-Wno-implicit-fallthrough",
+            *extra_cflags,
+        ),
         name="coremark",
     )
     return res.elf
@@ -151,7 +159,9 @@ def calibrate(
                 "est_coremark_per_mhz_high": round(1e6 / (est.cycles_low or est.cycles), 3),
                 "published_coremark_per_mhz": pub,
                 "error_pct": round(100.0 * (cm - pub) / pub, 1),
-                "published_in_range": 1e6 / (est.cycles_high or est.cycles) <= pub <= 1e6 / (est.cycles_low or est.cycles),
+                "published_in_range": 1e6 / (est.cycles_high or est.cycles)
+                <= pub
+                <= 1e6 / (est.cycles_low or est.cycles),
                 "model": est.model,
                 "published_source": source,
                 "iterations": [n_lo, n_hi],

@@ -40,3 +40,58 @@ def test_m7_dual_issue_is_cheaper_than_m4() -> None:
 def test_unknown_core() -> None:
     with pytest.raises(ValueError, match="no cycle model"):
         estimate_cycles({"alu": 1}, "m0")
+
+
+def _m4_counts() -> tuple[dict[str, int], dict[str, int]]:
+    classes = {"alu": 100, "load": 40, "store": 10, "mul": 5, "branch": 30}
+    extra = {
+        "it": 4,
+        "cond_branches": 20,
+        "cond_not_taken": 8,
+        "cond_unknown": 2,
+        "cond_minority": 3,
+        "m4_ls_pipelined": 6,
+        "m4_agu_stalls": 3,
+        "pc_loads": 2,
+        "load_extra_words": 5,
+        "store_extra_words": 4,
+        "m7_issue_cycles": 120,
+    }
+    return classes, extra
+
+
+def test_m4_trm_model_by_hand() -> None:
+    classes, extra = _m4_counts()
+    est = estimate_cycles(classes, "m4", extra)
+    # taken known 10 + unconditional 10, P = 2 at the point; unknown 2 split at the known taken rate 10/18
+    unk_taken = 2 * 10 / 18
+    branch = (10 + 10 + unk_taken) * 3 + (8 + 2 - unk_taken)
+    expect = 100 + (2 * 40 - 6 + 3) + 10 + 5 + branch + 5 + 4 + 2 * 2
+    assert est.cycles == pytest.approx(expect)
+    assert est.model == "m4-trm"
+    # low: P = 1, IT folded, unknown not taken; high: P = 3, stores and multiplies 2, unknown taken
+    low = (100 - 4) + 77 + 10 + 5 + (10 + 10) * 2 + 10 + 5 + 4 + 2
+    high = 100 + 77 + 20 + 10 + (10 + 10 + 2) * 4 + 8 + 5 + 4 + 6
+    assert est.cycles_low == pytest.approx(low) and est.cycles_high == pytest.approx(high)
+
+
+def test_m7_schedule_model_by_hand() -> None:
+    classes, extra = _m4_counts()
+    est = estimate_cycles(classes, "m7", extra)
+    rate = 3 / 18
+    assert est.cycles == pytest.approx(120 + 0.5 * 9 + 4 * (3 + rate * 2))
+    assert est.cycles_low == pytest.approx(120 + 0.5 * 9 + 4 * 3)
+    taken = 30 - 8 - 2
+    assert est.cycles_high == pytest.approx(120 + 9 + 6 * (3 + 1) + taken)
+    assert est.cycles_low <= est.cycles <= est.cycles_high
+    d = est.to_dict()
+    assert d["cycles_low"] == est.cycles_low and d["model"] == "m7-schedule"
+
+
+def test_plugin_and_model_agree_on_the_extra_counters() -> None:
+    from emulation.cycles import EXTRAS
+
+    src = PLUGIN_SOURCE.read_text()
+    start = src.index("extra_names[X_N] = {")
+    names = src[start : src.index("};", start)]
+    assert [n for n in EXTRAS if f'"{n}"' in names] == list(EXTRAS)

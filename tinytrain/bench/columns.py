@@ -48,6 +48,12 @@ COLUMNS: list[tuple[str, str]] = [
         "est_cycles",
         "ESTIMATED cycles per step: instr_total x cycles/instruction of the kernels' class mix (cycle model)",
     ),
+    (
+        "est_cycles_low",
+        "best case of est_cycles: est_cycles x the cycle model's low/point ratio on the run's whole profile "
+        "(documented bounds: branch refill, store and IT timing, M7 mispredictions; docs/emulation.md)",
+    ),
+    ("est_cycles_high", "worst case of est_cycles (same bounds)"),
     ("est_cpi", "the estimate's cycles per instruction"),
     ("clock_mhz", "the board's nominal clock"),
     ("est_ms", "ESTIMATED ms per step at the nominal clock"),
@@ -80,7 +86,7 @@ INT_COLUMNS = {
     "pred_trainable_biases", "pred_input", "pred_other", "pred_stack", "sram_total", "sram_static",
     "sram_arena", "sram_trainable", "sram_input", "sram_other_static", "sram_stack_hw", "flash_bytes",
     "instr_forward", "instr_loss", "instr_backward", "instr_update", "instr_total", "est_cycles",
-    "macs_forward", "macs_backward", "macs_wgrad", "macs_total", "host_rss_peak", "host_rss_model",
+    "est_cycles_low", "est_cycles_high", "macs_forward", "macs_backward", "macs_wgrad", "macs_total", "host_rss_peak", "host_rss_model",
 }  # fmt: skip
 FLOAT_COLUMNS = {
     "est_cpi",

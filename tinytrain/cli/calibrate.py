@@ -16,9 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description=__doc__,
     )
     p.add_argument("--board", action="append", help="board (repeatable; default: m4 and m7)")
-    p.add_argument("--iterations", nargs=2, type=int, default=[10, 30], metavar=("LOW", "HIGH"),
-                   help="the two iteration counts whose difference gives the per-iteration counts (default 10 30)")
-    p.add_argument("--cflags", default="", help="extra compiler flags after the board's (e.g. \"-O3\")")
+    p.add_argument(
+        "--iterations",
+        nargs=2,
+        type=int,
+        default=[10, 30],
+        metavar=("LOW", "HIGH"),
+        help="the two iteration counts whose difference gives the per-iteration counts (default 10 30)",
+    )
+    p.add_argument("--cflags", default="", help='extra compiler flags after the board\'s (e.g. "-O3")')
     p.add_argument("--json", action="store_true", help="print the table as a JSON list")
     p.set_defaults(func=run)
 
