@@ -124,11 +124,11 @@ CORE_MODELS: dict[str, CoreModel] = {
 }
 
 
-#: Branch pipeline refill P of the Cortex-M4 (TRM Table 3-1: "1 to 3 depending on the alignment and width of the
-#: target instruction, and whether the processor manages to speculate the address early").
+#: Branch pipeline refill P of the Cortex-M4 (TRM Table 3-1: "1 to 3 depending on the alignment and width of
+#: the target instruction, and whether the processor manages to speculate the address early").
 M4_REFILL = {"low": 1.0, "point": 2.0, "high": 3.0}
-#: Cortex-M7 branch misprediction penalty (LLVM ARMScheduleM7.td, written by Arm: MispredictPenalty 4, "cost for
-#: forward branches is 6").
+#: Cortex-M7 branch misprediction penalty (LLVM ARMScheduleM7.td, written by Arm: MispredictPenalty 4,
+#: "cost for forward branches is 6").
 M7_MISPREDICT = {"low": 4.0, "point": 4.0, "high": 6.0}
 BOUNDS = ("low", "point", "high")
 

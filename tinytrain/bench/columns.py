@@ -86,7 +86,8 @@ INT_COLUMNS = {
     "pred_trainable_biases", "pred_input", "pred_other", "pred_stack", "sram_total", "sram_static",
     "sram_arena", "sram_trainable", "sram_input", "sram_other_static", "sram_stack_hw", "flash_bytes",
     "instr_forward", "instr_loss", "instr_backward", "instr_update", "instr_total", "est_cycles",
-    "est_cycles_low", "est_cycles_high", "macs_forward", "macs_backward", "macs_wgrad", "macs_total", "host_rss_peak", "host_rss_model",
+    "est_cycles_low", "est_cycles_high",
+    "macs_forward", "macs_backward", "macs_wgrad", "macs_total", "host_rss_peak", "host_rss_model",
 }  # fmt: skip
 FLOAT_COLUMNS = {
     "est_cpi",

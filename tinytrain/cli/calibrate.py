@@ -46,8 +46,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
             f"{r['published_coremark_per_mhz']:>9.2f} {r['error_pct']:>+6.1f}%"
         )
     lines.append(
-        "estimate: exact QEMU instruction counts x the cycle model (emulation.cycles); published figures come from "
-        "other compilers (see docs/emulation.md)"
+        "estimate: exact QEMU instruction counts x the cycle model (emulation.cycles); "
+        "published figures come from other compilers (see docs/emulation.md)"
     )
     return "\n".join(lines)
 
