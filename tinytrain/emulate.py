@@ -900,6 +900,9 @@ def _emulate_locked(cfg: EmulateConfig, build_dir: Path, progress: Progress | No
         if run_rec is not None and run_rec.profile
         else None,
         "est_cycles_per_step": est["cycles"] if est else None,
+        "est_cycles_range_per_step": [est["cycles_low"], est["cycles_high"]]
+        if est and "cycles_low" in est
+        else None,
         "est_ms_per_step": est["ms"] if est else None,
         "est_cpi": est["cpi"] if est else None,
         "estimate_note": est["note"] if est else None,
@@ -1083,8 +1086,14 @@ def estimate_step_cycles(
         cyc = sum(float(phases[p]["cycle_estimate"]["cycles"]) for p in PHASES if p in phases) / steps
         instr = sum(int(phases[p]["all"]["total"]) for p in PHASES if p in phases) / steps
         cpi = cyc / instr if instr else 1.0
+        ests = [phases[p]["cycle_estimate"] for p in PHASES if p in phases]
+        low = sum(float(e.get("cycles_low") or e["cycles"]) for e in ests) / steps
+        high = sum(float(e.get("cycles_high") or e["cycles"]) for e in ests) / steps
+        scale = total * cpi / cyc if cyc else 0.0  # the model's best/worst case, scaled like the point
         return {
             "cycles": int(round(total * cpi)),
+            "cycles_low": int(round(low * scale)),
+            "cycles_high": int(round(high * scale)),
             "ms": round(1000.0 * total * cpi / b.clock_hz, 3),
             "cpi": round(cpi, 4),
             "note": f"estimate: {total} instructions/step x {cpi:.3f} cycles/instruction from the exact "
@@ -1148,6 +1157,14 @@ def _profile_summary(profile: dict[str, Any], kernels: list[str]) -> dict[str, A
         if f"tt_{k}" in syms
     }
     return {"all": profile.get("all"), "kernels": per, "cycle_estimate": profile.get("cycle_estimate")}
+
+
+def _range_ms(r: dict[str, Any]) -> str:
+    """ "; model range A-B ms" from the cycle model's best/worst case, or "" without one."""
+    rng, hz = r.get("est_cycles_range_per_step"), r.get("clock_hz")
+    if not rng or not hz:
+        return ""
+    return f"; model range {1e3 * rng[0] / hz:.0f}-{1e3 * rng[1] / hz:.0f} ms, docs/emulation.md"
 
 
 def _kb(v: float) -> str:
@@ -1237,7 +1254,7 @@ def summary(record: dict[str, Any]) -> str:
         row(
             "time/step",
             f"~{r['est_ms_per_step']:.0f} ms at {(r.get('clock_hz') or 0) / 1e6:.0f} MHz "
-            f"(ESTIMATE, not measured: {r.get('est_cpi')} cycles/instruction from {how})",
+            f"(ESTIMATE, not measured: {r.get('est_cpi')} cycles/instruction from {how}{_range_ms(r)})",
         )
     ab, aa = r.get("accuracy_before"), r.get("accuracy_after")
     if ab is not None and aa is not None:
