@@ -206,6 +206,9 @@ def _m7(classes: Mapping[str, float], ex: Mapping[str, float], bound: str) -> di
         "extra_words": (1.0 if bound == "high" else 0.5) * words,  # 64-bit interface: 2 words per cycle
         "mispredicts": M7_MISPREDICT[bound] * mispredicts,
         "taken_bubbles": (1.0 if bound == "high" else 0.0) * taken,  # a taken branch's fetch bubble
+        # the schedule starts every block in a new cycle; after a not-taken branch the next instruction may
+        # pair with the branch (best case)
+        "fallthrough_pairs": (-1.0 if bound == "low" else 0.0) * nt,
     }
 
 
