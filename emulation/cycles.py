@@ -1,55 +1,19 @@
-"""Cycle model: instruction-class counts (from the ttprof plugin) -> an ESTIMATE of core cycles.
+"""Cycle model: the ttprof plugin's instruction-class counts and pipeline counters -> an ESTIMATE of core
+cycles with a range (point, best case, worst case). QEMU counts instructions, not cycles; every number this
+module produces is labelled an estimate. docs/emulation.md lists every constant with its source and the
+CoreMark check (`tinytrain calibrate`); no constant is fitted.
 
-QEMU counts instructions, not cycles. This model multiplies each class count by a per-class cost for the
-core and adds costs for extra words moved by multi-register loads/stores and for loads into the PC. It
-ignores wait states (flash, caches), pipeline interlocks other than those folded into the averages, and
-data-dependent timings (division). Every number it produces is labelled an estimate.
+Cortex-M4 (`_m4`): Cortex-M4 TRM (DDI 0439B) Table 3-1, section 3.3.2 and Table 7-1, per instruction, with the
+plugin's counts of taken / not-taken conditional branches (1+P / 1, P = 1..3), loads pipelined after a load
+(-1), address-generation stalls (+1), IT instructions (0..1) and multi-word transfers (1+N).
 
-Cortex-M4 (Arm Cortex-M4 Processor Technical Reference Manual, DDI 0439B, Table 3-1 "Cortex-M4
-instruction set summary" and Table 7-1 "FPU instruction set"):
+Cortex-M7 (`_m7`): the plugin's static in-order dual-issue schedule of each translated block (issue rules and
+latencies from LLVM's Arm-written Cortex-M7 scheduling model), plus mispredictions (per-site minority
+outcomes x 4..6 cycles), multi-word transfers (0.5..1 per word) and, in the worst case, a bubble per taken
+branch. Flash wait states and caches are not modelled (code and data are assumed to hit).
 
-=========  ======  ==========================================================================
-class      cycles  source / reasoning
-=========  ======  ==========================================================================
-alu        1       ADD, MOV, CMP, logic, shifts, extends, bitfield: 1 (Table 3-1)
-load       2       LDR 2; neighbouring loads/stores pipeline to 1 each (footnote), not modelled
-store      2       STR 2 (same footnote)
-+word      1       LDM/STM/PUSH/POP/VLDM/VPUSH: 1+N (Table 3-1, 7-1): +1 per word after the first
-mul        1       MUL, SMULL, UMULL, SMLAL, SMLAxy 1; MLA/MLS 2 (not separated)
-simd       1       SMLAD, SMUAD, SXTB16, SADD16, ... 1 (Table 3-1, DSP)
-div        7       SDIV/UDIV 2-12, data dependent: the midpoint
-branch     2       B/BL/BX/CBZ 1+P, P = 1-3 pipeline refill when taken; not-taken 1: ~2 on average
-pc load    +2      POP {pc}, LDR pc: the refill P on top of the load
-fp         1       VADD, VSUB, VMUL, VMOV, VCVT, VCMP 1 (Table 7-1)
-fp_mac     3       VMLA, VFMA 3 (Table 7-1)
-fp_div     14      VDIV.F32, VSQRT.F32 14 (Table 7-1)
-sys        1       barriers, MRS/MSR, BKPT: rare
-=========  ======  ==========================================================================
-
-Cortex-M7 (Arm Cortex-M7 Processor Technical Reference Manual, DDI 0489F): the TRM gives no per-
-instruction cycle table. It describes a six-stage, in-order, dual-issue pipeline (two ALU/shift pipes,
-one load/store pipe with a 64-bit interface to TCM/cache, a MAC pipe, a branch predictor) and the FPU
-latencies. The costs below are throughput figures derived from that description; they assume code and
-data in TCM or cache (no wait states) and are less certain than the M4 table:
-
-=========  ======  ==========================================================================
-class      cycles  reasoning
-=========  ======  ==========================================================================
-alu        0.5     two ALU pipes: independent ALU ops dual-issue
-load       1       one load/store pipe, 1 per cycle; dual-issues with an ALU op (counted there)
-store      1       as load
-+word      0.5     64-bit load/store interface: two words per cycle for LDM/STM/LDRD
-mul        1       one MAC pipe, single-cycle issue (32x32 multiply-accumulate)
-simd       1       DSP ops issue in the MAC/ALU pipe, 1 per cycle
-div        7       SDIV/UDIV 2-12 (iterative, early termination): the midpoint
-branch     1       predicted branches ~1 (mispredicts, ~8 cycles, not modelled)
-pc load    +1      return through POP {pc}: predicted by the return stack, small penalty
-fp         1       single-precision VADD/VMUL 1/cycle, pipelined
-fp_mac     1       VFMA.F32 issues 1/cycle (latency 3 for a dependent chain, not modelled)
-fp_div     14      VDIV.F32 / VSQRT.F32 14 (single precision, FPv5)
-sys        1
-=========  ======  ==========================================================================
-"""
+CORE_MODELS keeps the older per-class costs: the fallback for profiles recorded before the pipeline counters
+existed (`model: "per-class"`, no range)."""
 
 from __future__ import annotations
 
