@@ -91,14 +91,25 @@ static const char *const class_names[C_N] = {"alu", "load", "store",  "mul",    
  *   m4_agu_stalls   Cortex-M4: a load/store whose address register the previous data-processing
  *                   instruction wrote (TRM 3.3.2: one extra cycle, no forwarding path)
  *   m7_issue_cycles Cortex-M7: issue cycles of the straight-line code from a static in-order dual-issue
- *                   schedule of each translated block (see `m7_schedule`); branches' penalties excluded */
+ *                   schedule of each translated block (see `m7_schedule`); branches' penalties excluded
+ *   block_entries   executions of a translated block's first instruction (branch targets, fall-throughs)
+ *   wide_unaligned_entries  ... of them whose first instruction is 32-bit at an address = 2 mod 4 (the
+ *                   Cortex-M4 refill P depends on "the alignment and width of the target instruction")
+ *   indirect_branches  BX/BLX to a register (the target is not in the instruction)
+ *   table_branches  TBB/TBH
+ *   it_folded       IT instructions right after a 16-bit instruction (Cortex-M4: "can be folded onto a
+ *                   preceding 16-bit Thumb instruction, enabling execution in zero cycles")
+ *   m4_slow_stores  Cortex-M4: stores whose first word costs 2 cycles, not 1: a single STR with a register
+ *                   offset that does not follow a pipelining LDR (3.3.2: only STR Rx,[Ry,#imm] "is always
+ *                   one cycle"), STM/PUSH/STRD/VSTM/VPUSH (Table 3-1: 1+N) */
 enum {
   X_LOAD_REGS, X_STORE_REGS, X_PC_LOADS, X_IT, X_COND, X_COND_NT, X_COND_UNK, X_COND_MIN, X_M4_PIPE, X_M4_AGU,
-  X_M7_ISSUE, X_N
+  X_M7_ISSUE, X_ENTRIES, X_UNALIGNED, X_INDIRECT, X_TBB, X_IT_FOLD, X_M4_STR_REG, X_N
 };
 static const char *const extra_names[X_N] = {
     "load_extra_words", "store_extra_words", "pc_loads", "it", "cond_branches", "cond_not_taken",
-    "cond_unknown", "cond_minority", "m4_ls_pipelined", "m4_agu_stalls", "m7_issue_cycles"};
+    "cond_unknown", "cond_minority", "m4_ls_pipelined", "m4_agu_stalls", "m7_issue_cycles", "block_entries",
+    "wide_unaligned_entries", "indirect_branches", "table_branches", "it_folded", "m4_slow_stores"};
 
 typedef struct {
   uint32_t start, end;
@@ -112,11 +123,14 @@ typedef struct {
   uint8_t cls;
   uint8_t words;   /* extra words for multi-register transfers */
   uint8_t pc_load;
-  uint8_t flags;   /* F_MEM, F_NOPHASE, F_IT, F_COND, F_UNK, F_M4_PIPE, F_M4_AGU */
+  uint16_t flags;  /* F_MEM, F_NOPHASE, F_IT, ... (below) */
   uint8_t m7;      /* issue cycles this instruction adds in the static M7 schedule (0 = dual-issued) */
   uint32_t sym;    /* index into syms, or n_syms for "?" */
 } insn_t;
-enum { F_MEM = 1, F_NOPHASE = 2, F_IT = 4, F_COND = 8, F_UNK = 16, F_M4_PIPE = 32, F_M4_AGU = 64 };
+enum {
+  F_MEM = 1, F_NOPHASE = 2, F_IT = 4, F_COND = 8, F_UNK = 16, F_M4_PIPE = 32, F_M4_AGU = 64, F_ENTRY = 128,
+  F_UNALIGNED = 256, F_INDIRECT = 512, F_TBB = 1024, F_IT_FOLD = 2048, F_M4_STR_REG = 4096
+};
 
 /* A run of instructions of one block that ends after a memory access (or at the block's end). */
 typedef struct {
@@ -399,6 +413,7 @@ typedef struct {
  * branches); `n_dst` = how many leading register operands are written (2 for UMULL/LDRD). */
 static ops_t decode_ops(const char *ops, bool first_dst, int n_dst, bool acc_first) {
   ops_t o = {0};
+  uint64_t last = 0; /* the previous register operand */
   int idx = 0;
   const char *p = ops;
   while (*p) {
@@ -428,14 +443,16 @@ static ops_t decode_ops(const char *ops, bool first_dst, int n_dst, bool acc_fir
     size_t len = (size_t)(p - tok);
     if (len >= 3 && (strncmp(tok, "lsl", 3) == 0 || strncmp(tok, "lsr", 3) == 0 || strncmp(tok, "asr", 3) == 0 ||
                      strncmp(tok, "ror", 3) == 0 || strncmp(tok, "rrx", 3) == 0)) {
-      /* "r2, lsl #3": the shifted operand is the previous register */
-      o.shifted |= 1;
+      /* "r2, lsl #3" / "r2, lsl r3": the shifted operand is the previous register */
       const char *sp = memchr(tok, ' ', len);
-      if (sp) o.src |= reg_bits(sp + 1, len - (size_t)(sp + 1 - tok));
+      uint64_t amount = sp ? reg_bits(sp + 1, len - (size_t)(sp + 1 - tok)) : 0;
+      o.src |= amount;
+      o.shifted |= (last ? last : 1) | amount;
       idx++;
       continue;
     }
     uint64_t m = reg_bits(tok, len);
+    last = m;
     if (m) {
       if (first_dst && idx < n_dst) {
         o.dst |= m;
@@ -461,7 +478,8 @@ typedef struct {
   bool single_load; /* ... and a load */
   bool dp;          /* data processing (writes a register the address unit would wait for) */
   bool slot0;       /* Cortex-M7: issues only as the older instruction of a pair (DSP, bitfield, CLZ) */
-  bool shift;       /* uses the M7 shifter (shifted operand, bitfield, extend) */
+  bool shift;       /* uses the M7 shifter (shifted operand, shift, bitfield, REV/RBIT, extend-and-add) */
+  bool early;       /* Cortex-M7: every source read at ISS (UBFX/SBFX/REV/RBIT/SXTA/UXTA: M7Read_ISS) */
   ops_t o;
 } dec_t;
 
@@ -558,11 +576,15 @@ static dec_t decode(const insn_t *in, const char *disas) {
     d.kind = K_ALU;
     d.o = decode_ops(ops, !cmp, 1, false);
     d.dp = true;
-    d.shift = d.o.shifted != 0 || starts(m, "ubfx") || starts(m, "sbfx") || starts(m, "bfi") || starts(m, "bfc") ||
-              starts(m, "uxt") || starts(m, "sxt") || starts(m, "rev") || starts(m, "rbit");
+    /* LLVM ARMScheduleM7.td: shifted operands, shifts, BFI/BFC use the shifter (WriteALUsi); UBFX/SBFX/REV/
+     * RBIT/SXTA/UXTA too and read every source at ISS (M7WriteShSIMD*, M7Read_ISS); UXT/SXT go down the SIMD
+     * unit without the shifter (M7WriteSIMD1); DSP, bitfield, extend, CLZ only as the older of a pair. */
+    d.early = starts(m, "ubfx") || starts(m, "sbfx") || starts(m, "rev") || starts(m, "rbit") || starts(m, "sxta") ||
+              starts(m, "uxta");
+    d.shift = d.early || d.o.shifted != 0 || starts(m, "lsl") || starts(m, "lsr") || starts(m, "asr") ||
+              starts(m, "ror") || starts(m, "rrx") || starts(m, "bfi") || starts(m, "bfc");
     d.slot0 = starts(m, "clz") || starts(m, "bfi") || starts(m, "bfc") || starts(m, "uxt") || starts(m, "sxt") ||
               starts(m, "rev") || starts(m, "rbit") || starts(m, "ubfx") || starts(m, "sbfx");
-    d.o.shifted = 0;
     break;
   }
   if (in->pc_load) d.kind = K_MULTI;
@@ -571,6 +593,12 @@ static dec_t decode(const insn_t *in, const char *disas) {
 
 /* Cortex-M4 rules between neighbours (Cortex-M4 TRM r0p1, DDI 0439B, 3.3.2 "Load/store timings"). */
 static void m4_rules(insn_t *in, const dec_t *d, const insn_t *pin, const dec_t *pd) {
+  bool ldr_pipe = pin && pd->single_load && !(pd->o.dst & d->o.addr);
+  /* STR with a register offset: 2 cycles unless it pipelines after an LDR (3.3.2 "LDR R0,[R1,R2];
+   * STR R1,[R3,R2] - normally three cycles total") */
+  if (d->kind == K_STORE && d->single_ls && __builtin_popcountll(d->o.addr & 0xffff) >= 2 && !ldr_pipe)
+    in->flags |= F_M4_STR_REG;
+  if (d->kind == K_MULTI && in->cls == C_STORE) in->flags |= F_M4_STR_REG; /* 1+N */
   if (!pin) return;
   /* A load after a load: one cycle removed. (A store after a load pipelines too, but a single store costs
    * one cycle already: its data phase overlaps the next instruction; the model charges it 1.) */
@@ -600,7 +628,7 @@ static void m7_schedule(insn_t *ins, const dec_t *ds, size_t n) {
       if (!(d->o.src & bit)) continue;
       int need = ready[r];
       if (d->o.addr & bit) need += 1;                                         /* read at ISS */
-      else if (d->shift && !(d->o.acc & bit)) need += 1;                      /* shifter input early */
+      else if (d->early || (d->o.shifted & bit)) need += 1;                   /* shifter input early */
       else if (d->kind == K_STORE) need -= 1;                                 /* store data late */
       else if (d->o.acc & bit) need -= d->kind == K_FPMAC ? 3 : 1;            /* accumulator late */
       if (need > t_dep) t_dep = need;
@@ -621,8 +649,9 @@ static void m7_schedule(insn_t *ins, const dec_t *ds, size_t n) {
     if (t > cyc) used = alu = ld = st = mac = br = fp = sh = 0;
     int delta = t - cyc;
     if (d->kind == K_DIV) delta += 6; /* blocks the pipeline for its 7-cycle latency */
+    if (ins[i].flags & F_TBB) delta += 1; /* "TBB/TBH - single-issue only; takes two cycles to issue" */
     ins[i].m7 = (uint8_t)(delta > 255 ? 255 : delta);
-    cyc = t + (d->kind == K_DIV ? 6 : 0);
+    cyc = t + (d->kind == K_DIV ? 6 : 0) + (ins[i].flags & F_TBB ? 1 : 0);
     used += single ? 2 : 1;
     prev_single = single;
     switch (d->kind) {
@@ -659,6 +688,12 @@ static void add_insn(counts_t *c, const insn_t *in, uint64_t e) {
   if (in->flags & F_UNK) c->extra[X_COND_UNK] += e;
   if (in->flags & F_M4_PIPE) c->extra[X_M4_PIPE] += e;
   if (in->flags & F_M4_AGU) c->extra[X_M4_AGU] += e;
+  if (in->flags & F_ENTRY) c->extra[X_ENTRIES] += e;
+  if (in->flags & F_UNALIGNED) c->extra[X_UNALIGNED] += e;
+  if (in->flags & F_INDIRECT) c->extra[X_INDIRECT] += e;
+  if (in->flags & F_TBB) c->extra[X_TBB] += e;
+  if (in->flags & F_IT_FOLD) c->extra[X_IT_FOLD] += e;
+  if (in->flags & F_M4_STR_REG) c->extra[X_M4_STR_REG] += e;
   c->extra[X_M7_ISSUE] += e * in->m7;
 }
 
@@ -756,6 +791,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   rec->segs = calloc(n ? n : 1, sizeof(seg_t));
   dec_t *ds = calloc(n ? n : 1, sizeof(dec_t));
   int it_left = 0; /* instructions left in the current IT block */
+  size_t prev_size = 0;
   bool cond_end = false;
   uint64_t fall = 0;
   for (size_t i = 0; i < n; i++) {
@@ -769,6 +805,16 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     if (is_mem_insn(in, text)) in->flags |= F_MEM;
     if (addr == addr_begin || addr == addr_begin_ret || addr == addr_end) in->flags |= F_NOPHASE;
     ds[i] = decode(in, text);
+    size_t size = qemu_plugin_insn_size(insn);
+    if (i == 0) in->flags |= F_ENTRY | (size == 4 && (addr & 2) ? F_UNALIGNED : 0);
+    if (ds[i].kind == K_IT && i > 0 && prev_size == 2) in->flags |= F_IT_FOLD;
+    prev_size = size;
+    if (in->cls == C_BRANCH && (strncmp(text, "bx", 2) == 0 || strncmp(text, "blx", 3) == 0)) {
+      const char *op = text + strcspn(text, " ");
+      while (*op == ' ') op++;
+      if (reg_bits(op, strlen(op))) in->flags |= F_INDIRECT; /* not "blx <label>" */
+    }
+    if (strncmp(text, "tbb", 3) == 0 || strncmp(text, "tbh", 3) == 0) in->flags |= F_TBB;
     bool in_it = it_left > 0;
     if (it_left) it_left--;
     if (ds[i].kind == K_IT) {
@@ -794,7 +840,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
         fall = addr + qemu_plugin_insn_size(insn);
       }
     }
-    if (i > 0) m4_rules(in, &ds[i], &rec->insns[i - 1], &ds[i - 1]);
+    m4_rules(in, &ds[i], i > 0 ? &rec->insns[i - 1] : NULL, i > 0 ? &ds[i - 1] : NULL);
     if (dump)
       fprintf(dump, "%08llx %s %u %u %s\n", (unsigned long long)addr, class_names[in->cls], in->words,
               in->pc_load, text);
