@@ -134,6 +134,10 @@ def per_iteration(
     return classes, extra
 
 
+def _per_mhz(cycles_per_iteration: float) -> float:
+    return round(1e6 / cycles_per_iteration, 3)
+
+
 def calibrate(
     boards: tuple[str, ...] = ("m4", "m7"), n_lo: int = 10, n_hi: int = 30, extra_cflags: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
@@ -146,22 +150,31 @@ def calibrate(
         est = estimate_cycles(classes, b.cycle_core, extra)
         pub, source = PUBLISHED[b.cycle_core]
         cm = 1e6 / est.cycles
+        err = (cm - pub) / pub
+        lo, hi = est.cycles_low or est.cycles, est.cycles_high or est.cycles
+        m_lo, m_hi = est.model_low or est.cycles, est.model_high or est.cycles
         rows.append(
             {
                 "board": b.name,
                 "core": b.core,
                 "instructions_per_iteration": round(sum(classes.values()), 1),
                 "est_cycles_per_iteration": round(est.cycles, 1),
-                "est_cycles_low": round(est.cycles_low or est.cycles, 1),
-                "est_cycles_high": round(est.cycles_high or est.cycles, 1),
+                "est_cycles_low": round(lo, 1),
+                "est_cycles_high": round(hi, 1),
+                "est_cycles_model_low": round(m_lo, 1),
+                "est_cycles_model_high": round(m_hi, 1),
                 "est_coremark_per_mhz": round(cm, 3),
-                "est_coremark_per_mhz_low": round(1e6 / (est.cycles_high or est.cycles), 3),
-                "est_coremark_per_mhz_high": round(1e6 / (est.cycles_low or est.cycles), 3),
+                "est_coremark_per_mhz_low": _per_mhz(hi),
+                "est_coremark_per_mhz_high": _per_mhz(lo),
+                "est_coremark_per_mhz_model_low": _per_mhz(m_hi),
+                "est_coremark_per_mhz_model_high": _per_mhz(m_lo),
                 "published_coremark_per_mhz": pub,
-                "error_pct": round(100.0 * (cm - pub) / pub, 1),
-                "published_in_range": 1e6 / (est.cycles_high or est.cycles)
-                <= pub
-                <= 1e6 / (est.cycles_low or est.cycles),
+                "error_pct": round(100.0 * err, 1),
+                "within_10pct": abs(err) <= 0.10,
+                "published_in_model_range": _per_mhz(m_hi) <= pub <= _per_mhz(m_lo),
+                "published_in_range": _per_mhz(hi) <= pub <= _per_mhz(lo),
+                "coremark_error_in_model": est.coremark_error,
+                "range": est.range_kind,
                 "model": est.model,
                 "published_source": source,
                 "iterations": [n_lo, n_hi],

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from emulation.cycles import CLASSES, CORE_MODELS, LABEL, estimate_cycles
+from emulation.cycles import CLASSES, COREMARK_ERROR, CORE_MODELS, LABEL, estimate_cycles
 from emulation.plugin import PLUGIN_SOURCE
 
 
@@ -46,15 +46,21 @@ def _m4_counts() -> tuple[dict[str, int], dict[str, int]]:
     classes = {"alu": 100, "load": 40, "store": 10, "mul": 5, "branch": 30}
     extra = {
         "it": 4,
+        "it_folded": 1,
         "cond_branches": 20,
         "cond_not_taken": 8,
         "cond_unknown": 2,
         "cond_minority": 3,
         "m4_ls_pipelined": 6,
         "m4_agu_stalls": 3,
+        "m4_slow_stores": 2,
         "pc_loads": 2,
         "load_extra_words": 5,
         "store_extra_words": 4,
+        "indirect_branches": 3,
+        "table_branches": 1,
+        "block_entries": 40,
+        "wide_unaligned_entries": 10,
         "m7_issue_cycles": 120,
     }
     return classes, extra
@@ -63,16 +69,28 @@ def _m4_counts() -> tuple[dict[str, int], dict[str, int]]:
 def test_m4_trm_model_by_hand() -> None:
     classes, extra = _m4_counts()
     est = estimate_cycles(classes, "m4", extra)
-    # taken known 10 + unconditional 10, P = 2 at the point; unknown 2 split at the known taken rate 10/18
+    # direct taken: 6 unconditional (30 - 20 conditional - 3 BX - 1 TBB) + 10 known taken + unknown 2 split at
+    # the known taken rate 10/18; P = 1 + 10/40 unaligned targets; BX 1 + 2; TBB 6; PC loads P = 3
     unk_taken = 2 * 10 / 18
-    branch = (10 + 10 + unk_taken) * 3 + (8 + 2 - unk_taken)
-    expect = 100 + (2 * 40 - 6 + 3) + 10 + 5 + branch + 5 + 4 + 2 * 2
+    branch = (6 + 10 + unk_taken) * 2.25 + 3 * 3 + 6 + (8 + 2 - unk_taken)
+    expect = (100 - 1) + (2 * 40 - 6 + 3) + (10 + 2) + 5 + branch + 5 + 4 + 3 * 2
     assert est.cycles == pytest.approx(expect)
     assert est.model == "m4-trm"
-    # low: P = 1, IT folded, unknown not taken; high: P = 3, stores and multiplies 2, unknown taken
-    low = (100 - 4) + 77 + 10 + 5 + (10 + 10) * 2 + 10 + 5 + 4 + 2
-    high = 100 + 77 + 20 + 10 + (10 + 10 + 2) * 4 + 8 + 5 + 4 + 6
-    assert est.cycles_low == pytest.approx(low) and est.cycles_high == pytest.approx(high)
+    # low: every P = 1, all IT folded, unknown not taken, TBB 3; high: P = 3, no IT folded, unknown taken
+    low = (100 - 4) + 77 + 12 + 5 + (6 + 10) * 2 + 3 * 2 + 3 + 10 + 5 + 4 + 2
+    high = 100 + 77 + 12 + 5 + (6 + 10 + 2) * 4 + 3 * 4 + 6 + 8 + 5 + 4 + 6
+    assert est.model_low == pytest.approx(low) and est.model_high == pytest.approx(high)
+
+
+def test_range_adds_the_coremark_band() -> None:
+    classes, extra = _m4_counts()
+    for core in ("m4", "m7"):
+        est = estimate_cycles(classes, core, extra)
+        err = COREMARK_ERROR[core]
+        assert err < 0 and est.coremark_error == err  # the model over-estimates CoreMark's cycles
+        assert est.cycles_low == pytest.approx(min(est.model_low, est.cycles * (1 + err)))  # type: ignore[type-var]
+        assert est.cycles_high == est.model_high
+        assert "CoreMark" in est.to_dict()["range"]  # type: ignore[operator]
 
 
 def test_m7_schedule_model_by_hand() -> None:
@@ -80,10 +98,10 @@ def test_m7_schedule_model_by_hand() -> None:
     est = estimate_cycles(classes, "m7", extra)
     rate = 3 / 18
     assert est.cycles == pytest.approx(120 + 0.5 * 9 + 4 * (3 + rate * 2))
-    assert est.cycles_low == pytest.approx(120 + 0.5 * 9 + 4 * 3 - 8)
+    assert est.model_low == pytest.approx(120 + 0.5 * 9 + 4 * 3 - 8)
     taken = 30 - 8 - 2
-    assert est.cycles_high == pytest.approx(120 + 9 + 6 * (3 + 1) + taken)
-    assert est.cycles_low <= est.cycles <= est.cycles_high
+    assert est.model_high == pytest.approx(120 + 9 + 6 * (3 + 1) + taken)
+    assert est.cycles_low <= est.model_low <= est.cycles <= est.cycles_high  # type: ignore[operator]
     d = est.to_dict()
     assert d["cycles_low"] == est.cycles_low and d["model"] == "m7-schedule"
 

@@ -54,6 +54,22 @@ __attribute__((naked, noinline)) void skip_block(int n) {
       "2: bx lr\n");
 }
 
+/* IT after a 16-bit CMP (folded), STR with a register offset (2 cycles on the M4) then one right after an LDR
+ * (pipelined: 1), PUSH (1+N: 2 for its first word), BX LR (a register target). */
+__attribute__((naked, noinline)) void misc_block(uint32_t *p) {
+  __asm__ volatile(
+      "movs r1, #0\n"
+      "cmp r1, #0\n"
+      "it eq\n"
+      "moveq r1, #4\n"
+      "str r1, [r0, r1]\n"
+      "ldr r2, [r0]\n"
+      "str r2, [r0, r1]\n"
+      "push {r4, r5}\n"
+      "pop {r4, r5}\n"
+      "bx lr\n");
+}
+
 static uint32_t buf[4] = {1, 2, 3, 4};
 
 int main(void) {
@@ -61,6 +77,7 @@ int main(void) {
   pipe_block(buf);
   loop_block(100);
   skip_block(100);
+  misc_block(buf);
   return 0;
 }
 """
@@ -97,3 +114,13 @@ def test_m7_static_schedule(symbols: dict[str, dict]) -> None:
     # ldr|ldr paired (1), adds (1), ldr waits for r3 at ISS (2), ldr pairs with it (0), ldr [r0, r1] waits
     # for r1 (2), bx lr pairs with it (0): 6 issue cycles for 7 instructions
     assert symbols["pipe_block"]["extra"]["m7_issue_cycles"] == 6
+
+
+def test_m4_store_it_and_branch_kinds(symbols: dict[str, dict]) -> None:
+    ex = symbols["misc_block"]["extra"]
+    assert (ex["it"], ex["it_folded"]) == (1, 1)
+    assert ex["m4_slow_stores"] == 2  # STR r1,[r0,r1] and PUSH; not the STR right after the LDR
+    assert ex["indirect_branches"] == 1 and ex["table_branches"] == 0
+    assert ex["block_entries"] >= 1
+    loop = symbols["loop_block"]["extra"]
+    assert loop["indirect_branches"] == 1 and loop["block_entries"] >= 100  # BX LR; the loop body 100 times

@@ -31,23 +31,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _table(rows: list[dict[str, Any]]) -> str:
     head = (
-        f"{'board':<6} {'instr/iter':>11} {'est cycles/iter (low..high)':>30} "
-        f"{'est CoreMark/MHz (low..high)':>29} {'published':>9} {'error':>7}"
+        f"{'board':<6} {'instr/iter':>10} {'est cycles/iter':>15} {'est CoreMark/MHz':>16} "
+        f"{'model range':>11} {'+CoreMark band':>14} {'published':>9} {'error':>7} {'±10 %':>5}"
     )
     lines = [head]
     for r in rows:
-        cyc = f"{r['est_cycles_per_iteration']:.0f} ({r['est_cycles_low']:.0f}..{r['est_cycles_high']:.0f})"
-        cm = (
-            f"{r['est_coremark_per_mhz']:.2f} ({r['est_coremark_per_mhz_low']:.2f}.."
-            f"{r['est_coremark_per_mhz_high']:.2f})"
-        )
+        model = f"{r['est_coremark_per_mhz_model_low']:.2f}..{r['est_coremark_per_mhz_model_high']:.2f}"
+        band = f"{r['est_coremark_per_mhz_low']:.2f}..{r['est_coremark_per_mhz_high']:.2f}"
         lines.append(
-            f"{r['board']:<6} {r['instructions_per_iteration']:>11.0f} {cyc:>30} {cm:>29} "
-            f"{r['published_coremark_per_mhz']:>9.2f} {r['error_pct']:>+6.1f}%"
+            f"{r['board']:<6} {r['instructions_per_iteration']:>10.0f} {r['est_cycles_per_iteration']:>15.0f} "
+            f"{r['est_coremark_per_mhz']:>16.2f} {model:>11} {band:>14} {r['published_coremark_per_mhz']:>9.2f} "
+            f"{r['error_pct']:>+6.1f}% {'yes' if r['within_10pct'] else 'no':>5}"
         )
     lines.append(
-        "estimate: exact QEMU instruction counts x the cycle model (emulation.cycles); "
-        "published figures come from other compilers (see docs/emulation.md)"
+        "estimate: exact QEMU instruction counts x the cycle model (emulation.cycles). model range: its documented "
+        "best/worst case; +CoreMark band: widened by the CoreMark error stored in the model (the range every "
+        "estimate carries). Published figures come from other compilers (docs/emulation.md)"
     )
     return "\n".join(lines)
 
