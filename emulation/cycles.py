@@ -107,10 +107,11 @@ M4_TABLE_BRANCH = {"low": 3.0, "point": 6.0, "high": 6.0}
 #: Cortex-M7 branch misprediction penalty (LLVM ARMScheduleM7.td, written by Arm: MispredictPenalty 4,
 #: "cost for forward branches is 6").
 M7_MISPREDICT = {"low": 4.0, "point": 4.0, "high": 6.0}
-#: The CoreMark check (`tinytrain calibrate`, GCC 12.2 -O2, docs/emulation.md "Calibration"): the model's point
-#: estimate of CoreMark/MHz relative to the published figure, minus 1 (measured, not fitted; a test re-measures
-#: it). A negative error means the model charges too many cycles on CoreMark. Every estimate's range is the
-#: model's documented best/worst case widened by this band: [point x (1 + error), point] for error < 0.
+#: The CoreMark check (`tinytrain calibrate`, GCC 12.2 -O2, docs/emulation.md "Calibration"): the model's
+#: point estimate of CoreMark/MHz relative to the published figure, minus 1, rounded outward (measured, not
+#: fitted; tests/emulation/test_coremark.py re-measures it). Negative: the model charges too many cycles on
+#: CoreMark. Every estimate's range is the model's documented best/worst case widened by this band:
+#: [point x (1 + error), point] for error < 0.
 COREMARK_ERROR = {"m4": -0.27, "m7": -0.18}
 BOUNDS = ("low", "point", "high")
 

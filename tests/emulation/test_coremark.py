@@ -60,7 +60,8 @@ def test_cli_json(capsys: pytest.CaptureFixture[str], rows: list[dict[str, objec
     assert main(["calibrate", "--board", "m7", "--iterations", "1", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     keys = {"board", "instructions_per_iteration", "est_cycles_per_iteration", "est_coremark_per_mhz",
-            "published_coremark_per_mhz", "est_cycles_low", "est_cycles_high", "error_pct", "within_10pct"}  # fmt: skip
+            "published_coremark_per_mhz", "est_cycles_low", "est_cycles_high", "error_pct",
+            "within_10pct"}  # fmt: skip
     assert len(out) == 1 and keys <= set(out[0])
     same = next(r for r in rows if r["board"] == "m7")
     assert out[0]["instructions_per_iteration"] == same["instructions_per_iteration"]  # deterministic

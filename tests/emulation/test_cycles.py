@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from emulation.cycles import CLASSES, COREMARK_ERROR, CORE_MODELS, LABEL, estimate_cycles
+from emulation.cycles import CLASSES, CORE_MODELS, COREMARK_ERROR, LABEL, estimate_cycles
 from emulation.plugin import PLUGIN_SOURCE
 
 

@@ -38,15 +38,17 @@ def _table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         model = f"{r['est_coremark_per_mhz_model_low']:.2f}..{r['est_coremark_per_mhz_model_high']:.2f}"
         band = f"{r['est_coremark_per_mhz_low']:.2f}..{r['est_coremark_per_mhz_high']:.2f}"
+        ok = "yes" if r["within_10pct"] else "no"
         lines.append(
-            f"{r['board']:<6} {r['instructions_per_iteration']:>10.0f} {r['est_cycles_per_iteration']:>15.0f} "
-            f"{r['est_coremark_per_mhz']:>16.2f} {model:>11} {band:>14} {r['published_coremark_per_mhz']:>9.2f} "
-            f"{r['error_pct']:>+6.1f}% {'yes' if r['within_10pct'] else 'no':>5}"
+            f"{r['board']:<6} {r['instructions_per_iteration']:>10.0f} "
+            f"{r['est_cycles_per_iteration']:>15.0f} {r['est_coremark_per_mhz']:>16.2f} "
+            f"{model:>11} {band:>14} "
+            f"{r['published_coremark_per_mhz']:>9.2f} {r['error_pct']:>+6.1f}% {ok:>5}"
         )
     lines.append(
-        "estimate: exact QEMU instruction counts x the cycle model (emulation.cycles). model range: its documented "
-        "best/worst case; +CoreMark band: widened by the CoreMark error stored in the model (the range every "
-        "estimate carries). Published figures come from other compilers (docs/emulation.md)"
+        "estimate: exact QEMU instruction counts x the cycle model (emulation.cycles). model range: its "
+        "documented best/worst case; +CoreMark band: widened by the CoreMark error stored in the model (the "
+        "range every estimate carries). Published figures come from other compilers (docs/emulation.md)"
     )
     return "\n".join(lines)
 
