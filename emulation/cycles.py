@@ -1,19 +1,24 @@
 """Cycle model: the ttprof plugin's instruction-class counts and pipeline counters -> an ESTIMATE of core
-cycles with a range (point, best case, worst case). QEMU counts instructions, not cycles; every number this
-module produces is labelled an estimate. docs/emulation.md lists every constant with its source and the
-CoreMark check (`tinytrain calibrate`); no constant is fitted.
+cycles with a range. QEMU counts instructions, not cycles; every number this module produces is labelled an
+estimate. docs/emulation.md lists every constant with its source and the CoreMark check (`tinytrain
+calibrate`); no constant is fitted.
 
-Cortex-M4 (`_m4`): Cortex-M4 TRM (DDI 0439B) Table 3-1, section 3.3.2 and Table 7-1, per instruction, with the
-plugin's counts of taken / not-taken conditional branches (1+P / 1, P = 1..3), loads pipelined after a load
-(-1), address-generation stalls (+1), IT instructions (0..1) and multi-word transfers (1+N).
+Cortex-M4 (`_m4`): Cortex-M4 TRM r0p1 (DDI 0439D) Table 3-1 and 3.3.2, Table 7-1 (FPU), per instruction, with
+the plugin's counts of taken / not-taken conditional branches (1+P / 1), refill P by target (direct: 1, +1 for
+an unaligned 32-bit target; register: 2; PC load: 3), loads pipelined after a load (-1), address-generation
+stalls (+1), IT folding (0 after a 16-bit instruction), STR #imm 1 / register offset 2 / STM 1+N, TBB 6.
 
 Cortex-M7 (`_m7`): the plugin's static in-order dual-issue schedule of each translated block (issue rules and
 latencies from LLVM's Arm-written Cortex-M7 scheduling model), plus mispredictions (per-site minority
 outcomes x 4..6 cycles), multi-word transfers (0.5..1 per word) and, in the worst case, a bubble per taken
 branch. Flash wait states and caches are not modelled (code and data are assumed to hit).
 
+The range (`cycles_low`..`cycles_high`) is the model's documented best/worst case (`model_low`/`model_high`)
+widened by its measured CoreMark error (COREMARK_ERROR): the second, empirical band, because the published
+CoreMark figures lie outside the documented bounds. `range_kind(core)` says so in one line.
+
 CORE_MODELS keeps the older per-class costs: the fallback for profiles recorded before the pipeline counters
-existed (`model: "per-class"`, no range)."""
+existed (`model: "per-class"`: a point, widened by the CoreMark band only)."""
 
 from __future__ import annotations
 

@@ -50,10 +50,11 @@ COLUMNS: list[tuple[str, str]] = [
     ),
     (
         "est_cycles_low",
-        "best case of est_cycles: est_cycles x the cycle model's low/point ratio on the run's whole profile "
-        "(documented bounds: branch refill, store and IT timing, M7 mispredictions; docs/emulation.md)",
+        "low end of est_cycles' range: est_cycles x the run's low/point ratio, where low is the lower of the "
+        "cycle model's documented best case (branch refill, IT folding, M7 mispredictions) and its CoreMark "
+        "band (point x (1 + the model's CoreMark error: -27 % m4, -18 % m7)); docs/emulation.md",
     ),
-    ("est_cycles_high", "worst case of est_cycles (same bounds)"),
+    ("est_cycles_high", "high end of the range: the model's documented worst case (same ratio)"),
     ("est_cpi", "the estimate's cycles per instruction"),
     ("clock_mhz", "the board's nominal clock"),
     ("est_ms", "ESTIMATED ms per step at the nominal clock"),
