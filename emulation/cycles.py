@@ -165,6 +165,17 @@ def range_kind(core: str) -> str:
     )
 
 
+def range_text(cycles_low: float, cycles_high: float, clock_hz: int, core: str) -> str:
+    """A summary line's range: "range A-B ms (the model's best/worst case widened by its CoreMark error band,
+    -27 % on m4; docs/emulation.md)"."""
+    err = COREMARK_ERROR.get(core, 0.0)
+    lo, hi = 1e3 * cycles_low / clock_hz, 1e3 * cycles_high / clock_hz
+    return (
+        f"range {lo:.0f}-{hi:.0f} ms (the model's best/worst case widened by its CoreMark error band, "
+        f"{100 * err:+.0f} % on {core}; docs/emulation.md)"
+    )
+
+
 def _widen(core: str, point: float, low: float, high: float) -> tuple[float, float]:
     """The model's [low, high] widened by the empirical CoreMark band [point x (1 + error), point]."""
     band = point * (1.0 + COREMARK_ERROR.get(core, 0.0))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from emulation.cycles import CLASSES, CORE_MODELS, COREMARK_ERROR, LABEL, estimate_cycles
+from emulation.cycles import CLASSES, CORE_MODELS, COREMARK_ERROR, LABEL, estimate_cycles, range_text
 from emulation.plugin import PLUGIN_SOURCE
 
 
@@ -91,6 +91,9 @@ def test_range_adds_the_coremark_band() -> None:
         assert est.cycles_low == pytest.approx(min(est.model_low, est.cycles * (1 + err)))  # type: ignore[type-var]
         assert est.cycles_high == est.model_high
         assert "CoreMark" in est.to_dict()["range"]  # type: ignore[operator]
+    assert range_text(216e6 * 0.4, 216e6 * 0.55, 216_000_000, "m7").startswith(
+        "range 400-550 ms (the model's"
+    )
 
 
 def test_m7_schedule_model_by_hand() -> None:
