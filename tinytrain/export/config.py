@@ -104,10 +104,18 @@ def prepare(cfg: ExportConfig, *, check_fit: bool = True) -> Prepared:
     )
     plan = plan_memory(program, cfg.board)
     if check_fit:
+        from emulation.boards import get_board
+
         try:
             check_fits(plan, cfg.board)
         except TinytrainError as exc:
             raise TinytrainError(f"{exc}\n\n{plan.report()}") from None
+        flash_size = get_board(cfg.board).flash_size
+        if plan.flash > flash_size:
+            raise TinytrainError(
+                f"does not fit: the frozen weights and tables need {plan.flash:,} bytes of flash, board "
+                f"`{cfg.board}` has {flash_size:,} (before code and the two state slots)\n\n{plan.report()}"
+            )
 
     from tinytrain.codegen import datafile
 
@@ -138,9 +146,7 @@ def fingerprint(program: Program, param_names: list[str]) -> int:
         "classes": program.num_classes,
         "scheme": program.scheme,
         "options": program.meta.get("options"),
-        "state": [
-            (n, program.buffers[n].dtype, list(program.buffers[n].shape)) for n in param_names
-        ],
+        "state": [(n, program.buffers[n].dtype, list(program.buffers[n].shape)) for n in param_names],
     }
     h.update(json.dumps(desc, sort_keys=True, default=str).encode())
     for name in sorted(program.buffers):

@@ -17,7 +17,7 @@ RUNTIME_DIR = FIRMWARE_DIR / "runtime"
 
 _IDENT = re.compile(r"\btt_\w+\b")
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
-# a definition at the start of a line: `type name(` not ending in `;` (functions) or `type name =` / `[` (data)
+# a definition starting a line: `type name(` with a body (function), `type name =` / `[` / `;` (data)
 _DEF = re.compile(r"^(?!static\b)[A-Za-z_][\w \t\*]*?\b(tt_\w+)\s*(\(|=|\[|;)", re.M)
 
 
