@@ -35,16 +35,22 @@ static int emu_read(void *ctx, int slot, uint32_t offset, void *dst, uint32_t n)
   return tt_sh_read(e->fd, dst, n) == (int)n ? 0 : -1;
 }
 
-static int emu_erase(void *ctx, int slot) {
-  emu_flash *e = (emu_flash *)ctx;
+static int fill_erased(emu_flash *e, int slot) {
   static const uint8_t ff[EMU_ERASE_CHUNK] = {[0 ... EMU_ERASE_CHUNK - 1] = 0xFFu};
-  if (slot < 0 || slot > 1 || emu_seek(e, slot, 0)) return -1;
-  e->erases++;
+  if (emu_seek(e, slot, 0)) return -1;
   for (uint32_t off = 0; off < e->slot_bytes; off += EMU_ERASE_CHUNK) {
     uint32_t n = e->slot_bytes - off < EMU_ERASE_CHUNK ? e->slot_bytes - off : EMU_ERASE_CHUNK;
     if (tt_sh_write(e->fd, ff, n) != (int)n) return -1;
   }
   return 0;
+}
+
+/* Only tinytrain_save erases (`tinytrain powercut` starts its cut window at this function's first call). */
+static int emu_erase(void *ctx, int slot) {
+  emu_flash *e = (emu_flash *)ctx;
+  if (slot < 0 || slot > 1) return -1;
+  e->erases++;
+  return fill_erased(e, slot);
 }
 
 static int emu_program(void *ctx, int slot, uint32_t offset, const void *src, uint32_t n) {
@@ -82,8 +88,7 @@ int emu_flash_open(emu_flash *e, tinytrain_flash *f, uint32_t slot_bytes) {
     e->fd = tt_sh_open(EMU_FLASH_FILE, SH_WPLUSB);
     if (e->fd < 0) return -1;
     e->created = 1;
-    if (emu_erase(e, 0) || emu_erase(e, 1)) return -1;
-    e->erases = 0;
+    if (fill_erased(e, 0) || fill_erased(e, 1)) return -1;
   }
   f->slot_bytes = slot_bytes;
   f->program_bytes = EMU_PROGRAM_BYTES;

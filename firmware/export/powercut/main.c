@@ -5,8 +5,8 @@
  *        -> one training step (sample EX[steps % EX_STEPS]) -> dump the state to save to pending.bin
  *        -> tt_powercut_save_begin() -> tinytrain_save -> tt_powercut_save_end() -> exit
  *
- * The host stops QEMU at a chosen instruction count after tt_powercut_save_begin (the ttcut plugin), i.e.
- * somewhere inside the save, then boots again: that boot's loaded.bin must equal the previous boot's
+ * The host stops QEMU at a chosen instruction count after the save's first erase (the flash driver's
+ * emu_erase; the ttcut plugin), i.e. somewhere inside the save, then boots again: that boot's loaded.bin must equal the previous boot's
  * loaded.bin (the save was lost, the old state kept) or its pending.bin (the save completed), bit for bit.
  * Events (metrics protocol, tt_board.h):
  *   {"ev":"load","rc":R,"steps":N,"slots":[[verdict,seq],[verdict,seq]]}
@@ -21,7 +21,7 @@
 
 static uint8_t arena[TINYTRAIN_ARENA_BYTES] __attribute__((aligned(8)));
 
-/* The window markers the plugin watches (by address): keep them real, separate functions. */
+/* Markers around the save (the end of the plugin's window is tt_powercut_save_end): real, separate functions. */
 __attribute__((noinline, used)) void tt_powercut_save_begin(void) { __asm volatile("" ::: "memory"); }
 __attribute__((noinline, used)) void tt_powercut_save_end(void) { __asm volatile("" ::: "memory"); }
 
