@@ -1,10 +1,10 @@
 """Power cuts in QEMU at a deterministic instruction count (the ttcut TCG plugin, plugin/ttcut.c).
 
-`run_until(elf, board, run_dir, trigger=..., after=K)` runs the firmware with `-icount` and the plugin, which
-ends QEMU abruptly (_exit, status CUT_STATUS) just before the K-th instruction counted from the first execution
-of the `trigger` symbol: nothing the guest had not yet handed to the host survives, like a power cut. Files the
-firmware wrote through semihosting before that instruction are on the host's disk (QEMU writes them with
-write(2) at once). `after=0` never cuts and measures the window from `trigger` to `end`.
+`run_until(elf, board, run_dir, trigger=..., after=K)` runs the firmware with `-icount` and the plugin,
+which ends QEMU abruptly (_exit, status CUT_STATUS) just before the K-th instruction counted from the first
+execution of the `trigger` address: nothing the guest had not yet handed to the host survives, like a power
+cut. Files the firmware wrote through semihosting before that instruction are on the host's disk (QEMU
+writes them with write(2) at once). `after=0` never cuts and measures the window from `trigger` to `end`.
 """
 
 from __future__ import annotations

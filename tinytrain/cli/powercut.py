@@ -1,10 +1,10 @@
 """`tinytrain powercut`: cut the power N times during saves of the learned state (QEMU stopped at a
-deterministic instruction count), reboot, and check that every boot loads the previous or the new state bit
-for bit; flip bits in a slot and check it is rejected; check that another model's or format's state is refused.
-docs/export.md, "Power cuts".
+deterministic instruction count), reboot, and check that every boot loads the previous or the new state
+bit for bit; flip bits in a slot and check it is rejected; check that another model's or format's state is
+refused. docs/export.md, "Power cuts".
 
-The last line reads `N cuts: X lost, Y corrupt loads`. Exit status: 0 when nothing was lost or corrupt and every
-flipped slot and foreign state was refused; 1 otherwise; 2 for bad input.
+The last line reads `N cuts: X lost, Y corrupt loads`. Exit status: 0 when nothing was lost or corrupt and
+every flipped slot and foreign state was refused; 1 otherwise; 2 for bad input.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     )
     outcomes = ", ".join(f"{v} {k}" for k, v in sorted(camp.outcomes.items()))
     say(
-        f"cut boots: {outcomes} (previous: the save was lost, the last good state kept; new: the save completed)"
+        f"cut boots: {outcomes} (previous: the save was lost, the last good state kept; "
+        "new: the save had completed)"
     )
     say(f"bit flips: {camp.flips_rejected}/{camp.flips} slots rejected, the other slot loaded bit-exactly")
     for kind, ok in camp.refusals.items():
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"problem: {p}", file=sys.stderr)
     per = camp.boot_seconds / max(1, camp.runs) * 1000
     say(
-        f"{camp.runs} QEMU boots in {camp.boot_seconds:.1f} s ({per:.0f} ms each); {camp.seconds:.1f} s with the build"
+        f"{camp.runs} QEMU boots in {camp.boot_seconds:.1f} s ({per:.0f} ms each); "
+        f"{camp.seconds:.1f} s with the build"
     )
     print(f"{camp.cuts} cuts: {camp.lost} lost, {camp.corrupt} corrupt loads", flush=True)
     return 0 if camp.ok else 1
