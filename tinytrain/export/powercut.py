@@ -22,6 +22,7 @@ Last line: `N cuts: X lost, Y corrupt loads`.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,16 +90,20 @@ def cut_points(window: int, cuts: int) -> list[int]:
     return sorted(set(pts))
 
 
-def build(prep: Prepared, board: str, build_dir: Path) -> Firmware:
-    """The power-cut firmware for `board` from the exported library's files."""
+Patch = Callable[[dict[str, str | bytes]], None]
+
+
+def build(prep: Prepared, board: str, build_dir: Path, patch: Patch | None = None) -> Firmware:
+    """The power-cut firmware for `board` from the exported library's files (`patch` may edit them first:
+    the tests break the library on purpose to show the campaign notices)."""
     from emulation.build import build_firmware
     from emulation.powercut import symbol_address
 
     files = render_library(prep)
+    if patch is not None:
+        patch(files)
     lib = build_dir / "lib"
     write_folder(files, lib, force=True)
-    import json
-
     info = json.loads(str(files["tinytrain.json"]))
     sources = [
         *sorted((lib / "src").glob("*.c")),
@@ -186,14 +191,21 @@ class Device:
 
 
 def run_campaign(
-    prep: Prepared, board: str, cuts: int, flips: int, build_dir: Path, say: Say, timeout: float = 120.0
+    prep: Prepared,
+    board: str,
+    cuts: int,
+    flips: int,
+    build_dir: Path,
+    say: Say,
+    timeout: float = 120.0,
+    patch: Patch | None = None,
 ) -> Campaign:
     if cuts < 1:
         raise TinytrainError("--cuts must be at least 1")
     if flips < 0:
         raise TinytrainError("--flips must be >= 0")
     t0 = time.perf_counter()
-    fw = build(prep, board, build_dir)
+    fw = build(prep, board, build_dir, patch)
     run_dir = build_dir / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = Device(fw, run_dir, timeout)
@@ -299,6 +311,10 @@ def _judge(
 def powercut(
     cfg: ExportConfig, board: str, cuts: int, flips: int, say: Say, build_dir: Path | None = None
 ) -> Campaign:
+    if cuts < 1:
+        raise TinytrainError("--cuts must be at least 1")
+    if flips < 0:
+        raise TinytrainError("--flips must be >= 0")
     prep = prepare(cfg)
     d = build_dir or (
         REPO_ROOT
