@@ -4,6 +4,7 @@ m4 and m7; bad input exits 2 and writes nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import struct
@@ -14,7 +15,11 @@ import pytest
 
 from tinytrain import REPO_ROOT
 from tinytrain.cli import main as cli_main
-from tinytrain.export.config import ExportConfig, prepare
+from tinytrain.export import save_model
+from tinytrain.export import state as st
+from tinytrain.export.config import ExportConfig, Prepared, prepare
+from tinytrain.models import load_model
+from tinytrain.reference import infer
 
 HAVE_TOOLS = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm", "make", "cmake"))
 needs_tools = pytest.mark.skipif(not HAVE_TOOLS, reason="arm toolchain / QEMU / make / cmake not installed")
@@ -66,6 +71,8 @@ def test_standalone_make_and_cmake_match_the_host_reference(exported: Path, tmp_
         assert [s[3] for s in steps] == want, proc.stdout
         assert [int(s[2]) for s in steps] == ref.check.labels
         assert "self-check: PASS" in proc.stdout
+        if board == "m4":
+            _device_state_back_out(work, ref, tmp_path / "adapted")
         # the second boot finds the state the first one saved (flash.bin kept in build/<board>/)
         again = _run(["make", f"BOARD={board}", "qemu"], work)
         assert again.returncode == 0 and "boot: loaded the learned state from flash (step 3)" in again.stdout
@@ -86,6 +93,25 @@ def test_standalone_make_and_cmake_match_the_host_reference(exported: Path, tmp_
     run = _run(["cmake", "--build", str(build), "--target", "qemu"], work)
     assert run.returncode == 0, run.stdout + run.stderr
     assert [s[3] for s in STEP.findall(run.stdout)] == want
+
+
+def _device_state_back_out(work: Path, ref: Prepared, out: Path) -> None:
+    """The state the device saved to its (emulated) flash, parsed on the host and written as a model
+    directory: the host reference's inference on it gives the logits the device computed."""
+    manifest = json.loads((work / "tinytrain.json").read_text())
+    n = manifest["state_bytes"]
+    slot_bytes = -(-(st.HEADER_BYTES + n) // 4096) * 4096
+    parts = st.split_image((work / "build" / "m4" / "flash.bin").read_bytes(), slot_bytes)
+    slots = [
+        st.check_slot(p, manifest["state_format_version"], int(manifest["fingerprint"], 16), n) for p in parts
+    ]
+    i = st.newest(slots)
+    assert i is not None
+    params = st.params_from_state(slots[i].payload, manifest["state_layout"])
+    assert int(params["steps"][0]) == 3
+    adapted = load_model(save_model(out, ref.graph, params))
+    logits = infer(adapted, ref.check.test_sample.transpose(2, 0, 1))
+    assert list(logits) == manifest["self_check"]["test_logits"] == list(ref.check.test_logits)
 
 
 @needs_tools

@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 MAGIC = 0x4C535454  # "TTSL"
 HEADER = struct.Struct("<8I")
@@ -69,3 +70,24 @@ def split_image(image: bytes, slot_bytes: int) -> list[bytes]:
     if len(image) != 2 * slot_bytes:
         raise ValueError(f"flash image has {len(image)} bytes, expected 2 x {slot_bytes}")
     return [image[:slot_bytes], image[slot_bytes:]]
+
+
+def params_from_state(payload: bytes, layout: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trainable tensors of a saved state (a slot's payload or a loaded.bin dump) by buffer name, from
+    the export manifest's `state_layout` (tinytrain.json); `steps` and `rng` as 1-element arrays."""
+    import numpy as np
+
+    dtypes = {"s8": np.int8, "u8": np.uint8, "s32": np.int32, "f32": np.float32, "u32": np.uint32}
+    end = max(int(e["offset"]) + int(e["bytes"]) for e in layout)
+    if len(payload) != end:
+        raise ValueError(f"state has {len(payload)} bytes, the layout {end}")
+    out = {}
+    for e in layout:
+        arr = np.frombuffer(
+            payload,
+            dtypes[e["dtype"]],
+            int(e["bytes"]) // np.dtype(dtypes[e["dtype"]]).itemsize,
+            int(e["offset"]),
+        )
+        out[e["name"]] = arr.reshape(e.get("shape", [-1])).copy()
+    return out
