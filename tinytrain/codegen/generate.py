@@ -180,7 +180,7 @@ def generate_model(
     """model.h + model.c for `program` with arena buffers at `offsets` (the planner's placement).
 
     `caller_arena`: the arena is not a static array but the caller's memory, bound at run time with
-    `tt_model_bind_arena(uint8_t *)` (tinytrain export's library); the generated code is otherwise the same."""
+    `tt_model_bind_arena(uint8_t *)` (tinytrain export's library); the rest of the code is the same."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir))
         if template_dir
