@@ -31,17 +31,14 @@ def _definitions(text: str) -> set[str]:
     out = set()
     for m in _DEF.finditer(text):
         name, tail = m.group(1), m.group(2)
-        line_end = text.find("\n", m.end())
-        rest = text[m.end() : line_end if line_end >= 0 else None]
         if tail == "(":
-            # a prototype ends with `);` on its line(s); a definition opens a body before any `;`
+            # a prototype ends with `);`; a definition opens its body before any `;`
             body = text.find("{", m.end())
             semi = text.find(";", m.end())
             if body < 0 or (0 <= semi < body):
                 continue
         elif "extern" in text[m.start() : m.end()]:
             continue
-        del rest
         out.add(name)
     return out
 
