@@ -36,7 +36,7 @@ def _bits(x: float) -> str:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export") / "lib"
-    assert cli_main(["export", *TINY, "--cpu", "cortex-m4", "--out", str(out)]) == 0
+    assert cli_main(["export", *TINY, "--cpu", "cortex-m4", "--out", str(out), "--measure"]) == 0
     return out
 
 
@@ -55,6 +55,10 @@ def test_folder_is_self_contained(exported: Path) -> None:
     assert str(REPO_ROOT) not in "\n".join((exported / f).read_text() for f in files)
     readme = (exported / "README.md").read_text()
     assert "predicted SRAM total" in readme and "20,000 saves" in readme
+    measured = json.loads((exported / "tinytrain.json").read_text())["measured"]
+    assert measured["board"] == "m4" and measured["instructions_per_step"] > 1_000_000
+    assert f"{measured['instructions_per_step']:,} instructions per training step" in readme
+    assert "**Estimated** time per step" in readme
 
 
 @needs_tools

@@ -77,6 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.add_argument(
+        "--measure",
+        action="store_true",
+        help="run the example once in QEMU first: exact instructions per step, a time estimate (README)",
+    )
+    p.add_argument(
         "--steps", type=int, default=3, help="training steps of the example's self-check (default 3)"
     )
     p.set_defaults(func=run)
@@ -86,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from tinytrain.export.bundle import export_library
 
     cfg = config_from_args(args, args.cpu)
-    res = export_library(cfg, args.out, force=args.force)
+    res = export_library(cfg, args.out, force=args.force, measure=args.measure)
     info = res.info
     mem = info["memory"]
     print(
@@ -102,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
         f"  learned state {info['state_bytes']:,} B; {info['bytes_per_save']:,} B written per save; "
         f"{info['saves_per_10k_cycles']:,} saves on a 10k-cycle flash (two slots)"
     )
+    sp = info.get("measured")
+    if sp:
+        print(
+            f"  measured on {sp['board']}: {sp['instructions_per_step']:,} instructions per step (exact), "
+            f"~{sp['est_ms_per_step']:.1f} ms at {sp['clock_hz'] / 1e6:.0f} MHz (estimate)"
+        )
     print(f"  kernels: {', '.join(info['kernels'])}")
     print(f"  next: make -C {res.out} qemu")
     return 0

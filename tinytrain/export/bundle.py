@@ -126,8 +126,9 @@ def _board_info(name: str) -> dict[str, Any]:
     }
 
 
-def render_library(prep: Prepared) -> dict[str, str | bytes]:
-    """Every file of the exported folder, by relative path (nothing written)."""
+def render_library(prep: Prepared, speed: dict[str, Any] | None = None) -> dict[str, str | bytes]:
+    """Every file of the exported folder, by relative path (nothing written). `speed`: the measured figures
+    of `tinytrain.export.measure` for the README (None: not measured)."""
     from tinytrain.bench.macs import program_macs
     from tinytrain.codegen.generate import generate_model
 
@@ -181,6 +182,7 @@ def render_library(prep: Prepared) -> dict[str, str | bytes]:
         "save_bytes": save_bytes,
         "saves_10k": 2 * FLASH_CYCLES,
         "kernels": gen.kernels,
+        "speed": speed,
     }
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(TEMPLATES), str(EXPORT_C_DIR)]),
@@ -253,6 +255,7 @@ def render_library(prep: Prepared) -> dict[str, str | bytes]:
             "breakdown": dict(plan.breakdown),
         },
         "macs_per_step": ctx["macs"],
+        "measured": speed,
         "kernels": gen.kernels,
         "runtime_files": [p.name for p in runtime],
         "self_check": {
@@ -296,12 +299,25 @@ def write_folder(files: dict[str, str | bytes], out: Path, force: bool) -> None:
             shutil.rmtree(tmp)
 
 
-def export_library(cfg: ExportConfig, out: str | Path, *, force: bool = False) -> ExportResult:
+def export_library(
+    cfg: ExportConfig, out: str | Path, *, force: bool = False, measure: bool = False
+) -> ExportResult:
+    """Write the folder; `measure` first runs the example once in QEMU (ttprof) for the README's speed."""
     out = Path(out)
     if out.exists() and not force:  # refuse before the (slow) compile
         raise TinytrainError(f"--out {out}: exists; choose another folder or pass --force to replace it")
     prep = prepare(cfg)
     files = render_library(prep)
+    if measure:
+        import tempfile
+
+        from tinytrain.export.measure import measure_example
+
+        with tempfile.TemporaryDirectory(prefix="tt-measure-") as tmp:
+            folder = Path(tmp) / "lib"
+            write_folder(files, folder, force=True)
+            speed = measure_example(folder, cfg.board, Path(tmp) / "work")
+        files = render_library(prep, speed)
     write_folder(files, out, force)
     info = json.loads(str(files["tinytrain.json"]))
     return ExportResult(out=out, files=sorted(files), prepared=prep, info=info)
