@@ -64,6 +64,26 @@ def test_short_campaign_loses_nothing(tmp_path: Path, capsys: pytest.CaptureFixt
     assert out.strip().splitlines()[-1] == "24 cuts: 0 lost, 0 corrupt loads"
     assert "4/4 slots rejected" in out and out.count("refused, built-in weights kept") == 2
     assert "new" in out and "previous" in out  # cuts landed both before and after the save took effect
+    _same_cut_same_flash(tmp_path)
+
+
+def _same_cut_same_flash(build: Path) -> None:
+    """The cut is deterministic: one instruction number, one flash image before -> one image after."""
+    from emulation.powercut import run_until, symbol_address
+
+    elf = build / "bin" / "powercut.elf"
+    start = (build / "run" / "flash.bin").read_bytes()
+    trigger, end = symbol_address(elf, "emu_erase"), symbol_address(elf, "tt_powercut_save_end")
+    images, counts = [], []
+    for k in range(2):
+        d = build / f"again{k}"
+        d.mkdir()
+        (d / "flash.bin").write_bytes(start)
+        r = run_until(elf, "m7", d, trigger=trigger, end=end, after=2000)
+        assert r.status == "cut"
+        images.append((d / "flash.bin").read_bytes())
+        counts.append(r.count)
+    assert images[0] == images[1] and images[0] != start and counts == [2000, 2000]
 
 
 @needs_tools
