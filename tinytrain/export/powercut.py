@@ -311,15 +311,22 @@ def _judge(
 def powercut(
     cfg: ExportConfig, board: str, cuts: int, flips: int, say: Say, build_dir: Path | None = None
 ) -> Campaign:
+    """Prepare, build and run a campaign in `build_dir` (default build/powercut/<job>). A second campaign on
+    the same directory waits for the first (a lock file beside it): they would share flash.bin."""
+    import fcntl
+
     if cuts < 1:
         raise TinytrainError("--cuts must be at least 1")
     if flips < 0:
         raise TinytrainError("--flips must be >= 0")
     prep = prepare(cfg)
-    d = build_dir or (
-        REPO_ROOT
-        / "build"
-        / "powercut"
-        / f"{Path(cfg.model).name}-{cfg.scheme.replace(':', '-')}-r{cfg.resolution}-{board}"
-    )
-    return run_campaign(prep, board, cuts, flips, d, say)
+    job = f"{Path(cfg.model).name}-{cfg.scheme.replace(':', '-')}-r{cfg.resolution}-{board}".replace("/", "_")
+    d = build_dir or (REPO_ROOT / "build" / "powercut" / job)
+    d.parent.mkdir(parents=True, exist_ok=True)
+    with open(d.parent / f"{d.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"another campaign is using {d}; waiting for it ...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return run_campaign(prep, board, cuts, flips, d, say)
