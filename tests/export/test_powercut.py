@@ -65,6 +65,40 @@ def test_short_campaign_loses_nothing(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "4/4 slots rejected" in out and out.count("refused, built-in weights kept") == 2
     assert "new" in out and "previous" in out  # cuts landed both before and after the save took effect
     _same_cut_same_flash(tmp_path)
+    _sequence_wraps(tmp_path)
+
+
+def _sequence_wraps(build: Path) -> None:
+    """Slot A at sequence 0xFFFFFFFF, slot B at 0 (it wrapped): the device loads B, then saves over A."""
+    import json
+
+    from emulation.powercut import run_until, symbol_address
+
+    info = json.loads((build / "lib" / "tinytrain.json").read_text())
+    n, fp = info["state_bytes"], int(info["fingerprint"], 16)
+    slot_bytes = -(-(st.HEADER_BYTES + n) // 4096) * 4096
+    d = build / "wrap"
+    d.mkdir()
+    states = []
+    for k in range(2):
+        payload = bytearray((build / "run" / "loaded.bin").read_bytes())
+        payload[0:4] = (1000 + k).to_bytes(4, "little")  # step counters tell the two apart
+        states.append(bytes(payload))
+    image = b"".join(
+        (st.header(info["state_format_version"], fp, seq, p) + p).ljust(slot_bytes, b"\xff")
+        for seq, p in zip((0xFFFFFFFF, 0), states, strict=True)
+    )
+    (d / "flash.bin").write_bytes(image)
+    elf = build / "bin" / "powercut.elf"
+    r = run_until(elf, "m7", d, trigger=symbol_address(elf, "emu_erase"), after=0)
+    assert r.status == "exited" and r.exit_code == 0
+    load = next(e for e in r.events if e.get("ev") == "load")
+    assert load["rc"] == 0 and load["steps"] == 1001 and (d / "loaded.bin").read_bytes() == states[1]
+    after = [
+        st.check_slot(p, info["state_format_version"], fp, n)
+        for p in st.split_image((d / "flash.bin").read_bytes(), slot_bytes)
+    ]
+    assert after[0].sequence == 1 and after[1].sequence == 0 and after[1].payload == states[1]
 
 
 def _same_cut_same_flash(build: Path) -> None:
