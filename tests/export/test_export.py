@@ -158,3 +158,36 @@ def test_plan_too_big_exits_2_with_breakdown_and_writes_nothing(
     err = capsys.readouterr().err
     assert "does not fit" in err and "memory plan" in err and "arena" in err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+# The STM32 HAL declarations the port uses (STM32F7 HAL: stm32f7xx_hal_flash.h / _flash_ex.h), to check that
+# port/flash_stm32_hal.c compiles against that API; the port itself is not run anywhere.
+HAL_MOCK = """
+#include <stdint.h>
+typedef enum { HAL_OK = 0, HAL_ERROR, HAL_BUSY, HAL_TIMEOUT } HAL_StatusTypeDef;
+typedef struct { uint32_t TypeErase; uint32_t Sector; uint32_t NbSectors; uint32_t VoltageRange; }
+  FLASH_EraseInitTypeDef;
+#define FLASH_TYPEERASE_SECTORS 0u
+#define FLASH_VOLTAGE_RANGE_3 2u
+#define FLASH_TYPEPROGRAM_WORD 2u
+#define FLASH_SECTOR_6 6u
+#define FLASH_SECTOR_7 7u
+HAL_StatusTypeDef HAL_FLASH_Unlock(void);
+HAL_StatusTypeDef HAL_FLASH_Lock(void);
+HAL_StatusTypeDef HAL_FLASHEx_Erase(FLASH_EraseInitTypeDef *pEraseInit, uint32_t *SectorError);
+HAL_StatusTypeDef HAL_FLASH_Program(uint32_t TypeProgram, uint32_t Address, uint64_t Data);
+"""
+
+
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm toolchain not installed")
+def test_stm32_port_compiles_against_the_hal_api(exported: Path, tmp_path: Path) -> None:
+    (tmp_path / "stm32f7xx_hal.h").write_text(HAL_MOCK)
+    cmd = ["arm-none-eabi-gcc", "-mcpu=cortex-m7", "-mthumb", "-std=gnu11", "-Wall", "-Wextra", "-Werror"]
+    cmd += [
+        "-fsyntax-only",
+        f"-I{tmp_path}",
+        f"-I{exported / 'include'}",
+        str(exported / "port/flash_stm32_hal.c"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
