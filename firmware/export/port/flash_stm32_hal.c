@@ -1,6 +1,7 @@
 /* tinytrain_flash on the STM32 HAL: a porting starting point. tinytrain's CI only compiles it against the HAL's
- * flash declarations; it has never run on a part (there is no STM32 hardware or HAL in CI). Written for the STM32F7 (e.g. STM32F746: 1 MB in sectors of 32/128/256 KB)
- * with its sector-erase and word-programming HAL calls; the F4 is the same API. Check against your part:
+ * flash declarations; it has never run on a part (there is no STM32 hardware or HAL in CI). Written for the
+ * STM32F7 (e.g. STM32F746: 1 MB in sectors of 32/128/256 KB) with its sector-erase and word-programming HAL
+ * calls; the F4 is the same API. Check against your part:
  *
  *  1. Reserve two flash sectors for the slots (not used by your program: shorten FLASH in your linker
  *     script), each at least TINYTRAIN_SLOT_MIN_BYTES. Set SLOT_A/B_ADDR, SLOT_A/B_SECTOR and SLOT_BYTES below
