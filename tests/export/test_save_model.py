@@ -78,3 +78,23 @@ def test_existing_directory_refused_and_bad_params_named(trained, tmp_path: Path
     with pytest.raises(TinytrainError, match="nope"):
         save_model(tmp_path / "x", graph, {"w:nope": np.zeros((1, 1, 1, 1), np.int8)})
     assert not (tmp_path / "x").exists()
+
+
+def test_emulate_save_model_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tinytrain emulate --save-model OUT` (host-native firmware): OUT holds the device's trained
+    parameters, and the model loaded back from it gives the device-trained trainer's int8 logits."""
+    out, dump = tmp_path / "adapted", tmp_path / "p.npz"
+    args = ["emulate", "--model", "mcunet-5fps", "--scheme", "last", "--dataset", "faces", "--classes", "2"]
+    args += ["--resolution", "32", "--steps", "4", "--board", "m4", "--host"]
+    args += ["--max-test", "4", "--no-save", "--json"]
+    rc = cli_main([*args, "--dump-params", str(dump), "--save-model", str(out)])
+    rec = json.loads(capsys.readouterr().out)
+    assert rc == 0 and rec["matched_reference"] is True
+    params = dict(np.load(dump))
+    again = load_model(out)
+    w = again.op("classifier").weight  # OIHW; the device wrote OHWI
+    assert np.array_equal(w, params["w:classifier"].transpose(0, 3, 1, 2))
+    assert np.array_equal(again.op("classifier").bias, params["b:classifier"])
+    # an existing output directory is refused before anything runs
+    assert cli_main([*args, "--save-model", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
