@@ -70,6 +70,21 @@ def test_two_folders_never_share_a_build_key(tmp_path):
     assert "--window 8" in cfg.command() and "--normalize none" in cfg.command()
 
 
+def test_cache_names_of_search_and_experiments_carry_the_identity(tmp_path):
+    from tinytrain.experiments.config import RunSpec
+    from tinytrain.sparse.contrib import AnalysisSettings
+
+    folder = image_folder(tmp_path / "my data" / "imgs", per_class=2)
+    ident = dataset_identity(folder)
+    cache = AnalysisSettings(dataset=str(folder), resolution=32).cache_dir(tmp_path / "cache")
+    assert cache.parent == tmp_path / "cache" and cache.name.startswith(f"mcunet-5fps_{ident}_r32_")
+    run = RunSpec(dataset=str(folder), seed=0, scheme="last").key()
+    assert run.startswith(f"test-{ident}-s0-") and "/" not in run
+    # the shipped sets keep their names (existing caches stay valid)
+    assert AnalysisSettings(dataset="digits").cache_dir(tmp_path).name.startswith("mcunet-5fps_digits_r128_")
+    assert RunSpec(dataset="faces", seed=1, scheme="last").key().startswith("test-faces-s1-")
+
+
 def test_emulate_flags_reach_the_job_config(tmp_path):
     from tinytrain.cli import build_parser
     from tinytrain.cli.emulate import config_from_args

@@ -8,6 +8,7 @@ in-place ops, split weights, patches, ...) reaches the firmware through `tinytra
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -163,14 +164,14 @@ class JobConfig:
         parts = ["tinytrain emulate --defaults"]
         for k in ("model", "scheme", "dataset", "classes", "resolution", "board", "epochs", "lr"):
             if cfg.get(k) != DEFAULTS.get(k) and cfg.get(k) is not None:
-                parts.append(f"--{k} {cfg[k]}")
+                parts.append(f"--{k} {shlex.quote(str(cfg[k]))}")
         if cfg.get("steps") is not None:
             parts.append(f"--steps {cfg['steps']}")
         if cfg.get("max_test") is not None:
             parts.append(f"--max-test {cfg['max_test']}")
         for k, default in _DATA_DEFAULTS.items():
             if cfg.get(k) != default:
-                parts.append(f"--{k} {cfg[k]}")
+                parts.append(f"--{k} {shlex.quote(str(cfg[k]))}")
         return " ".join(parts)
 
     def is_main_job(self) -> bool:
