@@ -92,11 +92,6 @@ def _executor(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from tinytrain.bench.config import BenchConfig, load_config
-    from tinytrain.bench.runner import Runner, spec_of_row, write_csv
-
     # SIGTERM/SIGHUP raise children.Terminated (a KeyboardInterrupt, tinytrain.cli.main): the runner stops
     # its workers; finished rows stay cached
     if args.config is None and args.check is None:
@@ -112,6 +107,19 @@ def run(args: argparse.Namespace) -> int:
     from tinytrain.executor import parse_executor
 
     parse_executor(args.executor)  # a malformed --executor is refused before anything runs
+    executor = _executor(args)
+    if executor is None:
+        return _run(args, None)
+    with executor:  # Ray started (or the cluster reached) before any output; stopped at the end
+        return _run(args, executor)
+
+
+def _run(args: argparse.Namespace, executor: Any) -> int:
+    from dataclasses import replace
+
+    from tinytrain.bench.config import BenchConfig, load_config
+    from tinytrain.bench.runner import Runner, spec_of_row, write_csv
+
     say = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
     from tinytrain.progress import live_default
 
@@ -139,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             progress=say,
             use_cache=False,
             work_dir=work,
-            executor=_executor(args),
+            executor=executor,
             live=live,
         )
         results = runner.run(cfg)
@@ -166,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         fresh=args.fresh,
         progress=say,
         work_dir=args.work,
-        executor=_executor(args),
+        executor=executor,
         live=live,
     )
     results = runner.run(cfg)

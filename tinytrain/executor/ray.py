@@ -8,6 +8,7 @@ Ray is an optional extra (`pip install tinytrain[ray]`); without it, `--executor
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import Any
@@ -32,6 +33,8 @@ def import_ray() -> Any:
 
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """A TCP connection, then a gRPC handshake (the Ray Client server speaks gRPC), each within `timeout`:
+    otherwise a one-line error, instead of the Ray Client's own retries (about 30 s)."""
     host, _, port = address[len("ray://") :].rpartition(":")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
@@ -40,6 +43,20 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
             f"--executor {address}: cannot reach the Ray cluster within {timeout:g} s ({exc}); is "
             "`ray start --head` running there with its client server on that port?"
         ) from None
+    try:
+        import grpc
+    except ImportError:  # Ray without the client extra: ray.init says what is missing
+        return
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise TinytrainError(
+            f"--executor {address}: something listens there but no Ray Client server answered within "
+            f"{timeout:g} s; give the head node's --ray-client-server-port (default 10001)"
+        ) from None
+    finally:
+        channel.close()
 
 
 class RayExecutor(Executor):
@@ -75,7 +92,15 @@ class RayExecutor(Executor):
                     ray.init(address=self.address, log_to_driver=False)
                 except Exception as exc:  # reachable but not a Ray client server
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    raise TinytrainError(f"--executor {self.address}: cannot connect to Ray: {msg}") from None
+                    hint = (
+                        "; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token and "
+                        "its token here (~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                        if "timeout" in msg and os.environ.get("RAY_AUTH_MODE") != "token"
+                        else ""
+                    )
+                    raise TinytrainError(
+                        f"--executor {self.address}: cannot connect to Ray: {msg}{hint}"
+                    ) from None
             else:
                 ray.init(
                     num_cpus=self.jobs,
