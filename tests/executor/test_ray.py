@@ -175,3 +175,14 @@ def test_evidence_runs_and_contribution_measurements_are_the_same_on_ray(ray_ex,
     b = analyze(s, cache_root=tmp_path / "cr", progress=lambda m: None, executor=ray_ex)
     drop = lambda d: {**d, "runs": [{k: v for k, v in r.items() if k != "seconds"} for r in d["runs"]]}  # noqa: E731
     assert drop(a.to_dict()) == drop(b.to_dict()) and len(b.runs) == 3
+
+
+def test_an_address_that_is_not_a_ray_client_server_is_refused_quickly():
+    with socket.socket() as srv:  # accepts connections, never speaks gRPC
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        port = srv.getsockname()[1]
+        t0 = time.perf_counter()
+        with pytest.raises(TinytrainError, match="no Ray Client server answered within 1 s"):
+            RayExecutor(f"ray://127.0.0.1:{port}", 1, "f", connect_timeout=1.0).start()
+        assert time.perf_counter() - t0 < 10

@@ -41,6 +41,12 @@ class VersionMismatch(TinytrainError):
     """A worker runs other tinytrain code than the driver (exit 2; nothing is written)."""
 
 
+class TasksFailed(TinytrainError):
+    """Some tasks failed twice; the others finished and are cached (exit 1: not bad input)."""
+
+    exit_code = 1
+
+
 @dataclass(frozen=True)
 class Task:
     """One unit of work: `fn` ("package.module:function") applied to `args` on a worker."""

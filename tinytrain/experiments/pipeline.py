@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from emulation.boards import DEFAULT_BOARD
-from tinytrain import TinytrainError
-from tinytrain.executor import Executor, Task, make_executor
+from tinytrain.executor import Executor, Task, TasksFailed, make_executor
 from tinytrain.experiments.config import (
     FAMILIES,
     MAIN_HEAD1,
@@ -143,7 +142,7 @@ def execute(
                         failed.append(f"{out.task.key}: {out.error}")
                         track.done(False, f"FAILED {out.task.key}: {out.error.splitlines()[0][:300]}")
     if failed:
-        raise TinytrainError(
+        raise TasksFailed(
             f"{len(failed)} of {len(todo)} runs failed (the others are cached; run again to retry them): "
             + failed[0].splitlines()[0][:500]
         )

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from tinytrain import RESULTS_DIR, TinytrainError
-from tinytrain.executor import Executor, Task, make_executor
+from tinytrain.executor import Executor, Task, TasksFailed, make_executor
 from tinytrain.ir import Graph
 from tinytrain.progress import Tracker
 
@@ -527,7 +527,7 @@ def analyze(
                     failed.append(f"{out.task.key}: {out.error}")
                     track.done(False, f"FAILED {out.task.key}: {out.error.splitlines()[0][:300]}")
         if failed:
-            raise TinytrainError(
+            raise TasksFailed(
                 f"{len(failed)} of {len(todo)} measurements failed (the others are cached; run again to "
                 f"retry them): {failed[0].splitlines()[0][:500]}"
             )
