@@ -138,3 +138,21 @@ def test_progress_lines_go_to_the_log_when_not_live_and_above_the_bar_when_live(
     assert "line True" in err and "line False" in err and "3/3" in err and "1 failed" in err
     assert len(logged) == 2  # live: nothing more in the log
     assert live_default(quiet=True) is False
+
+
+def test_a_failed_evidence_run_is_reported_after_the_others_finish(tmp_path):
+    import dataclasses
+
+    from tinytrain.executor import TasksFailed
+    from tinytrain.experiments.config import Settings, spec
+    from tinytrain.experiments.pipeline import Store, execute
+
+    tiny = Settings(datasets=("faces",), seeds=(0,), resolution=32, epochs=1, max_train=8)
+    good = spec(tiny, dataset="faces", seed=0, scheme="last", lr=0.01, split="val")
+    bad = dataclasses.replace(good, scheme="no-such-scheme")
+    logs: list[str] = []
+    with pytest.raises(TasksFailed, match="^1 of 2 runs failed") as err:
+        execute([bad, good], Store(tmp_path), jobs=1, log=logs.append, longest_first=False)
+    assert err.value.exit_code == 1
+    assert Store(tmp_path).get(good) is not None and Store(tmp_path).get(bad) is None
+    assert any(m.startswith(f"FAILED {bad.key()}: raised on {node_name()} (2 attempts)") for m in logs)
