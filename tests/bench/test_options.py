@@ -136,9 +136,17 @@ def test_lever_report(tmp_path: Path) -> None:
         _lever_row("split_weights=false", 183_728, 184_728, sram_arena=70_000, pred_arena=71_000),
         _lever_row("patch=false", 0, 130_000, status="does-not-fit", sram_total=None),
         _lever_row("split_weights=false", 1, 1, board="m4"),  # no default twin on m4: left out
+        _lever_row("reorder=false,patch=false", 300_000, 301_000),
+        _lever_row("patch_grid=2", 100_000, 101_000),
     ]
     lv = lever_savings(rows)
-    assert [x["lever"] for x in lv] == ["`split_weights` off", "`patch` off"]
+    assert [x["lever"] for x in lv] == [
+        "`split_weights` off",
+        "`patch` off",
+        "`reorder` + `patch` off",
+        "`patch_grid=2`",
+    ]
+    assert lv[3]["measured"] == -10_000  # negative: these options use less than the defaults
     assert (lv[0]["measured"], lv[0]["predicted"], lv[0]["difference"]) == (73_728, 73_728, 0)
     assert (lv[0]["arena_measured"], lv[0]["arena_predicted"]) == (0, 0)
     assert lv[1]["measured"] is None and lv[1]["predicted"] == 19_000

@@ -369,6 +369,7 @@ def summary_md(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "not measurements; their memory is the arena only."
     )
     L.append("")
+    targets_from = len(L)
     L.append("## Targets (issue 7): m7, 128×128, the paper's ~100 KB schemes")
     L.append("")
     L.append(
@@ -443,6 +444,10 @@ def summary_md(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                     f"{p.get('resolution')}×{p.get('resolution')} |"
                 )
     L.append("")
+    if not (
+        any(t["status"] != "not run" for t in tg) or torch_rows or any(r.get("kind") == "paper" for r in rows)
+    ):
+        del L[targets_from:]  # nothing to compare with the paper (e.g. bench/levers.toml): no empty sections
     lever_rows = lever_savings(devices)
     if lever_rows:
         L += levers_md(lever_rows, heading="##")
@@ -586,10 +591,10 @@ _SAME = ("model", "scheme", "board", "resolution", "dataset", "classes", "steps"
 
 
 def _lever_name(options: str) -> str:
-    """`split_weights=false` -> "`split_weights` off"; anything else is shown as it is."""
-    name, _, value = options.partition("=")
-    if value == "false" and "," not in options:
-        return f"`{name}` off"
+    """`split_weights=false` -> "`split_weights` off" (several: "`a` + `b` off"); other options as given."""
+    parts = [p.partition("=") for p in options.split(",")]
+    if all(value == "false" for _, _, value in parts):
+        return " + ".join(f"`{name}`" for name, _, _ in parts) + " off"
     return f"`{options}`"
 
 
