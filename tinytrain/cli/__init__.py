@@ -21,6 +21,7 @@ COMMANDS = [
     "bench",
     "export",
     "powercut",
+    "calibrate",
 ]
 
 
