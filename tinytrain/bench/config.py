@@ -2,8 +2,8 @@
 
 ```toml
 [bench]                      # defaults for every row
-dataset = "faces"            # shipped dataset the few training steps draw from
-classes = 2                  # classes of the new head
+dataset = "faces"            # faces, digits or a path (image folder, .npz, .csv, .ts; relative to this file)
+classes = 2                  # classes of the new head (a path dataset: the data's, this is then a check)
 steps = 2                    # training steps per row (no evaluation)
 timeout = 1800               # seconds per row
 check_reference = true       # compare each run with the host reference (bit-exact)
@@ -56,8 +56,8 @@ class RowSpec:
     scheme: str
     board: str
     resolution: int
-    dataset: str = "faces"
-    classes: int = 2
+    dataset: str = "faces"  # faces, digits or an absolute path (parse_config resolves it)
+    classes: int | None = 2  # None: the data's class count (a path dataset without `classes`)
     steps: int = 2
     lr: float = 0.002
     timeout: float = 1800.0
@@ -69,18 +69,27 @@ class RowSpec:
     def key(self) -> str:
         """Identity of the row (what the baseline gate matches on; rows with default options keep the key
         they had before the options existed)."""
+        classes = "data" if self.classes is None else self.classes
         key = (
             f"{self.model}|{self.scheme}|{self.board}|r{self.resolution}|{self.dataset}"
-            f"|c{self.classes}|s{self.steps}"
+            f"|c{classes}|s{self.steps}"
         )
         return f"{key}|{self.options}" if self.options else key
 
     def slug(self) -> str:
-        text = self.key().replace("|", "-").replace(":", "-").replace("/", "_").replace(",", "+")
-        ident = asdict(self)
+        """The row's cache and build name; a path dataset's content hash is part of it (changed data: a new
+        row, never a cached one)."""
+        from tinytrain.data.identity import dataset_identity
+
+        ident = dataset_identity(self.dataset)  # faces/digits: the name itself (slugs unchanged)
+        text = self.key().replace(f"|{self.dataset}|", f"|{ident}|")
+        text = text.replace("|", "-").replace(":", "-").replace("/", "_").replace(",", "+")
+        doc: dict[str, Any] = asdict(self)
         if not self.options:  # the slug (cache file, build directory) of a default row stays as it was
-            del ident["options"]
-        return f"{text}-{hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]}"
+            del doc["options"]
+        if ident != self.dataset:
+            doc["dataset_identity"] = ident
+        return f"{text}-{hashlib.sha1(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:8]}"
 
     def compile_options(self) -> Any:
         """The row's CompileOptions (the defaults with `options` applied)."""
@@ -246,6 +255,8 @@ def parse_config(doc: dict[str, Any], source: str = "") -> BenchConfig:
     for i, block in enumerate(doc.get("matrix", [])):
         where = f"{source} [[matrix]] #{i + 1}"
         over = {k: block[k] for k in ROW_DEFAULTS if k in block}
+        data = _data_fields(doc.get("bench", {}), block, defaults["dataset"], source, where)
+        over.update(data)
         extra = set(block) - set(ROW_DEFAULTS) - {"models", "schemes", "boards", "resolutions", "options"}
         if extra:
             raise TinytrainError(f"{where}: unknown key(s) {sorted(extra)}")
@@ -282,6 +293,31 @@ def parse_config(doc: dict[str, Any], source: str = "") -> BenchConfig:
                 )
     paper = bool(doc.get("paper", {}).get("include", True))
     return BenchConfig(rows, torch, paper, source)
+
+
+def _data_fields(
+    bench: dict[str, Any], block: dict[str, Any], default: str, source: str, where: str
+) -> dict[str, Any]:
+    """A path dataset: resolved against the config file's folder (rows run from the repository root) and
+    checked to exist; without an explicit `classes` the head takes the data's class count."""
+    from tinytrain.data import DataError
+    from tinytrain.data.identity import is_path_dataset
+
+    spec = str(block.get("dataset", default))
+    if not is_path_dataset(spec):
+        return {}
+    path = Path(spec).expanduser()
+    if not path.is_absolute():
+        path = (Path(source).parent if source else Path.cwd()) / path
+    if not path.exists():
+        raise DataError(
+            f"{where}: dataset {spec!r}: no such file or folder ({path}); give faces, digits or a path to an "
+            "image folder, .npz, .csv or .ts (relative to the config file)"
+        )
+    out: dict[str, Any] = {"dataset": str(path.resolve())}
+    if "classes" not in block and "classes" not in bench:
+        out["classes"] = None
+    return out
 
 
 def load_config(path: str | Path) -> BenchConfig:

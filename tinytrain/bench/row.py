@@ -51,7 +51,9 @@ def _status_of_error(msg: str) -> str:
 def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, Any]:
     """-> {"row": CSV columns, "detail": per-kernel profile etc.}"""
     from emulation.boards import get_board
+    from tinytrain.data.identity import is_path_dataset
     from tinytrain.job import EmulateConfig, FirmwareFault, assemble, emulate
+    from tinytrain.job.prepare import load_job_data, with_head
     from tinytrain.schedule import check_fits
 
     t0 = time.perf_counter()
@@ -74,15 +76,25 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         row["wall_s"] = round(time.perf_counter() - t0, 2)
         return {"row": row, "detail": detail}
 
+    model: Any = spec.model
+    classes = spec.classes
+    if is_path_dataset(spec.dataset):  # the user's data first: the head takes its class count
+        try:
+            data = load_job_data(spec.model, spec.dataset, spec.resolution, spec.classes)
+        except TinytrainError as exc:
+            return done("failed", f"dataset: {exc}")
+        model, classes = with_head(data.base, data.classes), data.classes
+        row["classes"] = classes
+        detail["dataset_provenance"] = data.provenance()
     try:
         options = spec.compile_options()
         board = get_board(spec.board)
         asm = assemble(
-            spec.model,
+            model,
             spec.scheme,
             options,
             resolution=spec.resolution,
-            classes=spec.classes,
+            classes=classes,
             board=board,
         )
         program, plan = asm.program, asm.plan
@@ -115,7 +127,7 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         model=spec.model,
         scheme=spec.scheme,
         dataset=spec.dataset,
-        classes=spec.classes,
+        classes=classes,
         resolution=spec.resolution,
         board=spec.board,
         steps=spec.steps,
