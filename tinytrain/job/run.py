@@ -194,7 +194,7 @@ def _emulate_locked(
     if cfg.dump_params:
         np.savez(cfg.dump_params, **device_params)
     if cfg.save_model:
-        from tinytrain.export import save_model
+        from tinytrain.export.model_out import save_model
 
         save_model(cfg.save_model, graph, device_params)
     match: dict[str, Any] = {"checked": False}
