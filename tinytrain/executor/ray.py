@@ -103,6 +103,7 @@ class RayExecutor(Executor):
                     ) from None
             else:
                 ray.init(
+                    address="local",  # a new runtime, even when `ray start` left a cluster on this machine
                     num_cpus=self.jobs,
                     include_dashboard=False,
                     log_to_driver=False,
