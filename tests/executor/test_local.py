@@ -138,6 +138,11 @@ def test_progress_lines_go_to_the_log_when_not_live_and_above_the_bar_when_live(
     assert "line True" in err and "line False" in err and "3/3" in err and "1 failed" in err
     assert len(logged) == 2  # live: nothing more in the log
     assert live_default(quiet=True) is False
+    with Tracker("steps", 10, live=True) as t:  # the (done, total) hook a step loop (emulate) can call
+        update = t.hook()
+        for step in range(1, 6):
+            update(step, 5)
+    assert (t.finished, t.total) == (5, 5) and "5/5" in capsys.readouterr().err
 
 
 def test_a_failed_evidence_run_is_reported_after_the_others_finish(tmp_path):
