@@ -178,16 +178,17 @@ class Executor:
         self._depth -= 1
         if self._depth == 0:
             self.close()
-        elif self._inflight:  # an inner block left early: cancel its tasks, keep the runtime
-            handles = list(self._inflight)
-            self._inflight.clear()
-            self._cancel(handles)
+        else:  # an inner block left early: cancel its tasks, keep the runtime
+            self._cancel_inflight()
 
     def start(self) -> None:
         """Acquire the resources (a pool, a Ray connection). Bad input here is a TinytrainError."""
 
     def close(self) -> None:
         """Cancel what is still running and release the resources."""
+        self._cancel_inflight()
+
+    def _cancel_inflight(self) -> None:
         handles = list(self._inflight)
         self._inflight.clear()
         if handles:
@@ -213,7 +214,7 @@ class Executor:
                 att = self._inflight.pop(handle)
                 kind = str(raw.get("kind"))
                 if kind == "version":
-                    self.close()
+                    self._cancel_inflight()
                     raise VersionMismatch(str(raw["error"]))
                 if kind in ("error", "crashed") and att.number < ATTEMPTS:
                     att.errors.append(str(raw.get("error")))

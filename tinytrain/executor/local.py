@@ -77,3 +77,7 @@ class LocalExecutor(Executor):
         for h in handles:
             if isinstance(h, cf.Future):
                 h.cancel()
+            else:  # not run yet (jobs 1): dropped
+                self._tasks.pop(h, None)
+        dropped = set(handles)
+        self._queue = deque(h for h in self._queue if h not in dropped)
