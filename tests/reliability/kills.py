@@ -190,7 +190,9 @@ def kill_emulate(tmp: Path, kills: int, rng: random.Random, max_delay: float | N
     argv = [*SHORT_JOB, "--steps", "30", "--report", str(report), "--dump-params", str(dump)]
     if max_delay is None:
         max_delay = 1.05 * _calibrate(argv, tally, lambda: check_report_dir(report, tally))
-    for _ in range(kills):
+    attempts = 0
+    while tally.kills < kills and attempts < 3 * kills:  # a run that finished first is not a kill: go on
+        attempts += 1
         proc = start(argv)
         seen = _watch(proc, rng.uniform(0.3, max_delay))
         sig = rng.choice(SIGNALS)
@@ -234,7 +236,9 @@ def kill_bench(tmp: Path, kills: int, rng: random.Random, max_delay: float | Non
     argv = ["bench", "--config", str(cfg), "--out", str(out), "--work", str(work), "-j", "1", "--fresh"]
     if max_delay is None:
         max_delay = 1.05 * _calibrate(argv, tally, lambda: check_report_dir(out, tally))
-    for _ in range(kills):
+    attempts = 0
+    while tally.kills < kills and attempts < 3 * kills:  # a run that finished first is not a kill: go on
+        attempts += 1
         proc = start(argv)
         seen = _watch(proc, rng.uniform(0.5, max_delay))
         sig = rng.choice(SIGNALS)

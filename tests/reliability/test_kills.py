@@ -44,8 +44,8 @@ def test_kill_campaign(tmp_path: Path) -> None:
     total = Tally()
     parts = {
         "atomic writer": kill_atomic_writer(tmp_path / "a", 60, rng),
-        "emulate": kill_emulate(tmp_path / "e", 40, rng),
-        "bench": kill_bench(tmp_path / "b", 12, rng),
+        "emulate": kill_emulate(tmp_path / "e", 32, rng),
+        "bench": kill_bench(tmp_path / "b", 10, rng),
     }
     for t in parts.values():
         total.merge(t)
