@@ -1,0 +1,38 @@
+"""`qmean`: MEAN over the spatial axes (a global average pool), TFLite Micro numerics.
+
+IR attrs: `x_zero`, `y_zero`, `multiplier`/`shift` (QuantizeMultiplier(x_scale / y_scale)).
+
+Forward (`mean_s8`, C twin firmware/runtime/ops/tt_qmean.c), reference_ops::QuantizedMeanOrSum: with
+`n = H·W` and `k = min(floor(log2 n), 32, 31 + shift)`, `m' = (multiplier << k) / n` (int64, truncating),
+`y[c] = clamp(MBQM(Σ x[.., c] - x_zero·n, m', shift - k) + y_zero, -128, 127)`.
+
+Gradient: the real mean: `dx[h, w, c] = g[c] / n` (`avgpool_bwd_f32`, as the global average pool).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinytrain.ir import Graph, Op
+from tinytrain.ops import tflm
+
+KIND = "qmean"
+
+
+def out_shape(graph: Graph, op: Op) -> tuple[int, int, int]:
+    return (graph.tensors[op.inputs[0]].shape[0], 1, 1)
+
+
+def mean_s8(x: np.ndarray, x_zero: int, y_zero: int, multiplier: int, shift: int) -> np.ndarray:
+    h, w, c = x.shape
+    n = h * w
+    k = min(n.bit_length() - 1, 32, 31 + int(shift))
+    m = int((int(multiplier) << k) // n)
+    s = x.reshape(-1, c).astype(np.int64).sum(axis=0) - int(x_zero) * n
+    y = tflm.mbqm(tflm._wrap32(s), m, int(shift) - k) + int(y_zero)
+    return np.clip(y, -128, 127).astype(np.int8).reshape(1, 1, c)
+
+
+def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
+    a = op.attrs
+    return mean_s8(ins[0], int(a["x_zero"]), int(a["y_zero"]), int(a["multiplier"]), int(a["shift"]))

@@ -1,0 +1,37 @@
+"""`qpad`: PAD / PADV2 of the spatial axes with a constant (the output zero point for PAD).
+
+IR attrs: `pad_top/pad_bottom/pad_left/pad_right`, `value`. Forward (`pad_s8`, C twin
+firmware/runtime/ops/tt_qpad.c): copy into the middle, `value` around. Gradient: the middle of g.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinytrain.ir import Graph, Op
+
+KIND = "qpad"
+
+
+def out_shape(graph: Graph, op: Op) -> tuple[int, int, int]:
+    c, h, w = graph.tensors[op.inputs[0]].shape
+    a = op.attrs
+    return (c, h + int(a["pad_top"]) + int(a["pad_bottom"]), w + int(a["pad_left"]) + int(a["pad_right"]))
+
+
+def pad_s8(
+    x: np.ndarray, pad_top: int, pad_bottom: int, pad_left: int, pad_right: int, value: int
+) -> np.ndarray:
+    return np.pad(x, ((pad_top, pad_bottom), (pad_left, pad_right), (0, 0)), constant_values=value).astype(
+        np.int8
+    )
+
+
+def pad_bwd_f32(g: np.ndarray, pad_top: int, pad_left: int, in_h: int, in_w: int) -> np.ndarray:
+    return np.ascontiguousarray(g[pad_top : pad_top + in_h, pad_left : pad_left + in_w], np.float32)
+
+
+def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
+    a = op.attrs
+    keys = ("pad_top", "pad_bottom", "pad_left", "pad_right", "value")
+    return pad_s8(ins[0], **{k: int(a[k]) for k in keys})

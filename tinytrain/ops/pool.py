@@ -1,0 +1,110 @@
+"""`qpool`: MAX_POOL_2D and AVERAGE_POOL_2D (windowed with stride, or global), TFLite Micro numerics.
+
+IR attrs: `mode` ("max" | "avg"), `kernel_h/kernel_w`, `stride_h/stride_w`, `pad_top/pad_left`
+(TFLite's SAME split), `act_min/act_max`; input and output share one quantization.
+
+Forward (`maxpool_s8`, `avgpool_win_s8`; C twins firmware/runtime/ops/tt_qpool.c): over the taps of the
+window inside the input (`n` of them), max, or the sum `s` of the raw int8 values divided with TFLite's
+rounding `s > 0 ? (s + n/2) / n : (s - n/2) / n` (C division, truncating); then the clamp.
+
+Gradient: avg: `dx += g / n` for each tap of each window; max: g to the first tap (row-major) holding the
+window's maximum (recomputed from the saved input).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinytrain import TinytrainError
+from tinytrain.ir import Graph, Op
+
+KIND = "qpool"
+
+
+def out_shape(graph: Graph, op: Op) -> tuple[int, int, int]:
+    c, h, w = graph.tensors[op.inputs[0]].shape
+    out = graph.tensors[op.output].shape
+    if out[0] != c or not _geom_ok(op, h, w, out):
+        raise TinytrainError(f"layer {op.name!r}: pool output {out} does not fit input {(c, h, w)}")
+    return out
+
+
+def _geom_ok(op: Op, h: int, w: int, out: tuple[int, int, int]) -> bool:
+    a = op.attrs
+    _, ho, wo = out
+    return (
+        ho >= 1
+        and wo >= 1
+        and (ho - 1) * int(a["stride_h"]) - int(a["pad_top"]) < h
+        and (wo - 1) * int(a["stride_w"]) - int(a["pad_left"]) < w
+    )
+
+
+def _taps(h: int, w: int, kh: int, kw: int, sh: int, sw: int, pt: int, pl: int, ho: int, wo: int):  # noqa: ANN202
+    """For each output position, the in-bounds window ranges [y0, y1) x [x0, x1)."""
+    for oy in range(ho):
+        y0 = oy * sh - pt
+        for ox in range(wo):
+            x0 = ox * sw - pl
+            yield oy, ox, max(y0, 0), min(y0 + kh, h), max(x0, 0), min(x0 + kw, w)
+
+
+def maxpool_s8(
+    x: np.ndarray,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+    out_h: int,
+    out_w: int,
+    act_min: int,
+    act_max: int,
+) -> np.ndarray:
+    h, w, c = x.shape
+    y = np.empty((out_h, out_w, c), np.int8)
+    for oy, ox, y0, y1, x0, x1 in _taps(
+        h, w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w
+    ):
+        y[oy, ox] = np.clip(x[y0:y1, x0:x1].reshape(-1, c).max(axis=0), act_min, act_max)
+    return y
+
+
+def avgpool_win_s8(
+    x: np.ndarray,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+    out_h: int,
+    out_w: int,
+    act_min: int,
+    act_max: int,
+) -> np.ndarray:
+    h, w, c = x.shape
+    y = np.empty((out_h, out_w, c), np.int8)
+    for oy, ox, y0, y1, x0, x1 in _taps(
+        h, w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w
+    ):
+        n = (y1 - y0) * (x1 - x0)
+        s = x[y0:y1, x0:x1].reshape(-1, c).astype(np.int64).sum(axis=0)
+        q = np.where(s > 0, (s + n // 2) // n, -((-(s - n // 2)) // n))  # C division truncates
+        y[oy, ox] = np.clip(q, act_min, act_max)
+    return y
+
+
+def kernel_attrs(graph: Graph, op: Op) -> dict[str, Any]:
+    a = op.attrs
+    out = graph.tensors[op.output]
+    keys = ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_left", "act_min", "act_max")
+    return {**{k: int(a[k]) for k in keys}, "out_h": int(out.shape[1]), "out_w": int(out.shape[2])}
+
+
+def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
+    fn = maxpool_s8 if op.attrs["mode"] == "max" else avgpool_win_s8
+    return fn(ins[0], **kernel_attrs(graph, op))
