@@ -12,6 +12,16 @@ Gradient: y = a + b in real values: both inputs receive the masked g unchanged (
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from tinytrain.autodiff.registry import register_forward, register_gradient
+from tinytrain.codegen.emitters import EmitContext, call, emitter
+from tinytrain.ops.common import emit_clamp_mask, masked
+from tinytrain.program import Step
+
+if TYPE_CHECKING:
+    from tinytrain.compiler import Builder
+
 import numpy as np
 
 from tinytrain import TinytrainError
@@ -68,3 +78,31 @@ ATTRS = (
 
 def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     return qadd_s8(ins[0], ins[1], **{k: int(op.attrs[k]) for k in ATTRS})
+
+
+# ---- lowering ---------------------------------------------------------------------------------------
+@register_forward(KIND, clamped=False)
+def forward(b: Builder, op: Op) -> None:
+    b.emit(
+        "qadd_s8",
+        {"a": b.act(op.inputs[0]), "b": b.act(op.inputs[1])},
+        {"y": b.def_act(op.output)},
+        {k: int(op.attrs[k]) for k in ATTRS},
+        op.name,
+    )
+    emit_clamp_mask(b, op, int(op.attrs["act_min"]), int(op.attrs["act_max"]))
+
+
+@register_gradient(KIND)
+def gradient(b: Builder, op: Op, g: str) -> None:
+    g = masked(b, op, g)
+    for t in op.inputs:
+        if b.needs_grad(t):
+            b.contribute(t, g)
+
+
+@emitter("qadd_s8")
+def _emit(s: Step, c: EmitContext) -> str:
+    return call(
+        "qadd_s8", c.buf(s, "a"), c.buf(s, "b"), c.size(s, "a"), *(c.attr(s, k) for k in ATTRS), c.out(s)
+    )

@@ -7,6 +7,16 @@ to each input.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from tinytrain.autodiff.registry import register_forward
+from tinytrain.codegen.emitters import EmitContext, call, emitter
+from tinytrain.ops.common import hwc_of
+from tinytrain.program import Step
+
+if TYPE_CHECKING:
+    from tinytrain.compiler import Builder
+
 import numpy as np
 
 from tinytrain import TinytrainError
@@ -34,3 +44,32 @@ def concat_s8(xs: list[np.ndarray], axis: int) -> np.ndarray:
 
 def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     return concat_s8(ins, int(op.attrs["axis"]))
+
+
+def concat2_s8(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    """Two inputs (the compiled form; C twin tt_concat2_s8)."""
+    return concat_s8([a, b], axis)
+
+
+# ---- lowering (forward, two inputs; no gradient rule yet) ---------------------------------------------
+@register_forward(KIND, clamped=False)
+def forward(b: Builder, op: Op) -> None:
+    if len(op.inputs) != 2:
+        raise TinytrainError(
+            f"layer {op.name!r}: CONCATENATION of {len(op.inputs)} inputs compiles for 2 only"
+        )
+    b.emit(
+        "concat2_s8",
+        {"a": b.act(op.inputs[0]), "b": b.act(op.inputs[1])},
+        {"y": b.def_act(op.output)},
+        {"axis": int(op.attrs["axis"])},
+        op.name,
+    )
+
+
+@emitter("concat2_s8")
+def _emit(s: Step, c: EmitContext) -> str:
+    h, w, _ = hwc_of(c.shape(s, "y"))
+    ha, wa, ca = hwc_of(c.shape(s, "a"))
+    _, _, cb = hwc_of(c.shape(s, "b"))
+    return call("concat2_s8", c.buf(s, "a"), c.buf(s, "b"), h, w, ca, cb, c.attr(s, "axis"), ha, wa, c.out(s))

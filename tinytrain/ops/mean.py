@@ -11,6 +11,16 @@ Gradient: the real mean: `dx[h, w, c] = g[c] / n` (`avgpool_bwd_f32`, as the glo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from tinytrain.autodiff.registry import register_forward, register_gradient
+from tinytrain.codegen.emitters import EmitContext, call, emitter
+from tinytrain.ops.common import emit_clamp_mask, hwc_of, masked
+from tinytrain.program import Step
+
+if TYPE_CHECKING:
+    from tinytrain.compiler import Builder
+
 import numpy as np
 
 from tinytrain.ir import Graph, Op
@@ -36,3 +46,35 @@ def mean_s8(x: np.ndarray, x_zero: int, y_zero: int, multiplier: int, shift: int
 def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     a = op.attrs
     return mean_s8(ins[0], int(a["x_zero"]), int(a["y_zero"]), int(a["multiplier"]), int(a["shift"]))
+
+
+# ---- lowering ---------------------------------------------------------------------------------------
+@register_forward(KIND, clamped=False)
+def forward(b: Builder, op: Op) -> None:
+    a = op.attrs
+    b.emit(
+        "mean_s8",
+        {"x": b.act(op.inputs[0])},
+        {"y": b.def_act(op.output)},
+        {k: int(a[k]) for k in ("x_zero", "y_zero", "multiplier", "shift")},
+        op.name,
+    )
+    emit_clamp_mask(b, op, -128, 127)
+
+
+@register_gradient(KIND)
+def gradient(b: Builder, op: Op, g: str) -> None:
+    g = masked(b, op, g)
+    x = op.inputs[0]
+    if b.needs_grad(x):
+        _, h, w = b.graph.tensors[x].shape
+        dx = b.grad_buffer(x, op.name)
+        b.emit("avgpool_bwd_f32", {"g": g}, {"dx": dx}, {"h": h, "w": w}, op.name, "backward")
+        b.contribute(x, dx)
+
+
+@emitter("mean_s8")
+def _emit(s: Step, c: EmitContext) -> str:
+    h, w, ch = hwc_of(c.shape(s, "x"))
+    keys = ("x_zero", "y_zero", "multiplier", "shift")
+    return call("mean_s8", c.buf(s, "x"), h, w, ch, *(c.attr(s, k) for k in keys), c.out(s))

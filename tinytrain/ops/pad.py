@@ -6,6 +6,16 @@ firmware/runtime/ops/tt_qpad.c): copy into the middle, `value` around. Gradient:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from tinytrain.autodiff.registry import register_forward
+from tinytrain.codegen.emitters import EmitContext, call, emitter
+from tinytrain.ops.common import hwc_of
+from tinytrain.program import Step
+
+if TYPE_CHECKING:
+    from tinytrain.compiler import Builder
+
 import numpy as np
 
 from tinytrain.ir import Graph, Op
@@ -35,3 +45,24 @@ def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     a = op.attrs
     keys = ("pad_top", "pad_bottom", "pad_left", "pad_right", "value")
     return pad_s8(ins[0], **{k: int(a[k]) for k in keys})
+
+
+# ---- lowering (forward; no gradient rule yet) ----------------------------------------------------------
+_KEYS = ("pad_top", "pad_bottom", "pad_left", "pad_right", "value")
+
+
+@register_forward(KIND, clamped=False)
+def forward(b: Builder, op: Op) -> None:
+    b.emit(
+        "pad_s8",
+        {"x": b.act(op.inputs[0])},
+        {"y": b.def_act(op.output)},
+        {k: int(op.attrs[k]) for k in _KEYS},
+        op.name,
+    )
+
+
+@emitter("pad_s8")
+def _emit(s: Step, c: EmitContext) -> str:
+    h, w, ch = hwc_of(c.shape(s, "x"))
+    return call("pad_s8", c.buf(s, "x"), h, w, ch, *(c.attr(s, k) for k in _KEYS), c.out(s))

@@ -13,6 +13,16 @@ window's maximum (recomputed from the saved input).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from tinytrain.autodiff.registry import register_forward
+from tinytrain.codegen.emitters import EmitContext, call, emitter
+from tinytrain.ops.common import hwc_of
+from tinytrain.program import Step
+
+if TYPE_CHECKING:
+    from tinytrain.compiler import Builder
+
 from typing import Any
 
 import numpy as np
@@ -108,3 +118,35 @@ def kernel_attrs(graph: Graph, op: Op) -> dict[str, Any]:
 def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     fn = maxpool_s8 if op.attrs["mode"] == "max" else avgpool_win_s8
     return fn(ins[0], **kernel_attrs(graph, op))
+
+
+# ---- lowering (forward; no gradient rule yet: a scheme must train only layers after a pool) -----------
+@register_forward(KIND, clamped=False)
+def forward(b: Builder, op: Op) -> None:
+    kernel = "maxpool_s8" if op.attrs["mode"] == "max" else "avgpool_win_s8"
+    b.emit(
+        kernel, {"x": b.act(op.inputs[0])}, {"y": b.def_act(op.output)}, kernel_attrs(b.graph, op), op.name
+    )
+
+
+def _emit(kernel: str) -> None:
+    @emitter(kernel)
+    def emit(s: Step, c: EmitContext) -> str:
+        h, w, ch = hwc_of(c.shape(s, "x"))
+        keys = (
+            "kernel_h",
+            "kernel_w",
+            "stride_h",
+            "stride_w",
+            "pad_top",
+            "pad_left",
+            "out_h",
+            "out_w",
+            "act_min",
+            "act_max",
+        )
+        return call(kernel, c.buf(s, "x"), h, w, ch, *(c.attr(s, k) for k in keys), c.out(s))
+
+
+_emit("maxpool_s8")
+_emit("avgpool_win_s8")

@@ -4,9 +4,14 @@ reference (tinytrain/reference), the kernel lookup and the code generator ask it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from tinytrain.ops import add, concat, conv, mean, pad, pool
+from tinytrain.ops import add, common, concat, conv, mean, pad, pool
+
+if TYPE_CHECKING:
+    from tinytrain.program import Program
 
 MODULES: tuple[ModuleType, ...] = (conv, add, pool, mean, pad, concat)
 OPS: dict[str, ModuleType] = {m.KIND: m for m in MODULES}
@@ -16,3 +21,34 @@ WEIGHTED = ("qconv",)
 
 def op_module(kind: str) -> ModuleType | None:
     return OPS.get(kind)
+
+
+def kernel_function(name: str) -> Callable[..., Any] | None:
+    """The numpy reference kernel `name` of an imported op kind (or the shared mask kernel), else None."""
+    for mod in (*MODULES, common):
+        fn = getattr(mod, name, None)
+        if callable(fn) and name in KERNELS:
+            return fn
+    return None
+
+
+#: kernels of the imported op kinds (C: firmware/runtime/ops/tt_ops.h)
+KERNELS = frozenset(
+    {
+        "qconv_s8",
+        "qdwconv_s8",
+        "qadd_s8",
+        "maxpool_s8",
+        "avgpool_win_s8",
+        "mean_s8",
+        "pad_s8",
+        "concat2_s8",
+        "mask_range_s8",
+    }
+)
+
+
+def ops_header(program: Program) -> str:
+    """The header generated C includes when the program calls these kernels ("" otherwise)."""
+    steps = [*program.steps, *program.infer_steps]
+    return "ops/tt_ops.h" if any(s.kernel in KERNELS for s in steps) else ""

@@ -1,0 +1,34 @@
+/* Kernels of the imported models' op kinds (tinytrain/ops/<op>.py; one C file each in this directory,
+ * compiled through firmware/runtime/tt_ops.c). Layouts as tt_kernels.h: activations HWC, regular conv
+ * weights OHWI, depthwise [kh][kw][C]. No allocation, no scratch. */
+#ifndef TT_OPS_H
+#define TT_OPS_H
+
+#include <stdint.h>
+
+void tt_qconv_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int co, int kh, int kw,
+                 const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t x_zero, int32_t y_zero,
+                 int32_t act_min, int32_t act_max, int stride_h, int stride_w, int pad_top, int pad_left,
+                 int out_h, int out_w, int8_t *y);
+void tt_qdwconv_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
+                   const int32_t *mult, const int32_t *shift, int32_t x_zero, int32_t y_zero, int32_t act_min,
+                   int32_t act_max, int stride_h, int stride_w, int pad_top, int pad_left, int out_h, int out_w,
+                   int8_t *y);
+void tt_qadd_s8(const int8_t *a, const int8_t *b, int n, int32_t a_zero, int32_t b_zero, int32_t y_zero,
+                int left_shift, int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult,
+                int32_t y_shift, int32_t act_min, int32_t act_max, int8_t *y);
+void tt_maxpool_s8(const int8_t *x, int h, int w, int c, int kh, int kw, int stride_h, int stride_w, int pad_top,
+                   int pad_left, int out_h, int out_w, int32_t act_min, int32_t act_max, int8_t *y);
+void tt_avgpool_win_s8(const int8_t *x, int h, int w, int c, int kh, int kw, int stride_h, int stride_w,
+                       int pad_top, int pad_left, int out_h, int out_w, int32_t act_min, int32_t act_max,
+                       int8_t *y);
+void tt_mean_s8(const int8_t *x, int h, int w, int c, int32_t x_zero, int32_t y_zero, int32_t multiplier,
+                int32_t shift, int8_t *y);
+void tt_pad_s8(const int8_t *x, int h, int w, int c, int pad_top, int pad_bottom, int pad_left, int pad_right,
+               int32_t value, int8_t *y);
+void tt_concat2_s8(const int8_t *a, const int8_t *b, int h, int w, int ca, int cb, int axis, int ha, int wa,
+                   int8_t *y);
+/* bit j of bits: act_min < y[j] < act_max (the fused activation's clamp did not bind) */
+void tt_mask_range_s8(const int8_t *y, int n, int32_t act_min, int32_t act_max, uint8_t *bits);
+
+#endif

@@ -1,0 +1,42 @@
+/* qpool forward: max and average pooling over the in-bounds taps, TFLite Micro numerics (tinytrain/ops/pool.py). */
+#include "ops/tt_ops.h"
+#include "ops/tt_tflm.h"
+
+static void pool(const int8_t *x, int h, int w, int c, int kh, int kw, int stride_h, int stride_w, int pad_top,
+                 int pad_left, int out_h, int out_w, int32_t act_min, int32_t act_max, int is_max, int8_t *y) {
+    for (int oy = 0; oy < out_h; ++oy) {
+        int y0 = oy * stride_h - pad_top;
+        int ya = y0 < 0 ? 0 : y0, yb = y0 + kh > h ? h : y0 + kh;
+        for (int ox = 0; ox < out_w; ++ox) {
+            int x0 = ox * stride_w - pad_left;
+            int xa = x0 < 0 ? 0 : x0, xb = x0 + kw > w ? w : x0 + kw;
+            int32_t n = (int32_t)(yb - ya) * (xb - xa);
+            for (int ch = 0; ch < c; ++ch) {
+                int32_t acc = is_max ? -128 : 0;
+                for (int iy = ya; iy < yb; ++iy) {
+                    for (int ix = xa; ix < xb; ++ix) {
+                        int32_t v = x[((long)iy * w + ix) * c + ch];
+                        if (is_max) {
+                            if (v > acc) acc = v;
+                        } else {
+                            acc += v;
+                        }
+                    }
+                }
+                if (!is_max) acc = acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n;
+                y[((long)oy * out_w + ox) * c + ch] = (int8_t)tt_clamp32(acc, act_min, act_max);
+            }
+        }
+    }
+}
+
+void tt_maxpool_s8(const int8_t *x, int h, int w, int c, int kh, int kw, int stride_h, int stride_w, int pad_top,
+                   int pad_left, int out_h, int out_w, int32_t act_min, int32_t act_max, int8_t *y) {
+    pool(x, h, w, c, kh, kw, stride_h, stride_w, pad_top, pad_left, out_h, out_w, act_min, act_max, 1, y);
+}
+
+void tt_avgpool_win_s8(const int8_t *x, int h, int w, int c, int kh, int kw, int stride_h, int stride_w,
+                       int pad_top, int pad_left, int out_h, int out_w, int32_t act_min, int32_t act_max,
+                       int8_t *y) {
+    pool(x, h, w, c, kh, kw, stride_h, stride_w, pad_top, pad_left, out_h, out_w, act_min, act_max, 0, y);
+}
