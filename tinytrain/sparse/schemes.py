@@ -162,7 +162,8 @@ def resolve_scheme(spec: str | Path | dict[str, Any], graph: Graph) -> Scheme:
         if graph.name not in table:
             raise TinytrainError(
                 f"no published schemes for model {graph.name!r} (paper schemes exist for: "
-                f"{', '.join(table)}); they name zoo layers: use last, bias, full or a JSON file naming this model's layers "
+                f"{', '.join(table)}); they name zoo layers: use last, bias, full or a JSON file naming "
+                f"this model's layers "
                 f"(`tinytrain import` lists them)"
             )
         if budget not in table[graph.name]:

@@ -1,0 +1,96 @@
+"""Training an imported .tflite model: the generated C (TFLM forward kernels of firmware/runtime/ops + the
+existing backward kernels) matches the host reference bit for bit, host-native and in QEMU on m4 and m7."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.ops.nets import Net
+from tinytrain import TinytrainError
+from tinytrain.compiler import compile_training
+from tinytrain.emulate import EmulateConfig, emulate
+from tinytrain.models import import_model, load_model
+from tinytrain.models.importer import write_model_dir
+from tinytrain.reference.inference import run_forward
+from tinytrain.reference.training import Trainer
+
+needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
+needs_qemu = pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="QEMU / arm toolchain missing",
+)
+
+
+def small_vision(res: int = 8) -> bytes:
+    """A MobileNet-style 2-class net at the faces dataset's shape: conv s2, depthwise, 1x1, residual add,
+    MEAN, dense (the classifier), SOFTMAX (dropped)."""
+    n = Net([1, res, res, 3], seed=11)
+    n.conv(8, 3, 3, (2, 2), "SAME", "RELU6")
+    skip, shape = n.x, list(n.shape)
+    n.conv(8, 3, 3, (1, 1), "SAME", "RELU6", depthwise=True).conv(8, 1, 1, act="NONE").add_from(skip, shape)
+    return n.conv(12, 1, 1, act="RELU").mean().fc(2).softmax().build()
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    src = tmp_path / "vision.tflite"
+    src.write_bytes(small_vision())
+    return write_model_dir(import_model(src), tmp_path / "vision")
+
+
+@pytest.mark.parametrize(
+    "scheme",
+    ["last", "bias", {"bias_last_n": 2, "weights": [{"layer": "conv2d_5", "input_channel_ratio": 0.5}]}],
+)
+def test_host_reference_trains_imported(model_dir: Path, scheme: object) -> None:
+    g = load_model(model_dir)
+    prog = compile_training(g, scheme)  # type: ignore[arg-type]
+    t = Trainer(prog, seed=3)
+    x = np.random.default_rng(0).integers(-128, 128, (8, 8, 3)).astype(np.int8)
+    assert np.array_equal(t.infer(x), run_forward(g, x)[g.output].reshape(-1))  # the tflm forward
+    losses = [t.train_step(x, 1, 0.05) for _ in range(6)]
+    assert losses[-1] < losses[0]
+
+
+def test_paper_scheme_refused_for_imported(model_dir: Path) -> None:
+    with pytest.raises(TinytrainError, match="they name zoo layers: use last, bias, full or a JSON"):
+        compile_training(load_model(model_dir), "paper:99kb")
+
+
+def _config(model_dir: Path, tmp_path: Path, scheme: str, board: str, backend: str) -> EmulateConfig:
+    return EmulateConfig(
+        model=str(model_dir),
+        scheme=scheme,
+        dataset="faces",
+        classes=2,
+        resolution=8,
+        board=board,
+        steps=6,
+        lr=0.01,
+        backend=backend,
+        max_test=8,
+        build_dir=str(tmp_path / f"build-{board}-{backend}-{scheme}"),
+        save_record=False,
+    )
+
+
+def _assert_matched(rec: dict) -> None:
+    assert rec["matched_reference"], {k: v for k, v in rec["match"].items() if k != "reference_losses"}
+    assert rec["losses"] == rec["match"]["reference_losses"] and len(rec["losses"]) == 6
+
+
+@needs_gcc
+@pytest.mark.parametrize("scheme", ["last", "bias"])
+def test_host_native_matches_reference(model_dir: Path, tmp_path: Path, scheme: str) -> None:
+    _assert_matched(emulate(_config(model_dir, tmp_path, scheme, "m7", "host")).record)
+
+
+@needs_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("board", ["m4", "m7"])
+def test_qemu_matches_reference(model_dir: Path, tmp_path: Path, board: str) -> None:
+    _assert_matched(emulate(_config(model_dir, tmp_path, "bias", board, "qemu")).record)
