@@ -1,0 +1,104 @@
+"""Host-native C kernels of firmware/runtime/ops vs the numpy kernels of tinytrain/ops, bit for bit, on the
+geometries the oracle tests cover (asymmetric SAME split, rectangular kernels and strides, partial
+windows)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from tinytrain.ops import concat, conv, mean, pad, pool, tflm
+from tinytrain.ops.native import OpsNative
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
+GEOMS = [
+    ((3, 3), (2, 2), (0, 0), 9, 9),
+    ((3, 3), (2, 2), (0, 0), 8, 8),
+    ((2, 3), (1, 2), (0, 1), 9, 8),
+    ((1, 5), (1, 2), (0, 1), 1, 32),
+    ((5, 5), (1, 1), (2, 2), 7, 7),
+]
+
+
+def _out(n: int, k: int, s: int, p: int) -> int:
+    return max(1, -(-n // s)) if p else (n - k) // s + 1
+
+
+@pytest.fixture(scope="module")
+def lib() -> OpsNative:
+    return OpsNative()
+
+
+@pytest.mark.parametrize(("k", "s", "p", "h", "w"), GEOMS)
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_qconv_native(
+    lib: OpsNative,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    p: tuple[int, int],
+    h: int,
+    w: int,
+    depthwise: bool,
+) -> None:
+    rng = np.random.default_rng(h * 7 + w)
+    ci, co = 5, (5 if depthwise else 6)
+    x = rng.integers(-128, 128, (h, w, ci)).astype(np.int8)
+    wt = rng.integers(-127, 128, (k[0], k[1], ci) if depthwise else (co, k[0], k[1], ci)).astype(np.int8)
+    mult, shift = tflm.conv_multipliers(0.05, rng.uniform(0.002, 0.02, co), 0.08)
+    a = {
+        "x_zero": -3,
+        "y_zero": 4,
+        "act_min": -128 + 10,
+        "act_max": 120,
+        "stride_h": s[0],
+        "stride_w": s[1],
+        "pad_top": p[0],
+        "pad_left": p[1],
+        "out_h": _out(h, k[0], s[0], p[0] + k[0] - 1),
+        "out_w": _out(w, k[1], s[1], p[1] + k[1] - 1),
+    }
+    bias = rng.integers(-5000, 5000, co).astype(np.int32)
+    fn, cfn = (conv.qdwconv_s8, lib.qdwconv_s8) if depthwise else (conv.qconv_s8, lib.qconv_s8)
+    ref = fn(x, wt, bias, mult, shift, **a)
+    assert np.array_equal(cfn(x, wt, bias, mult, shift, **a), ref)
+    assert len(np.unique(ref)) > 10
+
+
+@pytest.mark.parametrize(("k", "s", "p", "h", "w"), GEOMS)
+@pytest.mark.parametrize("kernel", ["maxpool_s8", "avgpool_win_s8"])
+def test_pool_native(
+    lib: OpsNative, kernel: str, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], h: int, w: int
+) -> None:
+    x = np.random.default_rng(1).integers(-128, 128, (h, w, 4)).astype(np.int8)
+    a = {
+        "kernel_h": k[0],
+        "kernel_w": k[1],
+        "stride_h": s[0],
+        "stride_w": s[1],
+        "pad_top": p[0],
+        "pad_left": p[1],
+        "out_h": _out(h, k[0], s[0], 1),
+        "out_w": _out(w, k[1], s[1], 1),
+        "act_min": -100,
+        "act_max": 127,
+    }
+    ref = getattr(pool, kernel)(x, **a)
+    assert np.array_equal(lib.pool(kernel, x, **a), ref)
+
+
+@pytest.mark.parametrize(("h", "w", "scale_ratio"), [(5, 5, 1.0), (4, 6, 0.7), (1, 12, 2.3), (7, 3, 0.05)])
+def test_mean_native(lib: OpsNative, h: int, w: int, scale_ratio: float) -> None:
+    x = np.random.default_rng(2).integers(-128, 128, (h, w, 9)).astype(np.int8)
+    m, s = tflm.quantize_multiplier(scale_ratio)
+    assert np.array_equal(lib.mean_s8(x, -7, 3, m, s), mean.mean_s8(x, -7, 3, m, s))
+
+
+def test_pad_and_concat_native(lib: OpsNative) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, (4, 5, 3)).astype(np.int8)
+    assert np.array_equal(lib.pad_s8(x, 1, 2, 0, 3, -9), pad.pad_s8(x, 1, 2, 0, 3, -9))
+    for axis, shape_b in ((0, (4, 5, 2)), (1, (2, 5, 3)), (2, (4, 3, 3))):
+        b = rng.integers(-128, 128, shape_b).astype(np.int8)
+        assert np.array_equal(lib.concat2_s8(x, b, axis), concat.concat2_s8(x, b, axis))
