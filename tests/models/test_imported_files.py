@@ -1,0 +1,116 @@
+"""The committed .tflite test models (tests/models/data, generated with TensorFlow's converter): each int8
+model infers bit-exactly against the TFLite Micro outputs stored beside it (32 inputs); the bad ones are
+refused with one line and exit 2; the realistic nets train."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.ops.tflite_builder import tflm_run
+from tinytrain import TinytrainError
+from tinytrain.cli import main
+from tinytrain.compiler import compile_training
+from tinytrain.models import import_model
+from tinytrain.reference.inference import run_forward
+from tinytrain.reference.training import Trainer
+
+DATA = Path(__file__).parent / "data"
+#: models refused today, and the words of the refusal
+UNSUPPORTED = {
+    "depthwise_3x3_valid_m2": "depth multiplier 2",
+    "fully_connected_flatten_dynamic_batch": "op SHAPE is not supported",
+    "hard_swish": "op HARD_SWISH is not supported",
+    "squeeze_excite": "op LOGISTIC is not supported",
+}
+GOOD = sorted(
+    p.stem for p in DATA.glob("*.tflite") if not p.stem.startswith("bad_") and p.stem not in UNSUPPORTED
+)
+BAD = sorted(p.stem for p in DATA.glob("bad_*.tflite"))
+
+
+def _ours(g, x: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    c, h, w = g.tensors[g.input].shape
+    return np.stack([run_forward(g, xi.reshape(h, w, c))[g.output].reshape(-1) for xi in x])
+
+
+@pytest.mark.parametrize("name", GOOD)
+def test_bit_exact_against_tflite_micro(name: str) -> None:
+    path = DATA / f"{name}.tflite"
+    g = import_model(path)
+    io = np.load(DATA / f"{name}.io.npz")
+    x = io["x"]
+    if x.dtype != np.int8 or "SOFTMAX" in " ".join(g.meta["dropped"]):
+        # float I/O or a trailing SOFTMAX: compare the int8 logits the import keeps with TFLite Micro's tensor
+        from tinytrain.models.tflite_import import _Reader
+
+        r = _Reader(path)
+        ops = r.ops()
+        logits = [o for o in ops if o[1] not in ("SOFTMAX", "DEQUANTIZE")][-1][3][0]
+        src = g.meta["source_input_shape"]
+        xq = np.random.default_rng(5).integers(-128, 128, (32, *src[1:])).astype(np.int8)
+        if x.dtype != np.int8:  # the interpreter takes float: feed the dequantized int8 grid
+            q = g.tensors[g.input]
+            xf = ((xq.astype(np.float32) - q.zero) * np.float32(q.scale)).astype(np.float32)
+            ref = tflm_run(path.read_bytes(), xf, logits)
+        else:
+            ref = tflm_run(path.read_bytes(), xq, logits)
+        assert np.array_equal(_ours(g, xq), ref.reshape(32, -1))
+        return
+    y = io["y"].reshape(len(x), -1)
+    assert len(x) >= 32 and np.array_equal(_ours(g, x), y)
+
+
+@pytest.mark.parametrize("name", sorted(UNSUPPORTED))
+def test_unsupported_refused_clearly(name: str) -> None:
+    with pytest.raises(TinytrainError, match=UNSUPPORTED[name]):
+        import_model(DATA / f"{name}.tflite")
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_bad_files_one_line_exit_2(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["import", str(DATA / f"{name}.tflite"), "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and f"{name}.tflite" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["mobilenet_tiny", "sensor_conv1d"])
+def test_realistic_nets_train_on_host(name: str) -> None:
+    g = import_model(DATA / f"{name}.tflite")
+    t = Trainer(compile_training(g, "last"), seed=1)
+    io = np.load(DATA / f"{name}.io.npz")
+    c, h, w = g.tensors[g.input].shape
+    xs = [xi.reshape(h, w, c) for xi in io["x"][:4]]
+    first = [t.train_step(x, i % g.num_classes, 0.05) for i, x in enumerate(xs)]
+    for _ in range(4):
+        last = [t.train_step(x, i % g.num_classes, 0.05) for i, x in enumerate(xs)]
+    assert sum(last) < sum(first)
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="QEMU missing")
+@pytest.mark.parametrize("board", ["m4", "m7"])
+def test_mobilenet_tiny_trains_in_qemu(board: str, tmp_path: Path) -> None:
+    from tinytrain.emulate import EmulateConfig, emulate
+    from tinytrain.models.importer import write_model_dir
+
+    d = write_model_dir(import_model(DATA / "mobilenet_tiny.tflite"), tmp_path / "mobilenet_tiny")
+    cfg = EmulateConfig(
+        model=str(d),
+        scheme="last",
+        dataset="digits",
+        resolution=32,
+        board=board,
+        steps=4,
+        lr=0.01,
+        backend="qemu",
+        max_test=4,
+        build_dir=str(tmp_path / "build"),
+        save_record=False,
+    )
+    rec = emulate(cfg).record
+    assert rec["matched_reference"] and rec["losses"] == rec["match"]["reference_losses"]
