@@ -143,7 +143,7 @@ def format_summary(s: dict[str, Any], out_dir: str) -> str:
         f"zero point {inp['int8_zero']} (infer takes int8 [N, ...] in this layout)",
         f"output  {s['classes']} int8 logits",
         "ops     " + ", ".join(f"{k} {v}" for k, v in s["source_ops"].items()),
-        f"params  {s['params']:,} ({s['params'] / 1024:.1f} KB int8+int32 at 1 B/4 B: weights and biases)",
+        f"params  {s['params']:,} (weights int8, biases int32)",
         f"MACs    {s['macs']:,}",
         f"memory  inference peak {s['inference_peak_bytes']:,} B of int8 activations live at once "
         f"(at {s['inference_peak_at']}, no in-place reuse)",
