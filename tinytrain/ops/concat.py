@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tinytrain.autodiff.registry import register_forward
+from tinytrain.autodiff.registry import register_forward, register_gradient
 from tinytrain.codegen.emitters import EmitContext, call, emitter
 from tinytrain.ops.common import hwc_of
 from tinytrain.program import Step
@@ -51,7 +51,7 @@ def concat2_s8(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
     return concat_s8([a, b], axis)
 
 
-# ---- lowering (forward, two inputs; no gradient rule yet) ---------------------------------------------
+# ---- lowering (forward: two inputs) ---------------------------------------------
 @register_forward(KIND, clamped=False)
 def forward(b: Builder, op: Op) -> None:
     if len(op.inputs) != 2:
@@ -73,3 +73,51 @@ def _emit(s: Step, c: EmitContext) -> str:
     ha, wa, ca = hwc_of(c.shape(s, "a"))
     _, _, cb = hwc_of(c.shape(s, "b"))
     return call("concat2_s8", c.buf(s, "a"), c.buf(s, "b"), h, w, ca, cb, c.attr(s, "axis"), ha, wa, c.out(s))
+
+
+def concat2_bwd_f32(g: np.ndarray, axis: int, part: int, h: int, w: int, c: int, offset: int) -> np.ndarray:
+    """The slice of g f32[Ho, Wo, Co] that input `part` produced: [h, w, c] starting at `offset` along the
+    concatenation axis (C twin tt_concat2_bwd_f32)."""
+    g = np.asarray(g, np.float32)
+    ax = HWC_AXIS[axis]
+    idx = [slice(None)] * 3
+    idx[ax] = slice(offset, offset + (h, w, c)[ax])
+    return np.ascontiguousarray(g[tuple(idx)])
+
+
+@register_gradient(KIND)
+def gradient(b: Builder, op: Op, g: str) -> None:
+    ax = int(op.attrs["axis"])
+    offset = 0
+    for part, x in enumerate(op.inputs):
+        c, h, w = b.graph.tensors[x].shape
+        if b.needs_grad(x):
+            dx = b.grad_buffer(x, op.name)
+            b.emit(
+                "concat2_bwd_f32",
+                {"g": g},
+                {"dx": dx},
+                {"axis": ax, "part": part, "h": h, "w": w, "c": c, "offset": offset},
+                op.name,
+                "backward",
+            )
+            b.contribute(x, dx)
+        offset += (c, h, w)[ax]
+
+
+@emitter("concat2_bwd_f32")
+def _emit_bwd(s: Step, c: EmitContext) -> str:
+    ho, wo, co = hwc_of(c.shape(s, "g"))
+    return call(
+        "concat2_bwd_f32",
+        c.buf(s, "g"),
+        ho,
+        wo,
+        co,
+        c.attr(s, "axis"),
+        c.attr(s, "h"),
+        c.attr(s, "w"),
+        c.attr(s, "c"),
+        c.attr(s, "offset"),
+        c.out(s),
+    )

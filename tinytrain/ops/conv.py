@@ -173,6 +173,161 @@ def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     return fn(ins[0], device_weight(op), p["bias"], p["multiplier"], p["shift"], **_attrs(graph, op))
 
 
+# ---- float backward kernels, any geometry (C twins firmware/runtime/ops/tt_qconv_bwd.c) ---------------
+F32 = np.float32
+
+
+def qconv_bwd_input_f32(
+    g: np.ndarray,
+    w: np.ndarray,
+    s_w: np.ndarray,
+    in_h: int,
+    in_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+) -> np.ndarray:
+    """Input gradient of a regular conv of any kh x kw, stride and padding. g f32[Ho, Wo, Co], w s8
+    [Co, kh, kw, Ci], s_w f32[Co] -> dx f32[in_h, in_w, Ci]: `t[p,o] = g[p,o]*s_w[o]`; for each tap
+    (kh, kw) ascending, then o ascending, `dx[ih,iw,:] += t[p,o]*f32(w[o,kh,kw,:])` for every output p whose
+    tap lies inside the input (sequential float32 sums from +0.0f; for one dx element the order is taps
+    ascending, then o)."""
+    g = np.asarray(g, F32)
+    ho, wo, co = g.shape
+    _, kh, kw, ci = w.shape
+    t = g * np.asarray(s_w, F32)
+    wf = w.astype(F32)
+    dx = np.zeros((in_h, in_w, ci), F32)
+    for i in range(kh):
+        for j in range(kw):
+            oy = [y for y in range(ho) if 0 <= y * stride_h - pad_top + i < in_h]
+            ox = [x for x in range(wo) if 0 <= x * stride_w - pad_left + j < in_w]
+            if not oy or not ox:
+                continue
+            iy = np.array(oy) * stride_h - pad_top + i
+            ix = np.array(ox) * stride_w - pad_left + j
+            tt = t[np.ix_(oy, ox)]
+            sub = dx[np.ix_(iy, ix)]
+            for o in range(co):
+                sub += tt[:, :, o, None] * wf[o, i, j][None, None, :]
+            dx[np.ix_(iy, ix)] = sub
+    return dx
+
+
+def qdwconv_bwd_input_f32(
+    g: np.ndarray,
+    w: np.ndarray,
+    s_w: np.ndarray,
+    in_h: int,
+    in_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+) -> np.ndarray:
+    """Input gradient of a depthwise conv of any geometry. g f32[Ho, Wo, C], w s8 [kh, kw, C] -> dx
+    f32[in_h, in_w, C]: `t = g*s_w`; for each tap ascending `dx[ih,iw,c] += t[p,c]*f32(w[kh,kw,c])`."""
+    g = np.asarray(g, F32)
+    ho, wo, c = g.shape
+    kh, kw, _ = w.shape
+    t = g * np.asarray(s_w, F32)
+    wf = w.astype(F32)
+    dx = np.zeros((in_h, in_w, c), F32)
+    for i in range(kh):
+        for j in range(kw):
+            oy = [y for y in range(ho) if 0 <= y * stride_h - pad_top + i < in_h]
+            ox = [x for x in range(wo) if 0 <= x * stride_w - pad_left + j < in_w]
+            if not oy or not ox:
+                continue
+            iy = np.array(oy) * stride_h - pad_top + i
+            ix = np.array(ox) * stride_w - pad_left + j
+            dx[np.ix_(iy, ix)] += t[np.ix_(oy, ox)] * wf[i, j]
+    return dx
+
+
+def _padded_x(
+    x: np.ndarray,
+    x_zero: int,
+    k_in: int,
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    pt: int,
+    pl: int,
+    ho: int,
+    wo: int,
+) -> np.ndarray:
+    """f32(x - x_zero) of the first k_in channels, zero outside the input, covering every window."""
+    x = np.asarray(x)
+    if x.ndim == 1:
+        x = x.reshape(1, 1, -1)
+    h, wd = x.shape[0], x.shape[1]
+    hp = max(h + pt, (ho - 1) * sh + kh)
+    wp = max(wd + pl, (wo - 1) * sw + kw)
+    xp = np.zeros((hp, wp, k_in), F32)
+    xp[pt : pt + h, pl : pl + wd] = (x[..., :k_in].astype(np.int32) - int(x_zero)).astype(F32)
+    return xp
+
+
+def qconv_wgrad_f32(
+    g: np.ndarray,
+    x: np.ndarray,
+    x_zero: int,
+    k_in: int,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+) -> np.ndarray:
+    """Weight-gradient sums of a regular conv of any geometry: g f32[Ho, Wo, Co], x s8 [H, W, Cx] (first
+    k_in channels read) -> S f32[Co, kh, kw, k_in], `S[o,i,j,c] = Σ_{p raster asc} g[p,o]*f32(x[..] - x_zero)`
+    over the taps inside the input (sequential float32 from +0.0f; a padded tap adds +-0, which changes
+    no sum). The update is `conv2d_weight_update` (tinytrain/kernels/memory_ops.py)."""
+    g = np.asarray(g, F32)
+    ho, wo, co = g.shape
+    xp = _padded_x(x, x_zero, int(k_in), kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, ho, wo)
+    s = np.zeros((co, kernel_h, kernel_w, int(k_in)), F32)
+    tmp = np.empty_like(s)
+    for oy in range(ho):
+        for ox in range(wo):
+            win = xp[oy * stride_h : oy * stride_h + kernel_h, ox * stride_w : ox * stride_w + kernel_w]
+            np.multiply(g[oy, ox][:, None, None, None], win[None], out=tmp)
+            s += tmp
+    return s
+
+
+def qdwconv_wgrad_f32(
+    g: np.ndarray,
+    x: np.ndarray,
+    x_zero: int,
+    k_in: int,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+) -> np.ndarray:
+    """Depthwise weight-gradient sums, any geometry: -> S f32[kh, kw, k_in], `S[i,j,c] = Σ_{p raster asc}
+    g[p,c]*f32(x[..,c] - x_zero)`, c < k_in. The update is `dwconv2d_weight_update`."""
+    g = np.asarray(g, F32)
+    ho, wo, _ = g.shape
+    k = int(k_in)
+    xp = _padded_x(x, x_zero, k, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, ho, wo)
+    s = np.zeros((kernel_h, kernel_w, k), F32)
+    tmp = np.empty_like(s)
+    for oy in range(ho):
+        for ox in range(wo):
+            win = xp[oy * stride_h : oy * stride_h + kernel_h, ox * stride_w : ox * stride_w + kernel_w]
+            np.multiply(g[oy, ox, :k][None, None], win, out=tmp)
+            s += tmp
+    return s
+
+
 # ---- lowering: forward and gradient rules ------------------------------------------------------------
 def _geometry_square(op: Op) -> tuple[int, int] | None:
     """(stride, pad) when the existing square-kernel backward kernels apply: kh == kw, equal strides,
@@ -279,65 +434,78 @@ def forward(b: Builder, op: Op) -> None:
 
 @register_gradient(KIND)
 def gradient(b: Builder, op: Op, g: str) -> None:
+    """Masked g; the input gradient first (old weights); the weight update (the existing fused kernel when the
+    geometry is square and symmetric, else the general sums `q(dw)conv_wgrad_f32` in the arena and the
+    existing `(dw)conv2d_weight_update`); the bias update."""
     g = masked(b, op, g)
     x = op.inputs[0]
     p = params(b, op)
-    depthwise = bool(op.attrs.get("depthwise"))
-    geom = _geometry_square(op)
-    trains_w = op.name in b.scheme.weights
-    if (b.needs_grad(x) or trains_w) and geom is None:
-        a = op.attrs
-        raise TinytrainError(
-            f"layer {op.name!r} ({a.get('source_op', KIND)} {a['kernel_h']}x{a['kernel_w']}, "
-            f"stride {a['stride_h']}x{a['stride_w']}, padding t{a['pad_top']} b{a['pad_bottom']} "
-            f"l{a['pad_left']} r{a['pad_right']}): a gradient through this geometry (non-square kernel or "
-            f"stride, or TFLite's asymmetric SAME split) has no kernel yet; train only later layers "
-            f"(scheme 'last' or a JSON scheme naming layers after it)"
-        )
+    a = op.attrs
+    depthwise = bool(a.get("depthwise"))
+    geo = {k: int(a[k]) for k in ("stride_h", "stride_w", "pad_top", "pad_left")}
     if b.needs_grad(x):
-        assert geom is not None
-        stride, pad = geom
+        _, h, w = b.graph.tensors[x].shape
         dx = b.grad_buffer(x, op.name)
-        if depthwise:
-            _, h, w = b.graph.tensors[x].shape
-            b.emit(
-                "dwconv2d_bwd_input_f32",
-                {"g": g, "w": p["w"], "s_w": p["sw"]},
-                {"dx": dx},
-                {"in_h": h, "in_w": w, "stride": stride, "pad": pad},
-                op.name,
-                "backward",
-            )
-        elif int(op.attrs["kernel_h"]) == 1 and stride == 1:
-            b.emit(
-                "conv2d_bwd_input_f32",
-                {"g": g, "w": p["w"], "s_w": p["sw"]},
-                {"dx": dx},
-                {},
-                op.name,
-                "backward",
-            )
-        else:
-            raise TinytrainError(
-                f"layer {op.name!r}: a {op.attrs['kernel_h']}x{op.attrs['kernel_w']} stride {stride} "
-                f"regular conv has no input-gradient kernel; only 1x1 stride-1 and depthwise layers pass a "
-                f"gradient to their input (train layers after it)"
-            )
+        b.emit(
+            "qdwconv_bwd_input_f32" if depthwise else "qconv_bwd_input_f32",
+            {"g": g, "w": p["w"], "s_w": p["sw"]},
+            {"dx": dx},
+            {"in_h": h, "in_w": w, **geo},
+            op.name,
+            "backward",
+        )
         b.contribute(x, dx)
-    if trains_w:
-        assert geom is not None
-        if not b.options.reorder or b.options.buffered:
-            raise TinytrainError(
-                f"layer {op.name!r}: an imported layer's weights train with the fused update only "
-                f"(reorder on, no momentum or mini-batches)"
+    wu = b.scheme.weights.get(op.name)
+    if wu is not None:
+        square = _geometry_square(op)
+        if square is not None and b.options.reorder and not b.options.buffered:
+            attrs = {"x_zero": int(a["x_zero"]), "stride": square[0], "pad": square[1]}
+            b.update_weight(
+                op, g, "dwconv2d_wgrad_update" if depthwise else "conv2d_wgrad_update", "", "", attrs
             )
-        stride, pad = geom
-        attrs = {"x_zero": int(op.attrs["x_zero"]), "stride": stride, "pad": pad}
-        if depthwise:
-            b.update_weight(op, g, "dwconv2d_wgrad_update", "", "", attrs)
         else:
-            b.update_weight(op, g, "conv2d_wgrad_update", "", "", attrs)
+            _general_weight_update(b, op, g, p, wu.channels, depthwise)
     b.update_bias(op, g)
+
+
+def _general_weight_update(b: Builder, op: Op, g: str, p: dict[str, str], k: int, depthwise: bool) -> None:
+    a = op.attrs
+    kh, kw = int(a["kernel_h"]), int(a["kernel_w"])
+    co = b.graph.tensors[op.output].shape[0]
+    shape = (kh, kw, k) if depthwise else (co, kh, kw, k)
+    s = b.buffer(f"wgrad:{op.name}", "f32", shape, Storage.ARENA, "grad", op.name)
+    b.wgrad_buffers[op.name] = s
+    keys = ("stride_h", "stride_w", "pad_top", "pad_left")
+    b.emit(
+        "qdwconv_wgrad_f32" if depthwise else "qconv_wgrad_f32",
+        {"g": g, "x": b.saved_input(op)},
+        {"s": s},
+        {
+            "x_zero": int(a["x_zero"]),
+            "k_in": k,
+            "kernel_h": kh,
+            "kernel_w": kw,
+            **{q: int(a[q]) for q in keys},
+        },
+        op.name,
+        "backward",
+    )
+    ins = {"s": s, "w": p["w"], "q": p["q"]}
+    outs = {"w": p["w"]}
+    if "shadow" in p:
+        ins["shadow"] = outs["shadow"] = p["shadow"]
+    upd = Step(
+        "dwconv2d_weight_update" if depthwise else "conv2d_weight_update",
+        ins,
+        outs,
+        {"k_in": k, **b._runtime_update_attrs()},
+        op.name,
+        "update",
+    )
+    if b.options.reorder and not b.options.buffered:
+        b._target.append(upd)  # right after the gradient: the sums die at once
+    else:
+        b._split_update(upd, "w")
 
 
 # ---- C emitters (firmware/runtime/ops/tt_qconv.c) ---------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tinytrain.autodiff.registry import register_forward
+from tinytrain.autodiff.registry import register_forward, register_gradient
 from tinytrain.codegen.emitters import EmitContext, call, emitter
 from tinytrain.ops.common import hwc_of
 from tinytrain.program import Step
@@ -47,7 +47,7 @@ def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     return pad_s8(ins[0], **{k: int(a[k]) for k in keys})
 
 
-# ---- lowering (forward; no gradient rule yet) ----------------------------------------------------------
+# ---- lowering  ----------------------------------------------------------
 _KEYS = ("pad_top", "pad_bottom", "pad_left", "pad_right", "value")
 
 
@@ -66,3 +66,42 @@ def forward(b: Builder, op: Op) -> None:
 def _emit(s: Step, c: EmitContext) -> str:
     h, w, ch = hwc_of(c.shape(s, "x"))
     return call("pad_s8", c.buf(s, "x"), h, w, ch, *(c.attr(s, k) for k in _KEYS), c.out(s))
+
+
+@register_gradient(KIND)
+def gradient(b: Builder, op: Op, g: str) -> None:
+    x = op.inputs[0]
+    if b.needs_grad(x):
+        _, h, w = b.graph.tensors[x].shape
+        dx = b.grad_buffer(x, op.name)
+        b.emit(
+            "pad_bwd_f32",
+            {"g": g},
+            {"dx": dx},
+            {
+                "pad_top": int(op.attrs["pad_top"]),
+                "pad_left": int(op.attrs["pad_left"]),
+                "in_h": h,
+                "in_w": w,
+            },
+            op.name,
+            "backward",
+        )
+        b.contribute(x, dx)
+
+
+@emitter("pad_bwd_f32")
+def _emit_bwd(s: Step, c: EmitContext) -> str:
+    ho, wo, ch = hwc_of(c.shape(s, "g"))
+    return call(
+        "pad_bwd_f32",
+        c.buf(s, "g"),
+        ho,
+        wo,
+        ch,
+        c.attr(s, "pad_top"),
+        c.attr(s, "pad_left"),
+        c.attr(s, "in_h"),
+        c.attr(s, "in_w"),
+        c.out(s),
+    )

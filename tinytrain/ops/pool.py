@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tinytrain.autodiff.registry import register_forward
+from tinytrain.autodiff.registry import register_forward, register_gradient
 from tinytrain.codegen.emitters import EmitContext, call, emitter
-from tinytrain.ops.common import hwc_of
+from tinytrain.ops.common import emit_clamp_mask, hwc_of, masked
 from tinytrain.program import Step
 
 if TYPE_CHECKING:
@@ -120,13 +120,14 @@ def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     return fn(ins[0], **kernel_attrs(graph, op))
 
 
-# ---- lowering (forward; no gradient rule yet: a scheme must train only layers after a pool) -----------
+# ---- lowering ------------------------------------------------------------------------------------------
 @register_forward(KIND, clamped=False)
 def forward(b: Builder, op: Op) -> None:
     kernel = "maxpool_s8" if op.attrs["mode"] == "max" else "avgpool_win_s8"
     b.emit(
         kernel, {"x": b.act(op.inputs[0])}, {"y": b.def_act(op.output)}, kernel_attrs(b.graph, op), op.name
     )
+    emit_clamp_mask(b, op, int(op.attrs["act_min"]), int(op.attrs["act_max"]))
 
 
 def _emit(kernel: str) -> None:
@@ -150,3 +151,112 @@ def _emit(kernel: str) -> None:
 
 _emit("maxpool_s8")
 _emit("avgpool_win_s8")
+
+
+# ---- backward (C twins firmware/runtime/ops/tt_qpool_bwd.c) --------------------------------------------
+def avgpool_win_bwd_f32(
+    g: np.ndarray,
+    in_h: int,
+    in_w: int,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+) -> np.ndarray:
+    """dx f32[in_h, in_w, C]: for each output p in raster order, `d = g[p,c] / f32(n)` (n: the window's
+    in-bounds taps) added to each of those taps (sequential float32 sums from +0.0f, p ascending)."""
+    g = np.asarray(g, np.float32)
+    ho, wo, c = g.shape
+    dx = np.zeros((in_h, in_w, c), np.float32)
+    for oy, ox, y0, y1, x0, x1 in _taps(
+        in_h, in_w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, ho, wo
+    ):
+        d = g[oy, ox] / np.float32((y1 - y0) * (x1 - x0))
+        dx[y0:y1, x0:x1] += d
+    return dx
+
+
+def maxpool_bwd_f32(
+    g: np.ndarray,
+    x: np.ndarray,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+) -> np.ndarray:
+    """dx f32[H, W, C] (the shape of the saved input x): for each output p in raster order, g[p,c] added to
+    the first in-bounds tap (row-major) holding the window's maximum of x."""
+    g = np.asarray(g, np.float32)
+    ho, wo, c = g.shape
+    h, w, _ = x.shape
+    dx = np.zeros((h, w, c), np.float32)
+    cols = np.arange(c)
+    for oy, ox, y0, y1, x0, x1 in _taps(
+        h, w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, ho, wo
+    ):
+        win = x[y0:y1, x0:x1].reshape(-1, c)
+        k = np.argmax(win, axis=0)  # the first maximum
+        ww = x1 - x0
+        dx[y0 + k // ww, x0 + k % ww, cols] += g[oy, ox]
+    return dx
+
+
+@register_gradient(KIND)
+def gradient(b: Builder, op: Op, g: str) -> None:
+    g = masked(b, op, g)
+    x = op.inputs[0]
+    if not b.needs_grad(x):
+        return
+    a = op.attrs
+    keys = ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_left")
+    geo = {k: int(a[k]) for k in keys}
+    dx = b.grad_buffer(x, op.name)
+    if a["mode"] == "max":  # reads the pool's input activation (kept alive until here)
+        b.emit("maxpool_bwd_f32", {"g": g, "x": b.act(x)}, {"dx": dx}, geo, op.name, "backward")
+    else:
+        _, h, w = b.graph.tensors[x].shape
+        b.emit(
+            "avgpool_win_bwd_f32", {"g": g}, {"dx": dx}, {"in_h": h, "in_w": w, **geo}, op.name, "backward"
+        )
+    b.contribute(x, dx)
+
+
+_BWD_KEYS = ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_left")
+
+
+@emitter("avgpool_win_bwd_f32")
+def _emit_avg_bwd(s: Step, c: EmitContext) -> str:
+    ho, wo, ch = hwc_of(c.shape(s, "g"))
+    return call(
+        "avgpool_win_bwd_f32",
+        c.buf(s, "g"),
+        ho,
+        wo,
+        ch,
+        c.attr(s, "in_h"),
+        c.attr(s, "in_w"),
+        *(c.attr(s, k) for k in _BWD_KEYS),
+        c.out(s),
+    )
+
+
+@emitter("maxpool_bwd_f32")
+def _emit_max_bwd(s: Step, c: EmitContext) -> str:
+    ho, wo, ch = hwc_of(c.shape(s, "g"))
+    h, w, _ = hwc_of(c.shape(s, "x"))
+    return call(
+        "maxpool_bwd_f32",
+        c.buf(s, "g"),
+        ho,
+        wo,
+        ch,
+        c.buf(s, "x"),
+        h,
+        w,
+        *(c.attr(s, k) for k in _BWD_KEYS),
+        c.out(s),
+    )

@@ -44,6 +44,14 @@ KERNELS = frozenset(
         "pad_s8",
         "concat2_s8",
         "mask_range_s8",
+        "qconv_bwd_input_f32",
+        "qdwconv_bwd_input_f32",
+        "qconv_wgrad_f32",
+        "qdwconv_wgrad_f32",
+        "avgpool_win_bwd_f32",
+        "maxpool_bwd_f32",
+        "pad_bwd_f32",
+        "concat2_bwd_f32",
     }
 )
 
