@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tinytrain.ops import concat, conv, mean, pad, pool, tflm
-from tinytrain.ops.native import OpsNative
+from tinytrain.ops.native import OpsNative, OpsNativeBackward
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
 GEOMS = [
@@ -102,3 +102,65 @@ def test_pad_and_concat_native(lib: OpsNative) -> None:
     for axis, shape_b in ((0, (4, 5, 2)), (1, (2, 5, 3)), (2, (4, 3, 3))):
         b = rng.integers(-128, 128, shape_b).astype(np.int8)
         assert np.array_equal(lib.concat2_s8(x, b, axis), concat.concat2_s8(x, b, axis))
+
+
+@pytest.fixture(scope="module")
+def blib() -> OpsNativeBackward:
+    return OpsNativeBackward()
+
+
+@pytest.mark.parametrize(("k", "s", "p", "h", "w"), GEOMS)
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_qconv_backward_native(
+    blib: OpsNativeBackward,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    p: tuple[int, int],
+    h: int,
+    w: int,
+    depthwise: bool,
+) -> None:
+    rng = np.random.default_rng(h + 3 * w)
+    ci, co = 5, (5 if depthwise else 6)
+    ho, wo = _out(h, k[0], s[0], 1), _out(w, k[1], s[1], 1)
+    g = rng.standard_normal((ho, wo, co)).astype(np.float32)
+    wt = rng.integers(-127, 128, (k[0], k[1], ci) if depthwise else (co, k[0], k[1], ci)).astype(np.int8)
+    s_w = rng.uniform(0.002, 0.02, co).astype(np.float32)
+    geo = {"stride_h": s[0], "stride_w": s[1], "pad_top": p[0], "pad_left": p[1]}
+    name = "qdwconv" if depthwise else "qconv"
+    ref = getattr(conv, f"{name}_bwd_input_f32")(g, wt, s_w, h, w, **geo)
+    assert np.array_equal(blib.bwd_input(f"{name}_bwd_input_f32", g, wt, s_w, h, w, **geo), ref)
+    x = rng.integers(-128, 128, (h, w, ci)).astype(np.int8)
+    k_in = 3
+    ref = getattr(conv, f"{name}_wgrad_f32")(g, x, -4, k_in, k[0], k[1], **geo)
+    got = blib.wgrad(f"{name}_wgrad_f32", g, x, -4, k_in, k[0], k[1], **geo)
+    assert np.array_equal(got, ref) and np.abs(ref).max() > 0
+
+
+@pytest.mark.parametrize(("k", "s", "p", "h", "w"), GEOMS)
+def test_pool_backward_native(
+    blib: OpsNativeBackward, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], h: int, w: int
+) -> None:
+    rng = np.random.default_rng(4)
+    ho, wo = _out(h, k[0], s[0], 1), _out(w, k[1], s[1], 1)
+    g = rng.standard_normal((ho, wo, 4)).astype(np.float32)
+    x = rng.integers(-3, 3, (h, w, 4)).astype(np.int8)  # many ties: the first maximum wins
+    a = {
+        "kernel_h": k[0],
+        "kernel_w": k[1],
+        "stride_h": s[0],
+        "stride_w": s[1],
+        "pad_top": p[0],
+        "pad_left": p[1],
+    }
+    assert np.array_equal(blib.avgpool_win_bwd_f32(g, h, w, **a), pool.avgpool_win_bwd_f32(g, h, w, **a))
+    assert np.array_equal(blib.maxpool_bwd_f32(g, x, **a), pool.maxpool_bwd_f32(g, x, **a))
+
+
+def test_pad_and_concat_backward_native(blib: OpsNativeBackward) -> None:
+    g = np.random.default_rng(5).standard_normal((7, 9, 3)).astype(np.float32)
+    assert np.array_equal(blib.pad_bwd_f32(g, 1, 2, 4, 5), pad.pad_bwd_f32(g, 1, 2, 4, 5))
+    for axis, (h, w, c), off in ((0, (7, 9, 2), 1), (1, (3, 9, 3), 4), (2, (7, 4, 3), 5)):
+        assert np.array_equal(
+            blib.concat2_bwd_f32(g, axis, 1, h, w, c, off), concat.concat2_bwd_f32(g, axis, 1, h, w, c, off)
+        )

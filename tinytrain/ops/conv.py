@@ -568,3 +568,42 @@ def _emit_qdwconv(s: Step, c: EmitContext) -> str:
         *_emit_tail(s, c),
         c.out(s),
     )
+
+
+def _emit_bwd_input(kernel: str, depthwise: bool) -> None:
+    @emitter(kernel)
+    def emit(s: Step, c: EmitContext) -> str:
+        ho, wo, co = hwc_of(c.shape(s, "g"))
+        ws = c.shape(s, "w")
+        kh, kw, ci = (ws[0], ws[1], ws[2]) if depthwise else (ws[1], ws[2], ws[3])
+        geo = [c.attr(s, k) for k in ("in_h", "in_w", "stride_h", "stride_w", "pad_top", "pad_left")]
+        return call(
+            kernel, c.buf(s, "g"), ho, wo, co, c.buf(s, "w"), kh, kw, ci, c.buf(s, "s_w"), *geo, c.out(s)
+        )
+
+
+def _emit_wgrad(kernel: str) -> None:
+    @emitter(kernel)
+    def emit(s: Step, c: EmitContext) -> str:
+        ho, wo, co = hwc_of(c.shape(s, "g"))
+        h, w, cx = hwc_of(c.shape(s, "x"))
+        keys = ("x_zero", "k_in", "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_left")
+        return call(
+            kernel,
+            c.buf(s, "g"),
+            ho,
+            wo,
+            co,
+            c.buf(s, "x"),
+            h,
+            w,
+            cx,
+            *(c.attr(s, k) for k in keys),
+            c.out(s),
+        )
+
+
+_emit_bwd_input("qconv_bwd_input_f32", False)
+_emit_bwd_input("qdwconv_bwd_input_f32", True)
+_emit_wgrad("qconv_wgrad_f32")
+_emit_wgrad("qdwconv_wgrad_f32")

@@ -152,3 +152,128 @@ def _tail(a: dict[str, int]) -> list[int]:
         "out_w",
     )
     return [a[k] for k in keys]
+
+
+class OpsNativeBackward(OpsNative):
+    """The backward kernels (firmware/runtime/ops/tt_qconv_bwd.c, tt_qpool_bwd.c, tt_qpad_bwd.c)."""
+
+    @staticmethod
+    def _f(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, np.float32)
+
+    def bwd_input(
+        self,
+        kernel: str,
+        g: np.ndarray,
+        w: np.ndarray,
+        s_w: np.ndarray,
+        in_h: int,
+        in_w: int,
+        stride_h: int,
+        stride_w: int,
+        pad_top: int,
+        pad_left: int,
+    ) -> np.ndarray:
+        ho, wo, co = g.shape
+        kh, kw, ci = (w.shape[0], w.shape[1], w.shape[2]) if kernel.startswith("qdw") else w.shape[1:]
+        dx = np.zeros((in_h, in_w, ci), np.float32)
+        self._call(
+            kernel,
+            self._f(g),
+            ho,
+            wo,
+            co,
+            np.ascontiguousarray(w, np.int8),
+            kh,
+            kw,
+            ci,
+            self._f(s_w),
+            in_h,
+            in_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            dx,
+        )
+        return dx
+
+    def wgrad(
+        self,
+        kernel: str,
+        g: np.ndarray,
+        x: np.ndarray,
+        x_zero: int,
+        k_in: int,
+        kernel_h: int,
+        kernel_w: int,
+        stride_h: int,
+        stride_w: int,
+        pad_top: int,
+        pad_left: int,
+    ) -> np.ndarray:
+        ho, wo, co = g.shape
+        h, w, cx = x.shape
+        shape = (kernel_h, kernel_w, k_in) if kernel.startswith("qdw") else (co, kernel_h, kernel_w, k_in)
+        s = np.zeros(shape, np.float32)
+        self._call(
+            kernel,
+            self._f(g),
+            ho,
+            wo,
+            co,
+            np.ascontiguousarray(x, np.int8),
+            h,
+            w,
+            cx,
+            x_zero,
+            k_in,
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            s,
+        )
+        return s
+
+    def avgpool_win_bwd_f32(self, g: np.ndarray, in_h: int, in_w: int, **a: int) -> np.ndarray:
+        ho, wo, c = g.shape
+        dx = np.zeros((in_h, in_w, c), np.float32)
+        keys = ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_left")
+        self._call("avgpool_win_bwd_f32", self._f(g), ho, wo, c, in_h, in_w, *(a[k] for k in keys), dx)
+        return dx
+
+    def maxpool_bwd_f32(self, g: np.ndarray, x: np.ndarray, **a: int) -> np.ndarray:
+        ho, wo, c = g.shape
+        h, w, _ = x.shape
+        dx = np.zeros((h, w, c), np.float32)
+        keys = ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_left")
+        self._call(
+            "maxpool_bwd_f32",
+            self._f(g),
+            ho,
+            wo,
+            c,
+            np.ascontiguousarray(x, np.int8),
+            h,
+            w,
+            *(a[k] for k in keys),
+            dx,
+        )
+        return dx
+
+    def pad_bwd_f32(self, g: np.ndarray, pad_top: int, pad_left: int, in_h: int, in_w: int) -> np.ndarray:
+        ho, wo, c = g.shape
+        dx = np.zeros((in_h, in_w, c), np.float32)
+        self._call("pad_bwd_f32", self._f(g), ho, wo, c, pad_top, pad_left, in_h, in_w, dx)
+        return dx
+
+    def concat2_bwd_f32(
+        self, g: np.ndarray, axis: int, part: int, h: int, w: int, c: int, offset: int
+    ) -> np.ndarray:
+        ho, wo, co = g.shape
+        dx = np.zeros((h, w, c), np.float32)
+        self._call("concat2_bwd_f32", self._f(g), ho, wo, co, axis, h, w, c, offset, dx)
+        return dx

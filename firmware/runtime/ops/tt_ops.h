@@ -31,4 +31,26 @@ void tt_concat2_s8(const int8_t *a, const int8_t *b, int h, int w, int ca, int c
 /* bit j of bits: act_min < y[j] < act_max (the fused activation's clamp did not bind) */
 void tt_mask_range_s8(const int8_t *y, int n, int32_t act_min, int32_t act_max, uint8_t *bits);
 
+/* ---- backward (float32) ---- */
+void tt_qconv_bwd_input_f32(const float *g, int ho, int wo, int co, const int8_t *wt, int kh, int kw, int ci,
+                            const float *s_w, int in_h, int in_w, int stride_h, int stride_w, int pad_top,
+                            int pad_left, float *dx);
+void tt_qdwconv_bwd_input_f32(const float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw, int c2,
+                              const float *s_w, int in_h, int in_w, int stride_h, int stride_w, int pad_top,
+                              int pad_left, float *dx);
+void tt_qconv_wgrad_f32(const float *g, int ho, int wo, int co, const int8_t *x, int h, int w, int cx,
+                        int32_t x_zero, int k_in, int kh, int kw, int stride_h, int stride_w, int pad_top,
+                        int pad_left, float *s);
+void tt_qdwconv_wgrad_f32(const float *g, int ho, int wo, int c, const int8_t *x, int h, int w, int cx,
+                          int32_t x_zero, int k_in, int kh, int kw, int stride_h, int stride_w, int pad_top,
+                          int pad_left, float *s);
+void tt_avgpool_win_bwd_f32(const float *g, int ho, int wo, int c, int in_h, int in_w, int kh, int kw,
+                            int stride_h, int stride_w, int pad_top, int pad_left, float *dx);
+void tt_maxpool_bwd_f32(const float *g, int ho, int wo, int c, const int8_t *x, int h, int w, int kh, int kw,
+                        int stride_h, int stride_w, int pad_top, int pad_left, float *dx);
+void tt_pad_bwd_f32(const float *g, int ho, int wo, int c, int pad_top, int pad_left, int in_h, int in_w,
+                    float *dx);
+void tt_concat2_bwd_f32(const float *g, int ho, int wo, int co, int axis, int h, int w, int c, int offset,
+                        float *dx);
+
 #endif
