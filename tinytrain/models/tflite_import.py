@@ -188,6 +188,18 @@ def _short(name: str) -> str:
     return cand
 
 
+_WEIGHTED = re.compile(r"^(conv|depthwise|separable|dense|fc|linear|pointwise|classifier|logits)", re.I)
+
+
+def _weighted_layer(names: str) -> str:
+    """The first path segment naming a conv / dense layer in ';'-joined converter tensor names."""
+    for part in names.split(";"):
+        for seg in [q for q in part.split("/") if q][1:-1] or [q for q in part.split("/") if q][:1]:
+            if _WEIGHTED.match(seg):
+                return re.sub(r"[^A-Za-z0-9_.\-]", "_", seg)
+    return ""
+
+
 class _Importer:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -276,8 +288,12 @@ class _Importer:
             raise TinytrainError(f"{self.path}: {where}: tensor {t['name']!r} is read before it is produced")
         return self.ir_name[idx]
 
-    def layer(self, idx: int, kind: str) -> str:
-        base = _short(self.r.tensor(idx)["name"]) or kind
+    def layer(self, idx: int, kind: str, weight: int | None = None) -> str:
+        base = ""
+        if weight is not None:  # the Keras layer owning the weights (outputs are named by activations)
+            names = f"{self.r.tensor(idx)['name']};{self.r.tensor(weight)['name']}"
+            base = _weighted_layer(names)
+        base = base or _short(self.r.tensor(idx)["name"]) or kind
         name, n = base, 1
         while name in self.layer_names or name in ("input", "loss"):
             n += 1
@@ -474,7 +490,7 @@ class _Importer:
     ) -> None:
         where = f"op #{i} {name}"
         xt = self.tensors[x]
-        layer = self.layer(out, "conv")
+        layer = self.layer(out, "conv", ins[1])
         y = self.define(out, f"{layer}.out", where)
         yt = self.tensors[y]
         if yt.shape != (co, *out_hw):
