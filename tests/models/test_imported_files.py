@@ -22,7 +22,6 @@ DATA = Path(__file__).parent / "data"
 #: models refused today, and the words of the refusal
 UNSUPPORTED = {
     "depthwise_3x3_valid_m2": "depth multiplier 2",
-    "fully_connected_flatten_dynamic_batch": "op SHAPE is not supported",
     "hard_swish": "op HARD_SWISH is not supported",
     "squeeze_excite": "op LOGISTIC is not supported",
 }

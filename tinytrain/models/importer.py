@@ -151,7 +151,7 @@ def format_summary(s: dict[str, Any], out_dir: str) -> str:
     for d in s["dropped"]:
         lines.append(f"dropped {d}")
     if s["folded"]:
-        lines.append(f"folded  {len(s['folded'])} reshape(s): " + "; ".join(s["folded"]))
+        lines.append(f"folded  {len(s['folded'])} op(s): " + "; ".join(s["folded"]))
     lines.append('layers a scheme can name (JSON {"weights": [{"layer": NAME, "input_channel_ratio": r}]}):')
     for la in s["layers"]:
         tag = "  (classifier)" if la["layer"] == s["classifier"] else ""

@@ -354,6 +354,8 @@ class _Importer:
             end -= 1
         for i, name, ins, outs, op in ops[start:end]:
             self.source_ops[name] += 1
+            if self._shape_computation(i, name, outs):
+                continue
             handler = getattr(self, f"_op_{name.lower()}", None)
             if handler is None:
                 raise self.fail(
@@ -384,6 +386,20 @@ class _Importer:
         g = Graph(self.path.stem, self.tensors, self.ops, "input", "logits", meta)
         g.validate()
         return g
+
+    _SHAPE_OPS = ("SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION", "GATHER", "SLICE")
+
+    def _shape_computation(self, i: int, name: str, outs: list[int]) -> bool:
+        """An int32 op that only computes the target shape of a RESHAPE (Keras' Flatten with a dynamic batch:
+        SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE): skipped, the RESHAPE's static output shape is used."""
+        if name not in self._SHAPE_OPS or not outs or any(self.r.tensor(t)["type"] != 2 for t in outs):
+            return False
+        for t in outs:
+            for _, cname, cins, _, _ in self.raw_ops:
+                if t in cins and not (cname in self._SHAPE_OPS or (cname == "RESHAPE" and cins[1:2] == [t])):
+                    return False
+        self.folded.append(f"{name} op #{i} (computes a RESHAPE target shape; the static shape is used)")
+        return True
 
     def _rename_output(self, out_name: str) -> None:
         t = self.tensors.pop(out_name)
