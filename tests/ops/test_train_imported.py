@@ -94,3 +94,24 @@ def test_host_native_matches_reference(model_dir: Path, tmp_path: Path, scheme: 
 @pytest.mark.parametrize("board", ["m4", "m7"])
 def test_qemu_matches_reference(model_dir: Path, tmp_path: Path, board: str) -> None:
     _assert_matched(emulate(_config(model_dir, tmp_path, "bias", board, "qemu")).record)
+
+
+def test_new_head_on_imported_fully_connected(model_dir: Path) -> None:
+    from tinytrain.models import replace_head
+
+    g = replace_head(load_model(model_dir), 5, seed=2)
+    head = g.producer(g.output)
+    assert head is not None and head.kind == "qconv" and g.num_classes == 5
+    t = Trainer(compile_training(g, "bias"), seed=1)
+    x = np.random.default_rng(1).integers(-128, 128, (8, 8, 3)).astype(np.int8)
+    losses = [t.train_step(x, 3, 0.05) for _ in range(6)]
+    assert losses[-1] < losses[0] and t.infer(x).shape == (5,)
+
+
+@needs_gcc
+def test_host_native_new_head_classes(model_dir: Path, tmp_path: Path) -> None:
+    """emulate with classes=10 (digits) on the 2-class imported model replaces its FULLY_CONNECTED head; the
+    host-native build matches the host reference."""
+    cfg = _config(model_dir, tmp_path, "last", "m7", "host")
+    cfg = EmulateConfig(**{**cfg.__dict__, "dataset": "digits", "classes": 10})
+    _assert_matched(emulate(cfg).record)
