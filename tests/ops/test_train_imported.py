@@ -115,3 +115,46 @@ def test_host_native_new_head_classes(model_dir: Path, tmp_path: Path) -> None:
     cfg = _config(model_dir, tmp_path, "last", "m7", "host")
     cfg = EmulateConfig(**{**cfg.__dict__, "dataset": "digits", "classes": 10})
     _assert_matched(emulate(cfg).record)
+
+
+def every_op_net() -> bytes:
+    """Every imported op kind on a training path: PAD, VALID conv with a rectangular kernel and stride, max
+    pool, depthwise 3x3 stride 2 SAME (asymmetric), CONCATENATION, windowed average pool, Flatten (RESHAPE)
+    and FULLY_CONNECTED on [H, W, C]."""
+    n = Net([1, 8, 8, 3], seed=21)
+    n.pad((1, 0, 1, 2)).conv(6, 2, 3, (1, 2), "VALID", "RELU")  # -> [1, 8, 5, 6]
+    n.pool("max", (2, 2), (1, 1), "SAME")
+    a, ash = n.x, list(n.shape)
+    n.conv(6, 3, 3, (1, 1), "SAME", "RELU6", depthwise=True)
+    t = n.b.tensors[a]
+    n.b.tensors[n.x].scale, n.b.tensors[n.x].zero = t.scale, t.zero  # TFLM concatenates equal quantizations
+    n.concat_with(a, ash)  # -> [1, 8, 5, 12]
+    n.conv(12, 3, 3, (2, 2), "SAME", "RELU", depthwise=True)  # -> [1, 4, 3, 12]
+    n.pool("avg", (2, 2), (2, 2), "SAME")  # -> [1, 2, 2, 12]
+    return n.reshape([1, 48]).fc(3).build()
+
+
+def test_every_op_net_exact_and_trains(tmp_path: Path) -> None:
+    from tests.ops.oracle import assert_exact
+
+    g = assert_exact(every_op_net(), tmp_path)
+    kinds = {op.kind for op in g.ops}
+    assert kinds == {"qpad", "qconv", "qpool", "qconcat"}
+    t = Trainer(compile_training(g, "full"), seed=2)
+    x = np.random.default_rng(3).integers(-128, 128, (8, 8, 3)).astype(np.int8)
+    losses = [t.train_step(x, 2, 0.05) for _ in range(6)]
+    assert losses[-1] < losses[0]
+
+
+@needs_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("board", ["m4", "m7"])
+def test_every_op_net_trains_in_qemu(board: str, tmp_path: Path) -> None:
+    """Scheme `full`: every forward and backward kernel of firmware/runtime/ops runs in QEMU, bit-exact."""
+    src = tmp_path / "every_op.tflite"
+    src.write_bytes(every_op_net())
+    d = write_model_dir(import_model(src), tmp_path / "every_op")
+    cfg = EmulateConfig(
+        **{**_config(d, tmp_path, "full", board, "qemu").__dict__, "classes": 3, "dataset": "digits"}
+    )
+    _assert_matched(emulate(cfg).record)
