@@ -21,7 +21,6 @@ from tinytrain.reference.training import Trainer
 DATA = Path(__file__).parent / "data"
 #: models refused today, and the words of the refusal
 UNSUPPORTED = {
-    "depthwise_3x3_valid_m2": "depth multiplier 2",
     "hard_swish": "op HARD_SWISH is not supported",
     "squeeze_excite": "op LOGISTIC is not supported",
 }

@@ -45,10 +45,11 @@ class Net:
         dilation: int = 1,
         name: str = "conv2d",
         wtype: str = "int8",
+        multiplier: int = 1,
     ) -> Net:
         _, h, w, ci = self.shape
         if depthwise:
-            co = ci
+            co = ci * multiplier
             wshape = [1, kh, kw, co]
         else:
             wshape = [co, kh, kw, ci]
@@ -78,7 +79,7 @@ class Net:
                 Padding=PAD[padding],
                 StrideW=sw,
                 StrideH=sh,
-                DepthMultiplier=1,
+                DepthMultiplier=multiplier,
                 FusedActivationFunction=ACT[act],
                 DilationWFactor=dilation,
                 DilationHFactor=dilation,

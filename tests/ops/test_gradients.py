@@ -112,3 +112,28 @@ def test_pad_and_concat_gradients_vs_torch() -> None:
     (torch.cat([a, b], -1) * torch.tensor(gc.astype(np.float64))).sum().backward()
     _close(concat.concat2_bwd_f32(gc, 0, 0, 4, 5, 2, 0), a.grad)
     _close(concat.concat2_bwd_f32(gc, 0, 1, 4, 5, 3, 2), b.grad)
+
+
+def test_depth_multiplier_gradients_vs_torch() -> None:
+    rng = np.random.default_rng(4)
+    h, w, ci, dm = 7, 6, 3, 2
+    co = ci * dm
+    x8 = rng.integers(-128, 128, (h, w, ci)).astype(np.int8)
+    w8 = rng.integers(-127, 128, (3, 3, co)).astype(np.int8)
+    s_w = rng.uniform(0.005, 0.02, co).astype(np.float32)
+    g = rng.standard_normal((4, 3, co)).astype(
+        np.float32
+    )  # stride 2, TFLite SAME (pad top/left 1, bottom/right 1/0)
+    xt = torch.tensor((x8.astype(np.float64) - 2).transpose(2, 0, 1)[None], requires_grad=True)
+    wt = torch.tensor(w8.transpose(2, 0, 1)[:, None].astype(np.float64), requires_grad=True)
+    y = F.conv2d(
+        F.pad(xt, (0, 1, 1, 1)),
+        wt * torch.tensor(s_w.astype(np.float64)).reshape(-1, 1, 1, 1),
+        stride=2,
+        groups=ci,
+    )
+    (y * torch.tensor(g.transpose(2, 0, 1)[None].astype(np.float64))).sum().backward()
+    geo = {"stride_h": 2, "stride_w": 2, "pad_top": 1, "pad_left": 0, "depth_multiplier": dm}
+    _close(conv.qdwconv_bwd_input_f32(g, w8, s_w, h, w, **geo), xt.grad[0].permute(1, 2, 0))
+    sums = conv.qdwconv_wgrad_f32(g, x8, 2, co, 3, 3, **geo)
+    _close(sums * s_w, wt.grad[:, 0].permute(1, 2, 0))

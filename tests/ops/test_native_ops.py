@@ -164,3 +164,48 @@ def test_pad_and_concat_backward_native(blib: OpsNativeBackward) -> None:
         assert np.array_equal(
             blib.concat2_bwd_f32(g, axis, 1, h, w, c, off), concat.concat2_bwd_f32(g, axis, 1, h, w, c, off)
         )
+
+
+@pytest.mark.parametrize(("k", "s", "p", "h", "w"), GEOMS[:3])
+def test_depth_multiplier_native(
+    lib: OpsNative,
+    blib: OpsNativeBackward,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    p: tuple[int, int],
+    h: int,
+    w: int,
+) -> None:
+    rng = np.random.default_rng(11)
+    ci, dm = 3, 2
+    co = ci * dm
+    x = rng.integers(-128, 128, (h, w, ci)).astype(np.int8)
+    wt = rng.integers(-127, 128, (k[0], k[1], co)).astype(np.int8)
+    mult, shift = tflm.conv_multipliers(0.05, rng.uniform(0.002, 0.02, co), 0.08)
+    bias = rng.integers(-5000, 5000, co).astype(np.int32)
+    ho, wo = _out(h, k[0], s[0], 1), _out(w, k[1], s[1], 1)
+    a = {
+        "x_zero": -3,
+        "y_zero": 4,
+        "act_min": -128,
+        "act_max": 127,
+        "stride_h": s[0],
+        "stride_w": s[1],
+        "pad_top": p[0],
+        "pad_left": p[1],
+        "out_h": ho,
+        "out_w": wo,
+    }
+    ref = conv.qdwconv_s8(x, wt, bias, mult, shift, **a, depth_multiplier=dm)
+    assert np.array_equal(lib.qdwconv_s8(x, wt, bias, mult, shift, **a, depth_multiplier=dm), ref)
+    g = rng.standard_normal((ho, wo, co)).astype(np.float32)
+    s_w = rng.uniform(0.002, 0.02, co).astype(np.float32)
+    geo = {"stride_h": s[0], "stride_w": s[1], "pad_top": p[0], "pad_left": p[1]}
+    ref = conv.qdwconv_bwd_input_f32(g, wt, s_w, h, w, **geo, depth_multiplier=dm)
+    assert ref.shape == (h, w, ci)
+    assert np.array_equal(
+        blib.bwd_input("qdwconv_bwd_input_f32", g, wt, s_w, h, w, **geo, depth_multiplier=dm), ref
+    )
+    ref = conv.qdwconv_wgrad_f32(g, x, -4, 4, k[0], k[1], **geo, depth_multiplier=dm)
+    got = blib.wgrad("qdwconv_wgrad_f32", g, x, -4, 4, k[0], k[1], **geo, depth_multiplier=dm)
+    assert np.array_equal(got, ref)

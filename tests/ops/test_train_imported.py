@@ -158,3 +158,15 @@ def test_every_op_net_trains_in_qemu(board: str, tmp_path: Path) -> None:
         **{**_config(d, tmp_path, "full", board, "qemu").__dict__, "classes": 3, "dataset": "digits"}
     )
     _assert_matched(emulate(cfg).record)
+
+
+def test_depth_multiplier_net_exact_and_trains_host_native(tmp_path: Path) -> None:
+    from tests.ops.oracle import assert_exact
+
+    n = Net([1, 8, 8, 3], seed=5).conv(4, 3, 3, (1, 1), "SAME", "RELU")
+    n.conv(0, 3, 3, (2, 2), "SAME", "RELU6", depthwise=True, multiplier=2)  # 4 -> 8 channels
+    model = n.mean().fc(2).build()
+    g = assert_exact(model, tmp_path)
+    assert g.ops[1].attrs["depth_multiplier"] == 2
+    d = write_model_dir(g, tmp_path / "dm2")
+    _assert_matched(emulate(_config(d, tmp_path, "full", "m7", "host")).record)

@@ -471,11 +471,9 @@ class _Importer:
         c, h, wd = xt.shape
         if depthwise:
             _, kh, kw, co = w.shape
-            if co != c:
-                raise self.fail(
-                    i, name, ins, [out], f"depth multiplier {co // max(c, 1)} is not supported; use 1"
-                )
-            w_oihw = np.ascontiguousarray(w[0].transpose(2, 0, 1)[:, None])  # [C, 1, kh, kw]
+            if co % c:
+                raise self.fail(i, name, ins, [out], f"{co} output channels for {c} input channels")
+            w_oihw = np.ascontiguousarray(w[0].transpose(2, 0, 1)[:, None])  # [C * m, 1, kh, kw]
         else:
             co, kh, kw, ci = w.shape
             if ci != c:
@@ -544,6 +542,7 @@ class _Importer:
                     "pad_left": pl,
                     "pad_right": pr,
                     "depthwise": depthwise,
+                    **({"depth_multiplier": co // xt.shape[0]} if depthwise and co != xt.shape[0] else {}),
                     "x_scale": xt.scale,
                     "x_zero": xt.zero,
                     "act_min": lo,

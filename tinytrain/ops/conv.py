@@ -43,7 +43,8 @@ def out_shape(graph: Graph, op: Op) -> tuple[int, int, int]:
     kh, kw = int(a["kernel_h"]), int(a["kernel_w"])
     wt = op.params["weight"]
     co = wt.shape[0]
-    exp = (c, 1, kh, kw) if a.get("depthwise") else (co, c, kh, kw)
+    dm = int(a.get("depth_multiplier", 1))
+    exp = (c * dm, 1, kh, kw) if a.get("depthwise") else (co, c, kh, kw)
     if tuple(wt.shape) != exp or wt.dtype != np.int8:
         raise TinytrainError(f"layer {op.name!r}: weight {wt.dtype}{tuple(wt.shape)}, expected int8{exp}")
     for p in ("bias", "w_scales", "multiplier", "shift"):
@@ -142,9 +143,13 @@ def qdwconv_s8(
     pad_left: int,
     out_h: int,
     out_w: int,
+    depth_multiplier: int = 1,
 ) -> np.ndarray:
-    """Depthwise conv (multiplier 1), TFLM numerics. x [H, W, C], w [kh, kw, C] -> y [Ho, Wo, C]."""
-    kh, kw, _ = w.shape
+    """Depthwise conv, TFLM numerics. x [H, W, C], w [kh, kw, C·m] -> y [Ho, Wo, C·m]; output channel o
+    reads input channel o // m (m = depth_multiplier)."""
+    kh, kw, co = w.shape
+    if depth_multiplier != 1:
+        x = x[..., np.arange(co) // int(depth_multiplier)]
     cols = _windows(x, kh, kw, stride_h, stride_w, pad_top, pad_left, out_h, out_w, x_zero)
     acc = (cols * w.astype(np.int64)[None, None]).sum(axis=(2, 3))
     return _requant(acc, bias, mult, shift, y_zero, act_min, act_max)
@@ -164,6 +169,9 @@ def _attrs(graph: Graph, op: Op) -> dict[str, Any]:
         "pad_left": int(a["pad_left"]),
         "out_h": int(out.shape[1]),
         "out_w": int(out.shape[2]),
+        **(
+            {"depth_multiplier": int(a["depth_multiplier"])} if int(a.get("depth_multiplier", 1)) != 1 else {}
+        ),
     }
 
 
@@ -225,15 +233,18 @@ def qdwconv_bwd_input_f32(
     stride_w: int,
     pad_top: int,
     pad_left: int,
+    depth_multiplier: int = 1,
 ) -> np.ndarray:
     """Input gradient of a depthwise conv of any geometry. g f32[Ho, Wo, C], w s8 [kh, kw, C] -> dx
-    f32[in_h, in_w, C]: `t = g*s_w`; for each tap ascending `dx[ih,iw,c] += t[p,c]*f32(w[kh,kw,c])`."""
+    f32[in_h, in_w, C]: `t = g*s_w`; for each tap ascending, then k ascending (depth multiplier m: output
+    channel c*m + k), `dx[ih,iw,c] += t[p,c*m+k]*f32(w[kh,kw,c*m+k])`."""
     g = np.asarray(g, F32)
-    ho, wo, c = g.shape
+    ho, wo, co = g.shape
     kh, kw, _ = w.shape
+    m = int(depth_multiplier)
     t = g * np.asarray(s_w, F32)
     wf = w.astype(F32)
-    dx = np.zeros((in_h, in_w, c), F32)
+    dx = np.zeros((in_h, in_w, co // m), F32)
     for i in range(kh):
         for j in range(kw):
             oy = [y for y in range(ho) if 0 <= y * stride_h - pad_top + i < in_h]
@@ -242,7 +253,11 @@ def qdwconv_bwd_input_f32(
                 continue
             iy = np.array(oy) * stride_h - pad_top + i
             ix = np.array(ox) * stride_w - pad_left + j
-            dx[np.ix_(iy, ix)] += t[np.ix_(oy, ox)] * wf[i, j]
+            tt = t[np.ix_(oy, ox)] * wf[i, j]
+            sub = dx[np.ix_(iy, ix)]
+            for k in range(m):  # output channel c*m + k of input channel c, k ascending
+                sub += tt[..., k::m]
+            dx[np.ix_(iy, ix)] = sub
     return dx
 
 
@@ -311,12 +326,16 @@ def qdwconv_wgrad_f32(
     stride_w: int,
     pad_top: int,
     pad_left: int,
+    depth_multiplier: int = 1,
 ) -> np.ndarray:
     """Depthwise weight-gradient sums, any geometry: -> S f32[kh, kw, k_in], `S[i,j,c] = Σ_{p raster asc}
     g[p,c]*f32(x[..,c] - x_zero)`, c < k_in. The update is `dwconv2d_weight_update`."""
     g = np.asarray(g, F32)
     ho, wo, _ = g.shape
-    k = int(k_in)
+    k = int(k_in)  # weight (output) channels; output channel o reads input channel o // depth_multiplier
+    if depth_multiplier != 1:
+        x = np.asarray(x).reshape(-1, *np.asarray(x).shape[-2:]) if np.asarray(x).ndim == 3 else np.asarray(x)
+        x = x[..., np.arange(k) // int(depth_multiplier)]
     xp = _padded_x(x, x_zero, k, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, ho, wo)
     s = np.zeros((kernel_h, kernel_w, k), F32)
     tmp = np.empty_like(s)
@@ -341,6 +360,10 @@ def _geometry_square(op: Op) -> tuple[int, int] | None:
     ):
         return int(a["stride_h"]), pads.pop()
     return None
+
+
+def _dm(op: Op) -> int:
+    return int(op.attrs.get("depth_multiplier", 1)) if op.attrs.get("depthwise") else 1
 
 
 def params(b: Builder, op: Op) -> dict[str, str]:
@@ -405,7 +428,7 @@ def params(b: Builder, op: Op) -> dict[str, str]:
         if b.options.update_rule == "shadow":
             from tinytrain.kernels.update import shadow_init
 
-            sh = shadow_init(w, wu.channels, bool(op.attrs.get("depthwise")))
+            sh = shadow_init(w, wu.channels * _dm(op), bool(op.attrs.get("depthwise")))
             out["shadow"] = b.buffer(
                 f"shadow:{op.name}", "f32", sh.shape, Storage.SRAM, "shadow", op.name, sh
             )
@@ -443,6 +466,9 @@ def gradient(b: Builder, op: Op, g: str) -> None:
     a = op.attrs
     depthwise = bool(a.get("depthwise"))
     geo = {k: int(a[k]) for k in ("stride_h", "stride_w", "pad_top", "pad_left")}
+    dm = _dm(op)
+    if dm != 1:
+        geo["depth_multiplier"] = dm
     if b.needs_grad(x):
         _, h, w = b.graph.tensors[x].shape
         dx = b.grad_buffer(x, op.name)
@@ -458,13 +484,13 @@ def gradient(b: Builder, op: Op, g: str) -> None:
     wu = b.scheme.weights.get(op.name)
     if wu is not None:
         square = _geometry_square(op)
-        if square is not None and b.options.reorder and not b.options.buffered:
+        if square is not None and dm == 1 and b.options.reorder and not b.options.buffered:
             attrs = {"x_zero": int(a["x_zero"]), "stride": square[0], "pad": square[1]}
             b.update_weight(
                 op, g, "dwconv2d_wgrad_update" if depthwise else "conv2d_wgrad_update", "", "", attrs
             )
         else:
-            _general_weight_update(b, op, g, p, wu.channels, depthwise)
+            _general_weight_update(b, op, g, p, wu.channels * dm, depthwise)
     b.update_bias(op, g)
 
 
@@ -481,6 +507,7 @@ def _general_weight_update(b: Builder, op: Op, g: str, p: dict[str, str], k: int
         {"g": g, "x": b.saved_input(op)},
         {"s": s},
         {
+            **({"depth_multiplier": _dm(op)} if _dm(op) != 1 else {}),
             "x_zero": int(a["x_zero"]),
             "k_in": k,
             "kernel_h": kh,
@@ -551,8 +578,8 @@ def _emit_qconv(s: Step, c: EmitContext) -> str:
 
 @emitter("qdwconv_s8")
 def _emit_qdwconv(s: Step, c: EmitContext) -> str:
-    h, w, ch = hwc_of(c.shape(s, "x"))
-    kh, kw, _ = c.shape(s, "w")
+    h, w, _ = hwc_of(c.shape(s, "x"))
+    kh, kw, ch = c.shape(s, "w")  # output channels
     return call(
         "qdwconv_s8",
         c.buf(s, "x"),
@@ -566,6 +593,7 @@ def _emit_qdwconv(s: Step, c: EmitContext) -> str:
         c.buf(s, "mult"),
         c.buf(s, "shift"),
         *_emit_tail(s, c),
+        c.attr(s, "depth_multiplier", 1),
         c.out(s),
     )
 
@@ -575,7 +603,7 @@ def _emit_bwd_input(kernel: str, depthwise: bool) -> None:
     def emit(s: Step, c: EmitContext) -> str:
         ho, wo, co = hwc_of(c.shape(s, "g"))
         ws = c.shape(s, "w")
-        kh, kw, ci = (ws[0], ws[1], ws[2]) if depthwise else (ws[1], ws[2], ws[3])
+        kh, kw, ci = (ws[0], ws[1], c.attr(s, "depth_multiplier", 1)) if depthwise else (ws[1], ws[2], ws[3])
         geo = [c.attr(s, k) for k in ("in_h", "in_w", "stride_h", "stride_w", "pad_top", "pad_left")]
         return call(
             kernel, c.buf(s, "g"), ho, wo, co, c.buf(s, "w"), kh, kw, ci, c.buf(s, "s_w"), *geo, c.out(s)
@@ -599,6 +627,7 @@ def _emit_wgrad(kernel: str) -> None:
             w,
             cx,
             *(c.attr(s, k) for k in keys),
+            *([c.attr(s, "depth_multiplier", 1)] if kernel.startswith("qdw") else []),
             c.out(s),
         )
 

@@ -50,8 +50,9 @@ class OpsNative:
     def qdwconv_s8(
         self, x: np.ndarray, w: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, **a: int
     ) -> np.ndarray:
-        h, wd, c = x.shape
-        kh, kw, _ = w.shape
+        h, wd, _ = x.shape
+        kh, kw, c = w.shape
+        dm = a.pop("depth_multiplier", 1)
         y = np.zeros((a["out_h"], a["out_w"], c), np.int8)
         self._call(
             "qdwconv_s8",
@@ -66,6 +67,7 @@ class OpsNative:
             np.ascontiguousarray(mult, np.int32),
             np.ascontiguousarray(shift, np.int32),
             *_tail(a),
+            dm,
             y,
         )
         return y
@@ -173,10 +175,12 @@ class OpsNativeBackward(OpsNative):
         stride_w: int,
         pad_top: int,
         pad_left: int,
+        depth_multiplier: int = 1,
     ) -> np.ndarray:
         ho, wo, co = g.shape
-        kh, kw, ci = (w.shape[0], w.shape[1], w.shape[2]) if kernel.startswith("qdw") else w.shape[1:]
-        dx = np.zeros((in_h, in_w, ci), np.float32)
+        dw = kernel.startswith("qdw")
+        kh, kw, ci = (w.shape[0], w.shape[1], depth_multiplier) if dw else w.shape[1:]
+        dx = np.zeros((in_h, in_w, co // depth_multiplier if dw else ci), np.float32)
         self._call(
             kernel,
             self._f(g),
@@ -211,6 +215,7 @@ class OpsNativeBackward(OpsNative):
         stride_w: int,
         pad_top: int,
         pad_left: int,
+        depth_multiplier: int = 1,
     ) -> np.ndarray:
         ho, wo, co = g.shape
         h, w, cx = x.shape
@@ -234,6 +239,7 @@ class OpsNativeBackward(OpsNative):
             stride_w,
             pad_top,
             pad_left,
+            *([depth_multiplier] if kernel.startswith("qdw") else []),
             s,
         )
         return s

@@ -13,7 +13,7 @@ void tt_qconv_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int co
 void tt_qdwconv_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
                    const int32_t *mult, const int32_t *shift, int32_t x_zero, int32_t y_zero, int32_t act_min,
                    int32_t act_max, int stride_h, int stride_w, int pad_top, int pad_left, int out_h, int out_w,
-                   int8_t *y);
+                   int dm, int8_t *y); /* c: output channels = input channels * dm */
 void tt_qadd_s8(const int8_t *a, const int8_t *b, int n, int32_t a_zero, int32_t b_zero, int32_t y_zero,
                 int left_shift, int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult,
                 int32_t y_shift, int32_t act_min, int32_t act_max, int8_t *y);
@@ -35,7 +35,7 @@ void tt_mask_range_s8(const int8_t *y, int n, int32_t act_min, int32_t act_max, 
 void tt_qconv_bwd_input_f32(const float *g, int ho, int wo, int co, const int8_t *wt, int kh, int kw, int ci,
                             const float *s_w, int in_h, int in_w, int stride_h, int stride_w, int pad_top,
                             int pad_left, float *dx);
-void tt_qdwconv_bwd_input_f32(const float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw, int c2,
+void tt_qdwconv_bwd_input_f32(const float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw, int dm,
                               const float *s_w, int in_h, int in_w, int stride_h, int stride_w, int pad_top,
                               int pad_left, float *dx);
 void tt_qconv_wgrad_f32(const float *g, int ho, int wo, int co, const int8_t *x, int h, int w, int cx,
@@ -43,7 +43,7 @@ void tt_qconv_wgrad_f32(const float *g, int ho, int wo, int co, const int8_t *x,
                         int pad_left, float *s);
 void tt_qdwconv_wgrad_f32(const float *g, int ho, int wo, int c, const int8_t *x, int h, int w, int cx,
                           int32_t x_zero, int k_in, int kh, int kw, int stride_h, int stride_w, int pad_top,
-                          int pad_left, float *s);
+                          int pad_left, int dm, float *s);
 void tt_avgpool_win_bwd_f32(const float *g, int ho, int wo, int c, int in_h, int in_w, int kh, int kw,
                             int stride_h, int stride_w, int pad_top, int pad_left, float *dx);
 void tt_maxpool_bwd_f32(const float *g, int ho, int wo, int c, const int8_t *x, int h, int w, int kh, int kw,

@@ -39,7 +39,8 @@ void tt_qconv_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int co
 void tt_qdwconv_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
                    const int32_t *mult, const int32_t *shift, int32_t x_zero, int32_t y_zero, int32_t act_min,
                    int32_t act_max, int stride_h, int stride_w, int pad_top, int pad_left, int out_h, int out_w,
-                   int8_t *y) {
+                   int dm, int8_t *y) {
+    int cin = c / dm; /* output channel ch reads input channel ch / dm (depth multiplier dm) */
     for (int oy = 0; oy < out_h; ++oy) {
         for (int ox = 0; ox < out_w; ++ox) {
             int y0 = oy * stride_h - pad_top, x0 = ox * stride_w - pad_left;
@@ -51,7 +52,7 @@ void tt_qdwconv_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int k
                     for (int j = 0; j < kw; ++j) {
                         int ix = x0 + j;
                         if (ix < 0 || ix >= w) continue;
-                        acc += ((int32_t)x[((long)iy * w + ix) * c + ch] - x_zero) *
+                        acc += ((int32_t)x[((long)iy * w + ix) * cin + ch / dm] - x_zero) *
                                (int32_t)wt[((long)i * kw + j) * c + ch];
                     }
                 }

@@ -26,11 +26,11 @@ void tt_qconv_bwd_input_f32(const float *g, int ho, int wo, int co, const int8_t
     }
 }
 
-void tt_qdwconv_bwd_input_f32(const float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw, int c2,
+void tt_qdwconv_bwd_input_f32(const float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw, int dm,
                               const float *s_w, int in_h, int in_w, int stride_h, int stride_w, int pad_top,
                               int pad_left, float *dx) {
-    (void)c2;
-    for (long i = 0; i < (long)in_h * in_w * c; ++i) dx[i] = 0.0f;
+    int cin = c / dm; /* c: output channels; output channel ci * dm + k reads input channel ci */
+    for (long i = 0; i < (long)in_h * in_w * cin; ++i) dx[i] = 0.0f;
     for (int i = 0; i < kh; ++i) {
         for (int j = 0; j < kw; ++j) {
             const int8_t *wr = wt + ((long)i * kw + j) * c;
@@ -41,8 +41,12 @@ void tt_qdwconv_bwd_input_f32(const float *g, int ho, int wo, int c, const int8_
                     int ix = ox * stride_w - pad_left + j;
                     if (ix < 0 || ix >= in_w) continue;
                     const float *gp = g + ((long)oy * wo + ox) * c;
-                    float *d = dx + ((long)iy * in_w + ix) * c;
-                    for (int ch = 0; ch < c; ++ch) d[ch] += (gp[ch] * s_w[ch]) * (float)wr[ch];
+                    float *d = dx + ((long)iy * in_w + ix) * cin;
+                    for (int ci = 0; ci < cin; ++ci)
+                        for (int k = 0; k < dm; ++k) {
+                            int ch = ci * dm + k;
+                            d[ci] += (gp[ch] * s_w[ch]) * (float)wr[ch];
+                        }
                 }
             }
         }
@@ -76,7 +80,7 @@ void tt_qconv_wgrad_f32(const float *g, int ho, int wo, int co, const int8_t *x,
 
 void tt_qdwconv_wgrad_f32(const float *g, int ho, int wo, int c, const int8_t *x, int h, int w, int cx,
                           int32_t x_zero, int k_in, int kh, int kw, int stride_h, int stride_w, int pad_top,
-                          int pad_left, float *s) {
+                          int pad_left, int dm, float *s) {
     for (long i = 0; i < (long)kh * kw * k_in; ++i) s[i] = 0.0f;
     for (int oy = 0; oy < ho; ++oy) {
         for (int ox = 0; ox < wo; ++ox) {
@@ -89,7 +93,7 @@ void tt_qdwconv_wgrad_f32(const float *g, int ho, int wo, int c, const int8_t *x
                     if (ix < 0 || ix >= w) continue;
                     const int8_t *xp = x + ((long)iy * w + ix) * cx;
                     float *sp = s + ((long)i * kw + j) * k_in;
-                    for (int ch = 0; ch < k_in; ++ch) sp[ch] += gp[ch] * (float)((int32_t)xp[ch] - x_zero);
+                    for (int ch = 0; ch < k_in; ++ch) sp[ch] += gp[ch] * (float)((int32_t)xp[ch / dm] - x_zero);
                 }
             }
         }
