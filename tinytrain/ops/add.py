@@ -76,13 +76,58 @@ ATTRS = (
 )
 
 
+def qadd_ort_s8(
+    a: np.ndarray, b: np.ndarray, a_mult: int, b_mult: int, zconst: int, shift: int, y_zero: int
+) -> np.ndarray:
+    """onnxruntime's QLinearAdd (MLAS): `acc = zconst + a*a_mult + b*b_mult` (int32; `zconst = -(a_mult*a_zero
+    + b_mult*b_zero)`), `r = (acc >> shift) + (((acc & (2^shift-1)) - (acc < 0)) > (2^shift-1) >> 1)`,
+    then saturate to int16, `+ y_zero`, saturate to int8 (numerics "ort")."""
+    acc = tflm._wrap32(int(zconst) + a.astype(np.int64) * int(a_mult) + b.astype(np.int64) * int(b_mult))
+    mask = (1 << int(shift)) - 1
+    rem = (acc & mask) - (acc < 0)
+    r = (acc >> int(shift)) + (rem > (mask >> 1))
+    return np.clip(np.clip(r, -32768, 32767) + int(y_zero), -128, 127).astype(np.int8)
+
+
+def ort_params(a_scale: float, b_scale: float, y_scale: float, a_zero: int, b_zero: int) -> dict[str, int]:
+    """MLAS's QLinearAdd parameters: ratios `s_a/s_y`, `s_b/s_y` (float32), `shift = 21 - exponent(max
+    ratio)`,
+    multipliers `lrintf(ratio * 2^shift)`."""
+    f32 = np.float32
+    ra, rb = f32(a_scale) / f32(y_scale), f32(b_scale) / f32(y_scale)
+    exp = int(np.frexp(max(ra, rb))[1]) - 1  # IEEE exponent of the larger ratio
+    shift = 21 - exp
+    if not 13 <= shift <= 31:
+        raise TinytrainError(
+            f"QLinearAdd scale ratios {ra}, {rb} are outside onnxruntime's fixed-point range"
+        )
+    m = f32(2.0**shift)
+    ma, mb = int(np.rint(f32(ra * m))), int(np.rint(f32(rb * m)))
+    return {"a_mult": ma, "b_mult": mb, "zconst": -(ma * int(a_zero) + mb * int(b_zero)), "shift": shift}
+
+
+ORT_ATTRS = ("a_mult", "b_mult", "zconst", "shift", "y_zero")
+
+
 def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
+    if op.attrs.get("mode") == "ort":
+        return qadd_ort_s8(ins[0], ins[1], **{k: int(op.attrs[k]) for k in ORT_ATTRS})
     return qadd_s8(ins[0], ins[1], **{k: int(op.attrs[k]) for k in ATTRS})
 
 
 # ---- lowering ---------------------------------------------------------------------------------------
 @register_forward(KIND, clamped=False)
 def forward(b: Builder, op: Op) -> None:
+    if op.attrs.get("mode") == "ort":
+        b.emit(
+            "qadd_ort_s8",
+            {"a": b.act(op.inputs[0]), "b": b.act(op.inputs[1])},
+            {"y": b.def_act(op.output)},
+            {k: int(op.attrs[k]) for k in ORT_ATTRS},
+            op.name,
+        )
+        emit_clamp_mask(b, op, -128, 127)
+        return
     b.emit(
         "qadd_s8",
         {"a": b.act(op.inputs[0]), "b": b.act(op.inputs[1])},
@@ -105,4 +150,16 @@ def gradient(b: Builder, op: Op, g: str) -> None:
 def _emit(s: Step, c: EmitContext) -> str:
     return call(
         "qadd_s8", c.buf(s, "a"), c.buf(s, "b"), c.size(s, "a"), *(c.attr(s, k) for k in ATTRS), c.out(s)
+    )
+
+
+@emitter("qadd_ort_s8")
+def _emit_ort(s: Step, c: EmitContext) -> str:
+    return call(
+        "qadd_ort_s8",
+        c.buf(s, "a"),
+        c.buf(s, "b"),
+        c.size(s, "a"),
+        *(c.attr(s, k) for k in ORT_ATTRS),
+        c.out(s),
     )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tinytrain.compiler import Builder
 
 KIND = "qconv"
+F32 = np.float32
 
 
 # ---- IR shape rule ---------------------------------------------------------------------------------------
@@ -47,7 +48,8 @@ def out_shape(graph: Graph, op: Op) -> tuple[int, int, int]:
     exp = (c * dm, 1, kh, kw) if a.get("depthwise") else (co, c, kh, kw)
     if tuple(wt.shape) != exp or wt.dtype != np.int8:
         raise TinytrainError(f"layer {op.name!r}: weight {wt.dtype}{tuple(wt.shape)}, expected int8{exp}")
-    for p in ("bias", "w_scales", "multiplier", "shift"):
+    table = ("scale",) if a.get("requant") == "float" else ("multiplier", "shift")
+    for p in ("bias", "w_scales", *table):
         if op.params[p].shape != (co,):
             raise TinytrainError(f"layer {op.name!r}: {p} must have {co} entries")
     ho = (h + int(a["pad_top"]) + int(a["pad_bottom"]) - kh) // int(a["stride_h"]) + 1
@@ -155,6 +157,72 @@ def qdwconv_s8(
     return _requant(acc, bias, mult, shift, y_zero, act_min, act_max)
 
 
+def _requant_float(
+    acc: np.ndarray, bias: np.ndarray, scale: np.ndarray, y_zero: int, act_min: int, act_max: int
+) -> np.ndarray:
+    """onnxruntime's requantization (MlasRequantizeOutput): `v = f32(acc + bias) * scale[o]`, clamped to
+    `[act_min - y_zero, act_max - y_zero]`, rounded half to even, `+ y_zero`."""
+    acc = tflm._wrap32(acc + np.asarray(bias, np.int64))
+    v = acc.astype(F32) * np.asarray(scale, F32)
+    v = np.clip(v, F32(act_min - y_zero), F32(act_max - y_zero))
+    return (np.rint(v).astype(np.int32) + int(y_zero)).astype(np.int8)
+
+
+def qconv_f_s8(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: np.ndarray,
+    scale: np.ndarray,
+    x_zero: int,
+    y_zero: int,
+    act_min: int,
+    act_max: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+    out_h: int,
+    out_w: int,
+) -> np.ndarray:
+    """Regular conv with onnxruntime's float requantization (numerics "ort"); accumulation as `qconv_s8`."""
+    co, kh, kw, _ = w.shape
+    cols = _windows(x, kh, kw, stride_h, stride_w, pad_top, pad_left, out_h, out_w, x_zero)
+    acc = cols.reshape(out_h * out_w, -1).astype(np.float64) @ w.reshape(co, -1).astype(np.float64).T
+    acc = np.rint(acc).astype(np.int64).reshape(out_h, out_w, co)
+    return _requant_float(acc, bias, scale, y_zero, act_min, act_max)
+
+
+def qdwconv_f_s8(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: np.ndarray,
+    scale: np.ndarray,
+    x_zero: int,
+    y_zero: int,
+    act_min: int,
+    act_max: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+    out_h: int,
+    out_w: int,
+    depth_multiplier: int = 1,
+) -> np.ndarray:
+    """Depthwise conv with onnxruntime's float requantization."""
+    kh, kw, co = w.shape
+    if depth_multiplier != 1:
+        x = x[..., np.arange(co) // int(depth_multiplier)]
+    cols = _windows(x, kh, kw, stride_h, stride_w, pad_top, pad_left, out_h, out_w, x_zero)
+    acc = (cols * w.astype(np.int64)[None, None]).sum(axis=(2, 3))
+    return _requant_float(acc, bias, scale, y_zero, act_min, act_max)
+
+
+def ort_scales(x_scale: float, w_scales: np.ndarray, y_scale: float) -> np.ndarray:
+    """onnxruntime's per-channel output scale, in float32 arithmetic: `x_scale * w_scale[o] / y_scale`."""
+    return (F32(x_scale) * np.asarray(w_scales, F32)) / F32(y_scale)
+
+
 def _attrs(graph: Graph, op: Op) -> dict[str, Any]:
     a = op.attrs
     out = graph.tensors[op.output]
@@ -176,13 +244,15 @@ def _attrs(graph: Graph, op: Op) -> dict[str, Any]:
 
 
 def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
-    fn = qdwconv_s8 if op.attrs.get("depthwise") else qconv_s8
     p = op.params
+    if op.attrs.get("requant") == "float":
+        fnf = qdwconv_f_s8 if op.attrs.get("depthwise") else qconv_f_s8
+        return fnf(ins[0], device_weight(op), p["bias"], p["scale"], **_attrs(graph, op))
+    fn = qdwconv_s8 if op.attrs.get("depthwise") else qconv_s8
     return fn(ins[0], device_weight(op), p["bias"], p["multiplier"], p["shift"], **_attrs(graph, op))
 
 
 # ---- float backward kernels, any geometry (C twins firmware/runtime/ops/tt_qconv_bwd.c) ---------------
-F32 = np.float32
 
 
 def qconv_bwd_input_f32(
@@ -390,7 +460,13 @@ def params(b: Builder, op: Op) -> dict[str, str]:
             op.name,
             p["bias"].astype(np.int32).copy(),
         ),
-        "mult": b.buffer(
+    }
+    if op.attrs.get("requant") == "float":  # onnxruntime's float scale per output channel
+        out["scale"] = b.buffer(
+            f"qf:{op.name}", "f32", p["scale"].shape, Storage.FLASH, "table", op.name, p["scale"].astype(F32)
+        )
+    else:  # TFLite Micro's fixed-point multiplier and shift
+        out["mult"] = b.buffer(
             f"qm:{op.name}",
             "s32",
             p["multiplier"].shape,
@@ -398,8 +474,8 @@ def params(b: Builder, op: Op) -> dict[str, str]:
             "table",
             op.name,
             p["multiplier"].astype(np.int32),
-        ),
-        "shift": b.buffer(
+        )
+        out["shift"] = b.buffer(
             f"qs:{op.name}",
             "s32",
             p["shift"].shape,
@@ -407,8 +483,7 @@ def params(b: Builder, op: Op) -> dict[str, str]:
             "table",
             op.name,
             p["shift"].astype(np.int32),
-        ),
-    }
+        )
     if b.needs_grad(op.inputs[0]):
         out["sw"] = b.buffer(
             f"sw:{op.name}",
@@ -445,9 +520,12 @@ def params(b: Builder, op: Op) -> dict[str, str]:
 def forward(b: Builder, op: Op) -> None:
     p = params(b, op)
     kernel = "qdwconv_s8" if op.attrs.get("depthwise") else "qconv_s8"
+    tables = {"mult": p["mult"], "shift": p["shift"]} if "mult" in p else {"scale": p["scale"]}
+    if "scale" in p:
+        kernel = kernel.replace("_s8", "_f_s8")
     b.emit(
         kernel,
-        {"x": b.act(op.inputs[0]), "w": p["w"], "bias": p["bias"], "mult": p["mult"], "shift": p["shift"]},
+        {"x": b.act(op.inputs[0]), "w": p["w"], "bias": p["bias"], **tables},
         {"y": b.def_act(op.output)},
         _attrs(b.graph, op),
         op.name,
@@ -636,3 +714,45 @@ _emit_bwd_input("qconv_bwd_input_f32", False)
 _emit_bwd_input("qdwconv_bwd_input_f32", True)
 _emit_wgrad("qconv_wgrad_f32")
 _emit_wgrad("qdwconv_wgrad_f32")
+
+
+@emitter("qconv_f_s8")
+def _emit_qconv_f(s: Step, c: EmitContext) -> str:
+    h, w, ci = hwc_of(c.shape(s, "x"))
+    co, kh, kw, _ = c.shape(s, "w")
+    return call(
+        "qconv_f_s8",
+        c.buf(s, "x"),
+        h,
+        w,
+        ci,
+        c.buf(s, "w"),
+        co,
+        kh,
+        kw,
+        c.buf(s, "bias"),
+        c.buf(s, "scale"),
+        *_emit_tail(s, c),
+        c.out(s),
+    )
+
+
+@emitter("qdwconv_f_s8")
+def _emit_qdwconv_f(s: Step, c: EmitContext) -> str:
+    h, w, _ = hwc_of(c.shape(s, "x"))
+    kh, kw, ch = c.shape(s, "w")
+    return call(
+        "qdwconv_f_s8",
+        c.buf(s, "x"),
+        h,
+        w,
+        ch,
+        c.buf(s, "w"),
+        kh,
+        kw,
+        c.buf(s, "bias"),
+        c.buf(s, "scale"),
+        *_emit_tail(s, c),
+        c.attr(s, "depth_multiplier", 1),
+        c.out(s),
+    )

@@ -43,8 +43,21 @@ def mean_s8(x: np.ndarray, x_zero: int, y_zero: int, multiplier: int, shift: int
     return np.clip(y, -128, 127).astype(np.int8).reshape(1, 1, c)
 
 
+def mean_f_s8(x: np.ndarray, x_zero: int, y_zero: int, scale: float) -> np.ndarray:
+    """onnxruntime's QLinearGlobalAveragePool (numerics "ort"): `v = f32(Σ x - x_zero·n) * scale` with
+    `scale = f32(x_scale / f32(y_scale * n))`, clamped to `[-128 - y_zero, 127 - y_zero]`, rounded half to
+    even."""
+    h, w, c = x.shape
+    n = h * w
+    s = x.reshape(-1, c).astype(np.int64).sum(axis=0) - int(x_zero) * n
+    v = np.clip(s.astype(np.float32) * np.float32(scale), np.float32(-128 - y_zero), np.float32(127 - y_zero))
+    return (np.rint(v).astype(np.int32) + int(y_zero)).astype(np.int8).reshape(1, 1, c)
+
+
 def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     a = op.attrs
+    if a.get("mode") == "ort":
+        return mean_f_s8(ins[0], int(a["x_zero"]), int(a["y_zero"]), float(a["scale"]))
     return mean_s8(ins[0], int(a["x_zero"]), int(a["y_zero"]), int(a["multiplier"]), int(a["shift"]))
 
 
@@ -52,6 +65,16 @@ def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
 @register_forward(KIND, clamped=False)
 def forward(b: Builder, op: Op) -> None:
     a = op.attrs
+    if a.get("mode") == "ort":
+        b.emit(
+            "mean_f_s8",
+            {"x": b.act(op.inputs[0])},
+            {"y": b.def_act(op.output)},
+            {"x_zero": int(a["x_zero"]), "y_zero": int(a["y_zero"]), "scale": float(a["scale"])},
+            op.name,
+        )
+        emit_clamp_mask(b, op, -128, 127)
+        return
     b.emit(
         "mean_s8",
         {"x": b.act(op.inputs[0])},
@@ -78,3 +101,19 @@ def _emit(s: Step, c: EmitContext) -> str:
     h, w, ch = hwc_of(c.shape(s, "x"))
     keys = ("x_zero", "y_zero", "multiplier", "shift")
     return call("mean_s8", c.buf(s, "x"), h, w, ch, *(c.attr(s, k) for k in keys), c.out(s))
+
+
+@emitter("mean_f_s8")
+def _emit_f(s: Step, c: EmitContext) -> str:
+    h, w, ch = hwc_of(c.shape(s, "x"))
+    return call(
+        "mean_f_s8",
+        c.buf(s, "x"),
+        h,
+        w,
+        ch,
+        c.attr(s, "x_zero"),
+        c.attr(s, "y_zero"),
+        c.attr(s, "scale"),
+        c.out(s),
+    )

@@ -31,6 +31,19 @@ void tt_concat2_s8(const int8_t *a, const int8_t *b, int h, int w, int ca, int c
 /* bit j of bits: act_min < y[j] < act_max (the fused activation's clamp did not bind) */
 void tt_mask_range_s8(const int8_t *y, int n, int32_t act_min, int32_t act_max, uint8_t *bits);
 
+/* numerics "ort" (onnxruntime): float32 requantization scale per output channel */
+void tt_qconv_f_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int co, int kh, int kw,
+                   const int32_t *bias, const float *scale, int32_t x_zero, int32_t y_zero, int32_t act_min,
+                   int32_t act_max, int stride_h, int stride_w, int pad_top, int pad_left, int out_h, int out_w,
+                   int8_t *y);
+void tt_qdwconv_f_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
+                     const float *scale, int32_t x_zero, int32_t y_zero, int32_t act_min, int32_t act_max,
+                     int stride_h, int stride_w, int pad_top, int pad_left, int out_h, int out_w, int dm,
+                     int8_t *y);
+void tt_qadd_ort_s8(const int8_t *a, const int8_t *b, int n, int32_t a_mult, int32_t b_mult, int32_t zconst,
+                    int shift, int32_t y_zero, int8_t *y);
+void tt_mean_f_s8(const int8_t *x, int h, int w, int c, int32_t x_zero, int32_t y_zero, float scale, int8_t *y);
+
 /* ---- backward (float32) ---- */
 void tt_qconv_bwd_input_f32(const float *g, int ho, int wo, int co, const int8_t *wt, int kh, int kw, int ci,
                             const float *s_w, int in_h, int in_w, int stride_h, int stride_w, int pad_top,

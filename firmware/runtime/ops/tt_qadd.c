@@ -15,3 +15,18 @@ void tt_qadd_s8(const int8_t *a, const int8_t *b, int n, int32_t a_zero, int32_t
         y[i] = (int8_t)tt_clamp32(v, act_min, act_max);
     }
 }
+
+/* onnxruntime's QLinearAdd (MLAS, x86 and NEON): int32 fixed point with one shift (numerics "ort",
+ * tinytrain/ops/add.py qadd_ort_s8). */
+void tt_qadd_ort_s8(const int8_t *a, const int8_t *b, int n, int32_t a_mult, int32_t b_mult, int32_t zconst,
+                    int shift, int32_t y_zero, int8_t *y) {
+    int32_t mask = (int32_t)((1u << shift) - 1u), thr = mask >> 1;
+    for (int i = 0; i < n; ++i) {
+        int32_t acc = (int32_t)((uint32_t)zconst + (uint32_t)((int32_t)a[i] * a_mult) +
+                                (uint32_t)((int32_t)b[i] * b_mult));
+        int32_t rem = (acc & mask) + (acc < 0 ? -1 : 0);
+        int32_t r = (acc >> shift) + (rem > thr ? 1 : 0);
+        r = tt_clamp32(r, -32768, 32767) + y_zero;
+        y[i] = (int8_t)tt_clamp32(r, -128, 127);
+    }
+}

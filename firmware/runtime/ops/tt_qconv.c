@@ -1,6 +1,7 @@
 /* qconv forward, TFLite Micro numerics (tinytrain/ops/conv.py). */
 #include "ops/tt_ops.h"
 #include "ops/tt_tflm.h"
+#include "tt_math.h"
 
 static inline int8_t qconv_out(int64_t acc, int32_t bias, int32_t mult, int32_t shift, int32_t y_zero,
                                int32_t lo, int32_t hi) {
@@ -58,6 +59,68 @@ void tt_qdwconv_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int k
                 }
                 y[((long)oy * out_w + ox) * c + ch] =
                     qconv_out(acc, bias[ch], mult[ch], shift[ch], y_zero, act_min, act_max);
+            }
+        }
+    }
+}
+
+/* onnxruntime's requantization (numerics "ort"): f32(acc + bias) * scale, clamped, rounded half to even. */
+static inline int8_t qconv_out_f(int32_t acc, int32_t bias, float scale, int32_t y_zero, int32_t lo, int32_t hi) {
+    int32_t a = (int32_t)((uint32_t)acc + (uint32_t)bias);
+    float v = (float)a * scale;
+    float vlo = (float)(lo - y_zero), vhi = (float)(hi - y_zero);
+    v = v < vlo ? vlo : (v > vhi ? vhi : v);
+    return (int8_t)((int32_t)tt_rne(v) + y_zero);
+}
+
+void tt_qconv_f_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int co, int kh, int kw,
+                   const int32_t *bias, const float *scale, int32_t x_zero, int32_t y_zero, int32_t act_min,
+                   int32_t act_max, int stride_h, int stride_w, int pad_top, int pad_left, int out_h, int out_w,
+                   int8_t *y) {
+    for (int oy = 0; oy < out_h; ++oy) {
+        for (int ox = 0; ox < out_w; ++ox) {
+            int y0 = oy * stride_h - pad_top, x0 = ox * stride_w - pad_left;
+            for (int o = 0; o < co; ++o) {
+                int32_t acc = 0;
+                const int8_t *wo = wt + (long)o * kh * kw * ci;
+                for (int i = 0; i < kh; ++i) {
+                    int iy = y0 + i;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int j = 0; j < kw; ++j) {
+                        int ix = x0 + j;
+                        if (ix < 0 || ix >= w) continue;
+                        const int8_t *xp = x + ((long)iy * w + ix) * ci;
+                        const int8_t *wp = wo + ((long)i * kw + j) * ci;
+                        for (int c = 0; c < ci; ++c) acc += ((int32_t)xp[c] - x_zero) * (int32_t)wp[c];
+                    }
+                }
+                y[((long)oy * out_w + ox) * co + o] = qconv_out_f(acc, bias[o], scale[o], y_zero, act_min, act_max);
+            }
+        }
+    }
+}
+
+void tt_qdwconv_f_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
+                     const float *scale, int32_t x_zero, int32_t y_zero, int32_t act_min, int32_t act_max,
+                     int stride_h, int stride_w, int pad_top, int pad_left, int out_h, int out_w, int dm,
+                     int8_t *y) {
+    int cin = c / dm;
+    for (int oy = 0; oy < out_h; ++oy) {
+        for (int ox = 0; ox < out_w; ++ox) {
+            int y0 = oy * stride_h - pad_top, x0 = ox * stride_w - pad_left;
+            for (int ch = 0; ch < c; ++ch) {
+                int32_t acc = 0;
+                for (int i = 0; i < kh; ++i) {
+                    int iy = y0 + i;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int j = 0; j < kw; ++j) {
+                        int ix = x0 + j;
+                        if (ix < 0 || ix >= w) continue;
+                        acc += ((int32_t)x[((long)iy * w + ix) * cin + ch / dm] - x_zero) *
+                               (int32_t)wt[((long)i * kw + j) * c + ch];
+                    }
+                }
+                y[((long)oy * out_w + ox) * c + ch] = qconv_out_f(acc, bias[ch], scale[ch], y_zero, act_min, act_max);
             }
         }
     }
