@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.npy",
         help="an int8 array, used as is: [1, C, H, W] for a zoo model; for an imported model a batch "
         "[N, ...] in the model's source layout (NHWC [N, H, W, C] for a 2-D .tflite, NWC [N, W, C] for a "
-        "1-D one), quantized with the input scale/zero point `tinytrain import` printed",
+        "1-D one, NCHW / NCW for .onnx), quantized with the input scale/zero point `tinytrain import` printed",
     )
     p.add_argument(
         "--resolution",
@@ -121,6 +121,10 @@ def load_source_batch(path: str | Path, graph: object) -> np.ndarray:
             f"--input {path}: shape {list(x.shape)}, expected {want} ({layout}, a batch of N samples)"
         )
     c, h, w = q.shape
+    if layout == "NCHW":
+        x = x.transpose(0, 2, 3, 1)
+    elif layout == "NCW":
+        x = x.transpose(0, 2, 1)
     return np.ascontiguousarray(x.reshape(x.shape[0], h, w, c))
 
 

@@ -14,12 +14,16 @@ import numpy as np
 from tinytrain import TinytrainError
 from tinytrain.ir import Graph
 
-FORMATS = {".tflite": "TFLite flatbuffer (full-integer int8)"}
+FORMATS = {
+    ".tflite": "TFLite flatbuffer (full-integer int8)",
+    ".onnx": "ONNX (int8 QDQ or QOperator, as onnxruntime's quantize_static writes it)",
+}
 
 
 def import_model(path: str | Path) -> Graph:
-    """Parse a `.tflite` file (full-integer int8) into the IR; numerics "tflm" (TFLite Micro's integer
-    kernels, bit for bit). Raises TinytrainError with one line naming the file, op and what to do."""
+    """Parse a `.tflite` file (full-integer int8; numerics "tflm": TFLite Micro's integer kernels, bit for bit)
+    or an int8 `.onnx` file (QDQ or QOperator; numerics "ort": onnxruntime's CPU kernels) into the IR.
+    Raises TinytrainError with one line naming the file, op and what to do."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".tflite":
@@ -27,9 +31,9 @@ def import_model(path: str | Path) -> Graph:
 
         return import_tflite(p)
     if suffix == ".onnx":
-        raise TinytrainError(
-            f"{p}: ONNX import is not implemented yet; convert the model to a full-integer int8 .tflite"
-        )
+        from tinytrain.models.onnx_import import import_onnx
+
+        return import_onnx(p)
     raise TinytrainError(
         f"{p}: unknown model format {suffix or '(no suffix)'!r}; tinytrain imports "
         + ", ".join(f"{k} ({v})" for k, v in FORMATS.items())
