@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.npy",
         help="an int8 array, used as is: [1, C, H, W] for a zoo model; for an imported model a batch "
         "[N, ...] in the model's source layout (NHWC [N, H, W, C] for a 2-D .tflite, NWC [N, W, C] for a "
-        "1-D one, NCHW / NCW for .onnx), quantized with the input scale/zero point `tinytrain import` printed",
+        "1-D one, NCHW / NCW for .onnx), quantized with the input scale/zero point "
+        "`tinytrain import` printed",
     )
     p.add_argument(
         "--resolution",

@@ -21,7 +21,8 @@ FORMATS = {
 
 
 def import_model(path: str | Path) -> Graph:
-    """Parse a `.tflite` file (full-integer int8; numerics "tflm": TFLite Micro's integer kernels, bit for bit)
+    """Parse a `.tflite` file (full-integer int8; numerics "tflm": TFLite Micro's integer kernels, bit for
+    bit)
     or an int8 `.onnx` file (QDQ or QOperator; numerics "ort": onnxruntime's CPU kernels) into the IR.
     Raises TinytrainError with one line naming the file, op and what to do."""
     p = Path(path)

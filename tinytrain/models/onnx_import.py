@@ -59,7 +59,8 @@ class _Onnx:
             model = onnx.load_model_from_string(data)
         except Exception as exc:  # noqa: BLE001  (protobuf raises many kinds)
             raise TinytrainError(
-                f"{path}: not an ONNX model, or a corrupt or truncated one ({type(exc).__name__}); re-export it"
+                f"{path}: not an ONNX model, or a corrupt or truncated one ({type(exc).__name__}); "
+                "re-export it"
             ) from None
         g = model.graph
         if not g.node:
@@ -149,7 +150,7 @@ class _Onnx:
         return q.output[0], s, z
 
     def weight_of(self, name: str, i: int, node: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(int8 weight, per-channel scales, zero points) of a QDQ weight DequantizeLinear or a QOperator input."""
+        """(int8 weight, per-channel scales, zero points) of a QDQ weight's DequantizeLinear."""
         p = self.producer.get(name)
         if p is not None and p.op_type == "DequantizeLinear":
             w = self.const(p.input[0], i, node, "weight")
@@ -164,15 +165,16 @@ class _Onnx:
         inputs = [v for v in g.input if v.name not in self.init]
         if len(inputs) != 1 or len(g.output) != 1:
             raise TinytrainError(
-                f"{self.path}: the model has {len(inputs)} inputs {[v.name for v in inputs]} and {len(g.output)} "
-                f"outputs {[v.name for v in g.output]}; tinytrain imports a classifier with one input and one output"
+                f"{self.path}: the model has {len(inputs)} inputs {[v.name for v in inputs]} and "
+                f"{len(g.output)} outputs {[v.name for v in g.output]}; tinytrain imports a classifier "
+                "with one input and one output"
             )
         inp = inputs[0]
         dims = [d.dim_value if d.HasField("dim_value") else -1 for d in inp.type.tensor_type.shape.dim]
         if any(d < 0 for d in dims[1:]) or not 2 <= len(dims) <= 4:
             raise TinytrainError(
-                f"{self.path}: input {inp.name!r} has shape {dims}; supported: a fixed [1, C, H, W], [1, C, W] "
-                f"or [1, N] (export with fixed dimensions)"
+                f"{self.path}: input {inp.name!r} has shape {dims}; supported: a fixed [1, C, H, W], "
+                f"[1, C, W] or [1, N] (export with fixed dimensions)"
             )
         shape = (
             (dims[1], dims[2], dims[3])
