@@ -10,3 +10,4 @@
 #include "ops/tt_qpad_bwd.c"
 #include "ops/tt_qpool.c"
 #include "ops/tt_qpool_bwd.c"
+#include "ops/tt_qrequant.c"

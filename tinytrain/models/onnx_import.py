@@ -34,6 +34,8 @@ SUPPORTED = (
     "QGemm / Gemm (QDQ)",
     "QLinearAdd / Add (QDQ)",
     "MaxPool",
+    "QLinearAveragePool / AveragePool (QDQ)",
+    "QLinearConcat / Concat (QDQ)",
     "QLinearGlobalAveragePool / GlobalAveragePool (QDQ)",
     "Flatten",
     "QuantizeLinear (input)",
@@ -287,6 +289,10 @@ class _Onnx:
             return self.maxpool(i, node)
         if op in ("QLinearGlobalAveragePool", "GlobalAveragePool"):
             return self.gap(i, node)
+        if op in ("QLinearAveragePool", "AveragePool"):
+            return self.avgpool(i, node)
+        if op in ("QLinearConcat", "Concat"):
+            return self.concat(i, node)
         raise self.fail(
             i,
             node,
@@ -539,6 +545,120 @@ class _Onnx:
                     "source_index": i,
                 },
             )
+        )
+
+    def _pool_geometry(self, i: int, node: Any) -> tuple[int, ...]:
+        a = self.attrs(node)
+        if int(a.get("ceil_mode", 0)) or any(int(d) != 1 for d in a.get("dilations", [1])):
+            raise self.fail(i, node, "ceil_mode / dilations are not supported")
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise self.fail(i, node, "auto_pad is not supported; export with explicit pads")
+        k = [int(v) for v in a["kernel_shape"]]
+        if len(k) == 1:
+            pads = [int(v) for v in a.get("pads", [0, 0])]
+            return 1, k[0], 1, int(a.get("strides", [1])[0]), 0, pads[0], 0, pads[1]
+        pt, pl, pb, pr = (int(v) for v in a.get("pads", [0, 0, 0, 0]))
+        sh, sw = (int(v) for v in a.get("strides", [1, 1]))
+        return k[0], k[1], sh, sw, pt, pl, pb, pr
+
+    def avgpool(self, i: int, node: Any) -> None:
+        x = self.src(node.input[0], i, node)
+        xt = self.tensors[x]
+        kh, kw, sh, sw, pt, pl, pb, pr = self._pool_geometry(i, node)
+        if node.op_type == "QLinearAveragePool":
+            if int(self.attrs(node).get("channels_last", 0)):
+                raise self.fail(i, node, "channels_last is not supported")
+            ys, yz = self.scalar_q(node.input[3], node.input[4], i, node)
+            out = node.output[0]
+        else:
+            out, ys, yz = self.out_q(node, i)
+        c, h, wd = xt.shape
+        ho, wo = (h + pt + pb - kh) // sh + 1, (wd + pl + pr - kw) // sw + 1
+        layer = self.layer(node, "avgpool")
+        y = self.define(out, f"{layer}.out", (c, ho, wo), ys, yz)
+        self.ops.append(
+            Op(
+                layer,
+                "qpool",
+                [x],
+                y,
+                {
+                    "mode": "avg",
+                    "requant": "float",
+                    "kernel_h": kh,
+                    "kernel_w": kw,
+                    "stride_h": sh,
+                    "stride_w": sw,
+                    "pad_top": pt,
+                    "pad_left": pl,
+                    "act_min": -128,
+                    "act_max": 127,
+                    "activation": "NONE",
+                    "count_include_pad": int(self.attrs(node).get("count_include_pad", 0)),
+                    "source_op": node.op_type,
+                    "source_index": i,
+                },
+            )
+        )
+
+    def concat(self, i: int, node: Any) -> None:
+        a = self.attrs(node)
+        if node.op_type == "QLinearConcat":
+            ys, yz = self.scalar_q(node.input[0], node.input[1], i, node)
+            srcs = []
+            for j in range(2, len(node.input), 3):
+                xs, xz = self.scalar_q(node.input[j + 1], node.input[j + 2], i, node)
+                srcs.append((self.src(node.input[j], i, node), xs, xz))
+            out = node.output[0]
+        else:
+            out, ys, yz = self.out_q(node, i)
+            srcs = [
+                (
+                    self.src(t, i, node),
+                    self.tensors[self.src(t, i, node)].scale,
+                    self.tensors[self.src(t, i, node)].zero,
+                )
+                for t in node.input
+            ]
+        if len(srcs) != 2:
+            raise self.fail(i, node, f"concatenation of {len(srcs)} inputs: 2 are supported")
+        rank = len(self.in_dims)
+        axis = int(a.get("axis", 1)) % rank
+        ir_axis = {4: {1: 0, 2: 1, 3: 2}, 3: {1: 0, 2: 2}, 2: {1: 0}}[rank].get(axis)
+        if ir_axis is None:
+            raise self.fail(i, node, f"concatenation along axis {axis} (the batch) is not supported")
+        layer = self.layer(node, "concat")
+        parts = []
+        for k, (x, xs, xz) in enumerate(srcs):
+            if (np.float32(xs), xz) != (np.float32(ys), yz):  # re-quantize this input (onnxruntime does)
+                rq = f"{layer}.requant{k}"
+                self.names.add(rq)
+                t = self.tensors[x]
+                self.tensors[f"{rq}.out"] = Tensor(f"{rq}.out", t.shape, ys, yz)
+                self.ops.append(
+                    Op(
+                        rq,
+                        "qrequant",
+                        [x],
+                        f"{rq}.out",
+                        {
+                            "x_scale": xs,
+                            "x_zero": xz,
+                            "y_scale": ys,
+                            "y_zero": yz,
+                            "source_op": node.op_type,
+                            "source_index": i,
+                        },
+                    )
+                )
+                x = f"{rq}.out"
+            parts.append(x)
+        shapes = [self.tensors[p].shape for p in parts]
+        shape = list(shapes[0])
+        shape[ir_axis] += shapes[1][ir_axis]
+        y = self.define(out, f"{layer}.out", (shape[0], shape[1], shape[2]), ys, yz)
+        self.ops.append(
+            Op(layer, "qconcat", parts, y, {"axis": ir_axis, "source_op": node.op_type, "source_index": i})
         )
 
     def gap(self, i: int, node: Any) -> None:

@@ -248,7 +248,8 @@ class OpsNativeBackward(OpsNative):
         ho, wo, c = g.shape
         dx = np.zeros((in_h, in_w, c), np.float32)
         keys = ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top", "pad_left")
-        self._call("avgpool_win_bwd_f32", self._f(g), ho, wo, c, in_h, in_w, *(a[k] for k in keys), dx)
+        cip = a.get("count_include_pad", 0)
+        self._call("avgpool_win_bwd_f32", self._f(g), ho, wo, c, in_h, in_w, *(a[k] for k in keys), cip, dx)
         return dx
 
     def maxpool_bwd_f32(self, g: np.ndarray, x: np.ndarray, **a: int) -> np.ndarray:

@@ -108,6 +108,39 @@ def avgpool_win_s8(
     return y
 
 
+def avgpool_f_s8(
+    x: np.ndarray,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_top: int,
+    pad_left: int,
+    out_h: int,
+    out_w: int,
+    x_zero: int,
+    y_zero: int,
+    x_scale: float,
+    y_scale: float,
+    count_include_pad: int,
+) -> np.ndarray:
+    """onnxruntime's QLinearAveragePool (numerics "ort"): `s = Σ (x - x_zero)` over the in-bounds taps,
+    `v = f32(s) * f32(x_scale / f32(n * y_scale))` (n: kh*kw with count_include_pad, else the in-bounds taps),
+    clamped to [-128 - y_zero, 127 - y_zero], rounded half to even, `+ y_zero`."""
+    h, w, c = x.shape
+    f32 = np.float32
+    y = np.empty((out_h, out_w, c), np.int8)
+    for oy, ox, y0, y1, x0, x1 in _taps(
+        h, w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w
+    ):
+        n = kernel_h * kernel_w if count_include_pad else (y1 - y0) * (x1 - x0)
+        sc = f32(x_scale) / f32(f32(n) * f32(y_scale))
+        s = (x[y0:y1, x0:x1].reshape(-1, c).astype(np.int64) - int(x_zero)).sum(axis=0)
+        v = np.clip(s.astype(f32) * sc, f32(-128 - y_zero), f32(127 - y_zero))
+        y[oy, ox] = np.rint(v).astype(np.int32) + int(y_zero)
+    return y
+
+
 def kernel_attrs(graph: Graph, op: Op) -> dict[str, Any]:
     a = op.attrs
     out = graph.tensors[op.output]
@@ -115,7 +148,23 @@ def kernel_attrs(graph: Graph, op: Op) -> dict[str, Any]:
     return {**{k: int(a[k]) for k in keys}, "out_h": int(out.shape[1]), "out_w": int(out.shape[2])}
 
 
+def _float_attrs(graph: Graph, op: Op) -> dict[str, Any]:
+    a = kernel_attrs(graph, op)
+    del a["act_min"], a["act_max"]
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.output]
+    return {
+        **a,
+        "x_zero": x.zero,
+        "y_zero": y.zero,
+        "x_scale": x.scale,
+        "y_scale": y.scale,
+        "count_include_pad": int(op.attrs.get("count_include_pad", 0)),
+    }
+
+
 def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
+    if op.attrs.get("requant") == "float":
+        return avgpool_f_s8(ins[0], **_float_attrs(graph, op))
     fn = maxpool_s8 if op.attrs["mode"] == "max" else avgpool_win_s8
     return fn(ins[0], **kernel_attrs(graph, op))
 
@@ -124,6 +173,16 @@ def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
 @register_forward(KIND, clamped=False)
 def forward(b: Builder, op: Op) -> None:
     kernel = "maxpool_s8" if op.attrs["mode"] == "max" else "avgpool_win_s8"
+    if op.attrs.get("requant") == "float":
+        b.emit(
+            "avgpool_f_s8",
+            {"x": b.act(op.inputs[0])},
+            {"y": b.def_act(op.output)},
+            _float_attrs(b.graph, op),
+            op.name,
+        )
+        emit_clamp_mask(b, op, -128, 127)
+        return
     b.emit(
         kernel, {"x": b.act(op.inputs[0])}, {"y": b.def_act(op.output)}, kernel_attrs(b.graph, op), op.name
     )
@@ -164,16 +223,19 @@ def avgpool_win_bwd_f32(
     stride_w: int,
     pad_top: int,
     pad_left: int,
+    count_include_pad: int = 0,
 ) -> np.ndarray:
     """dx f32[in_h, in_w, C]: for each output p in raster order, `d = g[p,c] / f32(n)` (n: the window's
-    in-bounds taps) added to each of those taps (sequential float32 sums from +0.0f, p ascending)."""
+    in-bounds taps, or kh*kw with `count_include_pad`) added to each in-bounds tap (sequential float32 sums
+    from +0.0f, p ascending)."""
     g = np.asarray(g, np.float32)
     ho, wo, c = g.shape
     dx = np.zeros((in_h, in_w, c), np.float32)
     for oy, ox, y0, y1, x0, x1 in _taps(
         in_h, in_w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, ho, wo
     ):
-        d = g[oy, ox] / np.float32((y1 - y0) * (x1 - x0))
+        n = kernel_h * kernel_w if count_include_pad else (y1 - y0) * (x1 - x0)
+        d = g[oy, ox] / np.float32(n)
         dx[y0:y1, x0:x1] += d
     return dx
 
@@ -220,7 +282,12 @@ def gradient(b: Builder, op: Op, g: str) -> None:
     else:
         _, h, w = b.graph.tensors[x].shape
         b.emit(
-            "avgpool_win_bwd_f32", {"g": g}, {"dx": dx}, {"in_h": h, "in_w": w, **geo}, op.name, "backward"
+            "avgpool_win_bwd_f32",
+            {"g": g},
+            {"dx": dx},
+            {"in_h": h, "in_w": w, **geo, "count_include_pad": int(a.get("count_include_pad", 0))},
+            op.name,
+            "backward",
         )
     b.contribute(x, dx)
 
@@ -240,6 +307,7 @@ def _emit_avg_bwd(s: Step, c: EmitContext) -> str:
         c.attr(s, "in_h"),
         c.attr(s, "in_w"),
         *(c.attr(s, k) for k in _BWD_KEYS),
+        c.attr(s, "count_include_pad", 0),
         c.out(s),
     )
 
@@ -260,3 +328,24 @@ def _emit_max_bwd(s: Step, c: EmitContext) -> str:
         *(c.attr(s, k) for k in _BWD_KEYS),
         c.out(s),
     )
+
+
+@emitter("avgpool_f_s8")
+def _emit_avg_f(s: Step, c: EmitContext) -> str:
+    h, w, ch = hwc_of(c.shape(s, "x"))
+    keys = (
+        "kernel_h",
+        "kernel_w",
+        "stride_h",
+        "stride_w",
+        "pad_top",
+        "pad_left",
+        "out_h",
+        "out_w",
+        "x_zero",
+        "y_zero",
+        "x_scale",
+        "y_scale",
+        "count_include_pad",
+    )
+    return call("avgpool_f_s8", c.buf(s, "x"), h, w, ch, *(c.attr(s, k) for k in keys), c.out(s))

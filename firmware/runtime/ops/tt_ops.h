@@ -42,6 +42,10 @@ void tt_qdwconv_f_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int
                      int8_t *y);
 void tt_qadd_ort_s8(const int8_t *a, const int8_t *b, int n, int32_t a_mult, int32_t b_mult, int32_t zconst,
                     int shift, int32_t y_zero, int8_t *y);
+void tt_avgpool_f_s8(const int8_t *x, int h, int w, int c, int kh, int kw, int stride_h, int stride_w, int pad_top,
+                     int pad_left, int out_h, int out_w, int32_t x_zero, int32_t y_zero, float x_scale,
+                     float y_scale, int count_include_pad, int8_t *y);
+void tt_lut_s8(const int8_t *x, int n, const int8_t *table, int8_t *y); /* y = table[x + 128] */
 void tt_mean_f_s8(const int8_t *x, int h, int w, int c, int32_t x_zero, int32_t y_zero, float scale, int8_t *y);
 
 /* ---- backward (float32) ---- */
@@ -58,7 +62,8 @@ void tt_qdwconv_wgrad_f32(const float *g, int ho, int wo, int c, const int8_t *x
                           int32_t x_zero, int k_in, int kh, int kw, int stride_h, int stride_w, int pad_top,
                           int pad_left, int dm, float *s);
 void tt_avgpool_win_bwd_f32(const float *g, int ho, int wo, int c, int in_h, int in_w, int kh, int kw,
-                            int stride_h, int stride_w, int pad_top, int pad_left, float *dx);
+                            int stride_h, int stride_w, int pad_top, int pad_left, int count_include_pad,
+                            float *dx);
 void tt_maxpool_bwd_f32(const float *g, int ho, int wo, int c, const int8_t *x, int h, int w, int kh, int kw,
                         int stride_h, int stride_w, int pad_top, int pad_left, float *dx);
 void tt_pad_bwd_f32(const float *g, int ho, int wo, int c, int pad_top, int pad_left, int in_h, int in_w,

@@ -3,7 +3,8 @@
 #include "ops/tt_ops.h"
 
 void tt_avgpool_win_bwd_f32(const float *g, int ho, int wo, int c, int in_h, int in_w, int kh, int kw,
-                            int stride_h, int stride_w, int pad_top, int pad_left, float *dx) {
+                            int stride_h, int stride_w, int pad_top, int pad_left, int count_include_pad,
+                            float *dx) {
     for (long i = 0; i < (long)in_h * in_w * c; ++i) dx[i] = 0.0f;
     for (int oy = 0; oy < ho; ++oy) {
         int y0 = oy * stride_h - pad_top;
@@ -11,7 +12,7 @@ void tt_avgpool_win_bwd_f32(const float *g, int ho, int wo, int c, int in_h, int
         for (int ox = 0; ox < wo; ++ox) {
             int x0 = ox * stride_w - pad_left;
             int xa = x0 < 0 ? 0 : x0, xb = x0 + kw > in_w ? in_w : x0 + kw;
-            float n = (float)((yb - ya) * (xb - xa));
+            float n = (float)(count_include_pad ? kh * kw : (yb - ya) * (xb - xa));
             const float *gp = g + ((long)oy * wo + ox) * c;
             for (int ch = 0; ch < c; ++ch) {
                 float d = gp[ch] / n;
