@@ -137,3 +137,14 @@ def test_depth_multiplier_gradients_vs_torch() -> None:
     _close(conv.qdwconv_bwd_input_f32(g, w8, s_w, h, w, **geo), xt.grad[0].permute(1, 2, 0))
     sums = conv.qdwconv_wgrad_f32(g, x8, 2, co, 3, 3, **geo)
     _close(sums * s_w, wt.grad[:, 0].permute(1, 2, 0))
+
+
+def test_avgpool_count_include_pad_vs_torch() -> None:
+    rng = np.random.default_rng(6)
+    x = torch.tensor(rng.standard_normal((1, 3, 7, 6)), requires_grad=True)
+    y = F.avg_pool2d(x, 3, 2, padding=1, count_include_pad=True)
+    g = rng.standard_normal(y.shape[1:]).astype(np.float32)
+    (y * torch.tensor(g[None].astype(np.float64))).sum().backward()
+    a = {"kernel_h": 3, "kernel_w": 3, "stride_h": 2, "stride_w": 2, "pad_top": 1, "pad_left": 1}
+    ours = pool.avgpool_win_bwd_f32(g.transpose(1, 2, 0).copy(), 7, 6, **a, count_include_pad=1)
+    _close(ours, x.grad[0].permute(1, 2, 0))

@@ -4,6 +4,7 @@ windows)."""
 
 from __future__ import annotations
 
+import ctypes as C
 import shutil
 
 import numpy as np
@@ -209,3 +210,106 @@ def test_depth_multiplier_native(
     ref = conv.qdwconv_wgrad_f32(g, x, -4, 4, k[0], k[1], **geo, depth_multiplier=dm)
     got = blib.wgrad("qdwconv_wgrad_f32", g, x, -4, 4, k[0], k[1], **geo, depth_multiplier=dm)
     assert np.array_equal(got, ref)
+
+
+def test_ort_kernels_native(lib: OpsNative) -> None:
+    """numerics "ort": float-requant conv / depthwise, MLAS QLinearAdd, global and windowed average pools,
+    the re-quantizing LUT."""
+    from tinytrain.ops import add, requant
+
+    rng = np.random.default_rng(13)
+    x = rng.integers(-128, 128, (7, 6, 4)).astype(np.int8)
+    wt = rng.integers(-127, 128, (5, 3, 3, 4)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, 5).astype(np.int32)
+    scale = conv.ort_scales(0.05, rng.uniform(0.002, 0.02, 5), 0.1)
+    a = {
+        "x_zero": 3,
+        "y_zero": -2,
+        "act_min": -128,
+        "act_max": 127,
+        "stride_h": 2,
+        "stride_w": 1,
+        "pad_top": 1,
+        "pad_left": 1,
+        "out_h": 4,
+        "out_w": 6,
+    }
+
+    def run(name: str, *args: object, shape: tuple[int, ...]) -> np.ndarray:
+        y = np.zeros(shape, np.int8)
+        conv_args = [np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v for v in args]
+        lib._call(name, *conv_args, y)
+        return y
+
+    tail = [
+        a[k]
+        for k in (
+            "x_zero",
+            "y_zero",
+            "act_min",
+            "act_max",
+            "stride_h",
+            "stride_w",
+            "pad_top",
+            "pad_left",
+            "out_h",
+            "out_w",
+        )
+    ]
+    ref = conv.qconv_f_s8(x, wt, bias, scale, **a)
+    got = run("qconv_f_s8", x, 7, 6, 4, wt, 5, 3, 3, bias, scale.astype(np.float32), *tail, shape=ref.shape)
+    assert np.array_equal(got, ref) and len(np.unique(ref)) > 10
+    wd = rng.integers(-127, 128, (3, 3, 4)).astype(np.int8)
+    sd = conv.ort_scales(0.05, rng.uniform(0.002, 0.02, 4), 0.1)
+    ref = conv.qdwconv_f_s8(x, wd, bias[:4], sd, **a)
+    got = run(
+        "qdwconv_f_s8",
+        x,
+        7,
+        6,
+        4,
+        wd,
+        3,
+        3,
+        bias[:4].copy(),
+        sd.astype(np.float32),
+        *tail,
+        1,
+        shape=ref.shape,
+    )
+    assert np.array_equal(got, ref)
+    b = rng.integers(-128, 128, x.shape).astype(np.int8)
+    p = add.ort_params(0.05, 0.07, 0.09, 3, -5)
+    ref = add.qadd_ort_s8(x, b, **p, y_zero=4)
+    got = run(
+        "qadd_ort_s8", x, b, x.size, p["a_mult"], p["b_mult"], p["zconst"], p["shift"], 4, shape=x.shape
+    )
+    assert np.array_equal(got, ref)
+    ref = mean.mean_f_s8(x, 3, -1, 0.0123)
+    y = np.zeros((1, 1, 4), np.int8)
+    lib.lib.tt_mean_f_s8(
+        *[C.c_void_p(x.ctypes.data)],
+        C.c_int(7),
+        C.c_int(6),
+        C.c_int(4),
+        C.c_int(3),
+        C.c_int(-1),
+        C.c_float(0.0123),
+        C.c_void_p(y.ctypes.data),
+    )
+    assert np.array_equal(y, ref)
+    for cip in (0, 1):
+        ref = pool.avgpool_f_s8(x, 3, 3, 2, 2, 1, 1, 4, 3, 3, -2, 0.05, 0.04, cip)
+        y = np.zeros(ref.shape, np.int8)
+        ints = [7, 6, 4, 3, 3, 2, 2, 1, 1, 4, 3, 3, -2]
+        lib.lib.tt_avgpool_f_s8(
+            C.c_void_p(x.ctypes.data),
+            *[C.c_int(v) for v in ints],
+            C.c_float(0.05),
+            C.c_float(0.04),
+            C.c_int(cip),
+            C.c_void_p(y.ctypes.data),
+        )
+        assert np.array_equal(y, ref)
+    tab = requant.table(0.05, 3, 0.08, -7)
+    assert np.array_equal(run("lut_s8", x, x.size, tab, shape=x.shape), requant.lut_s8(x, tab))
