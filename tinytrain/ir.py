@@ -265,7 +265,7 @@ class Graph:
             c, h, w = self.tensors[self.input].shape
             raise TinytrainError(
                 f"model {self.name!r} (imported, input {(c, h, w)} (C, H, W)) runs at its own input size "
-                f"only; resolution {resolution} differs"
+                f"only; resolution {resolution} differs (pass --resolution {h})"
             )
         tensors = dict(self.tensors)
         c, _, _ = tensors[self.input].shape

@@ -20,6 +20,9 @@ FORMATS = {
 }
 
 
+NUMERICS = {"tflm": "TFLite Micro's integer kernels", "ort": "onnxruntime's CPU kernels"}
+
+
 def import_model(path: str | Path) -> Graph:
     """Parse a `.tflite` file (full-integer int8; numerics "tflm": TFLite Micro's integer kernels, bit for
     bit)
@@ -107,7 +110,12 @@ def summary(graph: Graph) -> dict[str, Any]:
     layers = [
         {
             "layer": op.name,
-            "op": op.attrs.get("source_op", op.kind),
+            "op": str(op.attrs.get("source_op", op.kind))
+            + (
+                " dw"
+                if op.attrs.get("depthwise") and "DEPTHWISE" not in str(op.attrs.get("source_op"))
+                else ""
+            ),
             "kernel": f"{op.attrs.get('kernel_h', '?')}x{op.attrs.get('kernel_w', '?')}",
             "out": list(graph.tensors[op.output].shape),
             "params": int(op.weight.size + op.bias.size),
@@ -142,8 +150,8 @@ def summary(graph: Graph) -> dict[str, Any]:
 def format_summary(s: dict[str, Any], out_dir: str) -> str:
     inp = s["input"]
     lines = [
-        f"imported {s['source']} -> {out_dir} (tinytrain-ir/1, numerics {s['numerics']}: TFLite Micro's "
-        f"integer kernels, bit for bit)",
+        f"imported {s['source']} -> {out_dir} (tinytrain-ir/1, numerics {s['numerics']}: "
+        f"{NUMERICS.get(s['numerics'], s['numerics'])}, bit for bit)",
         f"input   {inp['shape']} {inp['layout']} {inp['type']}; int8 scale {inp['int8_scale']:.6g} "
         f"zero point {inp['int8_zero']} (infer takes int8 [N, ...] in this layout)",
         f"output  {s['classes']} int8 logits",

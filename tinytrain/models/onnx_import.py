@@ -113,10 +113,14 @@ class _Onnx:
         return float(np.float32(s[0])), int(z.reshape(-1)[0])
 
     def layer(self, node: Any, kind: str) -> str:
-        base = node.name.strip("/").split("/")[0] if node.name else ""
-        parts = [p for p in (node.name or "").split("/") if p]
-        if len(parts) >= 2:
-            base = parts[-2]
+        """The PyTorch module path in torch.onnx's node name ('/3/body/body.0/Conv' -> '3.body.0')."""
+        parts: list[str] = []
+        for comp in [p for p in (node.name or "").split("/") if p][:-1]:
+            if parts and comp.startswith(parts[-1] + "."):
+                parts[-1] = comp  # a child scope repeats its parent's name: body -> body.0
+            else:
+                parts.append(comp)
+        base = ".".join(parts)
         base = "".join(c if c.isalnum() or c in "_.-" else "_" for c in base) or kind
         name, n = base, 1
         while name in self.names or name in ("input", "logits", "loss"):
