@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
 """Build the committed test models under tests/models/data with the real tools.
 
-Two steps, two environments (TensorFlow is never a dependency of tinytrain or its CI):
+Three steps, two environments (TensorFlow is never a dependency of tinytrain or its CI):
 
   generate  needs tensorflow-cpu, torch, onnx, onnxruntime (a separate venv):
             Keras models -> tf.lite.TFLiteConverter (full-integer int8, representative dataset);
             PyTorch models -> torch.onnx.export -> onnxruntime.quantization.quantize_static (QDQ, QOperator);
             the bad inputs for the importer's error tests; manifest.json.
-  oracle    needs tflite-micro, onnxruntime, numpy (the project venv): for every good model, 32 seeded
+  oracle    needs tflite-micro, onnx, onnxruntime, numpy (the project venv): for every good model, 32 seeded
             inputs and the outputs of the TFLite Micro interpreter / onnxruntime -> NAME.io.npz;
             README.md from the manifest.
 
-  all       generate, then runs `oracle` in --oracle-python (default: this interpreter).
+  crosscheck  informative, needs tensorflow-cpu: runs TFLite's own interpreter (reference and
+            optimized kernels) on each .tflite oracle's inputs, records how far it is from TFLite Micro.
+
+  all       generate, `oracle` in --oracle-python (default: this interpreter), crosscheck.
 
     python3 -m venv /tmp/tfvenv
     /tmp/tfvenv/bin/pip install tensorflow-cpu onnx onnxruntime numpy torch==2.13.0 -c constraints.txt
     /tmp/tfvenv/bin/python scripts/make_test_models.py all --oracle-python .venv/bin/python
 
-Everything is seeded; the manifest records the tool versions that produced the files.
+Everything is seeded and a full run reproduces the committed files byte for byte; the manifest records
+the tool versions that produced them.
 """
 
 from __future__ import annotations
@@ -345,6 +349,18 @@ def _keras_specs() -> list[dict[str, Any]]:
             what="BAD: 16x8 quantization (int16 activations, int8 weights)",
         ),
         dict(
+            name="bad_unsupported_op",
+            build=seq(small, L.Conv2D(4, 3, padding="same"), L.Activation("tanh")),
+            what="BAD (an op tinytrain lacks): CONV_2D then TANH",
+        ),
+        dict(
+            name="bad_fused_relu_n1_to_1",
+            build=seq(
+                small, L.Conv2D(4, 3, padding="same"), L.Lambda(lambda t: keras.ops.clip(t, -1.0, 1.0))
+            ),
+            what="BAD (a fused activation tinytrain lacks): CONV_2D + fused RELU_N1_TO_1 (a clip to [-1, 1])",
+        ),
+        dict(
             name="bad_dilated",
             build=seq(img, L.Conv2D(4, 3, padding="same", dilation_rate=2), batch=1),
             what="BAD (unsupported option): CONV_2D 3x3 with dilation 2",
@@ -612,9 +628,49 @@ def cmd_generate(only: set[str] | None, formats: set[str]) -> None:
     save_manifest(manifest)
 
 
+def _lsb_diff(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return {"max": float(d.max()), "elements": int((d > 0).sum()), "of": int(d.size)}
+
+
+def cmd_crosscheck() -> None:
+    """Informative, needs TensorFlow: TFLite's own interpreter (reference kernels, and the default
+    optimized ones) on each oracle's inputs, compared with the TFLite Micro outputs -> manifest, README."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    from make_test_models_readme import write_readme
+
+    manifest = load_manifest()
+    resolvers = {
+        "tflite_builtin_ref_vs_tflm": tf.lite.experimental.OpResolverType.BUILTIN_REF,
+        "tflite_optimized_vs_tflm": tf.lite.experimental.OpResolverType.AUTO,
+    }
+    for name, entry in manifest["models"].items():
+        if entry["format"] != "tflite" or entry.get("bad") or "oracle" not in entry:
+            continue
+        oracle = np.load(DATA / entry["oracle"])
+        for key, resolver in resolvers.items():
+            interp = tf.lite.Interpreter(
+                model_path=str(DATA / entry["file"]), experimental_op_resolver_type=resolver
+            )
+            interp.allocate_tensors()
+            i = interp.get_input_details()[0]["index"]
+            o = interp.get_output_details()[0]["index"]
+            ys = []
+            for x in oracle["x"]:
+                interp.set_tensor(i, x[None])
+                interp.invoke()
+                ys.append(interp.get_tensor(o)[0])
+            entry[key] = _lsb_diff(np.stack(ys), oracle["y"])
+        print(name, entry["tflite_builtin_ref_vs_tflm"], entry["tflite_optimized_vs_tflm"])
+    manifest["versions"]["tensorflow (crosscheck)"] = tf.__version__
+    save_manifest(manifest)
+    write_readme(DATA, manifest)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=["generate", "oracle", "all"])
+    ap.add_argument("step", choices=["generate", "oracle", "crosscheck", "all"])
     ap.add_argument("--only", nargs="*", help="model names (default: all)")
     ap.add_argument("--formats", nargs="*", default=["tflite", "onnx"], choices=["tflite", "onnx"])
     ap.add_argument("--oracle-python", default=sys.executable, help="python with tflite_micro + onnxruntime")
@@ -627,7 +683,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [args.oracle_python, str(Path(__file__).resolve()), "oracle"]
         if args.only:
             cmd += ["--only", *args.only]
-        return subprocess.call(cmd)
+        rc = subprocess.call(cmd)
+        if rc:
+            return rc
+    if args.step in ("crosscheck", "all"):
+        cmd_crosscheck()
     if args.step == "oracle":
         from make_test_models_oracle import cmd_oracle
 

@@ -102,7 +102,15 @@ def _torch_specs() -> list[dict[str, Any]]:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.cat([torch.relu(self.a(x)), self.b(x)], dim=1)
 
-    img = (3, 10, 10)
+    class Reshape(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x).reshape(1, 16, 16)
+
+    img = (3, 8, 8)
     small = (4, 8, 8)
     return [
         dict(
@@ -122,15 +130,27 @@ def _torch_specs() -> list[dict[str, Any]]:
         ),
         dict(
             name="conv2d_3x3_s2",
-            build=lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU()),
+            build=lambda: nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.ReLU()),
             shape=img,
             what="Conv2d 3x3 stride 2 pad 1 + ReLU",
         ),
         dict(
             name="conv2d_1x3",
-            build=lambda: nn.Conv2d(3, 8, (1, 3), padding=(0, 1)),
+            build=lambda: nn.Conv2d(3, 4, (1, 3), padding=(0, 1)),
             shape=img,
             what="Conv2d kernel 1x3, padding (0, 1)",
+        ),
+        dict(
+            name="conv2d_3x3_valid",
+            build=lambda: nn.Conv2d(3, 4, 3),
+            shape=img,
+            what="Conv2d 3x3, no padding",
+        ),
+        dict(
+            name="conv2d_3x1_s2x1",
+            build=lambda: nn.Conv2d(3, 4, (3, 1), stride=(2, 1), padding=(1, 0)),
+            shape=img,
+            what="Conv2d kernel 3x1, stride (2, 1), padding (1, 0)",
         ),
         dict(
             name="depthwise_3x3",
@@ -163,12 +183,32 @@ def _torch_specs() -> list[dict[str, Any]]:
             shape=img,
             what="Conv2d 1x1 then AdaptiveAvgPool2d(1) (GlobalAveragePool)",
         ),
+        dict(
+            name="pad",
+            build=lambda: nn.Sequential(nn.Conv2d(4, 4, 1), nn.ZeroPad2d((2, 1, 1, 2))),
+            shape=small,
+            what="Conv2d 1x1 then ZeroPad2d(left 2, right 1, top 1, bottom 2) (Pad)",
+        ),
+        dict(name="reshape", build=Reshape, shape=small, what="Conv2d 1x1 then reshape 4x8x8 -> 16x16"),
+        dict(
+            name="hardswish",
+            build=lambda: nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.Hardswish()),
+            shape=small,
+            what="Conv2d 3x3 then Hardswish: exported as HardSigmoid, Mul (HardSigmoid stays float in "
+            "QOperator form)",
+        ),
         dict(name="concat", build=Concat, shape=small, what="torch.cat of a 1x1 conv + ReLU and a 3x3 conv"),
         dict(
             name="conv1d",
             build=lambda: nn.Sequential(nn.Conv1d(3, 8, 3, padding=1), nn.ReLU()),
             shape=(3, 64),
             what="Conv1d(3, 8, k3, pad 1) + ReLU",
+        ),
+        dict(
+            name="max_pool1d",
+            build=lambda: nn.Sequential(nn.Conv1d(3, 4, 1), nn.MaxPool1d(2)),
+            shape=(3, 64),
+            what="Conv1d 1x1 then MaxPool1d(2)",
         ),
     ]
 

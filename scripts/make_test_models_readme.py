@@ -32,7 +32,8 @@ input/output names, shapes, dtypes, scales and zero points, and the tool version
 `tests/models/test_model_files.py` re-runs every oracle and checks shapes, dtypes and determinism.
 Conventions of the converters worth knowing: Keras' dynamic batch gives `shape_signature` -1 in
 dimension 0 (the files keep it, as deployed models do); a Keras Conv1D or 1-D pool arrives as
-EXPAND_DIMS -> CONV_2D / MAX_POOL_2D -> RESHAPE; a Flatten with a dynamic batch computes its shape at
+EXPAND_DIMS -> CONV_2D / MAX_POOL_2D -> RESHAPE (a `tf.squeeze` also arrives as RESHAPE: this converter
+writes no SQUEEZE); a Flatten with a dynamic batch computes its shape at
 run time (SHAPE, STRIDED_SLICE, PACK -> RESHAPE); quantize_static folds ReLU/ReLU6 into the output
 quantizer (no Relu/Clip node remains), leaves a pool alone in float (so the ONNX pools follow a conv),
 and writes a Gemm in QOperator form as `com.microsoft.QGemm`.
@@ -40,12 +41,14 @@ and writes a Gemm in QOperator form as `com.microsoft.QGemm`.
 ## Regenerate
 
 ```
-python3 -m venv /tmp/tfvenv
+python3 -m venv /tmp/tfvenv   # generation only: TensorFlow never enters the project's environment
 /tmp/tfvenv/bin/pip install tensorflow-cpu onnx onnxruntime numpy torch==2.13.0 -c constraints.txt
-/tmp/tfvenv/bin/python scripts/make_test_models.py generate          # .tflite, .onnx, manifest.json
-PYTHONPATH=. /work/venv/bin/python scripts/make_test_models.py oracle # *.io.npz + this README
+/tmp/tfvenv/bin/python scripts/make_test_models.py all --oracle-python PROJECT_VENV/bin/python
 ```
-(`all --oracle-python PY` does both; `--only NAME ...` and `--formats tflite|onnx` restrict a run.)
+`all` = `generate` (tfvenv: .tflite, .onnx, manifest.json), `oracle` (any python with numpy,
+tflite-micro, onnx, onnxruntime: *.io.npz and this README) and `crosscheck` (tfvenv: TFLite vs TFLite
+Micro, below); each step also runs alone. `--only NAME ...` and `--formats tflite onnx` restrict
+`generate` (run `oracle` after it). A full run reproduces every committed file byte for byte.
 Everything is seeded ({seed}); weights are drawn by the script (He-normal kernels, non-zero biases,
 BatchNorm statistics away from identity: the converter folds them), calibration is {calib} inputs
 uniform in [-1, 1).
@@ -56,19 +59,29 @@ TFLite Micro (`pip install tflite-micro`; note: `import tflite_micro` then `tfli
 `from tflite_micro import runtime`; `import tflite_micro.runtime` fails):
 ```python
 import tflite_micro
-interp = tflite_micro.runtime.Interpreter.from_file(path, arena_size=1 << 20)  # or .from_bytes(data, ...)
-d = interp.get_input_details(0)   # {{'dtype', 'shape', 'quantization_parameters': {{'scales', 'zero_points',
-                                  #   'quantized_dimension'}}}}; get_output_details(0) likewise
-interp.set_input(x[None], 0)      # x: one sample, numpy array of d['dtype'], shape d['shape'] (batch 1)
+
+# or .from_bytes(data, arena_size=...)
+interp = tflite_micro.runtime.Interpreter.from_file(path, arena_size=1 << 20)
+# {{'dtype', 'shape', 'quantization_parameters': {{'scales', 'zero_points', 'quantized_dimension'}}}};
+# get_output_details(0) likewise
+d = interp.get_input_details(0)
+# x: one sample, a numpy array of d['dtype'] and shape d['shape'] (batch 1)
+interp.set_input(x[None], 0)
 interp.invoke()
-y = interp.get_output(0)          # numpy array, shape with the batch dimension
+y = interp.get_output(0)  # numpy array, shape with the batch dimension
 ```
 The default arena is 10x the file size; the oracle passes `arena_size=1 << 20`.
-Ops of a `.tflite` without TensorFlow: the `tflite` package (flatbuffer schema) or `manifest.json`.
+The flatbuffer without TensorFlow: `tflite_micro.runtime.convert_bytearray_to_object(bytearray(data))`
+returns the schema's object tree (`.subgraphs[0].operators[i].opcodeIndex`, `.builtinOptions`,
+`.tensors[j].type / .shape / .shapeSignature / .quantization`); `tflite_micro.runtime.schema_fb` has the
+enums (`BuiltinOperator`, `TensorType`, `ActivationFunctionType`, `Padding`) and
+`runtime.get_builtin_code_from_operator_code(model.operatorCodes[k])` the op code
+(see `tests/models/test_model_files.py`).
 
 onnxruntime:
 ```python
 import onnxruntime as ort
+
 s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 y = s.run(None, {{s.get_inputs()[0].name: x[None]}})[0]
 ```
@@ -77,6 +90,24 @@ y = s.run(None, {{s.get_inputs()[0].name: x[None]}})[0]
 
 | file | bytes | what | input (layout) | output | quantization | ops |
 | --- | ---: | --- | --- | --- | --- | --- |
+"""
+
+
+CROSSCHECK = """
+## TFLite Micro is the oracle, not TFLite
+
+`make_test_models.py crosscheck` ran TensorFlow's `tf.lite.Interpreter` on every `.tflite` oracle's
+inputs, with its reference kernels (`OpResolverType.BUILTIN_REF`) and with its default optimized
+kernels, and counted the output elements that differ from TFLite Micro's (in output LSB; in float
+units for the float-I/O model). An importer that must equal TFLite Micro cannot use TFLite as its
+reference. The reference-kernel differences below were traced (with TF 2.21, TFLM 0.dev20261023) to
+FULLY_CONNECTED with per-channel weights: recomputing its output from its input tensor, TFLite Micro
+rounds twice, the gemmlowp way (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT), where
+TFLite's reference per-channel FULLY_CONNECTED rounds once (`(acc * M + 2^(n-1)) >> n`); both use
+M, shift = QuantizeMultiplier(double(s_in) * double(s_w[c]) / double(s_out)). Models with any difference:
+
+| file | TFLite reference kernels vs TFLM | TFLite optimized kernels vs TFLM |
+| --- | --- | --- |
 """
 
 
@@ -103,6 +134,20 @@ def write_readme(data: Path, manifest: dict[str, Any]) -> None:
             f"| `{entry['file']}` | {size} | {entry['what']} | {ins} | {outs} | "
             f"{entry.get('quantization', '')} | {ops} |\n"
         )
+    checked = {
+        n: e for n, e in manifest["models"].items() if "tflite_builtin_ref_vs_tflm" in e and "oracle" in e
+    }
+    if checked:
+        lines.append(CROSSCHECK)
+        for e in checked.values():
+            ref, opt = e["tflite_builtin_ref_vs_tflm"], e["tflite_optimized_vs_tflm"]
+            if ref["elements"] or opt["elements"]:
+                lines.append(
+                    f"| `{e['file']}` | {ref['elements']} of {ref['of']} (max {ref['max']:g}) | "
+                    f"{opt['elements']} of {opt['of']} (max {opt['max']:g}) |\n"
+                )
+        same = [n for n, e in checked.items() if not e["tflite_optimized_vs_tflm"]["elements"]]
+        lines.append(f"\nIdentical to TFLite Micro with both kernel sets: {', '.join(same) or 'none'}.\n")
     lines.append("\n## Tool versions\n\n")
     for k, v in manifest["versions"].items():
         lines.append(f"- {k}: {v}\n")

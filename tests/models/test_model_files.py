@@ -114,6 +114,8 @@ def test_bad_tflite_files_have_their_defect() -> None:
         "bad_float",
         "bad_dynamic_range",
         "bad_int16x8",
+        "bad_unsupported_op",
+        "bad_fused_relu_n1_to_1",
         "bad_dilated",
         "bad_dynamic_shape",
         "bad_two_inputs",
@@ -124,6 +126,9 @@ def test_bad_tflite_files_have_their_defect() -> None:
     assert _tensor_types("bad_float") == {tt.FLOAT32}
     assert {tt.FLOAT32, tt.INT8} <= _tensor_types("bad_dynamic_range")
     assert tt.INT16 in _tensor_types("bad_int16x8")
+    assert _op_names(_model_t("bad_unsupported_op.tflite")) == ["CONV_2D", "TANH"]
+    fused = _model_t("bad_fused_relu_n1_to_1.tflite").subgraphs[0].operators[0].builtinOptions
+    assert fused.fusedActivationFunction == rt.schema_fb.ActivationFunctionType.RELU_N1_TO_1
     conv = _model_t("bad_dilated.tflite").subgraphs[0].operators[0]
     assert _op_names(_model_t("bad_dilated.tflite")) == ["CONV_2D"]
     assert (conv.builtinOptions.dilationHFactor, conv.builtinOptions.dilationWFactor) == (2, 2)
