@@ -2,9 +2,9 @@
 
 Run in its own process by the matrix runner (`python -m tinytrain.bench.row SPEC.json OUT.json WORK_DIR`),
 so a crash, a hang or a fault loses only this row. Never raises for a failed run: the row gets the status
-and the error. Stages reuse tinytrain.emulate's building blocks: the plan is made here first (a plan that
+and the error. Stages reuse the job's (tinytrain.job): the plan is made here first (a plan that
 does not fit is reported with its predicted figures, `does-not-fit`, and nothing is built); a fitting one
-goes through `emulate()` with `evaluate=False`, `max_test=0` and `steps` (2-3) training steps.
+goes through `tinytrain.job.emulate()` with `evaluate=False`, `max_test=0` and `steps` (2-3) training steps.
 """
 
 from __future__ import annotations
@@ -49,15 +49,9 @@ def _status_of_error(msg: str) -> str:
 
 def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, Any]:
     """-> {"row": CSV columns, "detail": per-kernel profile etc.}"""
-    from tinytrain.compiler import DEFAULT_UPDATE_RULE
-    from tinytrain.emulate import (
-        EmulateConfig,
-        FirmwareFault,
-        compile_program,
-        emulate,
-        load_graph,
-        plan_program,
-    )
+    from emulation.boards import get_board
+    from tinytrain.compiler import CompileOptions
+    from tinytrain.job import EmulateConfig, FirmwareFault, assemble, emulate
     from tinytrain.schedule import check_fits
 
     t0 = time.perf_counter()
@@ -80,9 +74,17 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         return {"row": row, "detail": detail}
 
     try:
-        graph = load_graph(spec.model, spec.resolution, spec.classes, 0)
-        program = compile_program(graph, spec.scheme, DEFAULT_UPDATE_RULE)
-        plan = plan_program(program, spec.board)
+        board = get_board(spec.board)
+        asm = assemble(
+            spec.model,
+            spec.scheme,
+            CompileOptions(),
+            resolution=spec.resolution,
+            classes=spec.classes,
+            board=board,
+        )
+        program, plan = asm.program, asm.plan
+        assert plan is not None
     except Exception as exc:  # a bad spec or a compiler error: this row only
         detail["traceback"] = traceback.format_exc()
         return done("failed", f"compile/plan: {type(exc).__name__}: {exc}")
@@ -97,7 +99,7 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
             detail["kernel_phases"][st.kernel].append(st.phase)
     detail["plan"] = {"arena": plan.arena, "strategy": plan.strategy, "breakdown": dict(plan.breakdown)}
     try:
-        check_fits(plan, spec.board)
+        check_fits(plan, board)
     except TinytrainError as exc:
         budget = plan.sram_budget or 0
         return done(

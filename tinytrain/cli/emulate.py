@@ -3,7 +3,10 @@ board (QEMU), compare it with the host reference, and print a summary or the run
 
 `--defaults` runs the embedded default job (MCUNet-5FPS with a new 2-class head, scheme paper:99kb, the
 `faces` dataset at 80x80, board m7, 3 epochs, the classifier-only scheme `last` trained on the host as the
-baseline) and writes its report to results/main-job/; any option given beside it overrides that default.
+baseline) and writes its report to ./results/main-job/ (from the repository root: the committed main-job
+report); any option given beside it overrides that default, and such a variant writes its report to
+./results/reports/<job key>/ instead, never over the main job's. Outputs go under the current directory
+(./build/emulate/<job key>, ./results/runs/) unless --report / --no-save say otherwise.
 While it runs it prints a progress line every ~5% of the steps; at the end a short summary (SRAM measured
 vs predicted vs the board's budget, instructions per step by phase, the estimated time per step,
 held-out accuracy before -> after and the baseline's, whether every step matched the host reference, where
@@ -13,7 +16,9 @@ run finished and matched the host reference, 1 when it finished but did not matc
 firmware faulted (the report names the kernel from the PC's symbol). `--momentum MU` and `--accumulate N`
 train with SGD momentum and mini-batches of N samples (docs/numerics.md, "Momentum and mini-batches"); a
 step count that is not a multiple of N is run anyway, with a warning: the trailing partial batch is
-accumulated but never applied, on the device and on the host alike.
+accumulated but never applied, on the device and on the host alike. The compiler's switches
+(`--no-reorder`, `--no-split-weights`, `--no-patch`, `--patch-grid G`, ...) are those of `tinytrain compile`:
+they reach the firmware, so a lever's SRAM saving is measured on the board, not only predicted.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from tinytrain import TinytrainError
+from tinytrain.cli.levers import add_lever_flags, lever_options
 
 if TYPE_CHECKING:
-    from tinytrain.emulate import EmulateConfig
+    from tinytrain.job import EmulateConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="mini-batches of N samples, one update per N steps (default 1); a trailing partial batch is "
         "accumulated but never applied (warned)",
     )
+    add_lever_flags(p)
     p.add_argument("--seed", type=int, help="seed of the split and the training order (default 0)")
     p.add_argument("--max-test", type=int, help="evaluate on at most this many test images")
     p.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluation before/after")
@@ -107,10 +114,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--report",
         metavar="DIR",
         help="write report.html, learning_curve.png, memory_breakdown.png and record.json to DIR "
-        "(--defaults: results/main-job)",
+        "(--defaults: ./results/main-job for the main job itself, else ./results/reports/<job key>)",
     )
     p.add_argument("--no-report", action="store_true", help="do not write the report")
-    p.add_argument("--no-save", action="store_true", help="do not write the record under results/runs/")
+    p.add_argument("--no-save", action="store_true", help="do not write the record under ./results/runs/")
     p.add_argument(
         "--json", action="store_true", help="print the run record as JSON (progress goes to stderr)"
     )
@@ -118,7 +125,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulateConfig:
-    from tinytrain.emulate import DEFAULTS, MAIN_JOB_REPORT, EmulateConfig
+    from tinytrain.job import DEFAULTS, EmulateConfig
+    from tinytrain.job.paths import report_dir
 
     given = {
         "model": args.model,
@@ -152,36 +160,37 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         if "steps" not in given and "epochs" not in given:
             raise TinytrainError("give --steps N (or --epochs N)")
         fields = given
-    cfg = EmulateConfig(**fields)
+    from tinytrain.compiler import check_optimizer
+
+    try:
+        check_optimizer(fields.get("momentum", 0.0), fields.get("accumulate", 1))
+    except TinytrainError as exc:
+        raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
+    cfg = EmulateConfig.from_fields(**fields, **lever_options(args))
     if args.no_baseline:
         cfg.baseline = None
     if args.report:
         cfg.report_dir = args.report
-    elif args.defaults and not args.no_report:
-        cfg.report_dir = str(MAIN_JOB_REPORT)
     cfg.evaluate = not args.no_eval
     cfg.check_reference = not args.no_reference
     cfg.backend = "host" if args.host else "qemu"
     cfg.source = "flash" if args.flash_dataset else "semihost"
     cfg.profile = not args.no_profile
     cfg.save_record = not args.no_save
+    if args.defaults and not args.report and not args.no_report:  # once the whole config is known
+        cfg.report_dir = str(report_dir(cfg.is_main_job(), cfg.key()))
     if cfg.classes is not None and cfg.classes < 2:
         raise TinytrainError("--classes must be at least 2")
     if cfg.resolution < 8:
         raise TinytrainError("--resolution must be at least 8")
     if cfg.lr <= 0:
         raise TinytrainError("--lr must be positive")
-    from tinytrain.compiler import check_optimizer
-
-    try:
-        check_optimizer(cfg.momentum, cfg.accumulate)
-    except TinytrainError as exc:
-        raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
     return cfg
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinytrain.emulate import emulate, summary
+    from tinytrain.job import emulate
+    from tinytrain.report import summary
 
     cfg = config_from_args(args)
     out = sys.stderr if args.json else sys.stdout

@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from emulation.boards import DEFAULT_BOARD
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -26,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3)")
     p.add_argument("--dataset", default="digits", choices=("faces", "digits"), help="shipped dataset")
     p.add_argument("--budget", required=True, type=float, help="predicted total SRAM budget, KB (1024 B)")
-    p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
+    p.add_argument(
+        "--board", default=DEFAULT_BOARD, help=f"board profile: m7, m4, stm32f405 (default {DEFAULT_BOARD})"
+    )
     p.add_argument("--resolution", type=int, default=128, help="input resolution (default 128)")
     p.add_argument("--out", required=True, metavar="FILE.json", help="write the scheme here")
     p.add_argument(
@@ -53,15 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tinytrain.data import load_dataset
-    from tinytrain.models import load_model
-    from tinytrain.models.head import replace_head
+    from tinytrain.job.prepare import load_graph
     from tinytrain.schedule import board_sram_bytes
     from tinytrain.sparse.contrib import AnalysisSettings, Contributions, analyze
     from tinytrain.sparse.cost import CostModel
     from tinytrain.sparse.search import search
 
     ds = load_dataset(args.dataset, 8)
-    graph = replace_head(load_model(args.model, args.resolution), ds.classes)
+    graph = load_graph(args.model, args.resolution, ds.classes, fresh_head=True)
     cost = CostModel(graph, args.board)
     budget = int(round(args.budget * 1024))
     sram = board_sram_bytes(args.board)

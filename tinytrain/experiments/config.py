@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
 
 MODEL = "mcunet-5fps"
@@ -86,7 +87,7 @@ class Settings:
     deep_sweep_seeds: int = 1
     warmup_fraction: float = 0.05
     split_seed: int = 0
-    board: str = "m7"
+    board: str = DEFAULT_BOARD
     memory_resolution: int = 128  # the paper's resolution, memory is reported at this one too
     #: update rule of the int8 + QAS runs of the sweep, Table 1 and Fig. 9 (the rounding suite runs all three)
     rule: str = DEFAULT_RULE
