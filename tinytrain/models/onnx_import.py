@@ -36,6 +36,7 @@ SUPPORTED = (
     "MaxPool",
     "QLinearAveragePool / AveragePool (QDQ)",
     "QLinearConcat / Concat (QDQ)",
+    "Pad (constant)",
     "QLinearGlobalAveragePool / GlobalAveragePool (QDQ)",
     "Flatten",
     "QuantizeLinear (input)",
@@ -297,6 +298,8 @@ class _Onnx:
             return self.avgpool(i, node)
         if op in ("QLinearConcat", "Concat"):
             return self.concat(i, node)
+        if op == "Pad":
+            return self.pad(i, node)
         raise self.fail(
             i,
             node,
@@ -663,6 +666,55 @@ class _Onnx:
         y = self.define(out, f"{layer}.out", (shape[0], shape[1], shape[2]), ys, yz)
         self.ops.append(
             Op(layer, "qconcat", parts, y, {"axis": ir_axis, "source_op": node.op_type, "source_index": i})
+        )
+
+    def pad(self, i: int, node: Any) -> None:
+        a = self.attrs(node)
+        if a.get("mode", b"constant") not in (b"constant", "constant"):
+            raise self.fail(i, node, f"Pad mode {a.get('mode')!r} is not supported (constant only)")
+        x = self.src(node.input[0], i, node)
+        xt = self.tensors[x]
+        pads = [int(v) for v in self.const(node.input[1], i, node, "pads").reshape(-1)]
+        rank = len(pads) // 2
+        begin, end = pads[:rank], pads[rank:]
+        if begin[:2] != [0, 0] or end[:2] != [0, 0] or any(v < 0 for v in pads):
+            raise self.fail(i, node, "padding the batch or channel axis (or negative pads) is not supported")
+        pt, pb, pl, pr = (begin[2], end[2], begin[3], end[3]) if rank == 4 else (0, 0, begin[2], end[2])
+        out = node.output[0]
+        value = xt.zero
+        if len(node.input) > 2 and node.input[2]:
+            cp = self.producer.get(node.input[2])
+            if node.input[2] in self.init:  # QOperator: the int8 constant itself
+                value = int(self.init[node.input[2]].reshape(-1)[0])
+            elif cp is not None and cp.op_type == "DequantizeLinear":  # QDQ: a dequantized constant
+                q = self.const(cp.input[0], i, node, "pad value")
+                cs = float(self.const(cp.input[1], i, node, "pad value scale").reshape(-1)[0])
+                cz = int(self.init[cp.input[2]].reshape(-1)[0]) if len(cp.input) > 2 else 0
+                real = np.float32((int(q.reshape(-1)[0]) - cz) * np.float32(cs))
+                value = int(np.clip(np.rint(real / np.float32(xt.scale)) + xt.zero, -128, 127))
+        if self._is_qdq_float(node):
+            out, ys, yz = self.out_q(node, i)
+            if (np.float32(ys), yz) != (np.float32(xt.scale), xt.zero):
+                raise self.fail(i, node, "Pad re-quantized to another scale is not supported")
+        c, h, wd = xt.shape
+        layer = self.layer(node, "pad")
+        y = self.define(out, f"{layer}.out", (c, h + pt + pb, wd + pl + pr), xt.scale, xt.zero)
+        self.ops.append(
+            Op(
+                layer,
+                "qpad",
+                [x],
+                y,
+                {
+                    "pad_top": pt,
+                    "pad_bottom": pb,
+                    "pad_left": pl,
+                    "pad_right": pr,
+                    "value": value,
+                    "source_op": node.op_type,
+                    "source_index": i,
+                },
+            )
         )
 
     def gap(self, i: int, node: Any) -> None:
