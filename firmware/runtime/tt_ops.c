@@ -5,6 +5,7 @@
 #include "ops/tt_qconcat.c"
 #include "ops/tt_qconv.c"
 #include "ops/tt_qconv_bwd.c"
+#include "ops/tt_qhardswish.c"
 #include "ops/tt_qmean.c"
 #include "ops/tt_qpad.c"
 #include "ops/tt_qpad_bwd.c"

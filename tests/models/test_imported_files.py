@@ -21,7 +21,6 @@ from tinytrain.reference.training import Trainer
 DATA = Path(__file__).parent / "data"
 #: models refused today, and the words of the refusal
 UNSUPPORTED = {
-    "hard_swish": "op HARD_SWISH is not supported",
     "squeeze_excite": "op LOGISTIC is not supported",
 }
 GOOD = sorted(

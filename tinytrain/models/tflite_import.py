@@ -56,6 +56,7 @@ SUPPORTED_OPS = (
     "PAD",
     "PADV2",
     "CONCATENATION",
+    "HARD_SWISH",
     "RESHAPE",
     "SQUEEZE",
     "EXPAND_DIMS",
@@ -799,6 +800,36 @@ class _Importer:
                     "TFLite Micro concatenates int8 tensors of equal scale and zero point only",
                 )
         self.ops.append(Op(layer, "qconcat", xs, y, {"axis": ir_axis, "source_op": name, "source_index": i}))
+
+    def _op_hard_swish(self, i: int, name: str, ins: list[int], out: int, op: Any) -> None:
+        from tinytrain.ops import hardswish
+
+        where = f"op #{i} {name}"
+        x = self.act(ins[0], where)
+        xt = self.tensors[x]
+        layer = self.layer(out, "hard_swish")
+        y = self.define(out, f"{layer}.out", where)
+        p = hardswish.params(xt.scale, self.tensors[y].scale)
+        if p["out_exp"] > 0:
+            raise self.fail(
+                i, name, ins, [out], "output scale below input scale / 128 (TFLite requires larger)"
+            )
+        self.ops.append(
+            Op(
+                layer,
+                "qhardswish",
+                [x],
+                y,
+                {
+                    "x_zero": xt.zero,
+                    "y_zero": self.tensors[y].zero,
+                    "x_scale": xt.scale,
+                    **p,
+                    "source_op": name,
+                    "source_index": i,
+                },
+            )
+        )
 
     def _fold(self, i: int, name: str, ins: list[int], out: int, op: Any) -> None:
         where = f"op #{i} {name}"

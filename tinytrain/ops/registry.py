@@ -8,12 +8,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from tinytrain.ops import add, common, concat, conv, mean, pad, pool, requant
+from tinytrain.ops import add, common, concat, conv, hardswish, mean, pad, pool, requant
 
 if TYPE_CHECKING:
     from tinytrain.program import Program
 
-MODULES: tuple[ModuleType, ...] = (conv, add, pool, mean, pad, concat, requant)
+MODULES: tuple[ModuleType, ...] = (conv, add, pool, mean, pad, concat, requant, hardswish)
 OPS: dict[str, ModuleType] = {m.KIND: m for m in MODULES}
 #: op kinds whose weights a scheme can name (beside the zoo's conv2d)
 WEIGHTED = ("qconv",)
@@ -50,6 +50,8 @@ KERNELS = frozenset(
         "mean_f_s8",
         "avgpool_f_s8",
         "lut_s8",
+        "hardswish_s8",
+        "hardswish_bwd_f32",
         "qconv_bwd_input_f32",
         "qdwconv_bwd_input_f32",
         "qconv_wgrad_f32",

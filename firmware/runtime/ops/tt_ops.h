@@ -48,7 +48,11 @@ void tt_avgpool_f_s8(const int8_t *x, int h, int w, int c, int kh, int kw, int s
 void tt_lut_s8(const int8_t *x, int n, const int8_t *table, int8_t *y); /* y = table[x + 128] */
 void tt_mean_f_s8(const int8_t *x, int h, int w, int c, int32_t x_zero, int32_t y_zero, float scale, int8_t *y);
 
+void tt_hardswish_s8(const int8_t *x, int n, int32_t x_zero, int32_t y_zero, int32_t out_mult16, int32_t out_exp,
+                     int32_t relu_mult16, int32_t relu_exp, int8_t *y);
+
 /* ---- backward (float32) ---- */
+void tt_hardswish_bwd_f32(const float *g, const int8_t *x, int n, float x_scale, int32_t x_zero, float *dx);
 void tt_qconv_bwd_input_f32(const float *g, int ho, int wo, int co, const int8_t *wt, int kh, int kw, int ci,
                             const float *s_w, int in_h, int in_w, int stride_h, int stride_w, int pad_top,
                             int pad_left, float *dx);
