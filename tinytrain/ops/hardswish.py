@@ -11,7 +11,8 @@ Forward (`hardswish_s8`, C twin firmware/runtime/ops/tt_qhardswish.c), per eleme
 saturated to int8. SRDHM16 rounds, SDHM16 (`a·b / 2^15`, C division) does not.
 
 Gradient (real values, the saved input): `dx = g·0` for x <= -3, `g·(2x + 3)/6` for -3 < x < 3, `g` for
-x >= 3 (PyTorch's choice at the kinks), with `x = x_scale·(x̃ - x_zero)` (`hardswish_bwd_f32`), masked where the output saturated.
+x >= 3 (PyTorch's choice at the kinks), with `x = x_scale·(x̃ - x_zero)` (`hardswish_bwd_f32`), masked
+where the output saturated.
 """
 
 from __future__ import annotations
