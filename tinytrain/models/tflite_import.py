@@ -57,6 +57,8 @@ SUPPORTED_OPS = (
     "PADV2",
     "CONCATENATION",
     "HARD_SWISH",
+    "LOGISTIC",
+    "MUL",
     "RESHAPE",
     "SQUEEZE",
     "EXPAND_DIMS",
@@ -800,6 +802,67 @@ class _Importer:
                     "TFLite Micro concatenates int8 tensors of equal scale and zero point only",
                 )
         self.ops.append(Op(layer, "qconcat", xs, y, {"axis": ir_axis, "source_op": name, "source_index": i}))
+
+    def _op_logistic(self, i: int, name: str, ins: list[int], out: int, op: Any) -> None:
+        from tinytrain.ops import logistic
+
+        where = f"op #{i} {name}"
+        x = self.act(ins[0], where)
+        xt = self.tensors[x]
+        layer = self.layer(out, "logistic")
+        y = self.define(out, f"{layer}.out", where)
+        if self.tensors[y].zero != -128:
+            raise self.fail(i, name, ins, [out], "output zero point must be -128 (TFLite's int8 LOGISTIC)")
+        self.ops.append(
+            Op(
+                layer,
+                "qlogistic",
+                [x],
+                y,
+                {"x_zero": xt.zero, **logistic.params(xt.scale), "source_op": name, "source_index": i},
+            )
+        )
+
+    def _op_mul(self, i: int, name: str, ins: list[int], out: int, op: Any) -> None:
+        where = f"op #{i} {name}"
+        if len(ins) != 2:
+            raise self.fail(i, name, ins, [out], f"{len(ins)} inputs, expected 2")
+        a, b = (self.act(t, where) for t in ins)
+        ta, tb = self.tensors[a], self.tensors[b]
+        if ta.shape != tb.shape and tb.shape == (ta.shape[0], 1, 1):
+            pass
+        elif ta.shape != tb.shape and ta.shape == (tb.shape[0], 1, 1):
+            a, b, ta, tb = b, a, tb, ta  # the broadcast operand second
+        elif ta.shape != tb.shape:
+            raise self.fail(i, name, ins, [out], f"broadcasting {ta.shape} * {tb.shape} is not supported")
+        layer = self.layer(out, "mul")
+        y = self.define(out, f"{layer}.out", where)
+        ty = self.tensors[y]
+        opts = _options(op, "MulOptions")
+        act, lo, hi = self._act_range(i, name, ins, out, opts.FusedActivationFunction() if opts else 0)
+        m, s = tflm.quantize_multiplier(
+            float(np.float32(ta.scale)) * float(np.float32(tb.scale)) / float(np.float32(ty.scale))
+        )
+        self.ops.append(
+            Op(
+                layer,
+                "qmul",
+                [a, b],
+                y,
+                {
+                    "a_zero": ta.zero,
+                    "b_zero": tb.zero,
+                    "y_zero": ty.zero,
+                    "mult": m,
+                    "shift": s,
+                    "act_min": lo,
+                    "act_max": hi,
+                    "activation": act,
+                    "source_op": name,
+                    "source_index": i,
+                },
+            )
+        )
 
     def _op_hard_swish(self, i: int, name: str, ins: list[int], out: int, op: Any) -> None:
         from tinytrain.ops import hardswish

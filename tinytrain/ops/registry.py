@@ -8,12 +8,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from tinytrain.ops import add, common, concat, conv, hardswish, mean, pad, pool, requant
+from tinytrain.ops import add, common, concat, conv, hardswish, logistic, mean, mul, pad, pool, requant
 
 if TYPE_CHECKING:
     from tinytrain.program import Program
 
-MODULES: tuple[ModuleType, ...] = (conv, add, pool, mean, pad, concat, requant, hardswish)
+MODULES: tuple[ModuleType, ...] = (conv, add, pool, mean, pad, concat, requant, hardswish, logistic, mul)
 OPS: dict[str, ModuleType] = {m.KIND: m for m in MODULES}
 #: op kinds whose weights a scheme can name (beside the zoo's conv2d)
 WEIGHTED = ("qconv",)
@@ -52,6 +52,10 @@ KERNELS = frozenset(
         "lut_s8",
         "hardswish_s8",
         "hardswish_bwd_f32",
+        "logistic_s8",
+        "logistic_bwd_f32",
+        "mul_s8",
+        "mul_bwd_f32",
         "qconv_bwd_input_f32",
         "qdwconv_bwd_input_f32",
         "qconv_wgrad_f32",

@@ -51,7 +51,15 @@ void tt_mean_f_s8(const int8_t *x, int h, int w, int c, int32_t x_zero, int32_t 
 void tt_hardswish_s8(const int8_t *x, int n, int32_t x_zero, int32_t y_zero, int32_t out_mult16, int32_t out_exp,
                      int32_t relu_mult16, int32_t relu_exp, int8_t *y);
 
+void tt_logistic_s8(const int8_t *x, int n, int32_t x_zero, int32_t mult, int32_t shift, int32_t radius,
+                    int8_t *y);
+void tt_mul_s8(const int8_t *a, const int8_t *b, int n, int c, int nb, int32_t a_zero, int32_t b_zero,
+               int32_t y_zero, int32_t mult, int32_t shift, int32_t act_min, int32_t act_max, int8_t *y);
+
 /* ---- backward (float32) ---- */
+void tt_logistic_bwd_f32(const float *g, const int8_t *y, int n, float y_scale, int32_t y_zero, float *dx);
+void tt_mul_bwd_f32(const float *g, int n, int c, const int8_t *other, int n_other, float other_scale,
+                    int32_t other_zero, int reduce, float *dx);
 void tt_hardswish_bwd_f32(const float *g, const int8_t *x, int n, float x_scale, int32_t x_zero, float *dx);
 void tt_qconv_bwd_input_f32(const float *g, int ho, int wo, int co, const int8_t *wt, int kh, int kw, int ci,
                             const float *s_w, int in_h, int in_w, int stride_h, int stride_w, int pad_top,
