@@ -89,12 +89,22 @@ def assemble(
     return Assembly(graph, program, plan)
 
 
-def make_job(cfg: JobConfig, num_classes: int, input_shape: tuple[int, ...]) -> datafile.TrainingJob:
+def make_job(
+    cfg: JobConfig,
+    num_classes: int,
+    input_shape: tuple[int, ...],
+    model_input: dict[str, Any] | None = None,
+) -> datafile.TrainingJob:
     """The training stream: the dataset split, the order (epochs shuffled with the seed), the learning
-    rates and the firmware's job flags, as dataset.bin packs them for host and device alike."""
-    from tinytrain.data import load_dataset
+    rates and the firmware's job flags, as dataset.bin packs them for host and device alike.
+    `model_input` (`tinytrain.data.model_input(graph)`): the model's input quantization, which a dataset of
+    float data (the `sensor` scenario) is quantized with; image datasets need only `cfg.resolution`."""
+    from tinytrain.data import DATASETS, load_dataset
 
-    ds = load_dataset(cfg.dataset, cfg.resolution, seed=cfg.seed)
+    if cfg.dataset in DATASETS or model_input is None:
+        ds = load_dataset(cfg.dataset, cfg.resolution, seed=cfg.seed)
+    else:
+        ds = load_dataset(cfg.dataset, seed=cfg.seed, **model_input)
     xs, ys, xt, yt = ds.train_x, ds.train_y, ds.test_x, ds.test_y
     if ds.classes != num_classes:
         if num_classes < ds.classes:  # keep the first `num_classes` classes

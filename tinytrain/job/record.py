@@ -333,6 +333,8 @@ def build_record(
         "dataset": cfg.dataset,
         "classes": program.num_classes,
         "resolution": cfg.resolution,
+        "input_shape": [int(v) for v in program.buffers[program.input_buffer].shape],  # HWC, as the device
+        "task": cfg.task,
         "update_rule": cfg.update_rule,
         "momentum": cfg.momentum,
         "accumulate": cfg.accumulate,

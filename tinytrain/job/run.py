@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from tinytrain import TinytrainError
+from tinytrain.data import model_input
 from tinytrain.job import paths
 from tinytrain.job.config import FirmwareFault, JobConfig
 from tinytrain.job.firmware import build_board, build_host, generate
@@ -85,8 +86,9 @@ def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) 
     where = board.name if qemu else "the host"
 
     # ---- prepare ----
-    _say(progress, f"model {cfg.model} at {cfg.resolution}x{cfg.resolution}")
     graph = load_graph(cfg.model, cfg.resolution, cfg.classes, cfg.seed)
+    c, h, w = graph.tensors[graph.input].shape
+    _say(progress, f"model {cfg.model}, input {c}x{h}x{w} (C, H, W)")
     t = lap("model", t)
     program = compile_program(graph, cfg.scheme, cfg.options)
     t = lap("compile", t)
@@ -100,7 +102,9 @@ def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) 
         f"{plan.total / 1024:.1f} KB (arena {plan.arena / 1024:.1f} KB)"
         + (f" of {plan.sram_budget / 1024:.0f} KB on {cfg.board}" if plan.sram_budget else ""),
     )
-    job = make_job(cfg, program.num_classes, tuple(program.buffers[program.input_buffer].shape))
+    job = make_job(
+        cfg, program.num_classes, tuple(program.buffers[program.input_buffer].shape), model_input(graph)
+    )
     t = lap("dataset", t)
     unapplied = job.steps % cfg.accumulate
     if unapplied:

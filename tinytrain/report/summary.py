@@ -47,13 +47,21 @@ def _range_ms(r: dict[str, Any]) -> str:
     return "; " + range_text(rng[0], rng[1], int(hz), get_board(r["board"]).cycle_core)
 
 
+def _input_text(r: dict[str, Any]) -> str:
+    """`80x80` for a square image input, else the device's input shape (H x W x C)."""
+    if r.get("resolution"):
+        return f"{r['resolution']}x{r['resolution']}"
+    shape = r.get("input_shape") or []
+    return "input " + "x".join(str(v) for v in shape) + " (HWC)"
+
+
 def summary(record: dict[str, Any]) -> str:
     """The short human summary `tinytrain emulate` prints at the end."""
     r = record
     where = f"board {r['board']}" + (f" (QEMU {r['qemu_machine']})" if r.get("qemu_machine") else "")
     lines = [
         f"tinytrain emulate: {r['model']} + {r['scheme']} on {r['dataset']} ({r['classes']} classes, "
-        f"{r['resolution']}x{r['resolution']}), {where}, {r['steps']} training steps ({r['epochs']} epochs)"
+        f"{_input_text(r)}), {where}, {r['steps']} training steps ({r['epochs']} epochs)"
     ]
 
     def row(label: str, text: str) -> None:
