@@ -1,0 +1,74 @@
+"""Tasks (tinytrain.tasks): named job defaults as data, selected by `tinytrain emulate --task NAME`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tinytrain import TinytrainError
+from tinytrain.cli import build_parser
+from tinytrain.cli.emulate import config_from_args
+from tinytrain.job import DEFAULTS, JobConfig, config_from_defaults
+from tinytrain.job.paths import report_dir
+from tinytrain.tasks import TASKS, task_defaults
+from tinytrain.tasks import sensor as sensor_task
+
+
+def _cfg(*argv: str) -> JobConfig:
+    return config_from_args(build_parser().parse_args(["emulate", *argv]))
+
+
+def test_every_task_names_only_job_settings():
+    for name, d in TASKS.items():
+        JobConfig.from_fields(**{**DEFAULTS, **d})  # unknown keys would raise
+        assert task_defaults(name) == d and task_defaults(name) is not d  # a copy
+
+
+def test_sensor_task_defaults_reach_the_job():
+    cfg = _cfg("--task", "sensor")
+    d = sensor_task.DEFAULTS
+    assert cfg.task == "sensor"
+    assert (cfg.model, cfg.scheme, cfg.dataset, cfg.board) == (d["model"], d["scheme"], "sensor", "m4")
+    assert (cfg.epochs, cfg.lr, cfg.head_lr_scale, cfg.baseline) == (d["epochs"], d["lr"], 1.0, "last")
+    assert cfg.classes is None and cfg.resolution is None  # the model's own classes and input
+    assert cfg == _cfg("--defaults", "--task", "sensor")  # --task implies --defaults
+    assert cfg.command() == "tinytrain emulate --defaults --task sensor"
+    assert cfg.is_main_job() and Path(cfg.report_dir) == Path("results") / "sensor-job"
+    assert cfg.key() == f"sensor-conv1d-{d['scheme']}-sensor-m4"
+    assert config_from_defaults(task="sensor").flat() == cfg.flat() | {"report_dir": None}
+
+
+def test_an_option_beside_the_task_overrides_it_and_reports_elsewhere():
+    cfg = _cfg("--task", "sensor", "--steps", "2", "--lr", "0.05")
+    assert cfg.steps == 2 and cfg.lr == 0.05 and cfg.model == "sensor-conv1d"
+    assert not cfg.is_main_job()
+    assert Path(cfg.report_dir) == report_dir(False, cfg.key())
+    assert cfg.command() == "tinytrain emulate --defaults --task sensor --lr 0.05 --steps 2"
+    # the default job is unchanged by the task registry
+    assert not _cfg("--defaults").task and _cfg("--defaults").model == DEFAULTS["model"]
+
+
+def test_unknown_task_is_refused():
+    with pytest.raises(TinytrainError, match="unknown task 'nope': choose one of .*sensor"):
+        _cfg("--task", "nope")
+
+
+def test_sensor_task_fits_the_wearable_budget_as_planned():
+    """The task's model, scheme and data assemble; the plan fits 64 KB on m4 (QEMU measures it:
+    tests/job/test_sensor_task_qemu.py, results/sensor-job)."""
+    from emulation.boards import get_board
+    from tinytrain.data import model_input
+    from tinytrain.job.prepare import assemble, make_job
+
+    cfg = config_from_defaults(task="sensor")
+    asm = assemble(cfg.model, cfg.scheme, cfg.options, board=get_board(cfg.board))
+    assert asm.plan is not None and asm.plan.total <= 64 * 1024
+    job = make_job(
+        cfg,
+        asm.program.num_classes,
+        tuple(asm.program.buffers[asm.program.input_buffer].shape),
+        model_input(asm.graph),
+    )
+    assert len(job.y_train) == 20 and len(job.y_test) == 20 and job.steps == 20 * cfg.epochs
+    assert job.x_train.shape[1:] == (1, 100, 6)
