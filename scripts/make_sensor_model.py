@@ -41,7 +41,9 @@ from tinytrain.data.sensor import SensorScenario, sensor_scenario  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tinytrain" / "zoo" / "sensor-conv1d"
 INPUT_CLIP = 4.0  # standard deviations: the calibration range of the input
-INPUT_SCALE = 8.0 / 255  # what MinMax calibration on [-4, 4] gives (asymmetric int8): the float net trains on it
+INPUT_SCALE = (
+    8.0 / 255
+)  # what MinMax calibration on [-4, 4] gives (asymmetric int8): the float net trains on it
 OPSET = 13
 
 
@@ -168,8 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         ys = np.concatenate([sc.adapt[1], sc.test[1]])
         sd = as_device_input(sensor_scenario(0, rotation=rot), INPUT_SCALE)
         xf = np.concatenate([sd.adapt[0], sd.test[0]])
-        x8 = np.concatenate([sc.int8("adapt", mi["input_scale"], mi["input_zero"])[0],
-                             sc.int8("test", mi["input_scale"], mi["input_zero"])[0]])
+        x8 = np.concatenate(
+            [
+                sc.int8("adapt", mi["input_scale"], mi["input_zero"])[0],
+                sc.int8("test", mi["input_scale"], mi["input_zero"])[0],
+            ]
+        )
         rows[what] = {"float": accuracy(net, xf, ys), "int8": int8_accuracy(graph, x8, ys), "n": len(ys)}
     train_x8 = sensor_scenario(0).int8("pretrain", mi["input_scale"], mi["input_zero"])
     rows["pretraining split"] = {
@@ -203,18 +209,18 @@ def readme(meta: dict[str, Any]) -> str:
     mi = meta["input"]
     return f"""# sensor-conv1d: a 1-D int8 activity classifier for the sensor personalization job
 
-Made by `PYTHONPATH=. python scripts/make_sensor_model.py --seed {meta['seed']}` (seeded, CPU, reproducible;
+Made by `PYTHONPATH=. python scripts/make_sensor_model.py --seed {meta["seed"]}` (seeded, CPU, reproducible;
 this README and `make.json` are written by it). Format `tinytrain-ir/1` (`graph.json` + arrays), the ONNX
 importer's output.
 
 - Network: Conv1d(6->12, k5, s2) ReLU, Conv1d(12->24, k5, s2) ReLU, Conv1d(24->24, k3, s2) ReLU, global
-  average pool, Linear(24->4): {meta['params']:,} parameters, {meta['macs']:,} MACs per inference; input `(C, H, W) =
-  {tuple(mi['input_shape'])}` (6 channels, 100 steps), int8 with scale {mi['input_scale']:.6g}, zero point
-  {mi['input_zero']} on per-channel standardized data (statistics of the pretraining split:
-  `tinytrain.data.sensor`).
+  average pool, Linear(24->4): {meta["params"]:,} parameters, {meta["macs"]:,} MACs per inference;
+  input `(C, H, W) = {tuple(mi["input_shape"])}` (6 channels, 100 steps), int8 with scale
+  {mi["input_scale"]:.6g}, zero point {mi["input_zero"]} on per-channel standardized data
+  (statistics of the pretraining split: `tinytrain.data.sensor`).
 - Pretraining: float PyTorch on the 40 recordings of the archive's training file (scripts/sensor_baseline.py's
   recipe: Adam 3e-3, 150 epochs, batch 8, seeded), inputs quantized and dequantized as a device sees them.
-- Quantization: `torch.onnx.export` (opset {meta['onnx']['opset']}) ->
+- Quantization: `torch.onnx.export` (opset {meta["onnx"]["opset"]}) ->
   `onnxruntime.quantization.quantize_static` (QDQ, int8 activations, int8 per-channel weights, MinMax
   calibration on the pretraining recordings only, clipped to +-4 standard deviations) -> `tinytrain import`.
 - Classes (index order): Badminton, Running, Standing, Walking.

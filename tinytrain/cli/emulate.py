@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dataset",
         choices=("faces", "digits", "sensor"),
-        help="shipped dataset (sensor: the rotated-watch scenario of tinytrain.data.sensor, for sensor-conv1d)",
+        help="shipped dataset (sensor: the rotated-watch scenario of tinytrain.data.sensor, for a 1-D model "
+        "such as sensor-conv1d)",
     )
     p.add_argument("--classes", type=int, help="classes of the new head (default: the dataset's)")
     p.add_argument("--resolution", type=int, help="input resolution (square)")
@@ -129,6 +130,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also train SCHEME on the host reference with the same samples and compare accuracies "
         "(--defaults: last, the classifier-only baseline)",
     )
+    p.add_argument(
+        "--baseline-lr", type=float, metavar="LR", help="the baseline's own learning rate (default: --lr)"
+    )
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline scheme")
     p.add_argument(
         "--report",
@@ -169,6 +173,7 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         "dump_params": args.dump_params,
         "save_model": args.save_model,
         "baseline": args.baseline,
+        "baseline_lr": args.baseline_lr,
     }
     given = {k: v for k, v in given.items() if v is not None}
     if args.task is not None:
@@ -209,6 +214,8 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         raise TinytrainError("--resolution must be at least 8")
     if cfg.lr <= 0:
         raise TinytrainError("--lr must be positive")
+    if cfg.baseline_lr is not None and cfg.baseline_lr <= 0:
+        raise TinytrainError("--baseline-lr must be positive")
     if cfg.save_model:  # checked before anything is built: a finished run must not fail on its output
         out = Path(cfg.save_model)
         if out.exists():

@@ -145,7 +145,9 @@ def load_dataset(
         ds = _builtin(text, shape or (3, 128, 128), seed, test_fraction)
     elif text in SCENARIOS:
         if input_scale is None:
-            raise DataError(f"dataset {text!r} is float sensor data: give the model's input (model_input(graph))")
+            raise DataError(
+                f"dataset {text!r} is float sensor data: give the model's input (model_input(graph))"
+            )
         from tinytrain.data.sensor import sensor_scenario
 
         ds = sensor_scenario(seed).dataset(input_scale, input_zero)

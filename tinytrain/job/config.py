@@ -74,6 +74,7 @@ class JobConfig:
     build_dir: str | None = None  # default: build/emulate/<job key> under the current directory
     save_record: bool = True  # write the record under results/runs/ (current directory)
     baseline: str | None = None  # also train this scheme on the host reference (same stream), e.g. "last"
+    baseline_lr: float | None = None  # the baseline's own learning rate (None: the job's `lr`)
     report_dir: str | None = None  # write report.html + plots + record.json here
     task: str | None = None  # the task whose defaults this job started from (tinytrain.tasks), if any
 
@@ -118,8 +119,8 @@ class JobConfig:
     def key(self) -> str:
         """Names the build directory: the job's main settings and every option that is not the default."""
         m = Path(self.model).name if ("/" in self.model or os.sep in self.model) else self.model
-        sch = Path(self.scheme).stem if self.scheme.endswith(".json") else self.scheme.replace(":", "-")
-        parts = [m, sch, self.dataset, *([f"r{self.resolution}"] if self.resolution else []), self.board]
+        res = [f"r{self.resolution}"] if self.resolution else []  # None: the model's own input
+        parts = [m, self.scheme.replace(":", "-"), self.dataset, *res, self.board]
         if self.momentum:
             parts.append(f"mom{self.momentum:g}")
         if self.accumulate != 1:

@@ -20,6 +20,12 @@ PHASES = ("forward", "loss", "backward", "update")
 EVIDENCE_FIG9 = RESULTS_DIR / "evidence" / "fig9.csv"
 
 
+def _evidence_file(task: str | None) -> Path:
+    """The evidence a job's record quotes: a task's own (results/evidence/<task>.csv, same columns), else
+    Fig. 9's."""
+    return EVIDENCE_FIG9 if task is None else RESULTS_DIR / "evidence" / f"{task}.csv"
+
+
 def _decode_preds(s: str | None) -> list[int] | None:
     if s is None:
         return None
@@ -398,7 +404,9 @@ def build_record(
         },
         "matched_reference": matched,
         "match": match,
-        "evidence": evidence_quote(cfg.scheme, cfg.baseline) if cfg.baseline else None,
+        "evidence": evidence_quote(cfg.scheme, cfg.baseline, _evidence_file(cfg.task))
+        if cfg.baseline
+        else None,
         "baseline": baseline,
         "exit_status": int(exit_ev.get("status", 0)),
         "elf": str(elf) if elf else None,

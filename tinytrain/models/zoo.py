@@ -26,4 +26,6 @@ def load_model(name_or_dir: str | Path, resolution: int | None = None) -> Graph:
             g = Graph.load(p)
             return g.with_resolution(resolution) if resolution and resolution != g.resolution else g
         return load_mcu_model(p, resolution)
-    raise TinytrainError(f"unknown model {name!r}: choose one of {', '.join(ZOO + IR_ZOO)} or give a model directory")
+    raise TinytrainError(
+        f"unknown model {name!r}: choose one of {', '.join(ZOO + IR_ZOO)} or give a model directory"
+    )

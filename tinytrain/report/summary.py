@@ -133,7 +133,9 @@ def summary(record: dict[str, Any]) -> str:
     if base.get("accuracy_after") is not None:
         row(
             "baseline",
-            f"classifier only ({base['scheme']}, host reference, same stream): "
+            f"classifier only ({base['scheme']}, host reference, same stream"
+            + (f", lr {base['lr']:g}" if base.get("lr") is not None else "")
+            + "): "
             f"{100 * base['accuracy_before']:.1f}% -> {100 * base['accuracy_after']:.1f}%"
             + (f", planned SRAM {_kb(base['sram_predicted'])} KB" if base.get("sram_predicted") else ""),
         )

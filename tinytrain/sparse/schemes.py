@@ -7,8 +7,7 @@ A scheme is given by name or as data and *resolved* against a graph into a `Sche
 - `bias`: every bias, plus the classifier's weights.
 - `paper:<budget>`: the schemes published with the paper for the three zoo models
   (`tinytrain/schemes/paper.json`, keyed by model name then budget, e.g. `paper:99kb`).
-- a JSON file (a bare file name that is not in the current directory: one shipped in `tinytrain/schemes/`,
-  e.g. `sensor-lastconv.json`, the sensor task's) or a dict `{"bias_last_n": k, "weights": [{"layer": name, "input_channel_ratio": r}]}`:
+- a JSON file or dict `{"bias_last_n": k, "weights": [{"layer": name, "input_channel_ratio": r}]}`:
   the biases of the last `k` backbone convs, and the weights of the listed layers, each on its
   first `ceil(r * Ci)` input channels (`0 < r <= 1`; for a depthwise conv, its first channels).
 
@@ -28,8 +27,7 @@ from typing import Any
 from tinytrain import TinytrainError
 from tinytrain.ir import Graph
 
-SCHEMES_DIR = Path(__file__).resolve().parent.parent / "schemes"
-PAPER_FILE = SCHEMES_DIR / "paper.json"
+PAPER_FILE = Path(__file__).resolve().parent.parent / "schemes" / "paper.json"
 BUILTIN = ("full", "last", "bias")
 
 
@@ -181,8 +179,6 @@ def resolve_scheme(spec: str | Path | dict[str, Any], graph: Graph) -> Scheme:
             allow_zero=True,
         )
     p = Path(text)
-    if p.suffix == ".json" and p.name == text and not p.exists() and (SCHEMES_DIR / text).is_file():
-        p = SCHEMES_DIR / text  # a shipped scheme file
     if p.suffix == ".json" or p.exists():
         try:
             doc = json.loads(p.read_text())
