@@ -14,8 +14,9 @@ scheme, listed first). Then every method retrains with its chosen setting on all
 scored on the 20 held-out recordings, which are used for nothing else.
 
 Usage: `PYTHONPATH=. python scripts/sensor_evidence.py [--seeds 0 1 2] [--json out.json] [--csv out.csv]`
-(the committed figures: `--json results/evidence/sensor.json --csv results/evidence/sensor.csv`; the csv has
-Fig. 9's columns, which the run record of `tinytrain emulate --task sensor` quotes).
+(the committed figures: `--json results/evidence/sensor.json --csv results/evidence/sensor.csv --float-json
+results/evidence/sensor_float.json`; the csv has Fig. 9's accuracy columns and the float twin's, which the
+run record of `tinytrain emulate --task sensor` quotes).
 """
 
 from __future__ import annotations
@@ -80,10 +81,29 @@ def write_text(path: str, text: str) -> None:
     tmp.replace(path)
 
 
+#: scripts/sensor_baseline.py's method names -> this script's scheme names
+FLOAT_METHODS = {"none": "none", "classifier": "last", "bias": "bias", "last": "lastconv", "full": "full"}
+
+
+def float_summary(path: str) -> dict[str, tuple[float, float, int]]:
+    """scheme -> (mean, std, seeds) of the float twin's held-out accuracy (fractions)."""
+    rows = json.loads(Path(path).read_text())
+    out = {}
+    for fm, m in FLOAT_METHODS.items():
+        v = np.array([r[fm] for r in rows], np.float64)
+        out[m] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--json", help="write every figure here")
+    ap.add_argument(
+        "--float-json",
+        help="the float twin's figures (scripts/sensor_baseline.py --net zoo --json): added to the csv as "
+        "float_acc_mean / float_acc_std (its methods map to these schemes: FLOAT_METHODS)",
+    )
     ap.add_argument(
         "--csv", help="write the held-out summary here (scheme,dataset,lr,epochs,acc_mean,acc_std,seeds)"
     )
@@ -142,10 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {m:>10}: {v.mean():.1f} ± {sd:.1f} %  ({', '.join(f'{a:.0f}' for a in v)})")
     print(f"({time.time() - t0:.0f} s)")
     if args.csv:
-        lines = ["scheme,dataset,lr,epochs,acc_mean,acc_std,seeds"]
+        fl = float_summary(args.float_json) if args.float_json else {}
+        lines = ["scheme,dataset,lr,epochs,acc_mean,acc_std,seeds,float_acc_mean,float_acc_std,float_seeds"]
         for m, v in summary.items():
             lr, ep = (chosen[m][0], chosen[m][1]) if m in chosen else ("", "")
-            lines.append(f"{m},sensor,{lr},{ep},{v['mean'] / 100:.6g},{v['std'] / 100:.6g},{len(rows)}")
+            f = fl.get(m)
+            ftxt = f"{f[0]:.6g},{f[1]:.6g},{f[2]}" if f else ",,"
+            lines.append(
+                f"{m},sensor,{lr},{ep},{v['mean'] / 100:.6g},{v['std'] / 100:.6g},{len(rows)},{ftxt}"
+            )
         write_text(args.csv, "\n".join(lines) + "\n")
     if args.json:
         doc = {

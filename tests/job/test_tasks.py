@@ -72,3 +72,24 @@ def test_sensor_task_fits_the_wearable_budget_as_planned():
     )
     assert len(job.y_train) == 20 and len(job.y_test) == 20 and job.steps == 20 * cfg.epochs
     assert job.x_train.shape[1:] == (1, 100, 6)
+
+
+def test_a_task_record_quotes_its_own_evidence(tmp_path: Path):
+    """The record's `evidence` of a task: its scheme vs the baseline, no adaptation and the float twin, from
+    results/evidence/<task>.csv (the committed one for the sensor task)."""
+    from tinytrain.job.record import _evidence_file, evidence_quote
+
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        "scheme,dataset,lr,epochs,acc_mean,acc_std,seeds,float_acc_mean,float_acc_std,float_seeds\n"
+        "none,sensor,,,0.4,0.05,3,0.35,0.1,3\n"
+        "last,sensor,0.003,5,0.7,0.02,3,0.65,0.03,3\n"
+        "full,sensor,0.01,20,0.95,0.08,3,0.9,0.05,3\n"
+    )
+    q = evidence_quote("full", "last", csv)
+    assert q == (
+        "full vs last on the host reference (3 seeds, docs/evidence.md): sensor 95.0 ± 8.0% vs 70.0 ± 2.0%, "
+        "no adaptation 40.0 ± 5.0%; float twin 90.0 ± 5.0%"
+    )
+    shipped = evidence_quote(sensor_task.DEFAULTS["scheme"], "last", _evidence_file("sensor"))
+    assert shipped is not None and "no adaptation" in shipped and "float twin" in shipped

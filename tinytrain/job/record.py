@@ -72,14 +72,21 @@ def evidence_quote(scheme: str, baseline: str, path: Path = EVIDENCE_FIG9) -> st
     except OSError:
         return None
     acc = {(r["scheme"], r["dataset"]): r for r in rows}
+
+    def pm(r: dict[str, str], col: str = "acc") -> str:
+        return f"{100 * float(r[f'{col}_mean']):.1f} ± {100 * float(r[f'{col}_std']):.1f}%"
+
     parts = []
     for ds in sorted({r["dataset"] for r in rows}):
         a, b = acc.get((scheme, ds)), acc.get((baseline, ds))
         if a and b:
-            parts.append(
-                f"{ds} {100 * float(a['acc_mean']):.1f} ± {100 * float(a['acc_std']):.1f}% vs "
-                f"{100 * float(b['acc_mean']):.1f} ± {100 * float(b['acc_std']):.1f}%"
-            )
+            text = f"{ds} {pm(a)} vs {pm(b)}"
+            none = acc.get(("none", ds))  # a task's table may say what no adaptation gets
+            if none:
+                text += f", no adaptation {pm(none)}"
+            if a.get("float_acc_mean"):  # and its float twin (the upper bound)
+                text += f"; float twin {pm(a, 'float_acc')}"
+            parts.append(text)
     if not parts:
         return None
     seeds = rows[0].get("seeds", "?")

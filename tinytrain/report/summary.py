@@ -128,7 +128,7 @@ def summary(record: dict[str, Any]) -> str:
     ab, aa = r.get("accuracy_before"), r.get("accuracy_after")
     if ab is not None and aa is not None:
         chance = f" (chance {100 / r['classes']:.0f}%)" if r.get("classes") else ""
-        row("accuracy", f"{100 * ab:.1f}% -> {100 * aa:.1f}% on {r['n_test']} held-out images{chance}")
+        row("accuracy", f"{100 * ab:.1f}% -> {100 * aa:.1f}% on {r['n_test']} held-out samples{chance}")
     base = r.get("baseline") or {}
     if base.get("accuracy_after") is not None:
         row(
