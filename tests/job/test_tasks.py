@@ -58,18 +58,15 @@ def test_sensor_task_fits_the_wearable_budget_as_planned():
     """The task's model, scheme and data assemble; the plan fits 64 KB on m4 (QEMU measures it:
     tests/job/test_sensor_task_qemu.py, results/sensor-job)."""
     from emulation.boards import get_board
-    from tinytrain.data import model_input
-    from tinytrain.job.prepare import assemble, make_job
+    from tinytrain.job.prepare import assemble, load_job_data, make_job
 
     cfg = config_from_defaults(task="sensor")
-    asm = assemble(cfg.model, cfg.scheme, cfg.options, board=get_board(cfg.board))
+    data = load_job_data(cfg.model, cfg.dataset, cfg.resolution, cfg.classes, cfg.seed, cfg.data_options())
+    assert data.classes == 4 and data.identity == "sensor"
+    asm = assemble(data.base, cfg.scheme, cfg.options, board=get_board(cfg.board))
     assert asm.plan is not None and asm.plan.total <= 64 * 1024
-    job = make_job(
-        cfg,
-        asm.program.num_classes,
-        tuple(asm.program.buffers[asm.program.input_buffer].shape),
-        model_input(asm.graph),
-    )
+    shape = tuple(asm.program.buffers[asm.program.input_buffer].shape)
+    job = make_job(cfg, asm.program.num_classes, shape, data.dataset)
     assert len(job.y_train) == 20 and len(job.y_test) == 20 and job.steps == 20 * cfg.epochs
     assert job.x_train.shape[1:] == (1, 100, 6)
 
