@@ -90,3 +90,15 @@ def test_a_task_record_quotes_its_own_evidence(tmp_path: Path):
     )
     shipped = evidence_quote(sensor_task.DEFAULTS["scheme"], "last", _evidence_file("sensor"))
     assert shipped is not None and "no adaptation" in shipped and "float twin" in shipped
+
+
+def test_the_sensor_dataset_needs_the_model_input():
+    """`sensor` is float data: quantized with the model's input; without it, one DataError line."""
+    from tinytrain.data import DataError, load_dataset
+
+    with pytest.raises(DataError, match="'sensor' is float sensor data"):
+        load_dataset("sensor")
+    ds = load_dataset("sensor", seed=1, input_shape=(6, 1, 100), input_scale=4 / 127, input_zero=0)
+    assert ds.train_x.shape == (20, 1, 100, 6) and ds.test_x.shape == (20, 1, 100, 6) and ds.classes == 4
+    with pytest.raises(DataError, match="the model's input is"):
+        load_dataset("sensor", input_shape=(3, 80, 80), input_scale=1 / 127.5, input_zero=0)
