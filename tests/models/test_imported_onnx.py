@@ -125,3 +125,23 @@ def test_trains_in_qemu(name: str, scheme: str, board: str, tmp_path: Path) -> N
     rec = emulate(cfg).record
     assert rec["matched_reference"], {k: v for k, v in rec["match"].items() if k != "reference_losses"}
     assert rec["losses"] == rec["match"]["reference_losses"]
+
+
+def test_corrupted_onnx_never_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = bytearray((DATA / "add_qop.onnx").read_bytes())
+    rng = np.random.default_rng(1)
+    refused = 0
+    for trial in range(30):
+        bad = bytearray(good)
+        for i in rng.integers(0, len(bad), 8):
+            bad[i] = int(rng.integers(0, 256))
+        src = tmp_path / f"c{trial}.onnx"
+        src.write_bytes(bytes(bad))
+        out = tmp_path / f"o{trial}"
+        code = main(["import", str(src), "--out", str(out)])
+        _, err = capsys.readouterr()
+        assert code in (0, 2)
+        if code == 2:
+            refused += 1
+            assert len(err.strip().splitlines()) == 1 and not out.exists()
+    assert refused > 0
