@@ -14,6 +14,7 @@ from tinytrain import TinytrainError
 COMMANDS = [
     "doctor",
     "models",
+    "importer",
     "infer",
     "compile",
     "emulate",
