@@ -38,7 +38,13 @@ CFLAGS = [
     "-Wextra",
     "-Werror",
 ]
-VARIANTS = {"portable": [], "dsp": ["-DTT_EMULATE_DSP"]}
+VARIANTS = {
+    "portable": [],
+    "dsp": ["-DTT_EMULATE_DSP"],
+    # the fused multiply-add contract option (tinytrain.kernels.fma; libm's correctly rounded fmaf)
+    "portable-fma": ["-DTT_FMA=1"],
+    "dsp-fma": ["-DTT_EMULATE_DSP", "-DTT_FMA=1"],
+}
 RULE_IDS = {"nearest": 0, "stochastic": 1, "shadow": 2}
 
 _F32P = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
@@ -169,7 +175,7 @@ def build(variant: str = "portable", cc: str = "gcc") -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [cc, *flags, "-I", str(RUNTIME_DIR), *map(str, _sources()), "-o", str(tmp)]
+    cmd = [cc, *flags, "-I", str(RUNTIME_DIR), *map(str, _sources()), "-lm", "-o", str(tmp)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise TinytrainError(f"native build failed ({' '.join(cmd)}):\n{res.stderr}")

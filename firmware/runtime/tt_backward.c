@@ -45,14 +45,14 @@ void tt_conv2d_bwd_input_f32(const float *g, int p, int co, const int8_t *wt, in
             for (int o = 0; o < co; o++, wp += ci) {
                 const float s = s_w[o], ta = ga[o] * s, tb = gb[o] * s;
                 const float w0 = (float)wp[0], w1 = (float)wp[1], w2 = (float)wp[2], w3 = (float)wp[3];
-                a0 = a0 + ta * w0;
-                a1 = a1 + ta * w1;
-                a2 = a2 + ta * w2;
-                a3 = a3 + ta * w3;
-                b0 = b0 + tb * w0;
-                b1 = b1 + tb * w1;
-                b2 = b2 + tb * w2;
-                b3 = b3 + tb * w3;
+                a0 = TT_MAC(a0, ta, w0);
+                a1 = TT_MAC(a1, ta, w1);
+                a2 = TT_MAC(a2, ta, w2);
+                a3 = TT_MAC(a3, ta, w3);
+                b0 = TT_MAC(b0, tb, w0);
+                b1 = TT_MAC(b1, tb, w1);
+                b2 = TT_MAC(b2, tb, w2);
+                b3 = TT_MAC(b3, tb, w3);
             }
             da[i] = a0;
             da[i + 1] = a1;
@@ -67,8 +67,8 @@ void tt_conv2d_bwd_input_f32(const float *g, int p, int co, const int8_t *wt, in
             float a = 0.0f, b = 0.0f;
             for (int o = 0; o < co; o++) {
                 const float s = s_w[o], wv = (float)wt[(size_t)o * ci + i];
-                a = a + (ga[o] * s) * wv;
-                b = b + (gb[o] * s) * wv;
+                a = TT_MAC(a, (ga[o] * s), wv);
+                b = TT_MAC(b, (gb[o] * s), wv);
             }
             da[i] = a;
             db[i] = b;
@@ -79,7 +79,7 @@ void tt_conv2d_bwd_input_f32(const float *g, int p, int co, const int8_t *wt, in
         float *da = dx + (size_t)q * ci;
         for (int i = 0; i < ci; i++) {
             float a = 0.0f;
-            for (int o = 0; o < co; o++) a = a + (ga[o] * s_w[o]) * (float)wt[(size_t)o * ci + i];
+            for (int o = 0; o < co; o++) a = TT_MAC(a, (ga[o] * s_w[o]), (float)wt[(size_t)o * ci + i]);
             da[i] = a;
         }
     }
@@ -106,7 +106,7 @@ void tt_dwconv2d_bwd_input_f32(const float *g, int ho, int wo, int c, const int8
                     if (ow >= wo) continue;
                     const float *gp = g + ((size_t)oh * wo + ow) * c;
                     const int8_t *wp = wt + ((size_t)a * kw + b) * c;
-                    for (int ch = 0; ch < c; ch++) dp[ch] = dp[ch] + (gp[ch] * s_w[ch]) * (float)wp[ch];
+                    for (int ch = 0; ch < c; ch++) dp[ch] = TT_MAC(dp[ch], (gp[ch] * s_w[ch]), (float)wp[ch]);
                 }
             }
         }

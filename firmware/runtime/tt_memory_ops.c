@@ -128,8 +128,8 @@ void tt_conv2d_split_bwd_input_f32(const float *g, int p, int co, const int8_t *
         for (int o = 0; o < co; o++) { /* o ascending: every dx[q][i] sums its terms in the contract's order */
             const float t = gp[o] * s_w[o];
             const int8_t *wa = wt + (size_t)o * k, *wb = wt_rest + (size_t)o * kr;
-            for (int i = 0; i < k; i++) dp[i] = dp[i] + t * (float)wa[i];
-            for (int i = 0; i < kr; i++) dp[k + i] = dp[k + i] + t * (float)wb[i];
+            for (int i = 0; i < k; i++) dp[i] = TT_MAC(dp[i], t, (float)wa[i]);
+            for (int i = 0; i < kr; i++) dp[k + i] = TT_MAC(dp[k + i], t, (float)wb[i]);
         }
     }
 }
@@ -195,7 +195,7 @@ void tt_dwconv2d_bwd_input_inplace_f32(float *g, int ho, int wo, int c, const in
                         const int ow = iw + pad - b;
                         if (ow < 0) break;
                         if (ow >= wo) continue;
-                        acc = acc + (scratch[(size_t)oh * wo + ow] * s) * (float)wt[((size_t)a * kw + b) * c + ch];
+                        acc = TT_MAC(acc, (scratch[(size_t)oh * wo + ow] * s), (float)wt[((size_t)a * kw + b) * c + ch]);
                     }
                 }
                 g[((size_t)ih * w + iw) * c + ch] = acc;
@@ -292,9 +292,22 @@ void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, in
 #define TT_IR_VLDM 1
 #define TT_IR_S16_27 "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27"
 /* acc += (g[j] * sw[j]) * w[j], j = 0..3 in order; g: one pixel's four floats (s24-s27), sw s16-s19, w s20-s23 */
+#define TT_IR_PW2_T                                                                                              \
+    "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+#if TT_FMA /* acc = fma(t, w, acc): one VFMA per term */
 #define TT_IR_PW2_PIX(G, A)                                                                                      \
-    "vldmia %[" G "]!, {s24-s27}\n\t"                                                                         \
-    "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t" \
+    "vldmia %[" G "]!, {s24-s27}\n\t" TT_IR_PW2_T                                                              \
+    "vfma.f32 %[" A "], s24, s20\n\tvfma.f32 %[" A "], s25, s21\n\t"                                          \
+    "vfma.f32 %[" A "], s26, s22\n\tvfma.f32 %[" A "], s27, s23\n\t"
+/* d[j] = fma(t, w[j], d[j]), j = 0..3 (w in s16-s19), then d += 4 */
+#define TT_IR_DX_PIX(D, T)                                                                                       \
+    "vldmia %[" D "], {s20-s23}\n\t"                                                                           \
+    "vfma.f32 s20, %[" T "], s16\n\tvfma.f32 s21, %[" T "], s17\n\t"                                          \
+    "vfma.f32 s22, %[" T "], s18\n\tvfma.f32 s23, %[" T "], s19\n\t"                                          \
+    "vstmia %[" D "]!, {s20-s23}\n\t"
+#else
+#define TT_IR_PW2_PIX(G, A)                                                                                      \
+    "vldmia %[" G "]!, {s24-s27}\n\t" TT_IR_PW2_T                                                              \
     "vmul.f32 s24, s24, s20\n\tvmul.f32 s25, s25, s21\n\tvmul.f32 s26, s26, s22\n\tvmul.f32 s27, s27, s23\n\t" \
     "vadd.f32 %[" A "], %[" A "], s24\n\tvadd.f32 %[" A "], %[" A "], s25\n\t"                                \
     "vadd.f32 %[" A "], %[" A "], s26\n\tvadd.f32 %[" A "], %[" A "], s27\n\t"
@@ -305,6 +318,7 @@ void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, in
     "vmul.f32 s26, %[" T "], s18\n\tvmul.f32 s27, %[" T "], s19\n\t"                                          \
     "vadd.f32 s20, s20, s24\n\tvadd.f32 s21, s21, s25\n\tvadd.f32 s22, s22, s26\n\tvadd.f32 s23, s23, s27\n\t" \
     "vstmia %[" D "]!, {s20-s23}\n\t"
+#endif
 #endif
 
 /* d[p] = sum_{o asc} (g[p][o] * s_w2[o]) * f32(w2[o][ch]), masked; the weight column converted once (wf), four
@@ -333,10 +347,10 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
                                : TT_IR_S16_27, "memory");
             for (; o < co2; o++) {
                 const float sw = a->s_w2[o], w = wf[o];
-                s0 = s0 + (g0[o] * sw) * w;
-                s1 = s1 + (g1[o] * sw) * w;
-                s2 = s2 + (g2[o] * sw) * w;
-                s3 = s3 + (g3[o] * sw) * w;
+                s0 = TT_MAC(s0, (g0[o] * sw), w);
+                s1 = TT_MAC(s1, (g1[o] * sw), w);
+                s2 = TT_MAC(s2, (g2[o] * sw), w);
+                s3 = TT_MAC(s3, (g3[o] * sw), w);
             }
             d[p] = s0;
             d[p + 1] = s1;
@@ -350,14 +364,14 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
             float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
             for (int o = 0; o < co2; o++) {
                 const float sw = a->s_w2[o], w = wf[o];
-                s0 = s0 + (g0[o] * sw) * w;
-                s1 = s1 + (g1[o] * sw) * w;
-                s2 = s2 + (g2[o] * sw) * w;
-                s3 = s3 + (g3[o] * sw) * w;
-                s4 = s4 + (g4[o] * sw) * w;
-                s5 = s5 + (g5[o] * sw) * w;
-                s6 = s6 + (g6[o] * sw) * w;
-                s7 = s7 + (g7[o] * sw) * w;
+                s0 = TT_MAC(s0, (g0[o] * sw), w);
+                s1 = TT_MAC(s1, (g1[o] * sw), w);
+                s2 = TT_MAC(s2, (g2[o] * sw), w);
+                s3 = TT_MAC(s3, (g3[o] * sw), w);
+                s4 = TT_MAC(s4, (g4[o] * sw), w);
+                s5 = TT_MAC(s5, (g5[o] * sw), w);
+                s6 = TT_MAC(s6, (g6[o] * sw), w);
+                s7 = TT_MAC(s7, (g7[o] * sw), w);
             }
             d[p] = s0;
             d[p + 1] = s1;
@@ -373,10 +387,10 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
             float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
             for (int o = 0; o < co2; o++) {
                 const float sw = a->s_w2[o], w = wf[o];
-                s0 = s0 + (g0[o] * sw) * w;
-                s1 = s1 + (g1[o] * sw) * w;
-                s2 = s2 + (g2[o] * sw) * w;
-                s3 = s3 + (g3[o] * sw) * w;
+                s0 = TT_MAC(s0, (g0[o] * sw), w);
+                s1 = TT_MAC(s1, (g1[o] * sw), w);
+                s2 = TT_MAC(s2, (g2[o] * sw), w);
+                s3 = TT_MAC(s3, (g3[o] * sw), w);
             }
             d[p] = s0;
             d[p + 1] = s1;
@@ -387,7 +401,7 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
     for (; p < no; p++) {
         const float *gp = a->g + (size_t)p * co2;
         float acc = 0.0f;
-        for (int o = 0; o < co2; o++) acc = acc + (gp[o] * a->s_w2[o]) * (float)a->w2[(size_t)o * e + ch];
+        for (int o = 0; o < co2; o++) acc = TT_MAC(acc, (gp[o] * a->s_w2[o]), (float)a->w2[(size_t)o * e + ch]);
         d[p] = acc;
     }
     if (a->bits_dw)
@@ -419,7 +433,7 @@ static inline __attribute__((always_inline)) void ir_dw_row_s1(float *gp, const 
                 const float *tq = tp + iw + pad;
                 float v = gp[iw];
 #pragma GCC unroll 7
-                for (int tb = 0; tb < kw; tb++) v = v + tq[-tb] * wr[tb];
+                for (int tb = 0; tb < kw; tb++) v = TT_MAC(v, tq[-tb], wr[tb]);
                 gp[iw] = v;
             }
             if (iw >= w) break;
@@ -428,7 +442,7 @@ static inline __attribute__((always_inline)) void ir_dw_row_s1(float *gp, const 
 #pragma GCC unroll 7
         for (int tb = 0; tb < kw; tb++) {
             const int ow = iw + pad - tb;
-            if (ow >= 0 && ow < wo) v = v + tp[ow] * wr[tb];
+            if (ow >= 0 && ow < wo) v = TT_MAC(v, tp[ow], wr[tb]);
         }
         gp[iw] = v;
     }
@@ -472,16 +486,16 @@ static __attribute__((noinline)) void ir_dw_grad(const tt_ir_block_bwd_args *a, 
                 int j = 0;
                 if (S == 1) {
                     for (; j + 3 < n; j += 4) {
-                        const float v0 = gp[j] + tp[j] * wv, v1 = gp[j + 1] + tp[j + 1] * wv;
-                        const float v2 = gp[j + 2] + tp[j + 2] * wv, v3 = gp[j + 3] + tp[j + 3] * wv;
+                        const float v0 = TT_MAC(gp[j], tp[j], wv), v1 = TT_MAC(gp[j + 1], tp[j + 1], wv);
+                        const float v2 = TT_MAC(gp[j + 2], tp[j + 2], wv), v3 = TT_MAC(gp[j + 3], tp[j + 3], wv);
                         gp[j] = v0;
                         gp[j + 1] = v1;
                         gp[j + 2] = v2;
                         gp[j + 3] = v3;
                     }
-                    for (; j < n; j++) gp[j] = gp[j] + tp[j] * wv;
+                    for (; j < n; j++) gp[j] = TT_MAC(gp[j], tp[j], wv);
                 } else {
-                    for (; j < n; j++) gp[(size_t)j * S] = gp[(size_t)j * S] + tp[j] * wv;
+                    for (; j < n; j++) gp[(size_t)j * S] = TT_MAC(gp[(size_t)j * S], tp[j], wv);
                 }
             }
         }
@@ -502,8 +516,8 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
         for (int p = 0; p < ni; p++) {
             const float t = g1[p] * s1;
             float *dp = a->dx + (size_t)p * ci;
-            for (int i = 0; i < k1; i++) dp[i] = dp[i] + t * (float)wa[i];
-            for (int i = k1; i < ci; i++) dp[i] = dp[i] + t * (float)wb[i - k1];
+            for (int i = 0; i < k1; i++) dp[i] = TT_MAC(dp[i], t, (float)wa[i]);
+            for (int i = k1; i < ci; i++) dp[i] = TT_MAC(dp[i], t, (float)wb[i - k1]);
         }
         return;
     }
@@ -525,7 +539,7 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
                            : TT_IR_S16_27, "memory");
         for (; i < ci; i++, d0++, d1++, d2++, d3++) {
             const float w = wf[i];
-            const float v0 = *d0 + t0 * w, v1 = *d1 + t1 * w, v2 = *d2 + t2 * w, v3 = *d3 + t3 * w;
+            const float v0 = TT_MAC(*d0, t0, w), v1 = TT_MAC(*d1, t1, w), v2 = TT_MAC(*d2, t2, w), v3 = TT_MAC(*d3, t3, w);
             *d0 = v0;
             *d1 = v1;
             *d2 = v2;
@@ -540,8 +554,8 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
         float *d4 = d3 + ci, *d5 = d4 + ci, *d6 = d5 + ci, *d7 = d6 + ci;
         for (int i = 0; i < ci; i++) {
             const float w = wf[i];
-            const float v0 = d0[i] + t0 * w, v1 = d1[i] + t1 * w, v2 = d2[i] + t2 * w, v3 = d3[i] + t3 * w;
-            const float v4 = d4[i] + t4 * w, v5 = d5[i] + t5 * w, v6 = d6[i] + t6 * w, v7 = d7[i] + t7 * w;
+            const float v0 = TT_MAC(d0[i], t0, w), v1 = TT_MAC(d1[i], t1, w), v2 = TT_MAC(d2[i], t2, w), v3 = TT_MAC(d3[i], t3, w);
+            const float v4 = TT_MAC(d4[i], t4, w), v5 = TT_MAC(d5[i], t5, w), v6 = TT_MAC(d6[i], t6, w), v7 = TT_MAC(d7[i], t7, w);
             d0[i] = v0;
             d1[i] = v1;
             d2[i] = v2;
@@ -557,7 +571,7 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
         float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
         for (int i = 0; i < ci; i++) {
             const float w = wf[i];
-            const float v0 = d0[i] + t0 * w, v1 = d1[i] + t1 * w, v2 = d2[i] + t2 * w, v3 = d3[i] + t3 * w;
+            const float v0 = TT_MAC(d0[i], t0, w), v1 = TT_MAC(d1[i], t1, w), v2 = TT_MAC(d2[i], t2, w), v3 = TT_MAC(d3[i], t3, w);
             d0[i] = v0;
             d1[i] = v1;
             d2[i] = v2;
@@ -569,7 +583,7 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
         float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci;
         for (int i = 0; i < ci; i++) {
             const float w = wf[i];
-            const float v0 = d0[i] + t0 * w, v1 = d1[i] + t1 * w;
+            const float v0 = TT_MAC(d0[i], t0, w), v1 = TT_MAC(d1[i], t1, w);
             d0[i] = v0;
             d1[i] = v1;
         }
@@ -577,7 +591,7 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
     for (; p < ni; p++) {
         const float t = g1[p] * s1;
         float *dp = a->dx + (size_t)p * ci;
-        for (int i = 0; i < ci; i++) dp[i] = dp[i] + t * wf[i];
+        for (int i = 0; i < ci; i++) dp[i] = TT_MAC(dp[i], t, wf[i]);
     }
 }
 

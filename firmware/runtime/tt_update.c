@@ -128,12 +128,12 @@ static inline void conv_sums(const float *g, const int8_t *x, int h, int w, int 
             const float gv = g[((size_t)oh * wo + ow) * co + o];
             const int8_t *xp = x + ((size_t)ih * w + iw) * x_c + i;
             if (n == 4) {
-                s[0] = s[0] + gv * (float)(xp[0] - x_zero);
-                s[1] = s[1] + gv * (float)(xp[1] - x_zero);
-                s[2] = s[2] + gv * (float)(xp[2] - x_zero);
-                s[3] = s[3] + gv * (float)(xp[3] - x_zero);
+                s[0] = TT_MAC(s[0], gv, (float)(xp[0] - x_zero));
+                s[1] = TT_MAC(s[1], gv, (float)(xp[1] - x_zero));
+                s[2] = TT_MAC(s[2], gv, (float)(xp[2] - x_zero));
+                s[3] = TT_MAC(s[3], gv, (float)(xp[3] - x_zero));
             } else {
-                for (int j = 0; j < n; j++) s[j] = s[j] + gv * (float)(xp[j] - x_zero);
+                for (int j = 0; j < n; j++) s[j] = TT_MAC(s[j], gv, (float)(xp[j] - x_zero));
             }
         }
     }
@@ -152,12 +152,12 @@ static inline void dw_sums(const float *g, const int8_t *x, int h, int w, int x_
             const float *gp = g + ((size_t)oh * wo + ow) * c + i;
             const int8_t *xp = x + ((size_t)ih * w + iw) * x_c + i;
             if (n == 4) {
-                s[0] = s[0] + gp[0] * (float)(xp[0] - x_zero);
-                s[1] = s[1] + gp[1] * (float)(xp[1] - x_zero);
-                s[2] = s[2] + gp[2] * (float)(xp[2] - x_zero);
-                s[3] = s[3] + gp[3] * (float)(xp[3] - x_zero);
+                s[0] = TT_MAC(s[0], gp[0], (float)(xp[0] - x_zero));
+                s[1] = TT_MAC(s[1], gp[1], (float)(xp[1] - x_zero));
+                s[2] = TT_MAC(s[2], gp[2], (float)(xp[2] - x_zero));
+                s[3] = TT_MAC(s[3], gp[3], (float)(xp[3] - x_zero));
             } else {
-                for (int j = 0; j < n; j++) s[j] = s[j] + gp[j] * (float)(xp[j] - x_zero);
+                for (int j = 0; j < n; j++) s[j] = TT_MAC(s[j], gp[j], (float)(xp[j] - x_zero));
             }
         }
     }
@@ -240,22 +240,22 @@ static inline void wg_block4x4(const float *gp, int gs, const float *xp, int np,
     for (int p = 0; p < np; p++, gp += gs, xp += 4) {
         const float g0 = gp[0], g1 = gp[1], g2 = gp[2], g3 = gp[3];
         const float x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
-        a00 = a00 + g0 * x0;
-        a01 = a01 + g0 * x1;
-        a02 = a02 + g0 * x2;
-        a03 = a03 + g0 * x3;
-        a10 = a10 + g1 * x0;
-        a11 = a11 + g1 * x1;
-        a12 = a12 + g1 * x2;
-        a13 = a13 + g1 * x3;
-        a20 = a20 + g2 * x0;
-        a21 = a21 + g2 * x1;
-        a22 = a22 + g2 * x2;
-        a23 = a23 + g2 * x3;
-        a30 = a30 + g3 * x0;
-        a31 = a31 + g3 * x1;
-        a32 = a32 + g3 * x2;
-        a33 = a33 + g3 * x3;
+        a00 = TT_MAC(a00, g0, x0);
+        a01 = TT_MAC(a01, g0, x1);
+        a02 = TT_MAC(a02, g0, x2);
+        a03 = TT_MAC(a03, g0, x3);
+        a10 = TT_MAC(a10, g1, x0);
+        a11 = TT_MAC(a11, g1, x1);
+        a12 = TT_MAC(a12, g1, x2);
+        a13 = TT_MAC(a13, g1, x3);
+        a20 = TT_MAC(a20, g2, x0);
+        a21 = TT_MAC(a21, g2, x1);
+        a22 = TT_MAC(a22, g2, x2);
+        a23 = TT_MAC(a23, g2, x3);
+        a30 = TT_MAC(a30, g3, x0);
+        a31 = TT_MAC(a31, g3, x1);
+        a32 = TT_MAC(a32, g3, x2);
+        a33 = TT_MAC(a33, g3, x3);
     }
     r[0][0] = a00; r[0][1] = a01; r[0][2] = a02; r[0][3] = a03;
     r[1][0] = a10; r[1][1] = a11; r[1][2] = a12; r[1][3] = a13;
@@ -285,7 +285,7 @@ static __attribute__((noinline)) void wg1x1_fast(const float *g, const int8_t *x
                 for (int oo = 0; oo < no; oo++)
                     for (int j = 0; j < 4; j++) {
                         float v = 0.0f;
-                        for (int p = 0; p < np; p++) v = v + g[(size_t)p * co + o + oo] * xf[4 * p + j];
+                        for (int p = 0; p < np; p++) v = TT_MAC(v, g[(size_t)p * co + o + oo], xf[4 * p + j]);
                         r[oo][j] = v;
                     }
             }
@@ -318,10 +318,10 @@ static inline __attribute__((always_inline)) void wgdw_tap(const float *g, const
         const float *gp = g + ((size_t)oh * wo + ow0) * c;
         const float *xp = xf + ((size_t)(oh * stride - pad + a) * w + ow0 * stride - pad + b) * 4;
         for (int ow = ow0; ow < ow1; ow++, gp += c, xp += 4 * stride) {
-            s0 = s0 + gp[0] * xp[0];
-            s1 = s1 + gp[d1] * xp[1];
-            s2 = s2 + gp[d2] * xp[2];
-            s3 = s3 + gp[d3] * xp[3];
+            s0 = TT_MAC(s0, gp[0], xp[0]);
+            s1 = TT_MAC(s1, gp[d1], xp[1]);
+            s2 = TT_MAC(s2, gp[d2], xp[2]);
+            s3 = TT_MAC(s3, gp[d3], xp[3]);
         }
     }
     r[0] = s0;
@@ -427,6 +427,16 @@ static inline __attribute__((always_inline)) void wg_row8_asm(const float *g, in
         "vcvt.f32.s32 s21, s21\n\t"     /* x3 */
         "vcvt.f32.s32 s22, s22\n\t"     /* x6 */
         "vcvt.f32.s32 s23, s23\n\t"     /* x7 */
+#if TT_FMA /* s[j] = fma(g, x[j], s[j]) */
+        "vfma.f32 %[a0], s24, s16\n\t"
+        "vfma.f32 %[a1], s24, s17\n\t"
+        "vfma.f32 %[a2], s24, s20\n\t"
+        "vfma.f32 %[a3], s24, s21\n\t"
+        "vfma.f32 %[a4], s24, s18\n\t"
+        "vfma.f32 %[a5], s24, s19\n\t"
+        "vfma.f32 %[a6], s24, s22\n\t"
+        "vfma.f32 %[a7], s24, s23\n\t"
+#else
         "vmul.f32 s16, s24, s16\n\t"
         "vmul.f32 s17, s24, s17\n\t"
         "vmul.f32 s20, s24, s20\n\t"
@@ -443,6 +453,7 @@ static inline __attribute__((always_inline)) void wg_row8_asm(const float *g, in
         "vadd.f32 %[a5], %[a5], s19\n\t"
         "vadd.f32 %[a6], %[a6], s22\n\t"
         "vadd.f32 %[a7], %[a7], s23\n\t"
+#endif
         "cmp %[g], %[ge]\n\t"
         "bne 1b"
         : [a0] "+t"(s0), [a1] "+t"(s1), [a2] "+t"(s2), [a3] "+t"(s3), [a4] "+t"(s4), [a5] "+t"(s5),
@@ -480,14 +491,14 @@ static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x,
                 const float gv = g[p];
                 WG_ROW_CVT4(xp, nz, x0, x1, x2, x3);
                 WG_ROW_CVT4(xp + 4, nz, x4, x5, x6, x7);
-                s0 = s0 + gv * x0;
-                s1 = s1 + gv * x1;
-                s2 = s2 + gv * x2;
-                s3 = s3 + gv * x3;
-                s4 = s4 + gv * x4;
-                s5 = s5 + gv * x5;
-                s6 = s6 + gv * x6;
-                s7 = s7 + gv * x7;
+                s0 = TT_MAC(s0, gv, x0);
+                s1 = TT_MAC(s1, gv, x1);
+                s2 = TT_MAC(s2, gv, x2);
+                s3 = TT_MAC(s3, gv, x3);
+                s4 = TT_MAC(s4, gv, x4);
+                s5 = TT_MAC(s5, gv, x5);
+                s6 = TT_MAC(s6, gv, x6);
+                s7 = TT_MAC(s7, gv, x7);
             }
             r[0] = s0; r[1] = s1; r[2] = s2; r[3] = s3;
             r[4] = s4; r[5] = s5; r[6] = s6; r[7] = s7;
@@ -496,16 +507,16 @@ static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x,
             for (int p = 0; p < np; p++, xp += x_c) {
                 const float gv = g[p];
                 WG_ROW_CVT4(xp, nz, x0, x1, x2, x3);
-                s0 = s0 + gv * x0;
-                s1 = s1 + gv * x1;
-                s2 = s2 + gv * x2;
-                s3 = s3 + gv * x3;
+                s0 = TT_MAC(s0, gv, x0);
+                s1 = TT_MAC(s1, gv, x1);
+                s2 = TT_MAC(s2, gv, x2);
+                s3 = TT_MAC(s3, gv, x3);
             }
             r[0] = s0; r[1] = s1; r[2] = s2; r[3] = s3;
         } else {
             for (int j = 0; j < n; j++) {
                 float v = 0.0f;
-                for (int p = 0; p < np; p++) v = v + g[p] * (float)(x[(size_t)p * x_c + i + j] - x_zero);
+                for (int p = 0; p < np; p++) v = TT_MAC(v, g[p], (float)(x[(size_t)p * x_c + i + j] - x_zero));
                 r[j] = v;
             }
         }
