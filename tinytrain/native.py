@@ -762,7 +762,9 @@ class NativeKernels:
             RULE_IDS[rule],
             C.addressof(cell) if rng is not None else None,
         )
-        scratch = np.empty(ho * wo + in_h * in_w, np.float32)
+        from tinytrain.kernels.memory_ops import ir_block_bwd_f32_scratch_bytes
+
+        scratch = np.empty(ir_block_bwd_f32_scratch_bytes((ho, wo), in_h, in_w) // 4, np.float32)
         self.lib.tt_ir_block_bwd_f32(C.addressof(args), scratch)
         if rng is not None:
             rng.state = int(cell.value)

@@ -59,6 +59,13 @@ void tt_dwconv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int
                               int kh, int kw, int c, int k_in, const float *q, float neg_lr, int rule,
                               uint32_t *rng, float *shadow, int stride, int pad);
 void tt_bias_grad_update(const float *g, int p, int co, int32_t *bias, const float *qb, float neg_lr);
+/* Runtime-internal (the fused block backward, channels in pairs): two 1x1 rows of one output each, weight rows wa
+ * and wb ([k_in] in SRAM) from output gradients ga and gb ([np]) over the same saved input x ([np][x_c]): both rows'
+ * sums (each the one-output tt_conv2d_wgrad_update sum), then row a's update, then row b's (ka, kb: neg_lr * q;
+ * sha, shb: shadow rows for TT_RULE_SHADOW). Stack: 2 * k_in floats. */
+void tt_wgrad_update_1x1_rows2(const float *ga, const float *gb, const int8_t *x, int np, int x_c, int32_t x_zero,
+                               int k_in, int8_t *wa, int8_t *wb, float ka, float kb, int rule, uint32_t *rng,
+                               float *sha, float *shb);
 
 /* ---- the same, split in two (operator reordering off): sums into s, then the update from s ----
  * s layouts: [co][kernel][kernel][k_in], [kernel][kernel][k_in], [co]. Bit-identical to the fused kernels. */

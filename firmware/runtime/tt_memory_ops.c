@@ -595,13 +595,218 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
     }
 }
 
+/* ---- channels in pairs (ch, ch + 1): the pw2 gradient, the dx terms and the pw1 row sums of two channels share
+ * their loads (g and g * s_w2 for the pw2 gradient, dx for the dx terms, the converted x1 for the row sums). Each
+ * element still gets its terms in the contract's order: channel ch's and ch + 1's sums are independent, and dx
+ * gets channel ch's term before ch + 1's, as in the channel-by-channel loop. ---- */
+#ifdef TT_IR_VLDM
+#define TT_IR_S28_31 "s28", "s29", "s30", "s31"
+#if TT_FMA
+#define TT_IR_MAC4(A, W0, W1, W2, W3)                                                                           \
+    "vfma.f32 %[" A "], s24, " W0 "\n\tvfma.f32 %[" A "], s25, " W1 "\n\t"                                     \
+    "vfma.f32 %[" A "], s26, " W2 "\n\tvfma.f32 %[" A "], s27, " W3 "\n\t"
+#define TT_IR_DX4(T, W0, W1, W2, W3)                                                                            \
+    "vfma.f32 s20, %[" T "], " W0 "\n\tvfma.f32 s21, %[" T "], " W1 "\n\t"                                     \
+    "vfma.f32 s22, %[" T "], " W2 "\n\tvfma.f32 s23, %[" T "], " W3 "\n\t"
+#else
+#define TT_IR_MAC4(A, W0, W1, W2, W3)                                                                           \
+    "vmul.f32 %[tm], s24, " W0 "\n\tvadd.f32 %[" A "], %[" A "], %[tm]\n\t"                                    \
+    "vmul.f32 %[tm], s25, " W1 "\n\tvadd.f32 %[" A "], %[" A "], %[tm]\n\t"                                    \
+    "vmul.f32 %[tm], s26, " W2 "\n\tvadd.f32 %[" A "], %[" A "], %[tm]\n\t"                                    \
+    "vmul.f32 %[tm], s27, " W3 "\n\tvadd.f32 %[" A "], %[" A "], %[tm]\n\t"
+#define TT_IR_DX4(T, W0, W1, W2, W3)                                                                            \
+    "vmul.f32 s24, %[" T "], " W0 "\n\tvmul.f32 s25, %[" T "], " W1 "\n\t"                                     \
+    "vmul.f32 s26, %[" T "], " W2 "\n\tvmul.f32 s27, %[" T "], " W3 "\n\t"                                     \
+    "vadd.f32 s20, s20, s24\n\tvadd.f32 s21, s21, s25\n\tvadd.f32 s22, s22, s26\n\tvadd.f32 s23, s23, s27\n\t"
+#endif
+/* one pixel of the pw2 pair: t = g * s_w2 (s24-s27), then a += t * wa (s20-s23), b += t * wb (s28-s31) */
+#define TT_IR_PW2_PIX2(G, A, B)                                                                                  \
+    "vldmia %[" G "]!, {s24-s27}\n\t" TT_IR_PW2_T TT_IR_MAC4(A, "s20", "s21", "s22", "s23")                     \
+        TT_IR_MAC4(B, "s28", "s29", "s30", "s31")
+/* one pixel of the dx pair: d[j] += ta * wa[j] (s16-s19), then d[j] += tb * wb[j] (s28-s31), d += 4 */
+#define TT_IR_DX_PIX2(D, TA, TB)                                                                                 \
+    "vldmia %[" D "], {s20-s23}\n\t" TT_IR_DX4(TA, "s16", "s17", "s18", "s19")                                  \
+        TT_IR_DX4(TB, "s28", "s29", "s30", "s31") "vstmia %[" D "]!, {s20-s23}\n\t"
+#endif
+
+/* da[p], db[p]: the pw2 input gradients of channels ch and ch + 1 (co2 <= TT_IR_MAX_C), masked. */
+static __attribute__((noinline)) void ir_pw2_grad2(const tt_ir_block_bwd_args *a, int ch, float *da, float *db) {
+    const int no = a->ho * a->wo, co2 = a->co2, e = a->e;
+    float wfa[co2], wfb[co2];
+    for (int o = 0; o < co2; o++) {
+        const int8_t *wp = a->w2 + (size_t)o * e + ch;
+        wfa[o] = (float)wp[0];
+        wfb[o] = (float)wp[1];
+    }
+    int p = 0;
+#ifdef TT_IR_VLDM
+    for (; p + 3 < no; p += 4) {
+        const float *g0 = a->g + (size_t)p * co2, *g1 = g0 + co2, *g2 = g1 + co2, *g3 = g2 + co2;
+        const float *q0 = g0, *q1 = g1, *q2 = g2, *q3 = g3;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f, tm;
+        int o = 0;
+        for (; o + 3 < co2; o += 4) /* (at most 30 asm operands, a "+" one counting twice) */
+            __asm volatile("vldmia %[sp], {s16-s19}\n\t"
+                           "vldmia %[wa], {s20-s23}\n\t"
+                           "vldmia %[wb], {s28-s31}\n\t" TT_IR_PW2_PIX2("q0", "a0", "b0")
+                               TT_IR_PW2_PIX2("q1", "a1", "b1") TT_IR_PW2_PIX2("q2", "a2", "b2")
+                                   TT_IR_PW2_PIX2("q3", "a3", "b3")
+                           : [a0] "+t"(a0), [a1] "+t"(a1), [a2] "+t"(a2), [a3] "+t"(a3), [b0] "+t"(b0),
+                             [b1] "+t"(b1), [b2] "+t"(b2), [b3] "+t"(b3), [q0] "+r"(q0), [q1] "+r"(q1),
+                             [q2] "+r"(q2), [q3] "+r"(q3), [tm] "=&t"(tm)
+                           : [sp] "r"(a->s_w2 + o), [wa] "r"(wfa + o), [wb] "r"(wfb + o)
+                           : TT_IR_S16_27, TT_IR_S28_31, "memory");
+        (void)tm;
+        for (; o < co2; o++) {
+            const float sw = a->s_w2[o], wa = wfa[o], wb = wfb[o];
+            const float t0 = g0[o] * sw, t1 = g1[o] * sw, t2 = g2[o] * sw, t3 = g3[o] * sw;
+            a0 = TT_MAC(a0, t0, wa);
+            a1 = TT_MAC(a1, t1, wa);
+            a2 = TT_MAC(a2, t2, wa);
+            a3 = TT_MAC(a3, t3, wa);
+            b0 = TT_MAC(b0, t0, wb);
+            b1 = TT_MAC(b1, t1, wb);
+            b2 = TT_MAC(b2, t2, wb);
+            b3 = TT_MAC(b3, t3, wb);
+        }
+        da[p] = a0; da[p + 1] = a1; da[p + 2] = a2; da[p + 3] = a3;
+        db[p] = b0; db[p + 1] = b1; db[p + 2] = b2; db[p + 3] = b3;
+    }
+#endif
+    for (; p + 3 < no; p += 4) {
+        const float *g0 = a->g + (size_t)p * co2, *g1 = g0 + co2, *g2 = g1 + co2, *g3 = g2 + co2;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+        for (int o = 0; o < co2; o++) {
+            const float sw = a->s_w2[o], wa = wfa[o], wb = wfb[o];
+            const float t0 = g0[o] * sw, t1 = g1[o] * sw, t2 = g2[o] * sw, t3 = g3[o] * sw;
+            a0 = TT_MAC(a0, t0, wa);
+            a1 = TT_MAC(a1, t1, wa);
+            a2 = TT_MAC(a2, t2, wa);
+            a3 = TT_MAC(a3, t3, wa);
+            b0 = TT_MAC(b0, t0, wb);
+            b1 = TT_MAC(b1, t1, wb);
+            b2 = TT_MAC(b2, t2, wb);
+            b3 = TT_MAC(b3, t3, wb);
+        }
+        da[p] = a0; da[p + 1] = a1; da[p + 2] = a2; da[p + 3] = a3;
+        db[p] = b0; db[p + 1] = b1; db[p + 2] = b2; db[p + 3] = b3;
+    }
+    for (; p < no; p++) {
+        const float *gp = a->g + (size_t)p * co2;
+        float va = 0.0f, vb = 0.0f;
+        for (int o = 0; o < co2; o++) {
+            const float t = gp[o] * a->s_w2[o];
+            va = TT_MAC(va, t, wfa[o]);
+            vb = TT_MAC(vb, t, wfb[o]);
+        }
+        da[p] = va;
+        db[p] = vb;
+    }
+    if (a->bits_dw)
+        for (p = 0; p < no; p++) {
+            const size_t j = (size_t)p * e + ch, k = j + 1;
+            if (!((a->bits_dw[j >> 3] >> (j & 7)) & 1u)) da[p] = 0.0f;
+            if (!((a->bits_dw[k >> 3] >> (k & 7)) & 1u)) db[p] = 0.0f;
+        }
+}
+
+/* dx[p][i] += (ga[p] * s_w1[ch]) * W1[ch][i], then += (gb[p] * s_w1[ch + 1]) * W1[ch + 1][i] (ci <= TT_IR_MAX_C). */
+static __attribute__((noinline)) void ir_dx_acc2(const tt_ir_block_bwd_args *a, int ch, const float *ga,
+                                                 const float *gb) {
+    const int ni = a->h * a->w, ci = a->ci, k1 = a->k1, kr = ci - k1;
+    const float sa = a->s_w1[ch], sb = a->s_w1[ch + 1];
+    float wfa[ci], wfb[ci];
+    {
+        const int8_t *ra = a->w1 + (size_t)ch * k1, *rb = ra + k1;
+        for (int i = 0; i < k1; i++) {
+            wfa[i] = (float)ra[i];
+            wfb[i] = (float)rb[i];
+        }
+        if (a->w1_rest) {
+            const int8_t *qa = a->w1_rest + (size_t)ch * kr, *qb = qa + kr;
+            for (int i = 0; i < kr; i++) {
+                wfa[k1 + i] = (float)qa[i];
+                wfb[k1 + i] = (float)qb[i];
+            }
+        }
+    }
+    int p = 0;
+#ifdef TT_IR_VLDM
+    for (; p + 3 < ni; p += 4) {
+        const float ta0 = ga[p] * sa, ta1 = ga[p + 1] * sa, ta2 = ga[p + 2] * sa, ta3 = ga[p + 3] * sa;
+        const float tb0 = gb[p] * sb, tb1 = gb[p + 1] * sb, tb2 = gb[p + 2] * sb, tb3 = gb[p + 3] * sb;
+        float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
+        const float *wpa = wfa, *wpb = wfb;
+        int i = 0;
+        for (; i + 3 < ci; i += 4)
+            __asm volatile("vldmia %[wa]!, {s16-s19}\n\t"
+                           "vldmia %[wb]!, {s28-s31}\n\t" TT_IR_DX_PIX2("d0", "ta0", "tb0")
+                               TT_IR_DX_PIX2("d1", "ta1", "tb1") TT_IR_DX_PIX2("d2", "ta2", "tb2")
+                                   TT_IR_DX_PIX2("d3", "ta3", "tb3")
+                           : [wa] "+r"(wpa), [wb] "+r"(wpb), [d0] "+r"(d0), [d1] "+r"(d1), [d2] "+r"(d2),
+                             [d3] "+r"(d3)
+                           : [ta0] "t"(ta0), [ta1] "t"(ta1), [ta2] "t"(ta2), [ta3] "t"(ta3), [tb0] "t"(tb0),
+                             [tb1] "t"(tb1), [tb2] "t"(tb2), [tb3] "t"(tb3)
+                           : TT_IR_S16_27, TT_IR_S28_31, "memory");
+        for (; i < ci; i++, d0++, d1++, d2++, d3++) {
+            const float wa = wfa[i], wb = wfb[i];
+            *d0 = TT_MAC(TT_MAC(*d0, ta0, wa), tb0, wb);
+            *d1 = TT_MAC(TT_MAC(*d1, ta1, wa), tb1, wb);
+            *d2 = TT_MAC(TT_MAC(*d2, ta2, wa), tb2, wb);
+            *d3 = TT_MAC(TT_MAC(*d3, ta3, wa), tb3, wb);
+        }
+    }
+#endif
+    for (; p + 3 < ni; p += 4) {
+        const float ta0 = ga[p] * sa, ta1 = ga[p + 1] * sa, ta2 = ga[p + 2] * sa, ta3 = ga[p + 3] * sa;
+        const float tb0 = gb[p] * sb, tb1 = gb[p + 1] * sb, tb2 = gb[p + 2] * sb, tb3 = gb[p + 3] * sb;
+        float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
+        for (int i = 0; i < ci; i++) {
+            const float wa = wfa[i], wb = wfb[i];
+            const float v0 = TT_MAC(TT_MAC(d0[i], ta0, wa), tb0, wb), v1 = TT_MAC(TT_MAC(d1[i], ta1, wa), tb1, wb);
+            const float v2 = TT_MAC(TT_MAC(d2[i], ta2, wa), tb2, wb), v3 = TT_MAC(TT_MAC(d3[i], ta3, wa), tb3, wb);
+            d0[i] = v0;
+            d1[i] = v1;
+            d2[i] = v2;
+            d3[i] = v3;
+        }
+    }
+    for (; p < ni; p++) {
+        const float ta = ga[p] * sa, tb = gb[p] * sb;
+        float *dp = a->dx + (size_t)p * ci;
+        for (int i = 0; i < ci; i++) dp[i] = TT_MAC(TT_MAC(dp[i], ta, wfa[i]), tb, wfb[i]);
+    }
+}
+
 void tt_ir_block_bwd_f32(const tt_ir_block_bwd_args *a, float *scratch) {
     const int ho = a->ho, wo = a->wo, e = a->e, h = a->h, w = a->w, ci = a->ci, k1 = a->k1;
     const int no = ho * wo, ni = h * w;
-    float *d = scratch, *g1 = scratch + no;
+    float *d = scratch, *g1 = scratch + no, *d2 = g1 + ni, *g12 = d2 + no; /* two planes per channel of a pair */
     if (a->dx)
         for (size_t j = 0; j < (size_t)ni * ci; j++) a->dx[j] = 0.0f;
-    for (int ch = 0; ch < e; ch++) {
+    int ch = 0;
+    if (a->co2 <= TT_IR_MAX_C && ci <= TT_IR_MAX_C && a->k_in <= TT_IR_MAX_C)
+        for (; ch + 1 < e; ch += 2) { /* the same steps as below for ch, then ch + 1, with shared loads */
+            ir_pw2_grad2(a, ch, d, d2);
+            if (a->b_dw) {
+                tt_bias_grad_update(d, no, 1, a->b_dw + ch, a->qb_dw + ch, a->neg_lr);
+                tt_bias_grad_update(d2, no, 1, a->b_dw + ch + 1, a->qb_dw + ch + 1, a->neg_lr);
+            }
+            ir_dw_grad(a, ch, d, g1);
+            ir_dw_grad(a, ch + 1, d2, g12);
+            if (a->dx) ir_dx_acc2(a, ch, g1, g12);
+            if (a->x1) {
+                float *sh = a->rule == TT_RULE_SHADOW && a->shadow1 ? a->shadow1 + (size_t)ch * a->k_in : 0;
+                tt_wgrad_update_1x1_rows2(g1, g12, a->x1, ni, a->x1_c, a->x_zero, a->k_in, a->w1 + (size_t)ch * k1,
+                                          a->w1 + (size_t)(ch + 1) * k1, a->neg_lr * a->q1[ch],
+                                          a->neg_lr * a->q1[ch + 1], a->rule, a->rng, sh, sh ? sh + a->k_in : 0);
+            }
+            if (a->b1) {
+                tt_bias_grad_update(g1, ni, 1, a->b1 + ch, a->qb1 + ch, a->neg_lr);
+                tt_bias_grad_update(g12, ni, 1, a->b1 + ch + 1, a->qb1 + ch + 1, a->neg_lr);
+            }
+        }
+    for (; ch < e; ch++) {
         ir_pw2_grad(a, ch, d); /* pw2 input gradient of channel ch, then the dw mask */
         if (a->b_dw) tt_bias_grad_update(d, no, 1, a->b_dw + ch, a->qb_dw + ch, a->neg_lr);
         ir_dw_grad(a, ch, d, g1); /* dw input gradient of channel ch, then the pw1 mask */

@@ -536,6 +536,147 @@ static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x,
     }
     if (!s && rule == TT_RULE_STOCHASTIC) *rng = xs;
 }
+/* ---- two 1x1 rows of one output each (the fused block backward, channels in pairs): both rows' sums over the
+ * same saved input, so each converted x element serves two MACs ----
+ * sa[i] = sum_{p asc} ga[p] * f32(x[p][i] - x_zero), sb the same with gb: each sum exactly the one-row sum
+ * (wg1x1_row), eight channels per pass (four, then one at a time for the tail). */
+#ifdef WG_ROW8_ASM
+/* Per pixel: the 22-instruction conversion of wg_row8_asm, VLDR ga, VLDR gb, then 16 multiply-adds (TT_FMA: 16
+ * VFMA, else 16 VMUL + 16 VADD): 43 instructions per 16 MACs (fused), 59 otherwise. The 16 sums live in s0-s15
+ * (row a: channels 0-7 in s0-s7, row b in s8-s15; fixed registers: an asm statement takes at most 30 operands),
+ * start at +0.0f and are stored to r[0..16) at the end. np >= 1. */
+#if TT_FMA
+#define WG2_MAC(A, G, X) "vfma.f32 " A ", " G ", " X "\n\t"
+#else
+#define WG2_MAC(A, G, X) "vmul.f32 s26, " G ", " X "\n\tvadd.f32 " A ", " A ", s26\n\t"
+#endif
+static inline __attribute__((always_inline)) void wg_row8x2_asm(const float *ga, const float *gb, int np,
+                                                                const int8_t *xp, int x_c, uint32_t nz, float *r) {
+    const float *ge = ga + np;
+    uint32_t w0, w1, t0, t1, t2, t3;
+    __asm volatile(
+        "movs %[w0], #0\n\t"
+        "vmov s0, s1, %[w0], %[w0]\n\tvmov s2, s3, %[w0], %[w0]\n\tvmov s4, s5, %[w0], %[w0]\n\t"
+        "vmov s6, s7, %[w0], %[w0]\n\tvmov s8, s9, %[w0], %[w0]\n\tvmov s10, s11, %[w0], %[w0]\n\t"
+        "vmov s12, s13, %[w0], %[w0]\n\tvmov s14, s15, %[w0], %[w0]\n\t"
+        "1:\n\t"
+        "ldr %[w0], [%[xp]]\n\t"
+        "ldr %[w1], [%[xp], #4]\n\t"
+        "add %[xp], %[xp], %[xc]\n\t"
+        "sxtab16 %[t0], %[nz], %[w0]\n\t"          /* (x0, x2) - x_zero */
+        "sxtab16 %[t1], %[nz], %[w0], ror #8\n\t"  /* (x1, x3) */
+        "sxtab16 %[t2], %[nz], %[w1]\n\t"          /* (x4, x6) */
+        "sxtab16 %[t3], %[nz], %[w1], ror #8\n\t"  /* (x5, x7) */
+        "vmov s16, s17, %[t0], %[t1]\n\t"
+        "vmov s18, s19, %[t2], %[t3]\n\t"
+        "asr %[t0], %[t0], #16\n\t"
+        "asr %[t1], %[t1], #16\n\t"
+        "asr %[t2], %[t2], #16\n\t"
+        "asr %[t3], %[t3], #16\n\t"
+        "vmov s20, s21, %[t0], %[t1]\n\t"
+        "vmov s22, s23, %[t2], %[t3]\n\t"
+        "vldmia %[ga]!, {s24}\n\t"
+        "vldmia %[gb]!, {s25}\n\t"
+        "vcvt.f32.s16 s16, s16, #0\n\t" /* x0 */
+        "vcvt.f32.s16 s17, s17, #0\n\t" /* x1 */
+        "vcvt.f32.s16 s18, s18, #0\n\t" /* x4 */
+        "vcvt.f32.s16 s19, s19, #0\n\t" /* x5 */
+        "vcvt.f32.s32 s20, s20\n\t"     /* x2 */
+        "vcvt.f32.s32 s21, s21\n\t"     /* x3 */
+        "vcvt.f32.s32 s22, s22\n\t"     /* x6 */
+        "vcvt.f32.s32 s23, s23\n\t"     /* x7 */
+        WG2_MAC("s0", "s24", "s16") WG2_MAC("s1", "s24", "s17") WG2_MAC("s2", "s24", "s20")
+        WG2_MAC("s3", "s24", "s21") WG2_MAC("s4", "s24", "s18") WG2_MAC("s5", "s24", "s19")
+        WG2_MAC("s6", "s24", "s22") WG2_MAC("s7", "s24", "s23")
+        WG2_MAC("s8", "s25", "s16") WG2_MAC("s9", "s25", "s17") WG2_MAC("s10", "s25", "s20")
+        WG2_MAC("s11", "s25", "s21") WG2_MAC("s12", "s25", "s18") WG2_MAC("s13", "s25", "s19")
+        WG2_MAC("s14", "s25", "s22") WG2_MAC("s15", "s25", "s23")
+        "cmp %[ga], %[ge]\n\t"
+        "bne 1b\n\t"
+        "vstmia %[r], {s0-s15}"
+        : [ga] "+r"(ga), [gb] "+r"(gb), [xp] "+r"(xp), [w0] "=&r"(w0), [w1] "=&r"(w1), [t0] "=&r"(t0),
+          [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
+        : [ge] "r"(ge), [xc] "r"(x_c), [nz] "r"(nz), [r] "r"(r)
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
+          "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "cc", "memory");
+}
+#undef WG2_MAC
+#endif
+
+static __attribute__((noinline)) void wg1x1_sums2(const float *ga, const float *gb, const int8_t *x, int np, int x_c,
+                                                  int32_t x_zero, int k_in, float *sa, float *sb) {
+#ifdef TT_USE_DSP
+    const uint32_t nz = (uint32_t)(uint16_t)(int16_t)(-x_zero) * 0x10001u; /* -x_zero in both halfwords */
+#else
+    const uint32_t nz = 0;
+#endif
+    (void)nz;
+    int i = 0;
+#ifdef WG_ROW8_ASM
+    if (np > 0)
+        for (; i + 8 <= k_in; i += 8) {
+            float r[16] __attribute__((aligned(8)));
+            wg_row8x2_asm(ga, gb, np, x + i, x_c, nz, r);
+            for (int j = 0; j < 8; j++) {
+                sa[i + j] = r[j];
+                sb[i + j] = r[8 + j];
+            }
+        }
+#endif
+    for (; i + 4 <= k_in; i += 4) {
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+        const int8_t *xp = x + i;
+        for (int p = 0; p < np; p++, xp += x_c) {
+            const float gva = ga[p], gvb = gb[p];
+            WG_ROW_CVT4(xp, nz, x0, x1, x2, x3);
+            a0 = TT_MAC(a0, gva, x0);
+            a1 = TT_MAC(a1, gva, x1);
+            a2 = TT_MAC(a2, gva, x2);
+            a3 = TT_MAC(a3, gva, x3);
+            b0 = TT_MAC(b0, gvb, x0);
+            b1 = TT_MAC(b1, gvb, x1);
+            b2 = TT_MAC(b2, gvb, x2);
+            b3 = TT_MAC(b3, gvb, x3);
+        }
+        sa[i] = a0; sa[i + 1] = a1; sa[i + 2] = a2; sa[i + 3] = a3;
+        sb[i] = b0; sb[i + 1] = b1; sb[i + 2] = b2; sb[i + 3] = b3;
+    }
+    for (; i < k_in; i++) {
+        float va = 0.0f, vb = 0.0f;
+        for (int p = 0; p < np; p++) {
+            const float xv = (float)(x[(size_t)p * x_c + i] - x_zero);
+            va = TT_MAC(va, ga[p], xv);
+            vb = TT_MAC(vb, gb[p], xv);
+        }
+        sa[i] = va;
+        sb[i] = vb;
+    }
+}
+
+/* The rule on one row wt[0..n) from its finished sums s (step factor k; sh: its shadow row, shadow rule only),
+ * elements in ascending order (the stochastic draws of memory order). */
+static void row_apply(int8_t *wt, const float *s, int n, float k, int rule, uint32_t *rng, float *sh) {
+    if (rule == TT_RULE_STOCHASTIC) {
+        uint32_t xs = *rng;
+        for (int j = 0; j < n; j++) {
+            xs = xs_next(xs);
+            wt[j] = stoch_one(wt[j], s[j] * k, xs_uniform(xs));
+        }
+        *rng = xs;
+        return;
+    }
+    for (int j = 0; j < n; j++) wt[j] = update_one(wt[j], s[j] * k, rule, sh ? sh + j : 0);
+}
+
+void tt_wgrad_update_1x1_rows2(const float *ga, const float *gb, const int8_t *x, int np, int x_c, int32_t x_zero,
+                               int k_in, int8_t *wa, int8_t *wb, float ka, float kb, int rule, uint32_t *rng,
+                               float *sha, float *shb) {
+    float sa[k_in > 0 ? k_in : 1], sb[k_in > 0 ? k_in : 1];
+    wg1x1_sums2(ga, gb, x, np, x_c, x_zero, k_in, sa, sb);
+    const int shadow = rule == TT_RULE_SHADOW;
+    row_apply(wa, sa, k_in, ka, rule, rng, shadow ? sha : 0);
+    row_apply(wb, sb, k_in, kb, rule, rng, shadow ? shb : 0);
+}
 #undef WG_ROW_CVT4
 
 void tt_conv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int8_t *wt,

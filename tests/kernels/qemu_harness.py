@@ -321,7 +321,7 @@ def irb_case(
         {"b_dw": (b_dw0, b_dw), "b1": (b10, b1), "w1": (w1, w1n)},
         outputs={"dx": dx},
         macs=macs,
-        scratch={"scr": 4 * (ho * ho + h * h)},
+        scratch={"scr": K.ir_block_bwd_f32_scratch_bytes((ho, ho), h, h)},
     )
 
 

@@ -392,6 +392,6 @@ def ir_block_bwd_f32(
 
 
 def ir_block_bwd_f32_scratch_bytes(g: tuple[int, ...], in_h: int, in_w: int) -> int:
-    """Scratch of `ir_block_bwd_f32`: one float plane of the dw output and one of its input (C:
-    tt_ir_block_bwd_f32_scratch_bytes)."""
-    return 4 * (int(g[0]) * int(g[1]) + int(in_h) * int(in_w))
+    """Scratch of `ir_block_bwd_f32`: two float planes of the dw output and two of its input (the C kernel
+    runs the expanded channels in pairs; C: tt_ir_block_bwd_f32_scratch_bytes)."""
+    return 8 * (int(g[0]) * int(g[1]) + int(in_h) * int(in_w))
