@@ -568,6 +568,9 @@ def check_cases(seed: int = 0) -> list[Case]:
         irb_case(rng, 3, 9, 2, 3, 7, 1, "nearest"),
         irb_case(rng, 6, 8, 2, 9, 5, 1, "stochastic"),
         fma_case(np.random.default_rng(seed + 200), 300),  # the device's VFMA vs the exact numpy fma
+        # the fused block's zero-padded dw plane at stride 2 (3x3, 7x7) and the unpaired last channel
+        irb_case(rng, 7, 6, 3, 4, 3, 2, "nearest"),
+        irb_case(rng, 9, 5, 4, 3, 7, 2, "stochastic"),
     ]
 
 
