@@ -1,4 +1,5 @@
 /* Float backward kernels (docs/numerics.md, "Float backward"): masks and input gradients. */
+#include "tt_dw_plane.h"
 #include "tt_kernels.h"
 #include "tt_math.h"
 
@@ -85,9 +86,17 @@ void tt_conv2d_bwd_input_f32(const float *g, int p, int co, const int8_t *wt, in
     }
 }
 
-/* Gather form: each input element sums its taps in (kh asc, kw asc) order. */
+/* One channel at a time over a zero-padded float plane (tt_dw_plane.h: square 3/5/7 kernels, stride 1/2, maps up
+ * to TT_DWF_PLANE); otherwise the gather form: each input element sums its taps in (kh asc, kw asc) order. */
 void tt_dwconv2d_bwd_input_f32(const float *g, int ho, int wo, int c, const int8_t *wt, int kh, int kw,
                                const float *s_w, int in_h, int in_w, int stride, int pad, float *dx) {
+    if (c > 0 && tt_dwf_channel(g, (size_t)c, ho, wo, s_w[0], wt, (size_t)c, kh, kw, stride, pad, in_h, in_w, dx,
+                                (size_t)c, 0, 0, 1)) {
+        for (int ch = 1; ch < c; ch++)
+            tt_dwf_channel(g + ch, (size_t)c, ho, wo, s_w[ch], wt + ch, (size_t)c, kh, kw, stride, pad, in_h, in_w,
+                           dx + ch, (size_t)c, 0, ch, 1);
+        return;
+    }
     for (int ih = 0; ih < in_h; ih++) {
         for (int iw = 0; iw < in_w; iw++) {
             float *dp = dx + ((size_t)ih * in_w + iw) * c;

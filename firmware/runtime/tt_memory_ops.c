@@ -184,6 +184,10 @@ void tt_dwconv2d_bwd_input_inplace_f32(float *g, int ho, int wo, int c, const in
     for (int ch = 0; ch < c; ch++) {
         const float s = s_w[ch];
         for (int j = 0; j < ho * wo; j++) scratch[j] = g[(size_t)j * c + ch];
+        /* the zero-padded plane path (tt_dw_plane.h) from the copy, written over channel ch of g */
+        if (tt_dwf_channel(scratch, 1, ho, wo, s, wt + ch, (size_t)c, kh, kw, 1, pad, h, w, g + ch, (size_t)c, 0, ch,
+                           1))
+            continue;
         for (int ih = 0; ih < h; ih++) {
             for (int iw = 0; iw < w; iw++) {
                 float acc = 0.0f;
@@ -448,123 +452,12 @@ static inline __attribute__((always_inline)) void ir_dw_row_s1(float *gp, const 
     }
 }
 
-/* ---- the dw input gradient over a zero-padded plane (stride 1 or 2) ----
- * P holds t = d * s_w_dw[ch] at [oh + pt][ow + pl], zeros around it, so every element of g1 is a sum over all its
- * taps (ta asc, tb asc; stride 2: the taps of its parity) without bounds checks: g1[ih][iw] = sum of
- * P[(ih + pad - ta) / S + pt][(iw + pad - tb) / S + pl] * w[ta][tb] from +0.0f. A tap outside the map reads a zero:
- * its term t * w is +-0, and acc + (+-0) is acc for acc != 0 and +0 for acc = +0 (a sum from +0.0f is never -0),
- * also fused (fma(+-0, w, acc) = acc + (+-0) exactly): the same bits as skipping the tap, as the contract does.
- * The pw1 mask is applied as each element is stored. Stack: the plane (<= TT_IR_DW_PLANE floats) and the taps. */
-#define TT_IR_DW_PLANE 400
-
-/* Stride 1, a square kernel of constant size K (3, 5, 7): every tap unrolled, the weights in registers. */
-static inline __attribute__((always_inline)) void ir_dw_plane_s1(const float *P, int pw, int h, int w,
-                                                                const float *wk, int K, float *g1,
-                                                                const uint8_t *bits, size_t j0, int e) {
-    float wr[49];
-#pragma GCC unroll 49
-    for (int t = 0; t < K * K; t++) wr[t] = wk[t];
-    size_t j = j0;
-    for (int ih = 0; ih < h; ih++) {
-        const float *base = P + (size_t)(ih + K - 1) * pw + K - 1;
-        for (int iw = 0; iw < w; iw++, j += (size_t)e) {
-            const float *rp = base + iw;
-            float acc = 0.0f;
-#pragma GCC unroll 7
-            for (int ta = 0; ta < K; ta++)
-#pragma GCC unroll 7
-                for (int tb = 0; tb < K; tb++) acc = TT_MAC(acc, rp[-ta * pw - tb], wr[ta * K + tb]);
-            g1[(size_t)ih * w + iw] = (!bits || ((bits[j >> 3] >> (j & 7)) & 1u)) ? acc : 0.0f;
-        }
-    }
-}
-
-/* Stride 2, square kernel K constant: the elements of one parity class (ih + pad = PA, iw + pad = PB mod 2) use the
- * taps ta = PA, PA + 2, ..., tb = PB, PB + 2, ... (ascending): each class unrolled with its weights in registers. */
-static inline __attribute__((always_inline)) void ir_dw_plane_s2(const float *P, int pw, int pt, int pl, int pad,
-                                                                int h, int w, const float *wk, int K, int PA,
-                                                                int PB, float *g1, const uint8_t *bits, int ch,
-                                                                int e) {
-    float wr[16];
-    const int na = (K - PA + 1) / 2, nb = (K - PB + 1) / 2;
-#pragma GCC unroll 4
-    for (int m = 0; m < na; m++)
-#pragma GCC unroll 4
-        for (int n = 0; n < nb; n++) wr[m * 4 + n] = wk[(PA + 2 * m) * K + PB + 2 * n];
-    for (int ih = (PA - pad) & 1; ih < h; ih += 2) {
-        const float *base = P + (size_t)(((ih + pad - PA) >> 1) + pt) * pw + pl;
-        for (int iw = (PB - pad) & 1; iw < w; iw += 2) {
-            const float *rp = base + ((iw + pad - PB) >> 1);
-            float acc = 0.0f;
-#pragma GCC unroll 4
-            for (int m = 0; m < na; m++)
-#pragma GCC unroll 4
-                for (int n = 0; n < nb; n++) acc = TT_MAC(acc, rp[-m * pw - n], wr[m * 4 + n]);
-            const size_t j = ((size_t)ih * w + iw) * e + ch;
-            g1[(size_t)ih * w + iw] = (!bits || ((bits[j >> 3] >> (j & 7)) & 1u)) ? acc : 0.0f;
-        }
-    }
-}
-
-#define TT_IR_DW_S2(K)                                                                                          \
-    do {                                                                                                        \
-        ir_dw_plane_s2(P, pw, pt, pl, pad, h, w, wk, K, 0, 0, g1, bits, ch, e);                                 \
-        ir_dw_plane_s2(P, pw, pt, pl, pad, h, w, wk, K, 0, 1, g1, bits, ch, e);                                 \
-        ir_dw_plane_s2(P, pw, pt, pl, pad, h, w, wk, K, 1, 0, g1, bits, ch, e);                                 \
-        ir_dw_plane_s2(P, pw, pt, pl, pad, h, w, wk, K, 1, 1, g1, bits, ch, e);                                 \
-    } while (0)
-
-/* 1 when done (the plane fits and the stride is 1 or 2), else 0 (the caller runs the tap-major loops). */
-static int ir_dw_grad_plane(const tt_ir_block_bwd_args *a, int ch, const float *d, float *g1) {
-    const int ho = a->ho, wo = a->wo, h = a->h, w = a->w, S = a->stride, pad = a->pad, e = a->e;
-    const int kh = a->kh, kw = a->kw;
-    if ((S != 1 && S != 2) || kh > 7 || kw > 7 || pad > kh - 1 || pad > kw - 1) return 0;
-    /* rows of P: oh from floor((pad - kh + 1) / S) to (h - 1 + pad) / S */
-    const int pt = (kh - 1 - pad + S - 1) / S, pl = (kw - 1 - pad + S - 1) / S;
-    int pb = (h - 1 + pad) / S - (ho - 1), pr = (w - 1 + pad) / S - (wo - 1);
-    if (pb < 0) pb = 0;
-    if (pr < 0) pr = 0;
-    const int rows = pt + ho + pb, pw = pl + wo + pr;
-    if (rows * pw > TT_IR_DW_PLANE) return 0;
-    float P[rows * pw], wk[kh * kw];
-    const float s = a->s_w_dw[ch];
-    for (int j = 0; j < rows * pw; j++) P[j] = 0.0f;
-    for (int oh = 0; oh < ho; oh++) {
-        float *pr_ = P + (size_t)(oh + pt) * pw + pl;
-        const float *dp = d + (size_t)oh * wo;
-        for (int ow = 0; ow < wo; ow++) pr_[ow] = dp[ow] * s;
-    }
-    for (int t = 0; t < kh * kw; t++) wk[t] = (float)a->w_dw[(size_t)t * e + ch];
-    const uint8_t *bits = a->bits_pw1;
-    if (S == 1 && kh == kw && pt == kh - 1 - pad && pl == kw - 1 - pad) {
-        if (kw == 3) ir_dw_plane_s1(P, pw, h, w, wk, 3, g1, bits, (size_t)ch, e);
-        else if (kw == 5) ir_dw_plane_s1(P, pw, h, w, wk, 5, g1, bits, (size_t)ch, e);
-        else if (kw == 7) ir_dw_plane_s1(P, pw, h, w, wk, 7, g1, bits, (size_t)ch, e);
-        else return 0;
-        return 1;
-    }
-    if (S == 1) return 0;
-    if (kh == kw && (kw == 3 || kw == 5 || kw == 7)) {
-        if (kw == 3) TT_IR_DW_S2(3);
-        else if (kw == 5) TT_IR_DW_S2(5);
-        else TT_IR_DW_S2(7);
-        return 1;
-    }
-    size_t j = (size_t)ch;
-    for (int ih = 0; ih < h; ih++) {
-        const int ta0 = (ih + pad) & 1;
-        for (int iw = 0; iw < w; iw++, j += (size_t)e) {
-            const int tb0 = (iw + pad) & 1;
-            float acc = 0.0f;
-            for (int ta = ta0; ta < kh; ta += 2) {
-                const float *rp = P + (size_t)(((ih + pad - ta) >> 1) + pt) * pw + pl + ((iw + pad - tb0) >> 1);
-                const float *wr = wk + ta * kw;
-                for (int tb = tb0, c = 0; tb < kw; tb += 2, c--) acc = TT_MAC(acc, rp[c], wr[tb]);
-            }
-            g1[(size_t)ih * w + iw] = (!bits || ((bits[j >> 3] >> (j & 7)) & 1u)) ? acc : 0.0f;
-        }
-    }
-    return 1;
+/* The dw input gradient of channel ch over a zero-padded plane (tt_dw_plane.h, tt_dwf_channel), the pw1 mask
+ * applied as each element is stored; 0 when the shape is not served (the tap-major loops below run). */
+static __attribute__((noinline)) int ir_dw_grad_plane(const tt_ir_block_bwd_args *a, int ch, const float *d,
+                                                      float *g1) {
+    return tt_dwf_channel(d, 1, a->ho, a->wo, a->s_w_dw[ch], a->w_dw + ch, (size_t)a->e, a->kh, a->kw, a->stride,
+                          a->pad, a->h, a->w, g1, 1, a->bits_pw1, ch, a->e);
 }
 
 static __attribute__((noinline)) void ir_dw_grad(const tt_ir_block_bwd_args *a, int ch, float *d, float *g1) {
