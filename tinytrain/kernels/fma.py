@@ -24,6 +24,7 @@ Infinities and NaNs pass through the float64 arithmetic (no odd adjustment: `err
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,7 +33,9 @@ import numpy as np
 F32 = np.float32
 F64 = np.float64
 
-_state = {"fma": False}
+#: the default of the host reference: off, unless TINYTRAIN_FMA=1 in the environment (for runs whose firmware
+#: is built with -DTT_FMA=1, e.g. an accuracy check of the option in worker processes)
+_state = {"fma": os.environ.get("TINYTRAIN_FMA", "") == "1"}
 
 
 def fma_enabled() -> bool:
