@@ -39,8 +39,8 @@ CFLAGS = [
     "-Werror",
 ]
 VARIANTS = {
-    "portable": [],
-    "dsp": ["-DTT_EMULATE_DSP"],
+    "portable": ["-DTT_FMA=0"],
+    "dsp": ["-DTT_EMULATE_DSP", "-DTT_FMA=0"],
     # the fused multiply-add contract option (tinytrain.kernels.fma; libm's correctly rounded fmaf)
     "portable-fma": ["-DTT_FMA=1"],
     "dsp-fma": ["-DTT_EMULATE_DSP", "-DTT_FMA=1"],

@@ -330,6 +330,78 @@ static inline __attribute__((always_inline)) void wgdw_tap(const float *g, const
     r[3] = s3;
 }
 
+/* Depthwise, the taps of one kernel row together (kw = KW constant, 3 or 5): over a zero-padded float plane of
+ * the input block (xp: [(h + 2 pad)][(w + 2 pad)][4], (x - x_zero) inside, 0 around it) every tap of the row sums
+ * over the whole output rectangle, g loaded once per position for the KW taps. A position whose tap falls in the
+ * padding adds g * 0 = +-0, which leaves the sum's bits as skipping it does (a sum from +0.0f is never -0, and
+ * acc + (+-0) = acc, fused too): the same sums as the per-tap rectangles. r[b][j]: tap b, channel j. */
+static inline __attribute__((always_inline)) void wgdw_row(const float *g, const float *xp, int pwid, int c, int ho,
+                                                          int wo, int S, int a, int KW, int d1, int d2, int d3,
+                                                          float r[][4]) {
+    float s[5][4];
+#pragma GCC unroll 5
+    for (int b = 0; b < KW; b++) s[b][0] = s[b][1] = s[b][2] = s[b][3] = 0.0f;
+    for (int oh = 0; oh < ho; oh++) {
+        const float *gp = g + (size_t)oh * wo * c;
+        const float *xr = xp + (size_t)(oh * S + a) * pwid * 4;
+        for (int ow = 0; ow < wo; ow++, gp += c, xr += 4 * S) {
+            const float g0 = gp[0], g1 = gp[d1], g2 = gp[d2], g3 = gp[d3];
+#pragma GCC unroll 5
+            for (int b = 0; b < KW; b++) {
+                s[b][0] = TT_MAC(s[b][0], g0, xr[4 * b]);
+                s[b][1] = TT_MAC(s[b][1], g1, xr[4 * b + 1]);
+                s[b][2] = TT_MAC(s[b][2], g2, xr[4 * b + 2]);
+                s[b][3] = TT_MAC(s[b][3], g3, xr[4 * b + 3]);
+            }
+        }
+    }
+#pragma GCC unroll 5
+    for (int b = 0; b < KW; b++) {
+        r[b][0] = s[b][0];
+        r[b][1] = s[b][1];
+        r[b][2] = s[b][2];
+        r[b][3] = s[b][3];
+    }
+}
+
+#define TT_WG_PLANE 576 /* floats of the padded input block (2.3 KB of stack): 8x8 maps with 5x5 kernels */
+
+/* wgdw_fast over the padded plane with kernel rows together (kh any, kw 3 or 5, stride 1 or 2); 0 if not served. */
+static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int c, int kh, int kw,
+                     int k_in, int stride, int pad, const float *q, float neg_lr, const wg_sink *sink) {
+    const int ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
+    const int prow = h + 2 * pad, pwid = w + 2 * pad;
+    if ((kw != 3 && kw != 5) || (stride != 1 && stride != 2) || pad < 0 || pad > kw - 1 || pad > kh - 1 ||
+        4 * prow * pwid > TT_WG_PLANE || ho < 1 || wo < 1 || (ho - 1) * stride + kh > prow ||
+        (wo - 1) * stride + kw > pwid)
+        return 0;
+    float xp[4 * prow * pwid] __attribute__((aligned(8)));
+    for (int j = 0; j < 4 * prow * pwid; j++) xp[j] = 0.0f;
+    for (int c0 = 0; c0 < k_in; c0 += 4) {
+        const int cb = k_in >= 4 && c0 + 4 > k_in ? k_in - 4 : c0; /* block start */
+        const int n = k_in - cb < 4 ? k_in - cb : 4;
+        const int d1 = n > 1 ? 1 : 0, d2 = n > 2 ? 2 : d1, d3 = n > 3 ? 3 : d2;
+        for (int ih = 0; ih < h; ih++) {
+            const int8_t *xr = x + (size_t)ih * w * x_c + cb;
+            float *pr = xp + ((size_t)(ih + pad) * pwid + pad) * 4;
+            for (int iw = 0; iw < w; iw++, xr += x_c, pr += 4)
+                for (int j = 0; j < 4; j++) pr[j] = j < n ? (float)(xr[j] - x_zero) : 0.0f;
+        }
+        for (int a = 0; a < kh; a++) {
+            float r[5][4];
+            if (kw == 3) wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 3, d1, d2, d3, r);
+            else wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 5, d1, d2, d3, r);
+            const int j0 = c0 - cb;
+            for (int b = 0; b < kw; b++) {
+                const int tap = a * kw + b;
+                wg_emit_run(sink, (size_t)tap * k_in + c0, (size_t)tap * c + c0, tap, r[b] + j0, n - j0, neg_lr, q,
+                            c0, 1);
+            }
+        }
+    }
+    return 1;
+}
+
 /* Depthwise: S[a][b][c] = sum_{valid (oh, ow) raster asc} g[oh][ow][c] * f32(x[ih][iw][c] - x_zero); per block of
  * 4 channels and per tap, over the tap's valid output rectangle (padded taps add nothing). The last block is
  * the last four channels (sums of channels already done are recomputed, not emitted again). Cursor row: the
@@ -337,6 +409,7 @@ static inline __attribute__((always_inline)) void wgdw_tap(const float *g, const
 static __attribute__((noinline)) void wgdw_fast(const float *g, const int8_t *x, int h, int w, int x_c,
                                                 int32_t x_zero, int c, int kh, int kw, int k_in, int stride, int pad,
                                                 const float *q, float neg_lr, const wg_sink *sink) {
+    if (wgdw_rows(g, x, h, w, x_c, x_zero, c, kh, kw, k_in, stride, pad, q, neg_lr, sink)) return;
     const int ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
     float xf[4 * h * w] __attribute__((aligned(8)));
     for (int c0 = 0; c0 < k_in; c0 += 4) {

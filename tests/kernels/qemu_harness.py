@@ -124,7 +124,7 @@ def run_cases(cases: list[Case], board: str, out_dir: Path, profile: bool = Fals
         [RUNTIME],
         out_dir,
         name="kernel_test",
-        extra_cflags=["-Wno-unused-function", *(["-DTT_FMA=1"] if fma else [])],
+        extra_cflags=["-Wno-unused-function", f"-DTT_FMA={int(fma)}"],
         stack_min=8192,
     )
     return run_elf(res.elf, board, timeout=120, run_dir=out_dir / "run", profile=profile)
