@@ -4,7 +4,8 @@
  * every kernel works in registers, its own output buffers and bounded stack buffers sized to the layer
  * (at most 2 KB: depthwise int16 plane, 1x1 / im2col widened inputs, weight-gradient float input block;
  * docs/kernels.md). Outputs never alias inputs, except tt_apply_mask_f32 and tt_add_f32, which may run in place.
- * Build float code with -ffp-contract=off and without -ffast-math (no FMA, no reassociation). */
+ * Build float code with -ffp-contract=off and without -ffast-math (no FMA, no reassociation); the one exception is
+ * the fused multiply-add option, -DTT_FMA=1 (TT_MAC in tt_math.h; docs/numerics.md, "Fused multiply-add"). */
 #ifndef TT_KERNELS_H
 #define TT_KERNELS_H
 
