@@ -205,21 +205,24 @@ static inline __attribute__((always_inline)) void tt_dwf_s1(const float *P, int 
         for (int ta = 0; ta < K; ta++) rw[ta] = P + (size_t)(ih + K - 1 - ta) * pw + K - 1;
         float *op = out + (size_t)ih * w * os;
         int iw = 0;
-        if (K <= 5) /* two elements per pass: the plane values they share are loaded once */
-            for (; iw + 1 < w; iw += 2, j += 2 * (size_t)e, op += 2 * os) {
-                float a0 = 0.0f, a1 = 0.0f;
+        const int NB = K == 3 ? 4 : 2; /* elements per pass (3x3: 4, 5x5: 2): the plane values they share load once */
+        if (K <= 5)
+            for (; iw + NB - 1 < w; iw += NB, j += NB * (size_t)e, op += NB * os) {
+                float a[4];
+#pragma GCC unroll 4
+                for (int u = 0; u < NB; u++) a[u] = 0.0f;
 #pragma GCC unroll 7
                 for (int ta = 0; ta < K; ta++) {
                     const float *r = rw[ta] + iw;
 #pragma GCC unroll 7
                     for (int tb = 0; tb < K; tb++) {
                         const float wv = wr[ta * K + tb];
-                        a0 = TT_MAC(a0, r[-tb], wv);
-                        a1 = TT_MAC(a1, r[1 - tb], wv);
+#pragma GCC unroll 4
+                        for (int u = 0; u < NB; u++) a[u] = TT_MAC(a[u], r[u - tb], wv);
                     }
                 }
-                op[0] = tt_dwf_keep(bits, j) ? a0 : 0.0f;
-                op[os] = tt_dwf_keep(bits, j + (size_t)e) ? a1 : 0.0f;
+#pragma GCC unroll 4
+                for (int u = 0; u < NB; u++) op[u * os] = tt_dwf_keep(bits, j + (size_t)u * e) ? a[u] : 0.0f;
             }
         for (; iw < w; iw++, j += (size_t)e, op += os) {
             float acc = 0.0f;
@@ -282,11 +285,14 @@ static inline int tt_dwf_channel(const float *g, size_t gs, int ho, int wo, floa
     const int rows = pt + ho + pb, pw = pl + wo + pr;
     if (rows * pw > TT_DWF_PLANE) return 0;
     float P[rows * pw], wk[49];
-    for (int j = 0; j < rows * pw; j++) P[j] = 0.0f;
+    for (int j = 0; j < pt * pw; j++) P[j] = 0.0f; /* the border only: the fill below writes the interior */
+    for (int j = (pt + ho) * pw; j < rows * pw; j++) P[j] = 0.0f;
     for (int oh = 0; oh < ho; oh++) {
-        float *pr_ = P + (size_t)(oh + pt) * pw + pl;
+        float *row = P + (size_t)(oh + pt) * pw, *pr_ = row + pl;
         const float *gp = g + (size_t)oh * wo * gs;
+        for (int c = 0; c < pl; c++) row[c] = 0.0f;
         for (int ow = 0; ow < wo; ow++) pr_[ow] = gp[(size_t)ow * gs] * s;
+        for (int c = pl + wo; c < pw; c++) row[c] = 0.0f;
     }
     for (int t = 0; t < kh * kw; t++) wk[t] = (float)wt[(size_t)t * ws];
     if (S == 1) {

@@ -19,13 +19,27 @@ uint32_t tt_xorshift32(uint32_t *state) {
 }
 
 /* The nearest and shadow rules on one element (sh: its shadow value, shadow rule only). */
+#ifdef TT_USE_DSP
+/* With the DSP: n = VCVTR(v) (round to nearest even, saturating; tt_dsp.h), then QADD, SSAT #8 and max(-127). For
+ * |v| <= 256 n is rne(v); beyond, |n| >= 256 with v's sign, so w + n saturates to the same +-127 as the clamped
+ * +-256 does (|w| <= 127): the contract's clamp(w + rne(clamp(v, +-256)), -127, 127), without the float clamps. */
+static inline int8_t upd_nearest(int32_t w, float v) {
+    const int32_t y = __ssat(__qadd(w, tt_cvtr_s32(v)), 8);
+    return (int8_t)(y < -127 ? -127 : y);
+}
+#else
+static inline int8_t upd_nearest(int32_t w, float v) {
+    return (int8_t)tt_clampi(w + (int32_t)tt_rne(tt_clampf(v, 256.0f)), -127, 127);
+}
+#endif
+
 static inline int8_t update_one(int8_t w, float delta, int rule, float *sh) {
     if (rule == TT_RULE_SHADOW) {
         const float v = *sh + delta;
         *sh = v;
-        return (int8_t)tt_clampi((int32_t)tt_rne(tt_clampf(v, 256.0f)), -127, 127);
+        return upd_nearest(0, v);
     }
-    return (int8_t)tt_clampi((int32_t)w + (int32_t)tt_rne(tt_clampf(delta, 256.0f)), -127, 127);
+    return upd_nearest((int32_t)w, delta);
 }
 
 /* ---- the stochastic rule, with the rng state in a register ----
@@ -233,8 +247,76 @@ static void wg_convert(const int8_t *x, int np, int x_c, int n, int32_t x_zero, 
         for (int j = 0; j < 4; j++) xf[j] = j < n ? (float)(x[j] - x_zero) : 0.0f;
 }
 
+#if defined(__arm__) && defined(__thumb2__) && defined(__ARM_FP) && (__ARM_FP & 4) && !defined(TT_NO_ASM)
+/* Device: per p one VLDM of the four g (s16-s19), one of the four x (s20-s23), then the 16 multiply-adds (TT_FMA: VFMA,
+ * else VMUL + VADD) into s0-s15 (fixed: an asm statement takes at most 30 operands), stored to r at the end: 18 (34)
+ * instructions + the loop per 16 MACs instead of 8 VLDR + 16 (32). np >= 1. */
+#define WG_BLOCK4X4_ASM 1
+static inline __attribute__((always_inline)) void wg_block4x4_asm(const float *gp, int gs, const float *xp, int np,
+                                                                  float r[4][4]) {
+    uint32_t z;
+    __asm volatile(
+        "movs %[z], #0\n\t"
+        "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\tvmov s4, s5, %[z], %[z]\n\t"
+        "vmov s6, s7, %[z], %[z]\n\tvmov s8, s9, %[z], %[z]\n\tvmov s10, s11, %[z], %[z]\n\t"
+        "vmov s12, s13, %[z], %[z]\n\tvmov s14, s15, %[z], %[z]\n\t"
+        "1:\n\t"
+        "vldmia %[gp], {s16-s19}\n\t"
+        "add %[gp], %[gp], %[gs]\n\t"
+        "vldmia %[xp]!, {s20-s23}\n\t"
+#if TT_FMA
+        "vfma.f32 s0, s16, s20\n\t"
+        "vfma.f32 s1, s16, s21\n\t"
+        "vfma.f32 s2, s16, s22\n\t"
+        "vfma.f32 s3, s16, s23\n\t"
+        "vfma.f32 s4, s17, s20\n\t"
+        "vfma.f32 s5, s17, s21\n\t"
+        "vfma.f32 s6, s17, s22\n\t"
+        "vfma.f32 s7, s17, s23\n\t"
+        "vfma.f32 s8, s18, s20\n\t"
+        "vfma.f32 s9, s18, s21\n\t"
+        "vfma.f32 s10, s18, s22\n\t"
+        "vfma.f32 s11, s18, s23\n\t"
+        "vfma.f32 s12, s19, s20\n\t"
+        "vfma.f32 s13, s19, s21\n\t"
+        "vfma.f32 s14, s19, s22\n\t"
+        "vfma.f32 s15, s19, s23\n\t"
+#else
+        "vmul.f32 s24, s16, s20\n\tvadd.f32 s0, s0, s24\n\t"
+        "vmul.f32 s24, s16, s21\n\tvadd.f32 s1, s1, s24\n\t"
+        "vmul.f32 s24, s16, s22\n\tvadd.f32 s2, s2, s24\n\t"
+        "vmul.f32 s24, s16, s23\n\tvadd.f32 s3, s3, s24\n\t"
+        "vmul.f32 s24, s17, s20\n\tvadd.f32 s4, s4, s24\n\t"
+        "vmul.f32 s24, s17, s21\n\tvadd.f32 s5, s5, s24\n\t"
+        "vmul.f32 s24, s17, s22\n\tvadd.f32 s6, s6, s24\n\t"
+        "vmul.f32 s24, s17, s23\n\tvadd.f32 s7, s7, s24\n\t"
+        "vmul.f32 s24, s18, s20\n\tvadd.f32 s8, s8, s24\n\t"
+        "vmul.f32 s24, s18, s21\n\tvadd.f32 s9, s9, s24\n\t"
+        "vmul.f32 s24, s18, s22\n\tvadd.f32 s10, s10, s24\n\t"
+        "vmul.f32 s24, s18, s23\n\tvadd.f32 s11, s11, s24\n\t"
+        "vmul.f32 s24, s19, s20\n\tvadd.f32 s12, s12, s24\n\t"
+        "vmul.f32 s24, s19, s21\n\tvadd.f32 s13, s13, s24\n\t"
+        "vmul.f32 s24, s19, s22\n\tvadd.f32 s14, s14, s24\n\t"
+        "vmul.f32 s24, s19, s23\n\tvadd.f32 s15, s15, s24\n\t"
+#endif
+        "subs %[np], %[np], #1\n\t"
+        "bne 1b\n\t"
+        "vstmia %[r], {s0-s15}"
+        : [gp] "+r"(gp), [xp] "+r"(xp), [np] "+r"(np), [z] "=&r"(z)
+        : [gs] "r"(gs * 4), [r] "r"(&r[0][0])
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
+          "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "cc", "memory");
+}
+#endif
+
 /* r[oo][j] = sum_{p asc} g[p * gs + oo] * xf[p][j]: 4 x 4 sums in registers, per p 8 loads and 32 VMUL/VADD. */
 static inline void wg_block4x4(const float *gp, int gs, const float *xp, int np, float r[4][4]) {
+#ifdef WG_BLOCK4X4_ASM
+    if (np > 0) {
+        wg_block4x4_asm(gp, gs, xp, np, r);
+        return;
+    }
+#endif
     float a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f, a13 = 0.0f;
     float a20 = 0.0f, a21 = 0.0f, a22 = 0.0f, a23 = 0.0f, a30 = 0.0f, a31 = 0.0f, a32 = 0.0f, a33 = 0.0f;
     for (int p = 0; p < np; p++, gp += gs, xp += 4) {
