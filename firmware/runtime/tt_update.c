@@ -446,6 +446,68 @@ static inline __attribute__((always_inline)) void wgdw_row(const float *g, const
     }
 }
 
+#ifdef WG_BLOCK4X4_ASM
+/* wgdw_row for kw = 3 and four channels on the device: per output position one VLDM of the four g (s28-s31) and one
+ * of the row's 3 x 4 plane values (s16-s27, contiguous in the padded plane), then 12 multiply-adds into s0-s11 (fixed
+ * registers), stored to r at the end. x0: the plane at row a (tap row), column 0; rows of the outputs step by
+ * S * pwid plane positions, columns by S. */
+static inline __attribute__((always_inline)) void wgdw_row3_asm(const float *gp, int c, const float *x0, int ho,
+                                                                int wo, int S, int pwid, float r[][4]) {
+    uint32_t z, co, ci;
+    const float *xr;
+    __asm volatile(
+        "movs %[z], #0\n\t"
+        "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\tvmov s4, s5, %[z], %[z]\n\t"
+        "vmov s6, s7, %[z], %[z]\n\tvmov s8, s9, %[z], %[z]\n\tvmov s10, s11, %[z], %[z]\n\t"
+        "mov %[co], %[ho]\n\t"
+        "2:\n\t"
+        "mov %[xr], %[x0]\n\t"
+        "mov %[ci], %[wo]\n\t"
+        "1:\n\t"
+        "vldmia %[gp], {s28-s31}\n\t"
+        "add %[gp], %[gp], %[gs]\n\t"
+        "vldmia %[xr], {s16-s27}\n\t"
+        "add %[xr], %[xr], %[xs]\n\t"
+#if TT_FMA
+        "vfma.f32 s0, s28, s16\n\t"
+        "vfma.f32 s1, s29, s17\n\t"
+        "vfma.f32 s2, s30, s18\n\t"
+        "vfma.f32 s3, s31, s19\n\t"
+        "vfma.f32 s4, s28, s20\n\t"
+        "vfma.f32 s5, s29, s21\n\t"
+        "vfma.f32 s6, s30, s22\n\t"
+        "vfma.f32 s7, s31, s23\n\t"
+        "vfma.f32 s8, s28, s24\n\t"
+        "vfma.f32 s9, s29, s25\n\t"
+        "vfma.f32 s10, s30, s26\n\t"
+        "vfma.f32 s11, s31, s27\n\t"
+#else
+        "vmul.f32 s12, s28, s16\n\tvadd.f32 s0, s0, s12\n\t"
+        "vmul.f32 s12, s29, s17\n\tvadd.f32 s1, s1, s12\n\t"
+        "vmul.f32 s12, s30, s18\n\tvadd.f32 s2, s2, s12\n\t"
+        "vmul.f32 s12, s31, s19\n\tvadd.f32 s3, s3, s12\n\t"
+        "vmul.f32 s12, s28, s20\n\tvadd.f32 s4, s4, s12\n\t"
+        "vmul.f32 s12, s29, s21\n\tvadd.f32 s5, s5, s12\n\t"
+        "vmul.f32 s12, s30, s22\n\tvadd.f32 s6, s6, s12\n\t"
+        "vmul.f32 s12, s31, s23\n\tvadd.f32 s7, s7, s12\n\t"
+        "vmul.f32 s12, s28, s24\n\tvadd.f32 s8, s8, s12\n\t"
+        "vmul.f32 s12, s29, s25\n\tvadd.f32 s9, s9, s12\n\t"
+        "vmul.f32 s12, s30, s26\n\tvadd.f32 s10, s10, s12\n\t"
+        "vmul.f32 s12, s31, s27\n\tvadd.f32 s11, s11, s12\n\t"
+#endif
+        "subs %[ci], %[ci], #1\n\t"
+        "bne 1b\n\t"
+        "add %[x0], %[x0], %[rs]\n\t"
+        "subs %[co], %[co], #1\n\t"
+        "bne 2b\n\t"
+        "vstmia %[r], {s0-s11}"
+        : [gp] "+r"(gp), [x0] "+r"(x0), [z] "=&r"(z), [co] "=&r"(co), [ci] "=&r"(ci), [xr] "=&r"(xr)
+        : [ho] "r"(ho), [wo] "r"(wo), [gs] "r"(c * 4), [xs] "r"(16 * S), [rs] "r"(16 * S * pwid), [r] "r"(&r[0][0])
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s16", "s17", "s18",
+          "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31", "cc", "memory");
+}
+#endif
+
 #define TT_WG_PLANE 576 /* floats of the padded input block (2.3 KB of stack): 8x8 maps with 5x5 kernels */
 
 /* wgdw_fast over the padded plane with kernel rows together (kh any, kw 3 or 5, stride 1 or 2); 0 if not served. */
@@ -466,11 +528,28 @@ static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int
         for (int ih = 0; ih < h; ih++) {
             const int8_t *xr = x + (size_t)ih * w * x_c + cb;
             float *pr = xp + ((size_t)(ih + pad) * pwid + pad) * 4;
+#ifdef TT_USE_DSP
+            if (n == 4) { /* one word load, SXTAB16 adds -x_zero to the halfwords, exact halfword conversions */
+                const uint32_t nz = (uint32_t)(uint16_t)(int16_t)(-x_zero) * 0x10001u;
+                for (int iw = 0; iw < w; iw++, xr += x_c, pr += 4) {
+                    const uint32_t v = tt_load32(xr), lo = __sxtab16(nz, v), hi = tt_sxtab16_ror8(nz, v);
+                    pr[0] = tt_s16lo_f32(lo);
+                    pr[1] = tt_s16lo_f32(hi);
+                    pr[2] = tt_s16hi_f32(lo);
+                    pr[3] = tt_s16hi_f32(hi);
+                }
+                continue;
+            }
+#endif
             for (int iw = 0; iw < w; iw++, xr += x_c, pr += 4)
                 for (int j = 0; j < 4; j++) pr[j] = j < n ? (float)(xr[j] - x_zero) : 0.0f;
         }
         for (int a = 0; a < kh; a++) {
             float r[5][4];
+#ifdef WG_BLOCK4X4_ASM
+            if (kw == 3 && n == 4) wgdw_row3_asm(g + cb, c, xp + (size_t)a * pwid * 4, ho, wo, stride, pwid, r);
+            else
+#endif
             if (kw == 3) wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 3, d1, d2, d3, r);
             else wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 5, d1, d2, d3, r);
             const int j0 = c0 - cb;

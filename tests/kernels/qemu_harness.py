@@ -571,6 +571,12 @@ def check_cases(seed: int = 0) -> list[Case]:
         # the fused block's zero-padded dw plane at stride 2 (3x3, 7x7) and the unpaired last channel
         irb_case(rng, 7, 6, 3, 4, 3, 2, "nearest"),
         irb_case(rng, 9, 5, 4, 3, 7, 2, "stochastic"),
+        # the dw weight gradient's kernel-row path (padded plane, 3x3 assembly): stride 1 and 2, all rules,
+        # a shifted last channel block; 5x5 rows in C
+        wgrad_case(rng, 7, 8, 8, 3, 2, 8, "nearest", dw=True, x_zero=-128),
+        wgrad_case(rng, 8, 14, 14, 3, 1, 11, "shadow", dw=True, x_zero=127),
+        wgrad_case(rng, 6, 6, 6, 3, 1, 6, "stochastic", dw=True),
+        wgrad_case(rng, 7, 5, 5, 5, 2, 5, "nearest", dw=True),
     ]
 
 
