@@ -577,6 +577,10 @@ def check_cases(seed: int = 0) -> list[Case]:
         wgrad_case(rng, 8, 14, 14, 3, 1, 11, "shadow", dw=True, x_zero=127),
         wgrad_case(rng, 6, 6, 6, 3, 1, 6, "stochastic", dw=True),
         wgrad_case(rng, 7, 5, 5, 5, 2, 5, "nearest", dw=True),
+        # the dw input gradient's four-channel path (assembly, stride 1, 3x3 / 5x5, channel tails), fallback
+        bwd_dw_case(rng, 7, 9, 5, 1),
+        bwd_dw_case(rng, 5, 12, 3, 1),
+        bwd_dw_case(rng, 12, 8, 5, 1),
     ]
 
 
