@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from emulation.boards import DEFAULT_BOARD
 from tinytrain.experiments.config import (
     FAMILIES,
     MAIN_HEAD1,
@@ -88,7 +89,7 @@ def execute(
     specs: Iterable[RunSpec],
     store: Store,
     jobs: int = 2,
-    board: str = "m7",
+    board: str = DEFAULT_BOARD,
     memory_resolution: int = 128,
     log: Callable[[str], None] = print,
     longest_first: bool = True,
