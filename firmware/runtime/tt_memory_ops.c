@@ -658,7 +658,8 @@ static __attribute__((noinline)) void ir_pw2_grad2(const tt_ir_block_bwd_args *a
         const float *q0 = g0, *q1 = g1, *q2 = g2, *q3 = g3;
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f, tm;
         int o = 0;
-        if (co2 >= 4) { /* the whole o loop in one asm statement: sums in s0-s7 (a0-a3, b0-b3), stored to acc */
+        if (co2 >= 4) { /* the whole o loop in one asm statement: sums in s0-s7 (a0-a3, b0-b3), stored to acc;
+                          * pixels in pairs, the four sums' terms interleaved (each sum's terms still in o order) */
             float acc[8] __attribute__((aligned(8)));
             const float *sp = a->s_w2, *wpa = wfa, *wpb = wfb;
             int nb = co2 >> 2;
@@ -671,9 +672,71 @@ static __attribute__((noinline)) void ir_pw2_grad2(const tt_ir_block_bwd_args *a
                            "vldmia %[wa]!, {s20-s23}\n\t"
                            "vldmia %[wb]!, {s28-s31}\n\t"
 #if TT_FMA
-                           "vldmia %[q0]!, {s24-s27}\n\t" TT_IR_PW2_T "vfma.f32 s0, s24, s20\n\t" "vfma.f32 s0, s25, s21\n\t" "vfma.f32 s0, s26, s22\n\t" "vfma.f32 s0, s27, s23\n\t" "vfma.f32 s4, s24, s28\n\t" "vfma.f32 s4, s25, s29\n\t" "vfma.f32 s4, s26, s30\n\t" "vfma.f32 s4, s27, s31\n\t" "vldmia %[q1]!, {s24-s27}\n\t" TT_IR_PW2_T "vfma.f32 s1, s24, s20\n\t" "vfma.f32 s1, s25, s21\n\t" "vfma.f32 s1, s26, s22\n\t" "vfma.f32 s1, s27, s23\n\t" "vfma.f32 s5, s24, s28\n\t" "vfma.f32 s5, s25, s29\n\t" "vfma.f32 s5, s26, s30\n\t" "vfma.f32 s5, s27, s31\n\t" "vldmia %[q2]!, {s24-s27}\n\t" TT_IR_PW2_T "vfma.f32 s2, s24, s20\n\t" "vfma.f32 s2, s25, s21\n\t" "vfma.f32 s2, s26, s22\n\t" "vfma.f32 s2, s27, s23\n\t" "vfma.f32 s6, s24, s28\n\t" "vfma.f32 s6, s25, s29\n\t" "vfma.f32 s6, s26, s30\n\t" "vfma.f32 s6, s27, s31\n\t" "vldmia %[q3]!, {s24-s27}\n\t" TT_IR_PW2_T "vfma.f32 s3, s24, s20\n\t" "vfma.f32 s3, s25, s21\n\t" "vfma.f32 s3, s26, s22\n\t" "vfma.f32 s3, s27, s23\n\t" "vfma.f32 s7, s24, s28\n\t" "vfma.f32 s7, s25, s29\n\t" "vfma.f32 s7, s26, s30\n\t" "vfma.f32 s7, s27, s31\n\t"
+                           "vldmia %[q0]!, {s24-s27}\n\t"
+                           "vldmia %[q1]!, {s9-s12}\n\t"
+                           "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+                           "vmul.f32 s9, s9, s16\n\tvmul.f32 s10, s10, s17\n\tvmul.f32 s11, s11, s18\n\tvmul.f32 s12, s12, s19\n\t"
+                           "vfma.f32 s0, s24, s20\n\t"
+                           "vfma.f32 s4, s24, s28\n\t"
+                           "vfma.f32 s1, s9, s20\n\t"
+                           "vfma.f32 s5, s9, s28\n\t"
+                           "vfma.f32 s0, s25, s21\n\t"
+                           "vfma.f32 s4, s25, s29\n\t"
+                           "vfma.f32 s1, s10, s21\n\t"
+                           "vfma.f32 s5, s10, s29\n\t"
+                           "vfma.f32 s0, s26, s22\n\t"
+                           "vfma.f32 s4, s26, s30\n\t"
+                           "vfma.f32 s1, s11, s22\n\t"
+                           "vfma.f32 s5, s11, s30\n\t"
+                           "vfma.f32 s0, s27, s23\n\t"
+                           "vfma.f32 s4, s27, s31\n\t"
+                           "vfma.f32 s1, s12, s23\n\t"
+                           "vfma.f32 s5, s12, s31\n\t"
+                           "vldmia %[q2]!, {s24-s27}\n\t"
+                           "vldmia %[q3]!, {s9-s12}\n\t"
+                           "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+                           "vmul.f32 s9, s9, s16\n\tvmul.f32 s10, s10, s17\n\tvmul.f32 s11, s11, s18\n\tvmul.f32 s12, s12, s19\n\t"
+                           "vfma.f32 s2, s24, s20\n\t"
+                           "vfma.f32 s6, s24, s28\n\t"
+                           "vfma.f32 s3, s9, s20\n\t"
+                           "vfma.f32 s7, s9, s28\n\t"
+                           "vfma.f32 s2, s25, s21\n\t"
+                           "vfma.f32 s6, s25, s29\n\t"
+                           "vfma.f32 s3, s10, s21\n\t"
+                           "vfma.f32 s7, s10, s29\n\t"
+                           "vfma.f32 s2, s26, s22\n\t"
+                           "vfma.f32 s6, s26, s30\n\t"
+                           "vfma.f32 s3, s11, s22\n\t"
+                           "vfma.f32 s7, s11, s30\n\t"
+                           "vfma.f32 s2, s27, s23\n\t"
+                           "vfma.f32 s6, s27, s31\n\t"
+                           "vfma.f32 s3, s12, s23\n\t"
+                           "vfma.f32 s7, s12, s31\n\t"
 #else
-                           "vldmia %[q0]!, {s24-s27}\n\t" TT_IR_PW2_T "vmul.f32 s8, s24, s20\n\tvadd.f32 s0, s0, s8\n\t" "vmul.f32 s8, s25, s21\n\tvadd.f32 s0, s0, s8\n\t" "vmul.f32 s8, s26, s22\n\tvadd.f32 s0, s0, s8\n\t" "vmul.f32 s8, s27, s23\n\tvadd.f32 s0, s0, s8\n\t" "vmul.f32 s8, s24, s28\n\tvadd.f32 s4, s4, s8\n\t" "vmul.f32 s8, s25, s29\n\tvadd.f32 s4, s4, s8\n\t" "vmul.f32 s8, s26, s30\n\tvadd.f32 s4, s4, s8\n\t" "vmul.f32 s8, s27, s31\n\tvadd.f32 s4, s4, s8\n\t" "vldmia %[q1]!, {s24-s27}\n\t" TT_IR_PW2_T "vmul.f32 s8, s24, s20\n\tvadd.f32 s1, s1, s8\n\t" "vmul.f32 s8, s25, s21\n\tvadd.f32 s1, s1, s8\n\t" "vmul.f32 s8, s26, s22\n\tvadd.f32 s1, s1, s8\n\t" "vmul.f32 s8, s27, s23\n\tvadd.f32 s1, s1, s8\n\t" "vmul.f32 s8, s24, s28\n\tvadd.f32 s5, s5, s8\n\t" "vmul.f32 s8, s25, s29\n\tvadd.f32 s5, s5, s8\n\t" "vmul.f32 s8, s26, s30\n\tvadd.f32 s5, s5, s8\n\t" "vmul.f32 s8, s27, s31\n\tvadd.f32 s5, s5, s8\n\t" "vldmia %[q2]!, {s24-s27}\n\t" TT_IR_PW2_T "vmul.f32 s8, s24, s20\n\tvadd.f32 s2, s2, s8\n\t" "vmul.f32 s8, s25, s21\n\tvadd.f32 s2, s2, s8\n\t" "vmul.f32 s8, s26, s22\n\tvadd.f32 s2, s2, s8\n\t" "vmul.f32 s8, s27, s23\n\tvadd.f32 s2, s2, s8\n\t" "vmul.f32 s8, s24, s28\n\tvadd.f32 s6, s6, s8\n\t" "vmul.f32 s8, s25, s29\n\tvadd.f32 s6, s6, s8\n\t" "vmul.f32 s8, s26, s30\n\tvadd.f32 s6, s6, s8\n\t" "vmul.f32 s8, s27, s31\n\tvadd.f32 s6, s6, s8\n\t" "vldmia %[q3]!, {s24-s27}\n\t" TT_IR_PW2_T "vmul.f32 s8, s24, s20\n\tvadd.f32 s3, s3, s8\n\t" "vmul.f32 s8, s25, s21\n\tvadd.f32 s3, s3, s8\n\t" "vmul.f32 s8, s26, s22\n\tvadd.f32 s3, s3, s8\n\t" "vmul.f32 s8, s27, s23\n\tvadd.f32 s3, s3, s8\n\t" "vmul.f32 s8, s24, s28\n\tvadd.f32 s7, s7, s8\n\t" "vmul.f32 s8, s25, s29\n\tvadd.f32 s7, s7, s8\n\t" "vmul.f32 s8, s26, s30\n\tvadd.f32 s7, s7, s8\n\t" "vmul.f32 s8, s27, s31\n\tvadd.f32 s7, s7, s8\n\t"
+                           "vldmia %[q0]!, {s24-s27}\n\t"
+                           "vldmia %[q1]!, {s9-s12}\n\t"
+                           "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+                           "vmul.f32 s9, s9, s16\n\tvmul.f32 s10, s10, s17\n\tvmul.f32 s11, s11, s18\n\tvmul.f32 s12, s12, s19\n\t"
+                           "vmul.f32 s8, s24, s20\n\t""vmul.f32 s13, s24, s28\n\t""vmul.f32 s14, s9, s20\n\t""vmul.f32 s15, s9, s28\n\t"
+                           "vadd.f32 s0, s0, s8\n\t""vadd.f32 s4, s4, s13\n\t""vadd.f32 s1, s1, s14\n\t""vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s25, s21\n\t""vmul.f32 s13, s25, s29\n\t""vmul.f32 s14, s10, s21\n\t""vmul.f32 s15, s10, s29\n\t"
+                           "vadd.f32 s0, s0, s8\n\t""vadd.f32 s4, s4, s13\n\t""vadd.f32 s1, s1, s14\n\t""vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s26, s22\n\t""vmul.f32 s13, s26, s30\n\t""vmul.f32 s14, s11, s22\n\t""vmul.f32 s15, s11, s30\n\t"
+                           "vadd.f32 s0, s0, s8\n\t""vadd.f32 s4, s4, s13\n\t""vadd.f32 s1, s1, s14\n\t""vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s27, s23\n\t""vmul.f32 s13, s27, s31\n\t""vmul.f32 s14, s12, s23\n\t""vmul.f32 s15, s12, s31\n\t"
+                           "vadd.f32 s0, s0, s8\n\t""vadd.f32 s4, s4, s13\n\t""vadd.f32 s1, s1, s14\n\t""vadd.f32 s5, s5, s15\n\t"
+                           "vldmia %[q2]!, {s24-s27}\n\t"
+                           "vldmia %[q3]!, {s9-s12}\n\t"
+                           "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+                           "vmul.f32 s9, s9, s16\n\tvmul.f32 s10, s10, s17\n\tvmul.f32 s11, s11, s18\n\tvmul.f32 s12, s12, s19\n\t"
+                           "vmul.f32 s8, s24, s20\n\t""vmul.f32 s13, s24, s28\n\t""vmul.f32 s14, s9, s20\n\t""vmul.f32 s15, s9, s28\n\t"
+                           "vadd.f32 s2, s2, s8\n\t""vadd.f32 s6, s6, s13\n\t""vadd.f32 s3, s3, s14\n\t""vadd.f32 s7, s7, s15\n\t"
+                           "vmul.f32 s8, s25, s21\n\t""vmul.f32 s13, s25, s29\n\t""vmul.f32 s14, s10, s21\n\t""vmul.f32 s15, s10, s29\n\t"
+                           "vadd.f32 s2, s2, s8\n\t""vadd.f32 s6, s6, s13\n\t""vadd.f32 s3, s3, s14\n\t""vadd.f32 s7, s7, s15\n\t"
+                           "vmul.f32 s8, s26, s22\n\t""vmul.f32 s13, s26, s30\n\t""vmul.f32 s14, s11, s22\n\t""vmul.f32 s15, s11, s30\n\t"
+                           "vadd.f32 s2, s2, s8\n\t""vadd.f32 s6, s6, s13\n\t""vadd.f32 s3, s3, s14\n\t""vadd.f32 s7, s7, s15\n\t"
+                           "vmul.f32 s8, s27, s23\n\t""vmul.f32 s13, s27, s31\n\t""vmul.f32 s14, s12, s23\n\t""vmul.f32 s15, s12, s31\n\t"
+                           "vadd.f32 s2, s2, s8\n\t""vadd.f32 s6, s6, s13\n\t""vadd.f32 s3, s3, s14\n\t""vadd.f32 s7, s7, s15\n\t"
 #endif
                            "subs %[nb], %[nb], #1\n\t"
                            "bne 1b\n\t"
@@ -681,8 +744,8 @@ static __attribute__((noinline)) void ir_pw2_grad2(const tt_ir_block_bwd_args *a
                            : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [q3] "+r"(q3), [sp] "+r"(sp),
                              [wa] "+r"(wpa), [wb] "+r"(wpb), [nb] "+r"(nb), [z] "=&r"(z)
                            : [acc] "r"(acc)
-                           : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", TT_IR_S16_27, TT_IR_S28_31,
-                             "memory", "cc");
+                           : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13",
+                             "s14", "s15", TT_IR_S16_27, TT_IR_S28_31, "memory", "cc");
             a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
             b0 = acc[4], b1 = acc[5], b2 = acc[6], b3 = acc[7];
             o = co2 & ~3;

@@ -282,22 +282,14 @@ static inline __attribute__((always_inline)) void wg_block4x4_asm(const float *g
         "vfma.f32 s14, s19, s22\n\t"
         "vfma.f32 s15, s19, s23\n\t"
 #else
-        "vmul.f32 s24, s16, s20\n\tvadd.f32 s0, s0, s24\n\t"
-        "vmul.f32 s24, s16, s21\n\tvadd.f32 s1, s1, s24\n\t"
-        "vmul.f32 s24, s16, s22\n\tvadd.f32 s2, s2, s24\n\t"
-        "vmul.f32 s24, s16, s23\n\tvadd.f32 s3, s3, s24\n\t"
-        "vmul.f32 s24, s17, s20\n\tvadd.f32 s4, s4, s24\n\t"
-        "vmul.f32 s24, s17, s21\n\tvadd.f32 s5, s5, s24\n\t"
-        "vmul.f32 s24, s17, s22\n\tvadd.f32 s6, s6, s24\n\t"
-        "vmul.f32 s24, s17, s23\n\tvadd.f32 s7, s7, s24\n\t"
-        "vmul.f32 s24, s18, s20\n\tvadd.f32 s8, s8, s24\n\t"
-        "vmul.f32 s24, s18, s21\n\tvadd.f32 s9, s9, s24\n\t"
-        "vmul.f32 s24, s18, s22\n\tvadd.f32 s10, s10, s24\n\t"
-        "vmul.f32 s24, s18, s23\n\tvadd.f32 s11, s11, s24\n\t"
-        "vmul.f32 s24, s19, s20\n\tvadd.f32 s12, s12, s24\n\t"
-        "vmul.f32 s24, s19, s21\n\tvadd.f32 s13, s13, s24\n\t"
-        "vmul.f32 s24, s19, s22\n\tvadd.f32 s14, s14, s24\n\t"
-        "vmul.f32 s24, s19, s23\n\tvadd.f32 s15, s15, s24\n\t"
+        "vmul.f32 s24, s16, s20\n\tvmul.f32 s25, s16, s21\n\tvmul.f32 s26, s16, s22\n\tvmul.f32 s27, s16, s23\n\t"
+        "vadd.f32 s0, s0, s24\n\tvadd.f32 s1, s1, s25\n\tvadd.f32 s2, s2, s26\n\tvadd.f32 s3, s3, s27\n\t"
+        "vmul.f32 s24, s17, s20\n\tvmul.f32 s25, s17, s21\n\tvmul.f32 s26, s17, s22\n\tvmul.f32 s27, s17, s23\n\t"
+        "vadd.f32 s4, s4, s24\n\tvadd.f32 s5, s5, s25\n\tvadd.f32 s6, s6, s26\n\tvadd.f32 s7, s7, s27\n\t"
+        "vmul.f32 s24, s18, s20\n\tvmul.f32 s25, s18, s21\n\tvmul.f32 s26, s18, s22\n\tvmul.f32 s27, s18, s23\n\t"
+        "vadd.f32 s8, s8, s24\n\tvadd.f32 s9, s9, s25\n\tvadd.f32 s10, s10, s26\n\tvadd.f32 s11, s11, s27\n\t"
+        "vmul.f32 s24, s19, s20\n\tvmul.f32 s25, s19, s21\n\tvmul.f32 s26, s19, s22\n\tvmul.f32 s27, s19, s23\n\t"
+        "vadd.f32 s12, s12, s24\n\tvadd.f32 s13, s13, s25\n\tvadd.f32 s14, s14, s26\n\tvadd.f32 s15, s15, s27\n\t"
 #endif
         "subs %[np], %[np], #1\n\t"
         "bne 1b\n\t"
@@ -305,7 +297,7 @@ static inline __attribute__((always_inline)) void wg_block4x4_asm(const float *g
         : [gp] "+r"(gp), [xp] "+r"(xp), [np] "+r"(np), [z] "=&r"(z)
         : [gs] "r"(gs * 4), [r] "r"(&r[0][0])
         : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
-          "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "cc", "memory");
+          "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "cc", "memory");
 }
 #endif
 
@@ -482,18 +474,12 @@ static inline __attribute__((always_inline)) void wgdw_row3_asm(const float *gp,
         "vfma.f32 s10, s30, s26\n\t"
         "vfma.f32 s11, s31, s27\n\t"
 #else
-        "vmul.f32 s12, s28, s16\n\tvadd.f32 s0, s0, s12\n\t"
-        "vmul.f32 s12, s29, s17\n\tvadd.f32 s1, s1, s12\n\t"
-        "vmul.f32 s12, s30, s18\n\tvadd.f32 s2, s2, s12\n\t"
-        "vmul.f32 s12, s31, s19\n\tvadd.f32 s3, s3, s12\n\t"
-        "vmul.f32 s12, s28, s20\n\tvadd.f32 s4, s4, s12\n\t"
-        "vmul.f32 s12, s29, s21\n\tvadd.f32 s5, s5, s12\n\t"
-        "vmul.f32 s12, s30, s22\n\tvadd.f32 s6, s6, s12\n\t"
-        "vmul.f32 s12, s31, s23\n\tvadd.f32 s7, s7, s12\n\t"
-        "vmul.f32 s12, s28, s24\n\tvadd.f32 s8, s8, s12\n\t"
-        "vmul.f32 s12, s29, s25\n\tvadd.f32 s9, s9, s12\n\t"
-        "vmul.f32 s12, s30, s26\n\tvadd.f32 s10, s10, s12\n\t"
-        "vmul.f32 s12, s31, s27\n\tvadd.f32 s11, s11, s12\n\t"
+        "vmul.f32 s12, s28, s16\n\tvmul.f32 s13, s29, s17\n\tvmul.f32 s14, s30, s18\n\tvmul.f32 s15, s31, s19\n\t"
+        "vadd.f32 s0, s0, s12\n\tvadd.f32 s1, s1, s13\n\tvadd.f32 s2, s2, s14\n\tvadd.f32 s3, s3, s15\n\t"
+        "vmul.f32 s12, s28, s20\n\tvmul.f32 s13, s29, s21\n\tvmul.f32 s14, s30, s22\n\tvmul.f32 s15, s31, s23\n\t"
+        "vadd.f32 s4, s4, s12\n\tvadd.f32 s5, s5, s13\n\tvadd.f32 s6, s6, s14\n\tvadd.f32 s7, s7, s15\n\t"
+        "vmul.f32 s12, s28, s24\n\tvmul.f32 s13, s29, s25\n\tvmul.f32 s14, s30, s26\n\tvmul.f32 s15, s31, s27\n\t"
+        "vadd.f32 s8, s8, s12\n\tvadd.f32 s9, s9, s13\n\tvadd.f32 s10, s10, s14\n\tvadd.f32 s11, s11, s15\n\t"
 #endif
         "subs %[ci], %[ci], #1\n\t"
         "bne 1b\n\t"
@@ -503,7 +489,8 @@ static inline __attribute__((always_inline)) void wgdw_row3_asm(const float *gp,
         "vstmia %[r], {s0-s11}"
         : [gp] "+r"(gp), [x0] "+r"(x0), [z] "=&r"(z), [co] "=&r"(co), [ci] "=&r"(ci), [xr] "=&r"(xr)
         : [ho] "r"(ho), [wo] "r"(wo), [gs] "r"(c * 4), [xs] "r"(16 * S), [rs] "r"(16 * S * pwid), [r] "r"(&r[0][0])
-        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s16", "s17", "s18",
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16",
+          "s17", "s18",
           "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31", "cc", "memory");
 }
 #endif
@@ -780,9 +767,15 @@ static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x,
  * (row a: channels 0-7 in s0-s7, row b in s8-s15; fixed registers: an asm statement takes at most 30 operands),
  * start at +0.0f and are stored to r[0..16) at the end. np >= 1. */
 #if TT_FMA
-#define WG2_MAC(A, G, X) "vfma.f32 " A ", " G ", " X "\n\t"
-#else
-#define WG2_MAC(A, G, X) "vmul.f32 s26, " G ", " X "\n\tvadd.f32 " A ", " A ", s26\n\t"
+#define WG2_MAC4(A0, G0, X0, A1, G1, X1, A2, G2, X2, A3, G3, X3)                                              \
+    "vfma.f32 " A0 ", " G0 ", " X0 "\n\tvfma.f32 " A1 ", " G1 ", " X1 "\n\t"                                \
+    "vfma.f32 " A2 ", " G2 ", " X2 "\n\tvfma.f32 " A3 ", " G3 ", " X3 "\n\t"
+#else /* four products into s26-s29, then the four sums (no product is waited for by the next instruction) */
+#define WG2_MAC4(A0, G0, X0, A1, G1, X1, A2, G2, X2, A3, G3, X3)                                              \
+    "vmul.f32 s26, " G0 ", " X0 "\n\tvmul.f32 s27, " G1 ", " X1 "\n\t"                                      \
+    "vmul.f32 s28, " G2 ", " X2 "\n\tvmul.f32 s29, " G3 ", " X3 "\n\t"                                      \
+    "vadd.f32 " A0 ", " A0 ", s26\n\tvadd.f32 " A1 ", " A1 ", s27\n\t"                                      \
+    "vadd.f32 " A2 ", " A2 ", s28\n\tvadd.f32 " A3 ", " A3 ", s29\n\t"
 #endif
 static inline __attribute__((always_inline)) void wg_row8x2_asm(const float *ga, const float *gb, int np,
                                                                 const int8_t *xp, int x_c, uint32_t nz, float *r) {
@@ -819,12 +812,10 @@ static inline __attribute__((always_inline)) void wg_row8x2_asm(const float *ga,
         "vcvt.f32.s32 s21, s21\n\t"     /* x3 */
         "vcvt.f32.s32 s22, s22\n\t"     /* x6 */
         "vcvt.f32.s32 s23, s23\n\t"     /* x7 */
-        WG2_MAC("s0", "s24", "s16") WG2_MAC("s1", "s24", "s17") WG2_MAC("s2", "s24", "s20")
-        WG2_MAC("s3", "s24", "s21") WG2_MAC("s4", "s24", "s18") WG2_MAC("s5", "s24", "s19")
-        WG2_MAC("s6", "s24", "s22") WG2_MAC("s7", "s24", "s23")
-        WG2_MAC("s8", "s25", "s16") WG2_MAC("s9", "s25", "s17") WG2_MAC("s10", "s25", "s20")
-        WG2_MAC("s11", "s25", "s21") WG2_MAC("s12", "s25", "s18") WG2_MAC("s13", "s25", "s19")
-        WG2_MAC("s14", "s25", "s22") WG2_MAC("s15", "s25", "s23")
+        WG2_MAC4("s0", "s24", "s16", "s1", "s24", "s17", "s2", "s24", "s20", "s3", "s24", "s21")
+        WG2_MAC4("s4", "s24", "s18", "s5", "s24", "s19", "s6", "s24", "s22", "s7", "s24", "s23")
+        WG2_MAC4("s8", "s25", "s16", "s9", "s25", "s17", "s10", "s25", "s20", "s11", "s25", "s21")
+        WG2_MAC4("s12", "s25", "s18", "s13", "s25", "s19", "s14", "s25", "s22", "s15", "s25", "s23")
         "cmp %[ga], %[ge]\n\t"
         "bne 1b\n\t"
         "vstmia %[r], {s0-s15}"
@@ -832,9 +823,10 @@ static inline __attribute__((always_inline)) void wg_row8x2_asm(const float *ga,
           [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
         : [ge] "r"(ge), [xc] "r"(x_c), [nz] "r"(nz), [r] "r"(r)
         : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
-          "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "cc", "memory");
+          "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "cc",
+          "memory");
 }
-#undef WG2_MAC
+#undef WG2_MAC4
 #endif
 
 static __attribute__((noinline)) void wg1x1_sums2(const float *ga, const float *gb, const int8_t *x, int np, int x_c,
