@@ -168,7 +168,7 @@ def build(variant: str = "portable", cc: str = "gcc") -> Path:
         raise TinytrainError(f"host C compiler {cc!r} not found on PATH")
     flags = CFLAGS + VARIANTS[variant]
     h = hashlib.sha256(" ".join([cc, *flags]).encode())
-    for f in sorted(RUNTIME_DIR.glob("*.[ch]")):
+    for f in sorted([*RUNTIME_DIR.glob("*.[ch]"), *RUNTIME_DIR.glob("ops/*.[ch]")]):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     out = cache_dir() / f"libtt_{variant}_{h.hexdigest()[:16]}.so"

@@ -13,6 +13,7 @@ from tinytrain import TinytrainError
 COMMANDS = [
     "doctor",
     "models",
+    "importer",
     "infer",
     "compile",
     "emulate",

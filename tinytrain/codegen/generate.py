@@ -352,6 +352,7 @@ def generate_model(
         "model.c": env.get_template("model.c.j2").render(
             **common,
             kernels_header=KERNELS_HEADER,
+            ops_header=_ops_header(program),
             arena=arena,
             flash=flash,
             sram=sram,
@@ -374,6 +375,12 @@ def generate_model(
         sram_param_bytes=common["sram_param_bytes"],
         kernels=sorted(kernels),
     )
+
+
+def _ops_header(program: Program) -> str:
+    from tinytrain.ops.registry import ops_header  # imported models' kernels (firmware/runtime/ops)
+
+    return ops_header(program)
 
 
 def generate(program: Program, plan: Any) -> GeneratedModel:
