@@ -166,8 +166,11 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
     steps = max(1, int(rec.get("steps") or spec.steps))
     kernels: dict[str, dict[str, float]] = {}
     run_record = Path(rec["run_dir"]) / "record.json"
+    whole: dict[str, Any] = {}  # the run's cycle estimate with its range (emulation.cycles)
     if run_record.exists() and rec.get("elf"):
-        prof = (json.loads(run_record.read_text()).get("profile") or {}).get("symbols") or {}
+        full = json.loads(run_record.read_text()).get("profile") or {}
+        whole = full.get("cycle_estimate") or {}
+        prof = full.get("symbols") or {}
         names = set(detail["kernel_phases"]) | {s.kernel for s in program.infer_steps}
         kernels = attribute(prof, names, call_graph(Path(rec["elf"])))
     per_step = {
@@ -190,6 +193,10 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         row["est_cycles"] = int(round(total * cpi))
         if row.get("clock_mhz"):
             row["est_ms"] = round(row["est_cycles"] / (row["clock_mhz"] * 1e3), 2)
+        point = float(whole.get("cycles") or 0.0)
+        if point > 0 and whole.get("cycles_low") is not None and whole.get("cycles_high") is not None:
+            row["est_cycles_low"] = int(round(row["est_cycles"] * float(whole["cycles_low"]) / point))
+            row["est_cycles_high"] = int(round(row["est_cycles"] * float(whole["cycles_high"]) / point))
     if row.get("est_cycles") and macs["total"]:
         row["macs_per_cycle"] = round(macs["total"] / row["est_cycles"], 4)
     if total and macs["total"]:

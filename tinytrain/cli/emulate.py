@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinytrain import TinytrainError
@@ -104,6 +106,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="save the trained tensors the device wrote back (by buffer name; Trainer.load reads them)",
     )
     p.add_argument(
+        "--save-model",
+        metavar="DIR",
+        help="write the trained model (the device's parameters) as a model directory that "
+        "`tinytrain infer --model DIR` and --model accept; DIR must not exist",
+    )
+    p.add_argument(
         "--baseline",
         metavar="SCHEME",
         help="also train SCHEME on the host reference with the same samples and compare accuracies "
@@ -146,6 +154,7 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         "max_test": args.max_test,
         "timeout": args.timeout,
         "dump_params": args.dump_params,
+        "save_model": args.save_model,
         "baseline": args.baseline,
     }
     given = {k: v for k, v in given.items() if v is not None}
@@ -185,6 +194,13 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         raise TinytrainError("--resolution must be at least 8")
     if cfg.lr <= 0:
         raise TinytrainError("--lr must be positive")
+    if cfg.save_model:  # checked before anything is built: a finished run must not fail on its output
+        out = Path(cfg.save_model)
+        if out.exists():
+            raise TinytrainError(f"--save-model {out}: exists; choose a new directory (it is written whole)")
+        parent = out.resolve().parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise TinytrainError(f"--save-model {out}: {parent} is not a writable directory")
     return cfg
 
 

@@ -68,6 +68,7 @@ class JobConfig:
     profile: bool = True  # load the ttprof plugin: exact counts, instruction classes -> the cycle estimate
     profile_calls: bool = True  # profiled: the first step counts every kernel call (per-layer breakdown)
     dump_params: str | None = None  # write the trained tensors to this .npz
+    save_model: str | None = None  # write the trained model as a model directory (tinytrain infer reads it)
     timeout: float = 3600.0
     build_dir: str | None = None  # default: build/emulate/<job key> under the current directory
     save_record: bool = True  # write the record under results/runs/ (current directory)
@@ -157,7 +158,7 @@ class JobConfig:
 
 
 #: Settings that do not change a run's result, only where it writes or how long it may take.
-_NOT_SHAPING = frozenset({"timeout", "build_dir", "save_record", "report_dir", "dump_params"})
+_NOT_SHAPING = frozenset({"timeout", "build_dir", "save_record", "report_dir", "dump_params", "save_model"})
 
 EmulateConfig = JobConfig
 

@@ -201,8 +201,14 @@ def estimate_step_cycles(
         cyc = sum(float(phases[p]["cycle_estimate"]["cycles"]) for p in PHASES if p in phases) / steps
         instr = sum(int(phases[p]["all"]["total"]) for p in PHASES if p in phases) / steps
         cpi = cyc / instr if instr else 1.0
+        ests = [phases[p]["cycle_estimate"] for p in PHASES if p in phases]
+        low = sum(float(e.get("cycles_low") or e["cycles"]) for e in ests) / steps
+        high = sum(float(e.get("cycles_high") or e["cycles"]) for e in ests) / steps
+        scale = total * cpi / cyc if cyc else 0.0  # the range (emulation.cycles), scaled like the point
         return {
             "cycles": int(round(total * cpi)),
+            "cycles_low": int(round(low * scale)),
+            "cycles_high": int(round(high * scale)),
             "ms": round(1000.0 * total * cpi / b.clock_hz, 3),
             "cpi": round(cpi, 4),
             "note": f"estimate: {total} instructions/step x {cpi:.3f} cycles/instruction from the exact "
@@ -361,6 +367,9 @@ def build_record(
         "profile_phase_alignment": (run_rec.profile or {}).get("phase_alignment") if run_rec else None,
         "kernels_per_step": kernels_per_step(profile, counts["mean_over"]) if profile else None,
         "est_cycles_per_step": est["cycles"] if est else None,
+        "est_cycles_range_per_step": [est["cycles_low"], est["cycles_high"]]
+        if est and "cycles_low" in est
+        else None,
         "est_ms_per_step": est["ms"] if est else None,
         "est_cpi": est["cpi"] if est else None,
         "estimate_note": est["note"] if est else None,

@@ -174,6 +174,10 @@ def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) 
         device_params = gen.read_params(pfile.read_bytes())
     if cfg.dump_params:
         np.savez(cfg.dump_params, **device_params)
+    if cfg.save_model:
+        from tinytrain.export import save_model
+
+        save_model(cfg.save_model, graph, device_params)
     match: dict[str, Any] = {"checked": False}
     matched: bool | None = None
     if cfg.check_reference:

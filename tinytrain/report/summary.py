@@ -35,6 +35,18 @@ def _mi(v: float) -> str:
     return f"{v / 1e6:.2f} M" if v >= 10_000 else str(int(v))
 
 
+def _range_ms(r: dict[str, Any]) -> str:
+    """ "; range A-B ms (the model's best/worst case widened by its CoreMark error band, ...)" or "" without
+    a range (emulation.cycles.range_text)."""
+    from emulation.boards import get_board
+    from emulation.cycles import range_text
+
+    rng, hz = r.get("est_cycles_range_per_step"), r.get("clock_hz")
+    if not rng or not hz or r.get("board") in (None, "host"):
+        return ""
+    return "; " + range_text(rng[0], rng[1], int(hz), get_board(r["board"]).cycle_core)
+
+
 def summary(record: dict[str, Any]) -> str:
     """The short human summary `tinytrain emulate` prints at the end."""
     r = record
@@ -103,7 +115,7 @@ def summary(record: dict[str, Any]) -> str:
         row(
             "time/step",
             f"~{r['est_ms_per_step']:.0f} ms at {(r.get('clock_hz') or 0) / 1e6:.0f} MHz "
-            f"(ESTIMATE, not measured: {r.get('est_cpi')} cycles/instruction from {how})",
+            f"(ESTIMATE, not measured: {r.get('est_cpi')} cycles/instruction from {how}{_range_ms(r)})",
         )
     ab, aa = r.get("accuracy_before"), r.get("accuracy_after")
     if ab is not None and aa is not None:
