@@ -94,7 +94,8 @@ def make_job(cfg: JobConfig, num_classes: int, input_shape: tuple[int, ...]) -> 
     rates and the firmware's job flags, as dataset.bin packs them for host and device alike."""
     from tinytrain.data import load_dataset
 
-    ds = load_dataset(cfg.dataset, cfg.resolution, seed=cfg.seed)
+    h, w, c = input_shape  # the model's input buffer (HWC) -> its logical (C, H, W)
+    ds = load_dataset(cfg.dataset, input_shape=(c, h, w), seed=cfg.seed)
     xs, ys, xt, yt = ds.train_x, ds.train_y, ds.test_x, ds.test_y
     if ds.classes != num_classes:
         if num_classes < ds.classes:  # keep the first `num_classes` classes
