@@ -4,7 +4,8 @@ text (`--text FILE.txt`; default the CPython LICENSE.txt, docs/data.md).
 Samples are windows of `CONTEXT` token ids (int8, the vocabulary has 97 < 128 characters), stored as
 `[N, 1, CONTEXT, 1]` (HWC of the model's logical input `(1, 1, CONTEXT)`); the label is the next character's
 id. The user's text is split in reading order (`tinytrain.data.text.user_split`): the device trains on
-windows whose target lies in the first 70 %, and is evaluated on every character of the last 30 % predicted
+windows whose target lies in the first 70 % (every `STRIDE`-th position, one epoch: each character is seen
+in 13 / STRIDE windows), and is evaluated on every character of the last 30 % predicted
 from the `CONTEXT` characters before it (the first ones of the held-out part see the end of the adapt part:
 the keyboard knows what was typed before). Metrics: top-1 / top-3 accuracy and perplexity (exp of the mean
 cross-entropy of the softmax over the dequantized int8 logits), from the host reference, which is bit-exact
@@ -24,6 +25,7 @@ NAME = "keyboard"
 MODEL_DIR = Path(__file__).resolve().parent.parent / "zoo" / "keyboard-char"
 CONTEXT = 13  # 3 VALID convs of kernel 5 reduce 13 positions to the last one
 ADAPT = 0.7
+STRIDE = 3  # the device trains on every 3rd target position of the adapt part (one window per step)
 
 #: job defaults of `tinytrain emulate --defaults --task keyboard` (tinytrain.job.JobConfig fields)
 DEFAULTS: dict[str, Any] = {
@@ -52,7 +54,7 @@ def user_dataset(text: str | None = None) -> dict[str, np.ndarray]:
     ids = encode(user_text() if text is None else text)
     adapt, _ = user_split(ids, ADAPT)
     n = len(adapt)
-    x, y = windows(ids, range(1, n))
+    x, y = windows(ids, range(1, n, STRIDE))
     xt, yt = windows(ids, range(n, len(ids)))
     chw = (0, 3, 1, 2)  # an int8 .npz holds samples in the model's source layout, CHW
     return {
