@@ -26,7 +26,7 @@ from tinytrain.models import load_model
 from tinytrain.reference.training import Trainer
 from tinytrain.tasks import keyboard as task
 
-LR_GRID = (0.01, 0.03, 0.1)
+LR_GRID = (0.0003, 0.001, 0.003)
 SCHEMES = ("last", task.DEFAULTS["scheme"])
 
 

@@ -9,7 +9,7 @@ post-training quantization with TFLite Micro numerics (qconv: per-channel symmet
 biases, TFLM multiplier/shift; activations per tensor, ReLU outputs with zero point -128) and the `embedding`
 op (table symmetric per tensor). Activation ranges are calibrated on 4,000 windows of the general text (the
 99.99th percentile of each ReLU output, the largest |logit|). The device model reads a window of 13 ids
-(`tinytrain.tasks.keyboard.CONTEXT`) and computes only the last position: VALID convs shrink 13 -> 9 -> 5 -> 1,
+(`tinytrain.tasks.keyboard.CONTEXT`) and computes only the last position: VALID convs 13 -> 9 -> 5 -> 1,
 exactly the causal net's output at the window's last character (no padding op needed).
 
 Usage: `PYTHONPATH=. python scripts/make_keyboard_model.py [--seed 0] [--out tinytrain/zoo/keyboard-char]`.

@@ -49,6 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the embedded default job (mcunet-5fps, paper:99kb, faces, 2 classes, m7)",
     )
+    p.add_argument(
+        "--task",
+        choices=("keyboard",),
+        help="a task's job (with --defaults: its defaults): keyboard = next-character model adapting to a "
+        "user's text (docs/data.md)",
+    )
+    p.add_argument(
+        "--text", metavar="FILE.txt", help="--task keyboard: the user's text (default: CPython's LICENSE.txt)"
+    )
     p.add_argument("--model", help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3) or a model directory")
     p.add_argument(
         "--scheme", help="update scheme: full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file"
@@ -158,8 +167,13 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         "baseline": args.baseline,
     }
     given = {k: v for k, v in given.items() if v is not None}
+    task = getattr(args, "task", None)
+    if args.text and task != "keyboard":
+        raise TinytrainError("--text needs --task keyboard")
     if args.defaults:
-        fields = {**DEFAULTS, **given}
+        from tinytrain.tasks import TASKS
+
+        fields = {**(TASKS[task] if task else DEFAULTS), **given}
     else:
         missing = [f"--{k}" for k in ("model", "scheme", "dataset", "resolution", "board") if k not in given]
         if missing:
@@ -188,9 +202,11 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     cfg.save_record = not args.no_save
     if args.defaults and not args.report and not args.no_report:  # once the whole config is known
         cfg.report_dir = str(report_dir(cfg.is_main_job(), cfg.key()))
+        if task and given.keys() <= {"board"} and fields.get("board") == TASKS[task].get("board"):
+            cfg.report_dir = str(Path("results") / f"{task}-job")  # the task's own committed report
     if cfg.classes is not None and cfg.classes < 2:
         raise TinytrainError("--classes must be at least 2")
-    if cfg.resolution < 8:
+    if cfg.resolution < 8 and not task:  # image models; a task's model has its own input
         raise TinytrainError("--resolution must be at least 8")
     if cfg.lr <= 0:
         raise TinytrainError("--lr must be positive")
@@ -214,7 +230,12 @@ def run(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(msg, file=out, flush=True)
 
-    result = emulate(cfg, progress=progress)
+    if args.task == "keyboard":
+        from tinytrain.tasks import keyboard
+
+        result = keyboard.run(cfg, args.text, progress)
+    else:
+        result = emulate(cfg, progress=progress)
     rec = result.record
     if args.json:
         print(json.dumps(rec, indent=1))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytrain.data.text import VOCAB, encode, read_user_text, user_split, user_text
+from tinytrain.data.text import VOCAB, encode, read_user_text, user_split, user_text, user_text_path
 
 NAME = "keyboard"
 MODEL_DIR = Path(__file__).resolve().parent.parent / "zoo" / "keyboard-char"
@@ -34,14 +34,14 @@ DEFAULTS: dict[str, Any] = {
     "resolution": 1,
     "board": "m4",
     "epochs": 1,
-    "lr": 0.03,
+    "lr": 0.001,
     "baseline": "last",
     "update_rule": "stochastic",
 }
 
 
 def windows(ids: np.ndarray, targets: range) -> tuple[np.ndarray, np.ndarray]:
-    """x int8 [N, 1, CONTEXT, 1] (HWC; the CONTEXT ids before each target position; before the text's start: the
+    """x int8 [N, 1, CONTEXT, 1] (HWC; the CONTEXT ids before each target; before the text's start: the
     newline id), y int64 [N] (the target ids)."""
     pad = np.concatenate([np.zeros(CONTEXT, np.int64), np.asarray(ids, np.int64)])
     idx = np.array(list(targets), np.int64)
@@ -95,3 +95,90 @@ def evaluate(trainer: Any, x: np.ndarray, y: np.ndarray, z_scale: float) -> dict
     """`scores` of a host reference `Trainer` (or anything with `infer(x_hwc) -> int8 logits`)."""
     logits = np.stack([np.asarray(trainer.infer(s)).reshape(-1) for s in x])
     return scores(logits, z_scale, y)
+
+
+def _stream(cfg: Any, data: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The job's samples (HWC) and order, as tinytrain.job.prepare.make_job builds them."""
+    from tinytrain.codegen.datafile import make_order
+
+    hwc = (0, 2, 3, 1)
+    xs, ys = data["x"].transpose(hwc), data["y"]
+    xt, yt = data["x_test"].transpose(hwc), data["y_test"]
+    if cfg.max_train:
+        xs, ys = xs[: cfg.max_train], ys[: cfg.max_train]
+    if cfg.max_test is not None:
+        xt, yt = xt[: cfg.max_test], yt[: cfg.max_test]
+    steps = cfg.steps if cfg.steps is not None else cfg.epochs * len(xs)
+    return xs, ys, xt, yt, make_order(len(xs), steps, cfg.seed)
+
+
+def run(cfg: Any, text_file: str | None = None, progress: Any = None) -> Any:
+    """`tinytrain emulate --task keyboard`: the job on the user's windows, then its record gains the held-out
+    top-1 / top-3 / perplexity before (= no adaptation) and after (the device's trained parameters, scored
+    by the bit-exact host inference) and of the classifier-only scheme on the same stream (host reference):
+    `perplexity_before`, `perplexity_after`, `keyboard`."""
+    import hashlib
+    import time
+
+    from tinytrain.compiler import compile_training
+    from tinytrain.job import emulate, paths
+    from tinytrain.job.record import save_record
+    from tinytrain.models import load_model
+    from tinytrain.reference.training import Trainer
+
+    text = read_user_text(text_file) if text_file else user_text()
+    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+    data_dir = paths.build_root() / "keyboard-data"
+    npz = data_dir / f"{digest}.npz"
+    if not npz.exists():
+        write_dataset(npz, text_file)
+    cfg.dataset = str(npz)
+    report_dir, save = cfg.report_dir, cfg.save_record
+    cfg.report_dir, cfg.save_record = None, False
+    dump = cfg.dump_params or str(data_dir / f"{digest}-{cfg.key()}-params.npz")
+    cfg.dump_params = dump
+    result = emulate(cfg, progress=progress)
+    rec = result.record
+    t0 = time.perf_counter()
+    data = dict(np.load(npz))
+    xs, ys, xt, yt, order = _stream(cfg, data)
+    graph = load_model(cfg.model, cfg.resolution)
+    zs = graph.tensors[graph.output].scale
+    before = Trainer(compile_training(graph, cfg.scheme, cfg.options), seed=cfg.rng_seed)
+    scored: dict[str, Any] = {"none": evaluate(before, xt, yt, zs)}
+    if Path(dump).exists():
+        after = Trainer(compile_training(graph, cfg.scheme, cfg.options), seed=cfg.rng_seed)
+        for name, arr in np.load(dump).items():
+            if name in after.buffers:
+                after.buffers[name] = np.array(arr).reshape(after.buffers[name].shape)
+        scored["device"] = evaluate(after, xt, yt, zs)
+    if cfg.baseline:
+        base = Trainer(compile_training(graph, cfg.baseline, cfg.options), seed=cfg.rng_seed)
+        for i in order:
+            base.train_step(xs[i], int(ys[i]), cfg.lr)
+        scored[f"baseline_{cfg.baseline}"] = evaluate(base, xt, yt, zs)
+    rec["perplexity_before"] = scored["none"]["perplexity"]
+    rec["perplexity_after"] = scored.get("device", {}).get("perplexity")
+    rec["keyboard"] = {
+        "text": text_file or str(user_text_path()),
+        "context": CONTEXT,
+        "train_windows": len(xs),
+        "test_characters": len(yt),
+        "scored": scored,
+        "note": "held-out top1/top3/perplexity; 'device' = the device's trained parameters (host inference, "
+        "bit-exact); baseline on the host reference with the same stream",
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    if progress is not None:
+        for k, v in scored.items():
+            progress(
+                f"keyboard {k}: top-1 {v['top1']:.1%} top-3 {v['top3']:.1%} perplexity {v['perplexity']:.2f}"
+            )
+    if report_dir:
+        from tinytrain.report import write_run_report
+
+        rec["report"] = str(Path(report_dir) / "report.html")
+        write_run_report(rec, report_dir)
+    if save:
+        rec["record_file"] = str(save_record(rec, paths.runs_dir(), cfg.key()))
+    return result
