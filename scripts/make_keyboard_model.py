@@ -7,10 +7,10 @@ Float (PyTorch): `Embedding(97, 32) -> 3 x [causal Conv1d(k=5, 64 channels) + Re
 Int8: the IR is built directly (the ONNX importer has no Gather, and an embedding has no QDQ route into it):
 post-training quantization with TFLite Micro numerics (qconv: per-channel symmetric int8 weights, int32
 biases, TFLM multiplier/shift; activations per tensor, ReLU outputs with zero point -128) and the `embedding`
-op (table symmetric per tensor). Activation ranges are calibrated on 32 windows of 128 characters of the general text (the
-99.99th percentile of each ReLU output, the largest |logit|). The device model reads a window of 13 ids
-(`tinytrain.tasks.keyboard.CONTEXT`) and computes only the last position: VALID convs 13 -> 9 -> 5 -> 1,
-exactly the causal net's output at the window's last character (no padding op needed).
+op (table symmetric per tensor). Activation ranges are calibrated on 32 windows of 128 characters of the
+general text (the 99.99th percentile of each ReLU output, the largest |logit|). The device model reads a
+window of 13 ids (`tinytrain.tasks.keyboard.CONTEXT`) and computes only the last position: VALID convs
+13 -> 9 -> 5 -> 1, exactly the causal net's output at the window's last character (no padding op needed).
 
 Usage: `PYTHONPATH=. python scripts/make_keyboard_model.py [--seed 0] [--out tinytrain/zoo/keyboard-char]`.
 """
