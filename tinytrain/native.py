@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytrain import TinytrainError
+from tinytrain import FIRMWARE_DIR, TinytrainError
 from tinytrain.kernels.forward import out_size
 from tinytrain.kernels.rng import Xorshift32
 
-RUNTIME_DIR = Path(__file__).resolve().parent.parent / "firmware" / "runtime"
+#: The C runtime: firmware/runtime in a checkout, tinytrain/firmware/runtime in a wheel (FIRMWARE_DIR).
+RUNTIME_DIR = FIRMWARE_DIR / "runtime"
 CFLAGS = [
     "-std=c99",
     "-O2",

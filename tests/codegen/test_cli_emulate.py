@@ -204,7 +204,7 @@ def test_a_second_run_of_the_same_job_waits_for_the_first(tmp_path, monkeypatch)
     from tinytrain.job import EmulateConfig
 
     ran = threading.Event()
-    monkeypatch.setattr(em, "_emulate_locked", lambda cfg, build_dir, progress: ran.set() or "done")
+    monkeypatch.setattr(em, "_emulate_locked", lambda cfg, build_dir, progress, *data: ran.set() or "done")
     cfg = EmulateConfig(build_dir=str(tmp_path / "job"))
     said: list[str] = []
     with open(tmp_path / "job.lock", "w") as held:

@@ -18,6 +18,11 @@ COLUMNS: list[tuple[str, str]] = [
     ("classes", "classes of the (new) classifier head"),
     ("steps", "training steps run (per-step figures are their mean)"),
     (
+        "options",
+        "compiler options that differ from the defaults (`split_weights=false`, comma-separated; "
+        "empty = every lever at its default)",
+    ),
+    (
         "status",
         "`ok`, `does-not-fit` (planned, too big for the board: not built), `failed`, `fault`, `timeout`, "
         "`mismatch`, `reference`",

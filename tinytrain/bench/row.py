@@ -5,6 +5,7 @@ so a crash, a hang or a fault loses only this row. Never raises for a failed run
 and the error. Stages reuse the job's (tinytrain.job): the plan is made here first (a plan that
 does not fit is reported with its predicted figures, `does-not-fit`, and nothing is built); a fitting one
 goes through `tinytrain.job.emulate()` with `evaluate=False`, `max_test=0` and `steps` (2-3) training steps.
+The row's compiler options (`RowSpec.options`, "" = the defaults) reach both the plan and the firmware.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def _status_of_error(msg: str) -> str:
 def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, Any]:
     """-> {"row": CSV columns, "detail": per-kernel profile etc.}"""
     from emulation.boards import get_board
-    from tinytrain.compiler import CompileOptions
+    from tinytrain.data.identity import is_path_dataset
     from tinytrain.job import EmulateConfig, FirmwareFault, assemble, emulate
+    from tinytrain.job.prepare import load_job_data, with_head
     from tinytrain.schedule import check_fits
 
     t0 = time.perf_counter()
@@ -64,6 +66,7 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         "dataset": spec.dataset,
         "classes": spec.classes,
         "steps": spec.steps,
+        "options": spec.options,
     }
     detail: dict[str, Any] = {"spec": spec.to_dict()}
 
@@ -73,14 +76,25 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         row["wall_s"] = round(time.perf_counter() - t0, 2)
         return {"row": row, "detail": detail}
 
+    model: Any = spec.model
+    classes = spec.classes
+    if is_path_dataset(spec.dataset):  # the user's data first: the head takes its class count
+        try:
+            data = load_job_data(spec.model, spec.dataset, spec.resolution, spec.classes)
+        except TinytrainError as exc:
+            return done("failed", f"dataset: {exc}")
+        model, classes = with_head(data.base, data.classes), data.classes
+        row["classes"] = classes
+        detail["dataset_provenance"] = data.provenance()
     try:
+        options = spec.compile_options()
         board = get_board(spec.board)
         asm = assemble(
-            spec.model,
+            model,
             spec.scheme,
-            CompileOptions(),
+            options,
             resolution=spec.resolution,
-            classes=spec.classes,
+            classes=classes,
             board=board,
         )
         program, plan = asm.program, asm.plan
@@ -113,11 +127,12 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         model=spec.model,
         scheme=spec.scheme,
         dataset=spec.dataset,
-        classes=spec.classes,
+        classes=classes,
         resolution=spec.resolution,
         board=spec.board,
         steps=spec.steps,
         lr=spec.lr,
+        options=options,
         max_test=0,
         evaluate=False,
         check_reference=spec.check_reference,

@@ -141,7 +141,13 @@ def _run_subprocess(
 def _failed_row(spec: RowSpec | TorchSpec, error: str, kind: str) -> dict[str, Any]:
     base = {"kind": kind, "model": spec.model, "scheme": spec.scheme, "resolution": spec.resolution}
     if isinstance(spec, RowSpec):
-        base.update(board=spec.board, dataset=spec.dataset, classes=spec.classes, steps=spec.steps)
+        base.update(
+            board=spec.board,
+            dataset=spec.dataset,
+            classes=spec.classes,
+            steps=spec.steps,
+            options=spec.options,
+        )
     status = "timeout" if error.startswith("timeout") else "failed"
     return {"row": {**base, "status": status, "error": error}, "detail": {}}
 
@@ -274,7 +280,8 @@ class Runner:
 def describe(result: dict[str, Any]) -> str:
     r = result["row"]
     res = r.get("resolution")
-    head = f"{r['model']} {r['scheme']} {r.get('board')} {res}x{res}: {r['status']}"
+    opts = f" [{r['options']}]" if r.get("options") else ""
+    head = f"{r['model']} {r['scheme']} {r.get('board')} {res}x{res}{opts}: {r['status']}"
     if r["status"] == "ok":
         head += (
             f", SRAM {r['sram_total'] / 1024:.1f} KB (pred {r['pred_total'] / 1024:.1f}), "
@@ -330,6 +337,7 @@ def spec_of_row(row: dict[str, Any], timeout: float = 1800.0, check_reference: b
         dataset=str(row.get("dataset") or "faces"),
         classes=int(row.get("classes") or 2),
         steps=int(row.get("steps") or 2),
+        options=str(row.get("options") or ""),
         timeout=timeout,
         check_reference=check_reference,
     )

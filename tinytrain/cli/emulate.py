@@ -1,6 +1,11 @@
 """`tinytrain emulate`: compile a model + update scheme into training firmware, run it on an emulated
 board (QEMU), compare it with the host reference, and print a summary or the run record (`--json`).
 
+`--dataset` takes `faces`, `digits` or your own data (an image folder with one subfolder per class, an
+.npz, a long-format .csv time series or a .ts file; `--window/--stride/--normalize/--layout`, docs/data.md):
+it is loaded first, so a bad file is refused in one line (exit 2) before anything is built; the head gets
+the data's class count (`--classes` is then a check).
+
 `--defaults` runs the embedded default job (MCUNet-5FPS with a new 2-class head, scheme paper:99kb, the
 `faces` dataset at 80x80, board m7, 3 epochs, the classifier-only scheme `last` trained on the host as the
 baseline) and writes its report to ./results/main-job/ (from the repository root: the committed main-job
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from tinytrain import TinytrainError
 from tinytrain.cli.levers import add_lever_flags, lever_options
+from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
 
 if TYPE_CHECKING:
     from tinytrain.job import EmulateConfig
@@ -62,8 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--scheme", help="update scheme: full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file"
     )
-    p.add_argument("--dataset", choices=("faces", "digits"), help="shipped dataset")
-    p.add_argument("--classes", type=int, help="classes of the new head (default: the dataset's)")
+    p.add_argument("--dataset", metavar="NAME|PATH", help=DATASET_HELP)
+    p.add_argument(
+        "--classes",
+        type=int,
+        help="classes of the new head (default: the dataset's; faces/digits: the first N; your data: a "
+        "check)",
+    )
     p.add_argument("--resolution", type=int, help="input resolution (square)")
     p.add_argument("--board", help="board profile: m4, m7, stm32f405")
     p.add_argument("--steps", type=int, help="training steps (default: --epochs epochs over the train split)")
@@ -91,6 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "accumulated but never applied (warned)",
     )
     add_lever_flags(p)
+    add_dataset_options(p)
     p.add_argument("--seed", type=int, help="seed of the split and the training order (default 0)")
     p.add_argument("--max-test", type=int, help="evaluate on at most this many test images")
     p.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluation before/after")
@@ -165,6 +177,7 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         "dump_params": args.dump_params,
         "save_model": args.save_model,
         "baseline": args.baseline,
+        **dataset_options(args),
     }
     given = {k: v for k, v in given.items() if v is not None}
     task = getattr(args, "task", None)

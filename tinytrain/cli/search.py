@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 
 from emulation.boards import DEFAULT_BOARD
+from tinytrain import TinytrainError
+from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3)")
-    p.add_argument("--dataset", default="digits", choices=("faces", "digits"), help="shipped dataset")
+    p.add_argument("--dataset", default="digits", metavar="NAME|PATH", help=DATASET_HELP + "; default digits")
     p.add_argument("--budget", required=True, type=float, help="predicted total SRAM budget, KB (1024 B)")
     p.add_argument(
         "--board", default=DEFAULT_BOARD, help=f"board profile: m7, m4, stm32f405 (default {DEFAULT_BOARD})"
@@ -52,19 +54,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--analysis-resolution", type=int, help="resolution of the analysis (shortcut; default: --resolution)"
     )
+    add_dataset_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinytrain.data import load_dataset
-    from tinytrain.job.prepare import load_graph
+    from tinytrain.job.prepare import load_job_data, with_head
     from tinytrain.schedule import board_sram_bytes
     from tinytrain.sparse.contrib import AnalysisSettings, Contributions, analyze
     from tinytrain.sparse.cost import CostModel
     from tinytrain.sparse.search import search
 
-    ds = load_dataset(args.dataset, 8)
-    graph = load_graph(args.model, args.resolution, ds.classes, fresh_head=True)
+    # the data first: a bad dataset is refused (one line, exit 2) before any analysis or cache directory
+    data = load_job_data(args.model, args.dataset, args.resolution, None, 0, dataset_options(args))
+    ds = data.dataset
+    if not args.contrib and "quantize" in ds.provenance:
+        raise TinytrainError(
+            f"{args.dataset}: the contribution analysis reads image data (an image folder or an int8 .npz); "
+            "for float or time-series data give a contribution table with --contrib FILE"
+        )
+    graph = with_head(data.base, data.classes, fresh_head=True)
     cost = CostModel(graph, args.board)
     budget = int(round(args.budget * 1024))
     sram = board_sram_bytes(args.board)
@@ -102,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             "found_by": f"tinytrain search --method {args.method}",
             "model": args.model,
             "dataset": args.dataset,
+            "dataset_identity": data.identity,
             "classes": ds.classes,
             "resolution": args.resolution,
             "board": args.board,

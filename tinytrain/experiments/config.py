@@ -157,7 +157,10 @@ class RunSpec:
         rule = "" if self.engine == "fp32" else f"-{self.rule}"
         head = "" if self.head_lr_scale == 1.0 else f"-h{self.head_lr_scale:g}"
         run = f"{self.engine}-{tag}{qas}{rule}-lr{self.lr:g}{head}"
-        return f"{self.split}-{self.dataset}-s{self.seed}-{run}-{h}"
+        from tinytrain.data.identity import dataset_identity
+
+        # a path dataset: its name + a hash of its path and content (no slashes in the cache file's name)
+        return f"{self.split}-{dataset_identity(self.dataset)}-s{self.seed}-{run}-{h}"
 
     def label(self) -> str:
         head = "" if self.head_lr_scale == 1.0 else f" head×{self.head_lr_scale:g}"

@@ -8,6 +8,7 @@ in-place ops, split weights, patches, ...) reaches the firmware through `tinytra
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
 from tinytrain.compiler import CompileOptions
+from tinytrain.data.identity import dataset_identity
 
 #: The embedded default job (`tinytrain emulate --defaults`, `tox -e emulate`).
 DEFAULTS: dict[str, Any] = {
@@ -48,8 +50,8 @@ class FirmwareFault(TinytrainError):
 class JobConfig:
     model: str = "mcunet-5fps"
     scheme: str = "paper:99kb"
-    dataset: str = "faces"
-    classes: int | None = None  # None: the dataset's number of classes
+    dataset: str = "faces"  # faces, digits, or a path: image folder, .npz, .csv, .ts (docs/data.md)
+    classes: int | None = None  # None: the dataset's; a path dataset: a check of the data's class count
     resolution: int = 64
     board: str = DEFAULT_BOARD
     steps: int | None = None  # training steps; None: `epochs` epochs over the train split
@@ -74,6 +76,11 @@ class JobConfig:
     save_record: bool = True  # write the record under results/runs/ (current directory)
     baseline: str | None = None  # also train this scheme on the host reference (same stream), e.g. "last"
     report_dir: str | None = None  # write report.html + plots + record.json here
+    # how the user's data become the model's input (tinytrain.data.load_dataset, docs/data.md)
+    window: int | None = None  # cut time series into windows of this many steps
+    stride: int | None = None  # a window every this many steps (None: the window)
+    normalize: str = "standard"  # float data: per-channel standardization ("standard") or "none"
+    layout: str = "chw"  # how an int8 .npz stores samples: "chw" (PyTorch) or "hwc" (TFLite)
 
     # the options the record and the summary name on their own
     @property
@@ -103,6 +110,15 @@ class JobConfig:
             raise TinytrainError(f"unknown job setting(s): {', '.join(unknown)}")
         return cls(**given, options=replace(base, **opts))
 
+    def data_options(self) -> dict[str, Any]:
+        """The `load_dataset` keyword arguments of the data settings."""
+        return {
+            "window": self.window,
+            "stride": self.stride,
+            "normalize": self.normalize,
+            "layout": self.layout,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """The config as the run record keeps it (`options` nested)."""
         return asdict(self)
@@ -116,7 +132,12 @@ class JobConfig:
     def key(self) -> str:
         """Names the build directory: the job's main settings and every option that is not the default."""
         m = Path(self.model).name if ("/" in self.model or os.sep in self.model) else self.model
-        parts = [m, self.scheme.replace(":", "-"), self.dataset, f"r{self.resolution}", self.board]
+        # a path dataset: its name + a hash of its resolved path and content (two folders never share a build)
+        parts = [m, self.scheme.replace(":", "-"), dataset_identity(self.dataset), f"r{self.resolution}"]
+        parts.append(self.board)
+        for name, default in _DATA_DEFAULTS.items():
+            if getattr(self, name) != default:
+                parts.append(f"{name}{getattr(self, name)}")
         if self.momentum:
             parts.append(f"mom{self.momentum:g}")
         if self.accumulate != 1:
@@ -143,11 +164,14 @@ class JobConfig:
         parts = ["tinytrain emulate --defaults"]
         for k in ("model", "scheme", "dataset", "classes", "resolution", "board", "epochs", "lr"):
             if cfg.get(k) != DEFAULTS.get(k) and cfg.get(k) is not None:
-                parts.append(f"--{k} {cfg[k]}")
+                parts.append(f"--{k} {shlex.quote(str(cfg[k]))}")
         if cfg.get("steps") is not None:
             parts.append(f"--steps {cfg['steps']}")
         if cfg.get("max_test") is not None:
             parts.append(f"--max-test {cfg['max_test']}")
+        for k, default in _DATA_DEFAULTS.items():
+            if cfg.get(k) != default:
+                parts.append(f"--{k} {shlex.quote(str(cfg[k]))}")
         return " ".join(parts)
 
     def is_main_job(self) -> bool:
@@ -156,6 +180,9 @@ class JobConfig:
         mine, main = self.flat(), config_from_defaults().flat()
         return all(mine[k] == main[k] for k in main if k not in _NOT_SHAPING)
 
+
+#: The data settings and their defaults (the job key and the command name them only when they differ).
+_DATA_DEFAULTS: dict[str, Any] = {"window": None, "stride": None, "normalize": "standard", "layout": "chw"}
 
 #: Settings that do not change a run's result, only where it writes or how long it may take.
 _NOT_SHAPING = frozenset({"timeout", "build_dir", "save_record", "report_dir", "dump_params", "save_model"})

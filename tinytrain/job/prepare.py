@@ -1,7 +1,10 @@
-"""Prepare a job: model -> head -> scheme -> compile -> plan, and the data stream.
+"""Prepare a job: the data, then model -> head -> scheme -> compile -> plan, and the data stream.
 
-`assemble` is the one place a training job is put together (emulate, the bench, the experiments and the
-scheme search all call it); `make_job` turns the dataset into the training stream host and device read.
+`load_job_data` loads the dataset for the model's input first (a bad dataset fails here, one line, before
+anything is built) and fixes the head's class count: a path dataset's own (`classes` is a check), a shipped
+set's first `classes` classes (default: all). `assemble` is the one place a training job is put together
+(emulate, the bench, the experiments and the scheme search all call it); `make_job` turns the dataset into
+the training stream host and device read.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from tinytrain.codegen import datafile
 
 if TYPE_CHECKING:
     from tinytrain.compiler import CompileOptions
+    from tinytrain.data import Dataset
     from tinytrain.ir import Graph
     from tinytrain.job.config import JobConfig
     from tinytrain.program import Program
@@ -31,17 +35,81 @@ class Assembly:
     plan: MemoryPlan | None
 
 
+@dataclass
+class JobData:
+    """The job's data, loaded before anything is built: the model without a new head, the dataset as its
+    int8 input, the head's class count and the dataset's identity (the build key's part)."""
+
+    base: Graph
+    dataset: Dataset
+    classes: int
+    identity: str
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the samples came from and how they were made (the run record's `dataset_provenance`)."""
+        prov = dict(self.dataset.provenance)
+        prov["identity"] = self.identity
+        if self.dataset.provenance.get("format") != "builtin":
+            from tinytrain.data.identity import content_hash
+
+            prov["content_sha256"] = content_hash(prov.get("source", self.dataset.name))
+        prov["classes"] = self.dataset.classes
+        prov["class_names"] = list(self.dataset.class_names)
+        prov["input_shape"] = list(self.dataset.input_shape)
+        return prov
+
+
+def load_job_data(
+    model: str,
+    dataset: str,
+    resolution: int | None,
+    classes: int | None = None,
+    seed: int = 0,
+    data_options: dict[str, Any] | None = None,
+) -> JobData:
+    """The model (no new head yet) and `dataset` loaded for its input (`tinytrain.data.load_dataset`:
+    shape, scale, zero point; `data_options`: window, stride, normalize, layout). The head's class count:
+    a path dataset's own (`classes`, when given, must equal it); a shipped set's first `classes` classes
+    (default all). Every data error is a `DataError` (one line, exit 2), raised before anything is built."""
+    from tinytrain.data import DataError, load_dataset, model_input
+    from tinytrain.data.identity import dataset_identity, is_path_dataset
+    from tinytrain.models import load_model
+
+    base = load_model(model, resolution)
+    own = is_path_dataset(dataset)
+    ds = load_dataset(
+        dataset,
+        seed=seed,
+        classes=classes if own else None,
+        **model_input(base),
+        **(data_options or {}),
+    )
+    n = ds.classes
+    if not own and classes is not None:
+        if classes > ds.classes:
+            raise DataError(f"dataset {dataset!r} has {ds.classes} classes; {classes} were requested")
+        n = classes
+    return JobData(base, ds, n, dataset_identity(dataset))
+
+
+def with_head(graph: Graph, classes: int | None, seed: int = 0, fresh_head: bool = False) -> Graph:
+    """`graph` with a new `classes`-way head if it has a different number of classes (`fresh_head`: a new
+    head whenever `classes` is given, even of the same size)."""
+    from tinytrain.models import replace_head
+
+    if classes is not None and (fresh_head or classes != graph.num_classes):
+        graph = replace_head(graph, classes, seed=seed)
+    return graph
+
+
 def load_graph(
     model: str, resolution: int | None, classes: int | None, seed: int = 0, fresh_head: bool = False
 ) -> Graph:
     """The model at `resolution` with a new `classes`-way head if it has a different number of classes
     (`fresh_head`: a new head whenever `classes` is given, even of the same size)."""
-    from tinytrain.models import load_model, replace_head
+    from tinytrain.models import load_model
 
-    graph = load_model(model, resolution)
-    if classes is not None and (fresh_head or classes != graph.num_classes):
-        graph = replace_head(graph, classes, seed=seed)
-    return graph
+    return with_head(load_model(model, resolution), classes, seed, fresh_head)
 
 
 def compile_program(graph: Graph, scheme: Any, options: CompileOptions | None = None) -> Program:
@@ -89,13 +157,15 @@ def assemble(
     return Assembly(graph, program, plan)
 
 
-def make_job(cfg: JobConfig, num_classes: int, input_shape: tuple[int, ...]) -> datafile.TrainingJob:
-    """The training stream: the dataset split, the order (epochs shuffled with the seed), the learning
-    rates and the firmware's job flags, as dataset.bin packs them for host and device alike."""
+def make_job(
+    cfg: JobConfig, num_classes: int, input_shape: tuple[int, ...], dataset: Dataset | None = None
+) -> datafile.TrainingJob:
+    """The training stream: the dataset split (`dataset`, loaded by `load_job_data`; default: loaded here
+    at the config's resolution), the order (epochs shuffled with the seed), the learning rates and the
+    firmware's job flags, as dataset.bin packs them for host and device alike."""
     from tinytrain.data import load_dataset
 
-    h, w, c = input_shape  # the model's input buffer (HWC) -> its logical (C, H, W)
-    ds = load_dataset(cfg.dataset, input_shape=(c, h, w), seed=cfg.seed)
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.resolution, seed=cfg.seed)
     xs, ys, xt, yt = ds.train_x, ds.train_y, ds.test_x, ds.test_y
     if ds.classes != num_classes:
         if num_classes < ds.classes:  # keep the first `num_classes` classes

@@ -1,5 +1,8 @@
 """`emulate(cfg)`: one training job through its stages, each timed in the record's `wall_seconds`:
 
+0. data (tinytrain.job.prepare.load_job_data): the dataset loaded for the model's input before anything
+   else, so a bad dataset fails first (one line, exit 2) and leaves no build directory; its identity (a
+   path's name + content hash) is part of the job key, so two datasets never share a build directory;
 1. prepare (tinytrain.job.prepare): model at the resolution with a new N-class head, compile (IR + scheme +
    CompileOptions -> Program), plan (arena, predicted SRAM; a plan larger than the board's SRAM stops
    here with the planner's breakdown, before anything is built), the dataset stream (dataset.bin);
@@ -30,7 +33,15 @@ from tinytrain import TinytrainError
 from tinytrain.job import paths
 from tinytrain.job.config import FirmwareFault, JobConfig
 from tinytrain.job.firmware import build_board, build_host, generate
-from tinytrain.job.prepare import check_plan_fits, compile_program, load_graph, make_job, plan_program
+from tinytrain.job.prepare import (
+    JobData,
+    check_plan_fits,
+    compile_program,
+    load_job_data,
+    make_job,
+    plan_program,
+    with_head,
+)
 from tinytrain.job.record import build_record, device_results, save_record
 from tinytrain.job.reference import Baseline, Reference, baseline_entry, compare, run_baseline, run_reference
 from tinytrain.job.target import EventLog, fault_message, run_qemu, stream_process
@@ -54,7 +65,15 @@ def emulate(cfg: JobConfig, progress: Progress | None = None) -> RunResult:
     """Run one training job end to end (see the module doc) and return its run record.
 
     Two runs of the same job would share one build directory (generated C, dataset, params dump): the run
-    holds an exclusive lock on it, so a second one waits instead of mixing files with the first."""
+    holds an exclusive lock on it, so a second one waits instead of mixing files with the first. The data
+    are loaded first: a bad dataset is refused before the build directory (or its lock) exists."""
+    t0 = time.perf_counter()
+    if cfg.backend not in ("qemu", "host"):
+        raise TinytrainError(f"unknown backend {cfg.backend!r}: qemu or host")
+    _say(progress, f"model {cfg.model} at {cfg.resolution}x{cfg.resolution}")
+    data = load_job_data(cfg.model, cfg.dataset, cfg.resolution, cfg.classes, cfg.seed, cfg.data_options())
+    _say(progress, data.dataset.summary())
+    data_seconds = round(time.perf_counter() - t0, 3)
     build_dir = Path(cfg.build_dir) if cfg.build_dir else paths.build_root() / cfg.key()
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     # beside the directory, not in it: a run refused before it builds anything leaves no build directory
@@ -64,29 +83,29 @@ def emulate(cfg: JobConfig, progress: Progress | None = None) -> RunResult:
         except BlockingIOError:
             _say(progress, f"another run is using {build_dir}; waiting for it to finish ...")
             fcntl.flock(lock, fcntl.LOCK_EX)
-        return _emulate_locked(cfg, build_dir, progress)
+        return _emulate_locked(cfg, build_dir, progress, data, data_seconds)
 
 
-def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) -> RunResult:
+def _emulate_locked(
+    cfg: JobConfig, build_dir: Path, progress: Progress | None, data: JobData, data_seconds: float
+) -> RunResult:
     from emulation.boards import DEFAULT_BOARD, get_board
 
-    wall: dict[str, float] = {}
-    t_start = t = time.perf_counter()
+    wall: dict[str, float] = {"data": data_seconds}
+    t = time.perf_counter()
+    t_start = t - data_seconds
 
     def lap(name: str, t0: float) -> float:
         wall[name] = round(time.perf_counter() - t0, 3)
         return time.perf_counter()
 
-    if cfg.backend not in ("qemu", "host"):
-        raise TinytrainError(f"unknown backend {cfg.backend!r}: qemu or host")
     qemu = cfg.backend == "qemu"
     # the board, resolved once; a host run is planned for the default board
     board = get_board(cfg.board if qemu else DEFAULT_BOARD)
     where = board.name if qemu else "the host"
 
     # ---- prepare ----
-    _say(progress, f"model {cfg.model} at {cfg.resolution}x{cfg.resolution}")
-    graph = load_graph(cfg.model, cfg.resolution, cfg.classes, cfg.seed)
+    graph = with_head(data.base, data.classes, cfg.seed)
     t = lap("model", t)
     program = compile_program(graph, cfg.scheme, cfg.options)
     t = lap("compile", t)
@@ -100,7 +119,7 @@ def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) 
         f"{plan.total / 1024:.1f} KB (arena {plan.arena / 1024:.1f} KB)"
         + (f" of {plan.sram_budget / 1024:.0f} KB on {cfg.board}" if plan.sram_budget else ""),
     )
-    job = make_job(cfg, program.num_classes, tuple(program.buffers[program.input_buffer].shape))
+    job = make_job(cfg, program.num_classes, tuple(program.buffers[program.input_buffer].shape), data.dataset)
     t = lap("dataset", t)
     unapplied = job.steps % cfg.accumulate
     if unapplied:
@@ -175,7 +194,7 @@ def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) 
     if cfg.dump_params:
         np.savez(cfg.dump_params, **device_params)
     if cfg.save_model:
-        from tinytrain.export import save_model
+        from tinytrain.export.model_out import save_model
 
         save_model(cfg.save_model, graph, device_params)
     match: dict[str, Any] = {"checked": False}
@@ -201,6 +220,8 @@ def _emulate_locked(cfg: JobConfig, build_dir: Path, progress: Progress | None) 
         run_dir,
         wall,
     )
+    record["dataset_provenance"] = data.provenance()
+    record["dataset_summary"] = data.dataset.summary()
     if cfg.report_dir:
         from tinytrain.report import write_run_report
 

@@ -59,6 +59,8 @@ def summary(record: dict[str, Any]) -> str:
     def row(label: str, text: str) -> None:
         lines.append(f"  {label:<13} {text}")
 
+    if r.get("dataset_summary"):  # the dataset's own line (tinytrain.data.Dataset.summary)
+        row("data", str(r["dataset_summary"]))
     if r.get("momentum") or int(r.get("accumulate") or 1) > 1:
         n = int(r.get("accumulate") or 1)
         left = int(r.get("unapplied_samples") or 0)

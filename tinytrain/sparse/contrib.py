@@ -88,7 +88,10 @@ class AnalysisSettings:
     def cache_dir(self, root: Path = DEFAULT_CACHE) -> Path:
         key = json.dumps(self.result_key(), sort_keys=True)
         h = hashlib.sha1(key.encode()).hexdigest()[:10]
-        return Path(root) / f"{self.model}_{self.dataset}_r{self.resolution}_{h}"
+        # a path dataset: its name + a hash of its path and content (tinytrain.data.identity), no slashes
+        from tinytrain.data.identity import dataset_identity
+
+        return Path(root) / f"{self.model}_{dataset_identity(self.dataset)}_r{self.resolution}_{h}"
 
 
 # --------------------------------------------------------------------------- graph helpers
@@ -214,7 +217,10 @@ class Workbench:
         else:
             cut = g.ops[index].inputs[0]
             s = self.settings
-            fdir = self.dir.parent / f"features_{s.model}_{s.dataset}_r{s.resolution}_split{s.split_seed}"
+            from tinytrain.data.identity import dataset_identity
+
+            d = dataset_identity(s.dataset)
+            fdir = self.dir.parent / f"features_{s.model}_{d}_r{s.resolution}_split{s.split_seed}"
             fdir.mkdir(parents=True, exist_ok=True)
             path = fdir / f"{cut}.npz"
             z = np.load(path) if path.exists() else None
