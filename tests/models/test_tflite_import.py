@@ -106,8 +106,8 @@ def _int16_model() -> bytes:
 
 def _unsupported_op() -> bytes:
     n = Net([1, 4, 4, 2]).conv(3, 1, 1)
-    y = n.b.tensor("model/sigmoid/Sigmoid", [1, 4, 4, 3], scale=1 / 256, zero=-128)
-    n.b.op("LOGISTIC", [n.x], [y])
+    y = n.b.tensor("model/tanh/Tanh", [1, 4, 4, 3], scale=1 / 128, zero=0)
+    n.b.op("TANH", [n.x], [y])
     n.x = y
     return n.build()
 
@@ -133,7 +133,7 @@ def _dynamic() -> bytes:
 BAD = {
     "float": (_float_model, ["float model", "representative_dataset", "'x'"]),
     "int16": (_int16_model, ["int16", "'x16'"]),
-    "unsupported_op": (_unsupported_op, ["op #1 LOGISTIC", "model/sigmoid/Sigmoid", "not supported"]),
+    "unsupported_op": (_unsupported_op, ["op #1 TANH", "model/tanh/Tanh", "not supported"]),
     "dilation": (
         lambda: Net([1, 6, 6, 2]).conv(3, 3, 3, dilation=2, padding="VALID").build(),
         ["op #0 CONV_2D", "dilation 2x2"],

@@ -51,7 +51,10 @@ class _Onnx:
             import onnx
             from onnx import numpy_helper
         except ImportError:
-            raise TinytrainError("ONNX import needs the `onnx` package: pip install onnx") from None
+            raise TinytrainError(
+                f"{path}: reading .onnx files needs the `onnx` package: pip install onnx "
+                "(or tinytrain[import])"
+            ) from None
         try:
             data = path.read_bytes()
         except FileNotFoundError:

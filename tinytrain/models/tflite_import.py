@@ -950,6 +950,13 @@ def qadd_params(ta: Tensor, tb: Tensor, ty: Tensor) -> dict[str, int]:
 def import_tflite(path: str | Path) -> Graph:
     """Parse a full-integer int8 .tflite file into a tinytrain IR graph (numerics "tflm")."""
     p = Path(path)
+    try:
+        import tflite  # noqa: F401  (the flatbuffer schema's readers)
+    except ImportError:
+        raise TinytrainError(
+            f"{p}: reading .tflite files needs the `tflite` package: pip install tflite "
+            "(or tinytrain[import])"
+        ) from None
     imp = _Importer(p)
     try:
         return imp.run()

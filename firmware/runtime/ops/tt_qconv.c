@@ -9,6 +9,27 @@ static inline int8_t qconv_out(int64_t acc, int32_t bias, int32_t mult, int32_t 
     return (int8_t)tt_clamp32(tt_mbqm(a, mult, shift) + y_zero, lo, hi);
 }
 
+
+/* acc = sum over the in-bounds taps of (x - x_zero) * w for output channel weights wo at window origin (y0, x0):
+ * each kernel row's in-bounds taps are one contiguous run of (j1 - j0) * ci bytes in x and in w, and the zero
+ * point is applied once, acc = sum(x * w) - x_zero * sum(w) (the same integer). */
+static inline int32_t qconv_acc(const int8_t *x, int h, int w, int ci, const int8_t *wo, int kh, int kw, int y0,
+                                int x0, int32_t x_zero) {
+    int i0 = y0 < 0 ? -y0 : 0, i1 = y0 + kh > h ? h - y0 : kh;
+    int j0 = x0 < 0 ? -x0 : 0, j1 = x0 + kw > w ? w - x0 : kw;
+    int32_t sxw = 0, sw = 0;
+    int run = (j1 - j0) * ci;
+    for (int i = i0; i < i1; ++i) {
+        const int8_t *xp = x + ((long)(y0 + i) * w + x0 + j0) * ci;
+        const int8_t *wp = wo + ((long)i * kw + j0) * ci;
+        for (int t = 0; t < run; ++t) {
+            sxw += (int32_t)xp[t] * (int32_t)wp[t];
+            sw += wp[t];
+        }
+    }
+    return sxw - x_zero * sw;
+}
+
 void tt_qconv_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int co, int kh, int kw,
                  const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t x_zero, int32_t y_zero,
                  int32_t act_min, int32_t act_max, int stride_h, int stride_w, int pad_top, int pad_left,
@@ -17,19 +38,7 @@ void tt_qconv_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int co
         for (int ox = 0; ox < out_w; ++ox) {
             int y0 = oy * stride_h - pad_top, x0 = ox * stride_w - pad_left;
             for (int o = 0; o < co; ++o) {
-                int32_t acc = 0;
-                const int8_t *wo = wt + (long)o * kh * kw * ci;
-                for (int i = 0; i < kh; ++i) {
-                    int iy = y0 + i;
-                    if (iy < 0 || iy >= h) continue;
-                    for (int j = 0; j < kw; ++j) {
-                        int ix = x0 + j;
-                        if (ix < 0 || ix >= w) continue;
-                        const int8_t *xp = x + ((long)iy * w + ix) * ci;
-                        const int8_t *wp = wo + ((long)i * kw + j) * ci;
-                        for (int c = 0; c < ci; ++c) acc += ((int32_t)xp[c] - x_zero) * (int32_t)wp[c];
-                    }
-                }
+                int32_t acc = qconv_acc(x, h, w, ci, wt + (long)o * kh * kw * ci, kh, kw, y0, x0, x_zero);
                 y[((long)oy * out_w + ox) * co + o] =
                     qconv_out(acc, bias[o], mult[o], shift[o], y_zero, act_min, act_max);
             }
@@ -81,19 +90,7 @@ void tt_qconv_f_s8(const int8_t *x, int h, int w, int ci, const int8_t *wt, int 
         for (int ox = 0; ox < out_w; ++ox) {
             int y0 = oy * stride_h - pad_top, x0 = ox * stride_w - pad_left;
             for (int o = 0; o < co; ++o) {
-                int32_t acc = 0;
-                const int8_t *wo = wt + (long)o * kh * kw * ci;
-                for (int i = 0; i < kh; ++i) {
-                    int iy = y0 + i;
-                    if (iy < 0 || iy >= h) continue;
-                    for (int j = 0; j < kw; ++j) {
-                        int ix = x0 + j;
-                        if (ix < 0 || ix >= w) continue;
-                        const int8_t *xp = x + ((long)iy * w + ix) * ci;
-                        const int8_t *wp = wo + ((long)i * kw + j) * ci;
-                        for (int c = 0; c < ci; ++c) acc += ((int32_t)xp[c] - x_zero) * (int32_t)wp[c];
-                    }
-                }
+                int32_t acc = qconv_acc(x, h, w, ci, wt + (long)o * kh * kw * ci, kh, kw, y0, x0, x_zero);
                 y[((long)oy * out_w + ox) * co + o] = qconv_out_f(acc, bias[o], scale[o], y_zero, act_min, act_max);
             }
         }
