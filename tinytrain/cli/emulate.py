@@ -183,6 +183,8 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     task = getattr(args, "task", None)
     if args.text and task != "keyboard":
         raise TinytrainError("--text needs --task keyboard")
+    if task == "keyboard" and args.dataset:
+        raise TinytrainError("--task keyboard trains on --text FILE.txt, not --dataset")
     if args.defaults:
         from tinytrain.tasks import TASKS
 
@@ -215,7 +217,8 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     cfg.save_record = not args.no_save
     if args.defaults and not args.report and not args.no_report:  # once the whole config is known
         cfg.report_dir = str(report_dir(cfg.is_main_job(), cfg.key()))
-        if task and given.keys() <= {"board"} and fields.get("board") == TASKS[task].get("board"):
+        changed = set(given) - set(dataset_options(args)) - {"board"}
+        if task and not changed and fields.get("board") == TASKS[task].get("board"):
             cfg.report_dir = str(Path("results") / f"{task}-job")  # the task's own committed report
     if cfg.classes is not None and cfg.classes < 2:
         raise TinytrainError("--classes must be at least 2")
