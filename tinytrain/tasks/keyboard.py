@@ -14,6 +14,7 @@ with the device (the job checks it: `matched_reference`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def user_dataset(text: str | None = None) -> dict[str, np.ndarray]:
         "y": y,
         "x_test": xt.transpose(chw),
         "y_test": yt,
-        "class_names": np.array(VOCAB),
+        "class_names": np.array(["\\n" if c == "\n" else c for c in VOCAB]),  # printable names
     }
 
 
@@ -70,7 +71,7 @@ def write_dataset(out: Path, text_file: str | None = None) -> Path:
     """The npz the job reads (`--dataset`), written to a temp name and renamed."""
     text = read_user_text(text_file) if text_file else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npz")
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **user_dataset(text))
     tmp.replace(out)
     return out
@@ -130,8 +131,7 @@ def run(cfg: Any, text_file: str | None = None, progress: Any = None) -> Any:
     digest = hashlib.sha1(text.encode()).hexdigest()[:12]
     data_dir = paths.build_root() / "keyboard-data"
     npz = data_dir / f"{digest}.npz"
-    if not npz.exists():
-        write_dataset(npz, text_file)
+    write_dataset(npz, text_file)  # always rewritten (cheap): never a stale cut of an older version
     cfg.dataset = str(npz)
     report_dir, save = cfg.report_dir, cfg.save_record
     cfg.report_dir, cfg.save_record = None, False
