@@ -89,3 +89,19 @@ def test_task_qemu_m4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rec = task.run(_cfg(tmp_path, "qemu")).record
     _check(rec)
     assert rec["sram"]["total"] <= 128 * 1024  # measured: static + stack high-water
+
+
+def test_cli_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tinytrain.cli import main
+
+    (tmp_path / "short.txt").write_text("hi")
+    cases = [
+        (["--defaults", "--text", "x.txt"], "--text needs --task keyboard"),
+        (["--defaults", "--task", "keyboard", "--dataset", "digits"], "not --dataset"),
+        (["--defaults", "--task", "keyboard", "--text", str(tmp_path / "none.txt")], "unreadable text file"),
+        (["--defaults", "--task", "keyboard", "--text", str(tmp_path / "short.txt")], "needs at least"),
+    ]
+    for args, msg in cases:
+        assert main(["emulate", *args, "--host", "--steps", "1", "--no-save", "--no-report"]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
