@@ -14,7 +14,7 @@ from tinytrain.data.text import encode
 from tinytrain.job.config import JobConfig
 from tinytrain.models import load_model
 from tinytrain.reference.training import Trainer
-from tinytrain.tasks import TASKS
+from tinytrain.tasks import TASKS, task_defaults
 from tinytrain.tasks import keyboard as task
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="no host C compiler")
@@ -32,7 +32,7 @@ def test_windows_and_dataset() -> None:
     assert list(x[3, 0, -4:, 0]) == list(ids[:4]) and not x[0, 0, :-1].any()  # newline ids before the start
     d = task.user_dataset("The Licensee shall hereby agree. " * 20)
     assert d["x"].shape[1:] == (1, 1, task.CONTEXT) and len(d["class_names"]) == 97
-    assert TASKS["keyboard"] is task.DEFAULTS
+    assert TASKS["keyboard"] is task.DEFAULTS and task_defaults("keyboard") == task.DEFAULTS
 
 
 def test_model_and_scheme_fit() -> None:

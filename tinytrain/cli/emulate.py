@@ -186,9 +186,9 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     if task == "keyboard" and args.dataset:
         raise TinytrainError("--task keyboard trains on --text FILE.txt, not --dataset")
     if args.defaults:
-        from tinytrain.tasks import TASKS
+        from tinytrain.tasks import TASKS, task_defaults
 
-        fields = {**(TASKS[task] if task else DEFAULTS), **given}
+        fields = {**DEFAULTS, **(task_defaults(task) if task else {}), **given}
     else:
         missing = [f"--{k}" for k in ("model", "scheme", "dataset", "resolution", "board") if k not in given]
         if missing:

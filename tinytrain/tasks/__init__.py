@@ -1,10 +1,25 @@
-"""Tasks: named jobs with their defaults (`tinytrain emulate --defaults --task NAME`). A registry
-name -> job defaults (tinytrain.job.JobConfig fields, command-line names)."""
+"""Tasks: named job defaults (`tinytrain emulate --defaults --task NAME`), as data.
+
+`TASKS` maps a task name to the flat `JobConfig` defaults (command-line names) that replace the embedded
+default job's (`tinytrain.job.config.DEFAULTS`); options given beside `--task` still override them. One
+module per task holds its defaults and says where each choice was measured; registering a task is one line.
+(The same shape as branch `sensor`'s registry, which adds `"sensor": sensor.DEFAULTS`.)
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tinytrain import TinytrainError
 from tinytrain.tasks import keyboard
 
-TASKS: dict[str, dict[str, Any]] = {keyboard.NAME: keyboard.DEFAULTS}
+TASKS: dict[str, dict[str, Any]] = {
+    "keyboard": keyboard.DEFAULTS,
+}
+
+
+def task_defaults(name: str) -> dict[str, Any]:
+    """The flat job defaults of task `name` (a copy); TinytrainError naming the known tasks otherwise."""
+    if name not in TASKS:
+        raise TinytrainError(f"unknown task {name!r}: choose one of {', '.join(sorted(TASKS))}")
+    return dict(TASKS[name])

@@ -28,10 +28,13 @@ CONTEXT = 13  # 3 VALID convs of kernel 5 reduce 13 positions to the last one
 ADAPT = 0.7
 STRIDE = 3  # the device trains on every 3rd target position of the adapt part (one window per step)
 
-#: job defaults of `tinytrain emulate --defaults --task keyboard` (tinytrain.job.JobConfig fields)
+#: job defaults of `tinytrain emulate --defaults --task keyboard` (tinytrain.job.JobConfig fields, over the
+#: main job's DEFAULTS); lr chosen on the adapt part's validation split (docs/evidence.md, "Keyboard")
 DEFAULTS: dict[str, Any] = {
     "model": str(MODEL_DIR),
     "scheme": str(MODEL_DIR / "scheme.json"),
+    "classes": None,  # the model's 97 characters: no new head
+    "head_lr_scale": 1.0,
     "resolution": 1,
     "board": "m4",
     "epochs": 1,
