@@ -78,7 +78,12 @@ def _check(rec: dict) -> None:
 def test_task_host_native_no_reorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The split path's C (embedding_wgrad_f32 + conv2d_weight_update) bit-exact with its reference."""
     monkeypatch.chdir(tmp_path)
-    _check(task.run(_cfg(tmp_path, "host", reorder=False)).record)
+    cfg = _cfg(tmp_path, "host", reorder=False)
+    cfg.save_model = str(tmp_path / "adapted")
+    _check(task.run(cfg).record)
+    g0, g1 = load_model(str(task.MODEL_DIR)), load_model(cfg.save_model)  # the adapted model back out
+    w0, w1 = (g.op("embedding").params["weight"] for g in (g0, g1))
+    assert w1.shape == w0.shape and g1.meta["adapted"]["from"] == "keyboard-char"
 
 
 @needs_qemu
