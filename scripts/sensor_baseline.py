@@ -13,7 +13,8 @@ Learning rates of the two fine-tunings are chosen per seed on the adapt set alon
 class, validate on the other 2, grid `LR_GRID`), then the chosen rate retrains from the pretrained network on
 all adapt recordings. The held-out test recordings are used for nothing but the final figure.
 
-Usage: `PYTHONPATH=. python scripts/sensor_baseline.py [--seeds 0 1 2] [--json out.json] [--input-scale S]`
+Usage: `PYTHONPATH=. python scripts/sensor_baseline.py [--seeds 0 1 2] [--json out.json] [--input-scale S]
+[--net baseline|zoo]` (`--net zoo`: the float twin of the zoo's smaller `sensor-conv1d`)
 (`--input-scale`: every split is first quantized to the int8 input a device would get, then dequantized).
 Float figures on the host, not the int8 device.
 """
@@ -58,6 +59,10 @@ class SensorNet(nn.Module):
         return self.classifier(self.features(x))
 
 
+#: the network `pretrain` builds (`--net`)
+NET: type[nn.Module] = SensorNet
+
+
 def _t(x: np.ndarray) -> torch.Tensor:
     """[N, L, C] float -> [N, C, L] float32 tensor (PyTorch's Conv1d layout)."""
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1), np.float32))
@@ -69,9 +74,9 @@ def accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
         return float((net(_t(x)).argmax(1).numpy() == y).mean())
 
 
-def pretrain(s: SensorScenario, seed: int) -> SensorNet:
+def pretrain(s: SensorScenario, seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    net = SensorNet()
+    net = NET()
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     x, y = _t(s.pretrain[0]), torch.from_numpy(s.pretrain[1])
     g = torch.Generator().manual_seed(seed)
@@ -96,9 +101,9 @@ def trainable(net: SensorNet, what: str) -> list[nn.Parameter]:
     return [p for n, p in net.named_parameters() if keep(n)]
 
 
-def finetune(net: SensorNet, x: np.ndarray, y: np.ndarray, what: str, lr: float, seed: int) -> SensorNet:
+def finetune(net: nn.Module, x: np.ndarray, y: np.ndarray, what: str, lr: float, seed: int) -> nn.Module:
     """Plain SGD, batch 1, `ADAPT_EPOCHS` epochs over (x, y), on the parameters of `what` (a copy)."""
-    tuned = SensorNet()
+    tuned = type(net)()
     tuned.load_state_dict(net.state_dict())
     params = trainable(tuned, what)
     opt = torch.optim.SGD(params, lr=lr)
@@ -156,11 +161,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--json", help="write the per-seed figures here")
     ap.add_argument(
+        "--net",
+        choices=("baseline", "zoo"),
+        default="baseline",
+        help="baseline: SensorNet (width 16); zoo: the float twin of the zoo's sensor-conv1d "
+        "(scripts/make_sensor_model.py's TinySensorNet)",
+    )
+    ap.add_argument(
         "--input-scale",
         type=float,
         help="train and test on the int8 inputs a device gets (quantize with this scale, zero 0, dequantize)",
     )
     args = ap.parse_args(argv)
+    global NET
+    if args.net == "zoo":
+        from make_sensor_model import TinySensorNet
+
+        NET = TinySensorNet
     torch.set_num_threads(1)
     t0 = time.time()
     rows = []

@@ -79,38 +79,30 @@ def test_realistic_nets_train_on_host(name: str, scheme: str) -> None:
     assert sum(last) < sum(first)
 
 
-def _samples_as_dataset(name: str, g, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    """emulate's datasets are images; feed the model's own oracle inputs (32, in its layout) instead."""
-    import tinytrain.data as data
-
-    io = np.load(DATA / f"{name}.io.npz")
-    c, h, w = g.tensors[g.input].shape
-    x = io["x"].reshape(-1, h, w, c)
-    y = np.arange(len(x)) % g.num_classes
-    ds = data.Dataset(
-        name, x[:24], y[:24], x[24:], y[24:], g.num_classes, [str(i) for i in range(g.num_classes)]
-    )
-    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: ds)
+def _dataset_npz(name: str, g, path: Path) -> Path:  # noqa: ANN001
+    """The model's own 32 oracle inputs (int8, source layout NHWC / NWC) as an .npz dataset (x, y)."""
+    x = np.load(DATA / f"{name}.io.npz")["x"]
+    np.savez(path, x=x, y=np.arange(len(x)) % g.num_classes)
+    return path
 
 
 @pytest.mark.qemu
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="QEMU missing")
 @pytest.mark.parametrize("board", ["m4", "m7"])
 @pytest.mark.parametrize(("name", "scheme"), [("mobilenet_tiny", "bias"), ("sensor_conv1d", "full")])
-def test_realistic_nets_train_in_qemu(
-    name: str, scheme: str, board: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A few training steps in QEMU equal the host reference bit for bit (losses, parameters, predictions)."""
+def test_realistic_nets_train_in_qemu(name: str, scheme: str, board: str, tmp_path: Path) -> None:
+    """A few training steps in QEMU equal the host reference bit for bit (losses, parameters, predictions);
+    the data: the model's oracle inputs as an .npz in its source layout (--dataset FILE.npz --layout hwc)."""
     from tinytrain.emulate import EmulateConfig, emulate
     from tinytrain.models.importer import write_model_dir
 
     g = import_model(DATA / f"{name}.tflite")
     d = write_model_dir(g, tmp_path / name)
-    _samples_as_dataset(name, g, monkeypatch)
     cfg = EmulateConfig(
         model=str(d),
         scheme=scheme,
-        dataset=name,
+        dataset=str(_dataset_npz(name, g, tmp_path / "data.npz")),
+        layout="hwc",
         resolution=g.resolution,
         board=board,
         steps=3,

@@ -99,25 +99,20 @@ def test_trains_on_host(name: str) -> None:
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="QEMU missing")
 @pytest.mark.parametrize("board", ["m4", "m7"])
 @pytest.mark.parametrize(("name", "scheme"), [("mobilenet_tiny_qdq", "bias"), ("sensor_conv1d_qop", "full")])
-def test_trains_in_qemu(
-    name: str, scheme: str, board: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import tinytrain.data as data
+def test_trains_in_qemu(name: str, scheme: str, board: str, tmp_path: Path) -> None:
+    """The data: the oracle inputs as an .npz in the source layout (NCHW / NCW: `--layout chw`)."""
     from tinytrain.emulate import EmulateConfig, emulate
     from tinytrain.models.importer import write_model_dir
 
     g = import_model(DATA / f"{name}.onnx")
     d = write_model_dir(g, tmp_path / name)
-    x = _hwc(np.load(DATA / f"{name}.io.npz")["x_q"])
-    y = np.arange(len(x)) % g.num_classes
-    ds = data.Dataset(
-        name, x[:24], y[:24], x[24:], y[24:], g.num_classes, [str(i) for i in range(g.num_classes)]
-    )
-    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: ds)
+    x = np.load(DATA / f"{name}.io.npz")["x_q"]
+    np.savez(tmp_path / "data.npz", x=x, y=np.arange(len(x)) % g.num_classes)
     cfg = EmulateConfig(
         model=str(d),
         scheme=scheme,
-        dataset=name,
+        dataset=str(tmp_path / "data.npz"),
+        layout="chw",
         resolution=g.resolution,
         board=board,
         steps=3,
@@ -130,3 +125,23 @@ def test_trains_in_qemu(
     rec = emulate(cfg).record
     assert rec["matched_reference"], {k: v for k, v in rec["match"].items() if k != "reference_losses"}
     assert rec["losses"] == rec["match"]["reference_losses"]
+
+
+def test_corrupted_onnx_never_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = bytearray((DATA / "add_qop.onnx").read_bytes())
+    rng = np.random.default_rng(1)
+    refused = 0
+    for trial in range(30):
+        bad = bytearray(good)
+        for i in rng.integers(0, len(bad), 8):
+            bad[i] = int(rng.integers(0, 256))
+        src = tmp_path / f"c{trial}.onnx"
+        src.write_bytes(bytes(bad))
+        out = tmp_path / f"o{trial}"
+        code = main(["import", str(src), "--out", str(out)])
+        _, err = capsys.readouterr()
+        assert code in (0, 2)
+        if code == 2:
+            refused += 1
+            assert len(err.strip().splitlines()) == 1 and not out.exists()
+    assert refused > 0

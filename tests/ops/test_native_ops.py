@@ -313,3 +313,32 @@ def test_ort_kernels_native(lib: OpsNative) -> None:
         assert np.array_equal(y, ref)
     tab = requant.table(0.05, 3, 0.08, -7)
     assert np.array_equal(run("lut_s8", x, x.size, tab, shape=x.shape), requant.lut_s8(x, tab))
+
+
+@pytest.mark.parametrize(("k", "s", "p", "h", "w"), GEOMS)
+def test_qconv_dsp_variant(
+    k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], h: int, w: int
+) -> None:
+    """The SIMD (SMLAD) accumulation path, emulated on the host (TT_EMULATE_DSP), equals the numpy kernel."""
+    dsp = OpsNative("dsp")
+    rng = np.random.default_rng(h * 5 + w)
+    ci, co = 7, 6  # a run length that is not a multiple of 4: the SIMD loop and its scalar tail
+    x = rng.integers(-128, 128, (h, w, ci)).astype(np.int8)
+    wt = rng.integers(-128, 128, (co, k[0], k[1], ci)).astype(np.int8)
+    mult, shift = tflm.conv_multipliers(0.05, rng.uniform(0.002, 0.02, co), 0.08)
+    a = {
+        "x_zero": 9,
+        "y_zero": -4,
+        "act_min": -128,
+        "act_max": 127,
+        "stride_h": s[0],
+        "stride_w": s[1],
+        "pad_top": p[0],
+        "pad_left": p[1],
+        "out_h": _out(h, k[0], s[0], 1),
+        "out_w": _out(w, k[1], s[1], 1),
+    }
+    bias = rng.integers(-5000, 5000, co).astype(np.int32)
+    assert np.array_equal(
+        dsp.qconv_s8(x, wt, bias, mult, shift, **a), conv.qconv_s8(x, wt, bias, mult, shift, **a)
+    )

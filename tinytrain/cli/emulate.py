@@ -10,7 +10,9 @@ the data's class count (`--classes` is then a check).
 `faces` dataset at 80x80, board m7, 3 epochs, the classifier-only scheme `last` trained on the host as the
 baseline) and writes its report to ./results/main-job/ (from the repository root: the committed main-job
 report); any option given beside it overrides that default, and such a variant writes its report to
-./results/reports/<job key>/ instead, never over the main job's. Outputs go under the current directory
+./results/reports/<job key>/ instead, never over the main job's. `--task NAME` starts from a task's defaults
+instead (tinytrain.tasks; `--task sensor`: the zoo's sensor-conv1d adapting on m4 to a watch worn rotated,
+report in ./results/sensor-job/). Outputs go under the current directory
 (./build/emulate/<job key>, ./results/runs/) unless --report / --no-save say otherwise.
 While it runs it prints a progress line every ~5% of the steps; at the end a short summary (SRAM measured
 vs predicted vs the board's budget, instructions per step by phase, the estimated time per step,
@@ -57,9 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--task",
-        choices=("keyboard",),
-        help="a task's job (with --defaults: its defaults): keyboard = next-character model adapting to a "
-        "user's text (docs/data.md)",
+        metavar="NAME",
+        help="start from the defaults of task NAME instead (implies --defaults; tinytrain.tasks): sensor "
+        "(sensor-conv1d adapting to a watch worn rotated, BasicMotions, m4), keyboard (keyboard-char, a "
+        "next-character model adapting to a user's text, m4)",
     )
     p.add_argument(
         "--text", metavar="FILE.txt", help="--task keyboard: the user's text (default: CPython's LICENSE.txt)"
@@ -138,6 +141,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also train SCHEME on the host reference with the same samples and compare accuracies "
         "(--defaults: last, the classifier-only baseline)",
     )
+    p.add_argument(
+        "--baseline-lr", type=float, metavar="LR", help="the baseline's own learning rate (default: --lr)"
+    )
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline scheme")
     p.add_argument(
         "--report",
@@ -154,7 +160,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulateConfig:
-    from tinytrain.job import DEFAULTS, EmulateConfig
+    from tinytrain.job import EmulateConfig
+    from tinytrain.job.config import defaults_for
     from tinytrain.job.paths import report_dir
 
     given = {
@@ -177,18 +184,18 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         "dump_params": args.dump_params,
         "save_model": args.save_model,
         "baseline": args.baseline,
+        "baseline_lr": args.baseline_lr,
         **dataset_options(args),
     }
     given = {k: v for k, v in given.items() if v is not None}
-    task = getattr(args, "task", None)
-    if args.text and task != "keyboard":
+    if args.text and args.task != "keyboard":
         raise TinytrainError("--text needs --task keyboard")
-    if task == "keyboard" and args.dataset:
+    if args.task == "keyboard" and args.dataset:
         raise TinytrainError("--task keyboard trains on --text FILE.txt, not --dataset")
+    if args.task is not None:
+        args.defaults = True
     if args.defaults:
-        from tinytrain.tasks import TASKS, task_defaults
-
-        fields = {**DEFAULTS, **(task_defaults(task) if task else {}), **given}
+        fields = {**defaults_for(args.task), **given}
     else:
         missing = [f"--{k}" for k in ("model", "scheme", "dataset", "resolution", "board") if k not in given]
         if missing:
@@ -216,16 +223,15 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     cfg.profile = not args.no_profile
     cfg.save_record = not args.no_save
     if args.defaults and not args.report and not args.no_report:  # once the whole config is known
-        cfg.report_dir = str(report_dir(cfg.is_main_job(), cfg.key()))
-        changed = set(given) - set(dataset_options(args)) - {"board"}
-        if task and not changed and fields.get("board") == TASKS[task].get("board"):
-            cfg.report_dir = str(Path("results") / f"{task}-job")  # the task's own committed report
+        cfg.report_dir = str(report_dir(cfg.is_main_job(), cfg.key(), cfg.task))
     if cfg.classes is not None and cfg.classes < 2:
         raise TinytrainError("--classes must be at least 2")
-    if cfg.resolution < 8 and not task:  # image models; a task's model has its own input
+    if cfg.resolution is not None and cfg.resolution < 8:
         raise TinytrainError("--resolution must be at least 8")
     if cfg.lr <= 0:
         raise TinytrainError("--lr must be positive")
+    if cfg.baseline_lr is not None and cfg.baseline_lr <= 0:
+        raise TinytrainError("--baseline-lr must be positive")
     if cfg.save_model:  # checked before anything is built: a finished run must not fail on its output
         out = Path(cfg.save_model)
         if out.exists():

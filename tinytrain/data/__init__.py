@@ -6,6 +6,8 @@
   `0 = non-face`, `1 = face`: the first 100 images are faces and the last 100 non-faces (the skimage
   docstring: "100 first images are faces and subsequent 100 are non-faces").
 - `digits`: `sklearn.datasets.load_digits()`, 1797 grayscale 8x8 images, values 0..16; 10 classes.
+- `sensor`: the rotated-watch scenario on BasicMotions (`tinytrain.data.sensor`): train = the 20 adapt
+  recordings, test = the 20 held out, both seen through a watch worn rotated; `seed` picks the adapt split.
 - a folder of images, one subfolder per class (or `train/` and `test/` each with class subfolders);
 - an `.npz` with `x`, `y`, optional `x_test`, `y_test`, `class_names`;
 - a long-format `.csv` time series or a UCR/UEA `.ts` file.
@@ -39,6 +41,8 @@ from tinytrain.data.quantize import NORMALIZE, Normalization, clipped_fraction, 
 from tinytrain.data.split import stratified_split
 
 DATASETS = ("faces", "digits")
+#: shipped scenarios of float series, quantized with the model's input (`tinytrain.data.sensor`)
+SCENARIOS = ("sensor",)
 ROUNDING = "round half to even (numpy rint), saturate to -128..127"
 
 __all__ = [
@@ -125,7 +129,7 @@ def load_dataset(
 ) -> Dataset:
     """A dataset as the model's int8 input, split into train and test (module doc, docs/data.md).
 
-    `spec`: `faces`, `digits` or a path (image folder, `.npz`, `.csv`, `.ts`). The model's input:
+    `spec`: `faces`, `digits`, `sensor` or a path (image folder, `.npz`, `.csv`, `.ts`). The model's input:
     `input_shape` (its logical `(C, H, W)`; a 1-D model `(C, 1, L)` or `(C, L)`), `input_scale` and
     `input_zero` (needed by float data), or `model_input(graph)`; `resolution` is the older shorthand for
     `(3, R, R)`. `layout`: how an int8 `.npz` stores samples (the model's source layout, `chw` or `hwc`).
@@ -139,6 +143,14 @@ def load_dataset(
     text = str(spec)
     if text in DATASETS:
         ds = _builtin(text, shape or (3, 128, 128), seed, test_fraction)
+    elif text in SCENARIOS:
+        if input_scale is None:
+            raise DataError(
+                f"dataset {text!r} is float sensor data: give the model's input (model_input(graph))"
+            )
+        from tinytrain.data.sensor import sensor_scenario
+
+        ds = sensor_scenario(seed).dataset(input_scale, input_zero)
     else:
         path = Path(spec)
         if not path.exists():

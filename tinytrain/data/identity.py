@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tinytrain.data.errors import DataError
 
-_BUILTIN = ("faces", "digits")
+_BUILTIN = ("faces", "digits", "sensor")  # tinytrain.data's DATASETS + SCENARIOS
 _MEMO: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
 
 

@@ -15,7 +15,8 @@ from tinytrain.data.arrays import LAYOUTS
 from tinytrain.data.quantize import NORMALIZE
 
 DATASET_HELP = (
-    "faces, digits, or your data: a folder of images (one subfolder per class), an .npz (x, y[, x_test, "
+    "faces, digits, sensor (the rotated-watch scenario, for a 1-D model such as sensor-conv1d), or your "
+    "data: a folder of images (one subfolder per class), an .npz (x, y[, x_test, "
     "y_test, class_names]), a long-format .csv time series (sample,label,<channels>) or a UCR/UEA .ts file "
     "(docs/data.md)"
 )

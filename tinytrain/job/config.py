@@ -2,7 +2,8 @@
 
 `JobConfig` (alias `EmulateConfig`) nests a `CompileOptions`, so every compiler lever (reordering,
 in-place ops, split weights, patches, ...) reaches the firmware through `tinytrain emulate` and the bench.
-`DEFAULTS` is the embedded default job (`tinytrain emulate --defaults`), flat as the command line names it.
+`DEFAULTS` is the embedded default job (`tinytrain emulate --defaults`), flat as the command line names it;
+a task (`--defaults --task NAME`, tinytrain.tasks) replaces some of them with its own.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class JobConfig:
     scheme: str = "paper:99kb"
     dataset: str = "faces"  # faces, digits, or a path: image folder, .npz, .csv, .ts (docs/data.md)
     classes: int | None = None  # None: the dataset's; a path dataset: a check of the data's class count
-    resolution: int = 64
+    resolution: int | None = 64  # square image input; None: the model's own input (a 1-D model's series)
     board: str = DEFAULT_BOARD
     steps: int | None = None  # training steps; None: `epochs` epochs over the train split
     epochs: int = 1
@@ -75,7 +76,9 @@ class JobConfig:
     build_dir: str | None = None  # default: build/emulate/<job key> under the current directory
     save_record: bool = True  # write the record under results/runs/ (current directory)
     baseline: str | None = None  # also train this scheme on the host reference (same stream), e.g. "last"
+    baseline_lr: float | None = None  # the baseline's own learning rate (None: the job's `lr`)
     report_dir: str | None = None  # write report.html + plots + record.json here
+    task: str | None = None  # the task whose defaults this job started from (tinytrain.tasks), if any
     # how the user's data become the model's input (tinytrain.data.load_dataset, docs/data.md)
     window: int | None = None  # cut time series into windows of this many steps
     stride: int | None = None  # a window every this many steps (None: the window)
@@ -133,7 +136,8 @@ class JobConfig:
         """Names the build directory: the job's main settings and every option that is not the default."""
         m = Path(self.model).name if ("/" in self.model or os.sep in self.model) else self.model
         # a path dataset: its name + a hash of its resolved path and content (two folders never share a build)
-        parts = [m, self.scheme.replace(":", "-"), dataset_identity(self.dataset), f"r{self.resolution}"]
+        res = [f"r{self.resolution}"] if self.resolution else []  # None: the model's own input
+        parts = [m, self.scheme.replace(":", "-"), dataset_identity(self.dataset), *res]
         parts.append(self.board)
         for name, default in _DATA_DEFAULTS.items():
             if getattr(self, name) != default:
@@ -158,12 +162,14 @@ class JobConfig:
     def command(self) -> str:
         """The command line that reproduces this job (as far as the command line can say it)."""
         cfg = self.flat()
-        diff = [k for k, v in DEFAULTS.items() if cfg.get(k) != v]
+        base = defaults_for(self.task)
+        head = "tinytrain emulate --defaults" + (f" --task {self.task}" if self.task else "")
+        diff = [k for k, v in base.items() if cfg.get(k) != v]
         if not diff and cfg.get("steps") is None:
-            return "tinytrain emulate --defaults"
-        parts = ["tinytrain emulate --defaults"]
+            return head
+        parts = [head]
         for k in ("model", "scheme", "dataset", "classes", "resolution", "board", "epochs", "lr"):
-            if cfg.get(k) != DEFAULTS.get(k) and cfg.get(k) is not None:
+            if cfg.get(k) != base.get(k) and cfg.get(k) is not None:
                 parts.append(f"--{k} {shlex.quote(str(cfg[k]))}")
         if cfg.get("steps") is not None:
             parts.append(f"--steps {cfg['steps']}")
@@ -176,8 +182,9 @@ class JobConfig:
 
     def is_main_job(self) -> bool:
         """True for the embedded default job itself (every setting that shapes the result at its default;
-        where files go and the time limit aside): the only run that refreshes results/main-job."""
-        mine, main = self.flat(), config_from_defaults().flat()
+        where files go and the time limit aside): the only run that refreshes results/main-job (a task's
+        default job: results/<task>-job)."""
+        mine, main = self.flat(), config_from_defaults(task=self.task).flat()
         return all(mine[k] == main[k] for k in main if k not in _NOT_SHAPING)
 
 
@@ -185,11 +192,23 @@ class JobConfig:
 _DATA_DEFAULTS: dict[str, Any] = {"window": None, "stride": None, "normalize": "standard", "layout": "chw"}
 
 #: Settings that do not change a run's result, only where it writes or how long it may take.
-_NOT_SHAPING = frozenset({"timeout", "build_dir", "save_record", "report_dir", "dump_params", "save_model"})
+_NOT_SHAPING = frozenset(
+    {"timeout", "build_dir", "save_record", "report_dir", "dump_params", "save_model", "task"}
+)
 
 EmulateConfig = JobConfig
 
 
-def config_from_defaults(**overrides: Any) -> JobConfig:
-    """The default job with `overrides` (flat names; None means "keep the default")."""
-    return JobConfig.from_fields(**{**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}})
+def defaults_for(task: str | None = None) -> dict[str, Any]:
+    """The flat defaults of the embedded default job, or of task `task` (its settings over DEFAULTS)."""
+    if task is None:
+        return dict(DEFAULTS)
+    from tinytrain.tasks import task_defaults
+
+    return {**DEFAULTS, **task_defaults(task), "task": task}
+
+
+def config_from_defaults(task: str | None = None, **overrides: Any) -> JobConfig:
+    """The default job (of `task`, if given) with `overrides` (flat names; None means "keep the default")."""
+    base = defaults_for(task)
+    return JobConfig.from_fields(**{**base, **{k: v for k, v in overrides.items() if v is not None}})

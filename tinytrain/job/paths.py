@@ -22,8 +22,11 @@ def runs_dir() -> Path:
     return output_dir("results", "runs")
 
 
-def report_dir(is_main_job: bool, key: str) -> Path:
-    """The report of a `--defaults` run: the main job's own (./results/main-job) only for the main job
-    itself (no option changed); a variant writes ./results/reports/<job key> instead, so a quick
-    `--defaults --steps 2` never overwrites the committed main-job report."""
-    return MAIN_JOB_REPORT if is_main_job else output_dir("results", "reports", key)
+def report_dir(is_main_job: bool, key: str, task: str | None = None) -> Path:
+    """The report of a `--defaults` run: the main job's own (./results/main-job; a task's:
+    ./results/<task>-job) only for that default job itself (no option changed); a variant writes
+    ./results/reports/<job key> instead, so a quick `--defaults --steps 2` never overwrites the committed
+    report."""
+    if is_main_job:
+        return MAIN_JOB_REPORT if task is None else Path("results") / f"{task}-job"
+    return output_dir("results", "reports", key)

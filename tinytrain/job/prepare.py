@@ -49,7 +49,7 @@ class JobData:
         """Where the samples came from and how they were made (the run record's `dataset_provenance`)."""
         prov = dict(self.dataset.provenance)
         prov["identity"] = self.identity
-        if self.dataset.provenance.get("format") != "builtin":
+        if self.dataset.provenance.get("format") not in ("builtin", "sensor-scenario"):  # the user's files
             from tinytrain.data.identity import content_hash
 
             prov["content_sha256"] = content_hash(prov.get("source", self.dataset.name))

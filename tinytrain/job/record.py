@@ -20,6 +20,12 @@ PHASES = ("forward", "loss", "backward", "update")
 EVIDENCE_FIG9 = RESULTS_DIR / "evidence" / "fig9.csv"
 
 
+def _evidence_file(task: str | None) -> Path:
+    """The evidence a job's record quotes: a task's own (results/evidence/<task>.csv, same columns), else
+    Fig. 9's."""
+    return EVIDENCE_FIG9 if task is None else RESULTS_DIR / "evidence" / f"{task}.csv"
+
+
 def _decode_preds(s: str | None) -> list[int] | None:
     if s is None:
         return None
@@ -66,14 +72,21 @@ def evidence_quote(scheme: str, baseline: str, path: Path = EVIDENCE_FIG9) -> st
     except OSError:
         return None
     acc = {(r["scheme"], r["dataset"]): r for r in rows}
+
+    def pm(r: dict[str, str], col: str = "acc") -> str:
+        return f"{100 * float(r[f'{col}_mean']):.1f} ± {100 * float(r[f'{col}_std']):.1f}%"
+
     parts = []
     for ds in sorted({r["dataset"] for r in rows}):
         a, b = acc.get((scheme, ds)), acc.get((baseline, ds))
         if a and b:
-            parts.append(
-                f"{ds} {100 * float(a['acc_mean']):.1f} ± {100 * float(a['acc_std']):.1f}% vs "
-                f"{100 * float(b['acc_mean']):.1f} ± {100 * float(b['acc_std']):.1f}%"
-            )
+            text = f"{ds} {pm(a)} vs {pm(b)}"
+            none = acc.get(("none", ds))  # a task's table may say what no adaptation gets
+            if none:
+                text += f", no adaptation {pm(none)}"
+            if a.get("float_acc_mean"):  # and its float twin (the upper bound)
+                text += f"; float twin {pm(a, 'float_acc')}"
+            parts.append(text)
     if not parts:
         return None
     seeds = rows[0].get("seeds", "?")
@@ -333,6 +346,8 @@ def build_record(
         "dataset": cfg.dataset,
         "classes": program.num_classes,
         "resolution": cfg.resolution,
+        "input_shape": [int(v) for v in program.buffers[program.input_buffer].shape],  # HWC, as the device
+        "task": cfg.task,
         "update_rule": cfg.update_rule,
         "momentum": cfg.momentum,
         "accumulate": cfg.accumulate,
@@ -396,7 +411,9 @@ def build_record(
         },
         "matched_reference": matched,
         "match": match,
-        "evidence": evidence_quote(cfg.scheme, cfg.baseline) if cfg.baseline else None,
+        "evidence": evidence_quote(cfg.scheme, cfg.baseline, _evidence_file(cfg.task))
+        if cfg.baseline
+        else None,
         "baseline": baseline,
         "exit_status": int(exit_ev.get("status", 0)),
         "elf": str(elf) if elf else None,

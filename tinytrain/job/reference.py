@@ -74,10 +74,17 @@ def run_baseline(graph: Any, cfg: JobConfig, job: datafile.TrainingJob, board: A
             )
 
         before = acc()
-        losses = [float(np.float32(trainer.train_step(x, y, lr))) for x, y, lr in job.samples()]
+        own = cfg.baseline_lr
+        losses = [
+            float(np.float32(trainer.train_step(x, y, lr if own is None else own)))
+            for x, y, lr in job.samples()
+        ]
         base.result = {
             "scheme": base.scheme,
-            "where": "host reference (same samples, order and learning rates as the device run)",
+            "where": "host reference (same samples, order and learning rates as the device run)"
+            if own is None
+            else f"host reference (same samples and order as the device run, its own learning rate {own:g})",
+            "lr": own,
             "accuracy_before": before,
             "accuracy_after": acc(),
             "losses": losses,

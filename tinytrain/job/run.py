@@ -70,7 +70,8 @@ def emulate(cfg: JobConfig, progress: Progress | None = None) -> RunResult:
     t0 = time.perf_counter()
     if cfg.backend not in ("qemu", "host"):
         raise TinytrainError(f"unknown backend {cfg.backend!r}: qemu or host")
-    _say(progress, f"model {cfg.model} at {cfg.resolution}x{cfg.resolution}")
+    r = cfg.resolution
+    _say(progress, f"model {cfg.model}" + (f" at {r}x{r}" if r else " at its own input size"))
     data = load_job_data(cfg.model, cfg.dataset, cfg.resolution, cfg.classes, cfg.seed, cfg.data_options())
     _say(progress, data.dataset.summary())
     data_seconds = round(time.perf_counter() - t0, 3)

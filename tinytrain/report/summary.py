@@ -47,13 +47,21 @@ def _range_ms(r: dict[str, Any]) -> str:
     return "; " + range_text(rng[0], rng[1], int(hz), get_board(r["board"]).cycle_core)
 
 
+def _input_text(r: dict[str, Any]) -> str:
+    """`80x80` for a square image input, else the device's input shape (H x W x C)."""
+    if r.get("resolution"):
+        return f"{r['resolution']}x{r['resolution']}"
+    shape = r.get("input_shape") or []
+    return "input " + "x".join(str(v) for v in shape) + " (HWC)"
+
+
 def summary(record: dict[str, Any]) -> str:
     """The short human summary `tinytrain emulate` prints at the end."""
     r = record
     where = f"board {r['board']}" + (f" (QEMU {r['qemu_machine']})" if r.get("qemu_machine") else "")
     lines = [
         f"tinytrain emulate: {r['model']} + {r['scheme']} on {r['dataset']} ({r['classes']} classes, "
-        f"{r['resolution']}x{r['resolution']}), {where}, {r['steps']} training steps ({r['epochs']} epochs)"
+        f"{_input_text(r)}), {where}, {r['steps']} training steps ({r['epochs']} epochs)"
     ]
 
     def row(label: str, text: str) -> None:
@@ -122,12 +130,14 @@ def summary(record: dict[str, Any]) -> str:
     ab, aa = r.get("accuracy_before"), r.get("accuracy_after")
     if ab is not None and aa is not None:
         chance = f" (chance {100 / r['classes']:.0f}%)" if r.get("classes") else ""
-        row("accuracy", f"{100 * ab:.1f}% -> {100 * aa:.1f}% on {r['n_test']} held-out images{chance}")
+        row("accuracy", f"{100 * ab:.1f}% -> {100 * aa:.1f}% on {r['n_test']} held-out samples{chance}")
     base = r.get("baseline") or {}
     if base.get("accuracy_after") is not None:
         row(
             "baseline",
-            f"classifier only ({base['scheme']}, host reference, same stream): "
+            f"classifier only ({base['scheme']}, host reference, same stream"
+            + (f", lr {base['lr']:g}" if base.get("lr") is not None else "")
+            + "): "
             f"{100 * base['accuracy_before']:.1f}% -> {100 * base['accuracy_after']:.1f}%"
             + (f", planned SRAM {_kb(base['sram_predicted'])} KB" if base.get("sram_predicted") else ""),
         )

@@ -3,7 +3,6 @@
 `TASKS` maps a task name to the flat `JobConfig` defaults (command-line names) that replace the embedded
 default job's (`tinytrain.job.config.DEFAULTS`); options given beside `--task` still override them. One
 module per task holds its defaults and says where each choice was measured; registering a task is one line.
-(The same shape as branch `sensor`'s registry, which adds `"sensor": sensor.DEFAULTS`.)
 """
 
 from __future__ import annotations
@@ -11,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from tinytrain import TinytrainError
-from tinytrain.tasks import keyboard
+from tinytrain.tasks import keyboard, sensor
 
 TASKS: dict[str, dict[str, Any]] = {
+    "sensor": sensor.DEFAULTS,
     "keyboard": keyboard.DEFAULTS,
 }
 

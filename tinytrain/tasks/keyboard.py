@@ -31,11 +31,11 @@ STRIDE = 3  # the device trains on every 3rd target position of the adapt part (
 #: job defaults of `tinytrain emulate --defaults --task keyboard` (tinytrain.job.JobConfig fields, over the
 #: main job's DEFAULTS); lr chosen on the adapt part's validation split (docs/evidence.md, "Keyboard")
 DEFAULTS: dict[str, Any] = {
-    "model": str(MODEL_DIR),
+    "model": "keyboard-char",  # tinytrain/zoo/keyboard-char
     "scheme": str(MODEL_DIR / "scheme.json"),
     "classes": None,  # the model's 97 characters: no new head
     "head_lr_scale": 1.0,
-    "resolution": 1,
+    "resolution": None,  # the model's own input (1, 1, CONTEXT)
     "board": "m4",
     "epochs": 1,
     "lr": 0.001,
@@ -157,8 +157,9 @@ def run(cfg: Any, text_file: str | None = None, progress: Any = None) -> Any:
         scored["device"] = evaluate(after, xt, yt, zs)
     if cfg.baseline:
         base = Trainer(compile_training(graph, cfg.baseline, cfg.options), seed=cfg.rng_seed)
+        lr_b = cfg.baseline_lr if getattr(cfg, "baseline_lr", None) else cfg.lr
         for i in order:
-            base.train_step(xs[i], int(ys[i]), cfg.lr)
+            base.train_step(xs[i], int(ys[i]), lr_b)
         scored[f"baseline_{cfg.baseline}"] = evaluate(base, xt, yt, zs)
     rec["perplexity_before"] = scored["none"]["perplexity"]
     rec["perplexity_after"] = scored.get("device", {}).get("perplexity")
