@@ -107,3 +107,21 @@ def test_native_matches_numpy(rule: str, d: int) -> None:
     np.testing.assert_array_equal(w_c, w_np)
     np.testing.assert_array_equal(sh_c, sh_np)
     assert int(state[0]) == rng.state
+
+
+def test_shape_rule_names_the_layer() -> None:
+    from tinytrain import TinytrainError
+    from tinytrain.ir import Graph, Op, Tensor
+
+    def graph(table: np.ndarray, ids: tuple[int, int, int] = (1, 1, 5)) -> Graph:
+        t = {"ids": Tensor("ids", ids, 1.0, 0), "e": Tensor("e", (table.shape[-1], 1, ids[2]), 0.1, 0)}
+        op = Op(
+            "emb", "embedding", ["ids"], "e", {"scale": 0.1}, {"weight": table, "bias": np.zeros(0, np.int32)}
+        )
+        return Graph("g", t, [op], "ids", "e")
+
+    graph(np.zeros((10, 4), np.int8)).validate()
+    with pytest.raises(TinytrainError, match="layer 'emb'.*V <= 127"):
+        graph(np.zeros((200, 4), np.int8)).validate()
+    with pytest.raises(TinytrainError, match="layer 'emb'.*window of token ids"):
+        graph(np.zeros((10, 4), np.int8), (2, 1, 5)).validate()
