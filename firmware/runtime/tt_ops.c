@@ -1,5 +1,6 @@
 /* The kernels of the imported models' op kinds live one per file in ops/ (tinytrain/ops/registry.py); this
  * file compiles them as one translation unit, so every build that takes the runtime C files has them. */
+#include "ops/embedding.c"
 #include "ops/tt_mask_range.c"
 #include "ops/tt_qadd.c"
 #include "ops/tt_qconcat.c"

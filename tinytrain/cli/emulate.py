@@ -64,7 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--task",
         metavar="NAME",
         help="start from the defaults of task NAME instead (implies --defaults; tinytrain.tasks): sensor "
-        "(sensor-conv1d adapting to a watch worn rotated, BasicMotions, m4)",
+        "(sensor-conv1d adapting to a watch worn rotated, BasicMotions, m4), keyboard (keyboard-char, a "
+        "next-character model adapting to a user's text, m4)",
+    )
+    p.add_argument(
+        "--text", metavar="FILE.txt", help="--task keyboard: the user's text (default: CPython's LICENSE.txt)"
     )
     p.add_argument("--model", help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3) or a model directory")
     p.add_argument(
@@ -187,6 +191,10 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         **dataset_options(args),
     }
     given = {k: v for k, v in given.items() if v is not None}
+    if args.text and args.task != "keyboard":
+        raise TinytrainError("--text needs --task keyboard")
+    if args.task == "keyboard" and args.dataset:
+        raise TinytrainError("--task keyboard trains on --text FILE.txt, not --dataset")
     if args.task is not None:
         args.defaults = True
     if args.defaults:
@@ -277,7 +285,12 @@ def run(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(msg, file=out, flush=True)
 
-    result = emulate(cfg, progress=progress)
+    if args.task == "keyboard":
+        from tinytrain.tasks import keyboard
+
+        result = keyboard.run(cfg, args.text, progress)
+    else:
+        result = emulate(cfg, progress=progress)
     rec = result.record
     if args.json:
         print(json.dumps(rec, indent=1))

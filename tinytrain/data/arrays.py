@@ -87,7 +87,8 @@ def _integral(path: Path, y: np.ndarray, key: str) -> np.ndarray:
 def labels(
     path: Path, y: np.ndarray, y_test: np.ndarray | None, names: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    """Labels -> class indices 0..K-1 and class names; a test label unknown to training is an error.
+    """Labels -> class indices 0..K-1 and class names; a test label unknown to training is an error, unless
+    `class_names` declare the classes (a vocabulary: a character the user never typed is still a class).
     Float labels with integral values (a common way to save them) count as integers."""
     y, y_test = _integral(path, y, "y"), (_integral(path, y_test, "y_test") if y_test is not None else None)
     if y_test is not None and (y.dtype.kind == "U") != (y_test.dtype.kind == "U"):
@@ -108,7 +109,7 @@ def labels(
         classes = np.unique(y)
         class_names = [str(c) for c in classes]
     present = set(np.unique(y).tolist())
-    if y_test is not None:
+    if y_test is not None and names is None:
         unknown = [v for v in np.unique(y_test).tolist() if v not in present]
         if unknown:
             row = int(np.argmax(y_test == unknown[0]))

@@ -28,6 +28,12 @@ def _weight_back(op: Any, w_dev: np.ndarray) -> np.ndarray:
     """A trained device-layout weight as the IR's [Co, Ci/groups, kh, kw], untrained channels kept."""
     orig = np.asarray(op.weight)
     w_dev = np.asarray(w_dev)
+    if op.kind == "embedding":  # the table [V, D]: its device layout is the IR's
+        if w_dev.shape != orig.shape:
+            raise TinytrainError(
+                f"layer {op.name!r}: trained table {list(w_dev.shape)}, expected {list(orig.shape)}"
+            )
+        return w_dev.astype(orig.dtype)
     if op.depthwise:  # [kh, kw, C] (the first k channels when partly trained) -> [C, 1, kh, kw]
         k = w_dev.shape[-1]
         out = orig.copy()

@@ -1,5 +1,6 @@
 """The shipped model zoo: ImageNet-pretrained int8 models (MIT License, MIT HAN Lab; see zoo/LICENSE) and
-`sensor-conv1d` (a 1-D net pretrained on BasicMotions, tinytrain-ir/1; zoo/sensor-conv1d/README.md)."""
+`sensor-conv1d` (a 1-D net pretrained on BasicMotions, tinytrain-ir/1; zoo/sensor-conv1d/README.md) and
+`keyboard-char` (a next-character model, tinytrain-ir/1; zoo/keyboard-char/README.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tinytrain.models.mcu_format import load_mcu_model
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 ZOO = ("mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3")
 #: zoo models stored as tinytrain IR directories (made by a script under scripts/, named in their README)
-IR_ZOO = ("sensor-conv1d",)
+IR_ZOO = ("sensor-conv1d", "keyboard-char")
 
 
 def load_model(name_or_dir: str | Path, resolution: int | None = None) -> Graph:

@@ -8,15 +8,17 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import tinytrain.ops.embedding as embedding  # its own line: the keyboard's op
 from tinytrain.ops import add, common, concat, conv, hardswish, logistic, mean, mul, pad, pool, requant
 
 if TYPE_CHECKING:
     from tinytrain.program import Program
 
 MODULES: tuple[ModuleType, ...] = (conv, add, pool, mean, pad, concat, requant, hardswish, logistic, mul)
+MODULES += (embedding,)
 OPS: dict[str, ModuleType] = {m.KIND: m for m in MODULES}
 #: op kinds whose weights a scheme can name (beside the zoo's conv2d)
-WEIGHTED = ("qconv",)
+WEIGHTED = ("qconv", "embedding")
 
 
 def op_module(kind: str) -> ModuleType | None:
@@ -65,6 +67,7 @@ KERNELS = frozenset(
         "pad_bwd_f32",
         "concat2_bwd_f32",
     }
+    | embedding.KERNELS
 )
 
 

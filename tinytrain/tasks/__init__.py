@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from tinytrain import TinytrainError
-from tinytrain.tasks import sensor
+from tinytrain.tasks import keyboard, sensor
 
 TASKS: dict[str, dict[str, Any]] = {
     "sensor": sensor.DEFAULTS,
+    "keyboard": keyboard.DEFAULTS,
 }
 
 

@@ -83,4 +83,10 @@ void tt_pad_bwd_f32(const float *g, int ho, int wo, int c, int pad_top, int pad_
 void tt_concat2_bwd_f32(const float *g, int ho, int wo, int co, int axis, int h, int w, int c, int offset,
                         float *dx);
 
+/* ---- embedding (gather) and its sparse table update (ops/embedding.c) ---- */
+void tt_embedding_s8(const int8_t *ids, int t_len, const int8_t *wt, int rows, int d, int8_t *y);
+void tt_embedding_wgrad_update(const float *g, const int8_t *ids, int t_len, int8_t *wt, int rows, int d,
+                               const float *q, float neg_lr, int rule, uint32_t *rng, float *shadow);
+void tt_embedding_wgrad_f32(const float *g, const int8_t *ids, int t_len, int rows, int d, float *s);
+
 #endif
