@@ -2,7 +2,9 @@
 limits, clock, UART, instruction counter) plus its linker script; this module only reads them.
 
 Adding a board = adding a folder with a board.json and a link.ld (MEMORY { FLASH, RAM } + INCLUDE
-sections.ld). `tests/emulation/test_boards.py` checks that board.json and link.ld agree.
+sections.ld); board.json's "cycles" section names the cycle model (emulation.cycles) and the cycles per
+instruction assumed without a plugin profile. `tests/emulation/test_boards.py` checks that board.json and
+link.ld agree.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from functools import cache
 from pathlib import Path
 
 from tinytrain import FIRMWARE_DIR, TinytrainError
+
+#: The board a job runs on when none is named (the paper's STM32F746-class Cortex-M7), and the one a
+#: host-only run is planned for.
+DEFAULT_BOARD = "m7"
 
 BOARDS_DIR = FIRMWARE_DIR / "boards"
 COMMON_DIR = BOARDS_DIR / "common"
@@ -32,6 +38,10 @@ class Board:
     sram_origin: int
     sram_size: int
     clock_hz: int  # nominal clock of the modelled MCU (for time estimates)
+    cycle_model: str  # key into emulation.cycles.CORE_MODELS (board.json "cycles.model")
+    # cycles per instruction assumed when no plugin profile measured the instruction mix (board.json
+    # "cycles.fallback_cpi"): kernels are load/MAC loops, close to the per-class costs of the core's model
+    fallback_cpi: float
     uart_driver: str
     uart_base: int
     counter_source: str
@@ -58,8 +68,8 @@ class Board:
 
     @property
     def cycle_core(self) -> str:
-        """Key into emulation.cycles.CORE_MODELS."""
-        return {"cortex-m4": "m4", "cortex-m7": "m7"}[self.core]
+        """Key into emulation.cycles.CORE_MODELS (the board's cycle model)."""
+        return self.cycle_model
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +97,8 @@ def _load(directory: Path) -> Board:
         sram_origin=int(d["sram"]["origin"], 0),
         sram_size=int(d["sram"]["size"]),
         clock_hz=int(d["clock_hz"]),
+        cycle_model=str(d["cycles"]["model"]),
+        fallback_cpi=float(d["cycles"]["fallback_cpi"]),
         uart_driver=d["uart"]["driver"],
         uart_base=int(d["uart"]["base"], 0),
         counter_source=d["counter"]["source"],
@@ -112,10 +124,13 @@ def board_names() -> list[str]:
     return list(all_boards())
 
 
-def get_board(board: str | Board) -> Board:
-    """The profile called `board`; an unknown name is a TinytrainError that lists the valid ones."""
+def get_board(board: str | Board | None = None) -> Board:
+    """The profile called `board` (None: DEFAULT_BOARD); an unknown name is a TinytrainError that lists
+    the valid ones. A Board is returned as it is: resolve a name once, then pass the Board down."""
     if isinstance(board, Board):
         return board
+    if board is None:
+        board = DEFAULT_BOARD
     boards = all_boards()
     if board not in boards:
         raise TinytrainError(f"unknown board `{board}`; valid boards: {', '.join(boards)}")

@@ -1,55 +1,24 @@
-"""Cycle model: instruction-class counts (from the ttprof plugin) -> an ESTIMATE of core cycles.
+"""Cycle model: the ttprof plugin's instruction-class counts and pipeline counters -> an ESTIMATE of core
+cycles with a range. QEMU counts instructions, not cycles; every number this module produces is labelled an
+estimate. docs/emulation.md lists every constant with its source and the CoreMark check (`tinytrain
+calibrate`); no constant is fitted.
 
-QEMU counts instructions, not cycles. This model multiplies each class count by a per-class cost for the
-core and adds costs for extra words moved by multi-register loads/stores and for loads into the PC. It
-ignores wait states (flash, caches), pipeline interlocks other than those folded into the averages, and
-data-dependent timings (division). Every number it produces is labelled an estimate.
+Cortex-M4 (`_m4`): Cortex-M4 TRM r0p1 (DDI 0439D) Table 3-1 and 3.3.2, Table 7-1 (FPU), per instruction, with
+the plugin's counts of taken / not-taken conditional branches (1+P / 1), refill P by target (direct: 1, +1 for
+an unaligned 32-bit target; register: 2; PC load: 3), loads pipelined after a load (-1), address-generation
+stalls (+1), IT folding (0 after a 16-bit instruction), STR #imm 1 / register offset 2 / STM 1+N, TBB 6.
 
-Cortex-M4 (Arm Cortex-M4 Processor Technical Reference Manual, DDI 0439B, Table 3-1 "Cortex-M4
-instruction set summary" and Table 7-1 "FPU instruction set"):
+Cortex-M7 (`_m7`): the plugin's static in-order dual-issue schedule of each translated block (issue rules and
+latencies from LLVM's Arm-written Cortex-M7 scheduling model), plus mispredictions (per-site minority
+outcomes x 4..6 cycles), multi-word transfers (0.5..1 per word) and, in the worst case, a bubble per taken
+branch. Flash wait states and caches are not modelled (code and data are assumed to hit).
 
-=========  ======  ==========================================================================
-class      cycles  source / reasoning
-=========  ======  ==========================================================================
-alu        1       ADD, MOV, CMP, logic, shifts, extends, bitfield: 1 (Table 3-1)
-load       2       LDR 2; neighbouring loads/stores pipeline to 1 each (footnote), not modelled
-store      2       STR 2 (same footnote)
-+word      1       LDM/STM/PUSH/POP/VLDM/VPUSH: 1+N (Table 3-1, 7-1): +1 per word after the first
-mul        1       MUL, SMULL, UMULL, SMLAL, SMLAxy 1; MLA/MLS 2 (not separated)
-simd       1       SMLAD, SMUAD, SXTB16, SADD16, ... 1 (Table 3-1, DSP)
-div        7       SDIV/UDIV 2-12, data dependent: the midpoint
-branch     2       B/BL/BX/CBZ 1+P, P = 1-3 pipeline refill when taken; not-taken 1: ~2 on average
-pc load    +2      POP {pc}, LDR pc: the refill P on top of the load
-fp         1       VADD, VSUB, VMUL, VMOV, VCVT, VCMP 1 (Table 7-1)
-fp_mac     3       VMLA, VFMA 3 (Table 7-1)
-fp_div     14      VDIV.F32, VSQRT.F32 14 (Table 7-1)
-sys        1       barriers, MRS/MSR, BKPT: rare
-=========  ======  ==========================================================================
+The range (`cycles_low`..`cycles_high`) is the model's documented best/worst case (`model_low`/`model_high`)
+widened by its measured CoreMark error (COREMARK_ERROR): the second, empirical band, because the published
+CoreMark figures lie outside the documented bounds. `range_kind(core)` says so in one line.
 
-Cortex-M7 (Arm Cortex-M7 Processor Technical Reference Manual, DDI 0489F): the TRM gives no per-
-instruction cycle table. It describes a six-stage, in-order, dual-issue pipeline (two ALU/shift pipes,
-one load/store pipe with a 64-bit interface to TCM/cache, a MAC pipe, a branch predictor) and the FPU
-latencies. The costs below are throughput figures derived from that description; they assume code and
-data in TCM or cache (no wait states) and are less certain than the M4 table:
-
-=========  ======  ==========================================================================
-class      cycles  reasoning
-=========  ======  ==========================================================================
-alu        0.5     two ALU pipes: independent ALU ops dual-issue
-load       1       one load/store pipe, 1 per cycle; dual-issues with an ALU op (counted there)
-store      1       as load
-+word      0.5     64-bit load/store interface: two words per cycle for LDM/STM/LDRD
-mul        1       one MAC pipe, single-cycle issue (32x32 multiply-accumulate)
-simd       1       DSP ops issue in the MAC/ALU pipe, 1 per cycle
-div        7       SDIV/UDIV 2-12 (iterative, early termination): the midpoint
-branch     1       predicted branches ~1 (mispredicts, ~8 cycles, not modelled)
-pc load    +1      return through POP {pc}: predicted by the return stack, small penalty
-fp         1       single-precision VADD/VMUL 1/cycle, pipelined
-fp_mac     1       VFMA.F32 issues 1/cycle (latency 3 for a dependent chain, not modelled)
-fp_div     14      VDIV.F32 / VSQRT.F32 14 (single precision, FPv5)
-sys        1
-=========  ======  ==========================================================================
-"""
+CORE_MODELS keeps the older per-class costs: the fallback for profiles recorded before the pipeline counters
+existed (`model: "per-class"`: a point, widened by the CoreMark band only)."""
 
 from __future__ import annotations
 
@@ -58,7 +27,25 @@ from dataclasses import asdict, dataclass, field
 
 #: Instruction classes of the ttprof plugin (emulation/plugin/ttprof.c, same order).
 CLASSES = ("alu", "load", "store", "mul", "simd", "div", "branch", "fp", "fp_mac", "fp_div", "sys")
-EXTRAS = ("load_extra_words", "store_extra_words", "pc_loads")
+EXTRAS = (
+    "load_extra_words",
+    "store_extra_words",
+    "pc_loads",
+    "it",
+    "cond_branches",
+    "cond_not_taken",
+    "cond_unknown",
+    "cond_minority",
+    "m4_ls_pipelined",
+    "m4_agu_stalls",
+    "m7_issue_cycles",
+    "block_entries",
+    "wide_unaligned_entries",
+    "indirect_branches",
+    "table_branches",
+    "it_folded",
+    "m4_slow_stores",
+)
 
 LABEL = "estimate: QEMU instruction counts x per-class cycle costs (emulation.cycles); not measured cycles"
 
@@ -112,14 +99,46 @@ CORE_MODELS: dict[str, CoreModel] = {
 }
 
 
+#: Pipeline refill P of the Cortex-M4 (TRM r0p1 Table 3-1: "1 to 3 depending on the alignment and width of the
+#: target instruction, and whether the processor manages to speculate the address early"), per bound.
+#: Direct branches (target in the instruction, speculated early): point 1, +1 for the share of 32-bit targets
+#: at an address = 2 mod 4 (`wide_unaligned_entries` / `block_entries`). Register targets (BX/BLX Rm): the
+#: TRM gives no rule, the midpoint 2. Loads into the PC: 3.3.2 "three cycles for the pipeline reload".
+M4_REFILL = {"low": 1.0, "point": 1.0, "high": 3.0}
+M4_REFILL_INDIRECT = {"low": 1.0, "point": 2.0, "high": 3.0}
+M4_REFILL_PC_LOAD = {"low": 1.0, "point": 3.0, "high": 3.0}
+#: TBB/TBH: Table 3-1 2+P (low, P = 1); 3.3.2 "at least six cycles" (point, high).
+M4_TABLE_BRANCH = {"low": 3.0, "point": 6.0, "high": 6.0}
+#: Cortex-M7 branch misprediction penalty (LLVM ARMScheduleM7.td, written by Arm: MispredictPenalty 4,
+#: "cost for forward branches is 6").
+M7_MISPREDICT = {"low": 4.0, "point": 4.0, "high": 6.0}
+#: The CoreMark check (`tinytrain calibrate`, GCC 12.2 -O2, docs/emulation.md "Calibration"): the model's
+#: point estimate of CoreMark/MHz relative to the published figure, minus 1, rounded outward (measured, not
+#: fitted; tests/emulation/test_coremark.py re-measures it). Negative: the model charges too many cycles on
+#: CoreMark. Every estimate's range is the model's documented best/worst case widened by this band:
+#: [point x (1 + error), point] for error < 0.
+COREMARK_ERROR = {"m4": -0.27, "m7": -0.18}
+BOUNDS = ("low", "point", "high")
+
+
 @dataclass
 class CycleEstimate:
     core: str
     instructions: int
-    cycles: float
+    cycles: float  # the point estimate
     by_class: dict[str, float] = field(default_factory=dict)
     clock_hz: int | None = None
     label: str = LABEL
+    cycles_low: float | None = None  # the range: the model's best case, widened by the CoreMark band
+    cycles_high: float | None = None  # the range: the model's worst case, widened by the CoreMark band
+    model: str = ""  # which model produced it ("m4-trm", "m7-schedule", "per-class" fallback)
+    model_low: float | None = None  # the model's documented best case alone
+    model_high: float | None = None  # ... worst case alone
+    coremark_error: float = 0.0  # COREMARK_ERROR of the core: the empirical band
+
+    @property
+    def range_kind(self) -> str:
+        return range_kind(self.core)
 
     @property
     def cpi(self) -> float:
@@ -133,7 +152,102 @@ class CycleEstimate:
         d = asdict(self)
         d["cpi"] = round(self.cpi, 4)
         d["seconds"] = self.seconds
+        d["range"] = self.range_kind
         return d
+
+
+def range_kind(core: str) -> str:
+    """What an estimate's range (cycles_low..cycles_high) is, for summaries and reports."""
+    err = COREMARK_ERROR.get(core, 0.0)
+    return (
+        f"range = the model's documented best/worst case widened by its CoreMark error band "
+        f"({100 * err:+.0f} % vs published on {core}; docs/emulation.md)"
+    )
+
+
+def range_text(cycles_low: float, cycles_high: float, clock_hz: int, core: str) -> str:
+    """A summary line's range: "range A-B ms (the model's best/worst case widened by its CoreMark error band,
+    -27 % on m4; docs/emulation.md)"."""
+    err = COREMARK_ERROR.get(core, 0.0)
+    lo, hi = 1e3 * cycles_low / clock_hz, 1e3 * cycles_high / clock_hz
+    return (
+        f"range {lo:.0f}-{hi:.0f} ms (the model's best/worst case widened by its CoreMark error band, "
+        f"{100 * err:+.0f} % on {core}; docs/emulation.md)"
+    )
+
+
+def _widen(core: str, point: float, low: float, high: float) -> tuple[float, float]:
+    """The model's [low, high] widened by the empirical CoreMark band [point x (1 + error), point]."""
+    band = point * (1.0 + COREMARK_ERROR.get(core, 0.0))
+    return min(low, band), max(high, band)
+
+
+def _m4(classes: Mapping[str, float], ex: Mapping[str, float], bound: str) -> dict[str, float]:
+    """Cortex-M4 TRM model (docs/emulation.md, "The Cortex-M4 model")."""
+    br = classes.get("branch", 0)
+    cond = ex.get("cond_branches", 0)
+    nt, unk = ex.get("cond_not_taken", 0), ex.get("cond_unknown", 0)
+    taken_known = max(cond - nt - unk, 0)
+    indirect, table = ex.get("indirect_branches", 0), ex.get("table_branches", 0)
+    direct_uncond = max(br - cond - indirect - table, 0)
+    known = taken_known + nt
+    rate = taken_known / known if known else 1.0
+    unk_taken = {"low": 0.0, "point": rate, "high": 1.0}[bound] * unk
+    entries = ex.get("block_entries", 0)
+    unaligned = ex.get("wide_unaligned_entries", 0) / entries if entries else 0.0
+    p = M4_REFILL[bound] + (unaligned if bound == "point" else 0.0)
+    it, folded = ex.get("it", 0), ex.get("it_folded", 0)
+    return {
+        # IT: 1 cycle, 0 when folded onto a preceding 16-bit instruction (point: the ones that follow one)
+        "alu": classes.get("alu", 0) - {"low": it, "point": folded, "high": 0.0}[bound],
+        "load": 2 * classes.get("load", 0) - ex.get("m4_ls_pipelined", 0) + ex.get("m4_agu_stalls", 0),
+        "store": classes.get("store", 0)
+        + ex.get("m4_slow_stores", 0),  # STR #imm 1, register offset 2, STM 1+N
+        "mul": classes.get("mul", 0),  # MUL, MLA, MLS, UMULL, SMLAL: 1 (Table 3-1, r0p1)
+        "simd": classes.get("simd", 0),
+        "div": {"low": 2, "point": 7, "high": 12}[bound] * classes.get("div", 0),
+        "branch": (direct_uncond + taken_known + unk_taken) * (1 + p)
+        + indirect * (1 + M4_REFILL_INDIRECT[bound])
+        + table * M4_TABLE_BRANCH[bound]
+        + (nt + unk - unk_taken),
+        "fp": classes.get("fp", 0),
+        "fp_mac": 3 * classes.get("fp_mac", 0),
+        "fp_div": 14 * classes.get("fp_div", 0),
+        "sys": classes.get("sys", 0),
+        "load_extra_words": ex.get("load_extra_words", 0),
+        "store_extra_words": ex.get("store_extra_words", 0),
+        "pc_loads": M4_REFILL_PC_LOAD[bound] * ex.get("pc_loads", 0),
+    }
+
+
+def _m7(classes: Mapping[str, float], ex: Mapping[str, float], bound: str) -> dict[str, float]:
+    """Cortex-M7: the plugin's static dual-issue schedule plus branch and multi-word costs."""
+    cond = ex.get("cond_branches", 0)
+    nt, unk, minority = ex.get("cond_not_taken", 0), ex.get("cond_unknown", 0), ex.get("cond_minority", 0)
+    known = max(cond - unk, 0)
+    rate = minority / known if known else 0.0
+    mispredicts = minority + {"low": 0.0, "point": rate, "high": 0.5}[bound] * unk
+    taken = max(classes.get("branch", 0) - nt - unk, 0)
+    words = ex.get("load_extra_words", 0) + ex.get("store_extra_words", 0)
+    return {
+        "issue": ex.get("m7_issue_cycles", 0),
+        "extra_words": (1.0 if bound == "high" else 0.5) * words,  # 64-bit interface: 2 words per cycle
+        "mispredicts": M7_MISPREDICT[bound] * mispredicts,
+        "taken_bubbles": (1.0 if bound == "high" else 0.0) * taken,  # a taken branch's fetch bubble
+        # the schedule starts every block in a new cycle; after a not-taken branch the next instruction may
+        # pair with the branch (best case)
+        "fallthrough_pairs": (-1.0 if bound == "low" else 0.0) * nt,
+    }
+
+
+def _per_class(
+    classes: Mapping[str, float], extra: Mapping[str, float], model: CoreModel
+) -> dict[str, float]:
+    out = {cls: n * model.costs.get(cls, 1.0) for cls, n in classes.items()}
+    for name, n in extra.items():
+        if name in model.extra_costs:
+            out[name] = n * model.extra_costs[name]
+    return out
 
 
 def estimate_cycles(
@@ -142,19 +256,46 @@ def estimate_cycles(
     extra: Mapping[str, int] | None = None,
     clock_hz: int | None = None,
 ) -> CycleEstimate:
-    """Estimated cycles for instruction-class counts on `core` ("m4" | "m7"). Unknown classes cost 1."""
+    """Estimated cycles (point, low, high) for instruction-class counts and the plugin's extra counters on
+    `core` ("m4" | "m7"). Counts from a plugin without the pipeline counters (no `m7_issue_cycles`, no
+    `cond_branches`) fall back to the per-class costs of CORE_MODELS, without a range."""
     if core not in CORE_MODELS:
         raise ValueError(f"no cycle model for core {core!r}; have {', '.join(CORE_MODELS)}")
-    model = CORE_MODELS[core]
-    by_class: dict[str, float] = {}
-    for cls, n in classes.items():
-        by_class[cls] = n * model.costs.get(cls, 1.0)
-    for name, n in (extra or {}).items():
-        by_class[name] = n * model.extra_costs.get(name, 0.0)
+    ex = dict(extra or {})
+    instructions = int(sum(classes.values()))
+    has_pipeline = "m7_issue_cycles" in ex and (ex.get("m7_issue_cycles", 0) > 0 or instructions == 0)
+    if not has_pipeline:
+        by = _per_class(classes, ex, CORE_MODELS[core])
+        c = float(sum(by.values()))
+        lo, hi = _widen(core, c, c, c)
+        return CycleEstimate(
+            core,
+            instructions,
+            c,
+            by,
+            clock_hz,
+            cycles_low=lo,
+            cycles_high=hi,
+            model="per-class",
+            model_low=c,
+            model_high=c,
+            coremark_error=COREMARK_ERROR[core],
+        )
+    fn = _m4 if core == "m4" else _m7
+    parts = {b: fn(classes, ex, b) for b in BOUNDS}
+    tot = {b: float(sum(parts[b].values())) for b in BOUNDS}
+    m_lo, m_hi = min(tot.values()), max(tot.values())
+    lo, hi = _widen(core, tot["point"], m_lo, m_hi)
     return CycleEstimate(
         core=core,
-        instructions=int(sum(classes.values())),
-        cycles=float(sum(by_class.values())),
-        by_class=by_class,
+        instructions=instructions,
+        cycles=tot["point"],
+        by_class=parts["point"],
         clock_hz=clock_hz,
+        cycles_low=lo,
+        cycles_high=hi,
+        model="m4-trm" if core == "m4" else "m7-schedule",
+        model_low=m_lo,
+        model_high=m_hi,
+        coremark_error=COREMARK_ERROR[core],
     )

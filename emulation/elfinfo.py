@@ -226,3 +226,53 @@ class ElfSymbols:
 def symbolize(elf: str | Path, addr: int) -> str:
     """Map a PC (e.g. from a fault report) to `function+offset` using the ELF symbol table."""
     return ElfSymbols(elf).symbolize(addr)
+
+
+def call_graph(elf: str | Path) -> dict[str, set[str]]:
+    """callee -> callers, from the direct calls and (conditional) tail calls in the ELF's disassembly
+    (arm-none-eabi-objdump); empty when objdump is not installed."""
+    import re
+    import shutil
+    import subprocess
+
+    objdump = shutil.which("arm-none-eabi-objdump")
+    if objdump is None:
+        return {}
+    text = subprocess.run(
+        [objdump, "-d", "--no-show-raw-insn", str(elf)], capture_output=True, text=True, check=False
+    ).stdout
+    callers: dict[str, set[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        m = re.match(r"^[0-9a-f]+ <([\w.$]+)>:$", line)
+        if m:
+            current = m.group(1)
+            continue
+        m = re.search(
+            r"\s(?:bl|blx|b|b\.w|b\.n|b[a-z]{2}(?:\.w|\.n)?)\s+[0-9a-f]+ <([\w.$]+)(?:\+0x[0-9a-f]+)?>", line
+        )
+        if m and current and m.group(1) != current:
+            callers.setdefault(m.group(1), set()).add(current)
+    return callers
+
+
+def reaching(function: str, targets: set[str], callers: dict[str, set[str]], depth: int = 6) -> set[str]:
+    """The functions of `targets` from which `function` is reachable through at most `depth` calls
+    (`function` itself when it is one); the search does not go through a target."""
+    if function in targets:
+        return {function}
+    found: set[str] = set()
+    frontier, seen = {function}, {function}
+    for _ in range(depth):
+        nxt: set[str] = set()
+        for f in frontier:
+            for c in callers.get(f, ()):
+                if c in targets:
+                    found.add(c)
+                elif c not in seen:
+                    seen.add(c)
+                    nxt.add(c)
+        frontier = nxt
+        if not frontier:
+            break
+    return found

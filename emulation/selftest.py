@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tinytrain import FIRMWARE_DIR, TinytrainError
 
-from .boards import Board, get_board
+from .boards import DEFAULT_BOARD, Board, get_board
 from .build import BUILD_DIR, BuildResult, build_firmware
 from .runner import RUNS_DIR, RunRecord, run_elf
 
@@ -28,7 +28,9 @@ MODES = {
 FILE_IO_INPUT = bytes(range(200))
 
 
-def build(board: str | Board = "m7", mode: str = "normal", out_dir: str | Path | None = None) -> BuildResult:
+def build(
+    board: str | Board = DEFAULT_BOARD, mode: str = "normal", out_dir: str | Path | None = None
+) -> BuildResult:
     b = get_board(board)
     if mode not in MODES:
         raise TinytrainError(f"unknown self-test mode `{mode}`; valid: {', '.join(MODES)}")
@@ -39,7 +41,7 @@ def build(board: str | Board = "m7", mode: str = "normal", out_dir: str | Path |
 
 
 def run(
-    board: str | Board = "m7",
+    board: str | Board = DEFAULT_BOARD,
     mode: str = "normal",
     *,
     timeout: float = 30.0,

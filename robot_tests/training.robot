@@ -3,7 +3,7 @@ Documentation     Training on the emulated boards: the generated firmware trains
 ...               the paper's 99 KB sparse-update scheme) on the `faces` dataset inside the SRAM budget, the
 ...               loss goes down, and every step agrees bit for bit with the host reference.
 ...               Run with: robot --outputdir results/robot robot_tests/training.robot
-Library           tinytrain.emulate.TrainingLibrary
+Library           emulation.robot.training.TrainingLibrary
 
 *** Test Cases ***
 Training On M7 Fits In 256 KB, Loss Decreases, Matches The Host

@@ -22,7 +22,14 @@ from tinytrain import TinytrainError
 IR_FORMAT = "tinytrain-ir/1"
 
 #: Op kinds of the IR. conv2d covers regular, depthwise (groups == channels), pointwise and classifier.
+#: Imported models (numerics "tflm") use the kinds of tinytrain/ops (registry.py): qconv, qadd, qpool, ...
 OP_KINDS = ("conv2d", "add", "avgpool")
+
+
+def _ops_registry():  # noqa: ANN202  (lazy: tinytrain.ops imports this module)
+    from tinytrain.ops import registry
+
+    return registry
 
 
 @dataclass
@@ -99,7 +106,9 @@ class Graph:
         return [op for op in self.ops if tensor in op.inputs]
 
     def convs(self) -> list[Op]:
-        return [op for op in self.ops if op.kind == "conv2d"]
+        """The layers with weights (the ones a scheme names): conv2d, and qconv of imported models."""
+        weighted = ("conv2d", *_ops_registry().WEIGHTED)
+        return [op for op in self.ops if op.kind in weighted]
 
     @property
     def resolution(self) -> int:
@@ -118,6 +127,11 @@ class Graph:
             c, h, w = self.tensors[op.output].shape
             total += c * h * w * int(np.prod(op.weight.shape[1:]))
         return total
+
+    @property
+    def numerics(self) -> str:
+        """ "float-m" (the zoo's float32 requantization multiplier) or "tflm" (TFLite Micro's fixed point)."""
+        return str(self.meta.get("numerics", "float-m"))
 
     # serialization ------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -196,9 +210,11 @@ class Graph:
     def validate(self) -> None:
         """Check shapes and references; raise TinytrainError naming the offending layer."""
         known = {self.input}
+        imported = _ops_registry().OPS
         for op in self.ops:
-            if op.kind not in OP_KINDS:
-                raise TinytrainError(f"layer {op.name!r}: unsupported op {op.kind!r} (supported: {OP_KINDS})")
+            if op.kind not in OP_KINDS and op.kind not in imported:
+                kinds = (*OP_KINDS, *imported)
+                raise TinytrainError(f"layer {op.name!r}: unsupported op {op.kind!r} (supported: {kinds})")
             for t in op.inputs:
                 if t not in self.tensors or t not in known:
                     raise TinytrainError(f"layer {op.name!r}: input tensor {t!r} is not defined before use")
@@ -207,7 +223,11 @@ class Graph:
             known.add(op.output)
             out = self.tensors[op.output].shape
             inp = self.tensors[op.inputs[0]].shape
-            if op.kind == "conv2d":
+            if op.kind in imported:
+                exp = imported[op.kind].out_shape(self, op)
+                if tuple(out) != tuple(exp):
+                    raise TinytrainError(f"layer {op.name!r}: output shape {out}, the op gives {exp}")
+            elif op.kind == "conv2d":
                 w = op.weight
                 groups = inp[0] if op.depthwise else 1
                 exp_w = (out[0], inp[0] // groups, op.kernel, op.kernel)
@@ -241,6 +261,12 @@ class Graph:
 
     def with_resolution(self, resolution: int) -> Graph:
         """The same network at another input resolution (fully convolutional up to the pool)."""
+        if any(op.kind not in OP_KINDS for op in self.ops):
+            c, h, w = self.tensors[self.input].shape
+            raise TinytrainError(
+                f"model {self.name!r} (imported, input {(c, h, w)} (C, H, W)) runs at its own input size "
+                f"only; resolution {resolution} differs (pass --resolution {h})"
+            )
         tensors = dict(self.tensors)
         c, _, _ = tensors[self.input].shape
         tensors[self.input] = Tensor(

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytrain import TinytrainError
+from tinytrain import FIRMWARE_DIR, TinytrainError
 from tinytrain.kernels.forward import out_size
 from tinytrain.kernels.rng import Xorshift32
 
-RUNTIME_DIR = Path(__file__).resolve().parent.parent / "firmware" / "runtime"
+#: The C runtime: firmware/runtime in a checkout, tinytrain/firmware/runtime in a wheel (FIRMWARE_DIR).
+RUNTIME_DIR = FIRMWARE_DIR / "runtime"
 CFLAGS = [
     "-std=c99",
     "-O2",
@@ -38,7 +39,13 @@ CFLAGS = [
     "-Wextra",
     "-Werror",
 ]
-VARIANTS = {"portable": [], "dsp": ["-DTT_EMULATE_DSP"]}
+VARIANTS = {
+    "portable": ["-DTT_FMA=0"],
+    "dsp": ["-DTT_EMULATE_DSP", "-DTT_FMA=0"],
+    # the fused multiply-add contract option (tinytrain.kernels.fma; libm's correctly rounded fmaf)
+    "portable-fma": ["-DTT_FMA=1"],
+    "dsp-fma": ["-DTT_EMULATE_DSP", "-DTT_FMA=1"],
+}
 RULE_IDS = {"nearest": 0, "stochastic": 1, "shadow": 2}
 
 _F32P = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
@@ -161,7 +168,7 @@ def build(variant: str = "portable", cc: str = "gcc") -> Path:
         raise TinytrainError(f"host C compiler {cc!r} not found on PATH")
     flags = CFLAGS + VARIANTS[variant]
     h = hashlib.sha256(" ".join([cc, *flags]).encode())
-    for f in sorted(RUNTIME_DIR.glob("*.[ch]")):
+    for f in sorted([*RUNTIME_DIR.glob("*.[ch]"), *RUNTIME_DIR.glob("ops/*.[ch]")]):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     out = cache_dir() / f"libtt_{variant}_{h.hexdigest()[:16]}.so"
@@ -169,7 +176,7 @@ def build(variant: str = "portable", cc: str = "gcc") -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [cc, *flags, "-I", str(RUNTIME_DIR), *map(str, _sources()), "-o", str(tmp)]
+    cmd = [cc, *flags, "-I", str(RUNTIME_DIR), *map(str, _sources()), "-lm", "-o", str(tmp)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise TinytrainError(f"native build failed ({' '.join(cmd)}):\n{res.stderr}")
@@ -756,7 +763,9 @@ class NativeKernels:
             RULE_IDS[rule],
             C.addressof(cell) if rng is not None else None,
         )
-        scratch = np.empty(ho * wo + in_h * in_w, np.float32)
+        from tinytrain.kernels.memory_ops import ir_block_bwd_f32_scratch_bytes
+
+        scratch = np.empty(ir_block_bwd_f32_scratch_bytes((ho, wo), in_h, in_w) // 4, np.float32)
         self.lib.tt_ir_block_bwd_f32(C.addressof(args), scratch)
         if rng is not None:
             rng.state = int(cell.value)

@@ -64,6 +64,7 @@ void qemu_plugin_register_vcpu_mem_cb(struct qemu_plugin_insn *insn, qemu_plugin
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
 struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
 uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
+size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *insn);
 char *qemu_plugin_insn_disas(const struct qemu_plugin_insn *insn);
 void qemu_plugin_outs(const char *string);
 
@@ -73,10 +74,42 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 enum { C_ALU, C_LOAD, C_STORE, C_MUL, C_SIMD, C_DIV, C_BRANCH, C_FP, C_FP_MAC, C_FP_DIV, C_SYS, C_N };
 static const char *const class_names[C_N] = {"alu", "load", "store",  "mul",    "simd", "div",
                                              "branch", "fp", "fp_mac", "fp_div", "sys"};
-/* Extra counters per instruction: registers moved beyond the first by LDM/STM/PUSH/POP/VLDM/...
- * (in words), and loads into the PC (POP {..., pc}, LDR pc): they refill the pipeline like a branch. */
-enum { X_LOAD_REGS, X_STORE_REGS, X_PC_LOADS, X_N };
-static const char *const extra_names[X_N] = {"load_extra_words", "store_extra_words", "pc_loads"};
+/* Extra counters per instruction (keep in step with emulation/cycles.py EXTRAS):
+ *   load_extra_words, store_extra_words  registers moved beyond the first by LDM/STM/PUSH/POP/VLDM/LDRD/...
+ *   pc_loads        loads into the PC (POP {..., pc}, LDR pc): they refill the pipeline like a branch
+ *   it              IT instructions (QEMU counts them as instructions; class alu)
+ *   cond_branches   executions of conditional control transfers (B<cond>, CBZ/CBNZ, a branch or PC load
+ *                   inside an IT block); every other branch / PC load is always taken
+ *   cond_not_taken  ... of them not taken: the next translated block executed starts at the fall-through
+ *                   address (dynamic, see `fall_cb`)
+ *   cond_unknown    ... of them whose outcome could not be observed (their fall-through block was
+ *                   translated before the branch was seen); the model treats them as taken/not by bounds
+ *   cond_minority   sum over branch sites of min(taken, not taken): the mispredictions of the best static
+ *                   per-site predictor (per counting interval: the run, or between two phase markers)
+ *   m4_ls_pipelined Cortex-M4: a single LDR right after a single LDR whose destination is not in its
+ *                   address (TRM 3.3.2: one cycle removed)
+ *   m4_agu_stalls   Cortex-M4: a load/store whose address register the previous data-processing
+ *                   instruction wrote (TRM 3.3.2: one extra cycle, no forwarding path)
+ *   m7_issue_cycles Cortex-M7: issue cycles of the straight-line code from a static in-order dual-issue
+ *                   schedule of each translated block (see `m7_schedule`); branches' penalties excluded
+ *   block_entries   executions of a translated block's first instruction (branch targets, fall-throughs)
+ *   wide_unaligned_entries  ... of them whose first instruction is 32-bit at an address = 2 mod 4 (the
+ *                   Cortex-M4 refill P depends on "the alignment and width of the target instruction")
+ *   indirect_branches  BX/BLX to a register (the target is not in the instruction)
+ *   table_branches  TBB/TBH
+ *   it_folded       IT instructions right after a 16-bit instruction (Cortex-M4: "can be folded onto a
+ *                   preceding 16-bit Thumb instruction, enabling execution in zero cycles")
+ *   m4_slow_stores  Cortex-M4: stores whose first word costs 2 cycles, not 1: a single STR with a register
+ *                   offset that does not follow a pipelining LDR (3.3.2: only STR Rx,[Ry,#imm] "is always
+ *                   one cycle"), STM/PUSH/STRD/VSTM/VPUSH (Table 3-1: 1+N) */
+enum {
+  X_LOAD_REGS, X_STORE_REGS, X_PC_LOADS, X_IT, X_COND, X_COND_NT, X_COND_UNK, X_COND_MIN, X_M4_PIPE, X_M4_AGU,
+  X_M7_ISSUE, X_ENTRIES, X_UNALIGNED, X_INDIRECT, X_TBB, X_IT_FOLD, X_M4_STR_REG, X_N
+};
+static const char *const extra_names[X_N] = {
+    "load_extra_words", "store_extra_words", "pc_loads", "it", "cond_branches", "cond_not_taken",
+    "cond_unknown", "cond_minority", "m4_ls_pipelined", "m4_agu_stalls", "m7_issue_cycles", "block_entries",
+    "wide_unaligned_entries", "indirect_branches", "table_branches", "it_folded", "m4_slow_stores"};
 
 typedef struct {
   uint32_t start, end;
@@ -90,10 +123,14 @@ typedef struct {
   uint8_t cls;
   uint8_t words;   /* extra words for multi-register transfers */
   uint8_t pc_load;
-  uint8_t flags;   /* F_MEM, F_NOPHASE */
+  uint16_t flags;  /* F_MEM, F_NOPHASE, F_IT, ... (below) */
+  uint8_t m7;      /* issue cycles this instruction adds in the static M7 schedule (0 = dual-issued) */
   uint32_t sym;    /* index into syms, or n_syms for "?" */
 } insn_t;
-enum { F_MEM = 1, F_NOPHASE = 2 };
+enum {
+  F_MEM = 1, F_NOPHASE = 2, F_IT = 4, F_COND = 8, F_UNK = 16, F_M4_PIPE = 32, F_M4_AGU = 64, F_ENTRY = 128,
+  F_UNALIGNED = 256, F_INDIRECT = 512, F_TBB = 1024, F_IT_FOLD = 2048, F_M4_STR_REG = 4096
+};
 
 /* A run of instructions of one block that ends after a memory access (or at the block's end). */
 typedef struct {
@@ -112,6 +149,70 @@ typedef struct tb_rec {
 static tb_rec *recs;
 static char *out_path;
 static FILE *dump;
+
+
+/* ---- conditional branches: taken or not ----
+ * The plugin cannot read the flags (API v1), so it watches where control goes: a conditional branch ends its
+ * translated block; when not taken, the next block executed starts at the fall-through address. Each
+ * conditional branch has a callback that records it as pending, with the number of blocks completed so far
+ * (`tb_done`, an inline counter on every block's last instruction); every block starting at a fall-through
+ * address has a callback that counts a not-taken outcome when the pending branch falls through to it and no
+ * block completed in between. A fall-through block translated before its branch was seen has no callback:
+ * that branch's outcomes are counted as unknown. */
+typedef struct brec {
+  struct brec *next;
+  uint64_t fall;
+  uint64_t nt, nt_seen, execs, execs_seen;
+  uint32_t sym;
+} brec_t;
+static brec_t *brecs;
+static brec_t *pending;
+static uint64_t pending_stamp;
+static uint64_t tb_done;
+
+typedef struct {
+  uint64_t *keys;
+  size_t cap, n;
+} aset_t;
+static aset_t fall_set, cb_starts, tb_starts;
+
+static bool aset_has(const aset_t *s, uint64_t k) {
+  if (!s->cap) return false;
+  for (size_t i = (size_t)(k * 0x9E3779B97F4A7C15ull) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+    if (s->keys[i] == k + 1) return true;
+    if (!s->keys[i]) return false;
+  }
+}
+
+static void aset_add(aset_t *s, uint64_t k) {
+  if (aset_has(s, k)) return;
+  if (2 * (s->n + 1) > s->cap) {
+    aset_t t = {calloc(s->cap ? 2 * s->cap : 1024, sizeof(uint64_t)), s->cap ? 2 * s->cap : 1024, 0};
+    for (size_t i = 0; i < s->cap; i++)
+      if (s->keys[i]) aset_add(&t, s->keys[i] - 1);
+    free(s->keys);
+    *s = t;
+  }
+  size_t i = (size_t)(k * 0x9E3779B97F4A7C15ull) & (s->cap - 1);
+  while (s->keys[i]) i = (i + 1) & (s->cap - 1);
+  s->keys[i] = k + 1;
+  s->n++;
+}
+
+static void branch_cb(unsigned int vcpu, void *userdata) {
+  (void)vcpu;
+  pending = userdata;
+  pending->execs++;
+  pending_stamp = tb_done;
+}
+
+static void fall_cb(unsigned int vcpu, void *userdata) {
+  (void)vcpu;
+  uint64_t addr = (uint64_t)(uintptr_t)userdata;
+  if (pending && pending->fall == addr && tb_done == pending_stamp + 1) pending->nt++;
+  pending = NULL;
+}
+
 
 /* ---- phases ---- */
 typedef struct {
@@ -267,16 +368,353 @@ static insn_t classify(const char *disas) {
   return r;
 }
 
+/* ---- operand decoding (for the pipeline rules below) ----
+ * Registers as bits: r0-r15 = bits 0-15 (sb sl fp ip sp lr pc = r9-r15), s0-s31 = bits 16-47 (d<n> = s2n, s2n+1). */
+static uint64_t reg_bits(const char *t, size_t len) {
+  while (len && (*t == ' ' || *t == '{' || *t == '[' || *t == '-')) t++, len--;
+  while (len && (t[len - 1] == ' ' || t[len - 1] == '!' || t[len - 1] == ']' || t[len - 1] == '}')) len--;
+  if (!len) return 0;
+  static const char *const names[] = {"sb", "sl", "fp", "ip", "sp", "lr", "pc"};
+  for (int k = 0; k < 7; k++)
+    if (len == 2 && strncmp(t, names[k], 2) == 0) return 1ull << (9 + k);
+  if (len < 2 || len > 3 || !isdigit((unsigned char)t[1]) || (len == 3 && !isdigit((unsigned char)t[2]))) return 0;
+  int n = atoi(t + 1);
+  if (t[0] == 'r' && n < 16) return 1ull << n;
+  if (t[0] == 's' && n < 32) return 1ull << (16 + n);
+  if (t[0] == 'd' && n < 16) return 3ull << (16 + 2 * n);
+  return 0;
+}
+
+/* Registers of a register list "{r4, r5-r7, lr}" / "{d8-d9}". */
+static uint64_t list_bits(const char *p, const char *end) {
+  uint64_t m = 0;
+  while (p < end) {
+    while (p < end && (*p == ' ' || *p == ',' || *p == '{')) p++;
+    const char *tok = p;
+    while (p < end && *p != ',' && *p != '}') p++;
+    const char *dash = memchr(tok, '-', (size_t)(p - tok));
+    if (dash) {
+      uint64_t a = reg_bits(tok, (size_t)(dash - tok)), b = reg_bits(dash + 1, (size_t)(p - dash - 1));
+      if (a && b && b >= a) m |= (b << 1) - a; /* every bit from a's to b's */
+    } else {
+      m |= reg_bits(tok, (size_t)(p - tok));
+    }
+    if (p < end && *p == '}') break;
+  }
+  return m;
+}
+
+typedef struct {
+  uint64_t dst, src, addr, shifted, acc; /* acc: accumulator sources read late (MLA/VFMA) */
+  bool wb;                                /* base-register writeback */
+} ops_t;
+
+/* Operands of an instruction: `first_dst` = the first operand is written (not for stores, compares,
+ * branches); `n_dst` = how many leading register operands are written (2 for UMULL/LDRD). */
+static ops_t decode_ops(const char *ops, bool first_dst, int n_dst, bool acc_first) {
+  ops_t o = {0};
+  uint64_t last = 0; /* the previous register operand */
+  int idx = 0;
+  const char *p = ops;
+  while (*p) {
+    while (*p == ' ' || *p == ',') p++;
+    if (!*p) break;
+    const char *tok = p;
+    if (*p == '[') {
+      const char *e = strchr(p, ']');
+      if (!e) e = p + strlen(p);
+      o.addr |= list_bits(p + 1, e);
+      p = e + (*e ? 1 : 0);
+      if (*p == '!') o.wb = true, p++;
+      idx++;
+      continue;
+    }
+    if (*p == '{') {
+      const char *e = strchr(p, '}');
+      if (!e) e = p + strlen(p);
+      uint64_t m = list_bits(p + 1, e);
+      if (first_dst) o.dst |= m;
+      else o.src |= m;
+      p = e + (*e ? 1 : 0);
+      idx++;
+      continue;
+    }
+    while (*p && *p != ',') p++;
+    size_t len = (size_t)(p - tok);
+    if (len >= 3 && (strncmp(tok, "lsl", 3) == 0 || strncmp(tok, "lsr", 3) == 0 || strncmp(tok, "asr", 3) == 0 ||
+                     strncmp(tok, "ror", 3) == 0 || strncmp(tok, "rrx", 3) == 0)) {
+      /* "r2, lsl #3" / "r2, lsl r3": the shifted operand is the previous register */
+      const char *sp = memchr(tok, ' ', len);
+      uint64_t amount = sp ? reg_bits(sp + 1, len - (size_t)(sp + 1 - tok)) : 0;
+      o.src |= amount;
+      o.shifted |= (last ? last : 1) | amount;
+      idx++;
+      continue;
+    }
+    uint64_t m = reg_bits(tok, len);
+    last = m;
+    if (m) {
+      if (first_dst && idx < n_dst) {
+        o.dst |= m;
+        if (acc_first) o.acc |= m;
+      } else {
+        o.src |= m;
+      }
+    } else if (idx == 0 && first_dst && n_dst > 0) {
+      n_dst++; /* a non-register first operand (e.g. "#imm"): nothing written yet */
+    }
+    idx++;
+  }
+  if (o.wb) o.dst |= o.addr & 0xffff;
+  o.src |= o.addr | o.acc;
+  return o;
+}
+
+/* What the pipeline rules need to know of an instruction. */
+enum { K_ALU, K_LOAD, K_LOAD_BH, K_STORE, K_MULTI, K_MUL, K_DIV, K_BRANCH, K_FP, K_FPMAC, K_FPDIV, K_SIMD, K_SYS, K_IT };
+typedef struct {
+  uint8_t kind;
+  bool single_ls;   /* LDR/STR single word/half/byte (not LDRD/LDM/PC-relative to the PC) */
+  bool single_load; /* ... and a load */
+  bool dp;          /* data processing (writes a register the address unit would wait for) */
+  bool slot0;       /* Cortex-M7: issues only as the older instruction of a pair (DSP, bitfield, CLZ) */
+  bool shift;       /* uses the M7 shifter (shifted operand, shift, bitfield, REV/RBIT, extend-and-add) */
+  bool early;       /* Cortex-M7: every source read at ISS (UBFX/SBFX/REV/RBIT/SXTA/UXTA: M7Read_ISS) */
+  ops_t o;
+} dec_t;
+
+static bool starts(const char *m, const char *pre) { return strncmp(m, pre, strlen(pre)) == 0; }
+
+static dec_t decode(const insn_t *in, const char *disas) {
+  dec_t d = {0};
+  char m[32];
+  size_t i = 0;
+  while (disas[i] && !isspace((unsigned char)disas[i]) && i < sizeof m - 1) {
+    m[i] = (char)tolower((unsigned char)disas[i]);
+    i++;
+  }
+  m[i] = '\0';
+  char *dot = strchr(m, '.');
+  if (dot && (strcmp(dot, ".w") == 0 || strcmp(dot, ".n") == 0)) *dot = '\0';
+  const char *ops = disas + i;
+  bool cmp = starts(m, "cmp") || starts(m, "cmn") || starts(m, "tst") || starts(m, "teq") || starts(m, "vcmp");
+  switch (in->cls) {
+  case C_LOAD: {
+    bool multi = in->words > 0 || starts(m, "ldm") || starts(m, "pop") || starts(m, "vldm") || starts(m, "vpop");
+    bool ldrd = starts(m, "ldrd");
+    d.kind = multi ? K_MULTI : (starts(m, "ldrb") || starts(m, "ldrh") || starts(m, "ldrsb") || starts(m, "ldrsh"))
+                                   ? K_LOAD_BH
+                                   : K_LOAD;
+    d.o = decode_ops(ops, true, ldrd ? 2 : 1, false);
+    if (starts(m, "pop") || starts(m, "vpop")) d.o.dst |= 0, d.o.src |= 1ull << 13, d.o.dst |= 1ull << 13;
+    d.single_ls = d.single_load = !multi && !in->pc_load && !starts(m, "pld");
+    if (starts(m, "vldr")) d.single_ls = d.single_load = false;
+    break;
+  }
+  case C_STORE: {
+    bool multi = in->words > 0 || starts(m, "stm") || starts(m, "push") || starts(m, "vstm") || starts(m, "vpush");
+    d.kind = multi ? K_MULTI : K_STORE;
+    d.o = decode_ops(ops, false, 0, false);
+    if (starts(m, "push") || starts(m, "vpush")) d.o.src |= 1ull << 13, d.o.dst |= 1ull << 13;
+    d.single_ls = !multi && !starts(m, "vstr");
+    break;
+  }
+  case C_BRANCH:
+    d.kind = (starts(m, "tbb") || starts(m, "tbh")) ? K_MULTI : K_BRANCH;
+    d.o = decode_ops(ops, false, 0, false);
+    break;
+  case C_MUL: {
+    bool longm = starts(m, "umull") || starts(m, "smull") || starts(m, "umlal") || starts(m, "smlal") ||
+                 starts(m, "umaal");
+    bool acc = starts(m, "umlal") || starts(m, "smlal") || starts(m, "umaal");
+    d.kind = K_MUL;
+    d.o = decode_ops(ops, true, longm ? 2 : 1, acc);
+    d.dp = true;
+    break;
+  }
+  case C_DIV:
+    d.kind = K_DIV;
+    d.o = decode_ops(ops, true, 1, false);
+    d.dp = true;
+    break;
+  case C_SIMD:
+    if (starts(m, "sml") || starts(m, "smu")) { /* dual 16-bit MACs go down the MAC pipe */
+      d.kind = K_MUL;
+      d.o = decode_ops(ops, true, starts(m, "smlald") || starts(m, "smlsld") ? 2 : 1,
+                       starts(m, "smlald") || starts(m, "smlsld"));
+      d.dp = true;
+      break;
+    }
+    d.kind = K_SIMD;
+    d.o = decode_ops(ops, true, starts(m, "smlald") || starts(m, "smlsld") ? 2 : 1,
+                     starts(m, "smlald") || starts(m, "smlsld"));
+    d.dp = d.slot0 = true;
+    break;
+  case C_FP:
+    d.kind = K_FP;
+    d.o = decode_ops(ops, !cmp && !starts(m, "vmsr"), 1, false);
+    d.dp = true;
+    break;
+  case C_FP_MAC:
+    d.kind = K_FPMAC;
+    d.o = decode_ops(ops, true, 1, true);
+    d.dp = true;
+    break;
+  case C_FP_DIV:
+    d.kind = K_FPDIV;
+    d.o = decode_ops(ops, true, 1, false);
+    d.dp = true;
+    break;
+  case C_SYS:
+    d.kind = K_SYS;
+    break;
+  default:
+    if (starts(m, "it")) {
+      d.kind = K_IT;
+      break;
+    }
+    d.kind = K_ALU;
+    d.o = decode_ops(ops, !cmp, 1, false);
+    d.dp = true;
+    /* LLVM ARMScheduleM7.td: shifted operands, shifts, BFI/BFC use the shifter (WriteALUsi); UBFX/SBFX/REV/
+     * RBIT/SXTA/UXTA too and read every source at ISS (M7WriteShSIMD*, M7Read_ISS); UXT/SXT go down the SIMD
+     * unit without the shifter (M7WriteSIMD1); DSP, bitfield, extend, CLZ only as the older of a pair. */
+    d.early = starts(m, "ubfx") || starts(m, "sbfx") || starts(m, "rev") || starts(m, "rbit") || starts(m, "sxta") ||
+              starts(m, "uxta");
+    d.shift = d.early || d.o.shifted != 0 || starts(m, "lsl") || starts(m, "lsr") || starts(m, "asr") ||
+              starts(m, "ror") || starts(m, "rrx") || starts(m, "bfi") || starts(m, "bfc");
+    d.slot0 = starts(m, "clz") || starts(m, "bfi") || starts(m, "bfc") || starts(m, "uxt") || starts(m, "sxt") ||
+              starts(m, "rev") || starts(m, "rbit") || starts(m, "ubfx") || starts(m, "sbfx");
+    break;
+  }
+  if (in->pc_load) d.kind = K_MULTI;
+  return d;
+}
+
+/* Cortex-M4 rules between neighbours (Cortex-M4 TRM r0p1, DDI 0439B, 3.3.2 "Load/store timings"). */
+static void m4_rules(insn_t *in, const dec_t *d, const insn_t *pin, const dec_t *pd) {
+  bool ldr_pipe = pin && pd->single_load && !(pd->o.dst & d->o.addr);
+  /* STR with a register offset: 2 cycles unless it pipelines after an LDR (3.3.2 "LDR R0,[R1,R2];
+   * STR R1,[R3,R2] - normally three cycles total") */
+  if (d->kind == K_STORE && d->single_ls && __builtin_popcountll(d->o.addr & 0xffff) >= 2 && !ldr_pipe)
+    in->flags |= F_M4_STR_REG;
+  if (d->kind == K_MULTI && in->cls == C_STORE) in->flags |= F_M4_STR_REG; /* 1+N */
+  if (!pin) return;
+  /* A load after a load: one cycle removed. (A store after a load pipelines too, but a single store costs
+   * one cycle already: its data phase overlaps the next instruction; the model charges it 1.) */
+  if (d->single_load && pd->single_load && !(pd->o.dst & d->o.addr)) in->flags |= F_M4_PIPE;
+  if ((in->cls == C_LOAD || in->cls == C_STORE) && pd->dp && pd->kind != K_IT && (pd->o.dst & d->o.addr))
+    in->flags |= F_M4_AGU;
+}
+
+/* Cortex-M7: a static in-order dual-issue schedule of one translated block (all registers ready at its start).
+ * Rules and latencies from LLVM's Cortex-M7 scheduling model (llvm/lib/Target/ARM/ARMScheduleM7.td, written by
+ * Arm): issue width 2; per cycle at most 2 ALU, 2 loads, 1 store, 1 MAC, 1 branch, 1 FP, 1 shifter op; DSP /
+ * bitfield / extend / CLZ only as the older of a pair; LDM/STM/PUSH/POP/LDRD/STRD/TBB/system instructions and
+ * divides single-issue. Result latencies (cycles until an EX2 reader): ALU 1, word load 1, byte/half load 2,
+ * MUL/MAC 2, DIV 7 (blocking), FP add/mul/convert/move 3, FP MAC 6 (accumulator read 3 late), FP div/sqrt 16.
+ * Address and shifted operands are read one cycle early (ISS), store data and MAC accumulators one late. */
+#define NREG 48
+static void m7_schedule(insn_t *ins, const dec_t *ds, size_t n) {
+  int ready[NREG] = {0};
+  int cyc = 0, used = 2, alu = 0, ld = 0, st = 0, mac = 0, br = 0, fp = 0, sh = 0;
+  bool prev_single = false;
+  for (size_t i = 0; i < n; i++) {
+    const dec_t *d = &ds[i];
+    bool single = d->kind == K_MULTI || d->kind == K_SYS || d->kind == K_DIV;
+    int t_dep = 0;
+    for (int r = 0; r < NREG; r++) {
+      uint64_t bit = 1ull << r;
+      if (!(d->o.src & bit)) continue;
+      int need = ready[r];
+      if (d->o.addr & bit) need += 1;                                         /* read at ISS */
+      else if (d->early || (d->o.shifted & bit)) need += 1;                   /* shifter input early */
+      else if (d->kind == K_STORE) need -= 1;                                 /* store data late */
+      else if (d->o.acc & bit) need -= d->kind == K_FPMAC ? 3 : 1;            /* accumulator late */
+      if (need > t_dep) t_dep = need;
+    }
+    bool fits = used < 2 && !single && !prev_single && !d->slot0;
+    switch (d->kind) {
+    case K_ALU: fits = fits && alu < 2 && (!d->shift || sh < 1); break;
+    case K_SIMD: fits = fits && alu < 2; break;
+    case K_LOAD: case K_LOAD_BH: fits = fits && ld < 2; break;
+    case K_STORE: fits = fits && st < 1; break;
+    case K_MUL: fits = fits && mac < 1; break;
+    case K_BRANCH: fits = fits && br < 1; break;
+    case K_FP: case K_FPMAC: case K_FPDIV: fits = fits && fp < 1; break;
+    default: break;
+    }
+    int t = fits ? cyc : cyc + 1;
+    if (t_dep > t) t = t_dep;
+    if (t > cyc) used = alu = ld = st = mac = br = fp = sh = 0;
+    int delta = t - cyc;
+    if (d->kind == K_DIV) delta += 6; /* blocks the pipeline for its 7-cycle latency */
+    if (ins[i].flags & F_TBB) delta += 1; /* "TBB/TBH - single-issue only; takes two cycles to issue" */
+    ins[i].m7 = (uint8_t)(delta > 255 ? 255 : delta);
+    cyc = t + (d->kind == K_DIV ? 6 : 0) + (ins[i].flags & F_TBB ? 1 : 0);
+    used += single ? 2 : 1;
+    prev_single = single;
+    switch (d->kind) {
+    case K_ALU: alu++; sh += d->shift; break;
+    case K_SIMD: alu++; break;
+    case K_LOAD: case K_LOAD_BH: ld++; break;
+    case K_STORE: st++; break;
+    case K_MUL: mac++; break;
+    case K_BRANCH: br++; break;
+    case K_FP: case K_FPMAC: case K_FPDIV: fp++; break;
+    default: break;
+    }
+    int lat = 1;
+    switch (d->kind) {
+    case K_LOAD_BH: case K_MUL: lat = 2; break;
+    case K_DIV: lat = 1; break;
+    case K_FP: lat = 3; break;
+    case K_FPMAC: lat = 6; break;
+    case K_FPDIV: lat = 16; break;
+    default: break;
+    }
+    for (int r = 0; r < NREG; r++)
+      if (d->o.dst & (1ull << r)) ready[r] = t + lat;
+  }
+}
+
 static void add_insn(counts_t *c, const insn_t *in, uint64_t e) {
   c->cls[in->cls] += e;
   c->total += e;
   if (in->words) c->extra[in->cls == C_LOAD ? X_LOAD_REGS : X_STORE_REGS] += e * in->words;
   if (in->pc_load) c->extra[X_PC_LOADS] += e;
+  if (in->flags & F_IT) c->extra[X_IT] += e;
+  if (in->flags & F_COND) c->extra[X_COND] += e;
+  if (in->flags & F_UNK) c->extra[X_COND_UNK] += e;
+  if (in->flags & F_M4_PIPE) c->extra[X_M4_PIPE] += e;
+  if (in->flags & F_M4_AGU) c->extra[X_M4_AGU] += e;
+  if (in->flags & F_ENTRY) c->extra[X_ENTRIES] += e;
+  if (in->flags & F_UNALIGNED) c->extra[X_UNALIGNED] += e;
+  if (in->flags & F_INDIRECT) c->extra[X_INDIRECT] += e;
+  if (in->flags & F_TBB) c->extra[X_TBB] += e;
+  if (in->flags & F_IT_FOLD) c->extra[X_IT_FOLD] += e;
+  if (in->flags & F_M4_STR_REG) c->extra[X_M4_STR_REG] += e;
+  c->extra[X_M7_ISSUE] += e * in->m7;
 }
 
 /* Move everything executed since the last flush into the buckets of the open phases. Exact: every segment
  * that has started has also finished (the callers run at the end of a segment or before its start). */
 static void flush(void) {
+  for (brec_t *b = brecs; b; b = b->next) {
+    uint64_t d = b->nt - b->nt_seen, e = b->execs - b->execs_seen;
+    if (!e) continue;
+    b->nt_seen = b->nt;
+    b->execs_seen = b->execs;
+    uint64_t mn = d < e - d ? d : e - d;
+    int open = depth < MAX_DEPTH ? depth : MAX_DEPTH;
+    for (int k = 0; k < open; k++) {
+      bucket_t *bk = &buckets[stack[k]];
+      bk->per[b->sym].extra[X_COND_NT] += d;
+      bk->all.extra[X_COND_NT] += d;
+      bk->per[b->sym].extra[X_COND_MIN] += mn;
+      bk->all.extra[X_COND_MIN] += mn;
+    }
+  }
   for (tb_rec *r = recs; r; r = r->next) {
     for (uint32_t k = 0; k < r->n_segs; k++) {
       seg_t *g = &r->segs[k];
@@ -351,7 +789,11 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   tb_rec *rec = calloc(1, sizeof *rec + n * sizeof(insn_t));
   rec->n = (uint32_t)n;
   rec->segs = calloc(n ? n : 1, sizeof(seg_t));
-  bool new_seg = true;
+  dec_t *ds = calloc(n ? n : 1, sizeof(dec_t));
+  int it_left = 0; /* instructions left in the current IT block */
+  size_t prev_size = 0;
+  bool cond_end = false;
+  uint64_t fall = 0;
   for (size_t i = 0; i < n; i++) {
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
     char *d = qemu_plugin_insn_disas(insn);
@@ -362,17 +804,85 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     in->sym = find_sym(addr);
     if (is_mem_insn(in, text)) in->flags |= F_MEM;
     if (addr == addr_begin || addr == addr_begin_ret || addr == addr_end) in->flags |= F_NOPHASE;
+    ds[i] = decode(in, text);
+    size_t size = qemu_plugin_insn_size(insn);
+    if (i == 0) in->flags |= F_ENTRY | (size == 4 && (addr & 2) ? F_UNALIGNED : 0);
+    if (ds[i].kind == K_IT && i > 0 && prev_size == 2) in->flags |= F_IT_FOLD;
+    prev_size = size;
+    if (in->cls == C_BRANCH && (strncmp(text, "bx", 2) == 0 || strncmp(text, "blx", 3) == 0)) {
+      const char *op = text + strcspn(text, " ");
+      while (*op == ' ') op++;
+      if (reg_bits(op, strlen(op))) in->flags |= F_INDIRECT; /* not "blx <label>" */
+    }
+    if (strncmp(text, "tbb", 3) == 0 || strncmp(text, "tbh", 3) == 0) in->flags |= F_TBB;
+    bool in_it = it_left > 0;
+    if (it_left) it_left--;
+    if (ds[i].kind == K_IT) {
+      in->flags |= F_IT;
+      const char *mask = text + 2; /* "it", "ite", "ittt" ...: 1 + the T/E letters */
+      int k = 1;
+      while (*mask == 't' || *mask == 'e') k++, mask++;
+      it_left = k;
+    }
+    bool transfer = in->cls == C_BRANCH || in->pc_load;
+    if (transfer) {
+      char m[16];
+      size_t j = 0;
+      while (text[j] && !isspace((unsigned char)text[j]) && j < sizeof m - 1) m[j] = text[j], j++;
+      m[j] = '\0';
+      char *dot = strchr(m, '.');
+      if (dot) *dot = '\0';
+      bool cond = in_it || strncmp(m, "cbz", 3) == 0 || strncmp(m, "cbnz", 4) == 0 ||
+                  (m[0] == 'b' && strlen(m) == 3 && is_cond(m + 1) && strcmp(m + 1, "al") != 0);
+      if (cond && i == n - 1) {
+        in->flags |= F_COND;
+        cond_end = true;
+        fall = addr + qemu_plugin_insn_size(insn);
+      }
+    }
+    m4_rules(in, &ds[i], i > 0 ? &rec->insns[i - 1] : NULL, i > 0 ? &ds[i - 1] : NULL);
     if (dump)
       fprintf(dump, "%08llx %s %u %u %s\n", (unsigned long long)addr, class_names[in->cls], in->words,
               in->pc_load, text);
     free(d);
+  }
+  m7_schedule(rec->insns, ds, n);
+  free(ds);
+
+  uint64_t start = n ? qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, 0)) : 0;
+  if (n && aset_has(&fall_set, start)) {
+    qemu_plugin_register_vcpu_insn_exec_cb(qemu_plugin_tb_get_insn(tb, 0), fall_cb, QEMU_PLUGIN_CB_NO_REGS,
+                                           (void *)(uintptr_t)start);
+    aset_add(&cb_starts, start);
+  }
+  if (n) aset_add(&tb_starts, start);
+
+  bool new_seg = true;
+  for (size_t i = 0; i < n; i++) {
+    struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+    uint64_t addr = qemu_plugin_insn_vaddr(insn);
+    insn_t *in = &rec->insns[i];
     if (addr == addr_main) qemu_plugin_register_vcpu_insn_exec_cb(insn, entry, QEMU_PLUGIN_CB_NO_REGS, &main_entry);
     if (addr == addr_exit) qemu_plugin_register_vcpu_insn_exec_cb(insn, entry, QEMU_PLUGIN_CB_NO_REGS, &exit_entry);
+    if (i == n - 1 && cond_end) {
+      if (aset_has(&tb_starts, fall) && !aset_has(&cb_starts, fall)) {
+        in->flags |= F_UNK; /* its fall-through block exists without the callback */
+      } else {
+        brec_t *b = calloc(1, sizeof *b);
+        b->fall = fall;
+        b->sym = in->sym;
+        b->next = brecs;
+        brecs = b;
+        aset_add(&fall_set, fall);
+        qemu_plugin_register_vcpu_insn_exec_cb(insn, branch_cb, QEMU_PLUGIN_CB_NO_REGS, b);
+      }
+    }
     if (new_seg) {
       seg_t *g = &rec->segs[rec->n_segs++];
       g->first = (uint32_t)i;
       qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &g->execs, 1);
     }
+    if (i == n - 1) qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &tb_done, 1);
     rec->segs[rec->n_segs - 1].len++;
     new_seg = (in->flags & F_MEM) != 0;
     if (addr == addr_begin || addr == addr_end)
@@ -425,6 +935,13 @@ static void at_exit(qemu_plugin_id_t id, void *userdata) {
         add_insn(&all, &r->insns[i], g->execs);
       }
     }
+  }
+  for (brec_t *b = brecs; b; b = b->next) {
+    uint64_t mn = b->nt < b->execs - b->nt ? b->nt : b->execs - b->nt;
+    per[b->sym].extra[X_COND_NT] += b->nt;
+    all.extra[X_COND_NT] += b->nt;
+    per[b->sym].extra[X_COND_MIN] += mn;
+    all.extra[X_COND_MIN] += mn;
   }
   FILE *f = out_path ? fopen(out_path, "w") : NULL;
   if (!f) {

@@ -14,7 +14,7 @@ from typing import Any
 from robot.api import logger
 from robot.api.deco import keyword
 
-from tinytrain import RESULTS_DIR, TinytrainError
+from tinytrain import TinytrainError, output_dir
 
 from .. import selftest
 from ..build import build_firmware
@@ -25,7 +25,7 @@ class EmulationLibrary:
     ROBOT_LIBRARY_SCOPE = "SUITE"
 
     def __init__(self, runs_dir: str | None = None) -> None:
-        self.runs_dir = Path(runs_dir) if runs_dir else RESULTS_DIR / "robot" / "runs"
+        self.runs_dir = Path(runs_dir) if runs_dir else output_dir("results", "robot", "runs")
         self.last: RunRecord | None = None
         self._n = 0
 

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "tt_dsp.h"
+#include "tt_math.h"
 
 #ifdef TT_USE_DSP
 #define TT_DW_BUF_HALFWORDS 1024
@@ -174,5 +175,144 @@ static inline __attribute__((always_inline)) void tt_dw_pack_taps(const int8_t *
     }
 }
 #endif
+
+/* ---- float: the depthwise input gradient of one channel over a zero-padded plane (stride 1 or 2) ----
+ * Shared by tt_dwconv2d_bwd_input_f32 (tt_backward.c) and the fused block backward (tt_memory_ops.c). The plane P
+ * holds t = g * s at [oh + pt][ow + pl], zeros around it, so every input element is a sum over all its taps
+ * (ta asc, tb asc; stride 2: the taps of its parity) without bounds checks:
+ *   dx[ih][iw] = sum of P[(ih + pad - ta) / S + pt][(iw + pad - tb) / S + pl] * w[ta][tb], from +0.0f.
+ * A tap outside the map reads a zero: its term t * w is +-0, and acc + (+-0) is acc for acc != 0 and +0 for
+ * acc = +0 (a sum from +0.0f is never -0); fused too (fma(+-0, w, acc) = acc + (+-0) exactly). So the bits are
+ * those of skipping the tap, as the contract does. Square kernels 3, 5, 7 (taps unrolled, weights in registers).
+ * An optional bit mask (the fused block's pw1 mask: element p of channel ch is bit p * e + ch) is applied as each
+ * element is stored. Stack: the plane (at most TT_DWF_PLANE floats, 1.6 KB) and 49 taps. */
+#define TT_DWF_PLANE 400
+
+static inline int tt_dwf_keep(const uint8_t *bits, size_t j) {
+    return !bits || ((bits[j >> 3] >> (j & 7)) & 1u);
+}
+
+static inline __attribute__((always_inline)) void tt_dwf_s1(const float *P, int pw, int h, int w, const float *wk,
+                                                           int K, float *out, size_t os, const uint8_t *bits,
+                                                           size_t j0, int e) {
+    float wr[49];
+#pragma GCC unroll 49
+    for (int t = 0; t < K * K; t++) wr[t] = wk[t];
+    size_t j = j0;
+    for (int ih = 0; ih < h; ih++) {
+        const float *rw[7]; /* plane row of tap row ta, at the column of iw = 0, tb = 0 (immediate offsets below) */
+#pragma GCC unroll 7
+        for (int ta = 0; ta < K; ta++) rw[ta] = P + (size_t)(ih + K - 1 - ta) * pw + K - 1;
+        float *op = out + (size_t)ih * w * os;
+        int iw = 0;
+        const int NB = K == 3 ? 4 : 2; /* elements per pass (3x3: 4, 5x5: 2): the plane values they share load once */
+        if (K <= 5)
+            for (; iw + NB - 1 < w; iw += NB, j += NB * (size_t)e, op += NB * os) {
+                float a[4];
+#pragma GCC unroll 4
+                for (int u = 0; u < NB; u++) a[u] = 0.0f;
+#pragma GCC unroll 7
+                for (int ta = 0; ta < K; ta++) {
+                    const float *r = rw[ta] + iw;
+#pragma GCC unroll 7
+                    for (int tb = 0; tb < K; tb++) {
+                        const float wv = wr[ta * K + tb];
+#pragma GCC unroll 4
+                        for (int u = 0; u < NB; u++) a[u] = TT_MAC(a[u], r[u - tb], wv);
+                    }
+                }
+#pragma GCC unroll 4
+                for (int u = 0; u < NB; u++) op[u * os] = tt_dwf_keep(bits, j + (size_t)u * e) ? a[u] : 0.0f;
+            }
+        for (; iw < w; iw++, j += (size_t)e, op += os) {
+            float acc = 0.0f;
+#pragma GCC unroll 7
+            for (int ta = 0; ta < K; ta++) {
+                const float *r = rw[ta] + iw;
+#pragma GCC unroll 7
+                for (int tb = 0; tb < K; tb++) acc = TT_MAC(acc, r[-tb], wr[ta * K + tb]);
+            }
+            *op = tt_dwf_keep(bits, j) ? acc : 0.0f;
+        }
+    }
+}
+
+/* Stride 2: the elements of one parity class (ih + pad = PA, iw + pad = PB mod 2) use the taps ta = PA, PA + 2,
+ * ..., tb = PB, PB + 2, ... (ascending). */
+static inline __attribute__((always_inline)) void tt_dwf_s2(const float *P, int pw, int pt, int pl, int pad, int h,
+                                                           int w, const float *wk, int K, int PA, int PB,
+                                                           float *out, size_t os, const uint8_t *bits, int ch,
+                                                           int e) {
+    float wr[16];
+    const int na = (K - PA + 1) / 2, nb = (K - PB + 1) / 2;
+#pragma GCC unroll 4
+    for (int m = 0; m < na; m++)
+#pragma GCC unroll 4
+        for (int n = 0; n < nb; n++) wr[m * 4 + n] = wk[(PA + 2 * m) * K + PB + 2 * n];
+    for (int ih = (PA - pad) & 1; ih < h; ih += 2) {
+        const float *rw[4];
+#pragma GCC unroll 4
+        for (int m = 0; m < na; m++) rw[m] = P + (size_t)(((ih + pad - PA) >> 1) - m + pt) * pw + pl;
+        for (int iw = (PB - pad) & 1; iw < w; iw += 2) {
+            const int c = (iw + pad - PB) >> 1;
+            float acc = 0.0f;
+#pragma GCC unroll 4
+            for (int m = 0; m < na; m++) {
+                const float *r = rw[m] + c;
+#pragma GCC unroll 4
+                for (int n = 0; n < nb; n++) acc = TT_MAC(acc, r[-n], wr[m * 4 + n]);
+            }
+            const size_t p = (size_t)ih * w + iw;
+            out[p * os] = tt_dwf_keep(bits, p * (size_t)e + (size_t)ch) ? acc : 0.0f;
+        }
+    }
+}
+
+/* out[p * os] (p = ih * w + iw) = the input gradient of one channel from g[q * gs] (q = oh * wo + ow), scale s
+ * (g * s rounded once per element, as the contract's t), weights wt[t * ws] (t = ta * kw + tb). 1 when done; 0
+ * when the shape is not served (stride other than 1/2, non-square or even or > 7 kernel, pad >= k, plane larger
+ * than TT_DWF_PLANE): the caller runs its general loops. */
+static inline int tt_dwf_channel(const float *g, size_t gs, int ho, int wo, float s, const int8_t *wt, size_t ws,
+                                 int kh, int kw, int S, int pad, int h, int w, float *out, size_t os,
+                                 const uint8_t *bits, int ch, int e) {
+    if ((S != 1 && S != 2) || kh != kw || (kw != 3 && kw != 5 && kw != 7) || pad < 0 || pad > kh - 1 || ho < 1 ||
+        wo < 1)
+        return 0;
+    const int pt = (kh - 1 - pad + S - 1) / S, pl = (kw - 1 - pad + S - 1) / S; /* oh >= -pt over all taps */
+    int pb = (h - 1 + pad) / S - (ho - 1), pr = (w - 1 + pad) / S - (wo - 1);
+    if (pb < 0) pb = 0;
+    if (pr < 0) pr = 0;
+    const int rows = pt + ho + pb, pw = pl + wo + pr;
+    if (rows * pw > TT_DWF_PLANE) return 0;
+    float P[rows * pw], wk[49];
+    for (int j = 0; j < pt * pw; j++) P[j] = 0.0f; /* the border only: the fill below writes the interior */
+    for (int j = (pt + ho) * pw; j < rows * pw; j++) P[j] = 0.0f;
+    for (int oh = 0; oh < ho; oh++) {
+        float *row = P + (size_t)(oh + pt) * pw, *pr_ = row + pl;
+        const float *gp = g + (size_t)oh * wo * gs;
+        for (int c = 0; c < pl; c++) row[c] = 0.0f;
+        for (int ow = 0; ow < wo; ow++) pr_[ow] = gp[(size_t)ow * gs] * s;
+        for (int c = pl + wo; c < pw; c++) row[c] = 0.0f;
+    }
+    for (int t = 0; t < kh * kw; t++) wk[t] = (float)wt[(size_t)t * ws];
+    if (S == 1) {
+        if (kw == 3) tt_dwf_s1(P, pw, h, w, wk, 3, out, os, bits, (size_t)ch, e);
+        else if (kw == 5) tt_dwf_s1(P, pw, h, w, wk, 5, out, os, bits, (size_t)ch, e);
+        else tt_dwf_s1(P, pw, h, w, wk, 7, out, os, bits, (size_t)ch, e);
+        return 1;
+    }
+#define TT_DWF_S2(K)                                                                                            \
+    do {                                                                                                        \
+        tt_dwf_s2(P, pw, pt, pl, pad, h, w, wk, K, 0, 0, out, os, bits, ch, e);                                 \
+        tt_dwf_s2(P, pw, pt, pl, pad, h, w, wk, K, 0, 1, out, os, bits, ch, e);                                 \
+        tt_dwf_s2(P, pw, pt, pl, pad, h, w, wk, K, 1, 0, out, os, bits, ch, e);                                 \
+        tt_dwf_s2(P, pw, pt, pl, pad, h, w, wk, K, 1, 1, out, os, bits, ch, e);                                 \
+    } while (0)
+    if (kw == 3) TT_DWF_S2(3);
+    else if (kw == 5) TT_DWF_S2(5);
+    else TT_DWF_S2(7);
+#undef TT_DWF_S2
+    return 1;
+}
 
 #endif

@@ -4,7 +4,8 @@
  * every kernel works in registers, its own output buffers and bounded stack buffers sized to the layer
  * (at most 2 KB: depthwise int16 plane, 1x1 / im2col widened inputs, weight-gradient float input block;
  * docs/kernels.md). Outputs never alias inputs, except tt_apply_mask_f32 and tt_add_f32, which may run in place.
- * Build float code with -ffp-contract=off and without -ffast-math (no FMA, no reassociation). */
+ * Build float code with -ffp-contract=off and without -ffast-math (no FMA, no reassociation); the one exception is
+ * the fused multiply-add option, -DTT_FMA=1 (TT_MAC in tt_math.h; docs/numerics.md, "Fused multiply-add"). */
 #ifndef TT_KERNELS_H
 #define TT_KERNELS_H
 
@@ -59,6 +60,13 @@ void tt_dwconv2d_wgrad_update(const float *g, const int8_t *x, int h, int w, int
                               int kh, int kw, int c, int k_in, const float *q, float neg_lr, int rule,
                               uint32_t *rng, float *shadow, int stride, int pad);
 void tt_bias_grad_update(const float *g, int p, int co, int32_t *bias, const float *qb, float neg_lr);
+/* Runtime-internal (the fused block backward, channels in pairs): two 1x1 rows of one output each, weight rows wa
+ * and wb ([k_in] in SRAM) from output gradients ga and gb ([np]) over the same saved input x ([np][x_c]): both rows'
+ * sums (each the one-output tt_conv2d_wgrad_update sum), then row a's update, then row b's (ka, kb: neg_lr * q;
+ * sha, shb: shadow rows for TT_RULE_SHADOW). Stack: 2 * k_in floats. */
+void tt_wgrad_update_1x1_rows2(const float *ga, const float *gb, const int8_t *x, int np, int x_c, int32_t x_zero,
+                               int k_in, int8_t *wa, int8_t *wb, float ka, float kb, int rule, uint32_t *rng,
+                               float *sha, float *shb);
 
 /* ---- the same, split in two (operator reordering off): sums into s, then the update from s ----
  * s layouts: [co][kernel][kernel][k_in], [kernel][kernel][k_in], [co]. Bit-identical to the fused kernels. */

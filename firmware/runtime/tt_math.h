@@ -4,6 +4,21 @@
 
 #include <stdint.h>
 
+/* The fused multiply-add contract option (docs/numerics.md, "Fused multiply-add"): TT_MAC(acc, a, b) is one
+ * multiply-accumulate of a backward sum. Default (TT_FMA 0): acc + a * b, two roundings (-ffp-contract=off
+ * keeps them). -DTT_FMA=1: fmaf(a, b, acc), one rounding: a VFMA on the Cortex-M4F/M7 (with -fno-math-errno),
+ * a correctly rounded fmaf on the host (libm, or an FMA instruction with -mfma). The numpy reference must run
+ * the same contract (tinytrain.kernels.fma). */
+#ifndef TT_FMA
+#define TT_FMA 0
+#endif
+#if TT_FMA
+#include <math.h>
+#define TT_MAC(acc, a, b) fmaf((a), (b), (acc))
+#else
+#define TT_MAC(acc, a, b) ((acc) + (a) * (b))
+#endif
+
 /* Round to nearest integer, ties to even, for |v| <= 2^22: (v + 1.5*2^23) - 1.5*2^23. The compiler may
  * not fold this without -ffast-math (IEEE addition is not associative). */
 static inline float tt_rne(float v) {

@@ -128,8 +128,8 @@ void tt_conv2d_split_bwd_input_f32(const float *g, int p, int co, const int8_t *
         for (int o = 0; o < co; o++) { /* o ascending: every dx[q][i] sums its terms in the contract's order */
             const float t = gp[o] * s_w[o];
             const int8_t *wa = wt + (size_t)o * k, *wb = wt_rest + (size_t)o * kr;
-            for (int i = 0; i < k; i++) dp[i] = dp[i] + t * (float)wa[i];
-            for (int i = 0; i < kr; i++) dp[k + i] = dp[k + i] + t * (float)wb[i];
+            for (int i = 0; i < k; i++) dp[i] = TT_MAC(dp[i], t, (float)wa[i]);
+            for (int i = 0; i < kr; i++) dp[k + i] = TT_MAC(dp[k + i], t, (float)wb[i]);
         }
     }
 }
@@ -184,6 +184,10 @@ void tt_dwconv2d_bwd_input_inplace_f32(float *g, int ho, int wo, int c, const in
     for (int ch = 0; ch < c; ch++) {
         const float s = s_w[ch];
         for (int j = 0; j < ho * wo; j++) scratch[j] = g[(size_t)j * c + ch];
+        /* the zero-padded plane path (tt_dw_plane.h) from the copy, written over channel ch of g */
+        if (tt_dwf_channel(scratch, 1, ho, wo, s, wt + ch, (size_t)c, kh, kw, 1, pad, h, w, g + ch, (size_t)c, 0, ch,
+                           1))
+            continue;
         for (int ih = 0; ih < h; ih++) {
             for (int iw = 0; iw < w; iw++) {
                 float acc = 0.0f;
@@ -195,7 +199,7 @@ void tt_dwconv2d_bwd_input_inplace_f32(float *g, int ho, int wo, int c, const in
                         const int ow = iw + pad - b;
                         if (ow < 0) break;
                         if (ow >= wo) continue;
-                        acc = acc + (scratch[(size_t)oh * wo + ow] * s) * (float)wt[((size_t)a * kw + b) * c + ch];
+                        acc = TT_MAC(acc, (scratch[(size_t)oh * wo + ow] * s), (float)wt[((size_t)a * kw + b) * c + ch]);
                     }
                 }
                 g[((size_t)ih * w + iw) * c + ch] = acc;
@@ -292,9 +296,22 @@ void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, in
 #define TT_IR_VLDM 1
 #define TT_IR_S16_27 "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27"
 /* acc += (g[j] * sw[j]) * w[j], j = 0..3 in order; g: one pixel's four floats (s24-s27), sw s16-s19, w s20-s23 */
+#define TT_IR_PW2_T                                                                                              \
+    "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+#if TT_FMA /* acc = fma(t, w, acc): one VFMA per term */
 #define TT_IR_PW2_PIX(G, A)                                                                                      \
-    "vldmia %[" G "]!, {s24-s27}\n\t"                                                                         \
-    "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t" \
+    "vldmia %[" G "]!, {s24-s27}\n\t" TT_IR_PW2_T                                                              \
+    "vfma.f32 %[" A "], s24, s20\n\tvfma.f32 %[" A "], s25, s21\n\t"                                          \
+    "vfma.f32 %[" A "], s26, s22\n\tvfma.f32 %[" A "], s27, s23\n\t"
+/* d[j] = fma(t, w[j], d[j]), j = 0..3 (w in s16-s19), then d += 4 */
+#define TT_IR_DX_PIX(D, T)                                                                                       \
+    "vldmia %[" D "], {s20-s23}\n\t"                                                                           \
+    "vfma.f32 s20, %[" T "], s16\n\tvfma.f32 s21, %[" T "], s17\n\t"                                          \
+    "vfma.f32 s22, %[" T "], s18\n\tvfma.f32 s23, %[" T "], s19\n\t"                                          \
+    "vstmia %[" D "]!, {s20-s23}\n\t"
+#else
+#define TT_IR_PW2_PIX(G, A)                                                                                      \
+    "vldmia %[" G "]!, {s24-s27}\n\t" TT_IR_PW2_T                                                              \
     "vmul.f32 s24, s24, s20\n\tvmul.f32 s25, s25, s21\n\tvmul.f32 s26, s26, s22\n\tvmul.f32 s27, s27, s23\n\t" \
     "vadd.f32 %[" A "], %[" A "], s24\n\tvadd.f32 %[" A "], %[" A "], s25\n\t"                                \
     "vadd.f32 %[" A "], %[" A "], s26\n\tvadd.f32 %[" A "], %[" A "], s27\n\t"
@@ -305,6 +322,7 @@ void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, in
     "vmul.f32 s26, %[" T "], s18\n\tvmul.f32 s27, %[" T "], s19\n\t"                                          \
     "vadd.f32 s20, s20, s24\n\tvadd.f32 s21, s21, s25\n\tvadd.f32 s22, s22, s26\n\tvadd.f32 s23, s23, s27\n\t" \
     "vstmia %[" D "]!, {s20-s23}\n\t"
+#endif
 #endif
 
 /* d[p] = sum_{o asc} (g[p][o] * s_w2[o]) * f32(w2[o][ch]), masked; the weight column converted once (wf), four
@@ -333,10 +351,10 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
                                : TT_IR_S16_27, "memory");
             for (; o < co2; o++) {
                 const float sw = a->s_w2[o], w = wf[o];
-                s0 = s0 + (g0[o] * sw) * w;
-                s1 = s1 + (g1[o] * sw) * w;
-                s2 = s2 + (g2[o] * sw) * w;
-                s3 = s3 + (g3[o] * sw) * w;
+                s0 = TT_MAC(s0, (g0[o] * sw), w);
+                s1 = TT_MAC(s1, (g1[o] * sw), w);
+                s2 = TT_MAC(s2, (g2[o] * sw), w);
+                s3 = TT_MAC(s3, (g3[o] * sw), w);
             }
             d[p] = s0;
             d[p + 1] = s1;
@@ -350,14 +368,14 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
             float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
             for (int o = 0; o < co2; o++) {
                 const float sw = a->s_w2[o], w = wf[o];
-                s0 = s0 + (g0[o] * sw) * w;
-                s1 = s1 + (g1[o] * sw) * w;
-                s2 = s2 + (g2[o] * sw) * w;
-                s3 = s3 + (g3[o] * sw) * w;
-                s4 = s4 + (g4[o] * sw) * w;
-                s5 = s5 + (g5[o] * sw) * w;
-                s6 = s6 + (g6[o] * sw) * w;
-                s7 = s7 + (g7[o] * sw) * w;
+                s0 = TT_MAC(s0, (g0[o] * sw), w);
+                s1 = TT_MAC(s1, (g1[o] * sw), w);
+                s2 = TT_MAC(s2, (g2[o] * sw), w);
+                s3 = TT_MAC(s3, (g3[o] * sw), w);
+                s4 = TT_MAC(s4, (g4[o] * sw), w);
+                s5 = TT_MAC(s5, (g5[o] * sw), w);
+                s6 = TT_MAC(s6, (g6[o] * sw), w);
+                s7 = TT_MAC(s7, (g7[o] * sw), w);
             }
             d[p] = s0;
             d[p + 1] = s1;
@@ -373,10 +391,10 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
             float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
             for (int o = 0; o < co2; o++) {
                 const float sw = a->s_w2[o], w = wf[o];
-                s0 = s0 + (g0[o] * sw) * w;
-                s1 = s1 + (g1[o] * sw) * w;
-                s2 = s2 + (g2[o] * sw) * w;
-                s3 = s3 + (g3[o] * sw) * w;
+                s0 = TT_MAC(s0, (g0[o] * sw), w);
+                s1 = TT_MAC(s1, (g1[o] * sw), w);
+                s2 = TT_MAC(s2, (g2[o] * sw), w);
+                s3 = TT_MAC(s3, (g3[o] * sw), w);
             }
             d[p] = s0;
             d[p + 1] = s1;
@@ -387,7 +405,7 @@ static __attribute__((noinline)) void ir_pw2_grad(const tt_ir_block_bwd_args *a,
     for (; p < no; p++) {
         const float *gp = a->g + (size_t)p * co2;
         float acc = 0.0f;
-        for (int o = 0; o < co2; o++) acc = acc + (gp[o] * a->s_w2[o]) * (float)a->w2[(size_t)o * e + ch];
+        for (int o = 0; o < co2; o++) acc = TT_MAC(acc, (gp[o] * a->s_w2[o]), (float)a->w2[(size_t)o * e + ch]);
         d[p] = acc;
     }
     if (a->bits_dw)
@@ -419,7 +437,7 @@ static inline __attribute__((always_inline)) void ir_dw_row_s1(float *gp, const 
                 const float *tq = tp + iw + pad;
                 float v = gp[iw];
 #pragma GCC unroll 7
-                for (int tb = 0; tb < kw; tb++) v = v + tq[-tb] * wr[tb];
+                for (int tb = 0; tb < kw; tb++) v = TT_MAC(v, tq[-tb], wr[tb]);
                 gp[iw] = v;
             }
             if (iw >= w) break;
@@ -428,13 +446,22 @@ static inline __attribute__((always_inline)) void ir_dw_row_s1(float *gp, const 
 #pragma GCC unroll 7
         for (int tb = 0; tb < kw; tb++) {
             const int ow = iw + pad - tb;
-            if (ow >= 0 && ow < wo) v = v + tp[ow] * wr[tb];
+            if (ow >= 0 && ow < wo) v = TT_MAC(v, tp[ow], wr[tb]);
         }
         gp[iw] = v;
     }
 }
 
+/* The dw input gradient of channel ch over a zero-padded plane (tt_dw_plane.h, tt_dwf_channel), the pw1 mask
+ * applied as each element is stored; 0 when the shape is not served (the tap-major loops below run). */
+static __attribute__((noinline)) int ir_dw_grad_plane(const tt_ir_block_bwd_args *a, int ch, const float *d,
+                                                      float *g1) {
+    return tt_dwf_channel(d, 1, a->ho, a->wo, a->s_w_dw[ch], a->w_dw + ch, (size_t)a->e, a->kh, a->kw, a->stride,
+                          a->pad, a->h, a->w, g1, 1, a->bits_pw1, ch, a->e);
+}
+
 static __attribute__((noinline)) void ir_dw_grad(const tt_ir_block_bwd_args *a, int ch, float *d, float *g1) {
+    if (ir_dw_grad_plane(a, ch, d, g1)) return;
     const int ho = a->ho, wo = a->wo, h = a->h, w = a->w, S = a->stride, pad = a->pad, e = a->e;
     const float s = a->s_w_dw[ch];
     for (int j = 0; j < ho * wo; j++) d[j] = d[j] * s;
@@ -472,16 +499,16 @@ static __attribute__((noinline)) void ir_dw_grad(const tt_ir_block_bwd_args *a, 
                 int j = 0;
                 if (S == 1) {
                     for (; j + 3 < n; j += 4) {
-                        const float v0 = gp[j] + tp[j] * wv, v1 = gp[j + 1] + tp[j + 1] * wv;
-                        const float v2 = gp[j + 2] + tp[j + 2] * wv, v3 = gp[j + 3] + tp[j + 3] * wv;
+                        const float v0 = TT_MAC(gp[j], tp[j], wv), v1 = TT_MAC(gp[j + 1], tp[j + 1], wv);
+                        const float v2 = TT_MAC(gp[j + 2], tp[j + 2], wv), v3 = TT_MAC(gp[j + 3], tp[j + 3], wv);
                         gp[j] = v0;
                         gp[j + 1] = v1;
                         gp[j + 2] = v2;
                         gp[j + 3] = v3;
                     }
-                    for (; j < n; j++) gp[j] = gp[j] + tp[j] * wv;
+                    for (; j < n; j++) gp[j] = TT_MAC(gp[j], tp[j], wv);
                 } else {
-                    for (; j < n; j++) gp[(size_t)j * S] = gp[(size_t)j * S] + tp[j] * wv;
+                    for (; j < n; j++) gp[(size_t)j * S] = TT_MAC(gp[(size_t)j * S], tp[j], wv);
                 }
             }
         }
@@ -502,8 +529,8 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
         for (int p = 0; p < ni; p++) {
             const float t = g1[p] * s1;
             float *dp = a->dx + (size_t)p * ci;
-            for (int i = 0; i < k1; i++) dp[i] = dp[i] + t * (float)wa[i];
-            for (int i = k1; i < ci; i++) dp[i] = dp[i] + t * (float)wb[i - k1];
+            for (int i = 0; i < k1; i++) dp[i] = TT_MAC(dp[i], t, (float)wa[i]);
+            for (int i = k1; i < ci; i++) dp[i] = TT_MAC(dp[i], t, (float)wb[i - k1]);
         }
         return;
     }
@@ -525,7 +552,7 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
                            : TT_IR_S16_27, "memory");
         for (; i < ci; i++, d0++, d1++, d2++, d3++) {
             const float w = wf[i];
-            const float v0 = *d0 + t0 * w, v1 = *d1 + t1 * w, v2 = *d2 + t2 * w, v3 = *d3 + t3 * w;
+            const float v0 = TT_MAC(*d0, t0, w), v1 = TT_MAC(*d1, t1, w), v2 = TT_MAC(*d2, t2, w), v3 = TT_MAC(*d3, t3, w);
             *d0 = v0;
             *d1 = v1;
             *d2 = v2;
@@ -540,8 +567,8 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
         float *d4 = d3 + ci, *d5 = d4 + ci, *d6 = d5 + ci, *d7 = d6 + ci;
         for (int i = 0; i < ci; i++) {
             const float w = wf[i];
-            const float v0 = d0[i] + t0 * w, v1 = d1[i] + t1 * w, v2 = d2[i] + t2 * w, v3 = d3[i] + t3 * w;
-            const float v4 = d4[i] + t4 * w, v5 = d5[i] + t5 * w, v6 = d6[i] + t6 * w, v7 = d7[i] + t7 * w;
+            const float v0 = TT_MAC(d0[i], t0, w), v1 = TT_MAC(d1[i], t1, w), v2 = TT_MAC(d2[i], t2, w), v3 = TT_MAC(d3[i], t3, w);
+            const float v4 = TT_MAC(d4[i], t4, w), v5 = TT_MAC(d5[i], t5, w), v6 = TT_MAC(d6[i], t6, w), v7 = TT_MAC(d7[i], t7, w);
             d0[i] = v0;
             d1[i] = v1;
             d2[i] = v2;
@@ -557,7 +584,7 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
         float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
         for (int i = 0; i < ci; i++) {
             const float w = wf[i];
-            const float v0 = d0[i] + t0 * w, v1 = d1[i] + t1 * w, v2 = d2[i] + t2 * w, v3 = d3[i] + t3 * w;
+            const float v0 = TT_MAC(d0[i], t0, w), v1 = TT_MAC(d1[i], t1, w), v2 = TT_MAC(d2[i], t2, w), v3 = TT_MAC(d3[i], t3, w);
             d0[i] = v0;
             d1[i] = v1;
             d2[i] = v2;
@@ -569,7 +596,7 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
         float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci;
         for (int i = 0; i < ci; i++) {
             const float w = wf[i];
-            const float v0 = d0[i] + t0 * w, v1 = d1[i] + t1 * w;
+            const float v0 = TT_MAC(d0[i], t0, w), v1 = TT_MAC(d1[i], t1, w);
             d0[i] = v0;
             d1[i] = v1;
         }
@@ -577,17 +604,303 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
     for (; p < ni; p++) {
         const float t = g1[p] * s1;
         float *dp = a->dx + (size_t)p * ci;
-        for (int i = 0; i < ci; i++) dp[i] = dp[i] + t * wf[i];
+        for (int i = 0; i < ci; i++) dp[i] = TT_MAC(dp[i], t, wf[i]);
+    }
+}
+
+/* ---- channels in pairs (ch, ch + 1): the pw2 gradient, the dx terms and the pw1 row sums of two channels share
+ * their loads (g and g * s_w2 for the pw2 gradient, dx for the dx terms, the converted x1 for the row sums). Each
+ * element still gets its terms in the contract's order: channel ch's and ch + 1's sums are independent, and dx
+ * gets channel ch's term before ch + 1's, as in the channel-by-channel loop. ---- */
+#ifdef TT_IR_VLDM
+#define TT_IR_S28_31 "s28", "s29", "s30", "s31"
+#if TT_FMA
+#define TT_IR_MAC4(A, W0, W1, W2, W3)                                                                           \
+    "vfma.f32 %[" A "], s24, " W0 "\n\tvfma.f32 %[" A "], s25, " W1 "\n\t"                                     \
+    "vfma.f32 %[" A "], s26, " W2 "\n\tvfma.f32 %[" A "], s27, " W3 "\n\t"
+#define TT_IR_DX4(T, W0, W1, W2, W3)                                                                            \
+    "vfma.f32 s20, %[" T "], " W0 "\n\tvfma.f32 s21, %[" T "], " W1 "\n\t"                                     \
+    "vfma.f32 s22, %[" T "], " W2 "\n\tvfma.f32 s23, %[" T "], " W3 "\n\t"
+#else
+#define TT_IR_MAC4(A, W0, W1, W2, W3)                                                                           \
+    "vmul.f32 %[tm], s24, " W0 "\n\tvadd.f32 %[" A "], %[" A "], %[tm]\n\t"                                    \
+    "vmul.f32 %[tm], s25, " W1 "\n\tvadd.f32 %[" A "], %[" A "], %[tm]\n\t"                                    \
+    "vmul.f32 %[tm], s26, " W2 "\n\tvadd.f32 %[" A "], %[" A "], %[tm]\n\t"                                    \
+    "vmul.f32 %[tm], s27, " W3 "\n\tvadd.f32 %[" A "], %[" A "], %[tm]\n\t"
+#define TT_IR_DX4(T, W0, W1, W2, W3)                                                                            \
+    "vmul.f32 s24, %[" T "], " W0 "\n\tvmul.f32 s25, %[" T "], " W1 "\n\t"                                     \
+    "vmul.f32 s26, %[" T "], " W2 "\n\tvmul.f32 s27, %[" T "], " W3 "\n\t"                                     \
+    "vadd.f32 s20, s20, s24\n\tvadd.f32 s21, s21, s25\n\tvadd.f32 s22, s22, s26\n\tvadd.f32 s23, s23, s27\n\t"
+#endif
+/* one pixel of the pw2 pair: t = g * s_w2 (s24-s27), then a += t * wa (s20-s23), b += t * wb (s28-s31) */
+#define TT_IR_PW2_PIX2(G, A, B)                                                                                  \
+    "vldmia %[" G "]!, {s24-s27}\n\t" TT_IR_PW2_T TT_IR_MAC4(A, "s20", "s21", "s22", "s23")                     \
+        TT_IR_MAC4(B, "s28", "s29", "s30", "s31")
+/* one pixel of the dx pair: d[j] += ta * wa[j] (s16-s19), then d[j] += tb * wb[j] (s28-s31), d += 4 */
+#define TT_IR_DX_PIX2(D, TA, TB)                                                                                 \
+    "vldmia %[" D "], {s20-s23}\n\t" TT_IR_DX4(TA, "s16", "s17", "s18", "s19")                                  \
+        TT_IR_DX4(TB, "s28", "s29", "s30", "s31") "vstmia %[" D "]!, {s20-s23}\n\t"
+#endif
+
+/* da[p], db[p]: the pw2 input gradients of channels ch and ch + 1 (co2 <= TT_IR_MAX_C), masked. */
+static __attribute__((noinline)) void ir_pw2_grad2(const tt_ir_block_bwd_args *a, int ch, float *da, float *db) {
+    const int no = a->ho * a->wo, co2 = a->co2, e = a->e;
+    float wfa[co2], wfb[co2];
+    for (int o = 0; o < co2; o++) {
+        const int8_t *wp = a->w2 + (size_t)o * e + ch;
+        wfa[o] = (float)wp[0];
+        wfb[o] = (float)wp[1];
+    }
+    int p = 0;
+#ifdef TT_IR_VLDM
+    for (; p + 3 < no; p += 4) {
+        const float *g0 = a->g + (size_t)p * co2, *g1 = g0 + co2, *g2 = g1 + co2, *g3 = g2 + co2;
+        const float *q0 = g0, *q1 = g1, *q2 = g2, *q3 = g3;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f, tm;
+        int o = 0;
+        if (co2 >= 4) { /* the whole o loop in one asm statement: sums in s0-s7 (a0-a3, b0-b3), stored to acc;
+                          * pixels in pairs, the four sums' terms interleaved (each sum's terms still in o order) */
+            float acc[8] __attribute__((aligned(8)));
+            const float *sp = a->s_w2, *wpa = wfa, *wpb = wfb;
+            int nb = co2 >> 2;
+            uint32_t z;
+            __asm volatile("movs %[z], #0\n\t"
+                           "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\t"
+                           "vmov s4, s5, %[z], %[z]\n\tvmov s6, s7, %[z], %[z]\n\t"
+                           "1:\n\t"
+                           "vldmia %[sp]!, {s16-s19}\n\t"
+                           "vldmia %[wa]!, {s20-s23}\n\t"
+                           "vldmia %[wb]!, {s28-s31}\n\t"
+#if TT_FMA
+                           "vldmia %[q0]!, {s24-s27}\n\t"
+                           "vldmia %[q1]!, {s9-s12}\n\t"
+                           "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+                           "vmul.f32 s9, s9, s16\n\tvmul.f32 s10, s10, s17\n\tvmul.f32 s11, s11, s18\n\tvmul.f32 s12, s12, s19\n\t"
+                           "vfma.f32 s0, s24, s20\n\t"
+                           "vfma.f32 s4, s24, s28\n\t"
+                           "vfma.f32 s1, s9, s20\n\t"
+                           "vfma.f32 s5, s9, s28\n\t"
+                           "vfma.f32 s0, s25, s21\n\t"
+                           "vfma.f32 s4, s25, s29\n\t"
+                           "vfma.f32 s1, s10, s21\n\t"
+                           "vfma.f32 s5, s10, s29\n\t"
+                           "vfma.f32 s0, s26, s22\n\t"
+                           "vfma.f32 s4, s26, s30\n\t"
+                           "vfma.f32 s1, s11, s22\n\t"
+                           "vfma.f32 s5, s11, s30\n\t"
+                           "vfma.f32 s0, s27, s23\n\t"
+                           "vfma.f32 s4, s27, s31\n\t"
+                           "vfma.f32 s1, s12, s23\n\t"
+                           "vfma.f32 s5, s12, s31\n\t"
+                           "vldmia %[q2]!, {s24-s27}\n\t"
+                           "vldmia %[q3]!, {s9-s12}\n\t"
+                           "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+                           "vmul.f32 s9, s9, s16\n\tvmul.f32 s10, s10, s17\n\tvmul.f32 s11, s11, s18\n\tvmul.f32 s12, s12, s19\n\t"
+                           "vfma.f32 s2, s24, s20\n\t"
+                           "vfma.f32 s6, s24, s28\n\t"
+                           "vfma.f32 s3, s9, s20\n\t"
+                           "vfma.f32 s7, s9, s28\n\t"
+                           "vfma.f32 s2, s25, s21\n\t"
+                           "vfma.f32 s6, s25, s29\n\t"
+                           "vfma.f32 s3, s10, s21\n\t"
+                           "vfma.f32 s7, s10, s29\n\t"
+                           "vfma.f32 s2, s26, s22\n\t"
+                           "vfma.f32 s6, s26, s30\n\t"
+                           "vfma.f32 s3, s11, s22\n\t"
+                           "vfma.f32 s7, s11, s30\n\t"
+                           "vfma.f32 s2, s27, s23\n\t"
+                           "vfma.f32 s6, s27, s31\n\t"
+                           "vfma.f32 s3, s12, s23\n\t"
+                           "vfma.f32 s7, s12, s31\n\t"
+#else
+                           "vldmia %[q0]!, {s24-s27}\n\t"
+                           "vldmia %[q1]!, {s9-s12}\n\t"
+                           "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+                           "vmul.f32 s9, s9, s16\n\tvmul.f32 s10, s10, s17\n\tvmul.f32 s11, s11, s18\n\tvmul.f32 s12, s12, s19\n\t"
+                           "vmul.f32 s8, s24, s20\n\t""vmul.f32 s13, s24, s28\n\t""vmul.f32 s14, s9, s20\n\t""vmul.f32 s15, s9, s28\n\t"
+                           "vadd.f32 s0, s0, s8\n\t""vadd.f32 s4, s4, s13\n\t""vadd.f32 s1, s1, s14\n\t""vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s25, s21\n\t""vmul.f32 s13, s25, s29\n\t""vmul.f32 s14, s10, s21\n\t""vmul.f32 s15, s10, s29\n\t"
+                           "vadd.f32 s0, s0, s8\n\t""vadd.f32 s4, s4, s13\n\t""vadd.f32 s1, s1, s14\n\t""vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s26, s22\n\t""vmul.f32 s13, s26, s30\n\t""vmul.f32 s14, s11, s22\n\t""vmul.f32 s15, s11, s30\n\t"
+                           "vadd.f32 s0, s0, s8\n\t""vadd.f32 s4, s4, s13\n\t""vadd.f32 s1, s1, s14\n\t""vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s27, s23\n\t""vmul.f32 s13, s27, s31\n\t""vmul.f32 s14, s12, s23\n\t""vmul.f32 s15, s12, s31\n\t"
+                           "vadd.f32 s0, s0, s8\n\t""vadd.f32 s4, s4, s13\n\t""vadd.f32 s1, s1, s14\n\t""vadd.f32 s5, s5, s15\n\t"
+                           "vldmia %[q2]!, {s24-s27}\n\t"
+                           "vldmia %[q3]!, {s9-s12}\n\t"
+                           "vmul.f32 s24, s24, s16\n\tvmul.f32 s25, s25, s17\n\tvmul.f32 s26, s26, s18\n\tvmul.f32 s27, s27, s19\n\t"
+                           "vmul.f32 s9, s9, s16\n\tvmul.f32 s10, s10, s17\n\tvmul.f32 s11, s11, s18\n\tvmul.f32 s12, s12, s19\n\t"
+                           "vmul.f32 s8, s24, s20\n\t""vmul.f32 s13, s24, s28\n\t""vmul.f32 s14, s9, s20\n\t""vmul.f32 s15, s9, s28\n\t"
+                           "vadd.f32 s2, s2, s8\n\t""vadd.f32 s6, s6, s13\n\t""vadd.f32 s3, s3, s14\n\t""vadd.f32 s7, s7, s15\n\t"
+                           "vmul.f32 s8, s25, s21\n\t""vmul.f32 s13, s25, s29\n\t""vmul.f32 s14, s10, s21\n\t""vmul.f32 s15, s10, s29\n\t"
+                           "vadd.f32 s2, s2, s8\n\t""vadd.f32 s6, s6, s13\n\t""vadd.f32 s3, s3, s14\n\t""vadd.f32 s7, s7, s15\n\t"
+                           "vmul.f32 s8, s26, s22\n\t""vmul.f32 s13, s26, s30\n\t""vmul.f32 s14, s11, s22\n\t""vmul.f32 s15, s11, s30\n\t"
+                           "vadd.f32 s2, s2, s8\n\t""vadd.f32 s6, s6, s13\n\t""vadd.f32 s3, s3, s14\n\t""vadd.f32 s7, s7, s15\n\t"
+                           "vmul.f32 s8, s27, s23\n\t""vmul.f32 s13, s27, s31\n\t""vmul.f32 s14, s12, s23\n\t""vmul.f32 s15, s12, s31\n\t"
+                           "vadd.f32 s2, s2, s8\n\t""vadd.f32 s6, s6, s13\n\t""vadd.f32 s3, s3, s14\n\t""vadd.f32 s7, s7, s15\n\t"
+#endif
+                           "subs %[nb], %[nb], #1\n\t"
+                           "bne 1b\n\t"
+                           "vstmia %[acc], {s0-s7}"
+                           : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [q3] "+r"(q3), [sp] "+r"(sp),
+                             [wa] "+r"(wpa), [wb] "+r"(wpb), [nb] "+r"(nb), [z] "=&r"(z)
+                           : [acc] "r"(acc)
+                           : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13",
+                             "s14", "s15", TT_IR_S16_27, TT_IR_S28_31, "memory", "cc");
+            a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+            b0 = acc[4], b1 = acc[5], b2 = acc[6], b3 = acc[7];
+            o = co2 & ~3;
+        }
+        (void)tm;
+        for (; o < co2; o++) {
+            const float sw = a->s_w2[o], wa = wfa[o], wb = wfb[o];
+            const float t0 = g0[o] * sw, t1 = g1[o] * sw, t2 = g2[o] * sw, t3 = g3[o] * sw;
+            a0 = TT_MAC(a0, t0, wa);
+            a1 = TT_MAC(a1, t1, wa);
+            a2 = TT_MAC(a2, t2, wa);
+            a3 = TT_MAC(a3, t3, wa);
+            b0 = TT_MAC(b0, t0, wb);
+            b1 = TT_MAC(b1, t1, wb);
+            b2 = TT_MAC(b2, t2, wb);
+            b3 = TT_MAC(b3, t3, wb);
+        }
+        da[p] = a0; da[p + 1] = a1; da[p + 2] = a2; da[p + 3] = a3;
+        db[p] = b0; db[p + 1] = b1; db[p + 2] = b2; db[p + 3] = b3;
+    }
+#endif
+    for (; p + 3 < no; p += 4) {
+        const float *g0 = a->g + (size_t)p * co2, *g1 = g0 + co2, *g2 = g1 + co2, *g3 = g2 + co2;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+        for (int o = 0; o < co2; o++) {
+            const float sw = a->s_w2[o], wa = wfa[o], wb = wfb[o];
+            const float t0 = g0[o] * sw, t1 = g1[o] * sw, t2 = g2[o] * sw, t3 = g3[o] * sw;
+            a0 = TT_MAC(a0, t0, wa);
+            a1 = TT_MAC(a1, t1, wa);
+            a2 = TT_MAC(a2, t2, wa);
+            a3 = TT_MAC(a3, t3, wa);
+            b0 = TT_MAC(b0, t0, wb);
+            b1 = TT_MAC(b1, t1, wb);
+            b2 = TT_MAC(b2, t2, wb);
+            b3 = TT_MAC(b3, t3, wb);
+        }
+        da[p] = a0; da[p + 1] = a1; da[p + 2] = a2; da[p + 3] = a3;
+        db[p] = b0; db[p + 1] = b1; db[p + 2] = b2; db[p + 3] = b3;
+    }
+    for (; p < no; p++) {
+        const float *gp = a->g + (size_t)p * co2;
+        float va = 0.0f, vb = 0.0f;
+        for (int o = 0; o < co2; o++) {
+            const float t = gp[o] * a->s_w2[o];
+            va = TT_MAC(va, t, wfa[o]);
+            vb = TT_MAC(vb, t, wfb[o]);
+        }
+        da[p] = va;
+        db[p] = vb;
+    }
+    if (a->bits_dw)
+        for (p = 0; p < no; p++) {
+            const size_t j = (size_t)p * e + ch, k = j + 1;
+            if (!((a->bits_dw[j >> 3] >> (j & 7)) & 1u)) da[p] = 0.0f;
+            if (!((a->bits_dw[k >> 3] >> (k & 7)) & 1u)) db[p] = 0.0f;
+        }
+}
+
+/* dx[p][i] += (ga[p] * s_w1[ch]) * W1[ch][i], then += (gb[p] * s_w1[ch + 1]) * W1[ch + 1][i] (ci <= TT_IR_MAX_C). */
+static __attribute__((noinline)) void ir_dx_acc2(const tt_ir_block_bwd_args *a, int ch, const float *ga,
+                                                 const float *gb) {
+    const int ni = a->h * a->w, ci = a->ci, k1 = a->k1, kr = ci - k1;
+    const float sa = a->s_w1[ch], sb = a->s_w1[ch + 1];
+    float wfa[ci], wfb[ci];
+    {
+        const int8_t *ra = a->w1 + (size_t)ch * k1, *rb = ra + k1;
+        for (int i = 0; i < k1; i++) {
+            wfa[i] = (float)ra[i];
+            wfb[i] = (float)rb[i];
+        }
+        if (a->w1_rest) {
+            const int8_t *qa = a->w1_rest + (size_t)ch * kr, *qb = qa + kr;
+            for (int i = 0; i < kr; i++) {
+                wfa[k1 + i] = (float)qa[i];
+                wfb[k1 + i] = (float)qb[i];
+            }
+        }
+    }
+    int p = 0;
+#ifdef TT_IR_VLDM
+    for (; p + 3 < ni; p += 4) {
+        const float ta0 = ga[p] * sa, ta1 = ga[p + 1] * sa, ta2 = ga[p + 2] * sa, ta3 = ga[p + 3] * sa;
+        const float tb0 = gb[p] * sb, tb1 = gb[p + 1] * sb, tb2 = gb[p + 2] * sb, tb3 = gb[p + 3] * sb;
+        float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
+        const float *wpa = wfa, *wpb = wfb;
+        int i = 0;
+        for (; i + 3 < ci; i += 4)
+            __asm volatile("vldmia %[wa]!, {s16-s19}\n\t"
+                           "vldmia %[wb]!, {s28-s31}\n\t" TT_IR_DX_PIX2("d0", "ta0", "tb0")
+                               TT_IR_DX_PIX2("d1", "ta1", "tb1") TT_IR_DX_PIX2("d2", "ta2", "tb2")
+                                   TT_IR_DX_PIX2("d3", "ta3", "tb3")
+                           : [wa] "+r"(wpa), [wb] "+r"(wpb), [d0] "+r"(d0), [d1] "+r"(d1), [d2] "+r"(d2),
+                             [d3] "+r"(d3)
+                           : [ta0] "t"(ta0), [ta1] "t"(ta1), [ta2] "t"(ta2), [ta3] "t"(ta3), [tb0] "t"(tb0),
+                             [tb1] "t"(tb1), [tb2] "t"(tb2), [tb3] "t"(tb3)
+                           : TT_IR_S16_27, TT_IR_S28_31, "memory");
+        for (; i < ci; i++, d0++, d1++, d2++, d3++) {
+            const float wa = wfa[i], wb = wfb[i];
+            *d0 = TT_MAC(TT_MAC(*d0, ta0, wa), tb0, wb);
+            *d1 = TT_MAC(TT_MAC(*d1, ta1, wa), tb1, wb);
+            *d2 = TT_MAC(TT_MAC(*d2, ta2, wa), tb2, wb);
+            *d3 = TT_MAC(TT_MAC(*d3, ta3, wa), tb3, wb);
+        }
+    }
+#endif
+    for (; p + 3 < ni; p += 4) {
+        const float ta0 = ga[p] * sa, ta1 = ga[p + 1] * sa, ta2 = ga[p + 2] * sa, ta3 = ga[p + 3] * sa;
+        const float tb0 = gb[p] * sb, tb1 = gb[p + 1] * sb, tb2 = gb[p + 2] * sb, tb3 = gb[p + 3] * sb;
+        float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
+        for (int i = 0; i < ci; i++) {
+            const float wa = wfa[i], wb = wfb[i];
+            const float v0 = TT_MAC(TT_MAC(d0[i], ta0, wa), tb0, wb), v1 = TT_MAC(TT_MAC(d1[i], ta1, wa), tb1, wb);
+            const float v2 = TT_MAC(TT_MAC(d2[i], ta2, wa), tb2, wb), v3 = TT_MAC(TT_MAC(d3[i], ta3, wa), tb3, wb);
+            d0[i] = v0;
+            d1[i] = v1;
+            d2[i] = v2;
+            d3[i] = v3;
+        }
+    }
+    for (; p < ni; p++) {
+        const float ta = ga[p] * sa, tb = gb[p] * sb;
+        float *dp = a->dx + (size_t)p * ci;
+        for (int i = 0; i < ci; i++) dp[i] = TT_MAC(TT_MAC(dp[i], ta, wfa[i]), tb, wfb[i]);
     }
 }
 
 void tt_ir_block_bwd_f32(const tt_ir_block_bwd_args *a, float *scratch) {
     const int ho = a->ho, wo = a->wo, e = a->e, h = a->h, w = a->w, ci = a->ci, k1 = a->k1;
     const int no = ho * wo, ni = h * w;
-    float *d = scratch, *g1 = scratch + no;
+    float *d = scratch, *g1 = scratch + no, *d2 = g1 + ni, *g12 = d2 + no; /* two planes per channel of a pair */
     if (a->dx)
         for (size_t j = 0; j < (size_t)ni * ci; j++) a->dx[j] = 0.0f;
-    for (int ch = 0; ch < e; ch++) {
+    int ch = 0;
+    if (a->co2 <= TT_IR_MAX_C && ci <= TT_IR_MAX_C && a->k_in <= TT_IR_MAX_C)
+        for (; ch + 1 < e; ch += 2) { /* the same steps as below for ch, then ch + 1, with shared loads */
+            ir_pw2_grad2(a, ch, d, d2);
+            if (a->b_dw) {
+                tt_bias_grad_update(d, no, 1, a->b_dw + ch, a->qb_dw + ch, a->neg_lr);
+                tt_bias_grad_update(d2, no, 1, a->b_dw + ch + 1, a->qb_dw + ch + 1, a->neg_lr);
+            }
+            ir_dw_grad(a, ch, d, g1);
+            ir_dw_grad(a, ch + 1, d2, g12);
+            if (a->dx) ir_dx_acc2(a, ch, g1, g12);
+            if (a->x1) {
+                float *sh = a->rule == TT_RULE_SHADOW && a->shadow1 ? a->shadow1 + (size_t)ch * a->k_in : 0;
+                tt_wgrad_update_1x1_rows2(g1, g12, a->x1, ni, a->x1_c, a->x_zero, a->k_in, a->w1 + (size_t)ch * k1,
+                                          a->w1 + (size_t)(ch + 1) * k1, a->neg_lr * a->q1[ch],
+                                          a->neg_lr * a->q1[ch + 1], a->rule, a->rng, sh, sh ? sh + a->k_in : 0);
+            }
+            if (a->b1) {
+                tt_bias_grad_update(g1, ni, 1, a->b1 + ch, a->qb1 + ch, a->neg_lr);
+                tt_bias_grad_update(g12, ni, 1, a->b1 + ch + 1, a->qb1 + ch + 1, a->neg_lr);
+            }
+        }
+    for (; ch < e; ch++) {
         ir_pw2_grad(a, ch, d); /* pw2 input gradient of channel ch, then the dw mask */
         if (a->b_dw) tt_bias_grad_update(d, no, 1, a->b_dw + ch, a->qb_dw + ch, a->neg_lr);
         ir_dw_grad(a, ch, d, g1); /* dw input gradient of channel ch, then the pw1 mask */

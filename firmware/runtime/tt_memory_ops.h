@@ -93,7 +93,7 @@ typedef struct {
 } tt_ir_block_bwd_args;
 void tt_ir_block_bwd_f32(const tt_ir_block_bwd_args *a, float *scratch);
 static inline size_t tt_ir_block_bwd_f32_scratch_bytes(int ho, int wo, int h, int w) {
-    return (size_t)4 * ((size_t)ho * (size_t)wo + (size_t)h * (size_t)w);
+    return (size_t)8 * ((size_t)ho * (size_t)wo + (size_t)h * (size_t)w); /* two planes of each (channel pairs) */
 }
 
 #ifdef __cplusplus

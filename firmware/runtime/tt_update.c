@@ -19,13 +19,27 @@ uint32_t tt_xorshift32(uint32_t *state) {
 }
 
 /* The nearest and shadow rules on one element (sh: its shadow value, shadow rule only). */
+#ifdef TT_USE_DSP
+/* With the DSP: n = VCVTR(v) (round to nearest even, saturating; tt_dsp.h), then QADD, SSAT #8 and max(-127). For
+ * |v| <= 256 n is rne(v); beyond, |n| >= 256 with v's sign, so w + n saturates to the same +-127 as the clamped
+ * +-256 does (|w| <= 127): the contract's clamp(w + rne(clamp(v, +-256)), -127, 127), without the float clamps. */
+static inline int8_t upd_nearest(int32_t w, float v) {
+    const int32_t y = __ssat(__qadd(w, tt_cvtr_s32(v)), 8);
+    return (int8_t)(y < -127 ? -127 : y);
+}
+#else
+static inline int8_t upd_nearest(int32_t w, float v) {
+    return (int8_t)tt_clampi(w + (int32_t)tt_rne(tt_clampf(v, 256.0f)), -127, 127);
+}
+#endif
+
 static inline int8_t update_one(int8_t w, float delta, int rule, float *sh) {
     if (rule == TT_RULE_SHADOW) {
         const float v = *sh + delta;
         *sh = v;
-        return (int8_t)tt_clampi((int32_t)tt_rne(tt_clampf(v, 256.0f)), -127, 127);
+        return upd_nearest(0, v);
     }
-    return (int8_t)tt_clampi((int32_t)w + (int32_t)tt_rne(tt_clampf(delta, 256.0f)), -127, 127);
+    return upd_nearest((int32_t)w, delta);
 }
 
 /* ---- the stochastic rule, with the rng state in a register ----
@@ -128,12 +142,12 @@ static inline void conv_sums(const float *g, const int8_t *x, int h, int w, int 
             const float gv = g[((size_t)oh * wo + ow) * co + o];
             const int8_t *xp = x + ((size_t)ih * w + iw) * x_c + i;
             if (n == 4) {
-                s[0] = s[0] + gv * (float)(xp[0] - x_zero);
-                s[1] = s[1] + gv * (float)(xp[1] - x_zero);
-                s[2] = s[2] + gv * (float)(xp[2] - x_zero);
-                s[3] = s[3] + gv * (float)(xp[3] - x_zero);
+                s[0] = TT_MAC(s[0], gv, (float)(xp[0] - x_zero));
+                s[1] = TT_MAC(s[1], gv, (float)(xp[1] - x_zero));
+                s[2] = TT_MAC(s[2], gv, (float)(xp[2] - x_zero));
+                s[3] = TT_MAC(s[3], gv, (float)(xp[3] - x_zero));
             } else {
-                for (int j = 0; j < n; j++) s[j] = s[j] + gv * (float)(xp[j] - x_zero);
+                for (int j = 0; j < n; j++) s[j] = TT_MAC(s[j], gv, (float)(xp[j] - x_zero));
             }
         }
     }
@@ -152,12 +166,12 @@ static inline void dw_sums(const float *g, const int8_t *x, int h, int w, int x_
             const float *gp = g + ((size_t)oh * wo + ow) * c + i;
             const int8_t *xp = x + ((size_t)ih * w + iw) * x_c + i;
             if (n == 4) {
-                s[0] = s[0] + gp[0] * (float)(xp[0] - x_zero);
-                s[1] = s[1] + gp[1] * (float)(xp[1] - x_zero);
-                s[2] = s[2] + gp[2] * (float)(xp[2] - x_zero);
-                s[3] = s[3] + gp[3] * (float)(xp[3] - x_zero);
+                s[0] = TT_MAC(s[0], gp[0], (float)(xp[0] - x_zero));
+                s[1] = TT_MAC(s[1], gp[1], (float)(xp[1] - x_zero));
+                s[2] = TT_MAC(s[2], gp[2], (float)(xp[2] - x_zero));
+                s[3] = TT_MAC(s[3], gp[3], (float)(xp[3] - x_zero));
             } else {
-                for (int j = 0; j < n; j++) s[j] = s[j] + gp[j] * (float)(xp[j] - x_zero);
+                for (int j = 0; j < n; j++) s[j] = TT_MAC(s[j], gp[j], (float)(xp[j] - x_zero));
             }
         }
     }
@@ -233,29 +247,89 @@ static void wg_convert(const int8_t *x, int np, int x_c, int n, int32_t x_zero, 
         for (int j = 0; j < 4; j++) xf[j] = j < n ? (float)(x[j] - x_zero) : 0.0f;
 }
 
+#if defined(__arm__) && defined(__thumb2__) && defined(__ARM_FP) && (__ARM_FP & 4) && !defined(TT_NO_ASM)
+/* Device: per p one VLDM of the four g (s16-s19), one of the four x (s20-s23), then the 16 multiply-adds (TT_FMA: VFMA,
+ * else VMUL + VADD) into s0-s15 (fixed: an asm statement takes at most 30 operands), stored to r at the end: 18 (34)
+ * instructions + the loop per 16 MACs instead of 8 VLDR + 16 (32). np >= 1. */
+#define WG_BLOCK4X4_ASM 1
+static inline __attribute__((always_inline)) void wg_block4x4_asm(const float *gp, int gs, const float *xp, int np,
+                                                                  float r[4][4]) {
+    uint32_t z;
+    __asm volatile(
+        "movs %[z], #0\n\t"
+        "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\tvmov s4, s5, %[z], %[z]\n\t"
+        "vmov s6, s7, %[z], %[z]\n\tvmov s8, s9, %[z], %[z]\n\tvmov s10, s11, %[z], %[z]\n\t"
+        "vmov s12, s13, %[z], %[z]\n\tvmov s14, s15, %[z], %[z]\n\t"
+        "1:\n\t"
+        "vldmia %[gp], {s16-s19}\n\t"
+        "add %[gp], %[gp], %[gs]\n\t"
+        "vldmia %[xp]!, {s20-s23}\n\t"
+#if TT_FMA
+        "vfma.f32 s0, s16, s20\n\t"
+        "vfma.f32 s1, s16, s21\n\t"
+        "vfma.f32 s2, s16, s22\n\t"
+        "vfma.f32 s3, s16, s23\n\t"
+        "vfma.f32 s4, s17, s20\n\t"
+        "vfma.f32 s5, s17, s21\n\t"
+        "vfma.f32 s6, s17, s22\n\t"
+        "vfma.f32 s7, s17, s23\n\t"
+        "vfma.f32 s8, s18, s20\n\t"
+        "vfma.f32 s9, s18, s21\n\t"
+        "vfma.f32 s10, s18, s22\n\t"
+        "vfma.f32 s11, s18, s23\n\t"
+        "vfma.f32 s12, s19, s20\n\t"
+        "vfma.f32 s13, s19, s21\n\t"
+        "vfma.f32 s14, s19, s22\n\t"
+        "vfma.f32 s15, s19, s23\n\t"
+#else
+        "vmul.f32 s24, s16, s20\n\tvmul.f32 s25, s16, s21\n\tvmul.f32 s26, s16, s22\n\tvmul.f32 s27, s16, s23\n\t"
+        "vadd.f32 s0, s0, s24\n\tvadd.f32 s1, s1, s25\n\tvadd.f32 s2, s2, s26\n\tvadd.f32 s3, s3, s27\n\t"
+        "vmul.f32 s24, s17, s20\n\tvmul.f32 s25, s17, s21\n\tvmul.f32 s26, s17, s22\n\tvmul.f32 s27, s17, s23\n\t"
+        "vadd.f32 s4, s4, s24\n\tvadd.f32 s5, s5, s25\n\tvadd.f32 s6, s6, s26\n\tvadd.f32 s7, s7, s27\n\t"
+        "vmul.f32 s24, s18, s20\n\tvmul.f32 s25, s18, s21\n\tvmul.f32 s26, s18, s22\n\tvmul.f32 s27, s18, s23\n\t"
+        "vadd.f32 s8, s8, s24\n\tvadd.f32 s9, s9, s25\n\tvadd.f32 s10, s10, s26\n\tvadd.f32 s11, s11, s27\n\t"
+        "vmul.f32 s24, s19, s20\n\tvmul.f32 s25, s19, s21\n\tvmul.f32 s26, s19, s22\n\tvmul.f32 s27, s19, s23\n\t"
+        "vadd.f32 s12, s12, s24\n\tvadd.f32 s13, s13, s25\n\tvadd.f32 s14, s14, s26\n\tvadd.f32 s15, s15, s27\n\t"
+#endif
+        "subs %[np], %[np], #1\n\t"
+        "bne 1b\n\t"
+        "vstmia %[r], {s0-s15}"
+        : [gp] "+r"(gp), [xp] "+r"(xp), [np] "+r"(np), [z] "=&r"(z)
+        : [gs] "r"(gs * 4), [r] "r"(&r[0][0])
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
+          "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "cc", "memory");
+}
+#endif
+
 /* r[oo][j] = sum_{p asc} g[p * gs + oo] * xf[p][j]: 4 x 4 sums in registers, per p 8 loads and 32 VMUL/VADD. */
 static inline void wg_block4x4(const float *gp, int gs, const float *xp, int np, float r[4][4]) {
+#ifdef WG_BLOCK4X4_ASM
+    if (np > 0) {
+        wg_block4x4_asm(gp, gs, xp, np, r);
+        return;
+    }
+#endif
     float a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f, a13 = 0.0f;
     float a20 = 0.0f, a21 = 0.0f, a22 = 0.0f, a23 = 0.0f, a30 = 0.0f, a31 = 0.0f, a32 = 0.0f, a33 = 0.0f;
     for (int p = 0; p < np; p++, gp += gs, xp += 4) {
         const float g0 = gp[0], g1 = gp[1], g2 = gp[2], g3 = gp[3];
         const float x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
-        a00 = a00 + g0 * x0;
-        a01 = a01 + g0 * x1;
-        a02 = a02 + g0 * x2;
-        a03 = a03 + g0 * x3;
-        a10 = a10 + g1 * x0;
-        a11 = a11 + g1 * x1;
-        a12 = a12 + g1 * x2;
-        a13 = a13 + g1 * x3;
-        a20 = a20 + g2 * x0;
-        a21 = a21 + g2 * x1;
-        a22 = a22 + g2 * x2;
-        a23 = a23 + g2 * x3;
-        a30 = a30 + g3 * x0;
-        a31 = a31 + g3 * x1;
-        a32 = a32 + g3 * x2;
-        a33 = a33 + g3 * x3;
+        a00 = TT_MAC(a00, g0, x0);
+        a01 = TT_MAC(a01, g0, x1);
+        a02 = TT_MAC(a02, g0, x2);
+        a03 = TT_MAC(a03, g0, x3);
+        a10 = TT_MAC(a10, g1, x0);
+        a11 = TT_MAC(a11, g1, x1);
+        a12 = TT_MAC(a12, g1, x2);
+        a13 = TT_MAC(a13, g1, x3);
+        a20 = TT_MAC(a20, g2, x0);
+        a21 = TT_MAC(a21, g2, x1);
+        a22 = TT_MAC(a22, g2, x2);
+        a23 = TT_MAC(a23, g2, x3);
+        a30 = TT_MAC(a30, g3, x0);
+        a31 = TT_MAC(a31, g3, x1);
+        a32 = TT_MAC(a32, g3, x2);
+        a33 = TT_MAC(a33, g3, x3);
     }
     r[0][0] = a00; r[0][1] = a01; r[0][2] = a02; r[0][3] = a03;
     r[1][0] = a10; r[1][1] = a11; r[1][2] = a12; r[1][3] = a13;
@@ -285,7 +359,7 @@ static __attribute__((noinline)) void wg1x1_fast(const float *g, const int8_t *x
                 for (int oo = 0; oo < no; oo++)
                     for (int j = 0; j < 4; j++) {
                         float v = 0.0f;
-                        for (int p = 0; p < np; p++) v = v + g[(size_t)p * co + o + oo] * xf[4 * p + j];
+                        for (int p = 0; p < np; p++) v = TT_MAC(v, g[(size_t)p * co + o + oo], xf[4 * p + j]);
                         r[oo][j] = v;
                     }
             }
@@ -318,16 +392,162 @@ static inline __attribute__((always_inline)) void wgdw_tap(const float *g, const
         const float *gp = g + ((size_t)oh * wo + ow0) * c;
         const float *xp = xf + ((size_t)(oh * stride - pad + a) * w + ow0 * stride - pad + b) * 4;
         for (int ow = ow0; ow < ow1; ow++, gp += c, xp += 4 * stride) {
-            s0 = s0 + gp[0] * xp[0];
-            s1 = s1 + gp[d1] * xp[1];
-            s2 = s2 + gp[d2] * xp[2];
-            s3 = s3 + gp[d3] * xp[3];
+            s0 = TT_MAC(s0, gp[0], xp[0]);
+            s1 = TT_MAC(s1, gp[d1], xp[1]);
+            s2 = TT_MAC(s2, gp[d2], xp[2]);
+            s3 = TT_MAC(s3, gp[d3], xp[3]);
         }
     }
     r[0] = s0;
     r[1] = s1;
     r[2] = s2;
     r[3] = s3;
+}
+
+/* Depthwise, the taps of one kernel row together (kw = KW constant, 3 or 5): over a zero-padded float plane of
+ * the input block (xp: [(h + 2 pad)][(w + 2 pad)][4], (x - x_zero) inside, 0 around it) every tap of the row sums
+ * over the whole output rectangle, g loaded once per position for the KW taps. A position whose tap falls in the
+ * padding adds g * 0 = +-0, which leaves the sum's bits as skipping it does (a sum from +0.0f is never -0, and
+ * acc + (+-0) = acc, fused too): the same sums as the per-tap rectangles. r[b][j]: tap b, channel j. */
+static inline __attribute__((always_inline)) void wgdw_row(const float *g, const float *xp, int pwid, int c, int ho,
+                                                          int wo, int S, int a, int KW, int d1, int d2, int d3,
+                                                          float r[][4]) {
+    float s[5][4];
+#pragma GCC unroll 5
+    for (int b = 0; b < KW; b++) s[b][0] = s[b][1] = s[b][2] = s[b][3] = 0.0f;
+    for (int oh = 0; oh < ho; oh++) {
+        const float *gp = g + (size_t)oh * wo * c;
+        const float *xr = xp + (size_t)(oh * S + a) * pwid * 4;
+        for (int ow = 0; ow < wo; ow++, gp += c, xr += 4 * S) {
+            const float g0 = gp[0], g1 = gp[d1], g2 = gp[d2], g3 = gp[d3];
+#pragma GCC unroll 5
+            for (int b = 0; b < KW; b++) {
+                s[b][0] = TT_MAC(s[b][0], g0, xr[4 * b]);
+                s[b][1] = TT_MAC(s[b][1], g1, xr[4 * b + 1]);
+                s[b][2] = TT_MAC(s[b][2], g2, xr[4 * b + 2]);
+                s[b][3] = TT_MAC(s[b][3], g3, xr[4 * b + 3]);
+            }
+        }
+    }
+#pragma GCC unroll 5
+    for (int b = 0; b < KW; b++) {
+        r[b][0] = s[b][0];
+        r[b][1] = s[b][1];
+        r[b][2] = s[b][2];
+        r[b][3] = s[b][3];
+    }
+}
+
+#ifdef WG_BLOCK4X4_ASM
+/* wgdw_row for kw = 3 and four channels on the device: per output position one VLDM of the four g (s28-s31) and one
+ * of the row's 3 x 4 plane values (s16-s27, contiguous in the padded plane), then 12 multiply-adds into s0-s11 (fixed
+ * registers), stored to r at the end. x0: the plane at row a (tap row), column 0; rows of the outputs step by
+ * S * pwid plane positions, columns by S. */
+static inline __attribute__((always_inline)) void wgdw_row3_asm(const float *gp, int c, const float *x0, int ho,
+                                                                int wo, int S, int pwid, float r[][4]) {
+    uint32_t z, co, ci;
+    const float *xr;
+    __asm volatile(
+        "movs %[z], #0\n\t"
+        "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\tvmov s4, s5, %[z], %[z]\n\t"
+        "vmov s6, s7, %[z], %[z]\n\tvmov s8, s9, %[z], %[z]\n\tvmov s10, s11, %[z], %[z]\n\t"
+        "mov %[co], %[ho]\n\t"
+        "2:\n\t"
+        "mov %[xr], %[x0]\n\t"
+        "mov %[ci], %[wo]\n\t"
+        "1:\n\t"
+        "vldmia %[gp], {s28-s31}\n\t"
+        "add %[gp], %[gp], %[gs]\n\t"
+        "vldmia %[xr], {s16-s27}\n\t"
+        "add %[xr], %[xr], %[xs]\n\t"
+#if TT_FMA
+        "vfma.f32 s0, s28, s16\n\t"
+        "vfma.f32 s1, s29, s17\n\t"
+        "vfma.f32 s2, s30, s18\n\t"
+        "vfma.f32 s3, s31, s19\n\t"
+        "vfma.f32 s4, s28, s20\n\t"
+        "vfma.f32 s5, s29, s21\n\t"
+        "vfma.f32 s6, s30, s22\n\t"
+        "vfma.f32 s7, s31, s23\n\t"
+        "vfma.f32 s8, s28, s24\n\t"
+        "vfma.f32 s9, s29, s25\n\t"
+        "vfma.f32 s10, s30, s26\n\t"
+        "vfma.f32 s11, s31, s27\n\t"
+#else
+        "vmul.f32 s12, s28, s16\n\tvmul.f32 s13, s29, s17\n\tvmul.f32 s14, s30, s18\n\tvmul.f32 s15, s31, s19\n\t"
+        "vadd.f32 s0, s0, s12\n\tvadd.f32 s1, s1, s13\n\tvadd.f32 s2, s2, s14\n\tvadd.f32 s3, s3, s15\n\t"
+        "vmul.f32 s12, s28, s20\n\tvmul.f32 s13, s29, s21\n\tvmul.f32 s14, s30, s22\n\tvmul.f32 s15, s31, s23\n\t"
+        "vadd.f32 s4, s4, s12\n\tvadd.f32 s5, s5, s13\n\tvadd.f32 s6, s6, s14\n\tvadd.f32 s7, s7, s15\n\t"
+        "vmul.f32 s12, s28, s24\n\tvmul.f32 s13, s29, s25\n\tvmul.f32 s14, s30, s26\n\tvmul.f32 s15, s31, s27\n\t"
+        "vadd.f32 s8, s8, s12\n\tvadd.f32 s9, s9, s13\n\tvadd.f32 s10, s10, s14\n\tvadd.f32 s11, s11, s15\n\t"
+#endif
+        "subs %[ci], %[ci], #1\n\t"
+        "bne 1b\n\t"
+        "add %[x0], %[x0], %[rs]\n\t"
+        "subs %[co], %[co], #1\n\t"
+        "bne 2b\n\t"
+        "vstmia %[r], {s0-s11}"
+        : [gp] "+r"(gp), [x0] "+r"(x0), [z] "=&r"(z), [co] "=&r"(co), [ci] "=&r"(ci), [xr] "=&r"(xr)
+        : [ho] "r"(ho), [wo] "r"(wo), [gs] "r"(c * 4), [xs] "r"(16 * S), [rs] "r"(16 * S * pwid), [r] "r"(&r[0][0])
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16",
+          "s17", "s18",
+          "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31", "cc", "memory");
+}
+#endif
+
+#define TT_WG_PLANE 576 /* floats of the padded input block (2.3 KB of stack): 8x8 maps with 5x5 kernels */
+
+/* wgdw_fast over the padded plane with kernel rows together (kh any, kw 3 or 5, stride 1 or 2); 0 if not served. */
+static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int32_t x_zero, int c, int kh, int kw,
+                     int k_in, int stride, int pad, const float *q, float neg_lr, const wg_sink *sink) {
+    const int ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
+    const int prow = h + 2 * pad, pwid = w + 2 * pad;
+    if ((kw != 3 && kw != 5) || (stride != 1 && stride != 2) || pad < 0 || pad > kw - 1 || pad > kh - 1 ||
+        4 * prow * pwid > TT_WG_PLANE || ho < 1 || wo < 1 || (ho - 1) * stride + kh > prow ||
+        (wo - 1) * stride + kw > pwid)
+        return 0;
+    float xp[4 * prow * pwid] __attribute__((aligned(8)));
+    for (int j = 0; j < 4 * prow * pwid; j++) xp[j] = 0.0f;
+    for (int c0 = 0; c0 < k_in; c0 += 4) {
+        const int cb = k_in >= 4 && c0 + 4 > k_in ? k_in - 4 : c0; /* block start */
+        const int n = k_in - cb < 4 ? k_in - cb : 4;
+        const int d1 = n > 1 ? 1 : 0, d2 = n > 2 ? 2 : d1, d3 = n > 3 ? 3 : d2;
+        for (int ih = 0; ih < h; ih++) {
+            const int8_t *xr = x + (size_t)ih * w * x_c + cb;
+            float *pr = xp + ((size_t)(ih + pad) * pwid + pad) * 4;
+#ifdef TT_USE_DSP
+            if (n == 4) { /* one word load, SXTAB16 adds -x_zero to the halfwords, exact halfword conversions */
+                const uint32_t nz = (uint32_t)(uint16_t)(int16_t)(-x_zero) * 0x10001u;
+                for (int iw = 0; iw < w; iw++, xr += x_c, pr += 4) {
+                    const uint32_t v = tt_load32(xr), lo = __sxtab16(nz, v), hi = tt_sxtab16_ror8(nz, v);
+                    pr[0] = tt_s16lo_f32(lo);
+                    pr[1] = tt_s16lo_f32(hi);
+                    pr[2] = tt_s16hi_f32(lo);
+                    pr[3] = tt_s16hi_f32(hi);
+                }
+                continue;
+            }
+#endif
+            for (int iw = 0; iw < w; iw++, xr += x_c, pr += 4)
+                for (int j = 0; j < 4; j++) pr[j] = j < n ? (float)(xr[j] - x_zero) : 0.0f;
+        }
+        for (int a = 0; a < kh; a++) {
+            float r[5][4];
+#ifdef WG_BLOCK4X4_ASM
+            if (kw == 3 && n == 4) wgdw_row3_asm(g + cb, c, xp + (size_t)a * pwid * 4, ho, wo, stride, pwid, r);
+            else
+#endif
+            if (kw == 3) wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 3, d1, d2, d3, r);
+            else wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 5, d1, d2, d3, r);
+            const int j0 = c0 - cb;
+            for (int b = 0; b < kw; b++) {
+                const int tap = a * kw + b;
+                wg_emit_run(sink, (size_t)tap * k_in + c0, (size_t)tap * c + c0, tap, r[b] + j0, n - j0, neg_lr, q,
+                            c0, 1);
+            }
+        }
+    }
+    return 1;
 }
 
 /* Depthwise: S[a][b][c] = sum_{valid (oh, ow) raster asc} g[oh][ow][c] * f32(x[ih][iw][c] - x_zero); per block of
@@ -337,6 +557,7 @@ static inline __attribute__((always_inline)) void wgdw_tap(const float *g, const
 static __attribute__((noinline)) void wgdw_fast(const float *g, const int8_t *x, int h, int w, int x_c,
                                                 int32_t x_zero, int c, int kh, int kw, int k_in, int stride, int pad,
                                                 const float *q, float neg_lr, const wg_sink *sink) {
+    if (wgdw_rows(g, x, h, w, x_c, x_zero, c, kh, kw, k_in, stride, pad, q, neg_lr, sink)) return;
     const int ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
     float xf[4 * h * w] __attribute__((aligned(8)));
     for (int c0 = 0; c0 < k_in; c0 += 4) {
@@ -427,6 +648,16 @@ static inline __attribute__((always_inline)) void wg_row8_asm(const float *g, in
         "vcvt.f32.s32 s21, s21\n\t"     /* x3 */
         "vcvt.f32.s32 s22, s22\n\t"     /* x6 */
         "vcvt.f32.s32 s23, s23\n\t"     /* x7 */
+#if TT_FMA /* s[j] = fma(g, x[j], s[j]) */
+        "vfma.f32 %[a0], s24, s16\n\t"
+        "vfma.f32 %[a1], s24, s17\n\t"
+        "vfma.f32 %[a2], s24, s20\n\t"
+        "vfma.f32 %[a3], s24, s21\n\t"
+        "vfma.f32 %[a4], s24, s18\n\t"
+        "vfma.f32 %[a5], s24, s19\n\t"
+        "vfma.f32 %[a6], s24, s22\n\t"
+        "vfma.f32 %[a7], s24, s23\n\t"
+#else
         "vmul.f32 s16, s24, s16\n\t"
         "vmul.f32 s17, s24, s17\n\t"
         "vmul.f32 s20, s24, s20\n\t"
@@ -443,6 +674,7 @@ static inline __attribute__((always_inline)) void wg_row8_asm(const float *g, in
         "vadd.f32 %[a5], %[a5], s19\n\t"
         "vadd.f32 %[a6], %[a6], s22\n\t"
         "vadd.f32 %[a7], %[a7], s23\n\t"
+#endif
         "cmp %[g], %[ge]\n\t"
         "bne 1b"
         : [a0] "+t"(s0), [a1] "+t"(s1), [a2] "+t"(s2), [a3] "+t"(s3), [a4] "+t"(s4), [a5] "+t"(s5),
@@ -480,14 +712,14 @@ static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x,
                 const float gv = g[p];
                 WG_ROW_CVT4(xp, nz, x0, x1, x2, x3);
                 WG_ROW_CVT4(xp + 4, nz, x4, x5, x6, x7);
-                s0 = s0 + gv * x0;
-                s1 = s1 + gv * x1;
-                s2 = s2 + gv * x2;
-                s3 = s3 + gv * x3;
-                s4 = s4 + gv * x4;
-                s5 = s5 + gv * x5;
-                s6 = s6 + gv * x6;
-                s7 = s7 + gv * x7;
+                s0 = TT_MAC(s0, gv, x0);
+                s1 = TT_MAC(s1, gv, x1);
+                s2 = TT_MAC(s2, gv, x2);
+                s3 = TT_MAC(s3, gv, x3);
+                s4 = TT_MAC(s4, gv, x4);
+                s5 = TT_MAC(s5, gv, x5);
+                s6 = TT_MAC(s6, gv, x6);
+                s7 = TT_MAC(s7, gv, x7);
             }
             r[0] = s0; r[1] = s1; r[2] = s2; r[3] = s3;
             r[4] = s4; r[5] = s5; r[6] = s6; r[7] = s7;
@@ -496,16 +728,16 @@ static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x,
             for (int p = 0; p < np; p++, xp += x_c) {
                 const float gv = g[p];
                 WG_ROW_CVT4(xp, nz, x0, x1, x2, x3);
-                s0 = s0 + gv * x0;
-                s1 = s1 + gv * x1;
-                s2 = s2 + gv * x2;
-                s3 = s3 + gv * x3;
+                s0 = TT_MAC(s0, gv, x0);
+                s1 = TT_MAC(s1, gv, x1);
+                s2 = TT_MAC(s2, gv, x2);
+                s3 = TT_MAC(s3, gv, x3);
             }
             r[0] = s0; r[1] = s1; r[2] = s2; r[3] = s3;
         } else {
             for (int j = 0; j < n; j++) {
                 float v = 0.0f;
-                for (int p = 0; p < np; p++) v = v + g[p] * (float)(x[(size_t)p * x_c + i + j] - x_zero);
+                for (int p = 0; p < np; p++) v = TT_MAC(v, g[p], (float)(x[(size_t)p * x_c + i + j] - x_zero));
                 r[j] = v;
             }
         }
@@ -524,6 +756,152 @@ static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x,
         i += n;
     }
     if (!s && rule == TT_RULE_STOCHASTIC) *rng = xs;
+}
+/* ---- two 1x1 rows of one output each (the fused block backward, channels in pairs): both rows' sums over the
+ * same saved input, so each converted x element serves two MACs ----
+ * sa[i] = sum_{p asc} ga[p] * f32(x[p][i] - x_zero), sb the same with gb: each sum exactly the one-row sum
+ * (wg1x1_row), eight channels per pass (four, then one at a time for the tail). */
+#ifdef WG_ROW8_ASM
+/* Per pixel: the 22-instruction conversion of wg_row8_asm, VLDR ga, VLDR gb, then 16 multiply-adds (TT_FMA: 16
+ * VFMA, else 16 VMUL + 16 VADD): 43 instructions per 16 MACs (fused), 59 otherwise. The 16 sums live in s0-s15
+ * (row a: channels 0-7 in s0-s7, row b in s8-s15; fixed registers: an asm statement takes at most 30 operands),
+ * start at +0.0f and are stored to r[0..16) at the end. np >= 1. */
+#if TT_FMA
+#define WG2_MAC4(A0, G0, X0, A1, G1, X1, A2, G2, X2, A3, G3, X3)                                              \
+    "vfma.f32 " A0 ", " G0 ", " X0 "\n\tvfma.f32 " A1 ", " G1 ", " X1 "\n\t"                                \
+    "vfma.f32 " A2 ", " G2 ", " X2 "\n\tvfma.f32 " A3 ", " G3 ", " X3 "\n\t"
+#else /* four products into s26-s29, then the four sums (no product is waited for by the next instruction) */
+#define WG2_MAC4(A0, G0, X0, A1, G1, X1, A2, G2, X2, A3, G3, X3)                                              \
+    "vmul.f32 s26, " G0 ", " X0 "\n\tvmul.f32 s27, " G1 ", " X1 "\n\t"                                      \
+    "vmul.f32 s28, " G2 ", " X2 "\n\tvmul.f32 s29, " G3 ", " X3 "\n\t"                                      \
+    "vadd.f32 " A0 ", " A0 ", s26\n\tvadd.f32 " A1 ", " A1 ", s27\n\t"                                      \
+    "vadd.f32 " A2 ", " A2 ", s28\n\tvadd.f32 " A3 ", " A3 ", s29\n\t"
+#endif
+static inline __attribute__((always_inline)) void wg_row8x2_asm(const float *ga, const float *gb, int np,
+                                                                const int8_t *xp, int x_c, uint32_t nz, float *r) {
+    const float *ge = ga + np;
+    uint32_t w0, w1, t0, t1, t2, t3;
+    __asm volatile(
+        "movs %[w0], #0\n\t"
+        "vmov s0, s1, %[w0], %[w0]\n\tvmov s2, s3, %[w0], %[w0]\n\tvmov s4, s5, %[w0], %[w0]\n\t"
+        "vmov s6, s7, %[w0], %[w0]\n\tvmov s8, s9, %[w0], %[w0]\n\tvmov s10, s11, %[w0], %[w0]\n\t"
+        "vmov s12, s13, %[w0], %[w0]\n\tvmov s14, s15, %[w0], %[w0]\n\t"
+        "1:\n\t"
+        "ldr %[w0], [%[xp]]\n\t"
+        "ldr %[w1], [%[xp], #4]\n\t"
+        "add %[xp], %[xp], %[xc]\n\t"
+        "sxtab16 %[t0], %[nz], %[w0]\n\t"          /* (x0, x2) - x_zero */
+        "sxtab16 %[t1], %[nz], %[w0], ror #8\n\t"  /* (x1, x3) */
+        "sxtab16 %[t2], %[nz], %[w1]\n\t"          /* (x4, x6) */
+        "sxtab16 %[t3], %[nz], %[w1], ror #8\n\t"  /* (x5, x7) */
+        "vmov s16, s17, %[t0], %[t1]\n\t"
+        "vmov s18, s19, %[t2], %[t3]\n\t"
+        "asr %[t0], %[t0], #16\n\t"
+        "asr %[t1], %[t1], #16\n\t"
+        "asr %[t2], %[t2], #16\n\t"
+        "asr %[t3], %[t3], #16\n\t"
+        "vmov s20, s21, %[t0], %[t1]\n\t"
+        "vmov s22, s23, %[t2], %[t3]\n\t"
+        "vldmia %[ga]!, {s24}\n\t"
+        "vldmia %[gb]!, {s25}\n\t"
+        "vcvt.f32.s16 s16, s16, #0\n\t" /* x0 */
+        "vcvt.f32.s16 s17, s17, #0\n\t" /* x1 */
+        "vcvt.f32.s16 s18, s18, #0\n\t" /* x4 */
+        "vcvt.f32.s16 s19, s19, #0\n\t" /* x5 */
+        "vcvt.f32.s32 s20, s20\n\t"     /* x2 */
+        "vcvt.f32.s32 s21, s21\n\t"     /* x3 */
+        "vcvt.f32.s32 s22, s22\n\t"     /* x6 */
+        "vcvt.f32.s32 s23, s23\n\t"     /* x7 */
+        WG2_MAC4("s0", "s24", "s16", "s1", "s24", "s17", "s2", "s24", "s20", "s3", "s24", "s21")
+        WG2_MAC4("s4", "s24", "s18", "s5", "s24", "s19", "s6", "s24", "s22", "s7", "s24", "s23")
+        WG2_MAC4("s8", "s25", "s16", "s9", "s25", "s17", "s10", "s25", "s20", "s11", "s25", "s21")
+        WG2_MAC4("s12", "s25", "s18", "s13", "s25", "s19", "s14", "s25", "s22", "s15", "s25", "s23")
+        "cmp %[ga], %[ge]\n\t"
+        "bne 1b\n\t"
+        "vstmia %[r], {s0-s15}"
+        : [ga] "+r"(ga), [gb] "+r"(gb), [xp] "+r"(xp), [w0] "=&r"(w0), [w1] "=&r"(w1), [t0] "=&r"(t0),
+          [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
+        : [ge] "r"(ge), [xc] "r"(x_c), [nz] "r"(nz), [r] "r"(r)
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
+          "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "cc",
+          "memory");
+}
+#undef WG2_MAC4
+#endif
+
+static __attribute__((noinline)) void wg1x1_sums2(const float *ga, const float *gb, const int8_t *x, int np, int x_c,
+                                                  int32_t x_zero, int k_in, float *sa, float *sb) {
+#ifdef TT_USE_DSP
+    const uint32_t nz = (uint32_t)(uint16_t)(int16_t)(-x_zero) * 0x10001u; /* -x_zero in both halfwords */
+#else
+    const uint32_t nz = 0;
+#endif
+    (void)nz;
+    int i = 0;
+#ifdef WG_ROW8_ASM
+    if (np > 0)
+        for (; i + 8 <= k_in; i += 8) {
+            float r[16] __attribute__((aligned(8)));
+            wg_row8x2_asm(ga, gb, np, x + i, x_c, nz, r);
+            for (int j = 0; j < 8; j++) {
+                sa[i + j] = r[j];
+                sb[i + j] = r[8 + j];
+            }
+        }
+#endif
+    for (; i + 4 <= k_in; i += 4) {
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+        const int8_t *xp = x + i;
+        for (int p = 0; p < np; p++, xp += x_c) {
+            const float gva = ga[p], gvb = gb[p];
+            WG_ROW_CVT4(xp, nz, x0, x1, x2, x3);
+            a0 = TT_MAC(a0, gva, x0);
+            a1 = TT_MAC(a1, gva, x1);
+            a2 = TT_MAC(a2, gva, x2);
+            a3 = TT_MAC(a3, gva, x3);
+            b0 = TT_MAC(b0, gvb, x0);
+            b1 = TT_MAC(b1, gvb, x1);
+            b2 = TT_MAC(b2, gvb, x2);
+            b3 = TT_MAC(b3, gvb, x3);
+        }
+        sa[i] = a0; sa[i + 1] = a1; sa[i + 2] = a2; sa[i + 3] = a3;
+        sb[i] = b0; sb[i + 1] = b1; sb[i + 2] = b2; sb[i + 3] = b3;
+    }
+    for (; i < k_in; i++) {
+        float va = 0.0f, vb = 0.0f;
+        for (int p = 0; p < np; p++) {
+            const float xv = (float)(x[(size_t)p * x_c + i] - x_zero);
+            va = TT_MAC(va, ga[p], xv);
+            vb = TT_MAC(vb, gb[p], xv);
+        }
+        sa[i] = va;
+        sb[i] = vb;
+    }
+}
+
+/* The rule on one row wt[0..n) from its finished sums s (step factor k; sh: its shadow row, shadow rule only),
+ * elements in ascending order (the stochastic draws of memory order). */
+static void row_apply(int8_t *wt, const float *s, int n, float k, int rule, uint32_t *rng, float *sh) {
+    if (rule == TT_RULE_STOCHASTIC) {
+        uint32_t xs = *rng;
+        for (int j = 0; j < n; j++) {
+            xs = xs_next(xs);
+            wt[j] = stoch_one(wt[j], s[j] * k, xs_uniform(xs));
+        }
+        *rng = xs;
+        return;
+    }
+    for (int j = 0; j < n; j++) wt[j] = update_one(wt[j], s[j] * k, rule, sh ? sh + j : 0);
+}
+
+void tt_wgrad_update_1x1_rows2(const float *ga, const float *gb, const int8_t *x, int np, int x_c, int32_t x_zero,
+                               int k_in, int8_t *wa, int8_t *wb, float ka, float kb, int rule, uint32_t *rng,
+                               float *sha, float *shb) {
+    float sa[k_in > 0 ? k_in : 1], sb[k_in > 0 ? k_in : 1];
+    wg1x1_sums2(ga, gb, x, np, x_c, x_zero, k_in, sa, sb);
+    const int shadow = rule == TT_RULE_SHADOW;
+    row_apply(wa, sa, k_in, ka, rule, rng, shadow ? sha : 0);
+    row_apply(wb, sb, k_in, kb, rule, rng, shadow ? shb : 0);
 }
 #undef WG_ROW_CVT4
 

@@ -200,11 +200,12 @@ def test_a_second_run_of_the_same_job_waits_for_the_first(tmp_path, monkeypatch)
     import fcntl
     import threading
 
-    import tinytrain.emulate as em
+    import tinytrain.job.run as em
+    from tinytrain.job import EmulateConfig
 
     ran = threading.Event()
-    monkeypatch.setattr(em, "_emulate_locked", lambda cfg, build_dir, progress: ran.set() or "done")
-    cfg = em.EmulateConfig(build_dir=str(tmp_path / "job"))
+    monkeypatch.setattr(em, "_emulate_locked", lambda cfg, build_dir, progress, *data: ran.set() or "done")
+    cfg = EmulateConfig(build_dir=str(tmp_path / "job"))
     said: list[str] = []
     with open(tmp_path / "job.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)

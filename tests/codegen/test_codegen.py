@@ -172,7 +172,7 @@ def _tiny_config(
         board=board,
         steps=steps,
         lr=0.01,
-        update_rule=rule,
+        options=CompileOptions(update_rule=rule),
         backend=backend,
         max_test=16,
         build_dir=str(tmp_path / f"build-{board}-{backend}-{rule}"),
@@ -298,7 +298,7 @@ def test_plan_too_large_fails_before_building(tmp_path):
 def test_fault_names_the_kernel(tmp_path, monkeypatch):
     """A kernel that faults (here: a corrupted pointer in the generated call) gives a readable report
     naming the kernel, and a non-zero exit (FirmwareFault)."""
-    import tinytrain.emulate as E
+    import tinytrain.job.firmware as E
 
     real = E.generate_model
 

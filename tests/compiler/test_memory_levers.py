@@ -122,21 +122,18 @@ def test_all_levers_lower_the_total(model, scheme):
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not installed")
-def test_generated_c_with_every_lever_matches_the_reference(tmp_path, monkeypatch):
+def test_generated_c_with_every_lever_matches_the_reference(tmp_path):
     """The generated firmware (host-native build) with split weights, the input in the arena and a patched
     first stage on a 2x2 grid: losses, parameters and predictions identical to the host reference."""
-    import tinytrain.compiler as compiler
-    from tinytrain.emulate import EmulateConfig, emulate
+    from tinytrain.job import EmulateConfig, emulate
 
-    monkeypatch.setattr(
-        compiler, "CompileOptions", functools.partial(CompileOptions, patch_cut=6, patch_grid=2)
-    )
     rec = emulate(
         EmulateConfig(
             model="mcunet-5fps",
             scheme="paper:99kb",
             classes=2,
             resolution=64,
+            options=CompileOptions(patch_cut=6, patch_grid=2),
             backend="host",
             steps=3,
             max_test=4,

@@ -43,3 +43,20 @@ def test_errors() -> None:
         load_dataset("cifar")
     with pytest.raises(TinytrainError, match="resolution"):
         load_dataset("faces", 0)
+
+
+def test_model_input_form_is_the_resolution_form() -> None:
+    """Callers moving from `load_dataset(name, R)` to the model's input description get the same bytes."""
+    old = load_dataset("faces", 24, seed=2)
+    new = load_dataset("faces", input_shape=(3, 24, 24), input_scale=1 / 127.5, input_zero=0, seed=2)
+    for a, b in zip(
+        (old.train_x, old.train_y, old.test_x, old.test_y),
+        (new.train_x, new.train_y, new.test_x, new.test_y),
+        strict=True,
+    ):
+        assert np.array_equal(a, b)
+    gray = load_dataset("digits", input_shape=(1, 8, 8))
+    assert gray.train_x.shape[1:] == (8, 8, 1) and np.array_equal(
+        gray.train_x[..., 0], load_dataset("digits", 8).train_x[..., 0]
+    )
+    assert new.provenance["source"] == "faces" and new.provenance["split"]["seed"] == 2

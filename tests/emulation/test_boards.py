@@ -64,3 +64,25 @@ def test_board_defines_for_the_board_layer() -> None:
     assert d["TT_BOARD_NAME"] == '"stm32f405"'
     assert d["TT_UART_BASE"] == "0x40011000u"
     assert (d["TT_INSTR_PER_TICK_NUM"], d["TT_INSTR_PER_TICK_DEN"]) == ("125", "21")
+
+
+def test_board_facts_are_data_and_the_default_is_one_constant() -> None:
+    from emulation.boards import DEFAULT_BOARD
+    from emulation.cycles import CORE_MODELS
+
+    assert get_board() is get_board(DEFAULT_BOARD) and get_board(get_board("m4")).name == "m4"
+    for b in all_boards().values():
+        assert b.cycle_model in CORE_MODELS and b.fallback_cpi > 0, b.name
+    # the cycles per instruction assumed without a plugin profile (formerly a table in the code)
+    assert (get_board("m7").fallback_cpi, get_board("m4").fallback_cpi) == (1.0, 1.5)
+
+
+def test_one_call_graph_walk_for_faults_and_the_bench() -> None:
+    from emulation.elfinfo import reaching
+    from tinytrain.bench.kernels import owners
+
+    callers = {"helper": {"tt_a", "inner"}, "inner": {"tt_b"}, "tt_a": {"main"}, "lonely": set()}
+    kernels = {"tt_a", "tt_b"}
+    assert reaching("helper", kernels, callers) == {"tt_a", "tt_b"} == owners("helper", kernels, callers)
+    assert reaching("helper", kernels, callers, depth=1) == {"tt_a"}  # tt_b is two calls away
+    assert reaching("tt_a", kernels, callers) == {"tt_a"} and reaching("lonely", kernels, callers) == set()

@@ -5,7 +5,9 @@ kernel between `tt_phase_begin/end` (so the instruction count per call is measur
 and reports the number of differing bytes as a metric. Also runnable as a script to print
 instructions per MAC of the main kernels on MCUNet-like shapes:
 
-    .venv/bin/python -m tests.kernels.qemu_harness [m7|m4]
+    .venv/bin/python -m tests.kernels.qemu_harness [m7|m4] [--fma]
+
+(--fma: the fused multiply-add contract option, -DTT_FMA=1, expected values from the fused reference.)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import tinytrain.kernels as K
+from tinytrain.kernels.fma import fma_f32, fma_mode
 
 RUNTIME = Path(__file__).resolve().parents[2] / "firmware" / "runtime"
 F32 = np.float32
@@ -31,7 +34,9 @@ _CTYPE = {
 def _lit(a: np.ndarray) -> str:
     flat = a.reshape(-1)
     if a.dtype == F32:
-        return ", ".join(float(v).hex() + "f" for v in flat)
+        return ", ".join(
+            float(v).hex() + "f" if np.isfinite(v) else ("-" if v < 0 else "") + "INFINITY" for v in flat
+        )
     return ", ".join(str(int(v)) for v in flat)
 
 
@@ -51,6 +56,7 @@ class Case:
 
 def firmware_source(cases: list[Case]) -> str:
     lines = [
+        "#include <math.h>",
         "#include <stdint.h>",
         "#include <string.h>",
         '#include "tt_board.h"',
@@ -104,8 +110,9 @@ def firmware_source(cases: list[Case]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_cases(cases: list[Case], board: str, out_dir: Path, profile: bool = False):  # type: ignore[no-untyped-def]
-    """Build and run; returns the emulation RunRecord."""
+def run_cases(cases: list[Case], board: str, out_dir: Path, profile: bool = False, fma: bool = False):  # type: ignore[no-untyped-def]
+    """Build and run; returns the emulation RunRecord. fma: build with the fused multiply-add contract option
+    (-DTT_FMA=1; generate the cases' expected values under `tinytrain.kernels.fma.fma_mode(True)`)."""
     from emulation import build_firmware, run_elf
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +124,7 @@ def run_cases(cases: list[Case], board: str, out_dir: Path, profile: bool = Fals
         [RUNTIME],
         out_dir,
         name="kernel_test",
-        extra_cflags=["-Wno-unused-function"],
+        extra_cflags=["-Wno-unused-function", f"-DTT_FMA={int(fma)}"],
         stack_min=8192,
     )
     return run_elf(res.elf, board, timeout=120, run_dir=out_dir / "run", profile=profile)
@@ -314,7 +321,7 @@ def irb_case(
         {"b_dw": (b_dw0, b_dw), "b1": (b10, b1), "w1": (w1, w1n)},
         outputs={"dx": dx},
         macs=macs,
-        scratch={"scr": 4 * (ho * ho + h * h)},
+        scratch={"scr": K.ir_block_bwd_f32_scratch_bytes((ho, ho), h, h)},
     )
 
 
@@ -396,6 +403,77 @@ def wgrad_case(
         {"g": g, "x": x, "q": q},
         inout,
         macs=macs,
+    )
+
+
+def fma_inputs(rng: np.random.Generator, n_random: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Operands (a, b, c) float32 for checking a single-rounding fma: the hard cases first, then random ones.
+
+    Hard: exact ties of the product (rounded to even), sums one binary64 rounding away from a float32 tie (the
+    double-rounding trap a plain f32(f64(a*b) + c) falls into), total and partial cancellation (c = -f32(a*b):
+    the result is the product's rounding error), subnormal products and results, large exponent differences
+    both ways, signed zeros, results at the float32 overflow edge, infinities."""
+    f = F32
+    one12 = f(1 + 2.0**-12)
+    rows: list[tuple[float, float, float]] = []
+    for sa in (1.0, -1.0):
+        for sc in (1.0, -1.0):
+            for k in (0, 3, -7, 40, -60):
+                sc2 = 2.0**k
+                # a*b = 1 + 2^-11 + 2^-24: a float32 tie; c nudges it a binary64 ulp or less either side
+                for c in (0.0, 2.0**-80, 2.0**-60, 2.0**-53, 2.0**-30):
+                    rows.append((sa * float(one12) * sc2, float(one12), sc * c * sc2))
+    for a, b in (
+        (1 + 2.0**-23, 1 - 2.0**-23),
+        (3.0, 1.0 / 3.0),
+        (0.1, 10.0),
+        (1.7, 1.3),
+        (2.0**-70, 2.0**-70),
+    ):
+        pa, pb = f(a), f(b)
+        p = float(f(pa * pb))
+        rows += [
+            (float(pa), float(pb), -p),
+            (float(pa), float(pb), -p * (1 + 2.0**-20)),
+            (-float(pa), float(pb), p),
+        ]
+    for e in (-140, -130, -126, -100, -75):  # subnormal products / results
+        a, b = f(2.0 ** (e // 2) * 1.5), f(2.0 ** (e - e // 2) * 1.25)
+        rows += [
+            (float(a), float(b), 0.0),
+            (float(a), float(b), 2.0**-149),
+            (float(a), float(b), -(2.0**-140)),
+        ]
+    for a, b, c in (
+        (1.0, 1.0, 2.0**100),
+        (2.0**60, 2.0**60, 1.0),
+        (1.0, 2.0**-100, 1.0),
+        (2.0**-60, 3.0, -1.0),
+    ):
+        rows.append((a, b, c))
+    rows += [(0.0, 5.0, -0.0), (-0.0, 5.0, 0.0), (-0.0, 5.0, -0.0), (2.0**-80, 2.0**-80, -0.0)]
+    big = float(np.finfo(F32).max)
+    rows += [(big, 1.0, big), (big, 0.5, -big), (2.0**64, 2.0**64, 1.0), (float("inf"), 1.0, 1.0)]
+    hard = np.array(rows, np.float64).astype(F32)
+    # random: significands uniform, exponents spread so products and sums cover cancellation and rounding
+    bits = rng.integers(0, 2**23, (n_random, 3)).astype(np.uint32)
+    ex = rng.integers(-20, 21, (n_random, 3))
+    ex[:, 2] += ex[:, 0] + ex[:, 1] + rng.integers(-30, 31, n_random)
+    sign = rng.integers(0, 2, (n_random, 3)).astype(np.uint32) << 31
+    rnd = ((bits | ((ex + 127).clip(1, 254).astype(np.uint32) << 23)) | sign).view(F32)
+    allv = np.concatenate([hard, rnd])
+    return allv[:, 0].copy(), allv[:, 1].copy(), allv[:, 2].copy()
+
+
+def fma_case(rng: np.random.Generator, n_random: int = 2000) -> Case:
+    """C fmaf (a VFMA on the device) vs the numpy fma_f32, bit for bit."""
+    a, b, c = fma_inputs(rng, n_random)
+    n = a.size
+    return Case(
+        "fmaf",
+        f"for (int i = 0; i < {n}; i++) @y[i] = fmaf(@a[i], @b[i], @c[i])",
+        {"a": a, "b": b, "c": c},
+        outputs={"y": fma_f32(a, b, c)},
     )
 
 
@@ -489,6 +567,20 @@ def check_cases(seed: int = 0) -> list[Case]:
         irb_case(rng, 4, 16, 2, 5, 3, 1, "nearest"),
         irb_case(rng, 3, 9, 2, 3, 7, 1, "nearest"),
         irb_case(rng, 6, 8, 2, 9, 5, 1, "stochastic"),
+        fma_case(np.random.default_rng(seed + 200), 300),  # the device's VFMA vs the exact numpy fma
+        # the fused block's zero-padded dw plane at stride 2 (3x3, 7x7) and the unpaired last channel
+        irb_case(rng, 7, 6, 3, 4, 3, 2, "nearest"),
+        irb_case(rng, 9, 5, 4, 3, 7, 2, "stochastic"),
+        # the dw weight gradient's kernel-row path (padded plane, 3x3 assembly): stride 1 and 2, all rules,
+        # a shifted last channel block; 5x5 rows in C
+        wgrad_case(rng, 7, 8, 8, 3, 2, 8, "nearest", dw=True, x_zero=-128),
+        wgrad_case(rng, 8, 14, 14, 3, 1, 11, "shadow", dw=True, x_zero=127),
+        wgrad_case(rng, 6, 6, 6, 3, 1, 6, "stochastic", dw=True),
+        wgrad_case(rng, 7, 5, 5, 5, 2, 5, "nearest", dw=True),
+        # the dw input gradient's four-channel path (assembly, stride 1, 3x3 / 5x5, channel tails), fallback
+        bwd_dw_case(rng, 7, 9, 5, 1),
+        bwd_dw_case(rng, 5, 12, 3, 1),
+        bwd_dw_case(rng, 12, 8, 5, 1),
     ]
 
 
@@ -561,10 +653,13 @@ def bench_cases(seed: int = 1) -> list[Case]:
 
 
 def main(argv: list[str]) -> int:
-    board = argv[1] if len(argv) > 1 else "m7"
-    cases = bench_cases()
-    rec = run_cases(cases, board, Path("build") / "kernel_bench" / board)
-    print(f"{board}: {rec.status}")
+    fma = "--fma" in argv
+    args = [a for a in argv[1:] if a != "--fma"]
+    board = args[0] if args else "m7"
+    with fma_mode(fma):
+        cases = bench_cases()
+    rec = run_cases(cases, board, Path("build") / "kernel_bench" / (board + ("-fma" if fma else "")), fma=fma)
+    print(f"{board}{' (fma)' if fma else ''}: {rec.status}")
     for c in cases:
         instr = rec.phase(c.name)
         print(

@@ -5,20 +5,24 @@ The QEMU run (test_qemu_kernels.py, `check_cases`) repeats a few of these with t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
 import tinytrain.kernels as K
-from tests.kernels.test_native_vs_reference import _check_update, s8, same
+from tests.kernels.test_native_vs_reference import VARIANTS, _check_update, s8, same
 from tinytrain import native
 from tinytrain.kernels import memory_ops as M
+from tinytrain.kernels.fma import fma_mode
 
 F32 = np.float32
 
 
-@pytest.fixture(scope="module", params=["portable", "dsp"])
-def nk(request: pytest.FixtureRequest) -> native.NativeKernels:
-    return native.load(request.param)
+@pytest.fixture(scope="module", params=VARIANTS)
+def nk(request: pytest.FixtureRequest) -> Iterator[native.NativeKernels]:
+    with fma_mode(request.param.endswith("-fma")):  # the reference runs the C build's contract
+        yield native.load(request.param)
 
 
 # Depthwise fast path: one int16 plane per channel, strips of output rows (TT_DW_BUF_HALFWORDS), 4- and

@@ -4,20 +4,24 @@ fill = padded conv)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
 import tinytrain.kernels as K
-from tests.kernels.test_native_vs_reference import s8, same
+from tests.kernels.test_native_vs_reference import VARIANTS, s8, same
 from tinytrain import native
 from tinytrain.kernels import memory_ops as M
+from tinytrain.kernels.fma import fma_mode
 
 F32 = np.float32
 
 
-@pytest.fixture(scope="module", params=["portable", "dsp"])
-def nk(request: pytest.FixtureRequest) -> native.NativeKernels:
-    return native.load(request.param)
+@pytest.fixture(scope="module", params=VARIANTS)
+def nk(request: pytest.FixtureRequest) -> Iterator[native.NativeKernels]:
+    with fma_mode(request.param.endswith("-fma")):  # the reference runs the C build's contract
+        yield native.load(request.param)
 
 
 SPLIT_CASES = [  # (h, w, ci, k, co, kernel, stride)
@@ -163,6 +167,11 @@ IRB_CASES = [  # (h, w, ci, e, co2, k, stride, split k1, rule, parts)
     (3, 9, 16, 5, 9, 5, 1, None, "nearest", "all"),  # 27 pixels: 8 + 8 + 8 + 3
     (11, 5, 13, 4, 17, 7, 1, 6, "stochastic", "all"),  # 7x7 stride 1, split pw1
     (4, 13, 12, 3, 6, 3, 1, None, "shadow", "nodx"),
+    # signed zeros: gradients zero (+0 and -0) over whole regions, zero dw weights, no masks: the zero-padded
+    # plane's extra +-0 terms must leave every sum (and the sign of an all-zero sum) as the skipped taps do
+    (8, 8, 6, 6, 5, 3, 1, None, "nearest", "zeros"),
+    (9, 8, 5, 5, 4, 5, 2, None, "stochastic", "zeros"),
+    (6, 6, 4, 4, 3, 7, 1, None, "nearest", "zeros"),
 ]
 
 
@@ -177,6 +186,13 @@ def test_ir_block_bwd_f32(nk, h, w, ci, e, co2, k, stride, k1, rule, parts):
     bits_dw = rng.integers(0, 256, K.mask_bytes(ho * wo * e)).astype(np.uint8)
     bits_pw1 = rng.integers(0, 256, K.mask_bytes(h * w * e)).astype(np.uint8)
     x1 = s8(rng, (h, w, ci))
+    if parts == "zeros":
+        g[: ho // 2] = 0.0
+        g[ho // 2 :, : wo // 2] = -0.0
+        w_dw[rng.random(w_dw.shape) < 0.3] = 0
+        w2[:, ::2] = np.abs(w2[:, ::2])  # channels whose all-zero sums get -0 products
+        bits_dw[:] = 255
+        bits_pw1[:] = 255
     k_in = k1 if k1 else ci - 1
     w1a, w1b = (np.ascontiguousarray(w1[:, :k1]), np.ascontiguousarray(w1[:, k1:])) if k1 else (w1, None)
 
@@ -229,4 +245,4 @@ def test_ir_block_bwd_f32(nk, h, w, ci, e, co2, k, stride, k1, rule, parts):
         same(b, a)
     if "rng" in ref_kw:
         assert ref_kw["rng"].state == nat_kw["rng"].state
-    assert M.ir_block_bwd_f32_scratch_bytes((ho, wo, co2), h, w) == 4 * (ho * wo + h * w)
+    assert M.ir_block_bwd_f32_scratch_bytes((ho, wo, co2), h, w) == 8 * (ho * wo + h * w)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
 import tinytrain.kernels as K
 from tinytrain import native
+from tinytrain.kernels.fma import fma_mode
 
 F32 = np.float32
-VARIANTS = ["portable", "dsp"]
+# the two device code paths, each under the default contract and the fused multiply-add option
+VARIANTS = ["portable", "dsp", "portable-fma", "dsp-fma"]
 
 
 @pytest.fixture(scope="module", params=VARIANTS)
-def nk(request: pytest.FixtureRequest) -> native.NativeKernels:
-    return native.load(request.param)
+def nk(request: pytest.FixtureRequest) -> Iterator[native.NativeKernels]:
+    with fma_mode(request.param.endswith("-fma")):  # the reference runs the C build's contract
+        yield native.load(request.param)
 
 
 def same(a: np.ndarray, b: np.ndarray) -> None:

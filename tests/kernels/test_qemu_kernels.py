@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.kernels.qemu_harness import check_cases, run_cases
+from tinytrain.kernels.fma import fma_mode
 
 pytestmark = [
     pytest.mark.qemu,
@@ -18,10 +19,13 @@ pytestmark = [
 ]
 
 
+@pytest.mark.parametrize("fma", [False, True], ids=["default", "fma"])
 @pytest.mark.parametrize("board", ["m7", "m4"])
-def test_kernels_bit_exact_on_device(board: str, tmp_path: Path) -> None:
-    cases = check_cases()
-    rec = run_cases(cases, board, tmp_path)
+def test_kernels_bit_exact_on_device(board: str, fma: bool, tmp_path: Path) -> None:
+    """Every case of check_cases; with fma, built with -DTT_FMA=1 against the fused reference."""
+    with fma_mode(fma):
+        cases = check_cases()
+    rec = run_cases(cases, board, tmp_path, fma=fma)
     assert rec.status in ("ok", "failed"), rec.summary()
     bad = {c.name: rec.metrics.get(c.name) for c in cases if rec.metrics.get(c.name) != 0}
     assert not bad, f"bytes differing from the reference per case: {bad}"

@@ -5,15 +5,18 @@ QADD), bit-exact vs numpy. The QEMU run repeats them with the real instructions
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
 import tinytrain.kernels as K
 from tests.kernels.qemu_harness import INT32_MAX, INT32_MIN, extreme_bias
-from tests.kernels.test_native_vs_reference import s8, same
+from tests.kernels.test_native_vs_reference import VARIANTS, s8, same
 from tinytrain import native
 from tinytrain.kernels import forward as FWD
 from tinytrain.kernels import memory_ops as M
+from tinytrain.kernels.fma import fma_mode
 
 F32 = np.float32
 # (m_lo, m_hi): outputs that depend on the bias (|f32(2^31) * m| <= 236), small ones, all saturated
@@ -21,9 +24,10 @@ M_RANGES = ((1e-9, 1.1e-7), (1e-10, 3e-9), (1e-3, 1e-1))
 ZEROS = ((-128, 0), (7, -128), (127, 127), (0, 5))
 
 
-@pytest.fixture(scope="module", params=["portable", "dsp"])
-def nk(request: pytest.FixtureRequest) -> native.NativeKernels:
-    return native.load(request.param)
+@pytest.fixture(scope="module", params=VARIANTS)
+def nk(request: pytest.FixtureRequest) -> Iterator[native.NativeKernels]:
+    with fma_mode(request.param.endswith("-fma")):  # the reference runs the C build's contract
+        yield native.load(request.param)
 
 
 def _ms(rng: np.random.Generator, n: int):  # type: ignore[no-untyped-def]

@@ -18,6 +18,11 @@ COLUMNS: list[tuple[str, str]] = [
     ("classes", "classes of the (new) classifier head"),
     ("steps", "training steps run (per-step figures are their mean)"),
     (
+        "options",
+        "compiler options that differ from the defaults (`split_weights=false`, comma-separated; "
+        "empty = every lever at its default)",
+    ),
+    (
         "status",
         "`ok`, `does-not-fit` (planned, too big for the board: not built), `failed`, `fault`, `timeout`, "
         "`mismatch`, `reference`",
@@ -48,6 +53,13 @@ COLUMNS: list[tuple[str, str]] = [
         "est_cycles",
         "ESTIMATED cycles per step: instr_total x cycles/instruction of the kernels' class mix (cycle model)",
     ),
+    (
+        "est_cycles_low",
+        "low end of est_cycles' range: est_cycles x the run's low/point ratio, where low is the lower of the "
+        "cycle model's documented best case (branch refill, IT folding, M7 mispredictions) and its CoreMark "
+        "band (point x (1 + the model's CoreMark error: -27 % m4, -18 % m7)); docs/emulation.md",
+    ),
+    ("est_cycles_high", "high end of the range: the model's documented worst case (same ratio)"),
     ("est_cpi", "the estimate's cycles per instruction"),
     ("clock_mhz", "the board's nominal clock"),
     ("est_ms", "ESTIMATED ms per step at the nominal clock"),
@@ -80,6 +92,7 @@ INT_COLUMNS = {
     "pred_trainable_biases", "pred_input", "pred_other", "pred_stack", "sram_total", "sram_static",
     "sram_arena", "sram_trainable", "sram_input", "sram_other_static", "sram_stack_hw", "flash_bytes",
     "instr_forward", "instr_loss", "instr_backward", "instr_update", "instr_total", "est_cycles",
+    "est_cycles_low", "est_cycles_high",
     "macs_forward", "macs_backward", "macs_wgrad", "macs_total", "host_rss_peak", "host_rss_model",
 }  # fmt: skip
 FLOAT_COLUMNS = {

@@ -10,58 +10,19 @@ kernel reaches is outside the kernels (the app, the board layer, the data source
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
+
+from emulation.elfinfo import call_graph, reaching
+
+__all__ = ["OUTSIDE", "attribute", "call_graph", "owners"]
 
 OUTSIDE = "(outside kernels)"
 
 
-def call_graph(elf: Path) -> dict[str, set[str]]:
-    """callee -> callers, from direct calls and tail calls in the disassembly."""
-    objdump = shutil.which("arm-none-eabi-objdump")
-    if objdump is None:
-        return {}
-    text = subprocess.run(
-        [objdump, "-d", "--no-show-raw-insn", str(elf)], capture_output=True, text=True, check=False
-    ).stdout
-    callers: dict[str, set[str]] = {}
-    current = ""
-    for line in text.splitlines():
-        m = re.match(r"^[0-9a-f]+ <([\w.$]+)>:$", line)
-        if m:
-            current = m.group(1)
-            continue
-        m = re.search(
-            r"\s(?:bl|blx|b|b\.w|b\.n|b[a-z]{2}(?:\.w|\.n)?)\s+[0-9a-f]+ <([\w.$]+)(?:\+0x[0-9a-f]+)?>", line
-        )
-        if m and current and m.group(1) != current:
-            callers.setdefault(m.group(1), set()).add(current)
-    return callers
-
-
 def owners(function: str, kernels: set[str], callers: dict[str, set[str]], depth: int = 6) -> set[str]:
     """The kernels (symbols in `kernels`) from which `function` is reachable."""
-    if function in kernels:
-        return {function}
-    found: set[str] = set()
-    frontier, seen = {function}, {function}
-    for _ in range(depth):
-        nxt: set[str] = set()
-        for f in frontier:
-            for c in callers.get(f, ()):
-                if c in kernels:
-                    found.add(c)
-                elif c not in seen:
-                    seen.add(c)
-                    nxt.add(c)
-        frontier = nxt
-        if not frontier:
-            break
-    return found
+    return reaching(function, kernels, callers, depth)
 
 
 def attribute(

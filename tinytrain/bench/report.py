@@ -1,5 +1,10 @@
 """The benchmark report: PNG plots (matplotlib), an HTML page (jinja2) and a Markdown summary with the
-issue's targets, computed from the rows (and their per-kernel detail) of one `tinytrain bench` run."""
+issue's targets, computed from the rows (and their per-kernel detail) of one `tinytrain bench` run.
+
+Rows with compiler options (`options`, e.g. a lever turned off) are ablations: the targets and the headline
+comparisons use the rows with default options only; the "Levers" section (also `levers.md`) puts each
+ablation row's MEASURED SRAM change beside the planner's PREDICTED change, against the row with every
+option at its default and otherwise the same settings."""
 
 from __future__ import annotations
 
@@ -47,6 +52,15 @@ def _m(v: Any) -> str:
     return "" if v is None else f"{v / 1e6:.1f}"
 
 
+def _label(r: dict[str, Any]) -> str:
+    """The row's scheme, with its compiler options when they are not the defaults."""
+    return f"{r['scheme']} [{r['options']}]" if r.get("options") else str(r["scheme"])
+
+
+def _detail_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (r["model"], r["scheme"], r["board"], int(r["resolution"]), r.get("options") or "")
+
+
 def focus_of(devices: list[dict[str, Any]]) -> tuple[str, int]:
     """The (board, resolution) the plots and targets are about: m7 at 128 when present."""
     pairs = [(r["board"], int(r["resolution"])) for r in devices]
@@ -68,6 +82,8 @@ def _scheme_order(s: str) -> tuple[int, float, str]:
 
 def headline(devices: list[dict[str, Any]], model: str, board: str, res: int) -> dict[str, Any] | None:
     for r in devices:
+        if r.get("options"):  # an ablation row is never the headline measurement
+            continue
         if (r["model"], r["scheme"], r["board"], int(r["resolution"])) == (
             model,
             HEADLINE_SCHEME.get(model),
@@ -103,7 +119,7 @@ def dominant_kernels(detail: dict[str, Any], n: int = 4) -> str:
 
 def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The issue's two targets per paper model, on m7 at 128x128 with the ~100 KB scheme."""
-    devices = [x for x in results if x["row"].get("kind") == "device"]
+    devices = [x for x in results if x["row"].get("kind") == "device" and not x["row"].get("options")]
     by_key = {
         (x["row"]["model"], x["row"]["scheme"], x["row"]["board"], int(x["row"]["resolution"])): x
         for x in devices
@@ -162,11 +178,7 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     devices = [x["row"] for x in results if x["row"].get("kind") == "device"]
-    details = {
-        (x["row"]["model"], x["row"]["scheme"], x["row"]["board"], int(x["row"]["resolution"])): x["detail"]
-        for x in results
-        if x["row"].get("kind") == "device"
-    }
+    details = {_detail_key(x["row"]): x["detail"] for x in results if x["row"].get("kind") == "device"}
     board, res = focus_of(devices)
     sel = [r for r in devices if r["board"] == board and int(r["resolution"]) == res]
     models = list(dict.fromkeys(r["model"] for r in sel))
@@ -207,7 +219,7 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
         if model in PUBLISHED and res == PAPER_RESOLUTION:
             ax.axhline(PUBLISHED[model][0], color="#c44e52", lw=0.8, ls=":")
             ax.text(-0.5, PUBLISHED[model][0], "paper (arena only)", va="bottom", fontsize=7, color="#c44e52")
-        ax.set_xticks(range(len(rows)), [r["scheme"] for r in rows], rotation=45, ha="right", fontsize=8)
+        ax.set_xticks(range(len(rows)), [_label(r) for r in rows], rotation=45, ha="right", fontsize=8)
         ax.set_title(f"{model} ({board}, {res}x{res})", fontsize=10)
         ax.set_ylabel("SRAM (KB)")
         ax.set_yscale("log" if any(r["status"] == "does-not-fit" for r in rows) else "linear")
@@ -292,7 +304,7 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
                     color="#c44e52",
                     va="bottom",
                 )
-            ax.set_xticks(range(len(rows)), [r["scheme"] for r in rows], rotation=45, ha="right", fontsize=8)
+            ax.set_xticks(range(len(rows)), [_label(r) for r in rows], rotation=45, ha="right", fontsize=8)
             ax.set_title(f"{model} ({board}, {res}x{res})", fontsize=10)
             ax.set_ylabel("M instructions per training step")
         axes[0][0].legend(fontsize=7)
@@ -312,10 +324,7 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
     if picks:
         fig, axes = plt.subplots(1, len(picks), figsize=(5.6 * len(picks), 4.4), squeeze=False)
         for ax, r in zip(axes[0], picks, strict=True):
-            ks = (
-                details.get((r["model"], r["scheme"], r["board"], int(r["resolution"])), {}).get("kernels")
-                or {}
-            )
+            ks = details.get(_detail_key(r), {}).get("kernels") or {}
             items = [(k, v) for k, v in ks.items() if k != OUTSIDE][:10][::-1]
             colors = [PHASE_COLORS.get((v.get("phases") or ["?"])[0], "#999999") for _, v in items]
             names = [k.split(" (shared")[0] + (" (shared)" if "(shared" in k else "") for k, _ in items]
@@ -361,6 +370,7 @@ def summary_md(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "not measurements; their memory is the arena only."
     )
     L.append("")
+    targets_from = len(L)
     L.append("## Targets (issue 7): m7, 128×128, the paper's ~100 KB schemes")
     L.append("")
     L.append(
@@ -435,6 +445,13 @@ def summary_md(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                     f"{p.get('resolution')}×{p.get('resolution')} |"
                 )
     L.append("")
+    if not (
+        any(t["status"] != "not run" for t in tg) or torch_rows or any(r.get("kind") == "paper" for r in rows)
+    ):
+        del L[targets_from:]  # nothing to compare with the paper (e.g. bench/levers.toml): no empty sections
+    lever_rows = lever_savings(devices)
+    if lever_rows:
+        L += levers_md(lever_rows, heading="##")
     L.append("## All device rows")
     L.append("")
     L.append(
@@ -443,7 +460,14 @@ def summary_md(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     )
     L.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in sorted(
-        devices, key=lambda r: (r["model"], r["board"], int(r["resolution"]), _scheme_order(r["scheme"]))
+        devices,
+        key=lambda r: (
+            r["model"],
+            r["board"],
+            int(r["resolution"]),
+            _scheme_order(r["scheme"]),
+            bool(r.get("options")),
+        ),
     ):
         phases = ""
         if r.get("instr_total"):
@@ -452,7 +476,7 @@ def summary_md(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 f"{_m(r.get('instr_update'))})"
             )
         L.append(
-            f"| {r['model']} | {r['scheme']} | {r['board']} | {r['resolution']} | {r['status']} | "
+            f"| {r['model']} | {_label(r)} | {r['board']} | {r['resolution']} | {r['status']} | "
             f"{_kb(r.get('sram_total'))} | {_kb(r.get('pred_total'))} | {phases} | {r.get('est_ms') or ''} | "
             f"{r.get('macs_per_cycle') or ''} | "
             f"{'' if r.get('matched_reference') is None else r['matched_reference']} |"
@@ -463,7 +487,7 @@ def summary_md(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         L.append("Rows that did not finish:")
         for r in bad:
             L.append(
-                f"- {r['model']} {r['scheme']} {r['board']} {r['resolution']}: {r['status']}: "
+                f"- {r['model']} {_label(r)} {r['board']} {r['resolution']}: {r['status']}: "
                 f"{str(r.get('error', '')).splitlines()[0][:300] if r.get('error') else ''}"
             )
     L.append("")
@@ -482,6 +506,7 @@ def html_report(results: list[dict[str, Any]], images: dict[str, str], meta: dic
     show = [
         "model",
         "scheme",
+        "options",
         "board",
         "resolution",
         "status",
@@ -524,6 +549,7 @@ def html_report(results: list[dict[str, Any]], images: dict[str, str], meta: dic
         show=show,
         columns=COLUMNS,
         kernels=kernels,
+        levers=lever_savings([x["row"] for x in devices]),
         KB=KB,
         outside=OUTSIDE,
         esc=html.escape,
@@ -535,10 +561,119 @@ def write_report(results: list[dict[str, Any]], out_dir: Path, meta: dict[str, A
     meta = {"created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), **meta}
     images = plots(results, out_dir)
     md = summary_md(results, meta)
-    atomic.write_text(out_dir / "summary.md", md)
-    atomic.write_text(out_dir / "report.html", html_report(results, images, meta, md))
-    return {
-        "summary": out_dir / "summary.md",
-        "html": out_dir / "report.html",
-        **{k: out_dir / v for k, v in images.items()},
-    }
+    made = {"summary": out_dir / "summary.md", "html": out_dir / "report.html"}
+    _write(made["summary"], md)
+    _write(made["html"], html_report(results, images, meta, md))
+    levers = lever_savings([x["row"] for x in results if x["row"].get("kind") == "device"])
+    if levers:
+        made["levers"] = out_dir / "levers.md"
+        head = [
+            "# Memory levers: measured saving vs predicted saving",
+            "",
+            f"Generated {meta['created']} by `{meta['command']}` (code fingerprint `{meta['fingerprint']}`); "
+            "every row: [bench.csv](bench.csv).",
+            "",
+        ]
+        _write(made["levers"], "\n".join(head + levers_md(levers, heading=None)))
+    return {**made, **{k: out_dir / v for k, v in images.items()}}
+
+
+def _write(path: Path, text: str) -> None:
+    """Write through a temporary name, so a reader never sees half a file (tinytrain.atomic)."""
+    atomic.write_text(path, text)
+
+
+# ---- levers: measured vs predicted savings -----------------------------------------------------------
+
+#: The settings two rows must share to be compared (everything but the compiler options).
+_SAME = ("model", "scheme", "board", "resolution", "dataset", "classes", "steps")
+
+
+def _lever_name(options: str) -> str:
+    """`split_weights=false` -> "`split_weights` off" (several: "`a` + `b` off"); other options as given."""
+    parts = [p.partition("=") for p in options.split(",")]
+    if all(value == "false" for _, _, value in parts):
+        return " + ".join(f"`{name}`" for name, _, _ in parts) + " off"
+    return f"`{options}`"
+
+
+def _delta(off: dict[str, Any], on: dict[str, Any], col: str) -> int | None:
+    a, b = off.get(col), on.get(col)
+    return None if a is None or b is None else int(a) - int(b)
+
+
+def lever_savings(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each device row with compiler options against the row with default options and the same settings:
+    the saving of what the options turned off, measured (`sram_total`, QEMU) and predicted (`pred_total`,
+    the planner), in bytes (saving = row with the options − row with defaults; positive = the default
+    saves memory). Rows without a default twin are left out."""
+    base = {tuple(r.get(k) for k in _SAME): r for r in devices if not r.get("options")}
+    out = []
+    for r in devices:
+        on = base.get(tuple(r.get(k) for k in _SAME))
+        if not r.get("options") or on is None:
+            continue
+        measured = _delta(r, on, "sram_total") if r.get("status") == on.get("status") == "ok" else None
+        predicted = _delta(r, on, "pred_total")
+        out.append(
+            {
+                "lever": _lever_name(str(r["options"])),
+                "options": r["options"],
+                "where": f"{r['model']} {r['scheme']} {r['board']} {r['resolution']}×{r['resolution']}",
+                "status": r.get("status"),
+                "on_measured": on.get("sram_total"),
+                "on_predicted": on.get("pred_total"),
+                "off_measured": r.get("sram_total"),
+                "off_predicted": r.get("pred_total"),
+                "measured": measured,
+                "predicted": predicted,
+                "difference": None if measured is None or predicted is None else measured - predicted,
+                "arena_measured": _delta(r, on, "sram_arena") if measured is not None else None,
+                "arena_predicted": _delta(r, on, "pred_arena"),
+                "stack_measured": _delta(r, on, "sram_stack_hw") if measured is not None else None,
+                "instr": _delta(r, on, "instr_total") if measured is not None else None,
+                "matched_reference": r.get("matched_reference"),
+            }
+        )
+    return out
+
+
+def _b(v: int | None) -> str:
+    return "" if v is None else f"{v:+,}"
+
+
+def levers_md(levers: list[dict[str, Any]], heading: str | None = "##") -> list[str]:
+    """The lever table (Markdown lines): measured saving vs predicted saving per ablation row."""
+    L: list[str] = []
+    if heading:
+        L += [f"{heading} Levers: measured saving vs predicted saving", ""]
+    for where in dict.fromkeys(x["where"] for x in levers):
+        rows = [x for x in levers if x["where"] == where]
+        on = rows[0]
+        L.append(
+            f"{where}, every lever on (the defaults): measured SRAM {on['on_measured'] or 0:,} B "
+            f"(QEMU: .data + .bss + stack high-water), predicted {on['on_predicted'] or 0:,} B (planner). "
+            "Saving = SRAM with the lever off − SRAM with every lever on, in bytes."
+        )
+        L.append("")
+        L.append(
+            "| lever | status | SRAM off, measured | measured saving | predicted saving "
+            "| measured − predicted | arena saving meas. / pred. | stack high-water Δ | instr/step Δ "
+            "| matched ref. |"
+        )
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for x in rows:
+            arena = (
+                f"{_b(x['arena_measured'])} / {_b(x['arena_predicted'])}"
+                if x["arena_measured"] is not None
+                else f"— / {_b(x['arena_predicted'])}"
+            )
+            L.append(
+                f"| {x['lever']} | {x['status']} | "
+                f"{'' if x['off_measured'] is None else format(x['off_measured'], ',')} | "
+                f"{_b(x['measured'])} | {_b(x['predicted'])} | {_b(x['difference'])} | {arena} | "
+                f"{_b(x['stack_measured'])} | {_b(x['instr'])} | "
+                f"{'' if x['matched_reference'] is None else x['matched_reference']} |"
+            )
+        L.append("")
+    return L

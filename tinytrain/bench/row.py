@@ -2,9 +2,10 @@
 
 Run in its own process by the matrix runner (`python -m tinytrain.bench.row SPEC.json OUT.json WORK_DIR`),
 so a crash, a hang or a fault loses only this row. Never raises for a failed run: the row gets the status
-and the error. Stages reuse tinytrain.emulate's building blocks: the plan is made here first (a plan that
+and the error. Stages reuse the job's (tinytrain.job): the plan is made here first (a plan that
 does not fit is reported with its predicted figures, `does-not-fit`, and nothing is built); a fitting one
-goes through `emulate()` with `evaluate=False`, `max_test=0` and `steps` (2-3) training steps.
+goes through `tinytrain.job.emulate()` with `evaluate=False`, `max_test=0` and `steps` (2-3) training steps.
+The row's compiler options (`RowSpec.options`, "" = the defaults) reach both the plan and the firmware.
 """
 
 from __future__ import annotations
@@ -49,15 +50,10 @@ def _status_of_error(msg: str) -> str:
 
 def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, Any]:
     """-> {"row": CSV columns, "detail": per-kernel profile etc.}"""
-    from tinytrain.compiler import DEFAULT_UPDATE_RULE
-    from tinytrain.emulate import (
-        EmulateConfig,
-        FirmwareFault,
-        compile_program,
-        emulate,
-        load_graph,
-        plan_program,
-    )
+    from emulation.boards import get_board
+    from tinytrain.data.identity import is_path_dataset
+    from tinytrain.job import EmulateConfig, FirmwareFault, assemble, emulate
+    from tinytrain.job.prepare import load_job_data, with_head
     from tinytrain.schedule import check_fits
 
     t0 = time.perf_counter()
@@ -70,6 +66,7 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         "dataset": spec.dataset,
         "classes": spec.classes,
         "steps": spec.steps,
+        "options": spec.options,
     }
     detail: dict[str, Any] = {"spec": spec.to_dict()}
 
@@ -79,10 +76,29 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         row["wall_s"] = round(time.perf_counter() - t0, 2)
         return {"row": row, "detail": detail}
 
+    model: Any = spec.model
+    classes = spec.classes
+    if is_path_dataset(spec.dataset):  # the user's data first: the head takes its class count
+        try:
+            data = load_job_data(spec.model, spec.dataset, spec.resolution, spec.classes)
+        except TinytrainError as exc:
+            return done("failed", f"dataset: {exc}")
+        model, classes = with_head(data.base, data.classes), data.classes
+        row["classes"] = classes
+        detail["dataset_provenance"] = data.provenance()
     try:
-        graph = load_graph(spec.model, spec.resolution, spec.classes, 0)
-        program = compile_program(graph, spec.scheme, DEFAULT_UPDATE_RULE)
-        plan = plan_program(program, spec.board)
+        options = spec.compile_options()
+        board = get_board(spec.board)
+        asm = assemble(
+            model,
+            spec.scheme,
+            options,
+            resolution=spec.resolution,
+            classes=classes,
+            board=board,
+        )
+        program, plan = asm.program, asm.plan
+        assert plan is not None
     except Exception as exc:  # a bad spec or a compiler error: this row only
         detail["traceback"] = traceback.format_exc()
         return done("failed", f"compile/plan: {type(exc).__name__}: {exc}")
@@ -97,7 +113,7 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
             detail["kernel_phases"][st.kernel].append(st.phase)
     detail["plan"] = {"arena": plan.arena, "strategy": plan.strategy, "breakdown": dict(plan.breakdown)}
     try:
-        check_fits(plan, spec.board)
+        check_fits(plan, board)
     except TinytrainError as exc:
         budget = plan.sram_budget or 0
         return done(
@@ -111,11 +127,12 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         model=spec.model,
         scheme=spec.scheme,
         dataset=spec.dataset,
-        classes=spec.classes,
+        classes=classes,
         resolution=spec.resolution,
         board=spec.board,
         steps=spec.steps,
         lr=spec.lr,
+        options=options,
         max_test=0,
         evaluate=False,
         check_reference=spec.check_reference,
@@ -164,8 +181,11 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
     steps = max(1, int(rec.get("steps") or spec.steps))
     kernels: dict[str, dict[str, float]] = {}
     run_record = Path(rec["run_dir"]) / "record.json"
+    whole: dict[str, Any] = {}  # the run's cycle estimate with its range (emulation.cycles)
     if run_record.exists() and rec.get("elf"):
-        prof = (json.loads(run_record.read_text()).get("profile") or {}).get("symbols") or {}
+        full = json.loads(run_record.read_text()).get("profile") or {}
+        whole = full.get("cycle_estimate") or {}
+        prof = full.get("symbols") or {}
         names = set(detail["kernel_phases"]) | {s.kernel for s in program.infer_steps}
         kernels = attribute(prof, names, call_graph(Path(rec["elf"])))
     per_step = {
@@ -188,6 +208,10 @@ def run_row(spec: RowSpec, work_dir: Path, progress: Any = None) -> dict[str, An
         row["est_cycles"] = int(round(total * cpi))
         if row.get("clock_mhz"):
             row["est_ms"] = round(row["est_cycles"] / (row["clock_mhz"] * 1e3), 2)
+        point = float(whole.get("cycles") or 0.0)
+        if point > 0 and whole.get("cycles_low") is not None and whole.get("cycles_high") is not None:
+            row["est_cycles_low"] = int(round(row["est_cycles"] * float(whole["cycles_low"]) / point))
+            row["est_cycles_high"] = int(round(row["est_cycles"] * float(whole["cycles_high"]) / point))
     if row.get("est_cycles") and macs["total"]:
         row["macs_per_cycle"] = round(macs["total"] / row["est_cycles"], 4)
     if total and macs["total"]:

@@ -1,4 +1,5 @@
-"""Run a benchmark matrix: every row in its own process, `jobs` at a time, each finished row cached.
+"""Run a benchmark matrix: every row in its own process, through an executor (tinytrain.executor: `jobs`
+at a time on this machine, or on Ray), each finished row cached by the driver.
 
 Cache: `<out>/rows/<slug>.json` holds the row and its detail (per-kernel profile, MACs by kernel) plus the
 *fingerprint* of the code that produced it (a hash of the compiler, firmware and emulation sources). A
@@ -9,7 +10,6 @@ dies, hangs past its timeout or raises becomes a row with its error: nothing els
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import csv
 import hashlib
 import json
@@ -35,6 +35,9 @@ from tinytrain.bench.paper import (
     published_bytes,
     published_cycles,
 )
+from tinytrain.executor import EMULATION_TOOLS, Executor, Task
+from tinytrain.executor.local import LocalExecutor
+from tinytrain.progress import Tracker
 
 Progress = Callable[[str], None]
 #: Statuses that are final: a cached row with one of these is reused.
@@ -150,7 +153,13 @@ def _run_subprocess(
 def _failed_row(spec: RowSpec | TorchSpec, error: str, kind: str) -> dict[str, Any]:
     base = {"kind": kind, "model": spec.model, "scheme": spec.scheme, "resolution": spec.resolution}
     if isinstance(spec, RowSpec):
-        base.update(board=spec.board, dataset=spec.dataset, classes=spec.classes, steps=spec.steps)
+        base.update(
+            board=spec.board,
+            dataset=spec.dataset,
+            classes=spec.classes,
+            steps=spec.steps,
+            options=spec.options,
+        )
     status = "timeout" if error.startswith("timeout") else "failed"
     return {"row": {**base, "status": status, "error": error}, "detail": {}}
 
@@ -165,6 +174,8 @@ class Runner:
         work_dir: Path | None = None,
         use_cache: bool = True,
         fingerprint: str | None = None,
+        executor: Executor | None = None,
+        live: bool = False,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.rows_dir = self.out_dir / "rows"
@@ -174,6 +185,8 @@ class Runner:
         self.use_cache = use_cache
         self.progress = progress or (lambda m: None)
         self.fingerprint = fingerprint or code_fingerprint()
+        self.executor = executor  # None: the local one, `jobs` rows at a time
+        self.live = live  # a live progress display on stderr (tinytrain.progress)
         self._lock = threading.Lock()
 
     def _cache_file(self, slug: str) -> Path:
@@ -205,21 +218,13 @@ class Runner:
         write_text(self._cache_file(slug), json.dumps(doc, indent=1, default=str))
 
     def run_row(self, spec: RowSpec) -> dict[str, Any]:
+        """One device row here (cached or run in its own process), outside any executor."""
         slug = spec.slug()
         cached = self._cached(slug)
         if cached is not None:
             cached["cached"] = True
             return cached
-        tmp = self.work_dir / "specs"
-        tmp.mkdir(parents=True, exist_ok=True)
-        spec_file, out_file = tmp / f"{slug}.json", tmp / f"{slug}.out.json"
-        spec_file.write_text(json.dumps(spec.to_dict()))
-        cmd = [sys.executable, "-m", "tinytrain.bench.row", str(spec_file), str(out_file), str(self.work_dir)]
-        result, err = _run_subprocess(
-            cmd, out_file, self.work_dir / "logs" / f"{slug}.log", spec.timeout + 900
-        )
-        if result is None:
-            result = _failed_row(spec, err, "device")
+        result = device_row(spec.to_dict(), str(self.work_dir))
         self._store(slug, result)
         return result
 
@@ -264,33 +269,84 @@ class Runner:
         n = len(config.rows)
         device: list[dict[str, Any] | None] = [None] * n
         t0 = time.perf_counter()
-        done = 0
-        self.progress(f"{n} device rows, {self.jobs} at a time (fingerprint {self.fingerprint})")
-        pool = cf.ThreadPoolExecutor(max_workers=self.jobs)
-        try:
-            futs = {pool.submit(self.run_row, spec): i for i, spec in enumerate(config.rows)}
-            for fut in cf.as_completed(futs):
-                i = futs[fut]
-                spec = config.rows[i]
+        ex = self.executor
+        width = f"{self.jobs} at a time" if ex is None else f"executor {ex.name}"
+        self.progress(f"{n} device rows, {width} (fingerprint {self.fingerprint})")
+        tasks: dict[str, tuple[int, RowSpec]] = {}
+        with Tracker("bench rows", n, self.live, self.progress) as track:
+
+            def finished(i: int, result: dict[str, Any]) -> None:
+                device[i] = result
+                ok = result["row"].get("status") in FINAL
+                track.done(
+                    ok, f"[{track.finished + 1}/{n} {time.perf_counter() - t0:.0f}s] {describe(result)}"
+                )
+
+            for i, spec in enumerate(config.rows):
+                cached = self._cached(spec.slug())
+                if cached is not None:
+                    finished(i, {**cached, "cached": True})
+                else:
+                    tasks[spec.slug()] = (i, spec)
+            if tasks:
+                executor = ex or LocalExecutor(self.jobs, "thread")
                 try:
-                    device[i] = fut.result()
-                except Exception as exc:  # the runner itself failed for this row
-                    device[i] = _failed_row(spec, f"runner: {type(exc).__name__}: {exc}", "device")
-                done += 1
-                self.progress(f"[{done}/{n} {time.perf_counter() - t0:.0f}s] {describe(device[i])}")
-        except BaseException:  # interrupted: stop the workers; what finished is cached
-            pool.shutdown(wait=False, cancel_futures=True)
-            kill_workers()
-            raise
-        pool.shutdown(wait=True)
+                    with executor:
+                        if ex is not None:
+                            self.progress(
+                                f"{ex.name}: {ex.workers} workers, started in {ex.startup_seconds:.1f} s"
+                            )
+                        todo = [
+                            Task(ROW_TASK, (spec.to_dict(), str(self.work_dir)), slug, EMULATION_TOOLS)
+                            for slug, (_, spec) in tasks.items()
+                        ]
+                        for out in executor.map(todo):
+                            i, spec = tasks[out.task.key]
+                            if out.ok:
+                                result = out.value
+                            else:  # the worker's toolchain, or the task failed twice
+                                result = _failed_row(spec, out.error, "device")
+                            self._store(spec.slug(), result)
+                            finished(i, result)
+                except BaseException:  # interrupted: stop the workers; what finished is cached
+                    kill_workers()
+                    raise
         results += [d for d in device if d is not None]
         return results
+
+
+#: The task of a device row (tinytrain.executor): spec dict + work directory -> result dict.
+ROW_TASK = "tinytrain.bench.runner:device_row"
+
+
+class RowCrashed(RuntimeError):
+    """The row's process died without a result (retried once by the executor)."""
+
+
+def device_row(spec: dict[str, Any], work_dir: str) -> dict[str, Any]:
+    """One device row in its own process (`python -m tinytrain.bench.row`): -> {"row", "detail"}. A
+    timeout is a failed row; a process that dies without a result raises RowCrashed."""
+    rs = RowSpec(**spec)
+    work = Path(work_dir)
+    slug = rs.slug()
+    tmp = work / "specs"
+    tmp.mkdir(parents=True, exist_ok=True)
+    spec_file, out_file = tmp / f"{slug}.json", tmp / f"{slug}.out.json"
+    spec_file.write_text(json.dumps(rs.to_dict()))
+    cmd = [sys.executable, "-m", "tinytrain.bench.row", str(spec_file), str(out_file), str(work)]
+    result, err = _run_subprocess(cmd, out_file, work / "logs" / f"{slug}.log", rs.timeout + 900)
+    if result is None:
+        if err.startswith("timeout"):
+            return _failed_row(rs, err, "device")
+        raise RowCrashed(err)
+    return result
 
 
 def describe(result: dict[str, Any]) -> str:
     r = result["row"]
     res = r.get("resolution")
-    head = f"{r['model']} {r['scheme']} {r.get('board')} {res}x{res}: {r['status']}"
+    opts = f" [{r['options']}]" if r.get("options") else ""
+    head = f"{r['model']} {r['scheme']} {r.get('board')} {res}x{res}{opts}: {r['status']}"
     if r["status"] == "ok":
         head += (
             f", SRAM {r['sram_total'] / 1024:.1f} KB (pred {r['pred_total'] / 1024:.1f}), "
@@ -354,6 +410,7 @@ def spec_of_row(row: dict[str, Any], timeout: float = 1800.0, check_reference: b
         dataset=str(row.get("dataset") or "faces"),
         classes=int(row.get("classes") or 2),
         steps=int(row.get("steps") or 2),
+        options=str(row.get("options") or ""),
         timeout=timeout,
         check_reference=check_reference,
     )

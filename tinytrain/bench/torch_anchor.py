@@ -32,7 +32,7 @@ def measure(spec: TorchSpec) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from tinytrain.emulate import load_graph
+    from tinytrain.job.prepare import load_graph
     from tinytrain.torch_model import FloatNet, cross_entropy, scheme_parameters
 
     torch.set_num_threads(1)

@@ -11,7 +11,20 @@ import sys
 from tinytrain import TinytrainError
 
 #: Subcommand modules, in the order `tinytrain --help` lists them.
-COMMANDS = ["doctor", "models", "infer", "compile", "emulate", "experiment", "search", "bench"]
+COMMANDS = [
+    "doctor",
+    "models",
+    "importer",
+    "infer",
+    "compile",
+    "emulate",
+    "experiment",
+    "search",
+    "bench",
+    "export",
+    "powercut",
+    "calibrate",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,10 @@ summary; or check a baseline for regressions.
   tinytrain bench --check results/baseline.csv --config bench/ci.toml   # only the CI subset
 
 Finished rows are cached in <out>/rows/ (keyed by the row and a fingerprint of the code), so an
-interrupted run resumes; --fresh re-runs everything. Exit status: 0 ok; 1 when a row failed (a fault, a
+interrupted run resumes; --fresh re-runs everything (whatever the executor: rows cached by a local run
+are reused by a Ray run and back). --executor ray runs the rows on a local Ray runtime, --executor
+ray://HOST:PORT on a Ray cluster (docs/scaling.md). A live progress display goes to stderr when it is a
+terminal (not with --quiet). Exit status: 0 ok; 1 when a row failed (a fault, a
 timeout, a reference mismatch; "does not fit" is a result, not a failure) or the check found a
 regression; 2 for bad input.
 """
@@ -60,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-reference", action="store_true", help="skip the host-reference comparison per row")
     p.add_argument("--instr-tolerance", type=float, default=0.01, help="check: instruction tolerance (0.01)")
     p.add_argument("--quiet", "-q", action="store_true", help="only the final lines")
+    from tinytrain.executor import add_executor_flag
+
+    add_executor_flag(p)
     p.set_defaults(func=run)
 
 
@@ -75,12 +81,17 @@ def _jobs(args: argparse.Namespace) -> int:
     return os.cpu_count() or 1
 
 
+def _executor(args: argparse.Namespace) -> Any:
+    """None for the local executor (the runner makes it, `--jobs` wide), else the Ray one."""
+    if args.executor == "local":
+        return None
+    from tinytrain.bench.runner import code_fingerprint
+    from tinytrain.executor import make_executor
+
+    return make_executor(args.executor, _jobs(args), fingerprint=code_fingerprint())
+
+
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from tinytrain.bench.config import BenchConfig, load_config
-    from tinytrain.bench.runner import Runner, spec_of_row, write_csv
-
     # SIGTERM/SIGHUP raise children.Terminated (a KeyboardInterrupt, tinytrain.cli.main): the runner stops
     # its workers; finished rows stay cached
     if args.config is None and args.check is None:
@@ -93,7 +104,26 @@ def run(args: argparse.Namespace) -> int:
     v.writable_dir("--out", args.out or DEFAULT_OUT)
     v.writable_dir("--work", args.work)
     v.writable_file("--update-baseline", args.update_baseline)
+    from tinytrain.executor import parse_executor
+
+    parse_executor(args.executor)  # a malformed --executor is refused before anything runs
+    executor = _executor(args)
+    if executor is None:
+        return _run(args, None)
+    with executor:  # Ray started (or the cluster reached) before any output; stopped at the end
+        return _run(args, executor)
+
+
+def _run(args: argparse.Namespace, executor: Any) -> int:
+    from dataclasses import replace
+
+    from tinytrain.bench.config import BenchConfig, load_config
+    from tinytrain.bench.runner import Runner, spec_of_row, write_csv
+
     say = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
+    from tinytrain.progress import live_default
+
+    live = live_default(args.quiet)
     out = args.out or DEFAULT_OUT
     t0 = time.perf_counter()
     command = "tinytrain bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])
@@ -111,7 +141,15 @@ def run(args: argparse.Namespace) -> int:
         if args.no_reference:
             cfg.rows = [replace(s, check_reference=False) for s in cfg.rows]
         work = args.work or REPO_ROOT / "build" / "bench-check"
-        runner = Runner(out, jobs=_jobs(args), progress=say, use_cache=False, work_dir=work)
+        runner = Runner(
+            out,
+            jobs=_jobs(args),
+            progress=say,
+            use_cache=False,
+            work_dir=work,
+            executor=executor,
+            live=live,
+        )
         results = runner.run(cfg)
         rows = [x["row"] for x in results]
         write_csv(rows, out / "check.csv")
@@ -130,7 +168,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.no_reference:
         cfg.rows = [replace(s, check_reference=False) for s in cfg.rows]
-    runner = Runner(out, jobs=_jobs(args), fresh=args.fresh, progress=say, work_dir=args.work)
+    runner = Runner(
+        out,
+        jobs=_jobs(args),
+        fresh=args.fresh,
+        progress=say,
+        work_dir=args.work,
+        executor=executor,
+        live=live,
+    )
     results = runner.run(cfg)
     rows = [x["row"] for x in results]
     write_csv(rows, out / "bench.csv")

@@ -15,8 +15,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
 from tinytrain.atomic import write_text
+from tinytrain.cli.levers import add_lever_flags, lever_options
 from tinytrain.compiler import DEFAULT_UPDATE_RULE, UPDATE_RULES
 from tinytrain.program import Program
 
@@ -40,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--classes", type=int, help="classes of a new classifier head (default: keep the model's head)"
     )
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's, 128)")
-    p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
+    p.add_argument(
+        "--board", default=DEFAULT_BOARD, help=f"board profile: m7, m4, stm32f405 (default {DEFAULT_BOARD})"
+    )
     p.add_argument(
         "--update-rule",
         default=DEFAULT_UPDATE_RULE,
@@ -68,63 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="learning-rate multiplier of the classifier, folded into its QAS tables (default 1)",
     )
-    p.add_argument(
-        "--no-qas", action="store_true", help="ablation: int8 updates without quantization-aware scaling"
-    )
-    p.add_argument(
-        "--no-reorder", action="store_true", help="ablation: keep all gradients, update after backward"
-    )
-    p.add_argument("--no-inplace", action="store_true", help="ablation: no in-place mask/gradient ops")
-    p.add_argument(
-        "--no-slice", action="store_true", help="ablation: save whole activations for partial updates"
-    )
-    # memory levers (docs/memory.md): on by default, --no-<lever> for the ablation
-    p.add_argument(
-        "--split-weights",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="SRAM keeps only the trained input channels of partly trained layers (default on)",
-    )
-    p.add_argument(
-        "--input-in-arena",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="the input sample lives in the arena, dead after the first stage (default on)",
-    )
-    p.add_argument(
-        "--patch",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the first stage tile by tile when no gradient reaches it (default on)",
-    )
-    p.add_argument(
-        "--inplace-dw-grad",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="stride-1 depthwise input gradients overwrite their output gradient (default on)",
-    )
-    p.add_argument(
-        "--inplace-dw-forward",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="a stride-1 depthwise conv writes its output over its input when nothing reads it later "
-        "(default on)",
-    )
-    p.add_argument(
-        "--fused-block-backward",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="inverted-residual blocks with frozen dw/pw2 weights run their backward one expanded channel "
-        "at a time (default on)",
-    )
-    p.add_argument(
-        "--patch-max-overhead",
-        type=float,
-        default=None,
-        help="the automatic patch choice recomputes at most this fraction of the stage's MACs (default 0.35)",
-    )
-    p.add_argument("--patch-cut", type=int, help="patch the first N ops (default: chosen by the planner)")
-    p.add_argument("--patch-grid", type=int, help="patch on a G x G grid (default: chosen by the planner)")
+    add_lever_flags(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the new head's initialization")
     p.add_argument("--out", metavar="DIR", help="write program.json, plan.json, plan.txt here")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the readable one")
@@ -199,19 +147,7 @@ def run(args: argparse.Namespace) -> int:
         momentum=args.momentum,
         accumulate=args.accumulate,
         head_lr_scale=args.head_lr_scale,
-        qas=not args.no_qas,
-        reorder=not args.no_reorder,
-        inplace=not args.no_inplace,
-        slice_channels=not args.no_slice,
-        split_weights=args.split_weights,
-        input_in_arena=args.input_in_arena,
-        patch=args.patch,
-        inplace_dw_grad=args.inplace_dw_grad,
-        inplace_dw_forward=args.inplace_dw_forward,
-        fused_block_backward=args.fused_block_backward,
-        **({} if args.patch_max_overhead is None else {"patch_max_overhead": args.patch_max_overhead}),
-        patch_cut=args.patch_cut,
-        patch_grid=args.patch_grid,
+        **lever_options(args),
     )
     program = compile_training(graph, scheme, options)
     plan = plan_memory(program, args.board)

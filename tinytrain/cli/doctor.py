@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                 missing.append("newlib")  # a fresh install needs both packages
 
     if toolchain.ARM_GCC not in missing:
-        m7 = boards.get_board("m7")
+        m7 = boards.get_board(boards.DEFAULT_BOARD)
         libc = toolchain.newlib_libc(m7.cflags)
         _line(libc is not None, "newlib", str(libc) if libc else "libc.a not found for arm-none-eabi")
         if libc is None:

@@ -1,9 +1,19 @@
 """`tinytrain emulate`: compile a model + update scheme into training firmware, run it on an emulated
 board (QEMU), compare it with the host reference, and print a summary or the run record (`--json`).
 
+`--dataset` takes `faces`, `digits` or your own data (an image folder with one subfolder per class, an
+.npz, a long-format .csv time series or a .ts file; `--window/--stride/--normalize/--layout`, docs/data.md):
+it is loaded first, so a bad file is refused in one line (exit 2) before anything is built; the head gets
+the data's class count (`--classes` is then a check).
+
 `--defaults` runs the embedded default job (MCUNet-5FPS with a new 2-class head, scheme paper:99kb, the
 `faces` dataset at 80x80, board m7, 3 epochs, the classifier-only scheme `last` trained on the host as the
-baseline) and writes its report to results/main-job/; any option given beside it overrides that default.
+baseline) and writes its report to ./results/main-job/ (from the repository root: the committed main-job
+report); any option given beside it overrides that default, and such a variant writes its report to
+./results/reports/<job key>/ instead, never over the main job's. `--task NAME` starts from a task's defaults
+instead (tinytrain.tasks; `--task sensor`: the zoo's sensor-conv1d adapting on m4 to a watch worn rotated,
+report in ./results/sensor-job/). Outputs go under the current directory
+(./build/emulate/<job key>, ./results/runs/) unless --report / --no-save say otherwise.
 While it runs it prints a progress line every ~5% of the steps; at the end a short summary (SRAM measured
 vs predicted vs the board's budget, instructions per step by phase, the estimated time per step,
 held-out accuracy before -> after and the baseline's, whether every step matched the host reference, where
@@ -16,20 +26,26 @@ with it). Numeric options are range-checked and --report / --dump-params checked
 runs (docs/reliability.md). `--momentum MU` and `--accumulate N`
 train with SGD momentum and mini-batches of N samples (docs/numerics.md, "Momentum and mini-batches"); a
 step count that is not a multiple of N is run anyway, with a warning: the trailing partial batch is
-accumulated but never applied, on the device and on the host alike.
+accumulated but never applied, on the device and on the host alike. The compiler's switches
+(`--no-reorder`, `--no-split-weights`, `--no-patch`, `--patch-grid G`, ...) are those of `tinytrain compile`:
+they reach the firmware, so a lever's SRAM saving is measured on the board, not only predicted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinytrain import TinytrainError
+from tinytrain.cli.levers import add_lever_flags, lever_options
+from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
 
 if TYPE_CHECKING:
-    from tinytrain.emulate import EmulateConfig
+    from tinytrain.job import EmulateConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,12 +60,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the embedded default job (mcunet-5fps, paper:99kb, faces, 2 classes, m7)",
     )
+    p.add_argument(
+        "--task",
+        metavar="NAME",
+        help="start from the defaults of task NAME instead (implies --defaults; tinytrain.tasks): sensor "
+        "(sensor-conv1d adapting to a watch worn rotated, BasicMotions, m4), keyboard (keyboard-char, a "
+        "next-character model adapting to a user's text, m4)",
+    )
+    p.add_argument(
+        "--text", metavar="FILE.txt", help="--task keyboard: the user's text (default: CPython's LICENSE.txt)"
+    )
     p.add_argument("--model", help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3) or a model directory")
     p.add_argument(
         "--scheme", help="update scheme: full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file"
     )
-    p.add_argument("--dataset", choices=("faces", "digits"), help="shipped dataset")
-    p.add_argument("--classes", type=int, help="classes of the new head (default: the dataset's)")
+    p.add_argument("--dataset", metavar="NAME|PATH", help=DATASET_HELP)
+    p.add_argument(
+        "--classes",
+        type=int,
+        help="classes of the new head (default: the dataset's; faces/digits: the first N; your data: a "
+        "check)",
+    )
     p.add_argument("--resolution", type=int, help="input resolution (square)")
     p.add_argument("--board", help="board profile: m4, m7, stm32f405")
     p.add_argument("--steps", type=int, help="training steps (default: --epochs epochs over the train split)")
@@ -76,6 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="mini-batches of N samples, one update per N steps (default 1); a trailing partial batch is "
         "accumulated but never applied (warned)",
     )
+    add_lever_flags(p)
+    add_dataset_options(p)
     p.add_argument("--seed", type=int, help="seed of the split and the training order (default 0)")
     p.add_argument("--max-test", type=int, help="evaluate on at most this many test images")
     p.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluation before/after")
@@ -100,20 +133,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="save the trained tensors the device wrote back (by buffer name; Trainer.load reads them)",
     )
     p.add_argument(
+        "--save-model",
+        metavar="DIR",
+        help="write the trained model (the device's parameters) as a model directory that "
+        "`tinytrain infer --model DIR` and --model accept; DIR must not exist",
+    )
+    p.add_argument(
         "--baseline",
         metavar="SCHEME",
         help="also train SCHEME on the host reference with the same samples and compare accuracies "
         "(--defaults: last, the classifier-only baseline)",
+    )
+    p.add_argument(
+        "--baseline-lr", type=float, metavar="LR", help="the baseline's own learning rate (default: --lr)"
     )
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline scheme")
     p.add_argument(
         "--report",
         metavar="DIR",
         help="write report.html, learning_curve.png, memory_breakdown.png and record.json to DIR "
-        "(--defaults: results/main-job)",
+        "(--defaults: ./results/main-job for the main job itself, else ./results/reports/<job key>)",
     )
     p.add_argument("--no-report", action="store_true", help="do not write the report")
-    p.add_argument("--no-save", action="store_true", help="do not write the record under results/runs/")
+    p.add_argument("--no-save", action="store_true", help="do not write the record under ./results/runs/")
     p.add_argument(
         "--json", action="store_true", help="print the run record as JSON (progress goes to stderr)"
     )
@@ -121,7 +163,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulateConfig:
-    from tinytrain.emulate import DEFAULTS, MAIN_JOB_REPORT, EmulateConfig
+    from tinytrain.job import EmulateConfig
+    from tinytrain.job.config import defaults_for
+    from tinytrain.job.paths import report_dir
 
     given = {
         "model": args.model,
@@ -141,11 +185,20 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         "max_test": args.max_test,
         "timeout": args.timeout,
         "dump_params": args.dump_params,
+        "save_model": args.save_model,
         "baseline": args.baseline,
+        "baseline_lr": args.baseline_lr,
+        **dataset_options(args),
     }
     given = {k: v for k, v in given.items() if v is not None}
+    if args.text and args.task != "keyboard":
+        raise TinytrainError("--text needs --task keyboard")
+    if args.task == "keyboard" and args.dataset:
+        raise TinytrainError("--task keyboard trains on --text FILE.txt, not --dataset")
+    if args.task is not None:
+        args.defaults = True
     if args.defaults:
-        fields = {**DEFAULTS, **given}
+        fields = {**defaults_for(args.task), **given}
     else:
         missing = [f"--{k}" for k in ("model", "scheme", "dataset", "resolution", "board") if k not in given]
         if missing:
@@ -155,19 +208,25 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         if "steps" not in given and "epochs" not in given:
             raise TinytrainError("give --steps N (or --epochs N)")
         fields = given
-    cfg = EmulateConfig(**fields)
+    from tinytrain.compiler import check_optimizer
+
+    try:
+        check_optimizer(fields.get("momentum", 0.0), fields.get("accumulate", 1))
+    except TinytrainError as exc:
+        raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
+    cfg = EmulateConfig.from_fields(**fields, **lever_options(args))
     if args.no_baseline:
         cfg.baseline = None
     if args.report:
         cfg.report_dir = args.report
-    elif args.defaults and not args.no_report:
-        cfg.report_dir = str(MAIN_JOB_REPORT)
     cfg.evaluate = not args.no_eval
     cfg.check_reference = not args.no_reference
     cfg.backend = "host" if args.host else "qemu"
     cfg.source = "flash" if args.flash_dataset else "semihost"
     cfg.profile = not args.no_profile
     cfg.save_record = not args.no_save
+    if args.defaults and not args.report and not args.no_report:  # once the whole config is known
+        cfg.report_dir = str(report_dir(cfg.is_main_job(), cfg.key(), cfg.task))
     check_config(cfg)
     from tinytrain.compiler import check_optimizer
 
@@ -175,6 +234,15 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         check_optimizer(cfg.momentum, cfg.accumulate)
     except TinytrainError as exc:
         raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
+    if cfg.baseline_lr is not None and cfg.baseline_lr <= 0:
+        raise TinytrainError("--baseline-lr must be positive")
+    if cfg.save_model:  # checked before anything is built: a finished run must not fail on its output
+        out = Path(cfg.save_model)
+        if out.exists():
+            raise TinytrainError(f"--save-model {out}: exists; choose a new directory (it is written whole)")
+        parent = out.resolve().parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise TinytrainError(f"--save-model {out}: {parent} is not a writable directory")
     return cfg
 
 
@@ -202,13 +270,14 @@ def check_config(cfg: EmulateConfig) -> None:
     v.writable_dir("--report", cfg.report_dir)
     v.writable_file("--dump-params", cfg.dump_params)
     if cfg.save_record:
-        from tinytrain.emulate import RUNS_DIR
+        from tinytrain.job import paths
 
-        v.writable_dir("the run record directory (--no-save skips it)", RUNS_DIR)
+        v.writable_dir("the run record directory (--no-save skips it)", paths.runs_dir())
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinytrain.emulate import emulate, summary
+    from tinytrain.job import emulate
+    from tinytrain.report import summary
 
     cfg = config_from_args(args)
     out = sys.stderr if args.json else sys.stdout
@@ -216,7 +285,12 @@ def run(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(msg, file=out, flush=True)
 
-    result = emulate(cfg, progress=progress)
+    if args.task == "keyboard":
+        from tinytrain.tasks import keyboard
+
+        result = keyboard.run(cfg, args.text, progress)
+    else:
+        result = emulate(cfg, progress=progress)
     rec = result.record
     if args.json:
         print(json.dumps(rec, indent=1))

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from tinytrain import REPO_ROOT, TinytrainError
+from tinytrain.data.options import DATASET_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("suite", nargs="?", default="all", choices=("table1", "fig9", "rounding", "lr", "all"))
-    p.add_argument("--datasets", default="faces,digits", help="comma-separated (default faces,digits)")
+    p.add_argument(
+        "--datasets",
+        "--dataset",
+        default="faces,digits",
+        metavar="NAME|PATH[,...]",
+        help="comma-separated (default faces,digits), each: " + DATASET_HELP + "; the experiments train on "
+        "image data (faces, digits, an image folder, an int8 .npz)",
+    )
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
     p.add_argument("--resolution", type=int, default=64, help="training resolution (default 64)")
     p.add_argument("--epochs", type=int, default=2, help="epochs over the training set (default 2)")
@@ -74,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seeds of the lr sweep of `last` and the main scheme (default 3; the deep baselines use 1)",
     )
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    from tinytrain.executor import add_executor_flag
+
+    add_executor_flag(p)
     p.add_argument(
         "--out",
         default=str(REPO_ROOT / "results" / "evidence"),
@@ -83,14 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinytrain.data import DATASETS
     from tinytrain.experiments.config import FAMILIES, Settings
     from tinytrain.experiments.pipeline import evidence
 
     datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
-    for d in datasets:
-        if d not in DATASETS:
-            raise TinytrainError(f"unknown dataset {d!r}: choose from {', '.join(DATASETS)}")
     if args.seeds < 1 or args.epochs < 1 or args.resolution < 32 or args.jobs < 1 or args.sweep_seeds < 1:
         raise TinytrainError("--seeds, --epochs, --jobs, --sweep-seeds must be >= 1 and --resolution >= 32")
     from tinytrain.cli import validate as v
@@ -98,6 +105,14 @@ def run(args: argparse.Namespace) -> int:
     v.positive_finite("--head-lr-scale", args.head_lr_scale)
     v.positive_finite("--lr", args.lr)
     v.writable_dir("--out", args.out)
+    from tinytrain.executor import make_executor, parse_executor
+    from tinytrain.progress import live_default
+
+    parse_executor(args.executor)  # a malformed --executor is refused before anything runs
+    if args.head_lr_scale is not None and not args.head_lr_scale > 0:
+        raise TinytrainError("--head-lr-scale must be positive")
+    for d in datasets:  # the data first: a bad dataset is refused in one line before any run
+        _check_dataset(d, args.resolution)
     lr = {d: {f: args.lr for f in FAMILIES} for d in datasets} if args.lr else {}
     hs = args.head_lr_scale
     head = {d: {f: hs if hs is not None else 1.0 for f in FAMILIES if f != "last"} for d in datasets}
@@ -123,6 +138,33 @@ def run(args: argparse.Namespace) -> int:
         f"rule {args.rule}, out {args.out}",
         flush=True,
     )
-    evidence(settings, suites, Path(args.out), jobs=args.jobs, log=lambda m: print(m, flush=True))
+    executor = None if args.executor == "local" else make_executor(args.executor, args.jobs)
+    evidence(
+        settings,
+        suites,
+        Path(args.out),
+        jobs=args.jobs,
+        log=lambda m: print(m, flush=True),
+        executor=executor,
+        live=live_default(),
+    )
     print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     return 0
+
+
+def _check_dataset(spec: str, resolution: int) -> None:
+    """Load `spec` as the experiments will (the model's input at `resolution`): a DataError (one line, exit
+    2) for bad data; refused when it is not image data (float or time-series data need the model's input
+    quantization, which the experiments' loader does not pass)."""
+    from tinytrain.data.identity import is_path_dataset
+    from tinytrain.experiments.config import MODEL
+    from tinytrain.job.prepare import load_job_data
+
+    if not is_path_dataset(spec):
+        return
+    data = load_job_data(MODEL, spec, resolution)
+    if "quantize" in data.dataset.provenance:
+        raise TinytrainError(
+            f"{spec}: the experiments train on image data (an image folder or an int8 .npz); float and "
+            "time-series data run through `tinytrain emulate --dataset`"
+        )

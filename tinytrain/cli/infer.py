@@ -34,12 +34,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="PNG/JPEG; converted to RGB, resized (bilinear) to the resolution, x = pixel - 128",
     )
-    src.add_argument("--input", metavar="FILE.npy", help="an int8 array shaped [1, C, H, W], used as is")
+    src.add_argument(
+        "--input",
+        metavar="FILE.npy",
+        help="an int8 array, used as is: [1, C, H, W] for a zoo model; for an imported model a batch "
+        "[N, ...] in the model's source layout (NHWC [N, H, W, C] for a 2-D .tflite, NWC [N, W, C] for a "
+        "1-D one, NCHW / NCW for .onnx), quantized with the input scale/zero point "
+        "`tinytrain import` printed",
+    )
     p.add_argument(
         "--resolution",
         type=int,
         metavar="R",
         help=f"input resolution (default: {DEFAULT_RESOLUTION} for --image, H of --input)",
+    )
+    p.add_argument(
+        "--logits",
+        metavar="OUT.npy",
+        help="write the int8 logits of every sample, [N, K], to this .npy file (written atomically)",
     )
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to print (default 5)")
     p.add_argument(
@@ -84,6 +96,93 @@ def load_input(path: str | Path, channels: int) -> np.ndarray:
     return x
 
 
+def load_source_batch(path: str | Path, graph: object) -> np.ndarray:
+    """An imported model's int8 batch [N, ...] in its source layout, checked; returned as HWC samples."""
+    from tinytrain.ir import Graph
+
+    assert isinstance(graph, Graph)
+    src = list(graph.meta.get("source_input_shape") or [])
+    layout = graph.meta.get("source_layout", "?")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise TinytrainError(f"--input {path}: no such file") from exc
+    except (OSError, ValueError, EOFError) as exc:
+        raise TinytrainError(f"--input {path}: not a .npy array ({exc})") from exc
+    if not isinstance(x, np.ndarray):
+        raise TinytrainError(f"--input {path}: expected a .npy array, got an .npz archive")
+    q = graph.tensors[graph.input]
+    if x.dtype != np.int8:
+        raise TinytrainError(
+            f"--input {path}: dtype {x.dtype}, expected int8 (quantize: round(x / {q.scale:.6g}) + {q.zero})"
+        )
+    want = ["N", *src[1:]]
+    if x.ndim != len(src) or list(x.shape[1:]) != src[1:] or x.shape[0] < 1:
+        raise TinytrainError(
+            f"--input {path}: shape {list(x.shape)}, expected {want} ({layout}, a batch of N samples)"
+        )
+    c, h, w = q.shape
+    if layout == "NCHW":
+        x = x.transpose(0, 2, 3, 1)
+    elif layout == "NCW":
+        x = x.transpose(0, 2, 1)
+    return np.ascontiguousarray(x.reshape(x.shape[0], h, w, c))
+
+
+def save_logits(path: str | Path, logits: np.ndarray) -> None:
+    """int8 [N, K] to a .npy file via a temporary name renamed at the end."""
+    dst = Path(path)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, logits.astype(np.int8))
+        tmp.replace(dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise TinytrainError(f"--logits {path}: cannot write it ({exc.strerror})") from None
+
+
+def run_imported(args: argparse.Namespace, graph: object) -> int:
+    from tinytrain.ir import Graph
+    from tinytrain.reference.inference import run_forward
+
+    assert isinstance(graph, Graph)
+    if args.image is not None:
+        raise TinytrainError(
+            f"--image: model {graph.name!r} is imported ({graph.meta.get('source')}); give --input X.npy, "
+            f"int8 in its source layout {graph.meta.get('source_layout')}"
+        )
+    if args.resolution is not None:
+        raise TinytrainError(f"--resolution: imported model {graph.name!r} runs at its own input size only")
+    xs = load_source_batch(args.input, graph)
+    logits = np.stack([run_forward(graph, x)[graph.output].reshape(-1) for x in xs]).astype(np.int8)
+    if args.logits:
+        save_logits(args.logits, logits)
+    tops = [top_k(z, min(args.top, z.size)) for z in logits]
+    if args.json:
+        doc = {
+            "model": graph.name,
+            "samples": len(xs),
+            "top": [[{"class": c, "logit": v} for c, v in t] for t in tops],
+        }
+        print(json.dumps(doc))
+        return 0
+    out = graph.tensors[graph.output]
+    print(
+        f"model {graph.name} (imported, numerics {graph.numerics}), input {args.input}: {len(xs)} sample(s)"
+    )
+    for n, t in enumerate(tops[:10]):
+        print(
+            f"sample {n}: "
+            + ", ".join(f"class {c} logit {v} ({(v - out.zero) * out.scale:.3f})" for c, v in t)
+        )
+    if len(tops) > 10:
+        print(f"... {len(tops) - 10} more" + (f" (all logits in {args.logits})" if args.logits else ""))
+    elif args.logits:
+        print(f"logits int8 {list(logits.shape)} -> {args.logits}")
+    return 0
+
+
 def top_k(logits: np.ndarray, k: int) -> list[tuple[int, int]]:
     """(class, logit) pairs, highest logit first; ties by lower class index."""
     order = np.lexsort((np.arange(logits.size), -logits.astype(np.int32)))
@@ -99,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resolution is not None and args.resolution < 1:
         raise TinytrainError(f"--resolution must be positive, got {args.resolution}")
     graph = load_model(args.model)
+    if graph.meta.get("source_layout"):  # an imported model: source layout, a batch
+        return run_imported(args, graph)
     channels = graph.tensors[graph.input].shape[0]
     if args.image is not None:
         res = args.resolution or DEFAULT_RESOLUTION
@@ -113,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
     if res != graph.resolution:
         graph = graph.with_resolution(res)
     logits = infer(graph, x)
+    if args.logits:
+        save_logits(args.logits, logits.reshape(1, -1))
     top = top_k(logits, args.top)
     if args.json:
         print(json.dumps({"model": graph.name, "top": [{"class": c, "logit": v} for c, v in top]}))

@@ -15,7 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
+from emulation.boards import DEFAULT_BOARD
+from tinytrain import TinytrainError
 from tinytrain.atomic import write_text
+from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,9 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3)")
-    p.add_argument("--dataset", default="digits", choices=("faces", "digits"), help="shipped dataset")
+    p.add_argument("--dataset", default="digits", metavar="NAME|PATH", help=DATASET_HELP + "; default digits")
     p.add_argument("--budget", required=True, type=float, help="predicted total SRAM budget, KB (1024 B)")
-    p.add_argument("--board", default="m7", help="board profile: m7, m4, stm32f405 (default m7)")
+    p.add_argument(
+        "--board", default=DEFAULT_BOARD, help=f"board profile: m7, m4, stm32f405 (default {DEFAULT_BOARD})"
+    )
     p.add_argument("--resolution", type=int, default=128, help="input resolution (default 128)")
     p.add_argument("--out", required=True, metavar="FILE.json", help="write the scheme here")
     p.add_argument(
@@ -47,17 +52,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--kinds", default="pointwise", help="candidate conv kinds: pointwise,depthwise,regular")
     g.add_argument("--seeds", type=int, default=1, help="seeds per measurement (default 1)")
     g.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    from tinytrain.executor import add_executor_flag
+
+    add_executor_flag(g)
     g.add_argument(
         "--analysis-resolution", type=int, help="resolution of the analysis (shortcut; default: --resolution)"
     )
+    add_dataset_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tinytrain.cli import validate as v
-    from tinytrain.data import load_dataset
-    from tinytrain.models import load_model
-    from tinytrain.models.head import replace_head
+    from tinytrain.job.prepare import load_job_data, with_head
     from tinytrain.schedule import board_sram_bytes
     from tinytrain.sparse.contrib import AnalysisSettings, Contributions, analyze
     from tinytrain.sparse.cost import CostModel
@@ -75,8 +82,19 @@ def run(args: argparse.Namespace) -> int:
     v.int_at_least("--workers", args.workers, 1)
     v.writable_dir("--out (its directory)", Path(args.out).parent)
     v.writable_file("--out", args.out)
-    ds = load_dataset(args.dataset, 8)
-    graph = replace_head(load_model(args.model, args.resolution), ds.classes)
+    from tinytrain.executor import make_executor, parse_executor
+    from tinytrain.progress import live_default
+
+    parse_executor(args.executor)  # a malformed --executor is refused before anything runs
+    # the data first: a bad dataset is refused (one line, exit 2) before any analysis or cache directory
+    data = load_job_data(args.model, args.dataset, args.resolution, None, 0, dataset_options(args))
+    ds = data.dataset
+    if not args.contrib and "quantize" in ds.provenance:
+        raise TinytrainError(
+            f"{args.dataset}: the contribution analysis reads image data (an image folder or an int8 .npz); "
+            "for float or time-series data give a contribution table with --contrib FILE"
+        )
+    graph = with_head(data.base, data.classes, fresh_head=True)
     cost = CostModel(graph, args.board)
     budget = int(round(args.budget * 1024))
     sram = board_sram_bytes(args.board)
@@ -102,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
                 last_blocks=args.last_blocks,
                 kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
             )
-            contrib = analyze(settings, workers=args.workers)
+            executor = None if args.executor == "local" else make_executor(args.executor, args.workers)
+            contrib = analyze(settings, workers=args.workers, executor=executor, live=live_default())
     else:
         contrib = None  # search() refuses with the minimum
     result = search(contrib, cost, budget, args.method, args.evals, args.seed)  # type: ignore[arg-type]
@@ -114,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             "found_by": f"tinytrain search --method {args.method}",
             "model": args.model,
             "dataset": args.dataset,
+            "dataset_identity": data.identity,
             "classes": ds.classes,
             "resolution": args.resolution,
             "board": args.board,

@@ -170,9 +170,17 @@ def _comment(step: Step, program: Program) -> str:
 
 
 def generate_model(
-    program: Program, offsets: dict[str, int], arena_bytes: int, *, template_dir: str | Path | None = None
+    program: Program,
+    offsets: dict[str, int],
+    arena_bytes: int,
+    *,
+    template_dir: str | Path | None = None,
+    caller_arena: bool = False,
 ) -> GeneratedModel:
-    """model.h + model.c for `program` with arena buffers at `offsets` (the planner's placement)."""
+    """model.h + model.c for `program` with arena buffers at `offsets` (the planner's placement).
+
+    `caller_arena`: the arena is not a static array but the caller's memory, bound at run time with
+    `tt_model_bind_arena(uint8_t *)` (tinytrain export's library); the rest of the code is the same."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir))
         if template_dir
@@ -334,6 +342,7 @@ def generate_model(
         "gated": any(st.when == WHEN_BATCH_END for st in program.steps),
         "gated_tail": gated_tail,
         "zero_init": [e for e in sram if e.get("zero_init")],
+        "caller_arena": caller_arena,
     }
     common["inv_accumulate"] = _literal("f32", 1.0 / common["accumulate"])
     if common["gated"] and common["accumulate"] < 2:
@@ -343,6 +352,7 @@ def generate_model(
         "model.c": env.get_template("model.c.j2").render(
             **common,
             kernels_header=KERNELS_HEADER,
+            ops_header=_ops_header(program),
             arena=arena,
             flash=flash,
             sram=sram,
@@ -365,6 +375,12 @@ def generate_model(
         sram_param_bytes=common["sram_param_bytes"],
         kernels=sorted(kernels),
     )
+
+
+def _ops_header(program: Program) -> str:
+    from tinytrain.ops.registry import ops_header  # imported models' kernels (firmware/runtime/ops)
+
+    return ops_header(program)
 
 
 def generate(program: Program, plan: Any) -> GeneratedModel:

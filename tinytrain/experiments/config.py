@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
 
 MODEL = "mcunet-5fps"
@@ -86,7 +87,7 @@ class Settings:
     deep_sweep_seeds: int = 1
     warmup_fraction: float = 0.05
     split_seed: int = 0
-    board: str = "m7"
+    board: str = DEFAULT_BOARD
     memory_resolution: int = 128  # the paper's resolution, memory is reported at this one too
     #: update rule of the int8 + QAS runs of the sweep, Table 1 and Fig. 9 (the rounding suite runs all three)
     rule: str = DEFAULT_RULE
@@ -156,7 +157,10 @@ class RunSpec:
         rule = "" if self.engine == "fp32" else f"-{self.rule}"
         head = "" if self.head_lr_scale == 1.0 else f"-h{self.head_lr_scale:g}"
         run = f"{self.engine}-{tag}{qas}{rule}-lr{self.lr:g}{head}"
-        return f"{self.split}-{self.dataset}-s{self.seed}-{run}-{h}"
+        from tinytrain.data.identity import dataset_identity
+
+        # a path dataset: its name + a hash of its path and content (no slashes in the cache file's name)
+        return f"{self.split}-{dataset_identity(self.dataset)}-s{self.seed}-{run}-{h}"
 
     def label(self) -> str:
         head = "" if self.head_lr_scale == 1.0 else f" head×{self.head_lr_scale:g}"

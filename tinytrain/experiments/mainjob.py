@@ -1,12 +1,12 @@
 """The main job's recipe on the host reference (bit-exact with the device): which update rule, head
 multiplier and learning rate should `tinytrain emulate --defaults` use?
 
-The job is built exactly as `tinytrain emulate` builds it (`tinytrain.emulate.load_graph` / `make_job`):
-MCUNet-5FPS with a new head (`replace_head(seed)`), the dataset's seeded split, epochs of the train split in
-`datafile.make_order(seed)` order, a **constant** learning rate (the job has no schedule), the default
-xorshift32 seed; held-out accuracy on the whole test split, for a grid of compile options (`update_rule`,
-`head_lr_scale`) and learning rates. (`tinytrain emulate --host --update-rule R --head-lr-scale H --lr L`
-runs one point of it natively.)
+The job is built exactly as `tinytrain emulate` builds it (`tinytrain.job.assemble`,
+`tinytrain.job.prepare.make_job`): MCUNet-5FPS with a new head (`replace_head(seed)`), the dataset's
+seeded split, epochs of the train split in `datafile.make_order(seed)` order, a **constant** learning rate
+(the job has no schedule), the default xorshift32 seed; held-out accuracy on the whole test split, for a
+grid of compile options (`update_rule`, `head_lr_scale`) and learning rates. (`tinytrain emulate --host
+--update-rule R --head-lr-scale H --lr L` runs one point of it natively.)
 
 Learning rates are chosen on validation images from the training split, never on the test split: `digits`
 trains on the first `max_train` images of its train split and validates on `val_size` stratified images
@@ -57,14 +57,15 @@ class Job:
 
 def _streams(job: Job) -> tuple[Any, Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """graph, program and (train x, train y, eval x, eval y) as `tinytrain emulate` would build them."""
-    from tinytrain.compiler import CompileOptions, compile_training
+    from tinytrain.compiler import CompileOptions
     from tinytrain.data import load_dataset
-    from tinytrain.emulate import EmulateConfig, load_graph, make_job
+    from tinytrain.job import EmulateConfig, assemble
+    from tinytrain.job.prepare import make_job
 
     classes = load_dataset(job.dataset, 8, seed=job.seed).classes
-    graph = load_graph("mcunet-5fps", job.resolution, classes, job.seed)
     opts = CompileOptions(update_rule=job.rule, head_lr_scale=job.head_lr_scale)
-    program = compile_training(graph, job.scheme, opts)
+    asm = assemble("mcunet-5fps", job.scheme, opts, resolution=job.resolution, classes=classes, seed=job.seed)
+    graph, program = asm.graph, asm.program
     cfg = EmulateConfig(
         scheme=job.scheme,
         dataset=job.dataset,
@@ -72,7 +73,7 @@ def _streams(job: Job) -> tuple[Any, Any, np.ndarray, np.ndarray, np.ndarray, np
         resolution=job.resolution,
         epochs=job.epochs,
         lr=job.lr,
-        update_rule=job.rule,
+        options=opts,
         seed=job.seed,
         max_train=None if job.split == "val" else job.max_train,
         backend="host",

@@ -9,19 +9,19 @@ resumes where it stopped.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from emulation.boards import DEFAULT_BOARD
+from tinytrain.executor import Executor, Task, TasksFailed, make_executor
 from tinytrain.experiments.config import (
     FAMILIES,
     MAIN_HEAD1,
@@ -32,6 +32,7 @@ from tinytrain.experiments.config import (
     suite_specs,
     sweep_specs,
 )
+from tinytrain.progress import Tracker
 
 Row = dict[str, Any]
 SUITE_PRIORITY = ("table1", "rounding", "fig9")
@@ -88,13 +89,16 @@ def execute(
     specs: Iterable[RunSpec],
     store: Store,
     jobs: int = 2,
-    board: str = "m7",
+    board: str = DEFAULT_BOARD,
     memory_resolution: int = 128,
     log: Callable[[str], None] = print,
     longest_first: bool = True,
+    executor: Executor | None = None,
+    live: bool = False,
 ) -> list[Row]:
-    """Rows of all `specs`: cached ones loaded, the others run (`jobs` processes; 1 = in this process), the
-    longest first (or in the given order)."""
+    """Rows of all `specs`: cached ones loaded, the others run through `executor` (default: the local one,
+    `jobs` processes; 1 = in this process), the longest first (or in the given order). A run that fails
+    twice is reported when the others have finished (TinytrainError)."""
     specs = dedupe(list(specs))
     rows: dict[str, Row] = {}
     todo = []
@@ -104,38 +108,49 @@ def execute(
             todo.append(sp)
         else:
             rows[sp.key()] = row
-    log(f"{len(specs)} runs: {len(rows)} cached, {len(todo)} to run ({jobs} worker{'s' if jobs > 1 else ''})")
+    where = f"{jobs} worker{'s' if jobs > 1 else ''}" if executor is None else f"executor {executor.name}"
+    log(f"{len(specs)} runs: {len(rows)} cached, {len(todo)} to run ({where})")
     if longest_first:
         todo.sort(key=_cost, reverse=True)
     t0 = time.perf_counter()
-    done = 0
+    failed: list[str] = []
+    if executor is None:
+        executor = make_executor("local", jobs, "process", "spawn", _worker_init)
+    tasks = {sp.key(): Task(RUN_TASK, (sp, board, memory_resolution), sp.key()) for sp in todo}
+    with Tracker("evidence runs", len(todo), live, log) as track:
 
-    def finished(row: Row) -> None:
-        nonlocal done
-        done += 1
-        store.put(row)
-        rows[row["key"]] = row
-        el = time.perf_counter() - t0
-        eta = el / done * (len(todo) - done)
-        log(
-            f"[{done:3d}/{len(todo)}] {row['split']:4s} {row['dataset']:6s} seed {row['seed']} "
-            f"{row['label']:32s} lr {row['lr']:<7g} acc {100 * row['accuracy']:5.1f}%  "
-            f"loss {row['eval_loss']:.3f}  {row['seconds']:6.1f}s   elapsed {el / 60:5.1f} min, "
-            f"~{eta / 60:4.1f} min left"
+        def finished(row: Row) -> None:
+            store.put(row)
+            rows[row["key"]] = row
+            done = track.finished + 1
+            el = time.perf_counter() - t0
+            eta = el / done * (len(todo) - done)
+            track.done(
+                True,
+                f"[{done:3d}/{len(todo)}] {row['split']:4s} {row['dataset']:6s} seed {row['seed']} "
+                f"{row['label']:32s} lr {row['lr']:<7g} acc {100 * row['accuracy']:5.1f}%  "
+                f"loss {row['eval_loss']:.3f}  {row['seconds']:6.1f}s   elapsed {el / 60:5.1f} min, "
+                f"~{eta / 60:4.1f} min left",
+            )
+
+        if tasks:
+            with executor:
+                for out in executor.map(tasks.values()):
+                    if out.ok:
+                        finished(out.value)
+                    else:
+                        failed.append(f"{out.task.key}: {out.error}")
+                        track.done(False, f"FAILED {out.task.key}: {out.error.splitlines()[0][:300]}")
+    if failed:
+        raise TasksFailed(
+            f"{len(failed)} of {len(todo)} runs failed (the others are cached; run again to retry them): "
+            + failed[0].splitlines()[0][:500]
         )
-
-    if jobs <= 1 or len(todo) <= 1:
-        for sp in todo:
-            finished(_work(sp, board, memory_resolution))
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as pool:
-            pending: set[Future[Row]] = {pool.submit(_work, sp, board, memory_resolution) for sp in todo}
-            while pending:
-                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in ready:
-                    finished(fut.result())
     return [rows[sp.key()] for sp in specs]
+
+
+#: The task of one evidence run (tinytrain.executor): (RunSpec, board, memory resolution) -> row.
+RUN_TASK = "tinytrain.experiments.pipeline:_work"
 
 
 def choose_lrs(
@@ -217,9 +232,31 @@ def refresh_memory(rows: list[Row], board: str, memory_resolution: int) -> tuple
 
 
 def evidence(
-    settings: Settings, suites: Iterable[str], out: Path, jobs: int = 2, log: Callable[[str], None] = print
+    settings: Settings,
+    suites: Iterable[str],
+    out: Path,
+    jobs: int = 2,
+    log: Callable[[str], None] = print,
+    executor: Executor | None = None,
+    live: bool = False,
 ) -> dict[str, Any]:
-    """Run the suites (lr sweep first unless `settings.lr` fixes the rates), then write the report."""
+    """Run the suites (lr sweep first unless `settings.lr` fixes the rates), then write the report. The
+    runs go through `executor` (default: `jobs` local processes), started once for both phases."""
+    if executor is not None:
+        with executor:
+            return _evidence(settings, suites, out, jobs, log, executor, live)
+    return _evidence(settings, suites, out, jobs, log, None, live)
+
+
+def _evidence(
+    settings: Settings,
+    suites: Iterable[str],
+    out: Path,
+    jobs: int,
+    log: Callable[[str], None],
+    executor: Executor | None,
+    live: bool,
+) -> dict[str, Any]:
     from tinytrain.experiments import report
 
     out = Path(out)
@@ -231,7 +268,14 @@ def evidence(
     if not settings.lr:
         log("== learning-rate sweep (validation split of the training set)")
         sweep_rows = execute(
-            sweep_specs(settings), store, jobs, settings.board, settings.memory_resolution, log
+            sweep_specs(settings),
+            store,
+            jobs,
+            settings.board,
+            settings.memory_resolution,
+            log,
+            executor=executor,
+            live=live,
         )
         chosen, heads, sweep_table = choose_lrs(sweep_rows, settings.datasets)
         settings = replace(settings, lr=chosen, head=heads)
@@ -250,7 +294,15 @@ def evidence(
     if specs:
         log(f"== evidence runs: {', '.join(s for s in suites if s != 'lr')}")
         rows = execute(
-            specs, store, jobs, settings.board, settings.memory_resolution, log, longest_first=False
+            specs,
+            store,
+            jobs,
+            settings.board,
+            settings.memory_resolution,
+            log,
+            longest_first=False,
+            executor=executor,
+            live=live,
         )
     if rows:
         log(

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from emulation.boards import DEFAULT_BOARD
 from tinytrain.experiments.config import RunSpec, lr_at
 
-BOARD = "m7"
+BOARD = DEFAULT_BOARD
 MEMORY_RESOLUTION = 128
 CURVE_POINTS = 30  # points of the stored training-loss curve
 
@@ -112,18 +113,24 @@ def schedule(sp: RunSpec, n: int) -> list[tuple[int, float]]:
     return [(int(i), lr_at(t, total, sp.lr, sp.warmup_fraction)) for t, i in enumerate(order)]
 
 
+def _assemble(sp: RunSpec, resolution: int, classes: int, opts: Any, board: str | None = None) -> Any:
+    """The job of a run (tinytrain.job.assemble): always a new head, the experiment's scheme names."""
+    from tinytrain.experiments.schemes import resolve
+    from tinytrain.job.prepare import assemble, load_graph
+
+    graph = load_graph(sp.model, resolution, classes, sp.seed, fresh_head=True)
+    return assemble(graph, resolve(sp.scheme, graph), opts, board=board)
+
+
 def memory(sp: RunSpec, resolution: int, classes: int, board: str = BOARD) -> dict[str, Any]:
     """The compiler's memory plan of this run's program at `resolution` (the int8 program, whatever the
     engine: for fp32 runs it is the memory the same scheme needs on the device)."""
-    from tinytrain.compiler import CompileOptions, compile_training
-    from tinytrain.experiments.schemes import resolve
-    from tinytrain.models import load_model, replace_head
-    from tinytrain.schedule import plan_memory
+    from tinytrain.compiler import CompileOptions
 
-    graph = replace_head(load_model(sp.model, resolution=resolution), classes, seed=sp.seed)
     opts = CompileOptions(update_rule=sp.rule, qas=sp.qas, head_lr_scale=sp.head_lr_scale)
-    program = compile_training(graph, resolve(sp.scheme, graph), opts)
-    plan = plan_memory(program, board)
+    asm = _assemble(sp, resolution, classes, opts, board)
+    plan = asm.plan
+    assert plan is not None
     return {
         "total": int(plan.total),
         "arena": int(plan.arena),
@@ -134,14 +141,12 @@ def memory(sp: RunSpec, resolution: int, classes: int, board: str = BOARD) -> di
 
 
 def _train_int8(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict[str, Any]]:
-    from tinytrain.compiler import CompileOptions, compile_training
-    from tinytrain.experiments.schemes import resolve
-    from tinytrain.models import load_model, replace_head
+    from tinytrain.compiler import CompileOptions
     from tinytrain.reference.training import Trainer
 
-    graph = replace_head(load_model(sp.model, resolution=sp.resolution), data.classes, seed=sp.seed)
     opts = CompileOptions(update_rule=sp.rule, qas=sp.qas, head_lr_scale=sp.head_lr_scale)
-    program = compile_training(graph, resolve(sp.scheme, graph), opts)
+    asm = _assemble(sp, sp.resolution, data.classes, opts)
+    graph, program = asm.graph, asm.program
     trainer = Trainer(program, seed=rng_seed(sp.seed))
     losses = [
         trainer.train_step(data.train_x[i], int(data.train_y[i]), lr)
@@ -157,11 +162,11 @@ def _train_fp32(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict
     import torch
 
     from tinytrain.experiments.schemes import resolve
-    from tinytrain.models import load_model, replace_head
+    from tinytrain.job.prepare import load_graph
     from tinytrain.torch_model import FloatNet, cross_entropy, param_groups, sgd_step
 
     torch.set_num_threads(1)
-    graph = replace_head(load_model(sp.model, resolution=sp.resolution), data.classes, seed=sp.seed)
+    graph = load_graph(sp.model, sp.resolution, data.classes, sp.seed, fresh_head=True)
     net = FloatNet(graph)
     groups = param_groups(net, resolve(sp.scheme, graph), sp.head_lr_scale)
     params = [p for g, _ in groups for p in g]

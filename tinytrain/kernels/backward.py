@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinytrain.kernels.fma import mac_into
+
 F32 = np.float32
 
 
@@ -48,8 +50,7 @@ def conv2d_bwd_input_f32(g: np.ndarray, w: np.ndarray, s_w: np.ndarray) -> np.nd
     dx = np.zeros((t.shape[0], ci), F32)
     tmp = np.empty_like(dx)
     for o in range(co):
-        np.multiply(t[:, o, None], wf[o][None, :], out=tmp)
-        dx += tmp
+        mac_into(dx, t[:, o, None], wf[o][None, :], tmp)
     return dx.reshape(g.shape[:-1] + (ci,))
 
 
@@ -70,9 +71,8 @@ def dwconv2d_bwd_input_f32(
     dx = np.zeros((hp, wp, c), F32)
     for i in range(kh):  # each tap adds at most one term to every input element: tap order = sum order
         for j in range(kw):
-            dx[i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride, :] += (
-                t * wf[i, j]
-            )
+            view = dx[i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride, :]
+            mac_into(view, t, wf[i, j])
     return np.ascontiguousarray(dx[pad : pad + in_h, pad : pad + in_w, :])
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinytrain.kernels.backward import conv2d_bwd_input_f32
+from tinytrain.kernels.fma import mac_into
 from tinytrain.kernels.forward import conv2d_s8, out_size
 from tinytrain.kernels.rng import Xorshift32
 from tinytrain.kernels.update import _apply_rule, step_factors
@@ -52,8 +53,7 @@ def conv2d_wgrad_f32(
         s = np.zeros((co, k_in), F32)
         tmp = np.empty_like(s)
         for p in range(g2.shape[0]):
-            np.multiply(g2[p, :, None], x2[p, None, :], out=tmp)
-            s += tmp
+            mac_into(s, g2[p, :, None], x2[p, None, :], tmp)
         return s.reshape(co, 1, 1, k_in)
     h, wd = x.shape[0], x.shape[1]
     ho, wo = out_size(h, kernel, stride, pad), out_size(wd, kernel, stride, pad)
@@ -71,8 +71,7 @@ def conv2d_wgrad_f32(
     for oh in range(ho):
         for ow in range(wo):
             patch = xp[oh * stride : oh * stride + kernel, ow * stride : ow * stride + kernel]
-            np.multiply(g3[oh, ow, :, None, None, None], patch[None], out=tmp)
-            s += tmp
+            mac_into(s, g3[oh, ow, :, None, None, None], patch[None], tmp)
     return s
 
 
@@ -102,12 +101,12 @@ def dwconv2d_wgrad_f32(
     tmp = np.empty_like(s)
     for oh in range(ho):
         for ow in range(wo):
-            np.multiply(
+            mac_into(
+                s,
                 gk[oh, ow],
                 xp[oh * stride : oh * stride + kernel, ow * stride : ow * stride + kernel],
-                out=tmp,
+                tmp,
             )
-            s += tmp
     return s
 
 
@@ -393,6 +392,6 @@ def ir_block_bwd_f32(
 
 
 def ir_block_bwd_f32_scratch_bytes(g: tuple[int, ...], in_h: int, in_w: int) -> int:
-    """Scratch of `ir_block_bwd_f32`: one float plane of the dw output and one of its input (C:
-    tt_ir_block_bwd_f32_scratch_bytes)."""
-    return 4 * (int(g[0]) * int(g[1]) + int(in_h) * int(in_w))
+    """Scratch of `ir_block_bwd_f32`: two float planes of the dw output and two of its input (the C kernel
+    runs the expanded channels in pairs; C: tt_ir_block_bwd_f32_scratch_bytes)."""
+    return 8 * (int(g[0]) * int(g[1]) + int(in_h) * int(in_w))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinytrain.kernels.fma import mac_into
 from tinytrain.kernels.forward import out_size
 from tinytrain.kernels.rng import Xorshift32
 
@@ -98,8 +99,7 @@ def conv2d_wgrad_update(
         s = np.zeros((co, k_in), F32)
         tmp = np.empty_like(s)
         for p in range(g2.shape[0]):
-            np.multiply(g2[p, :, None], x2[p, None, :], out=tmp)
-            s += tmp
+            mac_into(s, g2[p, :, None], x2[p, None, :], tmp)
         s = s.reshape(co, 1, 1, k_in)
     else:
         h, wd = x.shape[0], x.shape[1]
@@ -114,8 +114,7 @@ def conv2d_wgrad_update(
         for oh in range(ho):
             for ow in range(wo):
                 patch = xp[oh * stride : oh * stride + kh, ow * stride : ow * stride + kw]
-                np.multiply(g3[oh, ow, :, None, None, None], patch[None], out=tmp)
-                s += tmp
+                mac_into(s, g3[oh, ow, :, None, None, None], patch[None], tmp)
     delta = s * step_factors(q, neg_lr)[:, None, None, None]
     w4[..., :k_in] = _apply_rule(w4[..., :k_in], delta, rule, rng, shadow)
 
@@ -157,10 +156,7 @@ def dwconv2d_wgrad_update(
     tmp = np.empty_like(s)
     for oh in range(ho):
         for ow in range(wo):
-            np.multiply(
-                gk[oh, ow], xp[oh * stride : oh * stride + kh, ow * stride : ow * stride + kw], out=tmp
-            )
-            s += tmp
+            mac_into(s, gk[oh, ow], xp[oh * stride : oh * stride + kh, ow * stride : ow * stride + kw], tmp)
     delta = s * step_factors(q, neg_lr)[:k_in]
     w[..., :k_in] = _apply_rule(w[..., :k_in], delta, rule, rng, shadow)
 

@@ -14,4 +14,8 @@ def __getattr__(name: str) -> Any:
         from tinytrain.models import torch_import
 
         return getattr(torch_import, name)
+    if name == "import_model":  # .tflite -> IR (tinytrain/models/importer.py)
+        from tinytrain.models.importer import import_model
+
+        return import_model
     raise AttributeError(f"module 'tinytrain.models' has no attribute {name!r}")

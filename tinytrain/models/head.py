@@ -16,6 +16,8 @@ HEADROOM = 2.0
 def classifier(graph: Graph) -> Op:
     """The graph's classifier: the 1x1 conv producing the output from the pooled (C, 1, 1) tensor."""
     op = graph.producer(graph.output)
+    if op is not None and op.kind == "qconv" and not op.attrs.get("depthwise"):
+        return op  # an imported model's FULLY_CONNECTED (or conv) classifier
     if (
         op is None
         or op.kind != "conv2d"
@@ -63,6 +65,8 @@ def replace_head(
     x = graph.tensors[old.inputs[0]]
     c = x.shape[0]
     rng = np.random.default_rng(seed)
+    if old.kind == "qconv":
+        return _replace_imported_head(graph, old, n, rng, logit_range, headroom, seed)
     bound = 1.0 / np.sqrt(c)
     w = rng.uniform(-bound, bound, (n, c))
     s = (headroom * np.abs(w).max(axis=1) / 127.0).astype(np.float32)
@@ -94,5 +98,49 @@ def replace_head(
         "logit_range": float(logit_range),
     }
     g = Graph(graph.name, tensors, ops, graph.input, graph.output, meta)
+    g.validate()
+    return g
+
+
+def _replace_imported_head(
+    graph: Graph, old: Op, n: int, rng: np.random.Generator, logit_range: float, headroom: float, seed: int
+) -> Graph:
+    """The new head of an imported model: a `qconv` of the old one's geometry (a FULLY_CONNECTED, possibly on
+    an [H, W, C] tensor), initialised as `replace_head` says with fan-in C*kh*kw, TFLite Micro multipliers,
+    no fused activation."""
+    from tinytrain.ops import tflm
+
+    x = graph.tensors[old.inputs[0]]
+    _, c, kh, kw = old.weight.shape
+    fan_in = c * kh * kw
+    bound = 1.0 / np.sqrt(fan_in)
+    w = rng.uniform(-bound, bound, (n, fan_in))
+    s = (headroom * np.abs(w).max(axis=1) / 127.0).astype(np.float32)
+    wq = np.clip(np.rint(w / s.astype(np.float64)[:, None]), -127, 127).astype(np.int8).reshape(n, c, kh, kw)
+    y_scale = float(logit_range) / 127.0
+    mult, shift = tflm.conv_multipliers(x.scale, s, y_scale)
+    attrs = dict(old.attrs)
+    attrs.update(act_min=-128, act_max=127, activation="NONE", source_op="FULLY_CONNECTED (new head)")
+    op = Op(
+        old.name,
+        "qconv",
+        list(old.inputs),
+        old.output,
+        attrs,
+        {"weight": wq, "bias": np.zeros(n, np.int32), "w_scales": s, "multiplier": mult, "shift": shift},
+    )
+    tensors = dict(graph.tensors)
+    tensors[old.output] = Tensor(old.output, (n, 1, 1), y_scale, 0)
+    meta = dict(graph.meta)
+    meta["head"] = {
+        "num_classes": n,
+        "seed": int(seed),
+        "init": "uniform(+-1/sqrt(C*kh*kw))",
+        "headroom": float(headroom),
+        "logit_range": float(logit_range),
+    }
+    g = Graph(
+        graph.name, tensors, [op if o is old else o for o in graph.ops], graph.input, graph.output, meta
+    )
     g.validate()
     return g

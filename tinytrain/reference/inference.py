@@ -21,6 +21,10 @@ def _conv(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
     )
 
 
+def _hwc(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (shape[1], shape[2], shape[0])
+
+
 def run_forward(graph: Graph, x_hwc: np.ndarray) -> dict[str, np.ndarray]:
     """All activations (HWC int8) of one forward pass; x_hwc is the int8 input [H, W, C]."""
     shape = graph.tensors[graph.input].shape
@@ -30,9 +34,13 @@ def run_forward(graph: Graph, x_hwc: np.ndarray) -> dict[str, np.ndarray]:
             f"{x_hwc.dtype}{tuple(x_hwc.shape)}"
         )
     acts = {graph.input: x_hwc}
+    from tinytrain.ops.registry import OPS  # imported models' op kinds (numerics "tflm")
+
     for op in graph.ops:
         ins = [acts[t] for t in op.inputs]
-        if op.kind == "conv2d":
+        if op.kind in OPS:
+            y = OPS[op.kind].reference(graph, op, ins).reshape(_hwc(graph.tensors[op.output].shape))
+        elif op.kind == "conv2d":
             y = _conv(graph, op, ins[0])
         elif op.kind == "add":
             a, b = (graph.tensors[t] for t in op.inputs)

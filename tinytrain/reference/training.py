@@ -50,6 +50,11 @@ def kernel_function(name: str) -> Callable[..., Any]:
         fn = getattr(mod, name, None)
         if callable(fn):
             return fn
+    from tinytrain.ops.registry import kernel_function as ops_kernel  # imported models' op kinds
+
+    fn = ops_kernel(name)
+    if fn is not None:
+        return fn
     raise TinytrainError(f"no reference kernel named {name!r}")
 
 

@@ -8,8 +8,12 @@
 - `learning_curve.png`: per-step training loss on the device (and its running mean), epochs marked;
 - `memory_breakdown.png`: measured vs predicted SRAM by category against the board's budget;
 - `record.json`: the run record (the per-function profile trimmed to the kernels).
+
+The report reads the run record only; it never imports the job (tinytrain.job) that wrote it.
+`summary(record)` is the text `tinytrain emulate` prints.
 """
 
 from tinytrain.report.run import write_run_report
+from tinytrain.report.summary import summary
 
-__all__ = ["write_run_report"]
+__all__ = ["summary", "write_run_report"]

@@ -13,9 +13,9 @@ import jinja2
 import numpy as np
 
 from tinytrain import atomic
+from tinytrain.report.summary import PHASES, predicted_groups, summary
 
 KB = 1024.0
-PHASES = ("forward", "loss", "backward", "update")
 #: The paper's SRAM target (the title of Lin et al. 2022); drawn beside the board's own budget.
 PAPER_BUDGET = 256 * 1024
 COLORS = {
@@ -128,28 +128,7 @@ def memory_rows(record: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
         )
     pred = (record.get("sram_predicted") or {}).get("breakdown")
     if pred:
-        g = {k: int(v) for k, v in pred.items()}
-        rows.append(
-            (
-                "predicted\n(plan)",
-                {
-                    "arena": g.get("arena", 0),
-                    "trainable": sum(
-                        g.get(k, 0)
-                        for k in (
-                            "trainable_weights",
-                            "trainable_biases",
-                            "shadow_copies",
-                            "optimizer_state",
-                            "momentum",
-                        )
-                    ),
-                    "input": g.get("input", 0),
-                    "other static": sum(g.get(k, 0) for k in ("sram_tables", "sram_other", "runtime_state")),
-                    "stack": g.get("stack", 0),
-                },
-            )
-        )
+        rows.append(("predicted\n(plan)", predicted_groups(pred)))
     return rows
 
 
@@ -212,21 +191,8 @@ def compact_json(obj: Any) -> str:
 
 
 def command_of(record: dict[str, Any]) -> str:
-    from tinytrain.emulate import DEFAULTS
-
-    cfg = record.get("config") or {}
-    diff = [k for k, v in DEFAULTS.items() if cfg.get(k) != v]
-    if not diff and cfg.get("steps") is None:
-        return "tinytrain emulate --defaults"
-    parts = ["tinytrain emulate --defaults"]
-    for k in ("model", "scheme", "dataset", "classes", "resolution", "board", "epochs", "lr"):
-        if cfg.get(k) != DEFAULTS.get(k) and cfg.get(k) is not None:
-            parts.append(f"--{k} {cfg[k]}")
-    if cfg.get("steps") is not None:
-        parts.append(f"--steps {cfg['steps']}")
-    if cfg.get("max_test") is not None:
-        parts.append(f"--max-test {cfg['max_test']}")
-    return " ".join(parts)
+    """The command that reproduces the run (the job wrote it into the record)."""
+    return str(record.get("command") or "tinytrain emulate (the record does not say how it was run)")
 
 
 def _template() -> jinja2.Template:
@@ -243,8 +209,6 @@ def _template() -> jinja2.Template:
 
 def write_run_report(record: dict[str, Any], out_dir: str | Path) -> Path:
     """Write report.html, the two PNGs and record.json into `out_dir`; returns the report.html path."""
-    from tinytrain.emulate import summary
-
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     plot_learning_curve(record, d / "learning_curve.png")

@@ -10,7 +10,7 @@ Every figure is in bytes; KB in reports means 1024 bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from tinytrain import TinytrainError
 from tinytrain.program import Program, Storage
 from tinytrain.schedule.arena import lower_bound, place
 from tinytrain.schedule.lifetimes import Lifetime, align_up, compute_lifetimes, live_bytes, schedule_of
+
+if TYPE_CHECKING:
+    from emulation.boards import Board
 
 #: Stack estimate (bytes). The straight-line `train_step()` calls one kernel at a time, but the int8
 #: and float fast paths keep bounded stack buffers of up to 2 KB (docs/kernels.md, "stack"); measured
@@ -31,9 +34,6 @@ DEFAULT_STACK_BYTES = 4096
 #: the semihosting/UART driver state (~64), rounded up to 256 for alignment and small globals.
 #: To be replaced by the firmware's measured .data+.bss minus arena and program buffers.
 RUNTIME_STATE_BYTES = 256
-
-#: SRAM of the board profiles, used only if `emulation.boards` cannot be imported.
-FALLBACK_BOARD_SRAM = {"m7": 320 * 1024, "m4": 256 * 1024, "stm32f405": 192 * 1024}
 
 #: breakdown category of an SRAM buffer, by role (anything else: "sram_other").
 SRAM_ROLE_CATEGORY = {
@@ -166,16 +166,10 @@ class MemoryPlan:
         return "\n".join(lines)
 
 
-def board_sram_bytes(board: str) -> int:
-    """SRAM bytes of a board profile, from `emulation.boards` (its `sram_size`); the fallback table
-    serves only if that package cannot be imported (e.g. a host-only install)."""
-    try:
-        from emulation.boards import get_board
-    except ImportError:
-        if board in FALLBACK_BOARD_SRAM:
-            return FALLBACK_BOARD_SRAM[board]
-        known = ", ".join(FALLBACK_BOARD_SRAM)
-        raise TinytrainError(f"unknown board `{board}`; valid boards: {known}") from None
+def board_sram_bytes(board: str | Board) -> int:
+    """SRAM bytes of a board (a name or an `emulation.boards.Board`): its board.json's `sram.size`."""
+    from emulation.boards import get_board
+
     return int(get_board(board).sram_size)
 
 
@@ -188,7 +182,7 @@ def _scheme_name(program: Program) -> str:
 
 def plan_memory(
     program: Program,
-    board: str | None = None,
+    board: str | Board | None = None,
     stack_estimate: int | None = None,
     strategies: list[str] | None = None,
     include_infer: bool = True,
@@ -225,7 +219,7 @@ def plan_memory(
     return MemoryPlan(
         model=program.model,
         scheme=_scheme_name(program),
-        board=board,
+        board=getattr(board, "name", board),
         arena=best.arena,
         offsets=best.offsets,
         strategy=best.strategy,
@@ -245,10 +239,10 @@ def plan_memory(
     )
 
 
-def check_fits(plan: MemoryPlan, board: str | None = None) -> None:
+def check_fits(plan: MemoryPlan, board: str | Board | None = None) -> None:
     """Raise TinytrainError if the plan's predicted SRAM exceeds the board's, saying by how much and
     what takes the memory."""
-    name = board or plan.board
+    name = getattr(board, "name", board) or plan.board
     if name is None:
         raise TinytrainError("check_fits needs a board")
     budget = board_sram_bytes(name)

@@ -18,7 +18,8 @@ resolution, cut) through the reference's inference steps and cached (`features-*
 trains the *tail* graph (the ops after the cut) on those features; this is bit-identical to training the
 whole graph (tests/search/test_contrib.py checks it). Each measurement is a JSON file in the cache
 directory (keyed by model, dataset, resolution and every setting that changes the result), so an
-interrupted analysis resumes where it stopped; runs go in parallel over `workers` processes.
+interrupted analysis resumes where it stopped; runs go through an executor (tinytrain.executor: `workers`
+local processes, or Ray).
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ from typing import Any
 import numpy as np
 
 from tinytrain import RESULTS_DIR, TinytrainError
+from tinytrain.executor import Executor, Task, TasksFailed, make_executor
 from tinytrain.ir import Graph
+from tinytrain.progress import Tracker
+
+#: The task of one measurement (tinytrain.executor).
+MEASURE_TASK = "tinytrain.sparse.contrib:measure"
 
 RATIOS = (0.125, 0.25, 0.5, 1.0)
 DEFAULT_CACHE = RESULTS_DIR / "search" / "cache"
@@ -88,7 +94,10 @@ class AnalysisSettings:
     def cache_dir(self, root: Path = DEFAULT_CACHE) -> Path:
         key = json.dumps(self.result_key(), sort_keys=True)
         h = hashlib.sha1(key.encode()).hexdigest()[:10]
-        return Path(root) / f"{self.model}_{self.dataset}_r{self.resolution}_{h}"
+        # a path dataset: its name + a hash of its path and content (tinytrain.data.identity), no slashes
+        from tinytrain.data.identity import dataset_identity
+
+        return Path(root) / f"{self.model}_{dataset_identity(self.dataset)}_r{self.resolution}_{h}"
 
 
 # --------------------------------------------------------------------------- graph helpers
@@ -214,7 +223,10 @@ class Workbench:
         else:
             cut = g.ops[index].inputs[0]
             s = self.settings
-            fdir = self.dir.parent / f"features_{s.model}_{s.dataset}_r{s.resolution}_split{s.split_seed}"
+            from tinytrain.data.identity import dataset_identity
+
+            d = dataset_identity(s.dataset)
+            fdir = self.dir.parent / f"features_{s.model}_{d}_r{s.resolution}_split{s.split_seed}"
             fdir.mkdir(parents=True, exist_ok=True)
             path = fdir / f"{cut}.npz"
             z = np.load(path) if path.exists() else None
@@ -346,21 +358,16 @@ def plan_jobs(graph: Graph, s: AnalysisSettings) -> tuple[list[Job], list[str], 
     return jobs, layers, ref, ks
 
 
-_BENCH: Workbench | None = None
+#: Workbenches of this process by (settings, cache root): a worker loads the dataset and model once.
+_BENCHES: dict[tuple[AnalysisSettings, str], Workbench] = {}
 
 
-_CUT: int | None = None
-
-
-def _worker_init(settings: AnalysisSettings, cache_root: str, cut: int | None) -> None:
-    global _BENCH, _CUT
-    _BENCH = Workbench(settings, Path(cache_root))
-    _CUT = cut
-
-
-def _worker_run(job: Job) -> tuple[Job, dict[str, Any]]:
-    assert _BENCH is not None
-    return job, _BENCH.train(job.spec(), job.seed, _CUT)
+def measure(settings: AnalysisSettings, cache_root: str, cut: int | None, job: Job) -> dict[str, Any]:
+    """The task of one measurement (tinytrain.executor): train `job`'s scheme from the cut; -> its result."""
+    key = (settings, cache_root)
+    if key not in _BENCHES:
+        _BENCHES[key] = Workbench(settings, Path(cache_root))
+    return _BENCHES[key].train(job.spec(), job.seed, cut)
 
 
 @dataclass
@@ -455,8 +462,11 @@ def analyze(
     workers: int = 2,
     cache_root: Path = DEFAULT_CACHE,
     progress: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
+    live: bool = False,
 ) -> Contributions:
-    """Run (or resume) the contribution analysis; every measurement is cached as JSON."""
+    """Run (or resume) the contribution analysis; every measurement is cached as JSON. The measurements go
+    through `executor` (default: `workers` forked local processes; 1 = in this process)."""
     say = progress or (lambda m: print(m, file=sys.stderr, flush=True))
     bench = Workbench(settings, cache_root)
     bench.workers = workers
@@ -485,7 +495,7 @@ def analyze(
         say(f"features at {g.ops[earliest].inputs[0]}: {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
 
-        def record(i: int, job: Job, res: dict[str, Any]) -> None:
+        def record(i: int, job: Job, res: dict[str, Any], track: Tracker) -> None:
             res = {"job": asdict(job), **res}
             tmp = cache / f"{job.name}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps(res, indent=1))
@@ -493,19 +503,34 @@ def analyze(
             done[job] = res
             el = time.perf_counter() - t0
             eta = el / i * (len(todo) - i)
-            say(
+            track.done(
+                True,
                 f"[{i}/{len(todo)}] {job.name}: acc {res['accuracy']:.4f} ({res['seconds']:.1f} s); "
-                f"elapsed {el / 60:.1f} min, eta {eta / 60:.1f} min"
+                f"elapsed {el / 60:.1f} min, eta {eta / 60:.1f} min",
             )
 
-        if workers <= 1 or len(todo) == 1:
-            for i, j in enumerate(todo, 1):
-                record(i, j, bench.train(j.spec(), j.seed, earliest))
-        else:
-            ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
-            with ctx.Pool(workers, _worker_init, (settings, str(cache_root), earliest)) as pool:
-                for i, (j, res) in enumerate(pool.imap_unordered(_worker_run, todo), 1):
-                    record(i, j, res)
+        # the driver's workbench serves the in-process runs, and forked workers inherit it
+        _BENCHES[(settings, str(cache_root))] = bench
+        jobs_by_name = {j.name: j for j in todo}
+        tasks = [Task(MEASURE_TASK, (settings, str(cache_root), earliest, j), j.name) for j in todo]
+        if executor is None:
+            width = 1 if len(todo) == 1 else workers
+            executor = make_executor(
+                "local", width, "process", "fork" if sys.platform != "win32" else "spawn"
+            )
+        failed: list[str] = []
+        with Tracker("measurements", len(todo), live, say) as track, executor:
+            for out in executor.map(tasks):
+                if out.ok:
+                    record(track.finished + 1, jobs_by_name[out.task.key], out.value, track)
+                else:
+                    failed.append(f"{out.task.key}: {out.error}")
+                    track.done(False, f"FAILED {out.task.key}: {out.error.splitlines()[0][:300]}")
+        if failed:
+            raise TasksFailed(
+                f"{len(failed)} of {len(todo)} measurements failed (the others are cached; run again to "
+                f"retry them): {failed[0].splitlines()[0][:500]}"
+            )
     bias_acc = {
         k: float(np.mean([done[j]["accuracy"] for j in jobs if j.kind == "bias" and j.k == k])) for k in ks
     }

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
 from tinytrain.ir import Graph
 
@@ -70,7 +71,7 @@ class CostModel:
     def __init__(
         self,
         graph: Graph,
-        board: str | None = "m7",
+        board: str | None = DEFAULT_BOARD,
         options: Any = None,
         cache_file: str | Path | None = None,
     ) -> None:

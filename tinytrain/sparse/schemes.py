@@ -82,7 +82,7 @@ def paper_budgets(model: str) -> list[str]:
 def _backbone(graph: Graph) -> tuple[list[str], str]:
     convs = graph.convs()
     cls = graph.producer(graph.output)
-    if cls is None or cls.kind != "conv2d":
+    if cls is None or cls not in convs:
         raise TinytrainError(f"model {graph.name!r}: the graph output must be produced by a classifier conv")
     return [op.name for op in convs if op.name != cls.name], cls.name
 
@@ -163,7 +163,10 @@ def resolve_scheme(spec: str | Path | dict[str, Any], graph: Graph) -> Scheme:
         table = _load_paper()
         if graph.name not in table:
             raise TinytrainError(
-                f"no published schemes for model {graph.name!r} (paper schemes exist for: {', '.join(table)})"
+                f"no published schemes for model {graph.name!r} (paper schemes exist for: "
+                f"{', '.join(table)}); they name zoo layers: use last, bias, full or a JSON file naming "
+                f"this model's layers "
+                f"(`tinytrain import` lists them)"
             )
         if budget not in table[graph.name]:
             raise TinytrainError(

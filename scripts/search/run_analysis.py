@@ -1,6 +1,6 @@
 """The contribution analysis behind results/search (mcunet-5fps on digits @128): resumable.
 
-nohup python results/search/run_analysis.py > results/search/analysis.log 2>&1 &
+nohup python scripts/search/run_analysis.py > results/search/analysis.log 2>&1 &   # from the repo root
 """
 
 import time

@@ -1,11 +1,11 @@
 """Evidence for issue 8: searched schemes vs the published ones vs last-k-layers, at equal memory.
 
-    nohup python results/search/run_evidence.py > results/search/evidence.log 2>&1 &
+    nohup python scripts/search/run_evidence.py > results/search/evidence.log 2>&1 &   # from the repo root
 
-Needs results/search/contributions.json (run_analysis.py). For each budget (= the exact plan total of a
-published scheme, under today's compile defaults): search with evolution / random / greedy at equal
-evaluation cost; train the published scheme, ours (evolution) and last-k (the deepest full update of the
-last k convs that fits) on the host reference, several seeds, on test images the analysis never used.
+Needs results/search/contributions.json (scripts/search/run_analysis.py). For each budget (= the exact
+plan total of a published scheme, under today's compile defaults): search with evolution / random / greedy
+at equal evaluation cost; train the published scheme, ours (evolution) and last-k (the deepest full update
+of the last k convs that fits) on the host reference, several seeds, on test images the analysis never used.
 Writes search_comparison.{csv,md}, evidence.{csv,md}, evidence.png, schemes/*.json.
 """
 
@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytrain.models import load_model
-from tinytrain.models.head import replace_head
+from emulation.boards import DEFAULT_BOARD
+from tinytrain.job.prepare import load_graph
 from tinytrain.sparse import resolve_scheme
 from tinytrain.sparse.contrib import AnalysisSettings, Contributions, Workbench
 from tinytrain.sparse.cost import CostModel
 from tinytrain.sparse.search import METHODS, last_k_layers, search
 
 OUT = Path("results/search")
-MODEL, DATASET, RES, BOARD, CLASSES = "mcunet-5fps", "digits", 128, "m7", 10
+MODEL, DATASET, RES, BOARD, CLASSES = "mcunet-5fps", "digits", 128, DEFAULT_BOARD, 10
 PAPER = ["49kb", "99kb", "148kb"]  # tight, middle, generous
 SEEDS = (0, 1)
 EVALS = 120
@@ -160,7 +160,7 @@ def contributions_table(contrib: Contributions, cost: CostModel) -> None:
 def main() -> None:
     t0 = time.time()
     contrib = Contributions.load(OUT / "contributions.json")
-    graph = replace_head(load_model(MODEL, RES), CLASSES)
+    graph = load_graph(MODEL, RES, CLASSES, fresh_head=True)
     cost = CostModel(graph, BOARD, cache_file=OUT / "cache" / f"costs-{MODEL}-r{RES}-c{CLASSES}-{BOARD}.json")
     schemes_dir = OUT / "schemes"
     schemes_dir.mkdir(parents=True, exist_ok=True)

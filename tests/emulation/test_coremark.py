@@ -1,0 +1,74 @@
+"""CoreMark on the emulated boards: validated by its own CRCs, exact per-iteration counts, the cycle model's
+estimate with its range (a short run: 1 and 3 iterations, a few seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from emulation import coremark
+from emulation.cycles import COREMARK_ERROR
+from tinytrain.cli import main
+
+from .conftest import needs_qemu
+
+pytestmark = needs_qemu
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, object]]:
+    try:
+        coremark.coremark_dir()
+    except Exception as exc:  # the shared CoreMark checkout is not on every machine
+        pytest.skip(str(exc))
+    return coremark.calibrate(("m4", "m7"), 1, 3)
+
+
+def test_coremark_counts_and_estimates(rows: list[dict[str, object]]) -> None:
+    by = {r["board"]: r for r in rows}
+    assert set(by) == {"m4", "m7"}
+    for r in by.values():
+        n = float(r["instructions_per_iteration"])  # type: ignore[arg-type]
+        assert 250_000 < n < 330_000  # GCC 12 -O2: ~290 k (measured)
+        low, point, high = (
+            float(r[k]) for k in ("est_cycles_low", "est_cycles_per_iteration", "est_cycles_high")
+        )  # type: ignore[arg-type]
+        assert 0 < low <= point <= high
+        assert float(r["est_coremark_per_mhz"]) == pytest.approx(1e6 / point, rel=1e-3)  # type: ignore[arg-type]
+        ex = r["extra_per_iteration"]
+        cl = r["classes_per_iteration"]
+        assert isinstance(ex, dict) and isinstance(cl, dict)
+        # taken/not-taken accounting is consistent: not taken + unknown <= conditional <= all branches
+        assert 0 < ex["cond_not_taken"] and ex["cond_not_taken"] + ex["cond_unknown"] <= ex["cond_branches"]
+        assert ex["cond_branches"] <= cl["branch"] + ex["pc_loads"]
+        assert ex["cond_minority"] <= ex["cond_not_taken"]
+        assert 0 < ex["m7_issue_cycles"] <= n
+    assert by["m4"]["published_coremark_per_mhz"] == 3.40 and by["m7"]["published_coremark_per_mhz"] == 5.01
+    for core, r in by.items():
+        # the empirical band stored in the model is this run's measured error (rounded outward), so every
+        # estimate's range holds the published figure
+        err = float(r["error_pct"]) / 100  # type: ignore[arg-type]
+        assert COREMARK_ERROR[core] <= err < COREMARK_ERROR[core] + 0.01, (core, err)
+        assert r["published_in_range"] and isinstance(r["published_in_model_range"], bool)
+        assert r["within_10pct"] == (abs(err) <= 0.10)
+    # the M7 issues more than one instruction per cycle on the same code, the M4 fewer
+    assert float(by["m7"]["est_cycles_per_iteration"]) < float(by["m4"]["est_cycles_per_iteration"])  # type: ignore[arg-type]
+
+
+def test_cli_json(capsys: pytest.CaptureFixture[str], rows: list[dict[str, object]]) -> None:
+    assert main(["calibrate", "--board", "m7", "--iterations", "1", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    keys = {"board", "instructions_per_iteration", "est_cycles_per_iteration", "est_coremark_per_mhz",
+            "published_coremark_per_mhz", "est_cycles_low", "est_cycles_high", "error_pct",
+            "within_10pct"}  # fmt: skip
+    assert len(out) == 1 and keys <= set(out[0])
+    same = next(r for r in rows if r["board"] == "m7")
+    assert out[0]["instructions_per_iteration"] == same["instructions_per_iteration"]  # deterministic
+
+
+def test_cli_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", "--board", "m9"]) == 2
+    assert "unknown board `m9`" in capsys.readouterr().err
+    assert main(["calibrate", "--iterations", "3", "1"]) == 2
+    assert "need 0 < low < high" in capsys.readouterr().err

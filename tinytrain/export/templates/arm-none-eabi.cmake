@@ -1,0 +1,18 @@
+# CMake toolchain file for the Arm GNU toolchain (arm-none-eabi-gcc on PATH, or set ARM_TOOLCHAIN_DIR).
+set(CMAKE_SYSTEM_NAME Generic)
+set(CMAKE_SYSTEM_PROCESSOR arm)
+set(ARM_TOOLCHAIN_DIR "" CACHE PATH "directory of arm-none-eabi-gcc (empty: PATH)")
+if(ARM_TOOLCHAIN_DIR)
+  set(_prefix "${ARM_TOOLCHAIN_DIR}/")
+else()
+  set(_prefix "")
+endif()
+set(CMAKE_C_COMPILER "${_prefix}arm-none-eabi-gcc")
+set(CMAKE_ASM_COMPILER "${_prefix}arm-none-eabi-gcc")
+set(CMAKE_AR "${_prefix}arm-none-eabi-ar")
+set(CMAKE_RANLIB "${_prefix}arm-none-eabi-ranlib")
+# bare metal: the compiler check builds a static library instead of linking an executable
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)

@@ -1,0 +1,175 @@
+"""`import_model(path)`: a model file in a deployment format -> tinytrain IR; `write_model_dir` saves it as
+a `tinytrain-ir/1` directory atomically; `summary` is what `tinytrain import` prints."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinytrain import TinytrainError
+from tinytrain.ir import Graph
+
+FORMATS = {
+    ".tflite": "TFLite flatbuffer (full-integer int8)",
+    ".onnx": "ONNX (int8 QDQ or QOperator, as onnxruntime's quantize_static writes it)",
+}
+
+
+NUMERICS = {"tflm": "TFLite Micro's integer kernels", "ort": "onnxruntime's CPU kernels"}
+
+
+def import_model(path: str | Path) -> Graph:
+    """Parse a `.tflite` file (full-integer int8; numerics "tflm": TFLite Micro's integer kernels, bit for
+    bit)
+    or an int8 `.onnx` file (QDQ or QOperator; numerics "ort": onnxruntime's CPU kernels) into the IR.
+    Raises TinytrainError with one line naming the file, op and what to do."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".tflite":
+        from tinytrain.models.tflite_import import import_tflite
+
+        return import_tflite(p)
+    if suffix == ".onnx":
+        from tinytrain.models.onnx_import import import_onnx
+
+        return import_onnx(p)
+    raise TinytrainError(
+        f"{p}: unknown model format {suffix or '(no suffix)'!r}; tinytrain imports "
+        + ", ".join(f"{k} ({v})" for k, v in FORMATS.items())
+    )
+
+
+def write_model_dir(graph: Graph, out: str | Path, force: bool = False) -> Path:
+    """Save `graph` to directory `out` via a temporary sibling renamed at the end: never half a model."""
+    dst = Path(out)
+    if dst.exists() and not force:
+        raise TinytrainError(f"--out {dst}: already exists; choose another directory or pass --force")
+    if dst.exists() and not (dst / "graph.json").exists():
+        raise TinytrainError(f"--out {dst}: exists and is not a tinytrain model directory; not replacing it")
+    parent = dst.parent if str(dst.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=parent))
+    except OSError as exc:
+        raise TinytrainError(f"--out {dst}: cannot create it ({exc.strerror})") from None
+    try:
+        graph.save(tmp)
+        Graph.load(tmp)  # what was written reads back
+        if dst.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=parent))
+            dst.rename(old / dst.name)
+            tmp.rename(dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dst
+
+
+def activation_peak(graph: Graph) -> tuple[int, str]:
+    """Peak bytes of int8 activations live at once over one inference in graph order (an op's inputs and
+    its output together; no in-place reuse), and the op where it peaks."""
+    last: dict[str, int] = {}
+    for i, op in enumerate(graph.ops):
+        for t in op.inputs:
+            last[t] = i
+    last[graph.output] = len(graph.ops)
+
+    def size(t: str) -> int:
+        return int(np.prod(graph.tensors[t].shape))
+
+    live = {graph.input}
+    peak, where = size(graph.input), "input"
+    for i, op in enumerate(graph.ops):
+        live.add(op.output)
+        cur = sum(size(t) for t in live)
+        if cur > peak:
+            peak, where = cur, op.name
+        live = {t for t in live if last.get(t, -1) > i}
+    return peak, where
+
+
+def summary(graph: Graph) -> dict[str, Any]:
+    from tinytrain.ops.registry import OPS
+
+    meta = graph.meta
+    macs = 0
+    for op in graph.ops:
+        mod = OPS.get(op.kind)
+        if mod is not None and hasattr(mod, "macs"):
+            macs += mod.macs(graph, op)
+    peak, where = activation_peak(graph)
+    x = graph.tensors[graph.input]
+    layers = [
+        {
+            "layer": op.name,
+            "op": str(op.attrs.get("source_op", op.kind))
+            + (
+                " dw"
+                if op.attrs.get("depthwise") and "DEPTHWISE" not in str(op.attrs.get("source_op"))
+                else ""
+            ),
+            "kernel": f"{op.attrs.get('kernel_h', '?')}x{op.attrs.get('kernel_w', '?')}",
+            "out": list(graph.tensors[op.output].shape),
+            "params": int(op.weight.size + op.bias.size),
+        }
+        for op in graph.convs()
+    ]
+    return {
+        "model": graph.name,
+        "source": meta.get("source"),
+        "numerics": graph.numerics,
+        "input": {
+            "shape": meta.get("source_input_shape"),
+            "layout": meta.get("source_layout"),
+            "type": meta.get("source_input_type"),
+            "int8_scale": x.scale,
+            "int8_zero": x.zero,
+        },
+        "classes": graph.num_classes,
+        "source_ops": meta.get("source_ops", {}),
+        "ir_ops": dict(sorted(Counter(op.kind for op in graph.ops).items())),
+        "params": graph.num_params(),
+        "macs": int(macs),
+        "inference_peak_bytes": peak,
+        "inference_peak_at": where,
+        "dropped": meta.get("dropped", []),
+        "folded": meta.get("folded", []),
+        "layers": layers,
+        "classifier": layers[-1]["layer"] if layers else None,
+    }
+
+
+def format_summary(s: dict[str, Any], out_dir: str) -> str:
+    inp = s["input"]
+    lines = [
+        f"imported {s['source']} -> {out_dir} (tinytrain-ir/1, numerics {s['numerics']}: "
+        f"{NUMERICS.get(s['numerics'], s['numerics'])}, bit for bit)",
+        f"input   {inp['shape']} {inp['layout']} {inp['type']}; int8 scale {inp['int8_scale']:.6g} "
+        f"zero point {inp['int8_zero']} (infer takes int8 [N, ...] in this layout)",
+        f"output  {s['classes']} int8 logits",
+        "ops     " + ", ".join(f"{k} {v}" for k, v in s["source_ops"].items()),
+        f"params  {s['params']:,} (weights int8, biases int32)",
+        f"MACs    {s['macs']:,}",
+        f"memory  inference peak {s['inference_peak_bytes']:,} B of int8 activations live at once "
+        f"(at {s['inference_peak_at']}, no in-place reuse)",
+    ]
+    for d in s["dropped"]:
+        lines.append(f"dropped {d}")
+    if s["folded"]:
+        lines.append(f"folded  {len(s['folded'])} op(s): " + "; ".join(s["folded"]))
+    lines.append('layers a scheme can name (JSON {"weights": [{"layer": NAME, "input_channel_ratio": r}]}):')
+    for la in s["layers"]:
+        tag = "  (classifier)" if la["layer"] == s["classifier"] else ""
+        lines.append(
+            f"  {la['layer']:<24} {la['op']:<18} {la['kernel']:>5}  out {tuple(la['out'])}  "
+            f"{la['params']:,} params{tag}"
+        )
+    return "\n".join(lines)

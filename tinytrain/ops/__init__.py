@@ -1,0 +1,1 @@
+"""Op kinds of imported models, one module each (see registry.py)."""

@@ -1,0 +1,77 @@
+"""The op kinds of imported models (tinytrain/ops/<op>.py), one home each: IR shape rule, numpy reference
+kernels, forward and gradient lowering, C emitter. This registry lists them; the IR (tinytrain/ir.py), the
+reference (tinytrain/reference), the kernel lookup and the code generator ask it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import tinytrain.ops.embedding as embedding  # its own line: the keyboard's op
+from tinytrain.ops import add, common, concat, conv, hardswish, logistic, mean, mul, pad, pool, requant
+
+if TYPE_CHECKING:
+    from tinytrain.program import Program
+
+MODULES: tuple[ModuleType, ...] = (conv, add, pool, mean, pad, concat, requant, hardswish, logistic, mul)
+MODULES += (embedding,)
+OPS: dict[str, ModuleType] = {m.KIND: m for m in MODULES}
+#: op kinds whose weights a scheme can name (beside the zoo's conv2d)
+WEIGHTED = ("qconv", "embedding")
+
+
+def op_module(kind: str) -> ModuleType | None:
+    return OPS.get(kind)
+
+
+def kernel_function(name: str) -> Callable[..., Any] | None:
+    """The numpy reference kernel `name` of an imported op kind (or the shared mask kernel), else None."""
+    for mod in (*MODULES, common):
+        fn = getattr(mod, name, None)
+        if callable(fn) and name in KERNELS:
+            return fn
+    return None
+
+
+#: kernels of the imported op kinds (C: firmware/runtime/ops/tt_ops.h)
+KERNELS = frozenset(
+    {
+        "qconv_s8",
+        "qdwconv_s8",
+        "qadd_s8",
+        "maxpool_s8",
+        "avgpool_win_s8",
+        "mean_s8",
+        "pad_s8",
+        "concat2_s8",
+        "mask_range_s8",
+        "qconv_f_s8",
+        "qdwconv_f_s8",
+        "qadd_ort_s8",
+        "mean_f_s8",
+        "avgpool_f_s8",
+        "lut_s8",
+        "hardswish_s8",
+        "hardswish_bwd_f32",
+        "logistic_s8",
+        "logistic_bwd_f32",
+        "mul_s8",
+        "mul_bwd_f32",
+        "qconv_bwd_input_f32",
+        "qdwconv_bwd_input_f32",
+        "qconv_wgrad_f32",
+        "qdwconv_wgrad_f32",
+        "avgpool_win_bwd_f32",
+        "maxpool_bwd_f32",
+        "pad_bwd_f32",
+        "concat2_bwd_f32",
+    }
+    | embedding.KERNELS
+)
+
+
+def ops_header(program: Program) -> str:
+    """The header generated C includes when the program calls these kernels ("" otherwise)."""
+    steps = [*program.steps, *program.infer_steps]
+    return "ops/tt_ops.h" if any(s.kernel in KERNELS for s in steps) else ""
