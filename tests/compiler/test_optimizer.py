@@ -390,8 +390,8 @@ def test_cli_compile_momentum_accumulate(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args,msg",
     [
-        (["--momentum", "1"], "momentum must be a number in [0, 1)"),
-        (["--momentum", "-0.5"], "momentum must be a number in [0, 1)"),
+        (["--momentum", "1"], "in [0, 1)"),
+        (["--momentum", "-0.5"], "in [0, 1)"),
         (["--momentum", "nan"], "momentum"),
         (["--accumulate", "0"], "accumulate"),
     ],
