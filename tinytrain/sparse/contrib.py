@@ -248,7 +248,8 @@ class Workbench:
         """Fine-tune `spec` (a scheme dict) from the head initialized with `seed`; test accuracy etc.
         The frozen prefix is cut at the latest single-tensor cut before the earliest trained layer, or
         at op `cut` if that is earlier (to share one feature cache between runs)."""
-        from tinytrain.compiler import CompileOptions, compile_training
+        from tinytrain.compiler import CompileOptions
+        from tinytrain.job.prepare import assemble
         from tinytrain.reference.training import Trainer
         from tinytrain.sparse.schemes import resolve_scheme
 
@@ -260,9 +261,8 @@ class Workbench:
             index = min(index, cut)
         tail = tail_graph(g, index)
         fx_train, fx_test = self.features(index)
-        program = compile_training(
-            tail, resolve_scheme(spec, tail), CompileOptions(update_rule=s.update_rule, qas=s.qas)
-        )
+        opts = CompileOptions(update_rule=s.update_rule, qas=s.qas)
+        program = assemble(tail, resolve_scheme(spec, tail), opts).program
         trainer = Trainer(program, seed=0x2545F491 ^ (seed + 1))
         order = training_order(len(self.data.train_y), s.steps, seed)
         losses = [trainer.train_step(fx_train[i], int(self.data.train_y[i]), s.lr) for i in order]
@@ -287,10 +287,10 @@ def training_order(n: int, steps: int, seed: int) -> np.ndarray:
 
 def _features(graph: Graph, index: int, xs: np.ndarray) -> np.ndarray:
     """Activations at the input of op `index` for every sample, via the reference inference steps."""
-    from tinytrain.compiler import compile_training
+    from tinytrain.job.prepare import assemble
     from tinytrain.reference.training import Trainer
 
-    program = compile_training(graph, "last")
+    program = assemble(graph, "last").program
     trainer = Trainer(program)
     cut = graph.ops[index].inputs[0]
     buf = program.meta["activation_buffers"][cut]

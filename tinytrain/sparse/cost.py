@@ -1,7 +1,7 @@
 """Memory cost of an update scheme: the compiler's exact plan, nothing else.
 
-`CostModel.exact(spec)` compiles the scheme (`tinytrain.compiler.compile_training`) and plans it
-(`tinytrain.schedule.plan_memory`): the returned number *is* `plan.total`, the predicted total SRAM that
+`CostModel.exact(spec)` compiles and plans the scheme through the job's assembly stage
+(`tinytrain.job.prepare.assemble`, the one way a program is built from a model, a scheme and options): the returned number *is* `plan.total`, the predicted total SRAM that
 `tinytrain compile` reports, under whatever `CompileOptions` are current (pass `options` to pin them).
 Results are cached by the scheme's canonical key (in memory, and optionally in a JSON file keyed by
 model, resolution, classes, board and options), so a search pays for every distinct scheme once.
@@ -122,18 +122,16 @@ class CostModel:
 
     def plan(self, spec: dict[str, Any] | str) -> Any:
         """The exact memory plan (`MemoryPlan`) of a scheme (dict or name), uncached."""
-        from tinytrain.compiler import compile_training
-        from tinytrain.schedule import plan_memory
+        from tinytrain.job.prepare import assemble
         from tinytrain.sparse.schemes import resolve_scheme
 
         t0 = time.perf_counter()
-        program = compile_training(self.graph, resolve_scheme(spec, self.graph), self.options)
-        plan = plan_memory(program, self.board)
+        asm = assemble(self.graph, resolve_scheme(spec, self.graph), self.options, board=self.board)
         self.plan_seconds += time.perf_counter() - t0
-        return plan
+        return asm.plan
 
     def exact(self, spec: dict[str, Any]) -> int:
-        """`plan_memory(compile_training(graph, spec)).total`, cached."""
+        """The total of `spec`'s exact memory plan (`assemble(graph, spec, options, board).plan.total`), cached."""
         key = scheme_key(spec)
         if key not in self.cache:
             self.cache[key] = int(self.plan(spec_of(key)).total)
