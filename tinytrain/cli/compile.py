@@ -17,6 +17,7 @@ from typing import Any
 
 from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
+from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 from tinytrain.atomic import write_text
 from tinytrain.cli.levers import add_lever_flags, lever_options
 from tinytrain.compiler import DEFAULT_UPDATE_RULE, UPDATE_RULES
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compile",
         help="compile a model + update scheme into a training program and plan",
         description=__doc__,
+        epilog=SCHEME_FORMAT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(

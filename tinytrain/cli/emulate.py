@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinytrain import TinytrainError
+from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 from tinytrain.cli.levers import add_lever_flags, lever_options
 from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
 
@@ -53,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "emulate",
         help="train on an emulated board and compare with the host reference",
         description=__doc__,
+        epilog=SCHEME_FORMAT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -72,7 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3) or a model directory")
     p.add_argument(
-        "--scheme", help="update scheme: full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file"
+        "--scheme",
+        help="update scheme: full, last, bias, paper:<budget> (a zoo model's, e.g. paper:99kb), auto or a "
+        "JSON file (format below); default for a model of your own: auto (searched under the board's SRAM on "
+        "your data, cached under ./results/search/auto/)",
     )
     p.add_argument("--dataset", metavar="NAME|PATH", help=DATASET_HELP)
     p.add_argument(
@@ -81,7 +86,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="classes of the new head (default: the dataset's; faces/digits: the first N; your data: a "
         "check)",
     )
-    p.add_argument("--resolution", type=int, help="input resolution (square)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        help="input resolution (square) of a zoo image model (required for those); an imported or 1-D "
+        "model runs at its own input without it (another value is refused)",
+    )
     p.add_argument("--board", help="board profile: m4, m7, stm32f405")
     p.add_argument("--steps", type=int, help="training steps (default: --epochs epochs over the train split)")
     p.add_argument("--epochs", type=int, help="epochs when --steps is not given (default 1; --defaults: 3)")
@@ -199,8 +209,13 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         args.defaults = True
     if args.defaults:
         fields = {**defaults_for(args.task), **given}
+        if "model" in given and "resolution" not in given:  # another model: its own input when it has one
+            from tinytrain.job.resolution import model_input_of
+
+            if model_input_of(fields["model"]) is not None:
+                fields["resolution"] = None
     else:
-        missing = [f"--{k}" for k in ("model", "scheme", "dataset", "resolution", "board") if k not in given]
+        missing = [f"--{k}" for k in ("model", "dataset", "board") if k not in given]
         if missing:
             raise TinytrainError(
                 f"missing {', '.join(missing)} (or use --defaults for the embedded default job)"
@@ -208,6 +223,11 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         if "steps" not in given and "epochs" not in given:
             raise TinytrainError("give --steps N (or --epochs N)")
         fields = given
+    from tinytrain.job.resolution import job_resolution
+
+    fields["resolution"] = job_resolution(fields["model"], fields.get("resolution"))
+    if "scheme" not in given and (not args.defaults or "model" in given):
+        fields["scheme"] = default_scheme(fields["model"])
     from tinytrain.compiler import check_optimizer
 
     try:
@@ -244,6 +264,20 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise TinytrainError(f"--save-model {out}: {parent} is not a writable directory")
     return cfg
+
+
+def default_scheme(model: str) -> str:
+    """The scheme when --scheme is not given: `auto` (searched for the model, its data and the board, cached;
+    tinytrain.sparse.auto) for a model without published schemes; a zoo model names one of its own."""
+    from tinytrain.sparse.schemes import paper_budgets
+
+    budgets = paper_budgets(model)
+    if budgets:
+        raise TinytrainError(
+            f"missing --scheme: {model} has the published schemes "
+            f"{', '.join(f'paper:{b}' for b in budgets)} (or full, last, bias, auto, a JSON file)"
+        )
+    return "auto"
 
 
 def check_config(cfg: EmulateConfig) -> None:
@@ -285,6 +319,9 @@ def run(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(msg, file=out, flush=True)
 
+    from tinytrain.sparse.auto import resolve_auto
+
+    cfg = resolve_auto(cfg, progress)  # `auto`: the default scheme, searched for this model, data and board
     if args.task == "keyboard":
         from tinytrain.tasks import keyboard
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
+from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 from tinytrain.atomic import write_text
 from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
 
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "search",
         help="search a sparse-update scheme under a memory budget",
         description=__doc__,
+        epilog=SCHEME_FORMAT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3)")

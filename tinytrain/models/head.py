@@ -106,8 +106,8 @@ def _replace_imported_head(
     graph: Graph, old: Op, n: int, rng: np.random.Generator, logit_range: float, headroom: float, seed: int
 ) -> Graph:
     """The new head of an imported model: a `qconv` of the old one's geometry (a FULLY_CONNECTED, possibly on
-    an [H, W, C] tensor), initialised as `replace_head` says with fan-in C*kh*kw, TFLite Micro multipliers,
-    no fused activation."""
+    an [H, W, C] tensor), initialised as `replace_head` says with fan-in C*kh*kw, TFLite Micro multipliers (an ONNX model's
+    head: onnxruntime's float output scales, as its importer writes them), no fused activation."""
     from tinytrain.ops import tflm
 
     x = graph.tensors[old.inputs[0]]
@@ -118,7 +118,13 @@ def _replace_imported_head(
     s = (headroom * np.abs(w).max(axis=1) / 127.0).astype(np.float32)
     wq = np.clip(np.rint(w / s.astype(np.float64)[:, None]), -127, 127).astype(np.int8).reshape(n, c, kh, kw)
     y_scale = float(logit_range) / 127.0
-    mult, shift = tflm.conv_multipliers(x.scale, s, y_scale)
+    if old.attrs.get("requant") == "float":  # an ONNX model's head: onnxruntime's float requantization
+        from tinytrain.ops.conv import ort_scales
+
+        requant: dict[str, np.ndarray] = {"scale": ort_scales(x.scale, s, y_scale)}
+    else:
+        mult, shift = tflm.conv_multipliers(x.scale, s, y_scale)
+        requant = {"multiplier": mult, "shift": shift}
     attrs = dict(old.attrs)
     attrs.update(act_min=-128, act_max=127, activation="NONE", source_op="FULLY_CONNECTED (new head)")
     op = Op(
@@ -127,7 +133,7 @@ def _replace_imported_head(
         list(old.inputs),
         old.output,
         attrs,
-        {"weight": wq, "bias": np.zeros(n, np.int32), "w_scales": s, "multiplier": mult, "shift": shift},
+        {"weight": wq, "bias": np.zeros(n, np.int32), "w_scales": s, **requant},
     )
     tensors = dict(graph.tensors)
     tensors[old.output] = Tensor(old.output, (n, 1, 1), y_scale, 0)

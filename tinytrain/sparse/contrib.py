@@ -59,7 +59,7 @@ class AnalysisSettings:
 
     model: str = "mcunet-5fps"
     dataset: str = "digits"
-    resolution: int = 128
+    resolution: int | None = 128  # None: the model's own input (an imported or 1-D model)
     lr: float = 0.05
     steps: int = 300  # training steps, batch 1 (epochs over the train split if larger than it)
     test_images: int = 300  # evaluate on N test images (0: the whole test split)
@@ -75,11 +75,18 @@ class AnalysisSettings:
     layers: tuple[str, ...] | None = None  # explicit candidate layers (overrides last_blocks/kinds)
     ref_bias: int | None = None  # bias depth under weight measurements (None: reach the earliest candidate)
     bias_ks: tuple[int, ...] | None = None  # bias depths to measure (None: about 8 up to ref_bias)
+    # how the user's data become the model's input (load_dataset's window, stride, normalize, layout),
+    # as sorted (name, value) pairs; only the ones that differ from the defaults (tinytrain.data)
+    data_options: tuple[tuple[str, Any], ...] = ()
+    # > 0: measure on this fraction of the training split (stratified, `split_seed`), trained on the rest;
+    # the test split is never seen (the default scheme search); 0: measure on the test split
+    validation: float = 0.0
 
     def result_key(self) -> dict[str, Any]:
         """The settings that change a single measurement's outcome (the cache directory's key)."""
         return {
             "model": self.model,
+            **({"model_sha256": model_fingerprint(self.model)} if Path(self.model).is_dir() else {}),
             "dataset": self.dataset,
             "resolution": self.resolution,
             "lr": self.lr,
@@ -89,6 +96,8 @@ class AnalysisSettings:
             "split_seed": self.split_seed,
             "update_rule": self.update_rule,
             "qas": self.qas,
+            **({"data_options": dict(self.data_options)} if self.data_options else {}),
+            **({"validation": self.validation} if self.validation else {}),
         }
 
     def cache_dir(self, root: Path = DEFAULT_CACHE) -> Path:
@@ -97,7 +106,32 @@ class AnalysisSettings:
         # a path dataset: its name + a hash of its path and content (tinytrain.data.identity), no slashes
         from tinytrain.data.identity import dataset_identity
 
-        return Path(root) / f"{self.model}_{dataset_identity(self.dataset)}_r{self.resolution}_{h}"
+        return Path(root) / f"{_slug(self.model)}_{dataset_identity(self.dataset)}_r{self.resolution}_{h}"
+
+
+def _slug(model: str) -> str:
+    """A model's name in a cache directory's name: a zoo name, or a directory's last part."""
+    return Path(model).name if ("/" in model or os.sep in model) else model
+
+
+def model_fingerprint(model: str) -> str:
+    """A model's identity: a zoo name itself; a model directory, the SHA-256 of its files (names and bytes),
+    so a re-imported model never reuses what was measured or searched for the old one."""
+    p = Path(model)
+    if not p.is_dir():
+        return model
+    h = hashlib.sha256()
+    for f in sorted(x for x in p.rglob("*") if x.is_file()):
+        h.update(f.relative_to(p).as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def data_options_of(options: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """`AnalysisSettings.data_options` from `load_dataset` keyword arguments (defaults left out, so a
+    cache made without them is still found)."""
+    defaults = {"window": None, "stride": None, "normalize": "standard", "layout": "chw"}
+    return tuple(sorted((k, v) for k, v in (options or {}).items() if defaults.get(k, object()) != v))
 
 
 # --------------------------------------------------------------------------- graph helpers
@@ -110,7 +144,9 @@ def conv_kind(graph: Graph, layer: str) -> str:
     op = graph.op(layer)
     if op.depthwise:
         return "depthwise"
-    return "pointwise" if op.kernel == 1 else "regular"
+    a = op.attrs  # an imported conv names its kernel kernel_h x kernel_w; a fully connected one is 1 x 1
+    taps = int(a["kernel"]) ** 2 if "kernel" in a else int(a.get("kernel_h", 1)) * int(a.get("kernel_w", 1))
+    return "pointwise" if taps == 1 else "regular"
 
 
 def _block_of(name: str) -> str:
@@ -190,18 +226,31 @@ class Workbench:
     and by the evidence runs (any scheme dict)."""
 
     def __init__(self, settings: AnalysisSettings, cache_root: Path = DEFAULT_CACHE) -> None:
-        from tinytrain.data import load_dataset
-        from tinytrain.models import load_model
+        from tinytrain.job.prepare import load_job_data
 
         self.settings = settings
+        # the job's own loading: any dataset emulate takes (images, .npz, series), as the model's input
+        data = load_job_data(
+            settings.model,
+            settings.dataset,
+            settings.resolution,
+            seed=settings.split_seed,
+            data_options=dict(settings.data_options),
+        )
+        ds = data.dataset
         self.dir = settings.cache_dir(cache_root)
         self.dir.mkdir(parents=True, exist_ok=True)
-        ds = load_dataset(settings.dataset, settings.resolution, settings.split_seed)
-        n_test = settings.test_images or len(ds.test_y)
+        train_x, train_y, test_x, test_y = ds.train_x, ds.train_y, ds.test_x, ds.test_y
+        if settings.validation:  # measure on held-out training samples: the test split stays unseen
+            from tinytrain.data.split import stratified_split
+
+            fit, val = stratified_split(train_y, settings.validation, settings.split_seed, settings.dataset)
+            train_x, train_y, test_x, test_y = train_x[fit], train_y[fit], train_x[val], train_y[val]
+        n_test = settings.test_images or len(test_y)
         self._sel = slice(settings.test_skip, settings.test_skip + n_test)
-        self._train_x, self._test_all = ds.train_x, ds.test_x
-        self.data = _Data(ds.train_y, ds.test_y[self._sel], ds.classes)
-        self.base = load_model(settings.model, settings.resolution)
+        self._train_x, self._test_all = train_x, test_x
+        self.data = _Data(train_y, test_y[self._sel], ds.classes)
+        self.base = data.base
         self._graphs: dict[int, Graph] = {}
         self.workers = 1  # processes for computing features
 
@@ -226,7 +275,9 @@ class Workbench:
             from tinytrain.data.identity import dataset_identity
 
             d = dataset_identity(s.dataset)
-            fdir = self.dir.parent / f"features_{s.model}_{d}_r{s.resolution}_split{s.split_seed}"
+            extra = (s.data_options, s.validation)
+            opts = hashlib.sha1(repr(extra).encode()).hexdigest()[:8] if any(extra) else ""
+            fdir = self.dir.parent / f"features_{_slug(s.model)}_{d}_r{s.resolution}_split{s.split_seed}{opts}"
             fdir.mkdir(parents=True, exist_ok=True)
             path = fdir / f"{cut}.npz"
             z = np.load(path) if path.exists() else None

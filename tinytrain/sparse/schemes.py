@@ -195,7 +195,27 @@ def resolve_scheme(spec: str | Path | dict[str, Any], graph: Graph) -> Scheme:
         except RecursionError:
             raise TinytrainError(f"scheme file {p}: JSON nested too deeply") from None
         return _from_spec(graph, p.stem, doc, f"scheme file {p}", allow_zero=False)
+    if text == "auto":
+        raise TinytrainError(
+            "scheme `auto` is searched on a job's data: `tinytrain emulate` chooses it (cached); elsewhere run "
+            "`tinytrain search ... --out FILE.json` and pass FILE.json"
+        )
     raise TinytrainError(
         f"unknown scheme {text!r}: use one of {', '.join(BUILTIN)}, paper:<budget> "
         f"({', '.join(paper_budgets(graph.name)) or 'zoo models only'}) or a JSON file"
     )
+
+
+#: The scheme JSON format, for the `--help` epilog of `emulate`, `search` and `compile` (docs/search.md).
+SCHEME_FORMAT_HELP = """\
+scheme JSON format (--scheme FILE.json; `tinytrain search --out FILE.json` writes one):
+  {"bias_last_n": 2,
+   "weights": [{"layer": "features.4", "input_channel_ratio": 0.5},
+               {"layer": "features.2", "input_channel_ratio": 1}]}
+  bias_last_n  the biases of the last N backbone convs are trained (counted back from the classifier; 0:
+               none). The classifier (the layer producing the output) is always trained, weights and bias.
+  weights      layers whose weights are trained, each on its first ceil(r * Ci) input channels
+               (0 < input_channel_ratio <= 1; a depthwise conv: its first channels). Layer names: the
+               summary `tinytrain import` prints, or the "name" of each op in the model's graph.json.
+  Other keys ("name", "about") are ignored. Named schemes: full, last, bias, paper:<budget> (zoo models:
+  the paper's published schemes), auto (emulate: searched under the board's SRAM on your data, cached)."""
