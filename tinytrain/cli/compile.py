@@ -17,11 +17,11 @@ from typing import Any
 
 from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
-from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 from tinytrain.atomic import write_text
 from tinytrain.cli.levers import add_lever_flags, lever_options
 from tinytrain.compiler import DEFAULT_UPDATE_RULE, UPDATE_RULES
 from tinytrain.program import Program
+from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinytrain import TinytrainError
-from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 from tinytrain.cli.levers import add_lever_flags, lever_options
 from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
+from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 
 if TYPE_CHECKING:
     from tinytrain.job import EmulateConfig

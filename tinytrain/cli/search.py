@@ -17,9 +17,9 @@ from pathlib import Path
 
 from emulation.boards import DEFAULT_BOARD
 from tinytrain import TinytrainError
-from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 from tinytrain.atomic import write_text
 from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
+from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

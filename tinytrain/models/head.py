@@ -106,8 +106,9 @@ def _replace_imported_head(
     graph: Graph, old: Op, n: int, rng: np.random.Generator, logit_range: float, headroom: float, seed: int
 ) -> Graph:
     """The new head of an imported model: a `qconv` of the old one's geometry (a FULLY_CONNECTED, possibly on
-    an [H, W, C] tensor), initialised as `replace_head` says with fan-in C*kh*kw, TFLite Micro multipliers (an ONNX model's
-    head: onnxruntime's float output scales, as its importer writes them), no fused activation."""
+    an [H, W, C] tensor), initialised as `replace_head` says with fan-in C*kh*kw, TFLite Micro multipliers
+    (an ONNX model's head: onnxruntime's float output scales, as its importer writes them), no fused
+    activation."""
     from tinytrain.ops import tflm
 
     x = graph.tensors[old.inputs[0]]

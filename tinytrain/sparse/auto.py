@@ -50,9 +50,10 @@ class AutoScheme:
         """One paragraph for the user: which scheme, and why."""
         a = self.doc["about"]
         return (
-            f"scheme auto -> {self.path}{' (cached)' if self.cached else ''}: {spec_text(self.doc)}; predicted SRAM "
-            f"{a['predicted_total_bytes'] / 1024:.1f} KB of board {a['board']}'s {a['budget_bytes'] / 1024:.0f} "
-            f"KB (minimum, classifier only: {a['minimum_bytes'] / 1024:.1f} KB). Why: {a['reason']}"
+            f"scheme auto -> {self.path}{' (cached)' if self.cached else ''}: {spec_text(self.doc)}; "
+            f"predicted SRAM {a['predicted_total_bytes'] / 1024:.1f} KB of board {a['board']}'s "
+            f"{a['budget_bytes'] / 1024:.0f} KB (minimum, classifier only: {a['minimum_bytes'] / 1024:.1f} KB). "
+            f"Why: {a['reason']}"
         )
 
 

@@ -277,7 +277,8 @@ class Workbench:
             d = dataset_identity(s.dataset)
             extra = (s.data_options, s.validation)
             opts = hashlib.sha1(repr(extra).encode()).hexdigest()[:8] if any(extra) else ""
-            fdir = self.dir.parent / f"features_{_slug(s.model)}_{d}_r{s.resolution}_split{s.split_seed}{opts}"
+            name = f"features_{_slug(s.model)}_{d}_r{s.resolution}_split{s.split_seed}{opts}"
+            fdir = self.dir.parent / name
             fdir.mkdir(parents=True, exist_ok=True)
             path = fdir / f"{cut}.npz"
             z = np.load(path) if path.exists() else None

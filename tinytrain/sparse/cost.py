@@ -1,8 +1,9 @@
 """Memory cost of an update scheme: the compiler's exact plan, nothing else.
 
 `CostModel.exact(spec)` compiles and plans the scheme through the job's assembly stage
-(`tinytrain.job.prepare.assemble`, the one way a program is built from a model, a scheme and options): the returned number *is* `plan.total`, the predicted total SRAM that
-`tinytrain compile` reports, under whatever `CompileOptions` are current (pass `options` to pin them).
+(`tinytrain.job.prepare.assemble`, the one way a program is built from a model, a scheme and options):
+the returned number *is* `plan.total`, the predicted total SRAM that `tinytrain compile` reports, under
+whatever `CompileOptions` are current (pass `options` to pin them).
 Results are cached by the scheme's canonical key (in memory, and optionally in a JSON file keyed by
 model, resolution, classes, board and options), so a search pays for every distinct scheme once.
 
@@ -131,7 +132,7 @@ class CostModel:
         return asm.plan
 
     def exact(self, spec: dict[str, Any]) -> int:
-        """The total of `spec`'s exact memory plan (`assemble(graph, spec, options, board).plan.total`), cached."""
+        """The total of `spec`'s exact plan (`assemble(graph, spec, options, board).plan.total`), cached."""
         key = scheme_key(spec)
         if key not in self.cache:
             self.cache[key] = int(self.plan(spec_of(key)).total)

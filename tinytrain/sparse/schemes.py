@@ -197,8 +197,8 @@ def resolve_scheme(spec: str | Path | dict[str, Any], graph: Graph) -> Scheme:
         return _from_spec(graph, p.stem, doc, f"scheme file {p}", allow_zero=False)
     if text == "auto":
         raise TinytrainError(
-            "scheme `auto` is searched on a job's data: `tinytrain emulate` chooses it (cached); elsewhere run "
-            "`tinytrain search ... --out FILE.json` and pass FILE.json"
+            "scheme `auto` is searched on a job's data: `tinytrain emulate` chooses it (cached); elsewhere "
+            "run `tinytrain search ... --out FILE.json` and pass FILE.json"
         )
     raise TinytrainError(
         f"unknown scheme {text!r}: use one of {', '.join(BUILTIN)}, paper:<budget> "
