@@ -52,8 +52,8 @@ class AutoScheme:
         return (
             f"scheme auto -> {self.path}{' (cached)' if self.cached else ''}: {spec_text(self.doc)}; "
             f"predicted SRAM {a['predicted_total_bytes'] / 1024:.1f} KB of board {a['board']}'s "
-            f"{a['budget_bytes'] / 1024:.0f} KB (minimum, classifier only: {a['minimum_bytes'] / 1024:.1f} KB). "
-            f"Why: {a['reason']}"
+            f"{a['budget_bytes'] / 1024:.0f} KB (minimum, classifier only: "
+            f"{a['minimum_bytes'] / 1024:.1f} KB). Why: {a['reason']}"
         )
 
 
