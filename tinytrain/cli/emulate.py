@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 from tinytrain import TinytrainError
 from tinytrain.cli.levers import add_lever_flags, lever_options
 from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
+from tinytrain.sparse.auto import AUTO
 from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 
 if TYPE_CHECKING:
@@ -215,10 +216,13 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
             if model_input_of(fields["model"]) is not None:
                 fields["resolution"] = None
     else:
-        missing = [f"--{k}" for k in ("model", "dataset", "board") if k not in given]
+        missing = [
+            f"--{k}" for k in ("model", "scheme", "dataset", "resolution", "board") if _needs(given, k)
+        ]
         if missing:
             raise TinytrainError(
                 f"missing {', '.join(missing)} (or use --defaults for the embedded default job)"
+                + _published(given.get("model"), "--scheme" in missing)
             )
         if "steps" not in given and "epochs" not in given:
             raise TinytrainError("give --steps N (or --epochs N)")
@@ -226,8 +230,8 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     from tinytrain.job.resolution import job_resolution
 
     fields["resolution"] = job_resolution(fields["model"], fields.get("resolution"))
-    if "scheme" not in given and (not args.defaults or "model" in given):
-        fields["scheme"] = default_scheme(fields["model"])
+    if "scheme" not in given and (not args.defaults or "model" in given) and not _published(fields["model"]):
+        fields["scheme"] = AUTO  # a model of one's own: searched for its data and the board (cached)
     from tinytrain.compiler import check_optimizer
 
     try:
@@ -266,18 +270,32 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
     return cfg
 
 
-def default_scheme(model: str) -> str:
-    """The scheme when --scheme is not given: `auto` (searched for the model, its data and the board, cached;
-    tinytrain.sparse.auto) for a model without published schemes; a zoo model names one of its own."""
+def _needs(given: dict[str, object], key: str) -> bool:
+    """Is option `key` missing? --scheme and --resolution only where the model does not imply them: a zoo
+    image model needs both; a model of one's own runs at its own input with the scheme `auto`."""
+    if key in given:
+        return False
+    model = given.get("model")
+    if key == "scheme" and isinstance(model, str):
+        return bool(_published(model))
+    if key == "resolution" and isinstance(model, str):
+        from tinytrain.job.resolution import model_input_of
+
+        return model_input_of(model) is None
+    return True
+
+
+def _published(model: object, say: bool = True) -> str:
+    """A zoo model's published schemes, as a hint ("" for a model without any)."""
     from tinytrain.sparse.schemes import paper_budgets
 
-    budgets = paper_budgets(model)
-    if budgets:
-        raise TinytrainError(
-            f"missing --scheme: {model} has the published schemes "
-            f"{', '.join(f'paper:{b}' for b in budgets)} (or full, last, bias, auto, a JSON file)"
-        )
-    return "auto"
+    budgets = paper_budgets(model) if isinstance(model, str) else []
+    if not (budgets and say):
+        return ""
+    return (
+        f"; {model}'s published schemes: {', '.join(f'paper:{b}' for b in budgets)} (or full, last, bias, "
+        "auto, a JSON file)"
+    )
 
 
 def check_config(cfg: EmulateConfig) -> None:

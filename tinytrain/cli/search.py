@@ -7,6 +7,10 @@ results/search/cache/, progress on stderr); costs from the compiler's exact memo
 scheme file (`--out FILE.json`) that `tinytrain compile --scheme FILE` and `tinytrain emulate --scheme
 FILE` accept. A budget below the `last` scheme's total (frozen forward pass + classifier update) is
 refused with that minimum (exit 2).
+
+Any model `emulate` takes (a zoo model, or an imported one: `tinytrain import` writes its directory; an
+imported or 1-D model runs at its own input, no --resolution) and any dataset it takes (faces, digits, an
+image folder, an .npz, a long-format CSV or .ts series; --window/--stride/--normalize/--layout).
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import json
 from pathlib import Path
 
 from emulation.boards import DEFAULT_BOARD
-from tinytrain import TinytrainError
 from tinytrain.atomic import write_text
 from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
 from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
@@ -30,13 +33,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=SCHEME_FORMAT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3, sensor-conv1d) or a model directory "
+        "(`tinytrain import` writes one)",
+    )
     p.add_argument("--dataset", default="digits", metavar="NAME|PATH", help=DATASET_HELP + "; default digits")
     p.add_argument("--budget", required=True, type=float, help="predicted total SRAM budget, KB (1024 B)")
     p.add_argument(
         "--board", default=DEFAULT_BOARD, help=f"board profile: m7, m4, stm32f405 (default {DEFAULT_BOARD})"
     )
-    p.add_argument("--resolution", type=int, default=128, help="input resolution (default 128)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        help="input resolution of a zoo image model (default 128); an imported or 1-D model: its own input",
+    )
     p.add_argument("--out", required=True, metavar="FILE.json", help="write the scheme here")
     p.add_argument(
         "--contrib",
@@ -51,7 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--lr", type=float, default=0.005, help="learning rate (default 0.005)")
     g.add_argument("--test-images", type=int, default=300, help="test images per measurement (0: all)")
     g.add_argument("--last-blocks", type=int, default=8, help="candidate layers: the last N blocks")
-    g.add_argument("--kinds", default="pointwise", help="candidate conv kinds: pointwise,depthwise,regular")
+    g.add_argument(
+        "--kinds",
+        help="candidate conv kinds: pointwise,depthwise,regular (default: pointwise for a zoo image model, "
+        "all three for another model)",
+    )
     g.add_argument("--seeds", type=int, default=1, help="seeds per measurement (default 1)")
     g.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     from tinytrain.executor import add_executor_flag
@@ -88,14 +104,21 @@ def run(args: argparse.Namespace) -> int:
     from tinytrain.progress import live_default
 
     parse_executor(args.executor)  # a malformed --executor is refused before anything runs
-    # the data first: a bad dataset is refused (one line, exit 2) before any analysis or cache directory
-    data = load_job_data(args.model, args.dataset, args.resolution, None, 0, dataset_options(args))
+    from tinytrain.job.resolution import job_resolution, model_input_of
+    from tinytrain.sparse.contrib import data_options_of
+
+    own_input = model_input_of(args.model) is not None
+    resolution = job_resolution(args.model, args.resolution if own_input else (args.resolution or 128))
+    analysis_resolution = (
+        job_resolution(args.model, args.analysis_resolution, "--analysis-resolution")
+        if args.analysis_resolution
+        else None
+    )
+    kinds = args.kinds or ("pointwise,depthwise,regular" if own_input else "pointwise")
+    # the data first: a bad dataset is refused (one line, exit 2) before any analysis or cache directory;
+    # any dataset emulate takes (image folder, .npz, CSV / .ts series), as the model's input
+    data = load_job_data(args.model, args.dataset, resolution, None, 0, dataset_options(args))
     ds = data.dataset
-    if not args.contrib and "quantize" in ds.provenance:
-        raise TinytrainError(
-            f"{args.dataset}: the contribution analysis reads image data (an image folder or an int8 .npz); "
-            "for float or time-series data give a contribution table with --contrib FILE"
-        )
     graph = with_head(data.base, data.classes, fresh_head=True)
     cost = CostModel(graph, args.board)
     budget = int(round(args.budget * 1024))
@@ -114,13 +137,14 @@ def run(args: argparse.Namespace) -> int:
             settings = AnalysisSettings(
                 model=args.model,
                 dataset=args.dataset,
-                resolution=args.analysis_resolution or args.resolution,
+                resolution=analysis_resolution or resolution,
                 lr=args.lr,
                 steps=args.steps,
                 test_images=args.test_images,
                 seeds=tuple(range(args.seeds)),
                 last_blocks=args.last_blocks,
-                kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+                kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+                data_options=data_options_of(dataset_options(args)),
             )
             executor = None if args.executor == "local" else make_executor(args.executor, args.workers)
             contrib = analyze(settings, workers=args.workers, executor=executor, live=live_default())
@@ -137,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             "dataset": args.dataset,
             "dataset_identity": data.identity,
             "classes": ds.classes,
-            "resolution": args.resolution,
+            "resolution": resolution,
             "board": args.board,
             "budget_bytes": budget,
             "predicted_total_bytes": result.total,
@@ -150,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     write_text(out, json.dumps(doc, indent=1) + "\n")  # atomic; creates the directory
     ws = ", ".join(f"{w['layer']} x{w['input_channel_ratio']:g}" for w in result.spec["weights"]) or "none"
+    at = f"{resolution}x{resolution}" if resolution else "its own input"
     print(
-        f"{args.model} @ {args.resolution}, {ds.classes} classes, board {args.board}: budget "
+        f"{args.model} @ {at}, {ds.classes} classes, board {args.board}: budget "
         f"{budget / 1024:.1f} KB (minimum {minimum / 1024:.1f} KB)"
     )
     print(
@@ -162,8 +187,9 @@ def run(args: argparse.Namespace) -> int:
         f"predicted total {result.total:,} B = {result.total / 1024:.1f} KB, summed gain "
         f"{result.gain * 100:+.1f} points"
     )
+    res = f" --resolution {resolution}" if resolution else ""
     print(
-        f"wrote {out}  (tinytrain compile --model {args.model} --classes {ds.classes} --resolution "
-        f"{args.resolution} --board {args.board} --scheme {out})"
+        f"wrote {out}  (tinytrain compile --model {args.model} --classes {ds.classes}{res} --board "
+        f"{args.board} --scheme {out})"
     )
     return 0

@@ -120,7 +120,6 @@ def auto_scheme(
 ) -> AutoScheme:
     """The default scheme of `graph` (its head final) on `dataset` for `board` (module doc): read from the
     cache when its key matches, else searched and written (atomically) to the cache."""
-    from tinytrain.atomic import write_text
     from tinytrain.schedule import board_sram_bytes
     from tinytrain.sparse.contrib import KINDS, AnalysisSettings, _slug, analyze, data_options_of
     from tinytrain.sparse.cost import CostModel
@@ -175,7 +174,22 @@ def auto_scheme(
         data_options=data_options_of(data_options),
         validation=AUTO_VALIDATION,
     )
-    contrib = analyze(settings, workers=1, cache_root=output_dir("results", "search", "cache"), progress=say)
+    from tinytrain.data import DataError
+
+    try:
+        contrib = analyze(
+            settings, workers=1, cache_root=output_dir("results", "search", "cache"), progress=say
+        )
+    except DataError as exc:  # the data loaded for the job; only the held-out quarter cannot be made
+        return _write(
+            path,
+            {"bias_last_n": 0, "weights": []},
+            f"too few training samples to measure any layer's gain on held-out ones ({exc}), so the "
+            "cheapest scheme: the classifier only",
+            {"model": model, "dataset": dataset, "board": board, "budget_bytes": budget, "key": key},
+            cost.exact({"bias_last_n": 0, "weights": []}),
+            minimum,
+        )
     result = search(contrib, cost, budget, "evolution", AUTO_EVALS, seed=0)
     gains = sorted(
         ((contrib.weight_gain(la, r), la, r) for la in contrib.layers for r in contrib.ratios), reverse=True
@@ -197,23 +211,35 @@ def auto_scheme(
             "no bias depth or layer gained accuracy over the classifier alone, so the cheapest scheme: "
             f"the classifier only ({measured})"
         )
+    about = {
+        "model": model,
+        "dataset": dataset,
+        "board": board,
+        "budget_bytes": budget,
+        "summed_gain": result.gain,
+        "evaluations": result.evaluations,
+        "contributions": contrib.settings,
+        "key": key,
+    }
+    return _write(path, result.spec, reason, about, result.total, minimum)
+
+
+def _write(
+    path: Path, spec: dict[str, Any], reason: str, about: dict[str, Any], total: int, minimum: int
+) -> AutoScheme:
+    """The scheme file (written atomically) and its AutoScheme."""
+    from tinytrain.atomic import write_text
+
     doc = {
         "name": path.stem,
-        "bias_last_n": result.spec["bias_last_n"],
-        "weights": result.spec["weights"],
+        "bias_last_n": spec["bias_last_n"],
+        "weights": spec["weights"],
         "about": {
             "found_by": "tinytrain emulate --scheme auto (tinytrain.sparse.auto)",
             "reason": reason,
-            "model": model,
-            "dataset": dataset,
-            "board": board,
-            "budget_bytes": budget,
-            "predicted_total_bytes": result.total,
+            "predicted_total_bytes": total,
             "minimum_bytes": minimum,
-            "summed_gain": result.gain,
-            "evaluations": result.evaluations,
-            "contributions": contrib.settings,
-            "key": key,
+            **about,
         },
     }
     write_text(path, json.dumps(doc, indent=1) + "\n")
