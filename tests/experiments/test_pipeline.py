@@ -100,7 +100,11 @@ def test_suites_share_runs_and_keys_are_stable():
 def test_new_fields_keep_old_keys():
     """Fields added later are left out of the key at their default: rows cached before keep their keys."""
     sp = spec(TINY, dataset="faces", seed=0, scheme="last", rule="nearest")
-    old = {k: v for k, v in dataclasses.asdict(sp).items() if k not in ("head_lr_scale", "val_size")}
+    old = {
+        k: v
+        for k, v in dataclasses.asdict(sp).items()
+        if k not in ("head_lr_scale", "val_size", "data_options")
+    }
     import hashlib
 
     h = hashlib.sha1(json.dumps(old, sort_keys=True).encode()).hexdigest()[:10]
@@ -134,7 +138,7 @@ def test_validation_from_outside_the_cap():
     test = make_split(dataclasses.replace(sp, split="test"))
     assert np.array_equal(val.train_x, test.train_x) and len(val.eval_y) == 40
     assert sorted(np.bincount(val.eval_y).tolist()) == [4] * 10
-    ds = _dataset("digits", 32, 0)
+    ds = _dataset(sp.model, "digits", 32, 0)
     flat = {x.tobytes() for x in val.eval_x}
     assert not flat & {x.tobytes() for x in val.train_x}
     assert not flat & {x.tobytes() for x in ds.test_x}

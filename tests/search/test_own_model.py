@@ -198,3 +198,20 @@ def test_csv_series_trains_host_native_with_the_auto_scheme(tmp_path, monkeypatc
     assert rec["scheme"].startswith(str(tmp_path / "results" / "search" / "auto"))
     assert rec["dataset_provenance"]["format"] == "csv-long" and rec["classes"] == 4
     assert "scheme auto -> " in cap.err
+
+
+# ------------------------------------------------------------------------------------------ experiment
+def test_experiment_takes_a_csv_series_with_a_1d_model(tmp_path, capsys):
+    """`tinytrain experiment` on float time-series data (refused before: image data only) with a model of
+    one's own: its own input, `bias` as the main scheme, no fp32 twin for the imported ops."""
+    csv = str(motions_csv(tmp_path / "m.csv", 16))
+    out = tmp_path / "ev"
+    args = ["experiment", "table1", "--model", "sensor-conv1d", "--datasets", csv, "--seeds", "1"]
+    assert main([*args, "--epochs", "1", "--lr", "0.01", "--jobs", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "sensor-conv1d" in printed and "its own input" in printed
+    table = (out / "table1.md").read_text()
+    assert "(`bias`, stochastic)" in table and "fp32" not in table.split("|---|", 1)[1]
+    rows = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    assert rows and all(r["model"] == "sensor-conv1d" and r["resolution"] is None for r in rows)
+    assert {r["scheme"] for r in rows} == {"last", "bias"} and all(0 <= r["accuracy"] <= 1 for r in rows)

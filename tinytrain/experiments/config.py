@@ -71,7 +71,7 @@ class Settings:
 
     datasets: tuple[str, ...] = ("faces", "digits")
     seeds: tuple[int, ...] = (0, 1, 2)
-    resolution: int = 64
+    resolution: int | None = 64  # None: the model's own input (an imported or 1-D model)
     epochs: int = 2
     #: stratified subset of the training split (the fixed split's first-seed subset, same for every seed);
     #: faces has 140 training images, so the cap only bites on digits (1257 -> 200, 20 per class)
@@ -88,7 +88,7 @@ class Settings:
     warmup_fraction: float = 0.05
     split_seed: int = 0
     board: str = DEFAULT_BOARD
-    memory_resolution: int = 128  # the paper's resolution, memory is reported at this one too
+    memory_resolution: int | None = 128  # the paper's resolution, memory is reported at this one too
     #: update rule of the int8 + QAS runs of the sweep, Table 1 and Fig. 9 (the rounding suite runs all three)
     rule: str = DEFAULT_RULE
     lr: dict[str, dict[str, float]] = field(default_factory=dict)  # dataset -> family -> lr (if fixed)
@@ -98,11 +98,17 @@ class Settings:
     head_grid: tuple[float, ...] | None = None
     #: also train the fp32 twin of every Fig. 9 scheme (Table 1 always has fp32 `last` and the main scheme)
     fp32_fig9: bool = True
+    #: the model (the paper's MCUNet-5FPS; or any model emulate takes: a zoo name or a model directory)
+    model: str = MODEL
+    #: how the user's data become the model's input (load_dataset's window, stride, normalize, layout), as
+    #: sorted (name, value) pairs that differ from the defaults
+    data_options: tuple[tuple[str, Any], ...] = ()
 
     def base(self) -> dict[str, Any]:
         """The fields every run's key includes."""
         return {
-            "model": MODEL,
+            "model": self.model,
+            "data_options": self.data_options,
             "resolution": self.resolution,
             "epochs": self.epochs,
             "max_train": self.max_train,
@@ -110,6 +116,38 @@ class Settings:
             "split_seed": self.split_seed,
             "val_fraction": self.val_fraction,
         }
+
+    @property
+    def main_scheme(self) -> str:
+        """Table 1's and the rounding suite's scheme: the paper's `paper:99kb` where the model has it (the
+        zoo's MCUNet-5FPS), else `bias` (every bias + the classifier: a model of one's own has no published
+        schemes)."""
+        from tinytrain.sparse.schemes import paper_budgets
+
+        return MAIN_SCHEME if MAIN_SCHEME.split(":", 1)[1] in paper_budgets(self.model) else "bias"
+
+    @property
+    def fig9_schemes(self) -> tuple[str, ...]:
+        """Fig. 9's schemes this model has: the published `paper:*` ones and the `blocks:k` baselines (named
+        after the zoo's `blocks.<i>` layers) only for a zoo model that has them."""
+        from tinytrain.sparse.schemes import paper_budgets
+
+        have = set(paper_budgets(self.model))
+        return tuple(
+            s
+            for s in FIG9_SCHEMES
+            if not (s.startswith("paper:") and s.split(":", 1)[1] not in have)
+            and not (s.startswith("blocks:") and not have)
+        )
+
+    @property
+    def fp32(self) -> bool:
+        """Has the model an fp32 twin (tinytrain.torch_model.FloatNet: the zoo's conv2d / add / avgpool ops)?
+        An imported model's own ops (TFLite / ONNX kernels) have none: its fp32 runs are left out."""
+        from tinytrain.job.resolution import model_input_of
+
+        info = model_input_of(self.model)
+        return info is None or info.resizable
 
     def head_grid_of(self, fam: str) -> tuple[float, ...]:
         if fam == "last":
@@ -119,7 +157,7 @@ class Settings:
 
 #: RunSpec fields added after evidence rows were cached: left out of the key's hash at their default, so
 #: the rows cached before they existed keep their keys
-_KEY_DEFAULTS: dict[str, Any] = {"head_lr_scale": 1.0, "val_size": 0}
+_KEY_DEFAULTS: dict[str, Any] = {"head_lr_scale": 1.0, "val_size": 0, "data_options": ()}
 
 
 @dataclass(frozen=True)
@@ -137,7 +175,7 @@ class RunSpec:
     head_lr_scale: float = 1.0
     split: str = "test"  # test: train on the training set, evaluate on the test split; val: sweep
     model: str = MODEL
-    resolution: int = 64
+    resolution: int | None = 64  # None: the model's own input
     epochs: int = 2
     max_train: int = 200
     warmup_fraction: float = 0.05
@@ -147,6 +185,8 @@ class RunSpec:
     #: the training split has them (digits), training on the whole cap as the test runs do; 0 or too few
     #: images (faces): hold out `val_fraction` of the capped set instead
     val_size: int = 0
+    #: the data options of `Settings.data_options` (left out of the key at their default: ())
+    data_options: tuple[tuple[str, Any], ...] = ()
 
     def key(self) -> str:
         fields = {k: v for k, v in asdict(self).items() if _KEY_DEFAULTS.get(k, ...) != v}
@@ -192,6 +232,10 @@ def sweep_specs(settings: Settings) -> list[RunSpec]:
             for fam, fam_scheme in FAMILIES.items():
                 if fam in DEEP_FAMILIES and i >= settings.deep_sweep_seeds:
                     continue
+                if fam == "main" and settings.main_scheme != MAIN_SCHEME:
+                    continue  # a model of one's own: its main scheme is `bias`, swept as the bias family
+                if fam == "blocks" and fam_scheme not in settings.fig9_schemes:
+                    continue  # a model without the zoo's blocks
                 for lr in FAMILY_GRID[fam]:
                     for hs in settings.head_grid_of(fam):
                         out.append(
@@ -241,7 +285,7 @@ MAIN_HEAD1 = "main@head1"
 
 def head1_lr(settings: Settings, dataset: str) -> float:
     """The main scheme's lr for head x1 (the sweep's best head-x1 lr, else the main lr)."""
-    return settings.lr.get(dataset, {}).get(MAIN_HEAD1, lr_for(settings, dataset, MAIN_SCHEME))
+    return settings.lr.get(dataset, {}).get(MAIN_HEAD1, lr_for(settings, dataset, settings.main_scheme))
 
 
 def suite_specs(settings: Settings, suite: str) -> list[RunSpec]:
@@ -259,24 +303,25 @@ def suite_specs(settings: Settings, suite: str) -> list[RunSpec]:
                 kw.setdefault("rule", settings.rule)
                 return spec(settings, scheme=scheme, **base, **kw)
 
+            main = settings.main_scheme
+            fp32 = settings.fp32
             if suite == "table1":
                 out += [
                     s("last"),
-                    s("last", engine="fp32"),
-                    s(MAIN_SCHEME, engine="fp32"),
-                    s(MAIN_SCHEME, qas=False, rule="nearest"),
-                    s(MAIN_SCHEME, qas=False, rule="shadow"),
-                    s(MAIN_SCHEME),
+                    *([s("last", engine="fp32"), s(main, engine="fp32")] if fp32 else []),
+                    s(main, qas=False, rule="nearest"),
+                    s(main, qas=False, rule="shadow"),
+                    s(main),
                     # the head-multiplier ablation: head x1 at the same lr, and at the best lr for head x1
-                    s(MAIN_SCHEME, head_lr_scale=1.0),
-                    s(MAIN_SCHEME, head_lr_scale=1.0, lr=head1_lr(settings, ds)),
+                    s(main, head_lr_scale=1.0),
+                    s(main, head_lr_scale=1.0, lr=head1_lr(settings, ds)),
                 ]
             elif suite == "fig9":
-                out += [s(sch) for sch in FIG9_SCHEMES]
-                if settings.fp32_fig9:
-                    out += [s(sch, engine="fp32") for sch in FIG9_SCHEMES]
+                out += [s(sch) for sch in settings.fig9_schemes]
+                if settings.fp32_fig9 and fp32:
+                    out += [s(sch, engine="fp32") for sch in settings.fig9_schemes]
             elif suite == "rounding":
-                out += [s(MAIN_SCHEME, rule=r) for r in RULES]
+                out += [s(main, rule=r) for r in RULES]
             else:
                 raise TinytrainError(f"unknown suite {suite!r}: choose one of {', '.join(SUITES)}")
     return out

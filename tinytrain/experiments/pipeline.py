@@ -154,7 +154,7 @@ RUN_TASK = "tinytrain.experiments.pipeline:_work"
 
 
 def choose_lrs(
-    rows: list[Row], datasets: Iterable[str]
+    rows: list[Row], datasets: Iterable[str], main_family: str = "main"
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], list[Row]]:
     """Per dataset and family, the grid (lr, head multiplier) with the best validation accuracy, averaged
     over the sweep seeds (ties: lower mean validation loss). Returns the chosen lrs (plus, under
@@ -196,7 +196,7 @@ def choose_lrs(
                 chosen.setdefault(ds, {})[fam] = lr
                 heads.setdefault(ds, {})[fam] = hs
                 head1 = [c for c in cands if c[3] == 1.0]
-                if fam == "main" and head1:
+                if fam == main_family and head1:
                     chosen[ds][MAIN_HEAD1] = max(head1)[2]
                 for t in table:
                     if t["dataset"] == ds and t["family"] == fam:
@@ -204,11 +204,13 @@ def choose_lrs(
     return chosen, heads, table
 
 
-def refresh_memory(rows: list[Row], board: str, memory_resolution: int) -> tuple[list[Row], dict[str, Any]]:
+def refresh_memory(
+    rows: list[Row], board: str, memory_resolution: int | None
+) -> tuple[list[Row], dict[str, Any]]:
     """Copies of the rows whose `memory` is recomputed now, once per (dataset, scheme, rule, QAS), so every
     figure of a report comes from one compiler version (the compile options' defaults change as memory
     optimizations land; a row's own `memory` is what the compiler said when the run finished)."""
-    from tinytrain.experiments.runner import _dataset, memory
+    from tinytrain.experiments.runner import _dataset, data_options, memory
 
     plans: dict[tuple[Any, ...], dict[str, Any]] = {}
     out: list[Row] = []
@@ -218,10 +220,19 @@ def refresh_memory(rows: list[Row], board: str, memory_resolution: int) -> tuple
             out.append(r)
             continue
         # the head multiplier does not change the memory (it scales tables that live in flash)
-        k = (r["dataset"], r["scheme"], r["rule"], r["qas"], r["resolution"], r["model"])
+        k = (
+            r["dataset"],
+            r["scheme"],
+            r["rule"],
+            r["qas"],
+            r["resolution"],
+            r["model"],
+            str(r.get("data_options")),
+        )
         if k not in plans:
             sp = RunSpec(**{f: r[f] for f in RunSpec.__dataclass_fields__ if f in r})
-            classes = _dataset(r["dataset"], 8, r["split_seed"]).classes
+            sp = replace(sp, data_options=data_options(r.get("data_options")))
+            classes = _dataset(sp.model, sp.dataset, sp.resolution, sp.split_seed, sp.data_options).classes
             plans[k] = {
                 str(res): memory(sp, res, classes, board)
                 for res in sorted({r["resolution"], memory_resolution})
@@ -277,7 +288,7 @@ def _evidence(
             executor=executor,
             live=live,
         )
-        chosen, heads, sweep_table = choose_lrs(sweep_rows, settings.datasets)
+        chosen, heads, sweep_table = choose_lrs(sweep_rows, settings.datasets, family(settings.main_scheme))
         settings = replace(settings, lr=chosen, head=heads)
         log(f"chosen learning rates: {json.dumps(chosen)}; head multipliers: {json.dumps(heads)}")
         info["lr_source"] = "sweep"
@@ -305,10 +316,12 @@ def _evidence(
             live=live,
         )
     if rows:
-        log(
-            "== memory plans (current compiler defaults) at "
+        at = (
             f"{settings.resolution} and {settings.memory_resolution} pixels"
+            if settings.resolution
+            else "the model's own input"
         )
+        log(f"== memory plans (current compiler defaults) at {at}")
         rows, info["compile_options"] = refresh_memory(rows, settings.board, settings.memory_resolution)
     info["seconds"] = round(time.perf_counter() - t0, 1)
     info["python"] = sys.version.split()[0]

@@ -20,9 +20,7 @@ import numpy as np
 
 from tinytrain import atomic
 from tinytrain.experiments.config import (
-    FIG9_SCHEMES,
     MAIN_HEAD1,
-    MAIN_SCHEME,
     RULES,
     Settings,
     head1_lr,
@@ -109,9 +107,25 @@ def _md_table(header: list[str], body: list[list[str]]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
+def _at(res: int | None) -> str:
+    """A resolution in a table's words: `64×64`, or an imported / 1-D model's own input."""
+    return f"{res}×{res}" if res else "own input"
+
+
+def _about_model(model: str) -> str:
+    from tinytrain.experiments.config import MODEL
+
+    return "MCUNet-5FPS (ImageNet-pretrained int8)" if model == MODEL else f"model `{model}`"
+
+
 def table1_methods(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
-    """(name, scheme, selection) of Table 1's rows."""
-    rule, M = settings.rule, MAIN_SCHEME
+    """(name, scheme, selection) of Table 1's rows (the fp32 twins only for a model that has one)."""
+    rows = _table1_methods(settings)
+    return rows if settings.fp32 else [r for r in rows if r[2].get("engine") != "fp32"]
+
+
+def _table1_methods(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
+    rule, M = settings.rule, settings.main_scheme
     return [
         (
             f"classifier only (int8, QAS, `last`, {rule})",
@@ -175,9 +189,10 @@ def table1(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
             )
         body.append(cells)
     md = _md_table(["method"] + [f"{ds} acc (%)" for ds in settings.datasets], body)
+    main = settings.main_scheme
     md += (
         f"\nlr (head multiplier), chosen on the validation split: `last` {recipe(settings, 'last')}; "
-        f"`{MAIN_SCHEME}` {recipe(settings, MAIN_SCHEME)}; `{MAIN_SCHEME}` with the head ×1: "
+        f"`{main}` {recipe(settings, main)}; `{main}` with the head ×1: "
         + ", ".join(f"{ds} {head1_lr(settings, ds):g}" for ds in settings.datasets)
         + ". Every row of a column uses the same steps and samples; the last two rows are the main scheme "
         "with one lr for all its layers (no head multiplier): at the main lr, and at the best lr the sweep "
@@ -190,7 +205,7 @@ def fig9(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
     R, M = settings.resolution, settings.memory_resolution
     csv_rows: list[Row] = []
     body = []
-    for sch in FIG9_SCHEMES:
+    for sch in settings.fig9_schemes:
         cells = [f"`{sch}`"]
         mem_cells: list[str] = []
         for i, ds in enumerate(settings.datasets):
@@ -221,12 +236,13 @@ def fig9(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
             if i == len(settings.datasets) - 1:
                 mem_cells = [
                     f"{rec[f'sram_{R}'] / KB:.0f}",
-                    f"{rec[f'sram_{M}'] / KB:.0f}",
+                    *([f"{rec[f'sram_{M}'] / KB:.0f}"] if M != R else []),
                     f"{rec[f'arena_{M}'] / KB:.0f}",
                 ]
         body.append(cells[:1] + mem_cells + cells[1:])
     last_ds = settings.datasets[-1]
-    header = ["scheme", f"SRAM @{R}×{R} (KB)", f"SRAM @{M}×{M} (KB)", f"arena @{M}×{M} (KB)"]
+    header = ["scheme", f"SRAM @{_at(R)} (KB)"]
+    header += ([f"SRAM @{_at(M)} (KB)"] if M != R else []) + [f"arena @{_at(M)} (KB)"]
     for ds in settings.datasets:
         header += [f"{ds} lr ×head", f"{ds} int8 (%)", f"{ds} fp32 (%)"]
     md = _md_table(header, body)
@@ -234,7 +250,7 @@ def fig9(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
         f"\nMemory: the compiler's plan for the `{settings.board}` board, total predicted SRAM (arena + "
         f"trainable copies + input + stack + runtime state), with the {last_ds} head; "
         "per-dataset figures in the CSV. Accuracies at the training resolution "
-        f"{R}×{R}: int8 = the device's training (QAS, `{settings.rule}`), fp32 = the PyTorch twin with the "
+        f"{_at(R)}: int8 = the device's training (QAS, `{settings.rule}`), fp32 = the PyTorch twin with the "
         "same scheme, steps, lr and head multiplier. lr ×head: the family's lr and head multiplier, chosen "
         "on the validation split.\n"
     )
@@ -250,17 +266,17 @@ def rounding(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
             cells = [f"`{rule}`", tag]
             memcells: list[str] = []
             for i, ds in enumerate(settings.datasets):
-                lr = lr_for(settings, ds, MAIN_SCHEME) * factor
+                lr = lr_for(settings, ds, settings.main_scheme) * factor
                 sel = {"engine": "int8", "qas": True, "lr": lr}
-                g = _runs(rows, settings, ds, MAIN_SCHEME, rule=rule, **sel)
-                base = _runs(rows, settings, ds, MAIN_SCHEME, rule="nearest", **sel)
+                g = _runs(rows, settings, ds, settings.main_scheme, rule=rule, **sel)
+                base = _runs(rows, settings, ds, settings.main_scheme, rule="nearest", **sel)
                 acc = _stats(r["accuracy"] for r in g)
                 rec = {
                     "rule": rule,
                     "lr_factor": factor,
                     "dataset": ds,
                     "lr": lr,
-                    "head_lr_scale": head_for(settings, ds, MAIN_SCHEME),
+                    "head_lr_scale": head_for(settings, ds, settings.main_scheme),
                     "acc_mean": acc[0],
                     "acc_std": acc[1],
                     "seeds": acc[2],
@@ -275,17 +291,20 @@ def rounding(rows: list[Row], settings: Settings) -> tuple[list[Row], str]:
                 if i == len(settings.datasets) - 1:
                     memcells = [
                         f"{rec[f'sram_{R}'] / KB:.1f}",
-                        f"{rec[f'sram_{M}'] / KB:.1f}",
+                        *([f"{rec[f'sram_{M}'] / KB:.1f}"] if M != R else []),
                         f"{rec[f'extra_vs_nearest_{M}'] / KB:+.1f}",
                     ]
             body.append(cells + memcells)
     md = _md_table(
         ["rule", "lr"]
         + [f"{ds} acc (%)" for ds in settings.datasets]
-        + [f"SRAM @{R} (KB)", f"SRAM @{M} (KB)", f"vs nearest @{M} (KB)"],
+        + [f"SRAM @{_at(R)} (KB)"]
+        + ([f"SRAM @{_at(M)} (KB)"] if M != R else [])
+        + [f"vs nearest @{_at(M)} (KB)"],
         body,
     )
-    md += f"\nScheme `{MAIN_SCHEME}`, int8 with QAS; chosen lr: {recipe(settings, MAIN_SCHEME)}.\n"
+    main = settings.main_scheme
+    md += f"\nScheme `{main}`, int8 with QAS; chosen lr: {recipe(settings, main)}.\n"
     return csv_rows, md
 
 
@@ -370,7 +389,7 @@ def _plot_fig9(path: Path, recs: list[Row], settings: Settings) -> Path:
             finite = [v for v in lows if math.isfinite(v)]
             ax.set_ylim(bottom=max(0.0, min(finite, default=0.0) - 8), top=103)
             ax.set_xlabel(f"training memory, predicted SRAM at {res}×{res} (KB, log)")
-            ax.set_ylabel(f"{ds} test accuracy (%) [trained at {R}×{R}]")
+            ax.set_ylabel(f"{ds} test accuracy (%) [trained at {_at(R)}]")
             ax.set_title(f"{ds}: accuracy vs memory @{res}×{res}")
             ax.grid(alpha=0.3)
             if i == 0 and j == 0:
@@ -519,8 +538,8 @@ def write_all(
     s = settings
     head = (
         f"# Accuracy evidence (generated by `tinytrain experiment`)\n\n"
-        f"MCUNet-5FPS (ImageNet-pretrained int8) with a new head; datasets {', '.join(s.datasets)}; "
-        f"seeds {', '.join(map(str, s.seeds))}; training at {s.resolution}×{s.resolution}, "
+        f"{_about_model(s.model)} with a new head; datasets {', '.join(s.datasets)}; "
+        f"seeds {', '.join(map(str, s.seeds))}; training at {_at(s.resolution)}, "
         f"{s.epochs} epochs, "
         f"batch 1, at most {s.max_train} training images per dataset (stratified), SGD, linear warmup "
         f"{100 * s.warmup_fraction:g}% then cosine decay to 0; learning rates "

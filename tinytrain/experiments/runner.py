@@ -41,10 +41,23 @@ class Split:
 
 
 @functools.lru_cache(maxsize=8)
-def _dataset(name: str, resolution: int, split_seed: int) -> Any:
-    from tinytrain.data import load_dataset
+def _dataset(
+    model: str,
+    name: str,
+    resolution: int | None,
+    split_seed: int,
+    data_options: tuple[tuple[str, Any], ...] = (),
+) -> Any:
+    """The dataset as `model`'s input, loaded as emulate loads it (tinytrain.job.prepare.load_job_data: any
+    dataset it takes, float data quantized with the model's input scale)."""
+    from tinytrain.job.prepare import load_job_data
 
-    return load_dataset(name, resolution, split_seed)
+    return load_job_data(model, name, resolution, seed=split_seed, data_options=dict(data_options)).dataset
+
+
+def data_options(value: Any) -> tuple[tuple[str, Any], ...]:
+    """`RunSpec.data_options` from a row (JSON turns the pairs into lists)."""
+    return tuple((str(k), v) for k, v in (value or ()))
 
 
 def train_subset(y: np.ndarray, max_train: int, seed: int) -> np.ndarray:
@@ -62,7 +75,7 @@ def make_split(sp: RunSpec) -> Split:
     (`split="val"`) a validation set drawn from the training split only, never from the test split:
     `val_size` stratified images outside the `max_train` cap when the training split has that many
     (training on the whole cap, as the test runs do), else a stratified `val_fraction` of the capped set."""
-    ds = _dataset(sp.dataset, sp.resolution, sp.split_seed)
+    ds = _dataset(sp.model, sp.dataset, sp.resolution, sp.split_seed, sp.data_options)
     idx = train_subset(ds.train_y, sp.max_train, sp.split_seed)
     tx, ty = ds.train_x[idx], ds.train_y[idx]
     if sp.split == "test":
@@ -200,6 +213,7 @@ def run(
     train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     pred = np.argmax(logits, axis=1)  # ties: lowest index, as the firmware
     row: dict[str, Any] = dataclasses.asdict(sp)
+    row["data_options"] = [list(p) for p in sp.data_options]  # as its JSON file reads back
     row.update(
         {
             "key": sp.key(),
