@@ -125,10 +125,10 @@ def program_summary(program: Program) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from tinytrain.cli import validate as v
-    from tinytrain.compiler import CompileOptions, check_optimizer, compile_training
-    from tinytrain.models import load_model
-    from tinytrain.models.head import replace_head
-    from tinytrain.schedule import check_fits, plan_memory
+    from tinytrain.compiler import CompileOptions, check_optimizer
+    from tinytrain.job.prepare import assemble, load_graph
+    from tinytrain.job.resolution import job_resolution
+    from tinytrain.schedule import check_fits
     from tinytrain.sparse import resolve_scheme
 
     v.int_at_least("--classes", args.classes, 2)
@@ -140,9 +140,9 @@ def run(args: argparse.Namespace) -> int:
     v.int_at_least("--patch-grid", args.patch_grid, 1)
     v.writable_dir("--out", args.out)
     check_optimizer(args.momentum, args.accumulate)  # bad input: exit 2 before loading the model
-    graph = load_model(args.model, args.resolution)
-    if args.classes is not None and args.classes != graph.num_classes:
-        graph = replace_head(graph, args.classes, seed=args.seed)
+    # an imported or 1-D model runs at its own input (another --resolution is refused in one line)
+    resolution = job_resolution(args.model, args.resolution) if args.resolution is not None else None
+    graph = load_graph(args.model, resolution, args.classes, args.seed)
     scheme = resolve_scheme(args.scheme, graph)
     options = CompileOptions(
         update_rule=args.update_rule,
@@ -151,8 +151,9 @@ def run(args: argparse.Namespace) -> int:
         head_lr_scale=args.head_lr_scale,
         **lever_options(args),
     )
-    program = compile_training(graph, scheme, options)
-    plan = plan_memory(program, args.board)
+    asm = assemble(graph, scheme, options, board=args.board)  # the job's stage: one way to build a program
+    program, plan = asm.program, asm.plan
+    assert plan is not None
     if args.out:
         out = Path(args.out)
         try:
