@@ -41,3 +41,21 @@ def test_head_round_trip_and_errors(tmp_path) -> None:  # type: ignore[no-untype
     assert np.array_equal(infer(h, x), infer(k, x)) and k.num_classes == 10
     with pytest.raises(TinytrainError, match="at least 2 classes"):
         replace_head(h, 1)
+
+
+def test_replace_head_of_an_onnx_model_keeps_its_float_requantization() -> None:
+    """An imported ONNX model's head (numerics "ort": a float output scale per channel, no TFLite
+    multipliers) gets a new head of the same kind; it infers, trains and validates."""
+    from tinytrain.compiler import compile_training
+    from tinytrain.reference.training import Trainer
+
+    g = load_model("sensor-conv1d")  # imported from ONNX (tinytrain/zoo/sensor-conv1d)
+    h = replace_head(g, 3, seed=1)
+    cls = h.producer(h.output)
+    assert cls is not None and cls.attrs["requant"] == "float" and set(cls.params) >= {"scale", "w_scales"}
+    assert "multiplier" not in cls.params and cls.params["scale"].shape == (3,) and h.num_classes == 3
+    x = np.random.default_rng(0).integers(-128, 128, (1, 100, 6)).astype(np.int8)
+    t = Trainer(compile_training(h, "last"), seed=1)
+    assert t.infer(x).shape == (3,)
+    losses = [t.train_step(x, 2, 0.05) for _ in range(4)]
+    assert losses[-1] < losses[0]
