@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING
 from tinytrain import TinytrainError
 from tinytrain.cli.levers import add_lever_flags, lever_options
 from tinytrain.data.options import DATASET_HELP, add_dataset_options, dataset_options
-from tinytrain.sparse.auto import AUTO
 from tinytrain.sparse.schemes import SCHEME_FORMAT_HELP
 
 if TYPE_CHECKING:
@@ -231,7 +230,7 @@ def config_from_args(args: argparse.Namespace) -> EmulateConfig:
 
     fields["resolution"] = job_resolution(fields["model"], fields.get("resolution"))
     if "scheme" not in given and (not args.defaults or "model" in given) and not _published(fields["model"]):
-        fields["scheme"] = AUTO  # a model of one's own: searched for its data and the board (cached)
+        fields["scheme"] = "auto"  # a model of one's own: searched for its data and the board (cached)
     from tinytrain.compiler import check_optimizer
 
     try:
