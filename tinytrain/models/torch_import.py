@@ -73,6 +73,7 @@ class _Recorder(fx.Interpreter):
 
     def __init__(self, gm: fx.GraphModule) -> None:
         super().__init__(gm)
+        self.extra_traceback = False  # fx would append "While executing ..." lines to our one-line errors
         self.shapes: dict[str, tuple[int, ...] | None] = {}
         self.lo: dict[str, float] = {}
         self.hi: dict[str, float] = {}
@@ -81,7 +82,10 @@ class _Recorder(fx.Interpreter):
         try:
             out = super().run_node(n)
         except Exception as exc:
-            raise TinytrainError(f"{_where(n)}: running the model failed during calibration: {exc}") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise TinytrainError(
+                f"{_where(n)}: running the model on the calibration batch failed: {first}"
+            ) from exc
         if isinstance(out, torch.Tensor) and out.is_floating_point():
             self.shapes[n.name] = tuple(out.shape)
             if out.numel():
