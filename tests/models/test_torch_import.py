@@ -154,7 +154,10 @@ def test_float_calibration_data_and_quantize_input() -> None:
 @pytest.mark.parametrize(
     "net, match",
     [
-        (WithGelu, r"unsupported module GELU at fx node 'features_1' \(module path 'features.1'\); replace it"),
+        (
+            WithGelu,
+            r"unsupported module GELU at fx node 'features_1' \(module path 'features.1'\); replace it",
+        ),
         (WithTanh, r"unsupported function torch.tanh at fx node 'tanh' \(module path 'head'\); replace it"),
     ],
 )
