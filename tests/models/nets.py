@@ -186,7 +186,8 @@ class Branchy2D(nn.Module):
 
 
 class SqueezeExcite(nn.Module):
-    """Conv + Hardswish, a squeeze-excite gate (mean, Linear, ReLU, Linear, Sigmoid, Mul), SiLU, mean, Linear."""
+    """Conv + Hardswish, a squeeze-excite gate (mean, Linear, ReLU, Linear, Sigmoid, Mul), SiLU, mean,
+    Linear."""
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()

@@ -1,5 +1,6 @@
-"""The wider PyTorch importer: 1-D sensor nets, non-square kernels / strides / paddings, max and windowed average
-pools, torch.cat, residual adds, Flatten + Linear on a map, Hardswish, Sigmoid, SiLU, squeeze-excite Mul.
+"""The wider PyTorch importer: 1-D sensor nets, non-square kernels / strides / paddings, max and windowed
+average pools, torch.cat, residual adds, Flatten + Linear on a map, Hardswish, Sigmoid, SiLU, squeeze-excite
+Mul.
 
 Tolerance (stated in docs/models.md), on held-out inputs quantized with the model's input parameters, the
 int8 model (`tinytrain infer`'s reference: `run_forward`) against the float PyTorch model on the same inputs:
@@ -302,6 +303,40 @@ def test_imported_torch_model_trains_in_qemu(digits: tuple[torch.Tensor, ...], t
         dataset="digits",
         resolution=16,
         board="m4",
+        steps=3,
+        lr=0.01,
+        backend="qemu",
+        max_test=4,
+        build_dir=str(tmp_path / "build"),
+        save_record=False,
+    )
+    rec = emulate(cfg).record
+    assert rec["matched_reference"], {k: v for k, v in rec["match"].items() if k != "reference_losses"}
+    assert rec["losses"] == rec["match"]["reference_losses"]
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="QEMU missing")
+def test_imported_1d_torch_model_trains_in_qemu(sensor: tuple[torch.Tensor, ...], tmp_path: Path) -> None:
+    """The 1-D sensor net (Conv1d, BatchNorm1d, MaxPool1d, AvgPool1d, depthwise, Hardswish) trains on m7 on
+    its own samples (an .npz in the source layout NCW: `layout="chw"`), host match."""
+    from tinytrain.emulate import EmulateConfig, emulate
+    from tinytrain.models.importer import write_model_dir
+
+    tr, ytr = sensor[0], sensor[1]
+    torch.manual_seed(0)
+    model = _train(SensorNet1D(4), tr, ytr, 5)
+    s, z = input_quantization_from(tr)
+    g = import_torch(model, tr, input_scale=s, input_zero=z, name="sensor")
+    d = write_model_dir(g, tmp_path / "sensor")
+    np.savez(tmp_path / "data.npz", x=quantize_input(tr.numpy(), s, z), y=ytr.numpy())
+    cfg = EmulateConfig(
+        model=str(d),
+        scheme="full",
+        dataset=str(tmp_path / "data.npz"),
+        layout="chw",
+        resolution=g.resolution,
+        board="m7",
         steps=3,
         lr=0.01,
         backend="qemu",
