@@ -60,6 +60,16 @@ NETS = textwrap.dedent(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: one thread is faster, much faster on a shared CPU
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture()
 def in_tmp(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "usernets.py").write_text(NETS)
@@ -127,3 +137,14 @@ def test_refusals_one_line_exit_2(
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and words in err, err
     assert not (in_tmp / "out").exists() and not [p for p in in_tmp.iterdir() if p.name.startswith(".out")]
+
+
+def test_docs_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/models.md's printout of docs/examples/torch_digits.py."""
+    example = Path(__file__).parents[2] / "docs" / "examples" / "torch_digits.py"
+    out_dir = str(tmp_path / "digitsnet")
+    assert main(["import", f"{example}:make", "--out", out_dir, "--input-scale", "0.00784313725490196"]) == 0
+    out = capsys.readouterr().out
+    doc = (Path(__file__).parents[2] / "docs" / "models.md").read_text()
+    for line in out.splitlines()[1:7] + out.splitlines()[-5:]:
+        assert line in doc, line
