@@ -347,3 +347,54 @@ def test_imported_1d_torch_model_trains_in_qemu(sensor: tuple[torch.Tensor, ...]
     rec = emulate(cfg).record
     assert rec["matched_reference"], {k: v for k, v in rec["match"].items() if k != "reference_losses"}
     assert rec["losses"] == rec["match"]["reference_losses"]
+
+
+class _Layer(nn.Module):
+    """`layer` between the input and a Linear on its flattened output: the layer's int8 output is compared
+    element by element with the float one (the geometry: kernel, stride, padding splits)."""
+
+    def __init__(self, layer: nn.Module, features: int) -> None:
+        super().__init__()
+        self.layer = layer
+        self.fc = nn.Linear(features, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.layer(x), 1))
+
+
+GEOMETRIES = [
+    ("conv2d 3x5 s(1,2) p(1,2)", nn.Conv2d(4, 6, (3, 5), (1, 2), (1, 2)), (4, 9, 11)),
+    ("conv2d 4x4 same", nn.Conv2d(4, 6, 4, padding="same"), (4, 9, 11)),
+    ("conv2d 2x3 s(2,1) valid", nn.Conv2d(4, 6, (2, 3), (2, 1)), (4, 9, 11)),
+    ("depthwise x2 3x3 s2 p1", nn.Conv2d(4, 8, 3, 2, 1, groups=4), (4, 9, 11)),
+    ("conv1d k4 same", nn.Conv1d(4, 6, 4, padding="same"), (4, 23)),
+    ("conv1d k5 s3 p1", nn.Conv1d(4, 6, 5, 3, 1), (4, 23)),
+    ("maxpool2d 3 s2 p1", nn.MaxPool2d(3, 2, 1), (4, 9, 11)),
+    ("avgpool2d (2,3) s(2,1)", nn.AvgPool2d((2, 3), (2, 1)), (4, 9, 11)),
+    ("avgpool2d 3 s2 p1 count_include_pad", nn.AvgPool2d(3, 2, 1), (4, 9, 11)),
+    ("avgpool2d 3 s2 p1 no count_include_pad", nn.AvgPool2d(3, 2, 1, count_include_pad=False), (4, 9, 11)),
+    ("maxpool1d 3 s2 p1", nn.MaxPool1d(3, 2, 1), (4, 23)),
+    ("avgpool1d 4 s2", nn.AvgPool1d(4, 2), (4, 23)),
+    ("adaptive max 2d (3, 1)", nn.AdaptiveMaxPool2d((3, 1)), (4, 9, 11)),
+]
+
+
+@pytest.mark.parametrize("label, layer, shape", GEOMETRIES, ids=[g[0] for g in GEOMETRIES])
+def test_layer_geometry_elementwise(label: str, layer: nn.Module, shape: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        feats = layer(torch.zeros(1, *shape)).numel()
+    model = _Layer(layer, feats).eval()
+    x = torch.rand(64, *shape) * 2 - 1
+    g = import_torch(model, x)
+    op = g.ops[0]
+    out = g.tensors[op.output]
+    xq = quantize_input(x[:16].numpy())
+    with torch.no_grad():
+        fl = layer(torch.from_numpy(xq.astype(np.float32) / np.float32(127.5))).numpy()
+    fl_chw = fl if fl.ndim == 4 else fl[:, :, None, :]
+    got = np.stack([run_forward(g, xi)[op.output] for xi in _hwc(xq)]).transpose(0, 3, 1, 2)  # HWC -> CHW
+    assert got.shape == fl_chw.shape, (got.shape, fl_chw.shape)
+    err = np.abs((got.astype(np.float64) - out.zero) * out.scale - fl_chw) / out.scale
+    print(label, op.kind, float(err.max()), float(err.mean()))
+    assert err.max() <= 1.5 and err.mean() <= 0.3, (label, float(err.max()), float(err.mean()))
