@@ -85,10 +85,28 @@ def _import_torch(args: argparse.Namespace) -> object:
     )
 
 
+#: PyTorch files tinytrain does not open, and why (all of them unpickle)
+PICKLED = {
+    ".pt2": "a torch.export archive: torch.export.load unpickles its weights and constants "
+    "(weights_only=False)",
+    ".pt": "a torch.save file (pickle)",
+    ".pth": "a torch.save file (pickle)",
+}
+
+
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from tinytrain.models.importer import format_summary, import_model, summary, write_model_dir
     from tinytrain.models.torch_source import is_torch_spec
 
+    why = PICKLED.get(Path(args.file).suffix.lower())
+    if why:
+        raise TinytrainError(
+            f"{args.file}: {why}, which can run arbitrary code; tinytrain does not load it. Write a function "
+            "that builds the model (loading weights with torch.load(path, weights_only=True)) and returns "
+            "(model, calibration_batch), then: tinytrain import path/to/file.py:function --out DIR"
+        )
     torch_src = is_torch_spec(args.file)
     graph = _import_torch(args) if torch_src else import_model(args.file)
     out = write_model_dir(graph, args.out, force=args.force)
