@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     graph = _import_torch(args) if torch_src else import_model(args.file)
     out = write_model_dir(graph, args.out, force=args.force)
     s = summary(graph)
+    if graph.numerics == "float-m":  # type: ignore[attr-defined]  (summary counts the imported kinds' MACs)
+        s["macs"] = graph.macs()  # type: ignore[attr-defined]
     if args.json:
         print(json.dumps({**s, "out": str(out)}, indent=1))
         return 0
@@ -122,6 +124,12 @@ def run(args: argparse.Namespace) -> int:
             f"imported {s['source']} -> {out} (tinytrain-ir/1, PyTorch via torch.fx, post-training int8 on "
             f"{meta['calibration']['samples']} calibration samples, numerics {s['numerics']})"
         )
+        lines = [
+            f"folded  {meta['folded_ops']} op(s): " + "; ".join(meta["folded"])
+            if ln.startswith("folded  ")
+            else ln
+            for ln in lines
+        ]
         clipped = meta["calibration"].get("inputs_clipped", 0.0)
         if clipped > 0.001:
             lines.insert(

@@ -296,6 +296,7 @@ def _lower(
         "source_ops": dict(sorted(walk.source_ops.items())),
         "dropped": walk.dropped,
         "folded": walk.folded,
+        "folded_ops": walk.folded_ops,
     }
     if chosen == "tflm" and numerics == "auto" and misfit:
         meta["numerics_reason"] = misfit
@@ -317,6 +318,8 @@ class _Walker:
         self.source_ops: Counter[str] = Counter()
         self.dropped: list[str] = []
         self.folded: list[str] = []
+        self.fold_counts: Counter[str] = Counter()
+        self.folded_ops = 0
         self.nodes = {m.name: m for m in gm.graph.nodes}
 
     # helpers ------------------------------------------------------------------------------------------
@@ -428,7 +431,7 @@ class _Walker:
             f.act = act
         f.out_node = n.name
         self.alias[n.name] = self.alias[src.name]
-        self.folded.append(f"{_short(n, self.gm)} at {n.name!r} into the clamp of {f.name!r}")
+        self.fold_counts[f"{_short(n, self.gm)} into the clamp of the op before"] += 1  # "3 ReLU into ..."
 
     def clamp_act(self, n: fx.Node) -> str | None:
         """relu / relu6 if this clamp-like call is one, else None."""
@@ -465,6 +468,8 @@ class _Walker:
                 self.node(n)
         if self.input_key is None or self.output_key is None:
             raise TinytrainError("the traced model has no input or no output")
+        self.folded[:0] = [f"{v} {k}" for k, v in sorted(self.fold_counts.items())]
+        self.folded_ops = sum(self.fold_counts.values()) + len(self.folded) - len(self.fold_counts)
 
     def output(self, n: fx.Node) -> None:
         out = n.args[0]
@@ -753,7 +758,7 @@ class _Walker:
         f.bias = (f.bias - mean) * inv + beta
         f.out_node = n.name
         self.alias[n.name] = self.alias[src.name]
-        self.folded.append(f"{what} {str(n.target)!r} into {f.name!r}")
+        self.fold_counts[f"{what} into the conv / Linear before"] += 1
 
     def unary(self, n: fx.Node, src: Any, kind: str) -> None:
         key = self.value(src, n)

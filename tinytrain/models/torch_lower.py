@@ -142,6 +142,9 @@ def lower_zoo(
                         "depthwise": bool(a["depthwise"]),
                         "x_scale": float(ins[0].scale),
                         "x_zero": int(ins[0].zero),
+                        "kernel_h": int(a["kernel_h"]),  # for the import summary
+                        "kernel_w": int(a["kernel_w"]),
+                        "source_op": f.source_op,
                     },
                     {"weight": wq, "bias": bq, "w_scales": s},
                 )
