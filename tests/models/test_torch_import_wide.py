@@ -218,6 +218,10 @@ def test_numerics_choice(digits: tuple[torch.Tensor, ...]) -> None:
     assert auto.numerics == "tflm" and "non-square" in auto.meta["numerics_reason"]
     with pytest.raises(TinytrainError, match="numerics float-m .* cannot express it: layer 'stem.0'"):
         import_torch(branchy, tr[:32], numerics="float-m")
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 16), nn.ReLU(), nn.Linear(16, 10))
+    g = import_torch(mlp, tr[:32])
+    assert g.numerics == "tflm" and "Linear on a flattened 16x16 map" in g.meta["numerics_reason"]
+    assert g.ops[0].params["weight"].shape == (16, 3, 16, 16) and g.ops[0].attrs["act_min"] == -128
 
 
 class _Net(nn.Module):

@@ -95,6 +95,8 @@ def zoo_misfit(fops: list[FOp], shapes: dict[str, tuple[int, int, int]], output_
                 return f"layer {f.name!r} has a non-square kernel, stride or padding"
             if a.get("depth_multiplier", 1) != 1:
                 return f"layer {f.name!r} is a depthwise conv with a channel multiplier"
+            if f.source_op == "Linear" and a["kernel_h"] != 1:
+                return f"layer {f.name!r} is a Linear on a flattened {h}x{w} map"
     last = next((f for f in fops if f.key == output_key), None)
     if last is None or last.kind != "conv":
         return "the model does not end with a classifier (Linear or conv)"
@@ -318,9 +320,11 @@ def lower_tflm(
             ops.append(Op(f.name, "qconcat", parts, y.name, {"axis": int(f.attrs["axis"]), **src}))
         elif f.kind == "hardswish":
             xt = ins[0]
-            s, z = q[f.key]
-            s = max(s, float(np.float32(xt.scale)) / 128.0 * (1 + 1e-6))  # TFLite: y_scale >= x_scale / 128
-            q[f.key] = (s, z)
+            if q[f.key][0] < float(np.float32(xt.scale)) / 128.0:  # TFLite: y_scale >= x_scale / 128
+                raise TinytrainError(
+                    f"layer {f.name!r} (Hardswish): output range below 1/128 of its input's; "
+                    "TFLite Micro's int8 HARD_SWISH cannot represent it (calibrate with typical inputs)"
+                )
             y = define(f)
             attrs = {
                 "x_zero": xt.zero,
