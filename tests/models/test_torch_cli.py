@@ -37,6 +37,7 @@ NETS = textwrap.dedent(
 
     def make():
         torch.manual_seed(0)
+        print("training ...")  # goes to stderr: stdout is the summary / its JSON
         return Net().eval(), torch.rand(16, 3, 8, 8) * 2 - 1
 
 
@@ -106,7 +107,9 @@ def test_import_module_function_summary_and_infer(in_tmp: Path, capsys: pytest.C
 def test_import_py_file_json_and_input_options(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["import", str(in_tmp / "usernets.py") + ":make", "--out", "sub/m", "--json"]
     assert main([*args, "--input-scale", "0.01", "--input-zero", "3", "--name", "mine"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert err == "training ...\n"
     assert doc["model"] == "mine" and doc["input"]["int8_scale"] == 0.01 and doc["input"]["int8_zero"] == 3
     assert doc["classes"] == 5 and doc["classifier"] == "fc" and doc["out"] == "sub/m"
     # replacing needs --force; an int8 calibration batch gets the zoo's input quantization by default

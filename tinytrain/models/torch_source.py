@@ -8,6 +8,7 @@ user's own code builds the model (and loads its weights, e.g. `torch.load(..., w
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import re
@@ -61,7 +62,13 @@ def _load_module(mod: str) -> Any:
 
 
 def load_torch_source(spec: str) -> tuple[Any, Any, str]:
-    """Call `module:function`; returns (model, calibration, the function's name). User errors -> one line."""
+    """Call `module:function`; returns (model, calibration, the function's name). User errors -> one line.
+    What the user's code prints goes to stderr (stdout carries the import summary, or its JSON)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return _load(spec)
+
+
+def _load(spec: str) -> tuple[Any, Any, str]:
     m = _SPEC.match(spec)
     if not m:
         raise TinytrainError(f"{spec}: expected module:function or path/to/file.py:function")
