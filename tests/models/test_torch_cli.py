@@ -130,7 +130,11 @@ def test_import_py_file_json_and_input_options(in_tmp: Path, capsys: pytest.Capt
         ("missing/file.py:make", [], "missing/file.py: no such Python file"),
         ("usernets:make", ["--input-scale", "-1"], "--input-scale -1.0: must be positive"),
         ("usernets:make", ["--input-zero", "3"], "--input-zero needs --input-scale S"),
-        ("usernets:make", ["--numerics", "float-m"], "numerics float-m (the zoo's ops) cannot express it"),
+        (
+            "usernets:make_int8",
+            ["--numerics", "float-m"],
+            "numerics float-m (the zoo's ops) cannot express it",
+        ),
         ("model.pt2", [], "model.pt2: a torch.export archive: torch.export.load unpickles"),
         ("weights.pth", [], "weights.pth: a torch.save file (pickle), which can run arbitrary code"),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from tinytrain import TinytrainError
 
@@ -50,30 +51,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _input_quantization(args: argparse.Namespace) -> tuple[float, int] | None:
+    """--input-scale / --input-zero, checked before any work (None: auto, from the calibration batch)."""
+    if args.input_scale == "auto":
+        if args.input_zero is not None:
+            raise TinytrainError("--input-zero needs --input-scale S (a number)")
+        return None
+    try:
+        scale = float(args.input_scale)
+    except ValueError:
+        raise TinytrainError(f"--input-scale {args.input_scale!r}: expected a number or auto") from None
+    if not scale > 0:
+        raise TinytrainError(f"--input-scale {scale}: must be positive")
+    zero = args.input_zero if args.input_zero is not None else 0
+    if not -128 <= zero <= 127:
+        raise TinytrainError(f"--input-zero {zero}: must be in [-128, 127]")
+    return scale, zero
+
+
 def _import_torch(args: argparse.Namespace) -> object:
     import numpy as np
 
     from tinytrain.models.torch_import import DEFAULT_INPUT_SCALE, import_torch, input_quantization_from
     from tinytrain.models.torch_source import load_torch_source
 
+    given = _input_quantization(args)
+    if Path(args.out).exists() and not args.force:  # before running the user's code (it may train)
+        raise TinytrainError(f"--out {args.out}: already exists; choose another directory or pass --force")
     model, calib, func = load_torch_source(args.file)
-    if args.input_scale == "auto":
-        if args.input_zero is not None:
-            raise TinytrainError("--input-zero needs --input-scale S (a number)")
-        is_float = np.issubdtype(
-            np.asarray(calib.detach() if hasattr(calib, "detach") else calib).dtype, np.floating
-        )
-        scale, zero = input_quantization_from(calib) if is_float else (DEFAULT_INPUT_SCALE, 0)
+    if given is None:
+        arr = calib.detach().cpu().numpy() if hasattr(calib, "detach") else np.asarray(calib)
+        is_float = np.issubdtype(arr.dtype, np.floating)
+        scale, zero = input_quantization_from(arr) if is_float else (DEFAULT_INPUT_SCALE, 0)
     else:
-        try:
-            scale = float(args.input_scale)
-        except ValueError:
-            raise TinytrainError(f"--input-scale {args.input_scale!r}: expected a number or auto") from None
-        if not scale > 0:
-            raise TinytrainError(f"--input-scale {scale}: must be positive")
-        zero = args.input_zero if args.input_zero is not None else 0
-        if not -128 <= zero <= 127:
-            raise TinytrainError(f"--input-zero {zero}: must be in [-128, 127]")
+        scale, zero = given
     return import_torch(
         model,
         calib,
@@ -95,8 +106,6 @@ PICKLED = {
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tinytrain.models.importer import format_summary, import_model, summary, write_model_dir
     from tinytrain.models.torch_source import is_torch_spec
 
