@@ -77,5 +77,5 @@ def test_floatnet_trains_an_imported_model() -> None:
         net.zero_grad()
         loss.backward()
         sgd_step(groups, 0.05)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]

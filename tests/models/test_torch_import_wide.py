@@ -383,6 +383,7 @@ GEOMETRIES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")  # torch's own note
 @pytest.mark.parametrize("label, layer, shape", GEOMETRIES, ids=[g[0] for g in GEOMETRIES])
 def test_layer_geometry_elementwise(label: str, layer: nn.Module, shape: tuple[int, ...]) -> None:
     torch.manual_seed(0)
