@@ -291,22 +291,26 @@ def test_imported_1d_net_trains_on_host(sensor: tuple[torch.Tensor, ...]) -> Non
 
 @pytest.mark.qemu
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="QEMU missing")
-def test_imported_torch_model_trains_in_qemu(digits: tuple[torch.Tensor, ...], tmp_path: Path) -> None:
-    """A PyTorch net with non-square kernels, max pool, cat and a residual add trains on m4, host match."""
+@pytest.mark.parametrize(("net", "board"), [(Branchy2D, "m4"), (SqueezeExcite, "m7")])
+def test_imported_torch_model_trains_in_qemu(
+    net: type[nn.Module], board: str, digits: tuple[torch.Tensor, ...], tmp_path: Path
+) -> None:
+    """PyTorch nets with non-square kernels, max pool, cat and a residual add (m4), and with Hardswish, a
+    squeeze-excite gate and SiLU (m7), train in QEMU, host match."""
     from tinytrain.emulate import EmulateConfig, emulate
     from tinytrain.models.importer import write_model_dir
 
     tr, ytr = digits[0], digits[1]
     torch.manual_seed(0)
-    model = _train(Branchy2D(10), tr[:320], ytr[:320], 1)
-    g = import_torch(model, tr[:128], name="branchy")
-    d = write_model_dir(g, tmp_path / "branchy")
+    model = _train(net(10), tr[:320], ytr[:320], 1)
+    g = import_torch(model, tr[:128], name=net.__name__)
+    d = write_model_dir(g, tmp_path / "net")
     cfg = EmulateConfig(
         model=str(d),
         scheme="full",
         dataset="digits",
         resolution=16,
-        board="m4",
+        board=board,
         steps=3,
         lr=0.01,
         backend="qemu",
