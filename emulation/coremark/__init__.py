@@ -11,11 +11,11 @@ the ttprof plugin counts it exactly, by instruction class; CoreMark's own output
 Exact instructions per iteration = (count at n_hi iterations - count at n_lo) / (n_hi - n_lo): the
 set-up inside the timed region cancels.
 
-Two builds per board (`BUILDS`): "firmware" (the board's flags: GCC 12 -O2, what the training firmware runs) and
-"reporting" (the board's flags + REPORTING_CFLAGS, the GCC flags vendors print with their published CoreMark
-results). The published figures were produced with compilers tuned for CoreMark, so the model's error is measured
-on the "reporting" build (COREMARK_ERROR in emulation.cycles); the "firmware" row shows how much of the gap is the
-instruction stream (docs/emulation.md, "Calibration")."""
+Two builds per board (`BUILDS`): "firmware" (the board's flags: GCC 12 -O2, what the training firmware
+runs) and "reporting" (the board's flags + REPORTING_CFLAGS, the GCC flags printed with published GCC
+CoreMark results). The published figures were produced with compilers tuned for CoreMark, so the model's
+error is measured on the "reporting" build (COREMARK_ERROR in emulation.cycles); the "firmware" row shows
+how much of the gap is the instruction stream (docs/emulation.md, "Calibration")."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ PUBLISHED: dict[str, tuple[float, str]] = {
 
 #: GCC flags of a published GCC CoreMark result, taken as printed in the CoreMark report of the HPMicro SDK
 #: (hpm_sdk, samples/coremark/README.md: "Compiler flags : ... -O3 -funroll-all-loops -finline-limit=600
-#: -ftree-dominator-opts -fno-if-conversion2 -fselective-scheduling -fno-code-hoisting ..."), minus the ones
-#: that do not change code generation here (-Wall, -g, section flags, -mstrict-align is RISC-V only). Not chosen
-#: by their effect on this model: the whole printed set, unmodified.
+#: -ftree-dominator-opts -fno-if-conversion2 -fselective-scheduling -fno-code-hoisting ..."), minus the
+#: ones that do not change code generation here (-Wall, -g, section flags; -mstrict-align is RISC-V only).
+#: Not chosen by their effect on this model: the whole printed set, unmodified.
 REPORTING_CFLAGS = (
     "-O3",
     "-funroll-all-loops",

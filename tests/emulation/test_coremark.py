@@ -50,9 +50,9 @@ def test_coremark_counts_and_estimates(rows: list[dict[str, object]]) -> None:
     by = {b: both[(b, "reporting")] for b in ("m4", "m7")}
     assert by["m4"]["published_coremark_per_mhz"] == 3.40 and by["m7"]["published_coremark_per_mhz"] == 5.01
     for core, r in by.items():
-        # the empirical band stored in the model is the reporting build's measured error (10 and 30 iterations,
-        # rounded outward), so the range of that build's estimate holds the published figure; 1 and 3 iterations
-        # move it by a few tenths of a per cent (the unrolled loops' set-up)
+        # the empirical band stored in the model is the reporting build's measured error (10 and 30
+        # iterations, rounded outward), so the range of that build's estimate holds the published figure;
+        # 1 and 3 iterations move it by a few tenths of a per cent (the unrolled loops' set-up)
         err = float(r["error_pct"]) / 100  # type: ignore[arg-type]
         assert COREMARK_ERROR[core] <= err < COREMARK_ERROR[core] + 0.015, (core, err)
         assert r["published_in_range"]
@@ -65,7 +65,8 @@ def test_coremark_counts_and_estimates(rows: list[dict[str, object]]) -> None:
 
 
 def test_cli_json(capsys: pytest.CaptureFixture[str], rows: list[dict[str, object]]) -> None:
-    assert main(["calibrate", "--board", "m7", "--build", "firmware", "--iterations", "1", "3", "--json"]) == 0
+    args = ["calibrate", "--board", "m7", "--build", "firmware", "--iterations", "1", "3", "--json"]
+    assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     keys = {"board", "instructions_per_iteration", "est_cycles_per_iteration", "est_coremark_per_mhz",
             "published_coremark_per_mhz", "est_cycles_low", "est_cycles_high", "error_pct",

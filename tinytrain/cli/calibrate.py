@@ -28,13 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--build",
         action="append",
         choices=("firmware", "reporting"),
-        help="which CoreMark build (repeatable; default both): firmware = the board's flags (GCC -O2, as the "
-        "training firmware), reporting = + the flags published GCC CoreMark results use (the model's error band)",
+        help="which CoreMark build (repeatable; default both): firmware = the board's flags (GCC -O2, as "
+        "the training firmware), reporting = + the flags published GCC CoreMark results use (the model's "
+        "error band)",
     )
     p.add_argument(
         "--cflags",
         default="",
-        help="extra compiler flags after the build's; write --cflags=-O3 (with '=' when the value starts with '-')",
+        help="extra compiler flags after the build's; write --cflags=-O3 (with '=' when the value starts "
+        "with '-')",
     )
     p.add_argument("--json", action="store_true", help="print the table as a JSON list")
     p.set_defaults(func=run)
