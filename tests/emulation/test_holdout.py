@@ -4,6 +4,8 @@ computations, against the cycles Embench publishes for its Cortex-M4 reference p
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,22 @@ def test_cli_holdout_json(capsys: pytest.CaptureFixture[str], rows: list[dict[st
     assert (
         out[1]["instructions_per_rep"] == _row(rows, "matmult-int", "m4")["instructions_per_rep"]
     )  # deterministic
+
+
+def test_matmult_checksum_is_the_host_product() -> None:
+    """The firmware's PRODUCT_CHECKSUM is the product of the same matrices computed here."""
+    seed = 0
+    values = []
+    for _ in range(800):
+        seed = (seed * 133 + 81) % 8095
+        values.append(seed)
+    a = [values[20 * i : 20 * i + 20] for i in range(20)]
+    b = [values[400 + 20 * i : 400 + 20 * i + 20] for i in range(20)]
+    total = 0
+    for i in range(20):
+        for j in range(20):
+            total = (total * 31 + sum(a[i][k] * b[k][j] for k in range(20))) & 0xFFFFFFFF
+    src = (Path(holdout.__file__).parent / "matmult.c").read_text()
+    m = re.search(r"#define PRODUCT_CHECKSUM (\d+)u", src)
+    assert m and int(m.group(1)) == total
+    assert sum(a[0][k] * b[k][0] for k in range(20)) == 291018000  # Embench's expected first element
