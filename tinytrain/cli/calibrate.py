@@ -48,54 +48,55 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    head = (
-        f"{'board':<6} {'build':<9} {'instr/iter':>10} {'est cycles/iter':>15} {'est CoreMark/MHz':>16} "
-        f"{'model range':>11} {'+CoreMark band':>14} {'published':>9} {'error':>7} {'±10 %':>5}"
-    )
-    lines = [head]
-    for r in rows:
-        model = f"{r['est_coremark_per_mhz_model_low']:.2f}..{r['est_coremark_per_mhz_model_high']:.2f}"
-        band = f"{r['est_coremark_per_mhz_low']:.2f}..{r['est_coremark_per_mhz_high']:.2f}"
-        ok = "yes" if r["within_10pct"] else "no"
-        lines.append(
-            f"{r['board']:<6} {r['build']:<9} {r['instructions_per_iteration']:>10.0f} "
-            f"{r['est_cycles_per_iteration']:>15.0f} {r['est_coremark_per_mhz']:>16.2f} "
-            f"{model:>11} {band:>14} "
-            f"{r['published_coremark_per_mhz']:>9.2f} {r['error_pct']:>+6.1f}% {ok:>5}"
-        )
-    lines.append(
-        "estimate: exact QEMU instruction counts x the cycle model (emulation.cycles). model range: its "
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    from tinytrain.cli.table import print_table
+
+    print_table(
+        ["board", "build", ("instr/iter", "right"), ("est cycles/iter", "right"),
+         ("est CoreMark/MHz", "right"), ("model range", "right"), ("+CoreMark band", "right"),
+         ("published", "right"), ("error", "right"), ("±10 %", "right")],
+        [
+            (r["board"], r["build"], f"{r['instructions_per_iteration']:.0f}",
+             f"{r['est_cycles_per_iteration']:.0f}", f"{r['est_coremark_per_mhz']:.2f}",
+             f"{r['est_coremark_per_mhz_model_low']:.2f}..{r['est_coremark_per_mhz_model_high']:.2f}",
+             f"{r['est_coremark_per_mhz_low']:.2f}..{r['est_coremark_per_mhz_high']:.2f}",
+             f"{r['published_coremark_per_mhz']:.2f}", f"{r['error_pct']:+.1f}%",
+             "yes" if r["within_10pct"] else "no")
+            for r in rows
+        ],
+        title="EEMBC CoreMark in QEMU: estimated vs published CoreMark/MHz",
+        caption="estimate: exact QEMU instruction counts x the cycle model (emulation.cycles). model range: "
+        "its "
         "documented best/worst case; +CoreMark band: widened by the CoreMark error stored in the model (the "
         "range every estimate carries), measured on the reporting build (GCC with the flags published GCC "
         "CoreMark results use); firmware = the training firmware's -O2. Published figures come from other "
-        "compilers (docs/emulation.md)"
-    )
-    return "\n".join(lines)
+        "compilers (docs/emulation.md)",
+    )  # fmt: skip
 
 
-def _holdout_table(rows: list[dict[str, Any]]) -> str:
-    head = (
-        f"{'hold-out':<12} {'board':<6} {'instr/rep':>9} {'est cycles/rep':>14} {'model range':>15} "
-        f"{'+CoreMark band':>15} {'published (per scale factor)':>28} {'error':>13}"
-    )
-    lines = [head]
-    for r in rows:
-        model = f"{r['est_cycles_model_low']:.0f}..{r['est_cycles_model_high']:.0f}"
-        band = f"{r['est_cycles_low']:.0f}..{r['est_cycles_high']:.0f}"
-        pubs = r["published_cycles_per_rep"]
-        pub = " / ".join(f"{p:.0f} ({f})" for p, f in zip(pubs, r["scale_factors"], strict=True)) or "-"
-        err = " / ".join(f"{e:+.1f}%" for e in r["error_pct"]) or "-"
-        lines.append(
-            f"{r['workload']:<12} {r['board']:<6} {r['instructions_per_rep']:>9.0f} "
-            f"{r['est_cycles_per_rep']:>14.0f} {model:>15} {band:>15} {pub:>28} {err:>13}"
-        )
-    lines.append(
-        "hold-out: the computations of Embench IoT's crc32 and matmult-int (our code); published: its "
+def _print_holdout_table(rows: list[dict[str, Any]]) -> None:
+    from tinytrain.cli.table import print_table
+
+    def pub(r: dict[str, Any]) -> str:
+        pairs = zip(r["published_cycles_per_rep"], r["scale_factors"], strict=True)
+        return " / ".join(f"{p:.0f} ({f})" for p, f in pairs) or "-"
+
+    print_table(
+        ["hold-out", "board", ("instr/rep", "right"), ("est cycles/rep", "right"), ("model range", "right"),
+         ("+CoreMark band", "right"), ("published (per scale factor)", "right"), ("error", "right")],
+        [
+            (r["workload"], r["board"], f"{r['instructions_per_rep']:.0f}", f"{r['est_cycles_per_rep']:.0f}",
+             f"{r['est_cycles_model_low']:.0f}..{r['est_cycles_model_high']:.0f}",
+             f"{r['est_cycles_low']:.0f}..{r['est_cycles_high']:.0f}", pub(r),
+             " / ".join(f"{e:+.1f}%" for e in r["error_pct"]) or "-")
+            for r in rows
+        ],
+        title="hold-out workloads (not used to choose any constant)",
+        caption="hold-out: the computations of Embench IoT's crc32 and matmult-int (our code); published: "
+        "its "
         "reference platform, a Cortex-M4 at 16 MHz, GCC 9.2 -O2, one figure per scale factor found in "
-        "Embench's versions (no Cortex-M7 figure). Not used to choose any constant"
-    )
-    return "\n".join(lines)
+        "Embench's versions (no Cortex-M7 figure)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,14 +106,17 @@ def run(args: argparse.Namespace) -> int:
     boards = tuple(args.board or ("m4", "m7"))
     if args.holdout:
         ho = holdout.check(boards)
-        print(json.dumps(ho, indent=2) if args.json else _holdout_table(ho))
+        if args.json:
+            print(json.dumps(ho, indent=2))
+        else:
+            _print_holdout_table(ho)
         return 0
     builds = tuple(dict.fromkeys(args.build or ("firmware", "reporting")))
     rows = calibrate(boards, args.iterations[0], args.iterations[1], tuple(shlex.split(args.cflags)), builds)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(_table(rows))
+        _print_table(rows)
         print()
-        print(_holdout_table(holdout.check(boards)))
+        _print_holdout_table(holdout.check(boards))
     return 0
