@@ -203,7 +203,7 @@ def test_csv_series_trains_host_native_with_the_auto_scheme(tmp_path, monkeypatc
 # ------------------------------------------------------------------------------------------ experiment
 def test_experiment_takes_a_csv_series_with_a_1d_model(tmp_path, capsys):
     """`tinytrain experiment` on float time-series data (refused before: image data only) with a model of
-    one's own: its own input, `bias` as the main scheme, no fp32 twin for the imported ops."""
+    one's own: its own input, `bias` as the main scheme, its fp32 twin (FloatNet) beside the int8 runs."""
     csv = str(motions_csv(tmp_path / "m.csv", 16))
     out = tmp_path / "ev"
     args = ["experiment", "table1", "--model", "sensor-conv1d", "--datasets", csv, "--seeds", "1"]
@@ -211,7 +211,10 @@ def test_experiment_takes_a_csv_series_with_a_1d_model(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "sensor-conv1d" in printed and "its own input" in printed
     table = (out / "table1.md").read_text()
-    assert "(`bias`, stochastic)" in table and "fp32" not in table.split("|---|", 1)[1]
+    assert "(`bias`, stochastic)" in table and "fp32 (PyTorch twin, `bias`)" in table
     rows = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
     assert rows and all(r["model"] == "sensor-conv1d" and r["resolution"] is None for r in rows)
-    assert {r["scheme"] for r in rows} == {"last", "bias"} and all(0 <= r["accuracy"] <= 1 for r in rows)
+    assert {(r["scheme"], r["engine"]) for r in rows} == {
+        (s, e) for s in ("last", "bias") for e in ("int8", "fp32")
+    }
+    assert all(0 <= r["accuracy"] <= 1 for r in rows)

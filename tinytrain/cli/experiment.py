@@ -13,8 +13,8 @@ finished runs and an interrupted one resumes. Tables (CSV + Markdown) and plots 
 it takes (faces, digits, an image folder, an .npz, a long-format CSV or .ts series, with --window/--stride/
 --normalize/--layout), loaded as emulate loads them. A model without published schemes (an imported one,
 sensor-conv1d) runs at its own input with `bias` as the main scheme of Table 1 and the rounding suite and
-Fig. 9's `last`, `bias`, `full`; an imported model's own ops have no fp32 twin, so its fp32 rows are left
-out.
+Fig. 9's `last`, `bias`, `full`; its fp32 twin is tinytrain.torch_model.FloatNet (where FloatNet cannot
+build the model, the fp32 rows are left out).
 """
 
 from __future__ import annotations

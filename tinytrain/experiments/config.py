@@ -8,6 +8,7 @@ key can be reused by any suite that needs the same run (Table 1's "int8 with QAS
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -142,17 +143,27 @@ class Settings:
 
     @property
     def fp32(self) -> bool:
-        """Has the model an fp32 twin (tinytrain.torch_model.FloatNet: the zoo's conv2d / add / avgpool ops)?
-        An imported model's own ops (TFLite / ONNX kernels) have none: its fp32 runs are left out."""
-        from tinytrain.job.resolution import model_input_of
-
-        info = model_input_of(self.model)
-        return info is None or info.resizable
+        """Has the model an fp32 twin (tinytrain.torch_model.FloatNet gives each of its ops a float meaning)?
+        Where it has none, its fp32 runs are left out."""
+        return has_fp32_twin(self.model, self.resolution)
 
     def head_grid_of(self, fam: str) -> tuple[float, ...]:
         if fam == "last":
             return (1.0,)
         return self.head_grid if self.head_grid is not None else FAMILY_HEAD_GRID[fam]
+
+
+@functools.lru_cache(maxsize=8)
+def has_fp32_twin(model: str, resolution: int | None) -> bool:
+    """Can tinytrain.torch_model.FloatNet build `model` (at `resolution`)?"""
+    from tinytrain.models import load_model
+    from tinytrain.torch_model import FloatNet
+
+    try:
+        FloatNet(load_model(model, resolution))
+    except TinytrainError:
+        return False
+    return True
 
 
 #: RunSpec fields added after evidence rows were cached: left out of the key's hash at their default, so
