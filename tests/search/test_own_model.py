@@ -95,11 +95,12 @@ def test_scheme_format_is_in_the_help(capsys):
     ("name", "dataset", "budget_kb"), [("mobilenet_tiny", "digits", 40), ("sensor_conv1d", "csv", 30)]
 )
 def test_search_on_an_imported_model_then_compile_agrees(
-    imported, name, dataset, budget_kb, tmp_path, capsys
+    imported, name, dataset, budget_kb, tmp_path, capsys, monkeypatch
 ):
     """`tinytrain search` on an imported model (its own input, no --resolution; a float CSV series for the
     1-D one, which the contribution analysis now reads), then `compile` of the scheme it wrote predicts the
     same total SRAM."""
+    monkeypatch.chdir(tmp_path)  # the analysis caches under ./results/search/cache (the current directory)
     model = str(imported[name])
     data = str(motions_csv(tmp_path / "m.csv", 12)) if dataset == "csv" else dataset
     out = tmp_path / "scheme.json"
@@ -114,6 +115,7 @@ def test_search_on_an_imported_model_then_compile_agrees(
         about["minimum_bytes"] <= about["predicted_total_bytes"] <= about["budget_bytes"] == budget_kb * 1024
     )
     assert about["contributions"]["model"] == model  # measured here, on this model
+    assert any((tmp_path / "results" / "search" / "cache").iterdir())
     classes = str(about["classes"])
     compile_args = ["compile", "--model", model, "--classes", classes, "--board", "m4", "--scheme", str(out)]
     assert main([*compile_args, "--json"]) == 0

@@ -2,8 +2,8 @@
 
 The budget is the predicted total SRAM in KB (1024 bytes): the same number `tinytrain compile` reports
 for the written scheme (same model, resolution, classes = the dataset's, board). Gains come from a
-contribution analysis (`--contrib FILE`, or run here: cached and resumable under
-results/search/cache/, progress on stderr); costs from the compiler's exact memory plan. Writes a
+contribution analysis (`--contrib FILE`, or run here: cached and resumable under ./results/search/cache/
+of the current directory, progress on stderr); costs from the compiler's exact memory plan. Writes a
 scheme file (`--out FILE.json`) that `tinytrain compile --scheme FILE` and `tinytrain emulate --scheme
 FILE` accept. A budget below the `last` scheme's total (frozen forward pass + classifier update) is
 refused with that minimum (exit 2).

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytrain import RESULTS_DIR, TinytrainError
+from tinytrain import TinytrainError, output_dir
 from tinytrain.executor import Executor, Task, TasksFailed, make_executor
 from tinytrain.ir import Graph
 from tinytrain.progress import Tracker
@@ -48,7 +48,13 @@ from tinytrain.progress import Tracker
 MEASURE_TASK = "tinytrain.sparse.contrib:measure"
 
 RATIOS = (0.125, 0.25, 0.5, 1.0)
-DEFAULT_CACHE = RESULTS_DIR / "search" / "cache"
+
+
+def default_cache() -> Path:
+    """./results/search/cache under the current directory (never the installation or the checkout)."""
+    return output_dir("results", "search", "cache")
+
+
 KINDS = ("pointwise", "depthwise", "regular")
 
 
@@ -100,7 +106,8 @@ class AnalysisSettings:
             **({"validation": self.validation} if self.validation else {}),
         }
 
-    def cache_dir(self, root: Path = DEFAULT_CACHE) -> Path:
+    def cache_dir(self, root: Path | None = None) -> Path:
+        root = default_cache() if root is None else root
         key = json.dumps(self.result_key(), sort_keys=True)
         h = hashlib.sha1(key.encode()).hexdigest()[:10]
         # a path dataset: its name + a hash of its path and content (tinytrain.data.identity), no slashes
@@ -225,7 +232,7 @@ class Workbench:
     """Loads a dataset once and trains schemes on it from cached cut features. Used by the analysis
     and by the evidence runs (any scheme dict)."""
 
-    def __init__(self, settings: AnalysisSettings, cache_root: Path = DEFAULT_CACHE) -> None:
+    def __init__(self, settings: AnalysisSettings, cache_root: Path | None = None) -> None:
         from tinytrain.job.prepare import load_job_data
 
         self.settings = settings
@@ -512,7 +519,7 @@ class Contributions:
 def analyze(
     settings: AnalysisSettings,
     workers: int = 2,
-    cache_root: Path = DEFAULT_CACHE,
+    cache_root: Path | None = None,
     progress: Callable[[str], None] | None = None,
     executor: Executor | None = None,
     live: bool = False,
@@ -520,6 +527,7 @@ def analyze(
     """Run (or resume) the contribution analysis; every measurement is cached as JSON. The measurements go
     through `executor` (default: `workers` forked local processes; 1 = in this process)."""
     say = progress or (lambda m: print(m, file=sys.stderr, flush=True))
+    cache_root = default_cache() if cache_root is None else Path(cache_root)
     bench = Workbench(settings, cache_root)
     bench.workers = workers
     g = bench.graph(settings.seeds[0] if settings.seeds else 0)
