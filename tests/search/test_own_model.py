@@ -220,3 +220,9 @@ def test_experiment_takes_a_csv_series_with_a_1d_model(tmp_path, capsys):
         (s, e) for s in ("last", "bias") for e in ("int8", "fp32")
     }
     assert all(0 <= r["accuracy"] <= 1 for r in rows)
+
+
+def test_compile_without_scheme_tells_a_model_of_ones_own_what_to_do(imported, capsys):
+    assert main(["compile", "--model", str(imported["sensor_conv1d"]), "--board", "m4"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "give --scheme" in err and "tinytrain search" in err

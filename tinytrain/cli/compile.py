@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--scheme",
-        default="paper:99kb",
-        help="full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file (default paper:99kb)",
+        help="full, last, bias, paper:<budget> (e.g. paper:99kb) or a JSON file (format below); default "
+        "paper:99kb for a zoo model; a model of your own must name one",
     )
     p.add_argument(
         "--classes", type=int, help="classes of a new classifier head (default: keep the model's head)"
@@ -123,6 +123,19 @@ def program_summary(program: Program) -> dict[str, Any]:
     }
 
 
+def _default_scheme(model: str) -> str:
+    """`paper:99kb` where the model has it; otherwise what to do (compile has no data to search on)."""
+    from tinytrain.sparse.schemes import paper_budgets
+
+    if paper_budgets(model):  # a zoo model (one without a 99kb scheme: the error lists its budgets)
+        return "paper:99kb"
+    raise TinytrainError(
+        f"give --scheme for {model}: it has no published schemes; use last, bias, full or a JSON file naming "
+        f"its layers (format: tinytrain compile --help); `tinytrain search --model {model} --dataset DATA "
+        "--budget KB --out FILE.json` finds one, and `tinytrain emulate` without --scheme searches one itself"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from tinytrain.cli import validate as v
     from tinytrain.compiler import CompileOptions, check_optimizer
@@ -143,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     # an imported or 1-D model runs at its own input (another --resolution is refused in one line)
     resolution = job_resolution(args.model, args.resolution) if args.resolution is not None else None
     graph = load_graph(args.model, resolution, args.classes, args.seed)
-    scheme = resolve_scheme(args.scheme, graph)
+    scheme = resolve_scheme(args.scheme or _default_scheme(args.model), graph)
     options = CompileOptions(
         update_rule=args.update_rule,
         momentum=args.momentum,
