@@ -92,7 +92,7 @@ def test_scheme_format_is_in_the_help(capsys):
 
 # ------------------------------------------------------------------------------------------ search
 @pytest.mark.parametrize(
-    ("name", "dataset", "budget_kb"), [("mobilenet_tiny", "digits", 40), ("sensor_conv1d", "csv", 30)]
+    ("name", "dataset", "budget_kb"), [("mobilenet_tiny", "faces", 40), ("sensor_conv1d", "csv", 30)]
 )
 def test_search_on_an_imported_model_then_compile_agrees(
     imported, name, dataset, budget_kb, tmp_path, capsys, monkeypatch
