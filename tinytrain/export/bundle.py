@@ -95,8 +95,8 @@ def example_data(prep: Prepared) -> dict[str, str]:
         "extern const uint32_t ex_loss_bits[EX_STEPS]; /* float32 bits of the reference's losses */\n"
         "extern const int8_t ex_test_sample[TINYTRAIN_INPUT_BYTES];\n"
         "extern const int8_t ex_test_logits[TINYTRAIN_NUM_CLASSES]; /* reference, after EX_STEPS */\n"
-        "/* one more step after a save and a load (a mini-batch resumed mid-way when EX_STEPS is not a multiple\n"
-        " * of TINYTRAIN_ACCUMULATE), and the test sample's logits after it */\n"
+        "/* one more step after a save and a load (a mini-batch resumed mid-way when EX_STEPS is not a\n"
+        " * multiple of TINYTRAIN_ACCUMULATE), and the test sample's logits after it */\n"
         "extern const int8_t ex_resume_sample[TINYTRAIN_INPUT_BYTES];\n"
         "extern const int ex_resume_label;\n"
         "extern const uint32_t ex_resume_loss_bits;\n"
@@ -121,7 +121,8 @@ def example_data(prep: Prepared) -> dict[str, str]:
         f"const int8_t ex_test_logits[TINYTRAIN_NUM_CLASSES] = {{{logits}}};\n"
         f"const int8_t ex_resume_sample[TINYTRAIN_INPUT_BYTES] = {{\n{_c_bytes(chk.resume_sample)}\n}};\n"
         f"const int ex_resume_label = {chk.resume_label};\n"
-        f"const uint32_t ex_resume_loss_bits = 0x{_f32_bits(chk.resume_loss):08x}u; /* {chk.resume_loss!r} */\n"
+        f"const uint32_t ex_resume_loss_bits = 0x{_f32_bits(chk.resume_loss):08x}u;"
+        f" /* {chk.resume_loss!r} */\n"
         f"const int8_t ex_resume_logits[TINYTRAIN_NUM_CLASSES] = {{{resume_logits}}};\n"
     )
     return {"example_data.h": h, "example_data.c": c}
@@ -204,7 +205,11 @@ def render_library(prep: Prepared, speed: dict[str, Any] | None = None) -> dict[
         "kernels": gen.kernels,
         "speed": speed,
         # the library's translation units, in order: the generated model, the API, the runtime files used
-        "lib_sources": ["src/model.c", "src/tinytrain.c", *(library_path(p) for p in runtime if p.suffix == ".c")],
+        "lib_sources": [
+            "src/model.c",
+            "src/tinytrain.c",
+            *(library_path(p) for p in runtime if p.suffix == ".c"),
+        ],
     }
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(TEMPLATES), str(EXPORT_C_DIR)]),
