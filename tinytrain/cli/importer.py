@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from tinytrain.models.importer import format_summary, import_model, summary, write_model_dir
 
     graph = import_model(args.file)
-    out = write_model_dir(graph, args.out, force=args.force)
+    out = write_model_dir(graph, args.out, force=args.force, source=args.file)
     s = summary(graph)
     print(json.dumps({**s, "out": str(out)}, indent=1) if args.json else format_summary(s, str(out)))
     return 0

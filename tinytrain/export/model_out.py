@@ -8,13 +8,21 @@ model directory (tinytrain IR: graph.json + params.npz) that `tinytrain infer --
 `params` maps buffer names to arrays in the device layout: `w:<layer>` int8 (regular conv OHWI, only the
 first k input channels when the scheme trains a fraction of them with split weights; depthwise [kh, kw, C]),
 `b:<layer>` int32. Other SRAM buffers (`shadow:`, optimizer state) do not change the int8 model and are
-ignored. Layers without a trained buffer keep the graph's weights. The tflite round trip is not done here.
+ignored. Layers without a trained buffer keep the graph's weights.
+
+The round trip: when the model was imported from a `.tflite` and its directory (`model_dir`) holds the
+file (`source.tflite`, kept by `tinytrain import`; or the `model.tflite` of an earlier round trip),
+`OUT/model.tflite` is that flatbuffer with the adapted weights and biases (`tinytrain.export.tflite_out`);
+TFLite Micro runs it to the int8 outputs `tinytrain infer --model OUT` gives. It is written inside the
+temporary directory, so with the rest or not at all. When it cannot be written (a replaced head, no source
+file) the model directory is still written and `save_model` says why on stderr.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -84,20 +92,54 @@ def adapted_graph(graph: Any, params: dict[str, np.ndarray]) -> Any:
     return replace(graph, ops=ops, meta=meta)
 
 
-def save_model(out: str | Path, graph: Any, params: dict[str, np.ndarray], *, force: bool = False) -> Path:
+def adapted_tflite(graph: Any, model_dir: str | Path | None) -> tuple[bytes | None, str]:
+    """The adapted graph as a .tflite (None, and why, when it cannot be: not imported from a .tflite, the
+    source file missing from `model_dir`, a layer the original file has no place for)."""
+    from tinytrain.export.tflite_out import SOURCE_NAME, TfliteRewriteError, rewrite_tflite, source_tflite
+
+    if graph.meta.get("format") != "tflite":
+        return None, "the model was not imported from a .tflite"
+    src = source_tflite(model_dir) if model_dir is not None else None
+    if src is None:
+        return None, (
+            f"the model directory has no {SOURCE_NAME} (re-import the .tflite with this version of "
+            "`tinytrain import`, which keeps it)"
+        )
+    try:
+        return rewrite_tflite(src.read_bytes(), graph), ""
+    except TfliteRewriteError as exc:
+        return None, f"{src}: {exc}"
+
+
+def save_model(
+    out: str | Path,
+    graph: Any,
+    params: dict[str, np.ndarray],
+    *,
+    force: bool = False,
+    model_dir: str | Path | None = None,
+) -> Path:
     """Write the adapted model to directory `out` (written beside it, then renamed); refuses an existing
-    `out` unless `force`."""
+    `out` unless `force`. `model_dir`: the directory the model was loaded from; when it holds the .tflite the
+    model was imported from, `out/model.tflite` is written too (the module doc)."""
     out = Path(out)
     if out.exists() and not force:
         raise TinytrainError(f"{out}: exists; choose another directory or replace it (force)")
     g = adapted_graph(graph, params)
     g.validate()
+    tflite, why = adapted_tflite(g, model_dir)
+    if tflite is None and graph.meta.get("format") == "tflite":
+        print(f"note: {out}/model.tflite not written: {why}", file=sys.stderr)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         g.save(tmp)
+        if tflite is not None:
+            from tinytrain.export.tflite_out import ADAPTED_NAME
+
+            (tmp / ADAPTED_NAME).write_bytes(tflite)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
