@@ -84,6 +84,19 @@ def rewrite_tflite(source: bytes, graph: Any) -> bytes:
         max(int(c.DeprecatedBuiltinCode()), int(c.BuiltinCode()))
         for c in (model.OperatorCodes(i) for i in range(model.OperatorCodesLength()))
     ]
+    for op in graph.ops:  # every layer must be the file's own op (a new head is not)
+        i = op.attrs.get("source_index")
+        name = ""
+        if isinstance(i, int) and 0 <= i < sg.OperatorsLength():
+            name = str(BUILTIN_OPCODE2NAME.get(codes[sg.Operators(i).OpcodeIndex()], "?"))
+        if name != op.attrs.get("source_op"):
+            what = op.attrs.get("source_op") or op.kind
+            hint = (
+                "a replaced head (another class count) has no place in the original file"
+                if "new head" in str(what)
+                else "not this file's op (another model?)"
+            )
+            raise TfliteRewriteError(f"layer {op.name!r} ({what}, op #{i}): {hint}")
     users: dict[int, int] = {}
     for t in range(sg.TensorsLength()):
         b = int(sg.Tensors(t).Buffer())
