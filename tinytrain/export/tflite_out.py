@@ -6,7 +6,7 @@ Training changes only the int8 weights and the int32 biases of the layers the sc
 buffers `w:<layer>` / `b:<layer>`); the per-channel weight scales, zero points, the activations'
 quantization and so the requantization multipliers stay as they were. So the rewritten file is exactly the
 adapted model: TFLite Micro on it gives the int8 outputs `tinytrain infer` gives on the adapted model
-directory (tests/export/test_save_model_tflite.py).
+directory (tests/export/test_round_trip.py).
 
 Each imported weighted layer (`qconv`) carries the index of its TFLite op (`source_index`); its weight is
 the op's input 1, its bias input 2. The IR keeps weights as [Co, Ci, kh, kw]
@@ -20,7 +20,6 @@ class count or a file of another model refuse the rewrite (`TfliteRewriteError`,
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,15 +38,6 @@ class TfliteRewriteError(TinytrainError):
 
 def _mod(name: str) -> Any:
     return importlib.import_module(f"tflite.{name}")
-
-
-def source_tflite(model_dir: str | Path) -> Path | None:
-    """The flatbuffer of a model directory: its adapted `model.tflite` or the imported `source.tflite`."""
-    d = Path(model_dir)
-    for name in (ADAPTED_NAME, SOURCE_NAME):
-        if (d / name).is_file():
-            return d / name
-    return None
 
 
 def _device_to_tflite(op: Any, w_ir: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

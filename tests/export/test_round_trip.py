@@ -1,11 +1,13 @@
-"""The tflite round trip: the adapted model of an imported `.tflite` goes back out as `OUT/model.tflite`,
-the original flatbuffer with the trained weights and biases; TFLite Micro (the oracle) gives on it exactly
-the int8 outputs `tinytrain infer --model OUT` gives (tests/models/data: 32 inputs each)."""
+"""The round trip: the adapted model of an imported `.tflite` goes back out as `OUT/model.tflite`, the
+original flatbuffer with the trained weights and biases; TFLite Micro (the oracle) gives on it exactly the
+int8 outputs `tinytrain infer --model OUT` gives (tests/models/data: 32 inputs each). An imported `.onnx`
+likewise as `OUT/model.onnx`, with onnxruntime as the oracle."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from tinytrain.cli import main as cli_main
 from tinytrain.compiler import CompileOptions, compile_training
 from tinytrain.data import load_dataset, model_input
 from tinytrain.export import save_model
+from tinytrain.export.onnx_out import rewrite_onnx
 from tinytrain.export.tflite_out import TfliteRewriteError, rewrite_tflite
 from tinytrain.models import import_model, load_model, replace_head
 from tinytrain.reference.training import Trainer
@@ -151,3 +154,51 @@ def test_emulate_save_model_writes_the_adapted_tflite(
     theirs = tflm_run((out / "model.tflite").read_bytes(), io["x"])
     assert np.array_equal(_infer(out, io["x"], tmp_path), theirs)
     assert np.any(theirs != io["y"].reshape(theirs.shape))
+
+
+# ---- ONNX: the same round trip into the initializers, onnxruntime as the oracle ----------------------------
+ONNX_GOOD = sorted(
+    p.stem
+    for p in DATA.glob("*.onnx")
+    if not p.stem.startswith("bad_") and not p.stem.startswith("hardswish")
+)
+
+
+def _ort_int8(model: bytes, io: Any) -> np.ndarray:
+    """onnxruntime's outputs on the stored int8 inputs, back on the int8 grid of the output quantizer."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    s = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    xf = ((io["x_q"].astype(np.float32) - io["x_zero_point"]) * io["x_scale"]).astype(np.float32)
+    name = s.get_inputs()[0].name
+    y = np.stack([s.run(None, {name: x[None]})[0].reshape(-1) for x in xf])
+    q = np.rint(y / np.float32(io["y_scale"])) + int(io["y_zero_point"])
+    assert np.allclose((q - int(io["y_zero_point"])) * np.float32(io["y_scale"]), y, rtol=0, atol=1e-6)
+    return q.astype(np.int8)
+
+
+@pytest.mark.parametrize("name", ONNX_GOOD)
+def test_rewriting_the_imported_onnx_weights_gives_back_the_file(name: str) -> None:
+    src = (DATA / f"{name}.onnx").read_bytes()
+    assert rewrite_onnx(src, import_model(DATA / f"{name}.onnx")) == src
+
+
+@pytest.mark.parametrize(
+    ("name", "dataset"), [("mobilenet_tiny_qdq", "digits"), ("sensor_conv1d_qop", "sensor")]
+)
+def test_host_trained_onnx_round_trip(name: str, dataset: str, tmp_path: Path) -> None:
+    model_dir = tmp_path / name
+    assert cli_main(["import", str(DATA / f"{name}.onnx"), "--out", str(model_dir)]) == 0
+    graph = load_model(model_dir)
+    program = compile_training(graph, "full", CompileOptions(update_rule="nearest"))
+    ds = load_dataset(dataset, seed=0, **model_input(graph))  # the model's own class count
+    trainer = Trainer(program, seed=3)
+    for x, y in zip(ds.train_x[:2], ds.train_y[:2], strict=True):
+        trainer.train_step(x, int(y), 0.2)
+    out = save_model(tmp_path / "adapted", graph, trainer.parameters(), model_dir=model_dir)
+    io = np.load(DATA / f"{name}.io.npz")
+    theirs = _ort_int8((out / "model.onnx").read_bytes(), io)
+    assert np.array_equal(_infer(out, io["x_q"], tmp_path), theirs)
+    assert np.any(theirs != io["y_q"].reshape(theirs.shape))
