@@ -286,6 +286,7 @@ def render_library(prep: Prepared, speed: dict[str, Any] | None = None) -> dict[
         "measured": speed,
         "kernels": gen.kernels,
         "runtime_files": [library_path(p)[len("src/") :] for p in runtime],
+        "lib_sources": ctx["lib_sources"],
         "self_check": {
             "labels": prep.check.labels,
             "losses": prep.check.losses,
