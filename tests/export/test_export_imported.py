@@ -107,6 +107,7 @@ def test_sensor_weights_momentum_minibatch_builds_out_of_tree_and_matches_host(
         "2",
         "--momentum",
         "0.9",
+        "--measure",
     )
     files = _lib_sources(folder)
     assert {
@@ -119,6 +120,8 @@ def test_sensor_weights_momentum_minibatch_builds_out_of_tree_and_matches_host(
     info = json.loads((folder / "tinytrain.json").read_text())
     names = [r["name"] for r in info["state_layout"]]
     assert any(n.startswith("gacc") for n in names) and any(n.startswith("mom") for n in names), names
+    # --measure builds the same source list (src/ops/ included) and counts every training step exactly
+    assert info["measured"]["board"] == "m4" and info["measured"]["instructions_per_step"] > 100_000
     ref = prepare(cfg, check_fit=False)
     want = [bits(v) for v in ref.check.losses]
     work = tmp_path / "elsewhere"
