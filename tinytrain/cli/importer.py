@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         )
     torch_src = is_torch_spec(args.file)
     graph = _import_torch(args) if torch_src else import_model(args.file)
-    out = write_model_dir(graph, args.out, force=args.force)
+    # a deployed file is kept beside the graph: the adapted model's round trip rewrites it (docs/export.md)
+    out = write_model_dir(graph, args.out, force=args.force, source=None if torch_src else args.file)
     s = summary(graph)
     if graph.numerics == "float-m":  # type: ignore[attr-defined]  (summary counts the imported kinds' MACs)
         s["macs"] = graph.macs()  # type: ignore[attr-defined]

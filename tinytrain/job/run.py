@@ -211,7 +211,7 @@ def _emulate_locked(
     if cfg.save_model:
         from tinytrain.export.model_out import save_model
 
-        save_model(cfg.save_model, graph, device_params)
+        save_model(cfg.save_model, graph, device_params, model_dir=cfg.model)
     match: dict[str, Any] = {"checked": False}
     matched: bool | None = None
     if cfg.check_reference:
