@@ -34,7 +34,7 @@ from tinytrain.export.config import (
     fingerprint,
     prepare,
 )
-from tinytrain.export.sources import runtime_closure
+from tinytrain.export.sources import RUNTIME_DIR, runtime_closure
 
 EXPORT_C_DIR = FIRMWARE_DIR / "export"
 BOARDS_COMMON = FIRMWARE_DIR / "boards" / "common"
@@ -196,8 +196,8 @@ def render_library(prep: Prepared, speed: dict[str, Any] | None = None) -> dict[
         "src/model.h": gen.files["model.h"],
         "src/tinytrain.c": (EXPORT_C_DIR / "tinytrain.c").read_text(),
     }
-    for p in runtime:
-        files[f"src/{p.name}"] = p.read_text()
+    for p in runtime:  # ops/*.c and ops/*.h keep their folder: the files that include them name it
+        files[f"src/{p.relative_to(RUNTIME_DIR).as_posix()}"] = p.read_text()
     for name in ("startup.c", "tt_board.c", "uart_cmsdk.c", "board_internal.h", "sections.ld"):
         files[f"board/{name}"] = (BOARDS_COMMON / name).read_text()
     files["board/tt_board.h"] = (FIRMWARE_DIR / "include" / "tt_board.h").read_text()

@@ -2,7 +2,9 @@
 or variable the generated model (or another needed file) refers to, and every header they include.
 
 The closure is by file, over `tt_*` identifiers: a `.c` file is needed when it defines an identifier some
-needed file uses. Unused functions inside a needed file are dropped by the linker (`-ffunction-sections`,
+needed file uses. A runtime `.c` file may compile others of one op each (`#include "ops/tt_conv2d.c"`, one
+translation unit: firmware/runtime/tt_forward.c, tt_ops.c): it defines what they define, and they come along as
+included files (paths relative to firmware/runtime, e.g. `ops/tt_conv2d.c`). Unused functions inside a needed file are dropped by the linker (`-ffunction-sections`,
 `--gc-sections`), so only the used kernels reach the binary.
 """
 
@@ -43,12 +45,25 @@ def _definitions(text: str) -> set[str]:
     return out
 
 
+def _unit_text(p: Path, runtime_dir: Path, seen: set[Path] | None = None) -> str:
+    """The text of `p` with the `.c` files it includes (recursively): what its translation unit defines."""
+    seen = seen if seen is not None else {p}
+    text = p.read_text()
+    parts = [text]
+    for name in _INCLUDE.findall(_strip_comments(text)):
+        q = runtime_dir / name
+        if name.endswith(".c") and q.is_file() and q not in seen:
+            seen.add(q)
+            parts.append(_unit_text(q, runtime_dir, seen))
+    return "\n".join(parts)
+
+
 def runtime_closure(generated: dict[str, str], runtime_dir: Path = RUNTIME_DIR) -> list[Path]:
     """The runtime .c and .h files the `generated` sources (file name -> text) need, sorted by name."""
     c_files = sorted(runtime_dir.glob("*.c"))
     if not c_files:
         raise TinytrainError(f"no runtime sources in {runtime_dir}")
-    texts = {p: _strip_comments(p.read_text()) for p in c_files}
+    texts = {p: _strip_comments(_unit_text(p, runtime_dir)) for p in c_files}
     defs = {p: _definitions(t) for p, t in texts.items()}
     needed: list[Path] = []
     frontier = [_strip_comments(t) for t in generated.values()]
