@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tinytrain import FIRMWARE_DIR, TinytrainError
-from tinytrain.kernels.forward import out_size
+from tinytrain.kernels.requant import out_size
 from tinytrain.kernels.rng import Xorshift32
 
 #: The C runtime: firmware/runtime in a checkout, tinytrain/firmware/runtime in a wheel (FIRMWARE_DIR).
@@ -763,7 +763,7 @@ class NativeKernels:
             RULE_IDS[rule],
             C.addressof(cell) if rng is not None else None,
         )
-        from tinytrain.kernels.memory_ops import ir_block_bwd_f32_scratch_bytes
+        from tinytrain.ops.conv2d.memory import ir_block_bwd_f32_scratch_bytes
 
         scratch = np.empty(ir_block_bwd_f32_scratch_bytes((ho, wo), in_h, in_w) // 4, np.float32)
         self.lib.tt_ir_block_bwd_f32(C.addressof(args), scratch)

@@ -3,9 +3,10 @@ or variable the generated model (or another needed file) refers to, and every he
 
 The closure is by file, over `tt_*` identifiers: a `.c` file is needed when it defines an identifier some
 needed file uses. A runtime `.c` file may compile others of one op each (`#include "ops/tt_conv2d.c"`, one
-translation unit: firmware/runtime/tt_forward.c, tt_ops.c): it defines what they define, and they come along as
-included files (paths relative to firmware/runtime, e.g. `ops/tt_conv2d.c`). Unused functions inside a needed file are dropped by the linker (`-ffunction-sections`,
-`--gc-sections`), so only the used kernels reach the binary.
+translation unit: firmware/runtime/tt_forward.c, tt_ops.c): it defines what they define, and they come along
+as included files (paths relative to firmware/runtime, e.g. `ops/tt_conv2d.c`). Unused functions inside a
+needed file are dropped by the linker (`-ffunction-sections`, `--gc-sections`), so only the used kernels reach
+the binary.
 """
 
 from __future__ import annotations
