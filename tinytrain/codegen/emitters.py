@@ -15,6 +15,7 @@ import numpy as np
 
 from tinytrain import TinytrainError
 from tinytrain.program import Program, Step
+from tinytrain.signatures import check_call
 
 CTYPE = {"s8": "int8_t", "u8": "uint8_t", "s32": "int32_t", "f32": "float"}
 RUNTIME = {"$label": "label", "$neg_lr": "neg_lr", "$neg_lr_batch": "neg_lr_batch", "$rng": "&tt_rng_state"}
@@ -93,6 +94,8 @@ class EmitContext:
 
 
 def call(kernel: str, *args: object) -> str:
+    """One C call of `tt_<kernel>`; argument count checked against its header (tinytrain.signatures)."""
+    check_call(kernel, len(args))
     return f"tt_{kernel}({', '.join(str(a) for a in args)});"
 
 
