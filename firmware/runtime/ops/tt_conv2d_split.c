@@ -12,7 +12,7 @@
 #include "tt_math.h"
 
 #ifdef TT_USE_DSP
-/* ---- split 1x1 fast path: the 1x1 path of tt_conv2d_s8 (tt_forward.c) on each part ----
+/* ---- split 1x1 fast path: the 1x1 path of tt_conv2d_s8 (ops/tt_conv2d.c) on each part ----
  * Per pixel pair, the first k channels and the other ci - k are widened (tt_widen_pair, tt_dot2x2.h) into xa and
  * xb; per output pair, the 2 pixels x 2 outputs dot (tt_dot2x2) runs over xa with the SRAM rows, then over xb with
  * the flash rows, into the same four int32 accumulators (exact integer sums: the order does not matter), plus the
