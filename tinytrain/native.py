@@ -3,7 +3,9 @@
 `load(variant)` compiles every `firmware/runtime/*.c` into a cached `.so` (rebuilt when a source,
 header or flag changes; cache under `$TINYTRAIN_CACHE` or `~/.cache/tinytrain/native`) and returns
 a `NativeKernels` whose methods have the same signatures and results as the numpy reference kernels
-in `tinytrain.kernels`, so tests can compare the two call for call.
+(each op's in `tinytrain/ops/<op>`, the shared machinery's in `tinytrain.kernels`), so tests can compare
+the two call for call. The ctypes prototypes (restype, argtypes) of every library function come from the one
+signature table, the runtime headers parsed (`tinytrain.signatures`, `prototypes()`).
 
 Variants: `"portable"` (the portable C path) and `"dsp"` (the Cortex-M SIMD paths, with the DSP
 intrinsics emulated in C by `TT_EMULATE_DSP`), so both device code paths are checked on the host.
@@ -195,7 +197,7 @@ def _f32(a: np.ndarray) -> np.ndarray:
 
 
 class NativeKernels:
-    """ctypes bindings with the numpy reference signatures (see tinytrain.kernels)."""
+    """ctypes bindings with the numpy reference signatures (tinytrain/ops/<op>, tinytrain.kernels)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

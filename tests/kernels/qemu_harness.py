@@ -387,7 +387,8 @@ def wgrad_case(
     w = w0.copy()
     sh0 = K.shadow_init(w0, k_in) if rule == "shadow" else np.zeros(1, F32)
     sh = sh0.copy()
-    getattr(conv2d, fn[3:])(g, x, x_zero, w, k_in, q, -0.7, rule, r, sh if rule == "shadow" else None, stride, pad)
+    shadow = sh if rule == "shadow" else None
+    getattr(conv2d, fn[3:])(g, x, x_zero, w, k_in, q, -0.7, rule, r, shadow, stride, pad)
     inout = {"w": (w0, w)}
     if rule == "shadow":
         inout["sh"] = (sh0, sh)
