@@ -7,5 +7,6 @@ from tinytrain.autodiff.registry import (  # noqa: F401
     output_clamped,
     register_forward,
     register_gradient,
+    registered_forwards,
     registered_gradients,
 )

@@ -82,6 +82,11 @@ def gradient_rule(op: Op) -> GradientRule:
         ) from None
 
 
+def registered_forwards() -> list[str]:
+    _load()
+    return sorted(_FORWARD)
+
+
 def registered_gradients() -> list[str]:
     _load()
     return sorted(_GRADIENT)
