@@ -100,7 +100,7 @@ KERNELS = frozenset(
         "concat2_bwd_f32",
     }
     | embedding.KERNELS
-)
+).union(*(getattr(m, "KERNELS", frozenset()) for m in IMPORTED))  # a new op's own `KERNELS` suffices
 
 
 #: kernels of the zoo's op kinds (C: firmware/runtime/tt_kernels.h, tt_memory_ops.h)
