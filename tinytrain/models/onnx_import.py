@@ -39,6 +39,7 @@ SUPPORTED = (
     "Pad (constant)",
     "QLinearGlobalAveragePool / GlobalAveragePool (QDQ)",
     "Flatten",
+    "HardSwish (HardSigmoid + Mul / QLinearMul)",
     "QuantizeLinear (input)",
     "DequantizeLinear (output)",
 )
@@ -303,6 +304,8 @@ class _Onnx:
             return self.concat(i, node)
         if op == "Pad":
             return self.pad(i, node)
+        if op == "HardSigmoid":
+            return self.hardswish(i, node)
         raise self.fail(
             i,
             node,
@@ -718,6 +721,85 @@ class _Onnx:
                     "source_index": i,
                 },
             )
+        )
+
+    def _only(self, tensor: str, op_types: tuple[str, ...], i: int, node: Any, what: str) -> Any:
+        cons = self.consumers.get(tensor, [])
+        if len(cons) != 1 or cons[0].op_type not in op_types:
+            found = [c.op_type for c in cons]
+            raise self.fail(
+                i, node, f"{what}: expected one {' or '.join(op_types)} reading {tensor!r}, found {found}"
+            )
+        return cons[0]
+
+    def hardswish(self, i: int, node: Any) -> None:
+        """HardSwish as torch.onnx inlines it: `x · HardSigmoid(x)` (alpha 1/6, beta 1/2), the HardSigmoid in
+        float between a DequantizeLinear and a QuantizeLinear; the Mul as QLinearMul (QOperator) or as a
+        float Mul between DequantizeLinear / QuantizeLinear (QDQ). One `qhardswish` op, mode "ort"."""
+        from tinytrain.ops.hardswish import ORT_ATTRS, ort_table
+
+        x = self.src(node.input[0], i, node)
+        xt = self.tensors[x]
+        a = self.attrs(node)
+        alpha, beta = np.float32(a.get("alpha", 0.2)), np.float32(a.get("beta", 0.5))
+        if alpha != np.float32(1.0 / 6.0) or beta != np.float32(0.5):
+            raise self.fail(
+                i, node, f"a HardSigmoid (alpha {alpha}, beta {beta}) that is not part of a HardSwish "
+                "(alpha 1/6, beta 1/2, times its input) is not supported",
+            )  # fmt: skip
+        what = "not a HardSwish (x * HardSigmoid(x))"
+        q = self._only(node.output[0], ("QuantizeLinear",), i, node, what)
+        hs, hz = self.scalar_q(q.input[1], q.input[2] if len(q.input) > 2 else "", i, q)
+        mul = self._only(q.output[0], ("QLinearMul", "DequantizeLinear"), i, node, what)
+        used = [q, mul]
+        if mul.op_type == "QLinearMul":
+            ins = list(mul.input)
+            k = 0 if ins[3] == q.output[0] else 3  # the other operand: x
+            if ins[3 - k] != q.output[0] or self.ir.get(ins[k]) != x:
+                raise self.fail(
+                    i, node, f"{what}: the QLinearMul does not multiply the HardSigmoid by its input"
+                )
+            scales = [
+                self.scalar_q(ins[k + 1], ins[k + 2], i, mul),
+                self.scalar_q(ins[4 - k], ins[5 - k], i, mul),
+            ]
+            ys, yz = self.scalar_q(ins[6], ins[7], i, mul)
+            out, form = mul.output[0], "qop"
+        else:
+            dq = mul
+            mul = self._only(dq.output[0], ("Mul",), i, node, what)
+            other = [t for t in mul.input if t != dq.output[0]]
+            if len(other) != 1 or self.ir.get(other[0]) != x:
+                raise self.fail(i, node, f"{what}: the Mul does not multiply the HardSigmoid by its input")
+            scales = [
+                (xt.scale, xt.zero),
+                self.scalar_q(dq.input[1], dq.input[2] if len(dq.input) > 2 else "", i, dq),
+            ]
+            out, ys, yz = self.out_q(mul, i)
+            used.append(mul)
+            form = "qdq"
+        if scales != [(xt.scale, xt.zero), (hs, hz)]:
+            raise self.fail(i, node, f"{what}: the Mul reads its operands with other scales than they have")
+        for n in used:
+            self.done.add(id(n))
+        self.source_ops[mul.op_type] += 1
+        layer = self.layer(node, "hardswish")
+        y = self.define(out, f"{layer}.out", xt.shape, ys, yz)
+        attrs = {
+            "mode": "ort",
+            "form": form,
+            "x_scale": xt.scale,
+            "x_zero": xt.zero,
+            "h_scale": hs,
+            "h_zero": hz,
+            "y_scale": ys,
+            "y_zero": yz,
+            "alpha": float(alpha),
+            "beta": float(beta),
+        }
+        ort_table(*(attrs[k] for k in ORT_ATTRS))  # the table builds (finite scales)
+        self.ops.append(
+            Op(layer, "qhardswish", [x], y, {**attrs, "source_op": "HardSwish", "source_index": i})
         )
 
     def gap(self, i: int, node: Any) -> None:
