@@ -47,8 +47,8 @@ def test_short_fuzz_campaign(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not HAVE_GCC, reason="no host gcc")
-def test_short_fuzz_of_the_device_sample_reader_under_asan(tmp_path: Path) -> None:
-    c = campaign(tmp_path, {"reader": 40}, seed=1)
+def test_short_fuzz_of_the_device_sample_readers_under_asan(tmp_path: Path) -> None:
+    c = campaign(tmp_path, {"reader": 40, "flash": 30}, seed=1)
     _check(c)
 
 
