@@ -525,12 +525,22 @@ TARGETS: dict[str, Callable[[Campaign, Path, int, random.Random], None]] = {
 }
 
 
+def all_targets() -> dict[str, Callable[[Campaign, Path, int, random.Random], None]]:
+    """TARGETS and the targets of the file kinds in fuzz_models.py (.tflite, .onnx) and fuzz_data.py
+    (image folders, CSV, .npz datasets, saved-state flash images)."""
+    from .fuzz_data import DATA_TARGETS
+    from .fuzz_models import MODEL_TARGETS
+
+    return {**TARGETS, **MODEL_TARGETS, **DATA_TARGETS}
+
+
 def campaign(tmp: Path, per_target: dict[str, int], seed: int) -> Campaign:
+    targets = all_targets()
     c = Campaign()
     t0 = time.perf_counter()
     for name, n in per_target.items():
         d = tmp / name
         d.mkdir(parents=True, exist_ok=True)
-        TARGETS[name](c, d, n, random.Random(f"{seed}-{name}"))
+        targets[name](c, d, n, random.Random(f"{seed}-{name}"))
     c.seconds = time.perf_counter() - t0
     return c

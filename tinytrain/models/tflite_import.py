@@ -25,6 +25,7 @@ import numpy as np
 
 from tinytrain import TinytrainError
 from tinytrain.ir import Graph, Op, Tensor
+from tinytrain.models.importer import check_dims, check_quant
 from tinytrain.ops import tflm
 
 FORMAT = "tflite"
@@ -245,6 +246,7 @@ class _Importer:
                 f"{self.path}: {where}: tensor {t['name']!r} has shape {s}; supported: [1, H, W, C], "
                 f"[1, W, C] or [1, K] (batch 1)"
             )
+        check_dims(s, f"{self.path}: {where}: tensor {t['name']!r}")
         if len(s) == 4:
             return (s[3], s[1], s[2])
         if len(s) == 3:
@@ -258,6 +260,12 @@ class _Importer:
                     f"{self.path}: {where}: activation {t['name']!r} is quantized per channel; "
                     f"TFLite int8 activations are per tensor"
                 )
+            zero = t.get("zero")
+            check_quant(
+                float(t["scale"][0]),
+                int(zero.reshape(-1)[0]) if zero is not None and zero.size else 0,
+                f"{self.path}: {where}: activation {t['name']!r}",
+            )
             return
         ty = _TYPE_NAMES.get(t["type"], str(t["type"]))
         if t["type"] == 7:
