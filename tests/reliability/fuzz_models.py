@@ -23,9 +23,9 @@ from .fuzz import Campaign, mutate, run_case
 
 DATA = REPO_ROOT / "tests" / "models" / "data"
 TFLITE_SEEDS = (
-    "conv2d_3x3_same_s2", "depthwise_3x3_s1", "add_residual", "fully_connected_flatten", "pad", "max_pool_2x2",
-    "avg_pool_3x3_s1_same", "concatenation", "hard_swish", "conv1d", "reshape", "dense_softmax",
-    "global_avg_pool", "squeeze_excite",
+    "conv2d_3x3_same_s2", "depthwise_3x3_s1", "add_residual", "fully_connected_flatten", "pad",
+    "max_pool_2x2", "avg_pool_3x3_s1_same", "concatenation", "hard_swish", "conv1d", "reshape",
+    "dense_softmax", "global_avg_pool", "squeeze_excite",
 )  # fmt: skip
 ONNX_SEEDS = (
     "add_qop", "add_qdq", "conv2d_3x3_s2_qop", "conv2d_3x3_s2_qdq", "linear_qop", "linear_qdq", "pad_qdq",
@@ -41,7 +41,8 @@ def _seeds(names: tuple[str, ...], suffix: str) -> list[bytes]:
 
 
 def import_and_infer(f: Path, out: Path) -> None:
-    """`tinytrain import f --out out` (import, summary, directory written and read back), then an inference."""
+    """`tinytrain import f --out out` (import, summary, directory written and read back), then an
+    inference."""
     from tinytrain.models.importer import format_summary, import_model, summary, write_model_dir
     from tinytrain.reference.inference import run_forward
 
