@@ -129,3 +129,30 @@ def test_long_fuzz_campaign(tmp_path: Path) -> None:
         out.write_text(json.dumps(doc, indent=1) + "\n")
     _check(c)
     assert c.total >= 10_000
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    cell=st.text(max_size=12) | st.floats().map(repr) | st.integers().map(str),
+    row=st.integers(0, 40),
+    col=st.integers(0, 5),
+)
+def test_hypothesis_csv_cells(
+    tmp_path_factory: pytest.TempPathFactory, cell: str, row: int, col: int
+) -> None:
+    """Any text in any cell of a long-format CSV (header included): a Dataset or a one-line DataError."""
+    from tinytrain.data import DataError, load_dataset
+
+    rows = [["sample", "label", "split", "ax", "ay", "az"]]
+    rows += [
+        [f"s{s}", "ab"[s % 2], "test" if s >= 6 else "train", "0.5", str(s), "-1"]
+        for s in range(8)
+        for _ in range(5)
+    ]
+    rows[row][col] = cell
+    f = tmp_path_factory.mktemp("csv") / "d.csv"
+    f.write_bytes("\n".join(",".join(r) for r in rows).encode("utf-8", errors="surrogatepass"))
+    try:
+        load_dataset(f, input_shape=(3, 1, 5), input_scale=0.05, input_zero=0)
+    except DataError as exc:
+        assert str(exc).strip() and "\n" not in str(exc).strip()
