@@ -72,7 +72,7 @@ def _mutate_folder(root: Path, rng: random.Random) -> None:
         f.write_bytes(mutate(f.read_bytes(), rng))
     elif k == 3:  # truncated
         data = f.read_bytes()
-        f.write_bytes(data[: rng.randrange(len(data))])
+        f.write_bytes(data[: rng.randrange(max(len(data), 1))])
     elif k == 4:  # another mode, maybe another format behind the same name
         f.write_bytes(_image_bytes(rng, rng.choice(["png", "bmp", "jpg"]), rng.choice(IMAGE_MODES)))
     elif k == 5:  # odd sizes: 1x1, long strips, a declared giant with no data
