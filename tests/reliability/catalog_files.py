@@ -37,6 +37,11 @@ def _tflite_dim(tmp: Path) -> tuple[int, str]:
     return _import(CORPUS / "tflite_negative_dimension.tflite", tmp)
 
 
+@case("import", ".tflite CONV_2D with stride -8388608 (fuzz finding)", expect_in="at least 1")
+def _tflite_stride(tmp: Path) -> tuple[int, str]:
+    return _import(CORPUS / "tflite_negative_stride.tflite", tmp)
+
+
 @case("import", ".tflite truncated to half", expect_in="tflite")
 def _tflite_trunc(tmp: Path) -> tuple[int, str]:
     raw = (MODELS / "conv2d_3x3_same_s2.tflite").read_bytes()

@@ -34,6 +34,7 @@ def _one_line_exit_2(args: list[str], capsys: pytest.CaptureFixture[str], *words
     [
         ("tflite_zero_point_out_of_range", ["zero point 9223372036854775807", "-128..127"]),  # was accepted
         ("tflite_negative_dimension", ["-2147483648", "at least 1"]),  # was a ValueError at inference
+        ("tflite_negative_stride", ["strides 1x-8388608", "at least 1"]),  # was a ValueError at inference
     ],
 )
 def test_tflite_findings(

@@ -492,11 +492,22 @@ class _Importer:
             w_oihw = np.ascontiguousarray(w.transpose(0, 3, 1, 2))
         pad = _PADDING.get(int(opts.Padding()), "?")
         sh, sw = int(opts.StrideH()), int(opts.StrideW())
+        self._check_window(i, name, ins, out, kh, kw, sh, sw, pad)
         ho, pt, pb = tflite_padding(h, kh, sh, pad)
         wo, pl, pr = tflite_padding(wd, kw, sw, pad)
         self._finish_conv(
             i, name, ins, out, x, w_oihw, co, depthwise, (kh, kw, sh, sw, pt, pb, pl, pr), (ho, wo), wt, opts
         )
+
+    def _check_window(
+        self, i: int, name: str, ins: list[int], out: int, kh: int, kw: int, sh: int, sw: int, pad: str
+    ) -> None:
+        """A kernel / filter and strides of at least 1 and a known padding: else one line (corrupt file)."""
+        if min(kh, kw, sh, sw) < 1 or pad not in ("SAME", "VALID"):
+            raise self.fail(
+                i, name, ins, [out], f"kernel {kh}x{kw}, strides {sh}x{sw}, padding {pad}: kernel and "
+                "strides must be at least 1, padding SAME or VALID (corrupt file?)",
+            )  # fmt: skip
 
     def _finish_conv(
         self,
@@ -651,6 +662,7 @@ class _Importer:
         kh, kw = int(opts.FilterHeight()), int(opts.FilterWidth())
         sh, sw = int(opts.StrideH()), int(opts.StrideW())
         pad = _PADDING.get(int(opts.Padding()), "?")
+        self._check_window(i, name, ins, out, kh, kw, sh, sw, pad)
         _, h, wd = xt.shape
         ho, pt, pb = tflite_padding(h, kh, sh, pad)
         wo, pl, pr = tflite_padding(wd, kw, sw, pad)
