@@ -1,4 +1,4 @@
-"""Live progress of the long commands (`bench`, `experiment`, `search`; `emulate` can opt in): one rich
+"""Live progress of the long commands (`bench`, `experiment`, `search`, `emulate`'s training steps): one rich
 display on stderr with done / total, failures, elapsed time and time left. It is live only when stderr
 is a terminal and the command is not asked to be quiet (`--quiet`, `--json`); otherwise nothing is drawn
 and the line-per-task messages go where they always went, so logs and tests see the same text.
@@ -25,8 +25,12 @@ def live_default(quiet: bool = False) -> bool:
 class Tracker:
     """Counts finished tasks. `line`s go to `log` when not live, above the bar (on stderr) when live."""
 
-    def __init__(self, what: str, total: int, live: bool = False, log: Log | None = None) -> None:
+    def __init__(
+        self, what: str, total: int, live: bool = False, log: Log | None = None, console: Any = None
+    ) -> None:
+        """`console`: a rich Console to draw on (default: stderr's); tests pass one writing to a buffer."""
         self.what, self.total, self.live = what, total, live
+        self.console = console
         self.log: Log = log or (lambda m: None)
         self.finished = 0
         self.failures = 0
@@ -53,7 +57,7 @@ class Tracker:
                 TimeElapsedColumn(),
                 TextColumn("left"),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=self.console if self.console is not None else Console(stderr=True),
                 transient=False,
             )
             self._progress.start()

@@ -12,6 +12,12 @@ residual adds, global average pool, classifier) with the **dequantized** weights
 - the logits are not clamped by default (`clamp_logits=False`): the fp32 baseline has no int8 logit
   range (the int8 training does not mask its saturated logits either).
 
+Imported models' op kinds (tinytrain/ops: `qconv` with any kernel, stride and asymmetric padding, depthwise
+with a channel multiplier; `qpool` max / average over the window's in-bounds taps, or all kh x kw taps with
+`count_include_pad`; `qmean`, `qadd`, `qmul`, `qconcat`, `qpad`, `qrequant`, `qhardswish`, `qlogistic`) get
+their real-valued meaning the same way, each output clamped to its int8 tensor's real range intersected with
+the op's fused activation range `[act_min, act_max]`.
+
 Padding is zeros in real values (the int8 kernels pad with `x_zero`, real 0). The average pool is a float
 mean (the int8 one rounds). Nothing is rounded anywhere: this is the fp32 reference for "fp32 training vs
 int8 training" (Table 1 of the paper) and a PyTorch anchor for the benchmark.
@@ -68,6 +74,11 @@ class FloatNet(nn.Module):
                     rng = int8_range(graph, op.output)
             elif op.kind == "add":
                 rng = int8_range(graph, op.output)
+            elif op.kind in _IMPORTED:
+                if op.kind == "qconv":
+                    self.convs[_key(op.name)] = self._qconv(op)
+                if op.output != graph.output or clamp_logits:
+                    rng = _act_range(graph, op)
             elif op.kind != "avgpool":
                 raise TinytrainError(f"layer {op.name!r}: FloatNet has no float semantics for op {op.kind!r}")
             self._plan.append((op.kind, op, rng))
@@ -80,6 +91,20 @@ class FloatNet(nn.Module):
         conv = nn.Conv2d(
             cin_g * groups, cout, k, stride=op.stride, padding=op.padding, groups=groups, bias=True
         )
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(w.astype(np.float32)))
+            conv.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+        return conv
+
+    def _qconv(self, op: Op) -> nn.Conv2d:
+        """An imported conv / depthwise / fully connected layer (its padding is applied in forward)."""
+        a = op.attrs
+        w = op.weight.astype(np.float64) * op.w_scales.astype(np.float64)[:, None, None, None]
+        b = op.bias.astype(np.float64) * float(a["x_scale"]) * op.w_scales.astype(np.float64)
+        cout, cin_g, kh, kw = w.shape
+        cin = self.graph.tensors[op.inputs[0]].shape[0]
+        groups = cin if a.get("depthwise") else 1
+        conv = nn.Conv2d(cin, cout, (kh, kw), stride=(int(a["stride_h"]), int(a["stride_w"])), groups=groups)
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(w.astype(np.float32)))
             conv.bias.copy_(torch.from_numpy(b.astype(np.float32)))
@@ -110,12 +135,87 @@ class FloatNet(nn.Module):
                 y = self.convs[_key(op.name)](acts[op.inputs[0]])
             elif kind == "add":
                 y = acts[op.inputs[0]] + acts[op.inputs[1]]
+            elif kind in _IMPORTED:
+                y = self._imported(op, [acts[t] for t in op.inputs])
             else:  # global average pool
                 y = acts[op.inputs[0]].mean(dim=(2, 3), keepdim=True)
             if rng is not None:
                 y = torch.clamp(y, rng[0], rng[1])
             acts[op.output] = y
         return acts[self.graph.output].flatten(1)
+
+    def _imported(self, op: Op, xs: list[torch.Tensor]) -> torch.Tensor:
+        a, k = op.attrs, op.kind
+        if k == "qconv":
+            x = F.pad(
+                xs[0], (int(a["pad_left"]), int(a["pad_right"]), int(a["pad_top"]), int(a["pad_bottom"]))
+            )
+            return self.convs[_key(op.name)](x)
+        if k == "qpool":
+            return _pool(op, xs[0], self.graph.tensors[op.output].shape)
+        if k == "qmean":
+            return xs[0].mean(dim=(2, 3), keepdim=True)
+        if k == "qadd":
+            return xs[0] + xs[1]
+        if k == "qmul":
+            return xs[0] * xs[1]
+        if k == "qconcat":
+            return torch.cat(xs, dim=int(a["axis"]) + 1)
+        if k == "qpad":
+            t = self.graph.tensors[op.inputs[0]]
+            value = (int(a["value"]) - t.zero) * t.scale
+            pads = (int(a["pad_left"]), int(a["pad_right"]), int(a["pad_top"]), int(a["pad_bottom"]))
+            return F.pad(xs[0], pads, value=float(value))
+        if k == "qhardswish":
+            return F.hardswish(xs[0])
+        if k == "qlogistic":
+            return torch.sigmoid(xs[0])
+        return xs[0]  # qrequant: the same real value, clamped to the output's range
+
+
+#: imported op kinds FloatNet gives a float meaning (see the module doc)
+_IMPORTED = (
+    "qconv",
+    "qpool",
+    "qmean",
+    "qadd",
+    "qmul",
+    "qconcat",
+    "qpad",
+    "qrequant",
+    "qhardswish",
+    "qlogistic",
+)
+
+
+def _act_range(graph: Graph, op: Op) -> tuple[float, float]:
+    """The real range of an imported op's output: its int8 tensor's, narrowed by a fused activation."""
+    t = graph.tensors[op.output]
+    lo = max(-128, int(op.attrs.get("act_min", -128)))
+    hi = min(127, int(op.attrs.get("act_max", 127)))
+    return (lo - t.zero) * t.scale, (hi - t.zero) * t.scale
+
+
+def _pool(op: Op, x: torch.Tensor, out_shape: tuple[int, int, int]) -> torch.Tensor:
+    """qpool in real values: over the window's in-bounds taps (all kh x kw with count_include_pad)."""
+    a = op.attrs
+    kh, kw, sh, sw = (int(a[k]) for k in ("kernel_h", "kernel_w", "stride_h", "stride_w"))
+    pt, pl = int(a["pad_top"]), int(a["pad_left"])
+    _, ho, wo = out_shape
+    h, w = x.shape[2], x.shape[3]
+    pb, pr = max(0, (ho - 1) * sh + kh - h - pt), max(0, (wo - 1) * sw + kw - w - pl)
+    pads = (pl, pr, pt, pb)
+    if a["mode"] == "max":
+        y = F.max_pool2d(F.pad(x, pads, value=float("-inf")), (kh, kw), (sh, sw))
+    else:
+        s = F.avg_pool2d(F.pad(x, pads), (kh, kw), (sh, sw)) * (kh * kw)
+        if a.get("count_include_pad"):
+            n = torch.full_like(s, float(kh * kw))
+        else:
+            ones = torch.ones_like(x[:1, :1])
+            n = F.avg_pool2d(F.pad(ones, pads), (kh, kw), (sh, sw)) * (kh * kw)
+        y = s / n
+    return y[:, :, :ho, :wo]
 
 
 def scheme_parameters(net: FloatNet, scheme: Scheme) -> list[nn.Parameter]:

@@ -5,7 +5,10 @@
  * Slot layout (little-endian 32-bit words; docs/export.md):
  *   header, 32 bytes: magic "TTSL" | format version | fingerprint lo | fingerprint hi | sequence |
  *                     payload length | payload CRC-32 | header CRC-32 (of the 28 bytes before it)
- *   payload at offset 32: step counter (u32) | rng state (u32) | every trainable tensor, in tt_trainable order.
+ *   payload at offset 32: step counter (u32) | rng state (u32) | every trainable tensor, in tt_trainable order
+ *                         (optimizer state included: momentum buffers, mini-batch gradient accumulators).
+ * With mini-batches (TINYTRAIN_ACCUMULATE > 1) the position in the current batch is the step counter modulo
+ * TINYTRAIN_ACCUMULATE: a state saved mid-batch resumes that batch after a load.
  * A save erases the target slot, programs the payload, then the header: until the header's last program
  * completes the slot does not validate, so a cut anywhere leaves the other slot (the last good one) in charge.
  * The target is always the slot that does not hold the newest valid state; the new sequence number is one
@@ -220,6 +223,11 @@ int tinytrain_load(const tinytrain_flash *flash) {
   }
 #if TINYTRAIN_USES_RNG
   tt_rng_state = tt_meta[1];
+#endif
+#if TINYTRAIN_ACCUMULATE > 1
+  /* the mini-batch resumes where the save left it: the accumulated gradients came with the tensors, the
+   * position in the batch is the step counter's remainder */
+  tt_model_set_batch_count(tt_meta[0]);
 #endif
   return TINYTRAIN_OK;
 }

@@ -26,11 +26,12 @@ def rows() -> list[dict[str, object]]:
 
 
 def test_coremark_counts_and_estimates(rows: list[dict[str, object]]) -> None:
-    by = {r["board"]: r for r in rows}
-    assert set(by) == {"m4", "m7"}
-    for r in by.values():
+    both = {(r["board"], r["build"]): r for r in rows}
+    assert set(both) == {(b, x) for b in ("m4", "m7") for x in ("firmware", "reporting")}
+    for (_, build), r in both.items():
         n = float(r["instructions_per_iteration"])  # type: ignore[arg-type]
-        assert 250_000 < n < 330_000  # GCC 12 -O2: ~290 k (measured)
+        # GCC 12 -O2: ~290 k; with the reporting flags ~255-262 k (measured)
+        assert (250_000 < n < 330_000) if build == "firmware" else (220_000 < n < 290_000)
         low, point, high = (
             float(r[k]) for k in ("est_cycles_low", "est_cycles_per_iteration", "est_cycles_high")
         )  # type: ignore[arg-type]
@@ -44,26 +45,34 @@ def test_coremark_counts_and_estimates(rows: list[dict[str, object]]) -> None:
         assert ex["cond_branches"] <= cl["branch"] + ex["pc_loads"]
         assert ex["cond_minority"] <= ex["cond_not_taken"]
         assert 0 < ex["m7_issue_cycles"] <= n
+        assert r["within_10pct"] == (abs(float(r["error_pct"])) <= 10.0)  # type: ignore[arg-type]
+        assert isinstance(r["published_in_model_range"], bool)
+    by = {b: both[(b, "reporting")] for b in ("m4", "m7")}
     assert by["m4"]["published_coremark_per_mhz"] == 3.40 and by["m7"]["published_coremark_per_mhz"] == 5.01
     for core, r in by.items():
-        # the empirical band stored in the model is this run's measured error (rounded outward), so every
-        # estimate's range holds the published figure
+        # the empirical band stored in the model is the reporting build's measured error (10 and 30
+        # iterations, rounded outward), so the range of that build's estimate holds the published figure;
+        # 1 and 3 iterations move it by a few tenths of a per cent (the unrolled loops' set-up)
         err = float(r["error_pct"]) / 100  # type: ignore[arg-type]
-        assert COREMARK_ERROR[core] <= err < COREMARK_ERROR[core] + 0.01, (core, err)
-        assert r["published_in_range"] and isinstance(r["published_in_model_range"], bool)
-        assert r["within_10pct"] == (abs(err) <= 0.10)
+        assert COREMARK_ERROR[core] <= err < COREMARK_ERROR[core] + 0.015, (core, err)
+        assert r["published_in_range"]
+        # the firmware build (-O2) executes more instructions: the larger gap is the instruction stream
+        fw = both[(core, "firmware")]
+        assert float(fw["instructions_per_iteration"]) > 1.08 * float(r["instructions_per_iteration"])  # type: ignore[arg-type]
+        assert float(fw["error_pct"]) < float(r["error_pct"])  # type: ignore[arg-type]
     # the M7 issues more than one instruction per cycle on the same code, the M4 fewer
     assert float(by["m7"]["est_cycles_per_iteration"]) < float(by["m4"]["est_cycles_per_iteration"])  # type: ignore[arg-type]
 
 
 def test_cli_json(capsys: pytest.CaptureFixture[str], rows: list[dict[str, object]]) -> None:
-    assert main(["calibrate", "--board", "m7", "--iterations", "1", "3", "--json"]) == 0
+    args = ["calibrate", "--board", "m7", "--build", "firmware", "--iterations", "1", "3", "--json"]
+    assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     keys = {"board", "instructions_per_iteration", "est_cycles_per_iteration", "est_coremark_per_mhz",
             "published_coremark_per_mhz", "est_cycles_low", "est_cycles_high", "error_pct",
             "within_10pct"}  # fmt: skip
     assert len(out) == 1 and keys <= set(out[0])
-    same = next(r for r in rows if r["board"] == "m7")
+    same = next(r for r in rows if r["board"] == "m7" and r["build"] == "firmware")
     assert out[0]["instructions_per_iteration"] == same["instructions_per_iteration"]  # deterministic
 
 

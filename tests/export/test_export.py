@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.export.standalone import HAVE_TOOLS, STEP, needs_tools
+from tests.export.standalone import bits as _bits
+from tests.export.standalone import run as _run
 from tinytrain import REPO_ROOT
 from tinytrain.cli import main as cli_main
 from tinytrain.export import save_model
@@ -21,16 +23,7 @@ from tinytrain.export.config import ExportConfig, Prepared, prepare
 from tinytrain.models import load_model
 from tinytrain.reference import infer
 
-HAVE_TOOLS = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm", "make", "cmake"))
-needs_tools = pytest.mark.skipif(not HAVE_TOOLS, reason="arm toolchain / QEMU / make / cmake not installed")
-
 TINY = ["--model", "mcunet-5fps", "--scheme", "last", "--resolution", "48", "--steps", "3"]
-CLEAN_ENV = {"PATH": "/usr/bin:/bin"}
-STEP = re.compile(r"^step (\d+)/(\d+): label (\d+) loss \S+ \((0x[0-9a-f]{8})\)", re.M)
-
-
-def _bits(x: float) -> str:
-    return f"0x{struct.unpack('<I', struct.pack('<f', x))[0]:08x}"
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +32,6 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     measure = ["--measure"] if HAVE_TOOLS else []
     assert cli_main(["export", *TINY, "--cpu", "cortex-m4", "--out", str(out), *measure]) == 0
     return out
-
-
-def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, env=CLEAN_ENV, capture_output=True, text=True, timeout=600)
 
 
 def test_folder_is_self_contained(exported: Path) -> None:

@@ -133,3 +133,36 @@ def test_campaign_catches_a_save_over_the_last_good_slot(tmp_path: Path) -> None
 
     camp = run_campaign(prepare(TINY), "m4", 12, 0, tmp_path, lambda _: None, patch=break_ab)
     assert camp.lost > 0 and not camp.ok
+
+
+@needs_tools
+@pytest.mark.qemu
+def test_imported_model_with_minibatches_survives_cuts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An imported .tflite (its op kernels under src/ops/) with mini-batches: the saved state holds the
+    gradient accumulators; cuts inside saves lose nothing."""
+    from tinytrain import REPO_ROOT
+
+    model = tmp_path / "sensor"
+    assert (
+        cli_main(["import", str(REPO_ROOT / "tests/models/data/sensor_conv1d.tflite"), "--out", str(model)])
+        == 0
+    )
+    args = [
+        "--model",
+        str(model),
+        "--scheme",
+        "full",
+        "--dataset",
+        "sensor",
+        "--accumulate",
+        "2",
+        "--board",
+        "m4",
+    ]
+    rc = cli_main(["powercut", *args, "--cuts", "8", "--flips", "2", "--build-dir", str(tmp_path / "pc")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert out.strip().splitlines()[-1] == "8 cuts: 0 lost, 0 corrupt loads"
+    assert "2/2 slots rejected" in out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinytrain.export.sources import _definitions, runtime_closure
+from tinytrain.export.sources import _definitions, library_path, runtime_closure
 
 
 def test_definitions_skip_prototypes_statics_and_externs() -> None:
@@ -28,3 +28,23 @@ def test_closure_follows_calls_and_includes(tmp_path: Path) -> None:
     (tmp_path / "h3.h").write_text("\n")
     got = runtime_closure({"model.c": "void f(void) { tt_one(); }\n"}, tmp_path)
     assert [p.name for p in got] == ["one.c", "two.c", "h1.h", "h2.h", "h3.h"]
+
+
+def test_closure_keeps_subdirectories_and_skips_umbrellas(tmp_path: Path) -> None:
+    """An umbrella `.c` (it #includes `.c` files) is not taken; the op files it includes are, one by one, and
+    an include resolves beside the including file or from the runtime root (`-I`)."""
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    (tmp_path / "all_ops.c").write_text('#include "ops/a.c"\n#include "ops/b.c"\n')
+    (ops / "ops.h").write_text('#include "math.h"\n')
+    (tmp_path / "math.h").write_text("\n")
+    (ops / "a.c").write_text('#include "ops/ops.h"\nvoid tt_a(void) { tt_c(); }\n')
+    (ops / "b.c").write_text('#include "ops/ops.h"\nvoid tt_b(void) {}\n')
+    (tmp_path / "c.c").write_text("void tt_c(void) {}\n")
+    got = runtime_closure({"model.c": '#include "ops/ops.h"\nvoid f(void) { tt_a(); }\n'}, tmp_path)
+    assert [library_path(p, tmp_path) for p in got] == [
+        "src/c.c",
+        "src/ops/a.c",
+        "src/math.h",
+        "src/ops/ops.h",
+    ]

@@ -92,17 +92,17 @@ class PoolCNN(nn.Module):
         return self.fc(x.view(x.size(0), -1))
 
 
-class WithMaxPool(nn.Module):
+class WithGelu(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GELU(), nn.MaxPool2d(2))
         self.fc = nn.Linear(8, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x).mean((2, 3)))
 
 
-class WithSigmoid(nn.Module):
+class WithTanh(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.block = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1))
@@ -118,13 +118,13 @@ class Head(nn.Module):
         self.fc = nn.Linear(8, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.sigmoid(x).mean((2, 3)))
+        return self.fc(torch.tanh(x).mean((2, 3)))
 
 
 def calibrate_bn(model: nn.Module, x: torch.Tensor) -> nn.Module:
     """Set BatchNorm running statistics from data (cumulative average), as a trained net would have."""
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             m.reset_running_stats()
             m.momentum = None
     model.train()
@@ -132,3 +132,75 @@ def calibrate_bn(model: nn.Module, x: torch.Tensor) -> nn.Module:
         for i in range(0, len(x), 64):
             model(x[i : i + 64])
     return model.eval()
+
+
+class SensorNet1D(nn.Module):
+    """A 1-D sensor net (6 channels x 100 steps): Conv1d + BatchNorm1d + ReLU, MaxPool1d, a strided Conv1d +
+    ReLU6, a windowed AvgPool1d, a depthwise Conv1d + Hardswish, AdaptiveAvgPool1d(1), Flatten, Dropout,
+    Linear."""
+
+    def __init__(self, num_classes: int = 4, cin: int = 6) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(cin, 16, 5, padding=2, bias=False),
+            nn.BatchNorm1d(16),
+            nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.Conv1d(16, 24, 3, stride=2, padding=1),
+            nn.BatchNorm1d(24),
+            nn.ReLU6(),
+            nn.AvgPool1d(2),
+            nn.Conv1d(24, 24, 5, padding="same", groups=24),
+            nn.BatchNorm1d(24),
+            nn.Hardswish(),
+            nn.AdaptiveAvgPool1d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(24, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class Branchy2D(nn.Module):
+    """A 2-D net with non-square kernels, strides and paddings, MaxPool2d, torch.cat of two branches, a
+    residual add, a windowed AvgPool2d, and Flatten + Linear on the (non-square) map."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 12, (3, 5), stride=(1, 2), padding=(1, 2), bias=False), nn.BatchNorm2d(12), nn.ReLU()
+        )
+        self.pool = nn.MaxPool2d(2)
+        self.a = nn.Sequential(nn.Conv2d(12, 8, (1, 3), padding=(0, 1)), nn.BatchNorm2d(8), nn.ReLU())
+        self.b = nn.Sequential(nn.Conv2d(12, 8, (3, 1), padding=(1, 0)), nn.BatchNorm2d(8), nn.ReLU())
+        self.mix = nn.Sequential(nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16))
+        self.avg = nn.AvgPool2d((2, 2))
+        self.fc = nn.Linear(16 * 4 * 2, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.stem(x))  # 16x16 -> 16x8 -> 8x4
+        y = torch.cat([self.a(x), self.b(x)], dim=1)
+        y = F.relu(self.mix(y) + y)
+        return self.fc(torch.flatten(self.avg(y), 1))  # 4x2 map flattened
+
+
+class SqueezeExcite(nn.Module):
+    """Conv + Hardswish, a squeeze-excite gate (mean, Linear, ReLU, Linear, Sigmoid, Mul), SiLU, mean,
+    Linear."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.fc1 = nn.Linear(16, 8)
+        self.fc2 = nn.Linear(8, 16)
+        self.c2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.act = nn.SiLU()
+        self.fc = nn.Linear(16, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.hardswish(self.c1(x))
+        s = torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean((2, 3))))))
+        x = x * s.view(s.size(0), -1, 1, 1)
+        x = self.act(self.c2(x))
+        return self.fc(x.mean((2, 3)))

@@ -31,12 +31,16 @@ def cat_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_models(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "models")
     assert code == 0
-    for name in ("mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3", "MIT License", "MACs@128"):
+    for name in ("mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3", "sensor-conv1d", "keyboard-char"):
         assert name in out
+    assert "MIT License" in out and "MACs at 128x128" in out and "3x128x128" in out and "6x1x100" in out
     code, out, _ = run(capsys, "models", "--resolution", "96", "--json")
     rows = json.loads(out)
-    assert [r["name"] for r in rows] == ["mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3"]
-    assert all(r["resolution"] == 96 and r["macs"] > 0 and r["params"] > 0 for r in rows)
+    names = [r["name"] for r in rows]
+    assert names == ["mcunet-5fps", "mbv2-w0.35", "proxyless-w0.3", "sensor-conv1d", "keyboard-char"]
+    assert all(r["macs"] > 0 and r["params"] > r["backbone_params"] > 0 for r in rows)
+    assert [r["resolution"] for r in rows] == [96, 96, 96, None, None]  # fixed-input models keep theirs
+    assert rows[0]["input"] == [3, 96, 96] and rows[3]["classes"] == 4 and rows[4]["classes"] == 97
 
 
 def test_infer_image(capsys: pytest.CaptureFixture[str], cat_png: Path) -> None:

@@ -49,7 +49,9 @@ def test_import_summary_and_directory(capsys: pytest.CaptureFixture[str], tmp_pa
         assert want in text, want
     g = load_model(out)
     assert g.numerics == "tflm" and g.num_classes == 4
-    assert sorted(p.name for p in out.iterdir()) == ["graph.json", "params.npz"]
+    # the source is kept: the round trip rewrites its weights (tests/export/test_round_trip.py)
+    assert sorted(p.name for p in out.iterdir()) == ["graph.json", "params.npz", "source.tflite"]
+    assert (out / "source.tflite").read_bytes() == src.read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".imported")]  # no temp dir left
     code, text, err = run(capsys, "import", str(src), "--out", str(out), "--json")
     assert code == 2 and "already exists" in err

@@ -28,7 +28,7 @@ from tinytrain.ir import Graph
 from tinytrain.models import import_torch, load_model, quantize_input
 from tinytrain.reference import infer
 
-from .nets import PlainCNN, PoolCNN, TinyMobileNetV2, WithMaxPool, WithSigmoid, calibrate_bn
+from .nets import PlainCNN, PoolCNN, TinyMobileNetV2, WithGelu, WithTanh, calibrate_bn
 
 RES = 16
 
@@ -154,8 +154,11 @@ def test_float_calibration_data_and_quantize_input() -> None:
 @pytest.mark.parametrize(
     "net, match",
     [
-        (WithMaxPool, r"unsupported module MaxPool2d at fx node 'features_2' \(module path 'features.2'\)"),
-        (WithSigmoid, r"unsupported function torch.sigmoid at fx node 'sigmoid' \(module path 'head'\)"),
+        (
+            WithGelu,
+            r"unsupported module GELU at fx node 'features_1' \(module path 'features.1'\); replace it",
+        ),
+        (WithTanh, r"unsupported function torch.tanh at fx node 'tanh' \(module path 'head'\); replace it"),
     ],
 )
 def test_unsupported_ops_are_named(net: type[nn.Module], match: str) -> None:
@@ -173,14 +176,15 @@ class _Mul(nn.Module):
         return self.fc((self.c(x) * 2).mean((2, 3)))
 
 
-class _FlatMap(nn.Module):
+class _FlatMapConv(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.c = nn.Conv2d(3, 4, 3, padding=1)
-        self.fc = nn.Linear(4 * 8 * 8, 2)
+        self.c2 = nn.Conv1d(1, 2, 3)
+        self.fc = nn.Linear(2, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.c(x), 1))
+        return self.fc(self.c2(torch.flatten(self.c(x), 1).unsqueeze(1)).mean(2))
 
 
 class _Branchy(nn.Module):
@@ -203,7 +207,7 @@ class _Dynamic(nn.Module):
     "net, match",
     [
         (_Mul, r"operator.mul at fx node 'mul'"),
-        (_FlatMap, r"torch.flatten at fx node 'flatten'.*4x8x8 map"),
+        (_FlatMapConv, r"a conv of a reshaped tensor \[2, 1, 256\]"),
         (_Branchy, r"relu at fx node 'relu'.*cannot fold ReLU into 'c'.*also used by \['add'\]"),
         (_Dynamic, r"cannot trace _Dynamic with torch.fx"),
     ],
@@ -215,6 +219,9 @@ def test_unsupported_patterns(net: type[nn.Module], match: str) -> None:
 
 def test_bad_calibration_data() -> None:
     with pytest.raises(TinytrainError, match=r"\[N, C, H, W\]"):
-        import_torch(PlainCNN(2), np.zeros((3, 8), np.float32))
-    with pytest.raises(TinytrainError, match="square"):
-        import_torch(PlainCNN(2), np.zeros((1, 3, 8, 6), np.float32))
+        import_torch(PlainCNN(2), np.zeros((8,), np.float32))
+    with pytest.raises(TinytrainError, match=r"fx node 'c1'.*calibration batch failed: Expected 3D") as e:
+        import_torch(PlainCNN(2), np.zeros((3, 8), np.float32))  # a valid [N, F] batch, the wrong model
+    assert "\n" not in str(e.value)
+    with pytest.raises(TinytrainError, match="NaN"):
+        import_torch(PlainCNN(2), np.full((1, 3, 8, 6), np.nan, np.float32))

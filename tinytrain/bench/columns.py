@@ -57,7 +57,7 @@ COLUMNS: list[tuple[str, str]] = [
         "est_cycles_low",
         "low end of est_cycles' range: est_cycles x the run's low/point ratio, where low is the lower of the "
         "cycle model's documented best case (branch refill, IT folding, M7 mispredictions) and its CoreMark "
-        "band (point x (1 + the model's CoreMark error: -27 % m4, -18 % m7)); docs/emulation.md",
+        "band (point x (1 + the model's CoreMark error: -14 % m4, -4 % m7)); docs/emulation.md",
     ),
     ("est_cycles_high", "high end of the range: the model's documented worst case (same ratio)"),
     ("est_cpi", "the estimate's cycles per instruction"),

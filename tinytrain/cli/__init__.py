@@ -27,8 +27,37 @@ COMMANDS = [
 ]
 
 
+DESCRIPTION = """\
+tinytrain: on-device training under 256 KB. Compiles an int8 network plus a sparse-update scheme into C
+firmware that trains on Cortex-M, runs it on emulated boards (QEMU), and measures its memory, speed and
+learning against a bit-exact host reference."""
+
+EPILOG = """\
+first steps:
+  tinytrain doctor                                   are QEMU and the Arm toolchain here?
+  tinytrain emulate --defaults                       the main job on the embedded default (m7)
+  tinytrain import model.tflite --out my-model       your int8 .tflite / .onnx model
+  tinytrain emulate --model my-model --dataset DIR --board m4 --steps 100
+  tinytrain export --model my-model --scheme last --cpu cortex-m4 --out tt-lib
+
+`tinytrain COMMAND --help` for each command. Exit status: 0 ok, 1 a check failed, 2 bad input (one line
+on stderr naming what and where), 3 a firmware fault or timeout, 4 the emulator was killed."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinytrain", description=__doc__.splitlines()[0])
+    from importlib.metadata import PackageNotFoundError, version
+
+    parser = argparse.ArgumentParser(
+        prog="tinytrain",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    try:
+        ver = version("tinytrain")
+    except PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        ver = "unknown (not installed)"
+    parser.add_argument("--version", action="version", version=f"tinytrain {ver}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:

@@ -19,15 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _line(ok: bool, name: str, detail: str) -> None:
-    print(f"  [{'ok' if ok else 'MISSING'}] {name:<20} {detail}")
-
-
 def run(args: argparse.Namespace) -> int:
     from emulation import boards, plugin, toolchain
+    from tinytrain.cli.table import print_table
 
     missing: list[str] = []
-    print("tinytrain doctor")
+    checks: list[tuple[str, str, str]] = []
+
+    def _line(ok: bool, name: str, detail: str) -> None:
+        checks.append(("ok" if ok else "MISSING", name, detail))
+
     for tool in (toolchain.QEMU, toolchain.ARM_GCC, toolchain.HOST_CC):
         info = toolchain.tool_version(tool)
         _line(info.ok, tool, f"{info.version}  ({info.path})" if info.ok else "not on PATH")
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             _line(False, "ttprof plugin", str(exc).splitlines()[0])
             missing.append(toolchain.HOST_CC)
 
+    print_table(["status", "check", "found"], checks, title="tinytrain doctor")
     if missing:
         tools = list(dict.fromkeys(missing))
         print("\nsomething is missing; install it with:")

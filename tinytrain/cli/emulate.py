@@ -277,20 +277,26 @@ def check_config(cfg: EmulateConfig) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tinytrain.job import emulate
+    from tinytrain.progress import Tracker, live_default
     from tinytrain.report import summary
 
     cfg = config_from_args(args)
     out = sys.stderr if args.json else sys.stdout
 
-    def progress(msg: str) -> None:
+    def lines(msg: str) -> None:
         print(msg, file=out, flush=True)
 
-    if args.task == "keyboard":
-        from tinytrain.tasks import keyboard
+    # A live bar of the training steps on stderr when it is a terminal (not under --json); the text lines
+    # then print above it. Not a terminal: the same lines as always, nothing drawn.
+    with Tracker(
+        "training steps", total=max(1, cfg.steps or 1), live=live_default(args.json), log=lines
+    ) as track:
+        if args.task == "keyboard":
+            from tinytrain.tasks import keyboard
 
-        result = keyboard.run(cfg, args.text, progress)
-    else:
-        result = emulate(cfg, progress=progress)
+            result = keyboard.run(cfg, args.text, track.say, on_step=track.hook())
+        else:
+            result = emulate(cfg, progress=track.say, on_step=track.hook())
     rec = result.record
     if args.json:
         print(json.dumps(rec, indent=1))

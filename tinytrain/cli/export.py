@@ -26,12 +26,17 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--dataset",
-        choices=("faces", "digits"),
         default="faces",
-        help="shipped dataset of the example samples (default faces)",
+        metavar="NAME|PATH",
+        help="the example's samples: faces, digits, sensor (a 1-D model's) or a path as `emulate` takes "
+        "(default faces)",
     )
     p.add_argument("--classes", type=int, help="classes of the new head (default: the dataset's)")
-    p.add_argument("--resolution", type=int, default=48, help="input resolution, square (default 48)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        help="input resolution, square (default: 48 for a zoo image model, an imported model's own input)",
+    )
     p.add_argument("--lr", type=float, default=0.002, help="learning rate (default 0.002)")
     p.add_argument(
         "--update-rule",
@@ -41,6 +46,14 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--head-lr-scale", type=float, default=1.0, metavar="S", help="classifier lr multiplier")
     p.add_argument("--momentum", type=float, default=0.0, metavar="MU", help="SGD momentum in [0, 1)")
+    p.add_argument(
+        "--accumulate",
+        type=int,
+        default=1,
+        metavar="N",
+        help="mini-batches of N samples: gradients accumulate in SRAM (saved with the state), one update "
+        "every N steps (default 1)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the dataset split and sample order")
 
 
@@ -58,6 +71,7 @@ def config_from_args(args: argparse.Namespace, cpu: str) -> ExportConfig:
         update_rule=args.update_rule,
         head_lr_scale=args.head_lr_scale,
         momentum=args.momentum,
+        accumulate=args.accumulate,
         steps=getattr(args, "steps", 3),
         seed=args.seed,
     )
@@ -94,9 +108,12 @@ def run(args: argparse.Namespace) -> int:
     res = export_library(cfg, args.out, force=args.force, measure=args.measure)
     info = res.info
     mem = info["memory"]
+    program = res.prepared.program
+    shape = "x".join(str(v) for v in program.buffers[program.input_buffer].shape)
+    batches = f", mini-batches of {cfg.accumulate}" if cfg.accumulate > 1 else ""
     print(
-        f"exported {info['model']} (scheme {info['scheme']}, {info['classes']} classes, "
-        f"{cfg.resolution}x{cfg.resolution}) for {info['cpu']} to {res.out}: {len(res.files)} files"
+        f"exported {info['model']} (scheme {info['scheme']}, {info['classes']} classes, input {shape} HWC"
+        f"{batches}) for {info['cpu']} to {res.out}: {len(res.files)} files"
     )
     print(
         f"  arena {mem['arena']:,} B (caller's), trainable {mem['trainable']:,} B, predicted SRAM "

@@ -20,6 +20,8 @@ BOARD_CPUS = {v: k for k, v in CPU_BOARDS.items()}
 #: version of the slot format (firmware/export/tinytrain.c); bump when the layout changes
 STATE_FORMAT_VERSION = 1
 RNG_SEED = 0x2545F491
+#: --resolution of an image zoo model when not given (an imported or IR model runs at its own input size)
+DEFAULT_ZOO_RESOLUTION = 48
 
 
 @dataclass
@@ -28,14 +30,24 @@ class ExportConfig:
     scheme: str = "last"
     dataset: str = "faces"
     classes: int | None = None  # None: the dataset's
-    resolution: int = 48
+    resolution: int | None = None  # None: 48 for a zoo image model, else the model's own input
     cpu: str = "cortex-m4"
     lr: float = 0.002
     update_rule: str = "stochastic"
     head_lr_scale: float = 1.0
     momentum: float = 0.0
+    accumulate: int = 1  # samples per mini-batch (docs/numerics.md "Momentum and mini-batches")
     steps: int = 3  # training steps of the example's self-check
     seed: int = 0  # dataset split and sample order
+
+    @property
+    def model_resolution(self) -> int | None:
+        """The resolution the model is loaded at: --resolution, else 48 for the image zoo, else its own."""
+        from tinytrain.models.zoo import ZOO
+
+        if self.resolution is not None:
+            return self.resolution
+        return DEFAULT_ZOO_RESOLUTION if self.model in ZOO else None
 
     @property
     def board(self) -> str:
@@ -54,6 +66,12 @@ class SelfCheck:
     test_sample: np.ndarray  # int8 [H, W, C]
     test_logits: np.ndarray  # int8 [K]: after the steps
     params: dict[str, np.ndarray] = field(default_factory=dict)  # trainable state after the steps
+    # one more step after the state was saved and loaded back (it resumes a mini-batch mid-way when the
+    # steps are not a multiple of --accumulate): its sample, label, loss and the test logits after it
+    resume_sample: np.ndarray | None = None
+    resume_label: int = 0
+    resume_loss: float = 0.0
+    resume_logits: np.ndarray | None = None
 
 
 @dataclass
@@ -70,10 +88,12 @@ def check_config(cfg: ExportConfig) -> None:
     _ = cfg.board
     if cfg.classes is not None and cfg.classes < 2:
         raise TinytrainError("--classes must be at least 2")
-    if cfg.resolution < 8:
+    if cfg.resolution is not None and cfg.resolution < 8:
         raise TinytrainError("--resolution must be at least 8")
     if not cfg.lr > 0:
         raise TinytrainError("--lr must be positive")
+    if isinstance(cfg.accumulate, bool) or not isinstance(cfg.accumulate, int) or cfg.accumulate < 1:
+        raise TinytrainError(f"--accumulate must be an integer >= 1, got {cfg.accumulate!r}")
     if not 1 <= cfg.steps <= 64:
         raise TinytrainError("--steps (the example's self-check) must be between 1 and 64")
 
@@ -81,26 +101,34 @@ def check_config(cfg: ExportConfig) -> None:
 def prepare(cfg: ExportConfig, *, check_fit: bool = True) -> Prepared:
     """Load, compile and plan; a plan over the board's SRAM raises (exit 2) with the planner's breakdown."""
     from tinytrain.compiler import CompileOptions, check_optimizer, compile_training
-    from tinytrain.data import load_dataset
+    from tinytrain.data import load_dataset, model_input
     from tinytrain.models import load_model, replace_head
     from tinytrain.reference.training import Trainer
     from tinytrain.schedule import check_fits, plan_memory
 
     check_config(cfg)
-    check_optimizer(cfg.momentum, 1)
-    ds = load_dataset(cfg.dataset, cfg.resolution, seed=cfg.seed)
+    try:
+        check_optimizer(cfg.momentum, cfg.accumulate)
+    except TinytrainError as exc:
+        raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
+    graph = load_model(cfg.model, cfg.model_resolution)
+    ds = load_dataset(cfg.dataset, seed=cfg.seed, **model_input(graph))  # the samples as the model's input
     classes = cfg.classes if cfg.classes is not None else ds.classes
     if classes > ds.classes:
         raise TinytrainError(
             f"--classes {classes}: dataset {cfg.dataset!r} has only {ds.classes} classes for the example"
         )
-    graph = load_model(cfg.model, cfg.resolution)
     if classes != graph.num_classes:
         graph = replace_head(graph, classes, seed=cfg.seed)
     program = compile_training(
         graph,
         cfg.scheme,
-        CompileOptions(update_rule=cfg.update_rule, momentum=cfg.momentum, head_lr_scale=cfg.head_lr_scale),
+        CompileOptions(
+            update_rule=cfg.update_rule,
+            momentum=cfg.momentum,
+            accumulate=cfg.accumulate,
+            head_lr_scale=cfg.head_lr_scale,
+        ),
     )
     plan = plan_memory(program, cfg.board)
     if check_fit:
@@ -122,18 +150,23 @@ def prepare(cfg: ExportConfig, *, check_fit: bool = True) -> Prepared:
     keep = ds.train_y < classes
     xs, ys = ds.train_x[keep], ds.train_y[keep]
     xt = ds.test_x[ds.test_y < classes]
-    order = datafile.make_order(len(xs), cfg.steps, cfg.seed)
+    order = datafile.make_order(len(xs), cfg.steps + 1, cfg.seed)
     trainer = Trainer(program, seed=RNG_SEED)
     lr = float(np.float32(cfg.lr))
-    losses = [float(np.float32(trainer.train_step(xs[i], int(ys[i]), lr))) for i in order]
+    losses = [float(np.float32(trainer.train_step(xs[i], int(ys[i]), lr))) for i in order[:-1]]
     check = SelfCheck(
-        samples=np.stack([xs[i] for i in order]).astype(np.int8),
-        labels=[int(ys[i]) for i in order],
+        samples=np.stack([xs[i] for i in order[:-1]]).astype(np.int8),
+        labels=[int(ys[i]) for i in order[:-1]],
         losses=losses,
         test_sample=np.asarray(xt[0], np.int8),
         test_logits=np.asarray(trainer.infer(xt[0]), np.int8),
         params={k: np.array(v) for k, v in trainer.parameters().items()},
     )
+    r = order[-1]
+    check.resume_sample = np.asarray(xs[r], np.int8)
+    check.resume_label = int(ys[r])
+    check.resume_loss = float(np.float32(trainer.train_step(xs[r], int(ys[r]), lr)))
+    check.resume_logits = np.asarray(trainer.infer(xt[0]), np.int8)
     return Prepared(cfg, graph, program, plan, check)
 
 

@@ -8,13 +8,23 @@ model directory (tinytrain IR: graph.json + params.npz) that `tinytrain infer --
 `params` maps buffer names to arrays in the device layout: `w:<layer>` int8 (regular conv OHWI, only the
 first k input channels when the scheme trains a fraction of them with split weights; depthwise [kh, kw, C]),
 `b:<layer>` int32. Other SRAM buffers (`shadow:`, optimizer state) do not change the int8 model and are
-ignored. Layers without a trained buffer keep the graph's weights. The tflite round trip is not done here.
+ignored. Layers without a trained buffer keep the graph's weights.
+
+The round trip: when the model was imported from a `.tflite` and its directory (`model_dir`) holds the
+file (`source.tflite`, kept by `tinytrain import`; or the `model.tflite` of an earlier round trip),
+`OUT/model.tflite` is that flatbuffer with the adapted weights and biases (`tinytrain.export.tflite_out`);
+TFLite Micro runs it to the int8 outputs `tinytrain infer --model OUT` gives. Likewise `OUT/model.onnx`
+for a model imported from an `.onnx` (`source.onnx`, `tinytrain.export.onnx_out`; onnxruntime is its
+oracle). It is written inside the temporary directory, so with the rest or not at all. When it cannot be
+written (a replaced head, no source file) the model directory is still written and `save_model` says why
+on stderr.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -84,20 +94,66 @@ def adapted_graph(graph: Any, params: dict[str, np.ndarray]) -> Any:
     return replace(graph, ops=ops, meta=meta)
 
 
-def save_model(out: str | Path, graph: Any, params: dict[str, np.ndarray], *, force: bool = False) -> Path:
+def adapted_source(graph: Any, model_dir: str | Path | None) -> tuple[str, bytes | None, str]:
+    """The adapted graph in its source format: (file name, bytes, "") — `model.tflite` for a model imported
+    from a .tflite, `model.onnx` from an .onnx — or (name, None, why) when it cannot be written (the source
+    file missing from `model_dir`, a layer the original file has no place for). ("", None, "") for a model
+    that was not imported."""
+    from tinytrain.export import onnx_out, tflite_out
+
+    fmt = graph.meta.get("format")
+    kinds = {"tflite": (tflite_out, tflite_out.rewrite_tflite), "onnx": (onnx_out, onnx_out.rewrite_onnx)}
+    if fmt not in kinds:
+        return "", None, ""
+    mod, rewrite = kinds[fmt]
+    name = mod.ADAPTED_NAME
+    src = None
+    for candidate in (mod.ADAPTED_NAME, mod.SOURCE_NAME):
+        if model_dir is not None and (Path(model_dir) / candidate).is_file():
+            src = Path(model_dir) / candidate
+            break
+    if src is None:
+        return (
+            name,
+            None,
+            (
+                f"the model directory has no {mod.SOURCE_NAME} (re-import the {fmt} file with this "
+                "version of `tinytrain import`, which keeps it)"
+            ),
+        )
+    try:
+        return name, rewrite(src.read_bytes(), graph), ""
+    except tflite_out.TfliteRewriteError as exc:
+        return name, None, f"{src}: {exc}"
+
+
+def save_model(
+    out: str | Path,
+    graph: Any,
+    params: dict[str, np.ndarray],
+    *,
+    force: bool = False,
+    model_dir: str | Path | None = None,
+) -> Path:
     """Write the adapted model to directory `out` (written beside it, then renamed); refuses an existing
-    `out` unless `force`."""
+    `out` unless `force`. `model_dir`: the directory the model was loaded from; when it holds the .tflite the
+    model was imported from, `out/model.tflite` is written too (the module doc)."""
     out = Path(out)
     if out.exists() and not force:
         raise TinytrainError(f"{out}: exists; choose another directory or replace it (force)")
     g = adapted_graph(graph, params)
     g.validate()
+    source_name, source_bytes, why = adapted_source(g, model_dir)
+    if why:
+        print(f"note: {out}/{source_name} not written: {why}", file=sys.stderr)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         g.save(tmp)
+        if source_bytes is not None:
+            (tmp / source_name).write_bytes(source_bytes)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

@@ -106,7 +106,7 @@ def build(prep: Prepared, board: str, build_dir: Path, patch: Patch | None = Non
     write_folder(files, lib, force=True)
     info = json.loads(str(files["tinytrain.json"]))
     sources = [
-        *sorted((lib / "src").glob("*.c")),
+        *(lib / f for f in info["lib_sources"]),  # src/ and src/ops/: only what the model uses
         lib / "board" / "flash_emulated.c",
         lib / "example" / "example_data.c",
         POWERCUT_MAIN,
@@ -320,7 +320,11 @@ def powercut(
     if flips < 0:
         raise TinytrainError("--flips must be >= 0")
     prep = prepare(cfg)
-    job = f"{Path(cfg.model).name}-{cfg.scheme.replace(':', '-')}-r{cfg.resolution}-{board}".replace("/", "_")
+    res = f"r{cfg.model_resolution}" if cfg.model_resolution else "own"
+    batch = f"-acc{cfg.accumulate}" if cfg.accumulate > 1 else ""
+    job = f"{Path(cfg.model).name}-{Path(cfg.scheme).name.replace(':', '-')}-{res}{batch}-{board}".replace(
+        "/", "_"
+    )
     d = build_dir or (REPO_ROOT / "build" / "powercut" / job)
     d.parent.mkdir(parents=True, exist_ok=True)
     with open(d.parent / f"{d.name}.lock", "w") as lock:

@@ -1,8 +1,12 @@
-"""Which runtime sources an exported library needs: the `firmware/runtime/*.c` files that define a function
+"""Which runtime sources an exported library needs: the `firmware/runtime/**/*.c` files that define a function
 or variable the generated model (or another needed file) refers to, and every header they include.
 
 The closure is by file, over `tt_*` identifiers: a `.c` file is needed when it defines an identifier some
-needed file uses. Unused functions inside a needed file are dropped by the linker (`-ffunction-sections`,
+needed file uses. The op kernels of imported models live one per file in `runtime/ops/`; the firmware build
+compiles them through an umbrella (`runtime/tt_ops.c`, a file that only `#include`s `.c` files). The export
+skips umbrellas and takes the op files themselves, each its own translation unit, keeping their place under
+the runtime root (`ops/tt_qconv.c` -> `src/ops/tt_qconv.c`: their `#include "ops/tt_ops.h"` resolves with
+`-Isrc`). Unused functions inside a needed file are dropped by the linker (`-ffunction-sections`,
 `--gc-sections`), so only the used kernels reach the binary.
 """
 
@@ -43,12 +47,30 @@ def _definitions(text: str) -> set[str]:
     return out
 
 
+def is_umbrella(text: str) -> bool:
+    """A `.c` file that includes other `.c` files (one translation unit of several): not taken itself."""
+    return any(name.endswith(".c") for name in _INCLUDE.findall(_strip_comments(text)))
+
+
+def _resolve(name: str, including: Path | None, runtime_dir: Path) -> Path | None:
+    """Where `#include "name"` lands: beside the including file first, then the runtime root (`-I`)."""
+    for base in ((including.parent,) if including else ()) + (runtime_dir,):
+        p = base / name
+        if p.is_file():
+            return p.resolve()
+    return None
+
+
 def runtime_closure(generated: dict[str, str], runtime_dir: Path = RUNTIME_DIR) -> list[Path]:
-    """The runtime .c and .h files the `generated` sources (file name -> text) need, sorted by name."""
-    c_files = sorted(runtime_dir.glob("*.c"))
+    """The runtime .c and .h files the `generated` sources (file name -> text) need: the .c files then the
+    headers, each sorted by path (absolute; `relative_to(runtime_dir)` is their place in the library)."""
+    runtime_dir = runtime_dir.resolve()
+    c_files = sorted(p.resolve() for p in runtime_dir.rglob("*.c"))
     if not c_files:
         raise TinytrainError(f"no runtime sources in {runtime_dir}")
-    texts = {p: _strip_comments(p.read_text()) for p in c_files}
+    raw = {p: p.read_text() for p in c_files}
+    c_files = [p for p in c_files if not is_umbrella(raw[p])]
+    texts = {p: _strip_comments(raw[p]) for p in c_files}
     defs = {p: _definitions(t) for p, t in texts.items()}
     needed: list[Path] = []
     frontier = [_strip_comments(t) for t in generated.values()]
@@ -60,11 +82,18 @@ def runtime_closure(generated: dict[str, str], runtime_dir: Path = RUNTIME_DIR) 
                 needed.append(p)
                 frontier.append(texts[p])
     headers: list[Path] = []
-    todo = [*generated.values(), *(p.read_text() for p in needed)]
+    todo: list[tuple[Path | None, str]] = [(None, t) for t in generated.values()]
+    todo += [(p, raw[p]) for p in needed]
     while todo:
-        for name in _INCLUDE.findall(todo.pop()):
-            h = runtime_dir / name
-            if h.is_file() and h not in headers:
+        including, text = todo.pop()
+        for name in _INCLUDE.findall(_strip_comments(text)):
+            h = _resolve(name, including, runtime_dir)
+            if h is not None and h.suffix == ".h" and h not in headers:
                 headers.append(h)
-                todo.append(h.read_text())
+                todo.append((h, h.read_text()))
     return sorted(needed) + sorted(headers)
+
+
+def library_path(p: Path, runtime_dir: Path = RUNTIME_DIR) -> str:
+    """The place of a runtime file in the exported library: `src/` + its path under the runtime root."""
+    return "src/" + p.relative_to(runtime_dir.resolve()).as_posix()

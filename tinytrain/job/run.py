@@ -44,7 +44,7 @@ from tinytrain.job.prepare import (
 )
 from tinytrain.job.record import build_record, device_results, save_record
 from tinytrain.job.reference import Baseline, Reference, baseline_entry, compare, run_baseline, run_reference
-from tinytrain.job.target import EventLog, fault_message, run_qemu, stream_process
+from tinytrain.job.target import EventLog, StepHook, fault_message, run_qemu, stream_process
 
 Progress = Callable[[str], None]
 
@@ -61,8 +61,9 @@ def _say(progress: Progress | None, msg: str) -> None:
         progress(msg)
 
 
-def emulate(cfg: JobConfig, progress: Progress | None = None) -> RunResult:
-    """Run one training job end to end (see the module doc) and return its run record.
+def emulate(cfg: JobConfig, progress: Progress | None = None, on_step: StepHook | None = None) -> RunResult:
+    """Run one training job end to end (see the module doc) and return its run record. `progress` gets the
+    text lines; `on_step(done, total)` every training step the target reports (a live display).
 
     Two runs of the same job would share one build directory (generated C, dataset, params dump): the run
     holds an exclusive lock on it, so a second one waits instead of mixing files with the first. The data
@@ -84,11 +85,16 @@ def emulate(cfg: JobConfig, progress: Progress | None = None) -> RunResult:
         except BlockingIOError:
             _say(progress, f"another run is using {build_dir}; waiting for it to finish ...")
             fcntl.flock(lock, fcntl.LOCK_EX)
-        return _emulate_locked(cfg, build_dir, progress, data, data_seconds)
+        return _emulate_locked(cfg, build_dir, progress, data, data_seconds, on_step)
 
 
 def _emulate_locked(
-    cfg: JobConfig, build_dir: Path, progress: Progress | None, data: JobData, data_seconds: float
+    cfg: JobConfig,
+    build_dir: Path,
+    progress: Progress | None,
+    data: JobData,
+    data_seconds: float,
+    on_step: StepHook | None = None,
 ) -> RunResult:
     from emulation.boards import DEFAULT_BOARD, get_board
 
@@ -160,7 +166,7 @@ def _emulate_locked(
         host_thread.start()
 
     # ---- run on the target ----
-    collect = EventLog(progress, job.steps, len(job.y_train))
+    collect = EventLog(progress, job.steps, len(job.y_train), on_step)
     _say(
         progress,
         f"running {job.steps} training steps on {where}"
@@ -205,7 +211,7 @@ def _emulate_locked(
     if cfg.save_model:
         from tinytrain.export.model_out import save_model
 
-        save_model(cfg.save_model, graph, device_params)
+        save_model(cfg.save_model, graph, device_params, model_dir=cfg.model)
     match: dict[str, Any] = {"checked": False}
     matched: bool | None = None
     if cfg.check_reference:

@@ -16,6 +16,7 @@ import numpy as np
 from tinytrain.program import Program
 
 Progress = Callable[[str], None]
+StepHook = Callable[[int, int], None]
 
 
 def _clock(seconds: float) -> str:
@@ -24,10 +25,14 @@ def _clock(seconds: float) -> str:
 
 
 class EventLog:
-    """Collects the firmware's events and prints about 20 progress lines over the training steps."""
+    """Collects the firmware's events and prints about 20 progress lines over the training steps; `on_step`
+    (done, total) hears of every step (a live display, tinytrain.progress.Tracker.hook)."""
 
-    def __init__(self, progress: Progress | None, n_steps: int, n_train: int) -> None:
+    def __init__(
+        self, progress: Progress | None, n_steps: int, n_train: int, on_step: StepHook | None = None
+    ) -> None:
         self.progress, self.n_steps, self.n_train = progress, n_steps, max(1, n_train)
+        self.on_step = on_step
         self.events: list[dict[str, Any]] = []
         self.every = max(1, n_steps // 20)
         self.recent: list[float] = []
@@ -44,6 +49,8 @@ class EventLog:
         if kind == "step":
             i = int(ev["i"])
             self.recent.append(float(ev["loss"]))
+            if self.on_step is not None:
+                self.on_step(i + 1, n_steps)
             if self.progress is not None and (i == 0 or (i + 1) % self.every == 0 or i == n_steps - 1):
                 now, recent = time.perf_counter(), self.recent
                 left = (now - self.t_steps) / (i + 1) * (n_steps - i - 1)

@@ -65,8 +65,12 @@ def import_model(path: str | Path) -> Graph:
     )
 
 
-def write_model_dir(graph: Graph, out: str | Path, force: bool = False) -> Path:
-    """Save `graph` to directory `out` via a temporary sibling renamed at the end: never half a model."""
+def write_model_dir(
+    graph: Graph, out: str | Path, force: bool = False, source: str | Path | None = None
+) -> Path:
+    """Save `graph` to directory `out` via a temporary sibling renamed at the end: never half a model.
+    `source`: the imported file, kept beside the graph as `source.<suffix>` (the adapted model's round trip,
+    `tinytrain.export.tflite_out`, rewrites its weights)."""
     dst = Path(out)
     if dst.exists() and not force:
         raise TinytrainError(f"--out {dst}: already exists; choose another directory or pass --force")
@@ -81,6 +85,8 @@ def write_model_dir(graph: Graph, out: str | Path, force: bool = False) -> Path:
     try:
         graph.save(tmp)
         Graph.load(tmp)  # what was written reads back
+        if source is not None:
+            shutil.copyfile(source, tmp / f"source{Path(source).suffix.lower()}")
         if dst.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=parent))
             dst.rename(old / dst.name)

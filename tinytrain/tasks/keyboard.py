@@ -116,7 +116,7 @@ def _stream(cfg: Any, data: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     return xs, ys, xt, yt, make_order(len(xs), steps, cfg.seed)
 
 
-def run(cfg: Any, text_file: str | None = None, progress: Any = None) -> Any:
+def run(cfg: Any, text_file: str | None = None, progress: Any = None, on_step: Any = None) -> Any:
     """`tinytrain emulate --task keyboard`: the job on the user's windows, then its record gains the held-out
     top-1 / top-3 / perplexity before (= no adaptation) and after (the device's trained parameters, scored
     by the bit-exact host inference) and of the classifier-only scheme on the same stream (host reference):
@@ -140,7 +140,7 @@ def run(cfg: Any, text_file: str | None = None, progress: Any = None) -> Any:
     cfg.report_dir, cfg.save_record = None, False
     dump = cfg.dump_params or str(data_dir / f"{digest}-{cfg.key()}-params.npz")
     cfg.dump_params = dump
-    result = emulate(cfg, progress=progress)
+    result = emulate(cfg, progress=progress, on_step=on_step)
     rec = result.record
     t0 = time.perf_counter()
     data = dict(np.load(npz))

@@ -5,7 +5,8 @@
  * 2. self-check from the built-in weights: EX_STEPS training steps on the embedded samples; each loss must
  *    equal, bit for bit, the host reference's (computed by tinytrain export); then inference on a test sample,
  *    whose int8 logits must equal the host reference's after those steps;
- * 3. persistence: save, re-init (built-in weights), load: the logits must be those after training again;
+ * 3. persistence: save, re-init (built-in weights), load: the logits must be those after training again; one
+ *    more training step must then give the host reference's loss and logits (training resumes exactly);
  * 4. an arena one byte too small must be refused with TINYTRAIN_ERR_ARENA_SMALL.
  * Exit status 0 when every check passed, 1 otherwise (QEMU exits with it: semihosting). */
 #include <stdint.h>
@@ -113,6 +114,17 @@ int main(void) {
   for (int k = 0; k < TINYTRAIN_NUM_CLASSES; k++) same &= again[k] == logits[k];
   tt_printf("reload: step %lu, logits %s\n", (unsigned long)tinytrain_steps(), same ? "as after training" : "DIFFERENT");
   check(same, "the reloaded state gives the trained logits");
+  /* training goes on from the loaded state exactly as without the save (optimizer state, step counter and a
+   * mini-batch under way included): one more step, its loss and the logits after it as the host's */
+  float loss = 0.0f;
+  rc = tinytrain_train_step(ex_resume_sample, ex_resume_label, &loss);
+  check(rc == TINYTRAIN_OK, "tinytrain_train_step after load");
+  tinytrain_infer(ex_test_sample, &cls, again);
+  same = bits_of(loss) == ex_resume_loss_bits;
+  for (int k = 0; k < TINYTRAIN_NUM_CLASSES; k++) same &= again[k] == ex_resume_logits[k];
+  tt_printf("resume: step %lu of a mini-batch of %d, loss 0x%08lx, logits %s\n", (unsigned long)tinytrain_steps(),
+            TINYTRAIN_ACCUMULATE, (unsigned long)bits_of(loss), same ? "as the host reference's" : "DIFFERENT");
+  check(same, "a step after the load equals the host reference's");
 
   /* 4. bad input */
   check(tinytrain_init(arena, TINYTRAIN_ARENA_BYTES - 1u) == TINYTRAIN_ERR_ARENA_SMALL, "small arena refused");
