@@ -494,7 +494,7 @@ def fuzz_flash_source(c: Campaign, tmp: Path, n: int, rng: random.Random) -> Non
     """The flash sample source (source_flash.c) fed mutated dataset blobs, host-native under ASan + UBSan:
     each case recompiles dataset_blob.c and relinks."""
     exe, good = build_sanitized_trainer(tmp, source="flash")
-    code, out = run_native(exe, tmp / "run-good", b"")
+    code, out = run_native(relink_flash(exe, good), tmp / "run-good", b"")  # the build is shared
     assert code == 0, out[-2000:]
     target = "flash dataset blob (device flash source, ASan+UBSan)"
     for i in range(n):
