@@ -179,3 +179,24 @@ def test_hardswish_ort_host_native_matches_reference(tmp_path: Path) -> None:
     rec = emulate(cfg).record
     assert rec["matched_reference"], {k: v for k, v in rec["match"].items() if k != "reference_losses"}
     assert rec["losses"] == rec["match"]["reference_losses"] and len(rec["losses"]) == 4
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="QEMU missing")
+@pytest.mark.parametrize("board", ["m4", "m7"])
+def test_hardswish_ort_trains_in_qemu(board: str, tmp_path: Path) -> None:
+    """The QDQ form (float Mul rounding) through the table in flash and the hard-swish gradient, in QEMU."""
+    from tinytrain.emulate import EmulateConfig, emulate
+    from tinytrain.models.importer import write_model_dir
+
+    d = write_model_dir(_classifier("qdq"), tmp_path / "m")
+    x = np.load(DATA / "hardswish_qdq.io.npz")["x_q"]
+    np.savez(tmp_path / "data.npz", x=x, y=np.arange(len(x)) % 3)
+    cfg = EmulateConfig(
+        model=str(d), scheme="full", dataset=str(tmp_path / "data.npz"), layout="chw", resolution=8,
+        board=board, steps=3, lr=0.01, backend="qemu", max_test=4, build_dir=str(tmp_path / "b"),
+        save_record=False,
+    )  # fmt: skip
+    rec = emulate(cfg).record
+    assert rec["matched_reference"], {k: v for k, v in rec["match"].items() if k != "reference_losses"}
+    assert rec["losses"] == rec["match"]["reference_losses"] and len(rec["losses"]) == 3
