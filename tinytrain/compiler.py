@@ -41,10 +41,12 @@ from typing import Any
 import numpy as np
 
 from tinytrain import TinytrainError
-from tinytrain import kernels as K
 from tinytrain.autodiff import forward_rule, gradient_rule, output_clamped
 from tinytrain.ir import Graph, Op
 from tinytrain.kernels.backward import mask_bytes
+from tinytrain.kernels.requant import requant_multipliers
+from tinytrain.kernels.update import shadow_init
+from tinytrain.ops.conv2d.forward import dw_weight_hwc, weight_ohwi
 from tinytrain.program import WHEN_BATCH_END, Buffer, Program, Step, Storage
 from tinytrain.schedule.lifetimes import compute_lifetimes, live_bytes
 from tinytrain.schedule.patch import MAX_STAGE_OVERHEAD, PatchPlan, chain_cuts, choose_patch, plan_patch
@@ -249,7 +251,7 @@ class Builder:
         out = self.graph.tensors[op.output]
         x_scale = float(op.attrs["x_scale"])
         ws = op.w_scales.astype(np.float64)
-        w = K.dw_weight_hwc(op.weight) if op.depthwise else K.weight_ohwi(op.weight)
+        w = dw_weight_hwc(op.weight) if op.depthwise else weight_ohwi(op.weight)
         wu = self.scheme.weights.get(op.name)
         train_b = op.name in self.scheme.bias_layers
         rest = None
@@ -281,7 +283,7 @@ class Builder:
                 Storage.FLASH,
                 "table",
                 op.name,
-                K.requant_multipliers(x_scale, op.w_scales, out.scale),
+                requant_multipliers(x_scale, op.w_scales, out.scale),
             ),
         }
         if rest is not None:
@@ -305,7 +307,7 @@ class Builder:
                 f"q:{op.name}", "f32", ws.shape, Storage.FLASH, "table", op.name, q.astype(np.float32)
             )
             if self.options.update_rule == "shadow":
-                sh = K.shadow_init(w, wu.channels, op.depthwise)
+                sh = shadow_init(w, wu.channels, op.depthwise)
                 p["shadow"] = self.buffer(
                     f"shadow:{op.name}", "f32", sh.shape, Storage.SRAM, "shadow", op.name, sh
                 )

@@ -22,7 +22,8 @@ from tinytrain import TinytrainError
 IR_FORMAT = "tinytrain-ir/1"
 
 #: Op kinds of the IR. conv2d covers regular, depthwise (groups == channels), pointwise and classifier.
-#: Imported models (numerics "tflm") use the kinds of tinytrain/ops (registry.py): qconv, qadd, qpool, ...
+#: The zoo's op kinds; imported models (numerics "tflm") use more: qconv, qadd, qpool, ... Every kind has its
+#: home in tinytrain/ops (registry.py): shape rule, reference, lowering, kernels, emitters.
 OP_KINDS = ("conv2d", "add", "avgpool")
 
 
@@ -210,10 +211,10 @@ class Graph:
     def validate(self) -> None:
         """Check shapes and references; raise TinytrainError naming the offending layer."""
         known = {self.input}
-        imported = _ops_registry().OPS
+        ops = _ops_registry().OPS  # every op kind, zoo and imported (tinytrain/ops/registry.py)
         for op in self.ops:
-            if op.kind not in OP_KINDS and op.kind not in imported:
-                kinds = (*OP_KINDS, *imported)
+            if op.kind not in ops:
+                kinds = (*OP_KINDS, *(k for k in ops if k not in OP_KINDS))
                 raise TinytrainError(f"layer {op.name!r}: unsupported op {op.kind!r} (supported: {kinds})")
             for t in op.inputs:
                 if t not in self.tensors or t not in known:
@@ -222,40 +223,9 @@ class Graph:
                 raise TinytrainError(f"layer {op.name!r}: output tensor {op.output!r} has no description")
             known.add(op.output)
             out = self.tensors[op.output].shape
-            inp = self.tensors[op.inputs[0]].shape
-            if op.kind in imported:
-                exp = imported[op.kind].out_shape(self, op)
-                if tuple(out) != tuple(exp):
-                    raise TinytrainError(f"layer {op.name!r}: output shape {out}, the op gives {exp}")
-            elif op.kind == "conv2d":
-                w = op.weight
-                groups = inp[0] if op.depthwise else 1
-                exp_w = (out[0], inp[0] // groups, op.kernel, op.kernel)
-                if tuple(w.shape) != exp_w or w.dtype != np.int8:
-                    raise TinytrainError(
-                        f"layer {op.name!r}: weight {w.dtype}{tuple(w.shape)}, expected int8{exp_w}"
-                    )
-                if op.bias.shape != (out[0],) or op.bias.dtype != np.int32:
-                    raise TinytrainError(f"layer {op.name!r}: bias must be int32[{out[0]}]")
-                if op.w_scales.shape != (out[0],):
-                    raise TinytrainError(f"layer {op.name!r}: w_scales must be float32[{out[0]}]")
-                ho = (inp[1] + 2 * op.padding - op.kernel) // op.stride + 1
-                if out[1:] != (ho, ho):
-                    raise TinytrainError(
-                        f"layer {op.name!r}: output spatial {out[1:]} but input {inp[1:]} "
-                        f"with k={op.kernel} s={op.stride} gives {(ho, ho)}"
-                    )
-            elif op.kind == "add":
-                shapes = {self.tensors[t].shape for t in op.inputs}
-                if len(op.inputs) != 2 or len(shapes) != 1 or out not in shapes:
-                    raise TinytrainError(
-                        f"layer {op.name!r}: residual add needs two inputs of the output's shape"
-                    )
-            elif op.kind == "avgpool":
-                if out != (inp[0], 1, 1):
-                    raise TinytrainError(
-                        f"layer {op.name!r}: global average pool output must be ({inp[0]}, 1, 1)"
-                    )
+            exp = ops[op.kind].out_shape(self, op)  # the op's shape rule (tinytrain/ops/<op>)
+            if tuple(out) != tuple(exp):
+                raise TinytrainError(f"layer {op.name!r}: output shape {out}, the op gives {exp}")
         if self.output not in known:
             raise TinytrainError(f"graph output {self.output!r} is never produced")
 

@@ -3,7 +3,9 @@
 `load(variant)` compiles every `firmware/runtime/*.c` into a cached `.so` (rebuilt when a source,
 header or flag changes; cache under `$TINYTRAIN_CACHE` or `~/.cache/tinytrain/native`) and returns
 a `NativeKernels` whose methods have the same signatures and results as the numpy reference kernels
-in `tinytrain.kernels`, so tests can compare the two call for call.
+(each op's in `tinytrain/ops/<op>`, the shared machinery's in `tinytrain.kernels`), so tests can compare
+the two call for call. The ctypes prototypes (restype, argtypes) of every library function come from the one
+signature table, the runtime headers parsed (`tinytrain.signatures`, `prototypes()`).
 
 Variants: `"portable"` (the portable C path) and `"dsp"` (the Cortex-M SIMD paths, with the DSP
 intrinsics emulated in C by `TT_EMULATE_DSP`), so both device code paths are checked on the host.
@@ -21,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytrain import FIRMWARE_DIR, TinytrainError
-from tinytrain.kernels.forward import out_size
+from tinytrain import FIRMWARE_DIR, TinytrainError, signatures
+from tinytrain.kernels.requant import out_size
 from tinytrain.kernels.rng import Xorshift32
 
 #: The C runtime: firmware/runtime in a checkout, tinytrain/firmware/runtime in a wheel (FIRMWARE_DIR).
@@ -48,60 +50,62 @@ VARIANTS = {
 }
 RULE_IDS = {"nearest": 0, "stochastic": 1, "shadow": 2}
 
-_F32P = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
-_S8P = np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS")
-_U8P = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
-_S32P = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
-_I, _F, _Z = C.c_int, C.c_float, C.c_int32
-_RNG = C.POINTER(C.c_uint32)
-
-_PROTOS: dict[str, tuple[object, list[object]]] = {
-    "tt_conv2d_s8": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _I, _S32P, _F32P, _Z, _Z, _I, _I, _S8P]),
-    "tt_dwconv2d_s8": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _S32P, _F32P, _Z, _Z, _I, _I, _S8P]),
-    "tt_add_s8": (None, [_S8P, _S8P, _I, _F, _F, _Z, _Z, _Z, _S8P]),
-    "tt_avgpool_s8": (None, [_S8P, _I, _I, _I, _S8P]),
-    "tt_slice_channels_s8": (None, [_S8P, _I, _I, _I, _I, _S8P]),
-    "tt_expf": (_F, [_F]),
-    "tt_logf": (_F, [_F]),
-    "tt_softmax_xent": (None, [_S8P, _I, _F, _I, _F32P, C.POINTER(C.c_float)]),
-    "tt_mask_s8": (None, [_S8P, _I, _U8P]),
-    "tt_apply_mask_f32": (None, [_F32P, _U8P, _I, _F32P]),
-    "tt_conv2d_bwd_input_f32": (None, [_F32P, _I, _I, _S8P, _I, _F32P, _F32P]),
-    "tt_dwconv2d_bwd_input_f32": (None, [_F32P, _I, _I, _I, _S8P, _I, _I, _F32P, _I, _I, _I, _I, _F32P]),
-    "tt_avgpool_bwd_f32": (None, [_F32P, _I, _I, _I, _F32P]),
-    "tt_add_f32": (None, [_F32P, _F32P, _I, _F32P]),
-    "tt_conv2d_wgrad_update": (
-        None,
-        [_F32P, _S8P, _I, _I, _I, _Z, _S8P, _I, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p, _I, _I],
-    ),
-    "tt_dwconv2d_wgrad_update": (
-        None,
-        [_F32P, _S8P, _I, _I, _I, _Z, _S8P, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p, _I, _I],
-    ),
-    "tt_bias_grad_update": (None, [_F32P, _I, _I, _S32P, _F32P, _F]),
-    "tt_xorshift32": (C.c_uint32, [C.POINTER(C.c_uint32)]),
-    "tt_conv2d_wgrad_f32": (None, [_F32P, _S8P, _I, _I, _I, _Z, _I, _I, _I, _I, _I, _F32P]),
-    "tt_dwconv2d_wgrad_f32": (None, [_F32P, _S8P, _I, _I, _I, _Z, _I, _I, _I, _I, _I, _F32P]),
-    "tt_bias_grad_f32": (None, [_F32P, _I, _I, _F32P]),
-    "tt_conv2d_weight_update": (None, [_F32P, _S8P, _I, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p]),
-    "tt_dwconv2d_weight_update": (None, [_F32P, _S8P, _I, _I, _I, _I, _F32P, _F, _I, _RNG, C.c_void_p]),
-    "tt_bias_update": (None, [_F32P, _I, _S32P, _F32P, _F]),
-    # tt_memory_ops.h
-    "tt_conv2d_split_s8": (
-        None,
-        [_S8P, _I, _I, _I, _S8P, _S8P, _I, _I, _I, _I, _S32P, _F32P, _Z, _Z, _I, _I, _S8P],
-    ),
-    "tt_conv2d_split_bwd_input_f32": (None, [_F32P, _I, _I, _S8P, _S8P, _I, _I, _F32P, _F32P]),
-    "tt_tile_load_s8": (None, [_S8P, _I, _I, _I, _I, _I, _I, _I, _Z, _S8P]),
-    "tt_tile_fill_s8": (None, [_S8P, _I, _I, _I, _I, _I, _I, _I, _Z]),
-    "tt_tile_store_s8": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _I, _I]),
-    "tt_dwconv2d_bwd_input_inplace_f32": (None, [_F32P, _I, _I, _I, _S8P, _I, _I, _F32P, _I, _F32P]),
-    "tt_dwconv2d_s8_inplace": (None, [_S8P, _I, _I, _I, _S8P, _I, _I, _S32P, _F32P, _Z, _Z, _I, _S8P]),
-    "tt_ir_block_bwd_f32": (None, [C.c_void_p, _F32P]),
-    # tt_optim.c
-    "tt_momentum_f32": (None, [_F32P, _F32P, _I, _F]),
-    "tt_zero_f32": (None, [_F32P, _I]),
+_DTYPES = {
+    "int8_t": np.int8,
+    "uint8_t": np.uint8,
+    "int32_t": np.int32,
+    "uint32_t": np.uint32,
+    "float": np.float32,
 }
+_SCALARS = {
+    "int": C.c_int,
+    "int32_t": C.c_int32,
+    "uint32_t": C.c_uint32,
+    "float": C.c_float,
+    "size_t": C.c_size_t,
+    "void": None,
+}
+
+
+class _Pointer:
+    """A pointer parameter of the signature table: a C-contiguous array of the parameter's element type (a
+    wrong dtype is a TypeError, like np.ctypeslib.ndpointer), None (NULL), an address, or a ctypes object
+    (pointer, byref, struct address)."""
+
+    def __init__(self, ctype: str) -> None:
+        self.ctype = ctype
+        self.dtype = _DTYPES.get(ctype)
+
+    def from_param(self, obj: object) -> object:
+        if obj is None:
+            return None
+        if isinstance(obj, np.ndarray):
+            if self.dtype is not None and obj.dtype != self.dtype:
+                raise TypeError(f"array of {obj.dtype} for a {self.ctype} * parameter")
+            if not obj.flags.c_contiguous:
+                raise TypeError("array is not C-contiguous")
+            return obj.ctypes
+        if isinstance(obj, int):
+            return C.c_void_p(obj)
+        return obj  # a ctypes pointer / byref / c_void_p
+
+
+def _ctype(ctype: str, pointer: bool) -> object:
+    if pointer:
+        return _Pointer(ctype)
+    if ctype not in _SCALARS:
+        raise TinytrainError(f"signature table: no ctypes type for the C type {ctype!r}")
+    return _SCALARS[ctype]
+
+
+def prototypes() -> dict[str, tuple[object, list[object]]]:
+    """restype and argtypes of every library function of the runtime headers (tinytrain.signatures: one
+    table, the headers parsed), by C name."""
+    out = {}
+    for name, sig in signatures.table(RUNTIME_DIR).items():
+        if not sig.inline:
+            out[name] = (_ctype(sig.ret, False), [_ctype(p.ctype, p.pointer) for p in sig.params])
+    return out
 
 
 class IrBlockBwdArgs(C.Structure):
@@ -193,12 +197,12 @@ def _f32(a: np.ndarray) -> np.ndarray:
 
 
 class NativeKernels:
-    """ctypes bindings with the numpy reference signatures (see tinytrain.kernels)."""
+    """ctypes bindings with the numpy reference signatures (tinytrain/ops/<op>, tinytrain.kernels)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lib = C.CDLL(str(path))
-        for name, (res, args) in _PROTOS.items():
+        for name, (res, args) in prototypes().items():
             fn = getattr(self.lib, name)
             fn.restype = res
             fn.argtypes = args
@@ -763,7 +767,7 @@ class NativeKernels:
             RULE_IDS[rule],
             C.addressof(cell) if rng is not None else None,
         )
-        from tinytrain.kernels.memory_ops import ir_block_bwd_f32_scratch_bytes
+        from tinytrain.ops.conv2d.memory import ir_block_bwd_f32_scratch_bytes
 
         scratch = np.empty(ir_block_bwd_f32_scratch_bytes((ho, wo), in_h, in_w) // 4, np.float32)
         self.lib.tt_ir_block_bwd_f32(C.addressof(args), scratch)

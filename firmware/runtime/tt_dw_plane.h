@@ -1,5 +1,5 @@
-/* Depthwise int16-plane fast path (DSP), shared by tt_dwconv2d_s8 (tt_forward.c) and tt_dwconv2d_s8_inplace
- * (tt_memory_ops.c). Internal to the runtime; everything here is static inline, so each file compiles its own
+/* Depthwise int16-plane fast path (DSP), shared by tt_dwconv2d_s8 (ops/tt_conv2d.c) and tt_dwconv2d_s8_inplace
+ * (ops/tt_conv2d_inplace.c). Internal to the runtime; everything here is static inline, so each file compiles its own
  * copies (the profile names them apart: dw_plane_3_1 / ip_plane_3, dw_fill / ip_fill).
  *
  * One channel at a time: the input rows a strip of output rows reads are copied into an int16 buffer (the plane)
@@ -177,8 +177,8 @@ static inline __attribute__((always_inline)) void tt_dw_pack_taps(const int8_t *
 #endif
 
 /* ---- float: the depthwise input gradient of one channel over a zero-padded plane (stride 1 or 2) ----
- * Shared by tt_dwconv2d_bwd_input_f32 (tt_backward.c) and the fused block backward (tt_memory_ops.c). The plane P
- * holds t = g * s at [oh + pt][ow + pl], zeros around it, so every input element is a sum over all its taps
+ * Shared by tt_dwconv2d_bwd_input_f32 (ops/tt_conv2d_bwd.c) and the fused block backward
+ * (ops/tt_ir_block_bwd.c). The plane P holds t = g * s at [oh + pt][ow + pl], zeros around it, so every input element is a sum over all its taps
  * (ta asc, tb asc; stride 2: the taps of its parity) without bounds checks:
  *   dx[ih][iw] = sum of P[(ih + pad - ta) / S + pt][(iw + pad - tb) / S + pl] * w[ta][tb], from +0.0f.
  * A tap outside the map reads a zero: its term t * w is +-0, and acc + (+-0) is acc for acc != 0 and +0 for

@@ -1,9 +1,13 @@
-/* tinytrain runtime kernels: the C twins of tinytrain.kernels (numpy), bit-identical by contract.
+/* tinytrain runtime kernels: the C twins of the numpy kernels (each op's in tinytrain/ops/<op>, the shared
+ * machinery's in tinytrain.kernels), bit-identical by contract. This header, tt_memory_ops.h and ops/tt_ops.h are
+ * the one signature table (tinytrain/signatures.py parses them: the ctypes binding and the emitters follow; one
+ * declaration per kernel, `ret tt_name(type name, ...);`).
  * Specification: docs/numerics.md. Layouts: activations HWC, regular conv weights OHWI
- * ([Co][kh][kw][Ci]; 1x1 = [Co][Ci]), depthwise weights [kh][kw][C]. No allocation, no arena scratch:
- * every kernel works in registers, its own output buffers and bounded stack buffers sized to the layer
- * (at most 2 KB: depthwise int16 plane, 1x1 / im2col widened inputs, weight-gradient float input block;
- * docs/kernels.md). Outputs never alias inputs, except tt_apply_mask_f32 and tt_add_f32, which may run in place.
+ * ([Co][kh][kw][Ci]; 1x1 = [Co][Ci]), depthwise weights [kh][kw][C]. No allocation. The kernels declared here
+ * need no arena scratch: they work in registers, their own output buffers and bounded stack buffers sized to
+ * the layer (at most 2 KB: depthwise int16 plane, 1x1 / im2col widened inputs, weight-gradient float input
+ * block; docs/kernels.md). Their outputs never alias inputs, except tt_apply_mask_f32 and tt_add_f32, which may
+ * run in place (the in-place kernels of tt_memory_ops.h write over their input through arena scratch).
  * Build float code with -ffp-contract=off and without -ffast-math (no FMA, no reassociation); the one exception is
  * the fused multiply-add option, -DTT_FMA=1 (TT_MAC in tt_math.h; docs/numerics.md, "Fused multiply-add"). */
 #ifndef TT_KERNELS_H
@@ -86,9 +90,10 @@ void tt_bias_update(const float *s, int co, int32_t *bias, const float *qb, floa
 void tt_momentum_f32(float *m, const float *g, int n, float mu); /* m = f32(f32(mu * m) + g) */
 void tt_zero_f32(float *x, int n);                                /* x = +0.0f */
 
-/* Scratch: no kernel needs arena scratch (tinytrain.kernels.scratch_bytes returns 0; the fast paths' bounded
- * stack buffers are part of the measured stack high-water). A kernel that ever does gets
- * size_t tt_<name>_scratch_bytes(...) here, mirrored in Python. */
+/* Scratch: no kernel declared here needs arena scratch (tinytrain.kernels.scratch_bytes returns 0; the fast paths'
+ * bounded stack buffers are part of the measured stack high-water). A kernel that does declares
+ * static inline size_t tt_<name>_scratch_bytes(...) beside it (tt_memory_ops.h), twinned by <name>_scratch_bytes in
+ * its op's Python module (tests/kernels/test_signatures.py checks both sides). */
 #define TT_SCRATCH_BYTES_NONE ((size_t)0)
 
 #ifdef __cplusplus

@@ -1,4 +1,5 @@
-/* tinytrain runtime: memory-saving kernels, the C twins of tinytrain/kernels/memory_ops.py (bit-identical
+/* tinytrain runtime: memory-saving kernels, the C twins of tinytrain/ops/conv2d/memory.py and the tiles of
+ * tinytrain/kernels/memory_ops.py (bit-identical
  * by contract, docs/numerics.md and docs/memory.md). Same conventions as tt_kernels.h: HWC activations,
  * OHWI weights, explicit sizes, no allocation. */
 #ifndef TT_MEMORY_OPS_H

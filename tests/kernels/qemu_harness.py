@@ -20,6 +20,7 @@ import numpy as np
 
 import tinytrain.kernels as K
 from tinytrain.kernels.fma import fma_f32, fma_mode
+from tinytrain.ops import avgpool, conv2d, residual
 
 RUNTIME = Path(__file__).resolve().parents[2] / "firmware" / "runtime"
 F32 = np.float32
@@ -170,7 +171,7 @@ def conv_case(
     m = rng.uniform(2e-4, 2e-3, co).astype(F32)
     if sat:
         b, m = extreme_bias(rng, co, 6000 * int(np.sqrt(k * k * ci))), extreme_m(rng, co)
-    y = K.conv2d_s8(x, w, b, m, -7, 3, stride, pad)
+    y = conv2d.conv2d_s8(x, w, b, m, -7, 3, stride, pad)
     ho = y.shape[0]
     return Case(
         f"conv{k}x{k}_s{stride}_{h}x{h}_{ci}_{co}" + ("_bsat" if sat else ""),
@@ -198,7 +199,7 @@ def dw_case(
     m = rng.uniform(m_hi / 10, m_hi, c).astype(F32)
     if sat:
         b, m = extreme_bias(rng, c, 6000 * k), extreme_m(rng, c)
-    y = K.dwconv2d_s8(x, w, b, m, 5, -128, stride, pad)
+    y = conv2d.dwconv2d_s8(x, w, b, m, 5, -128, stride, pad)
     ho, wo = y.shape[:2]
     size = f"{h}x{wd}" if wd != h else f"{h}x{h}"
     return Case(
@@ -216,7 +217,7 @@ def split_case(rng: np.random.Generator, h: int, ci: int, k: int, co: int, kerne
     x, w = _s8(rng, (h, h, ci)), _s8(rng, (co, kernel, kernel, ci))
     wa, wb = np.ascontiguousarray(w[..., :k]), np.ascontiguousarray(w[..., k:])
     b, m = extreme_bias(rng, co, 6000 * int(np.sqrt(kernel * kernel * ci))), extreme_m(rng, co)
-    y = K.conv2d_split_s8(x, wa, wb, b, m, 9, -2, stride, pad)
+    y = conv2d.conv2d_split_s8(x, wa, wb, b, m, 9, -2, stride, pad)
     return Case(
         f"split{kernel}x{kernel}_s{stride}_{h}_{ci}_{k}_{co}_bsat",
         f"tt_conv2d_split_s8(@x, {h}, {h}, {ci}, @wa, @wb, {co}, {kernel}, {kernel}, {k}, @b, @m, "
@@ -232,7 +233,7 @@ def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int) -> Case:
     pad = (k - 1) // 2
     x, w = _s8(rng, (h, h, c)), _s8(rng, (k, k, c))
     b, m = extreme_bias(rng, c, 6000 * k), extreme_m(rng, c)
-    y = K.dwconv2d_s8_inplace(x, w, b, m, -4, 11, 1, pad)
+    y = conv2d.dwconv2d_s8_inplace(x, w, b, m, -4, 11, 1, pad)
     return Case(
         f"dw_inplace{k}x{k}_{h}_{c}_bsat",
         f"tt_dwconv2d_s8_inplace(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, -4, 11, {pad}, @scr)",
@@ -261,7 +262,7 @@ def irb_case(
     qb_dw, qb1, q1 = (s_w_dw * 300).astype(F32), (s_w1 * 200).astype(F32), (1 / s_w1).astype(F32)
     b_dw, b1, w1n = b_dw0.copy(), b10.copy(), w1.copy()
     r = K.Xorshift32(4321)
-    dx = K.ir_block_bwd_f32(
+    dx = conv2d.ir_block_bwd_f32(
         g,
         w2,
         s_w2,
@@ -321,7 +322,7 @@ def irb_case(
         {"b_dw": (b_dw0, b_dw), "b1": (b10, b1), "w1": (w1, w1n)},
         outputs={"dx": dx},
         macs=macs,
-        scratch={"scr": K.ir_block_bwd_f32_scratch_bytes((ho, ho), h, h)},
+        scratch={"scr": conv2d.ir_block_bwd_f32_scratch_bytes((ho, ho), h, h)},
     )
 
 
@@ -333,7 +334,7 @@ def bwd1x1_case(rng: np.random.Generator, p: int, co: int, ci: int) -> Case:
         f"bwd_in1x1_{p}_{co}_{ci}",
         f"tt_conv2d_bwd_input_f32(@g, {p}, {co}, @w, {ci}, @s, @dx)",
         {"g": g, "w": w, "s": s},
-        outputs={"dx": K.conv2d_bwd_input_f32(g, w, s)},
+        outputs={"dx": conv2d.conv2d_bwd_input_f32(g, w, s)},
         macs=p * co * ci,
     )
 
@@ -344,7 +345,7 @@ def bwd_dw_case(rng: np.random.Generator, h: int, c: int, k: int, stride: int) -
     g = rng.standard_normal((ho, ho, c)).astype(F32)
     w = _s8(rng, (k, k, c))
     s = rng.uniform(1e-3, 1e-1, c).astype(F32)
-    dx = K.dwconv2d_bwd_input_f32(g, w, s, h, h, stride, pad)
+    dx = conv2d.dwconv2d_bwd_input_f32(g, w, s, h, h, stride, pad)
     return Case(
         f"bwd_in_dw{k}x{k}_s{stride}_{h}_{c}",
         f"tt_dwconv2d_bwd_input_f32(@g, {ho}, {ho}, {c}, @w, {k}, {k}, @s, {h}, {h}, {stride}, {pad}, @dx)",
@@ -386,7 +387,8 @@ def wgrad_case(
     w = w0.copy()
     sh0 = K.shadow_init(w0, k_in) if rule == "shadow" else np.zeros(1, F32)
     sh = sh0.copy()
-    getattr(K, fn[3:])(g, x, x_zero, w, k_in, q, -0.7, rule, r, sh if rule == "shadow" else None, stride, pad)
+    shadow = sh if rule == "shadow" else None
+    getattr(conv2d, fn[3:])(g, x, x_zero, w, k_in, q, -0.7, rule, r, shadow, stride, pad)
     inout = {"w": (w0, w)}
     if rule == "shadow":
         inout["sh"] = (sh0, sh)
@@ -484,7 +486,7 @@ def misc_cases(rng: np.random.Generator) -> list[Case]:
     b0 = rng.integers(-10000, 10000, 24).astype(np.int32)
     b = b0.copy()
     qb = rng.uniform(10, 1000, 24).astype(F32)
-    K.bias_grad_update(gb, b, qb, F32(-0.01))
+    conv2d.bias_grad_update(gb, b, qb, F32(-0.01))
     a1, a2 = _s8(rng, (5, 5, 13)), _s8(rng, (5, 5, 13))
     y = rng.choice(np.array([-128, 127, 0, 3], np.int8), 333)
     gm = rng.standard_normal(333).astype(F32)
@@ -507,9 +509,11 @@ def misc_cases(rng: np.random.Generator) -> list[Case]:
             "add_s8",
             "tt_add_s8(@a, @b, 325, 0.75f, 1.25f, -3, 7, -128, @y)",
             {"a": a1, "b": a2},
-            outputs={"y": K.add_s8(a1, a2, F32(0.75), F32(1.25), -3, 7, -128)},
+            outputs={"y": residual.add_s8(a1, a2, F32(0.75), F32(1.25), -3, 7, -128)},
         ),
-        Case("avgpool_s8", "tt_avgpool_s8(@a, 5, 5, 13, @y)", {"a": a1}, outputs={"y": K.avgpool_s8(a1)}),
+        Case(
+            "avgpool_s8", "tt_avgpool_s8(@a, 5, 5, 13, @y)", {"a": a1}, outputs={"y": avgpool.avgpool_s8(a1)}
+        ),
         Case(
             "mask",
             "tt_mask_s8(@y, 333, @bits); tt_apply_mask_f32(@g, @bits, 333, @out)",
@@ -520,7 +524,7 @@ def misc_cases(rng: np.random.Generator) -> list[Case]:
             "avgpool_bwd",
             "tt_avgpool_bwd_f32(@g, 13, 3, 3, @dx)",
             {"g": gp},
-            outputs={"dx": K.avgpool_bwd_f32(gp, 3, 3)},
+            outputs={"dx": avgpool.avgpool_bwd_f32(gp, 3, 3)},
         ),
     ]
 
@@ -590,7 +594,7 @@ def sat_bias_cases(rng: np.random.Generator) -> list[Case]:
     b0 = extreme_bias(rng, 12, 3000)
     b = b0.copy()
     qb = rng.uniform(10, 1000, 12).astype(F32)
-    K.bias_grad_update(gb, b, qb, F32(-1.0))
+    conv2d.bias_grad_update(gb, b, qb, F32(-1.0))
     return [
         conv_case(rng, 5, 13, 7, 1, 1, sat=True),  # 1x1 fast path (tt_dot2x2), odd pixel, odd co, ci % 4
         conv_case(rng, 4, 64, 6, 1, 1, sat=True),

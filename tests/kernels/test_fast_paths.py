@@ -13,8 +13,8 @@ import pytest
 import tinytrain.kernels as K
 from tests.kernels.test_native_vs_reference import VARIANTS, _check_update, s8, same
 from tinytrain import native
-from tinytrain.kernels import memory_ops as M
 from tinytrain.kernels.fma import fma_mode
+from tinytrain.ops import conv2d
 
 F32 = np.float32
 
@@ -56,7 +56,7 @@ def test_dwconv2d_s8_fast_paths(
         for xz, yz in ((-128, -128), (7, 3), (127, 127)):
             same(
                 nk.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-                K.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+                conv2d.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
             )
 
 
@@ -71,7 +71,7 @@ def test_requant_extremes(nk: native.NativeKernels) -> None:
         for yz in (-128, 0, 127):
             same(
                 nk.dwconv2d_s8(x, wt, bias, mm, -128, yz, 1, 1),
-                K.dwconv2d_s8(x, wt, bias, mm, -128, yz, 1, 1),
+                conv2d.dwconv2d_s8(x, wt, bias, mm, -128, yz, 1, 1),
             )
 
 
@@ -104,7 +104,7 @@ def test_conv2d_s8_fast_paths(
         for xz, yz in ((-128, 0), (5, -128), (127, 127)):
             same(
                 nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-                K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+                conv2d.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
             )
 
 
@@ -135,7 +135,7 @@ def test_conv2d_wgrad_one_output(
     q = rng.uniform(0.1, 3.0, 1).astype(F32)
     w0 = rng.integers(-127, 128, (1, x_c), dtype=np.int8)
     res = []
-    for kern in (K, nk):
+    for kern in (conv2d, nk):
         wt = w0.copy()
         r = K.Xorshift32(99)
         sh = K.shadow_init(w0, k_in) if rule == "shadow" else None
@@ -145,7 +145,7 @@ def test_conv2d_wgrad_one_output(
     if rule == "shadow":
         same(res[1][1], res[0][1])
     assert res[1][2] == res[0][2]
-    same(nk.conv2d_wgrad_f32(g, x, 3, k_in), M.conv2d_wgrad_f32(g, x, 3, k_in))
+    same(nk.conv2d_wgrad_f32(g, x, 3, k_in), conv2d.conv2d_wgrad_f32(g, x, 3, k_in))
 
 
 # The one-output row with x_zero at both ends and x at both ends: x - x_zero reaches +-255 in the halfword
@@ -160,14 +160,14 @@ def test_conv2d_wgrad_one_output_zero_points(nk: native.NativeKernels, x_zero: i
     w0 = rng.integers(-127, 128, (1, x_c), dtype=np.int8)
     for rule in ("nearest", "stochastic"):
         res = []
-        for kern in (K, nk):
+        for kern in (conv2d, nk):
             wt = w0.copy()
             r = K.Xorshift32(7)
             kern.conv2d_wgrad_update(g, x, x_zero, wt, k_in, q, F32(-0.05), rule, r, None, 1, 0)
             res.append((wt, r.state))
         same(res[1][0], res[0][0])
         assert res[1][1] == res[0][1]
-    same(nk.conv2d_wgrad_f32(g, x, x_zero, k_in), M.conv2d_wgrad_f32(g, x, x_zero, k_in))
+    same(nk.conv2d_wgrad_f32(g, x, x_zero, k_in), conv2d.conv2d_wgrad_f32(g, x, x_zero, k_in))
 
 
 # Blocked weight-gradient paths (tt_update.c) under every rule, the stochastic one especially: the rows of
@@ -246,8 +246,8 @@ def test_dwconv2d_s8_inplace_fast_paths(nk: native.NativeKernels, h: int, w: int
     for mlo, mhi in ((1e-3, 5e-2), (0.3, 3.0)):
         m = rng.uniform(mlo, mhi, c).astype(F32)
         for xz, yz in ((-128, -128), (7, 3), (127, 127)):
-            ref = M.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad)
-            same(ref, K.dwconv2d_s8(x, wt, bias, m, xz, yz, 1, pad))
+            ref = conv2d.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad)
+            same(ref, conv2d.dwconv2d_s8(x, wt, bias, m, xz, yz, 1, pad))
             same(nk.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad), ref)
 
 
@@ -259,7 +259,7 @@ def test_dwconv2d_s8_inplace_kernel_1(nk: native.NativeKernels) -> None:
     m = rng.uniform(1e-3, 5e-2, 6).astype(F32)
     same(
         nk.dwconv2d_s8_inplace(x, wt, bias, m, 3, -5, 1, 0),
-        M.dwconv2d_s8_inplace(x, wt, bias, m, 3, -5, 1, 0),
+        conv2d.dwconv2d_s8_inplace(x, wt, bias, m, 3, -5, 1, 0),
     )
 
 
@@ -287,6 +287,6 @@ def test_conv2d_split_s8_fast_paths(
     for mlo, mhi in ((1e-4, 3e-3), (0.3, 3.0)):
         m = rng.uniform(mlo, mhi, co).astype(F32)
         for xz, yz in ((-128, 0), (5, -128), (127, 127)):
-            ref = M.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, 1, 0)
-            same(ref, K.conv2d_s8(x, wt, bias, m, xz, yz, 1, 0))
+            ref = conv2d.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, 1, 0)
+            same(ref, conv2d.conv2d_s8(x, wt, bias, m, xz, yz, 1, 0))
             same(nk.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, 1, 0), ref)

@@ -14,6 +14,7 @@ from tests.kernels.test_native_vs_reference import VARIANTS, s8, same
 from tinytrain import native
 from tinytrain.kernels import memory_ops as M
 from tinytrain.kernels.fma import fma_mode
+from tinytrain.ops import conv2d
 
 F32 = np.float32
 
@@ -44,8 +45,8 @@ def test_conv2d_split_s8(nk, h, w, ci, k, co, kernel, stride):
     m = rng.uniform(1e-4, 3e-2, co).astype(F32)
     pad = (kernel - 1) // 2
     for xz, yz in ((-128, 0), (5, -128)):
-        ref = M.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad)
-        same(ref, K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+        ref = conv2d.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad)
+        same(ref, conv2d.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
         same(nk.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad), ref)
 
 
@@ -59,8 +60,8 @@ def test_conv2d_split_bwd_input_f32(nk, shape, ci, k):
     wt = s8(rng, (co, ci))
     wa, wb = np.ascontiguousarray(wt[:, :k]), np.ascontiguousarray(wt[:, k:])
     s_w = rng.uniform(1e-3, 2e-2, co).astype(F32)
-    ref = M.conv2d_split_bwd_input_f32(g, wa, wb, s_w)
-    same(ref, K.conv2d_bwd_input_f32(g, wt, s_w))
+    ref = conv2d.conv2d_split_bwd_input_f32(g, wa, wb, s_w)
+    same(ref, conv2d.conv2d_bwd_input_f32(g, wt, s_w))
     same(nk.conv2d_split_bwd_input_f32(g, wa, wb, s_w), ref)
 
 
@@ -111,11 +112,11 @@ def test_tile_with_fill_equals_padded_conv(kernel, stride):
     m = rng.uniform(1e-3, 2e-2, c).astype(F32)
     pad = (kernel - 1) // 2
     xz = 9
-    full = K.dwconv2d_s8(x, wt, bias, m, xz, -128, stride, pad)
+    full = conv2d.dwconv2d_s8(x, wt, bias, m, xz, -128, stride, pad)
     for a, b in ((0, 3), (2, 5), (4, full.shape[0])):
         r0, rows = a * stride - pad, (b - 1 - a) * stride + kernel
         t = M.tile_load_s8(x, r0, r0, rows, rows, xz)
-        same(K.dwconv2d_s8(t, wt, bias, m, xz, -128, stride, 0), full[a:b, a:b])
+        same(conv2d.dwconv2d_s8(t, wt, bias, m, xz, -128, stride, 0), full[a:b, a:b])
 
 
 @pytest.mark.parametrize(
@@ -127,10 +128,10 @@ def test_dwconv2d_bwd_input_inplace_f32(nk, ho, wo, c, k):
     wt = s8(rng, (k, k, c))
     s_w = rng.uniform(1e-3, 2e-2, c).astype(F32)
     pad = (k - 1) // 2
-    ref = M.dwconv2d_bwd_input_inplace_f32(g, wt, s_w, ho, wo, 1, pad)
-    same(ref, K.dwconv2d_bwd_input_f32(g, wt, s_w, ho, wo, 1, pad))
+    ref = conv2d.dwconv2d_bwd_input_inplace_f32(g, wt, s_w, ho, wo, 1, pad)
+    same(ref, conv2d.dwconv2d_bwd_input_f32(g, wt, s_w, ho, wo, 1, pad))
     same(nk.dwconv2d_bwd_input_inplace_f32(g, wt, s_w, ho, wo, 1, pad), ref)
-    assert M.dwconv2d_bwd_input_inplace_f32_scratch_bytes((ho, wo, c)) == 4 * ho * wo
+    assert conv2d.dwconv2d_bwd_input_inplace_f32_scratch_bytes((ho, wo, c)) == 4 * ho * wo
 
 
 @pytest.mark.parametrize(
@@ -143,12 +144,12 @@ def test_dwconv2d_s8_inplace(nk, h, w, c, k):
     m = rng.uniform(1e-4, 3e-2, c).astype(F32)
     pad = (k - 1) // 2
     for xz, yz in ((-128, 0), (5, -128), (0, 3)):
-        ref = M.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad)
-        same(ref, K.dwconv2d_s8(x, wt, bias, m, xz, yz, 1, pad))
+        ref = conv2d.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad)
+        same(ref, conv2d.dwconv2d_s8(x, wt, bias, m, xz, yz, 1, pad))
         same(nk.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad), ref)
-    assert M.dwconv2d_s8_inplace_scratch_bytes((h, w, c)) == h * w
+    assert conv2d.dwconv2d_s8_inplace_scratch_bytes((h, w, c)) == h * w
     with pytest.raises(ValueError):
-        M.dwconv2d_s8_inplace(x, wt, bias, m, 0, 0, 2, pad)
+        conv2d.dwconv2d_s8_inplace(x, wt, bias, m, 0, 0, 2, pad)
 
 
 IRB_CASES = [  # (h, w, ci, e, co2, k, stride, split k1, rule, parts)
@@ -236,7 +237,7 @@ def test_ir_block_bwd_f32(nk, h, w, ci, e, co2, k, stride, k1, rule, parts):
 
     rng2 = np.random.default_rng(1)
     ref_kw = fresh()
-    ref = M.ir_block_bwd_f32(**ref_kw)
+    ref = conv2d.ir_block_bwd_f32(**ref_kw)
     rng2 = np.random.default_rng(1)
     nat_kw = fresh()
     nat = nk.ir_block_bwd_f32(**nat_kw)
@@ -245,4 +246,4 @@ def test_ir_block_bwd_f32(nk, h, w, ci, e, co2, k, stride, k1, rule, parts):
         same(b, a)
     if "rng" in ref_kw:
         assert ref_kw["rng"].state == nat_kw["rng"].state
-    assert M.ir_block_bwd_f32_scratch_bytes((ho, wo, co2), h, w) == 8 * (ho * wo + h * w)
+    assert conv2d.ir_block_bwd_f32_scratch_bytes((ho, wo, co2), h, w) == 8 * (ho * wo + h * w)

@@ -10,6 +10,7 @@ import pytest
 import tinytrain.kernels as K
 from tinytrain import native
 from tinytrain.kernels.fma import fma_mode
+from tinytrain.ops import avgpool, conv2d, residual
 
 F32 = np.float32
 # the two device code paths, each under the default contract and the fused multiply-add option
@@ -62,7 +63,7 @@ def test_conv2d_s8(nk: native.NativeKernels, h: int, w: int, ci: int, co: int, k
         pad = (k - 1) // 2
         same(
             nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-            K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+            conv2d.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
         )
 
 
@@ -89,7 +90,7 @@ def test_dwconv2d_s8(nk: native.NativeKernels, h: int, w: int, c: int, k: int, s
     for xz, yz in ((-128, -128), (3, 0)):
         same(
             nk.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-            K.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+            conv2d.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
         )
 
 
@@ -100,7 +101,7 @@ def test_rne_ties_in_requant(nk: native.NativeKernels) -> None:
     m = np.array([0.5], F32)
     bias = np.array([0], np.int32)
     y = nk.conv2d_s8(x, wt, bias, m, 0, 0)
-    same(y, K.conv2d_s8(x, wt, bias, m, 0, 0))
+    same(y, conv2d.conv2d_s8(x, wt, bias, m, 0, 0))
     assert y[0, 1, 0] == -64 and y[0, 3, 0] == -62  # -127/2 -> -64 (even), -125/2 -> -62
 
 
@@ -109,15 +110,15 @@ def test_add_avgpool_slice(nk: native.NativeKernels) -> None:
     for shape in ((3, 5, 7), (8, 8, 16), (1, 1, 3)):
         a, b = s8(rng, shape), s8(rng, shape)
         for fa, fb in ((0.7, 1.3), (3.0, 2.5), (0.5, 0.5)):
-            same(nk.add_s8(a, b, fa, fb, -3, 10, -128), K.add_s8(a, b, F32(fa), F32(fb), -3, 10, -128))
-        same(nk.avgpool_s8(a), K.avgpool_s8(a))
+            same(nk.add_s8(a, b, fa, fb, -3, 10, -128), residual.add_s8(a, b, F32(fa), F32(fb), -3, 10, -128))
+        same(nk.avgpool_s8(a), avgpool.avgpool_s8(a))
         same(nk.slice_channels_s8(a, 2), K.slice_channels_s8(a, 2))
     # avgpool ties: sums that are exact halves, negative and positive
     for n in (2, 4):
         for s in range(-20, 21):
             x = np.zeros((1, n, 1), np.int8)
             x[0, 0, 0] = s
-            same(nk.avgpool_s8(x), K.avgpool_s8(x))
+            same(nk.avgpool_s8(x), avgpool.avgpool_s8(x))
 
 
 def test_expf_logf_bits(nk: native.NativeKernels) -> None:
@@ -157,7 +158,7 @@ def test_small_float_kernels(nk: native.NativeKernels) -> None:
     rng = np.random.default_rng(13)
     for h, w, c in ((1, 1, 5), (4, 4, 13), (7, 3, 8), (6, 6, 1)):
         g = rng.standard_normal(c).astype(F32)
-        same(nk.avgpool_bwd_f32(g, h, w), K.avgpool_bwd_f32(g, h, w))
+        same(nk.avgpool_bwd_f32(g, h, w), avgpool.avgpool_bwd_f32(g, h, w))
         a, b = rng.standard_normal((h, w, c)).astype(F32), rng.standard_normal((h, w, c)).astype(F32)
         same(nk.add_f32(a, b), K.add_f32(a, b))
 
@@ -179,8 +180,8 @@ def test_conv2d_bwd_input(nk: native.NativeKernels, shape: tuple[int, ...], ci: 
     g = (rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 3, shape)).astype(F32)
     wt = s8(rng, (co, 1, 1, ci))
     s_w = rng.uniform(1e-3, 1e-1, co).astype(F32)
-    same(nk.conv2d_bwd_input_f32(g, wt, s_w), K.conv2d_bwd_input_f32(g, wt, s_w))
-    same(nk.conv2d_bwd_input_f32(g, wt.reshape(co, ci), s_w), K.conv2d_bwd_input_f32(g, wt, s_w))
+    same(nk.conv2d_bwd_input_f32(g, wt, s_w), conv2d.conv2d_bwd_input_f32(g, wt, s_w))
+    same(nk.conv2d_bwd_input_f32(g, wt.reshape(co, ci), s_w), conv2d.conv2d_bwd_input_f32(g, wt, s_w))
 
 
 @pytest.mark.parametrize("h,w,c,k,stride", DW_CASES)
@@ -193,7 +194,7 @@ def test_dwconv2d_bwd_input(nk: native.NativeKernels, h: int, w: int, c: int, k:
     s_w = rng.uniform(1e-3, 1e-1, c).astype(F32)
     same(
         nk.dwconv2d_bwd_input_f32(g, wt, s_w, h, w, stride, pad),
-        K.dwconv2d_bwd_input_f32(g, wt, s_w, h, w, stride, pad),
+        conv2d.dwconv2d_bwd_input_f32(g, wt, s_w, h, w, stride, pad),
     )
 
 
@@ -219,7 +220,7 @@ def _check_update(
             if sh1 is not None:
                 assert sh1.size == n_upd
             getattr(nk, fn)(g, x, xz, w1, k_in, q, neg_lr, rule, r1, sh1, stride, pad)
-            getattr(K, fn)(g, x, xz, w2, k_in, q, neg_lr, rule, r2, sh2, stride, pad)
+            getattr(conv2d, fn)(g, x, xz, w2, k_in, q, neg_lr, rule, r2, sh2, stride, pad)
             same(w1, w2)
             assert r1.state == r2.state
             if rule == "stochastic":
@@ -301,7 +302,7 @@ def test_bias_grad_update(nk: native.NativeKernels) -> None:
             qb = rng.uniform(1, 100, co).astype(F32)
             b1, b2 = b0.copy(), b0.copy()
             nk.bias_grad_update(g, b1, qb, neg_lr)
-            K.bias_grad_update(g, b2, qb, F32(neg_lr))
+            conv2d.bias_grad_update(g, b2, qb, F32(neg_lr))
             same(b1, b2)
 
 
@@ -326,7 +327,6 @@ def test_split_kernels(
     nk: native.NativeKernels, dw: bool, h: int, c: int, k: int, stride: int, k_in: int
 ) -> None:
     """Split (reordering off) kernels: C vs numpy, and split == fused bit for bit."""
-    from tinytrain.kernels import memory_ops as M
 
     rng = np.random.default_rng(h + c + k)
     pad = (k - 1) // 2
@@ -338,15 +338,15 @@ def test_split_kernels(
     wt = s8(rng, (k, k, c) if dw else (co, k, k, c), -127, 127)
     pre = "dw" if dw else ""
     s1 = getattr(nk, f"{pre}conv2d_wgrad_f32")(g, x, 4, k_in, k, stride, pad)
-    s2 = getattr(M, f"{pre}conv2d_wgrad_f32")(g, x, 4, k_in, k, stride, pad)
+    s2 = getattr(conv2d, f"{pre}conv2d_wgrad_f32")(g, x, 4, k_in, k, stride, pad)
     same(s1, s2)
     for rule in K.RULES:
         ws = [wt.copy() for _ in range(3)]
         rs = [K.Xorshift32(31) for _ in range(3)]
         shs = [K.shadow_init(wt, k_in) if rule == "shadow" else None for _ in range(3)]
         getattr(nk, f"{pre}conv2d_weight_update")(s1, ws[0], k_in, q, -0.9, rule, rs[0], shs[0])
-        getattr(M, f"{pre}conv2d_weight_update")(s2, ws[1], k_in, q, F32(-0.9), rule, rs[1], shs[1])
-        getattr(K, f"{pre}conv2d_wgrad_update")(
+        getattr(conv2d, f"{pre}conv2d_weight_update")(s2, ws[1], k_in, q, F32(-0.9), rule, rs[1], shs[1])
+        getattr(conv2d, f"{pre}conv2d_wgrad_update")(
             g, x, 4, ws[2], k_in, q, F32(-0.9), rule, rs[2], shs[2], stride, pad
         )
         same(ws[0], ws[1])
@@ -356,12 +356,12 @@ def test_split_kernels(
             same(shs[0], shs[1])
             same(shs[1], shs[2])
     b1 = nk.bias_grad_f32(g)
-    same(b1, M.bias_grad_f32(g))
+    same(b1, conv2d.bias_grad_f32(g))
     bias = [rng.integers(-1000, 1000, co).astype(np.int32)] * 3
     bias = [b.copy() for b in bias]
     qb = rng.uniform(10, 100, co).astype(F32)
     nk.bias_update(b1, bias[0], qb, -0.3)
-    M.bias_update(b1, bias[1], qb, F32(-0.3))
-    K.bias_grad_update(g, bias[2], qb, F32(-0.3))
+    conv2d.bias_update(b1, bias[1], qb, F32(-0.3))
+    conv2d.bias_grad_update(g, bias[2], qb, F32(-0.3))
     same(bias[0], bias[1])
     same(bias[1], bias[2])

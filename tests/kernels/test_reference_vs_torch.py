@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import tinytrain.kernels as K
+from tinytrain.ops import avgpool, conv2d
 
 F32 = np.float32
 
@@ -45,12 +46,12 @@ def test_forward_vs_torch(k: int, stride: int, dw: bool, ci: int, co: int, h: in
     xr = _t(x.astype(np.int32) - x_zero).permute(2, 0, 1)[None] * s_x
     if dw:
         w = rng.integers(-127, 128, (k, k, ci), dtype=np.int8)
-        y = K.dwconv2d_s8(x, w, bias, m, x_zero, y_zero, stride, pad)
+        y = conv2d.dwconv2d_s8(x, w, bias, m, x_zero, y_zero, stride, pad)
         wr = _t(w).permute(2, 0, 1)[:, None] * _t(s_w)[:, None, None, None]
         ref = F.conv2d(xr, wr, _t(bias) * s_x * _t(s_w), stride, pad, groups=ci)
     else:
         w = rng.integers(-127, 128, (co, k, k, ci), dtype=np.int8)
-        y = K.conv2d_s8(x, w, bias, m, x_zero, y_zero, stride, pad)
+        y = conv2d.conv2d_s8(x, w, bias, m, x_zero, y_zero, stride, pad)
         wr = _t(w).permute(0, 3, 1, 2) * _t(s_w)[:, None, None, None]
         ref = F.conv2d(xr, wr, _t(bias) * s_x * _t(s_w), stride, pad)
     q = torch.clamp(torch.round(ref / s_y) + y_zero, -128, 127)[0].permute(1, 2, 0).numpy()
@@ -69,13 +70,13 @@ def test_conv1x1_bwd_input_vs_autograd() -> None:
     h, ci, co = 6, 19, 11
     _, w, s_w = _conv_setup(rng, h, ci, co, 1)
     g = rng.standard_normal((h, h, co)).astype(F32)
-    dx = K.conv2d_bwd_input_f32(g, w, s_w)
+    dx = conv2d.conv2d_bwd_input_f32(g, w, s_w)
     xr = torch.zeros(1, ci, h, h, dtype=torch.float64, requires_grad=True)
     wr = _t(w).permute(0, 3, 1, 2) * _t(s_w)[:, None, None, None]
     F.conv2d(xr, wr).backward(_t(g).permute(2, 0, 1)[None])
     _rel_close(dx, xr.grad[0].permute(1, 2, 0).numpy())
     # classifier: a vector
-    dv = K.conv2d_bwd_input_f32(g[0, 0], w, s_w)
+    dv = conv2d.conv2d_bwd_input_f32(g[0, 0], w, s_w)
     np.testing.assert_array_equal(dv, dx[0, 0])
 
 
@@ -87,7 +88,7 @@ def test_dw_bwd_input_vs_autograd(k: int, stride: int, h: int) -> None:
     s_w = rng.uniform(0.001, 0.02, c).astype(F32)
     ho = K.out_size(h, k, stride, pad)
     g = rng.standard_normal((ho, ho, c)).astype(F32)
-    dx = K.dwconv2d_bwd_input_f32(g, w, s_w, h, h, stride, pad)
+    dx = conv2d.dwconv2d_bwd_input_f32(g, w, s_w, h, h, stride, pad)
     xr = torch.zeros(1, c, h, h, dtype=torch.float64, requires_grad=True)
     wr = _t(w).permute(2, 0, 1)[:, None] * _t(s_w)[:, None, None, None]
     F.conv2d(xr, wr, None, stride, pad, groups=c).backward(_t(g).permute(2, 0, 1)[None])
@@ -121,7 +122,7 @@ def test_wgrad_update_vs_autograd(k: int, stride: int, dw: bool, h: int) -> None
         F.conv2d(xr, wr, None, stride, pad, groups=ci).backward(_t(g).permute(2, 0, 1)[None])
         ref = wr.grad[:, 0].permute(1, 2, 0).numpy()[..., :k_in]  # dL/dW real = s_x * S
         shadow = np.zeros((k, k, k_in), F32)
-        K.dwconv2d_wgrad_update(
+        conv2d.dwconv2d_wgrad_update(
             g,
             x,
             x_zero,
@@ -140,7 +141,7 @@ def test_wgrad_update_vs_autograd(k: int, stride: int, dw: bool, h: int) -> None
         F.conv2d(xr, wr, None, stride, pad).backward(_t(g).permute(2, 0, 1)[None])
         ref = wr.grad.permute(0, 2, 3, 1).numpy()[..., :k_in]
         shadow = np.zeros((co, k, k, k_in), F32)
-        K.conv2d_wgrad_update(
+        conv2d.conv2d_wgrad_update(
             g,
             x[..., :k_in].copy(),
             x_zero,
@@ -157,7 +158,7 @@ def test_wgrad_update_vs_autograd(k: int, stride: int, dw: bool, h: int) -> None
     # bias gradient: sum over positions
     bias = np.zeros(co, np.int32)
     big = np.full(co, 1000.0, F32)
-    K.bias_grad_update(g, bias, big, 1.0)
+    conv2d.bias_grad_update(g, bias, big, 1.0)
     assert np.abs(bias - g.astype(np.float64).sum(axis=(0, 1)) * 1000).max() <= 0.51
 
 
@@ -191,18 +192,18 @@ def test_update_rules_semantics() -> None:
     x = np.ones((1, 1), np.int8)
     w0 = np.array([0, 5, -127, 127, 10], np.int8).reshape(5, 1)
     w = w0.copy()
-    K.conv2d_wgrad_update(vals, x, 0, w, 1, np.ones(5, F32), 1.0)
+    conv2d.conv2d_wgrad_update(vals, x, 0, w, 1, np.ones(5, F32), 1.0)
     assert w.reshape(-1).tolist() == [0, 7, -127, 127, 12]
     w = w0.copy()
     rng = K.Xorshift32(5)
     u = K.Xorshift32(5).uniform(5)
-    K.conv2d_wgrad_update(vals, x, 0, w, 1, np.ones(5, F32), 1.0, "stochastic", rng)
+    conv2d.conv2d_wgrad_update(vals, x, 0, w, 1, np.ones(5, F32), 1.0, "stochastic", rng)
     expect = np.clip(w0.reshape(-1) + np.floor(np.clip(vals[0], -256, 256) + u), -127, 127)
     assert w.reshape(-1).tolist() == expect.tolist()
     assert rng.state == K.Xorshift32(5).draw(5)[-1]
     w = w0.copy()
     sh = K.shadow_init(w, 1)
-    K.conv2d_wgrad_update(vals, x, 0, w, 1, np.ones(5, F32), 1.0, "shadow", shadow=sh)
+    conv2d.conv2d_wgrad_update(vals, x, 0, w, 1, np.ones(5, F32), 1.0, "shadow", shadow=sh)
     assert sh.reshape(-1).tolist() == [0.5, 6.5, -427.0, 427.0, 12.5]
     assert w.reshape(-1).tolist() == [0, 6, -127, 127, 12]
 
@@ -213,7 +214,7 @@ def test_mask_and_small_kernels() -> None:
     assert bits.tolist() == [0b10111010, 0b00000010]
     g = np.arange(10, dtype=F32) - 4
     np.testing.assert_array_equal(K.apply_mask_f32(g, bits), np.where((y != -128) & (y != 127), g, 0))
-    dx = K.avgpool_bwd_f32(np.array([3.0, -6.0], F32), 3, 5)
+    dx = avgpool.avgpool_bwd_f32(np.array([3.0, -6.0], F32), 3, 5)
     assert dx.shape == (3, 5, 2) and dx[2, 4, 1] == F32(-6.0) * F32(1 / 15)
     np.testing.assert_array_equal(K.add_f32(g, g), g * 2)
     assert K.scratch_bytes("conv2d_wgrad_update") == 0

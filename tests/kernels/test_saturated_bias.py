@@ -10,13 +10,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-import tinytrain.kernels as K
 from tests.kernels.qemu_harness import INT32_MAX, INT32_MIN, extreme_bias
 from tests.kernels.test_native_vs_reference import VARIANTS, s8, same
 from tinytrain import native
-from tinytrain.kernels import forward as FWD
-from tinytrain.kernels import memory_ops as M
+from tinytrain.kernels import requant as FWD
 from tinytrain.kernels.fma import fma_mode
+from tinytrain.ops import conv2d
 
 F32 = np.float32
 # (m_lo, m_hi): outputs that depend on the bias (|f32(2^31) * m| <= 236), small ones, all saturated
@@ -42,13 +41,13 @@ def test_reference_saturates() -> None:
     w = np.array([[[[1, 0]]], [[[-1, 0]]], [[[0, 1]]], [[[0, -1]]]], np.int8)
     bias = np.array([INT32_MAX, INT32_MIN, INT32_MAX, INT32_MIN], np.int32)
     m = np.full(4, 5e-8, F32)
-    y = K.conv2d_s8(x, w, bias, m, -128, 0).ravel()
+    y = conv2d.conv2d_s8(x, w, bias, m, -128, 0).ravel()
     v = F32(2.0**31) * F32(5e-8)  # f32(2^31 - 1) = f32(2^31) = 2^31
     assert y.tolist() == [int(np.rint(v)), -int(np.rint(v)), int(np.rint(v)), -int(np.rint(v))]
     s = FWD.sat_add32(np.array([INT32_MAX - 5, -3]), np.array([10, INT32_MIN]))
     assert s.tolist() == [INT32_MAX, INT32_MIN]
     with pytest.raises(ValueError):
-        K.conv2d_s8(
+        conv2d.conv2d_s8(
             np.zeros((1, 1, FWD.MAX_ACC_TERMS + 1), np.int8),
             np.zeros((1, 1, 1, FWD.MAX_ACC_TERMS + 1), np.int8),
             bias[:1],
@@ -70,7 +69,7 @@ def test_saturation_not_intermediate(nk: native.NativeKernels) -> None:
             w[o, 0, 0, :npos], w[o, 0, 0, npos:] = 127, -127
         bias = np.array([INT32_MAX, INT32_MIN] * (co // 2), np.int32)
         m = np.full(co, 1.1e-7, F32)
-        ref = K.conv2d_s8(x, w, bias, m, -128, 0)
+        ref = conv2d.conv2d_s8(x, w, bias, m, -128, 0)
         same(nk.conv2d_s8(x, w, bias, m, -128, 0), ref)
 
 
@@ -101,7 +100,7 @@ def test_conv2d_s8_saturated_bias(
         for xz, yz in ZEROS:
             same(
                 nk.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-                K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+                conv2d.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
             )
 
 
@@ -131,7 +130,7 @@ def test_dwconv2d_s8_saturated_bias(
         for xz, yz in ZEROS:
             same(
                 nk.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
-                K.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
+                conv2d.dwconv2d_s8(x, wt, bias, m, xz, yz, stride, pad),
             )
 
 
@@ -156,8 +155,8 @@ def test_conv2d_split_s8_saturated_bias(
     for m in _ms(rng, co):
         bias = extreme_bias(rng, co, 6000 * int(np.sqrt(kernel * kernel * ci)))
         for xz, yz in ZEROS:
-            ref = M.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad)
-            same(ref, K.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
+            ref = conv2d.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad)
+            same(ref, conv2d.conv2d_s8(x, wt, bias, m, xz, yz, stride, pad))
             same(nk.conv2d_split_s8(x, wa, wb, bias, m, xz, yz, stride, pad), ref)
 
 
@@ -171,8 +170,8 @@ def test_dwconv2d_s8_inplace_saturated_bias(nk: native.NativeKernels, h: int, w:
     for m in _ms(rng, c):
         bias = extreme_bias(rng, c, 6000 * k)
         for xz, yz in ZEROS:
-            ref = M.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad)
-            same(ref, K.dwconv2d_s8(x, wt, bias, m, xz, yz, 1, pad))
+            ref = conv2d.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad)
+            same(ref, conv2d.dwconv2d_s8(x, wt, bias, m, xz, yz, 1, pad))
             same(nk.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad), ref)
 
 
@@ -184,12 +183,12 @@ def test_bias_update_saturates(nk: native.NativeKernels) -> None:
     for neg_lr in (F32(-1.0), F32(1.0)):
         b0 = extreme_bias(rng, 14, 3000)
         b_ref, b_nat = b0.copy(), b0.copy()
-        K.bias_grad_update(g, b_ref, qb, neg_lr)
+        conv2d.bias_grad_update(g, b_ref, qb, neg_lr)
         nk.bias_grad_update(g, b_nat, qb, neg_lr)
         same(b_nat, b_ref)
         assert (b_ref == INT32_MAX).any() and (b_ref == INT32_MIN).any()
         b_split = b0.copy()
-        M.bias_update(M.bias_grad_f32(g), b_split, qb, neg_lr)
+        conv2d.bias_update(conv2d.bias_grad_f32(g), b_split, qb, neg_lr)
         same(b_split, b_ref)
         b_split_nat = b0.copy()
         nk.bias_update(nk.bias_grad_f32(g), b_split_nat, qb, neg_lr)

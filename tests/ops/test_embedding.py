@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tinytrain.kernels.memory_ops import conv2d_weight_update
 from tinytrain.kernels.rng import Xorshift32
 from tinytrain.ops import embedding as E
+from tinytrain.ops.conv2d.update import conv2d_weight_update
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="no host C compiler")
 RULES = {"nearest": 0, "stochastic": 1, "shadow": 2}

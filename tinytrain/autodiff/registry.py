@@ -1,6 +1,7 @@
 """The op registry of the training compiler: per IR op kind, its forward lowering and its gradient rule.
 
-Each op kind registers both functions side by side (see `tinytrain/autodiff/ops.py`):
+Each op kind registers both functions side by side in its home (tinytrain/ops/<op>, listed by
+tinytrain/ops/registry.py):
 
 - a **forward rule** `(builder, op) -> None` emits the int8 forward step(s) of one op;
 - a **gradient rule** `(builder, op, g) -> None` emits the backward step(s) of one op, given `g`, the
@@ -9,7 +10,7 @@ Each op kind registers both functions side by side (see `tinytrain/autodiff/ops.
   with `builder.update_weight(...)` / `builder.update_bias(...)`, which honour the scheme and the
   reordering option.
 
-Adding an op kind = one registration of each here; the compiler has no switch over op names.
+Adding an op kind = one registration of each in its module; the compiler has no switch over op names.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def register_forward(kind: str, clamped: bool = True) -> Callable[[ForwardRule],
 
 
 def output_clamped(kind: str) -> bool:
+    _load()
     return _CLAMPED.get(kind, True)
 
 
@@ -54,7 +56,13 @@ def register_gradient(kind: str) -> Callable[[GradientRule], GradientRule]:
     return deco
 
 
+def _load() -> None:
+    """Import every op's module (their decorators fill the tables)."""
+    import tinytrain.ops.registry  # noqa: F401
+
+
 def forward_rule(op: Op) -> ForwardRule:
+    _load()
     try:
         return _FORWARD[op.kind]
     except KeyError:
@@ -64,6 +72,7 @@ def forward_rule(op: Op) -> ForwardRule:
 
 
 def gradient_rule(op: Op) -> GradientRule:
+    _load()
     try:
         return _GRADIENT[op.kind]
     except KeyError:
@@ -73,5 +82,11 @@ def gradient_rule(op: Op) -> GradientRule:
         ) from None
 
 
+def registered_forwards() -> list[str]:
+    _load()
+    return sorted(_FORWARD)
+
+
 def registered_gradients() -> list[str]:
+    _load()
     return sorted(_GRADIENT)

@@ -181,6 +181,8 @@ def generate_model(
 
     `caller_arena`: the arena is not a static array but the caller's memory, bound at run time with
     `tt_model_bind_arena(uint8_t *)` (tinytrain export's library); the rest of the code is the same."""
+    import tinytrain.ops.registry  # noqa: F401  (every op's emitters register on import; lazy: ops import codegen)
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir))
         if template_dir

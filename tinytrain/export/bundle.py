@@ -34,7 +34,7 @@ from tinytrain.export.config import (
     fingerprint,
     prepare,
 )
-from tinytrain.export.sources import library_path, runtime_closure
+from tinytrain.export.sources import library_path, runtime_closure, translation_units
 
 EXPORT_C_DIR = FIRMWARE_DIR / "export"
 BOARDS_COMMON = FIRMWARE_DIR / "boards" / "common"
@@ -208,7 +208,7 @@ def render_library(prep: Prepared, speed: dict[str, Any] | None = None) -> dict[
         "lib_sources": [
             "src/model.c",
             "src/tinytrain.c",
-            *(library_path(p) for p in runtime if p.suffix == ".c"),
+            *(library_path(p) for p in translation_units(runtime)),
         ],
     }
     env = jinja2.Environment(
@@ -223,7 +223,7 @@ def render_library(prep: Prepared, speed: dict[str, Any] | None = None) -> dict[
         "src/model.h": gen.files["model.h"],
         "src/tinytrain.c": (EXPORT_C_DIR / "tinytrain.c").read_text(),
     }
-    for p in runtime:
+    for p in runtime:  # ops/*.c and ops/*.h keep their folder: the files that include them name it
         files[library_path(p)] = p.read_text()
     for name in ("startup.c", "tt_board.c", "uart_cmsdk.c", "board_internal.h", "sections.ld"):
         files[f"board/{name}"] = (BOARDS_COMMON / name).read_text()

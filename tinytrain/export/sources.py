@@ -2,12 +2,16 @@
 or variable the generated model (or another needed file) refers to, and every header they include.
 
 The closure is by file, over `tt_*` identifiers: a `.c` file is needed when it defines an identifier some
-needed file uses. The op kernels of imported models live one per file in `runtime/ops/`; the firmware build
-compiles them through an umbrella (`runtime/tt_ops.c`, a file that only `#include`s `.c` files). The export
-skips umbrellas and takes the op files themselves, each its own translation unit, keeping their place under
-the runtime root (`ops/tt_qconv.c` -> `src/ops/tt_qconv.c`: their `#include "ops/tt_ops.h"` resolves with
-`-Isrc`). Unused functions inside a needed file are dropped by the linker (`-ffunction-sections`,
-`--gc-sections`), so only the used kernels reach the binary.
+needed file uses. Op kernels live one per file in `runtime/ops/` (tinytrain/ops/registry.py), and the
+firmware build compiles them through runtime `.c` files that `#include` them. Two kinds:
+- a *pure umbrella* defines nothing itself (`runtime/tt_ops.c`, the imported ops' files): the export skips it
+  and takes the op files themselves, each its own translation unit (`ops/tt_qconv.c` -> `src/ops/tt_qconv.c`;
+  their `#include "ops/tt_ops.h"` resolves with `-Isrc`), so only the ops the model uses are copied;
+- a *unit* defines code of its own besides the op files it includes (`tt_forward.c` with `ops/tt_conv2d.c`,
+  ...: one translation unit, as the firmware compiles it): it is taken whole, its included `.c` files come
+  along as included files (copied, not compiled on their own).
+Unused functions inside a needed file are dropped by the linker (`-ffunction-sections`, `--gc-sections`), so
+only the used kernels reach the binary.
 """
 
 from __future__ import annotations
@@ -47,9 +51,26 @@ def _definitions(text: str) -> set[str]:
     return out
 
 
+def _included_c(text: str) -> list[str]:
+    return [n for n in _INCLUDE.findall(_strip_comments(text)) if n.endswith(".c")]
+
+
 def is_umbrella(text: str) -> bool:
-    """A `.c` file that includes other `.c` files (one translation unit of several): not taken itself."""
-    return any(name.endswith(".c") for name in _INCLUDE.findall(_strip_comments(text)))
+    """A pure umbrella: a `.c` file that includes other `.c` files and defines nothing itself."""
+    return bool(_included_c(text)) and not _definitions(_strip_comments(text))
+
+
+def _unit_text(p: Path, runtime_dir: Path, seen: set[Path] | None = None) -> str:
+    """The text of `p` with the `.c` files it includes (recursively): what its translation unit defines."""
+    seen = seen if seen is not None else {p}
+    text = p.read_text()
+    parts = [text]
+    for name in _included_c(text):
+        q = _resolve(name, p, runtime_dir)
+        if q is not None and q not in seen:
+            seen.add(q)
+            parts.append(_unit_text(q, runtime_dir, seen))
+    return "\n".join(parts)
 
 
 def _resolve(name: str, including: Path | None, runtime_dir: Path) -> Path | None:
@@ -62,15 +83,22 @@ def _resolve(name: str, including: Path | None, runtime_dir: Path) -> Path | Non
 
 
 def runtime_closure(generated: dict[str, str], runtime_dir: Path = RUNTIME_DIR) -> list[Path]:
-    """The runtime .c and .h files the `generated` sources (file name -> text) need: the .c files then the
-    headers, each sorted by path (absolute; `relative_to(runtime_dir)` is their place in the library)."""
+    """The runtime files the `generated` sources (file name -> text) need: the translation units (.c) then the
+    included files (headers, and the .c files a unit includes), each sorted by path (absolute;
+    `relative_to(runtime_dir)` is their place in the library). Compile the first `.c` files of the list:
+    `translation_units`."""
     runtime_dir = runtime_dir.resolve()
     c_files = sorted(p.resolve() for p in runtime_dir.rglob("*.c"))
     if not c_files:
         raise TinytrainError(f"no runtime sources in {runtime_dir}")
     raw = {p: p.read_text() for p in c_files}
-    c_files = [p for p in c_files if not is_umbrella(raw[p])]
-    texts = {p: _strip_comments(raw[p]) for p in c_files}
+    units = [p for p in c_files if _included_c(raw[p]) and not is_umbrella(raw[p])]
+    # files a unit compiles inside itself are not translation units of their own
+    inside = {
+        q for u in units for q in (_resolve(n, u, runtime_dir) for n in _included_c(raw[u])) if q is not None
+    }
+    c_files = [p for p in c_files if not is_umbrella(raw[p]) and p not in inside]
+    texts = {p: _strip_comments(_unit_text(p, runtime_dir)) for p in c_files}
     defs = {p: _definitions(t) for p, t in texts.items()}
     needed: list[Path] = []
     frontier = [_strip_comments(t) for t in generated.values()]
@@ -88,7 +116,7 @@ def runtime_closure(generated: dict[str, str], runtime_dir: Path = RUNTIME_DIR) 
         including, text = todo.pop()
         for name in _INCLUDE.findall(_strip_comments(text)):
             h = _resolve(name, including, runtime_dir)
-            if h is not None and h.suffix == ".h" and h not in headers:
+            if h is not None and (h.suffix == ".h" or h in inside) and h not in headers:
                 headers.append(h)
                 todo.append((h, h.read_text()))
     return sorted(needed) + sorted(headers)
@@ -97,3 +125,11 @@ def runtime_closure(generated: dict[str, str], runtime_dir: Path = RUNTIME_DIR) 
 def library_path(p: Path, runtime_dir: Path = RUNTIME_DIR) -> str:
     """The place of a runtime file in the exported library: `src/` + its path under the runtime root."""
     return "src/" + p.relative_to(runtime_dir.resolve()).as_posix()
+
+
+def translation_units(files: list[Path], runtime_dir: Path = RUNTIME_DIR) -> list[Path]:
+    """Of `runtime_closure`'s files, those compiled on their own (not included by a unit)."""
+    runtime_dir = runtime_dir.resolve()
+    raw = {p: p.read_text() for p in files if p.suffix == ".c"}
+    inside = {q for u, t in raw.items() for q in (_resolve(n, u, runtime_dir) for n in _included_c(t)) if q}
+    return [p for p in files if p.suffix == ".c" and p not in inside]

@@ -371,7 +371,7 @@ def qconv_wgrad_f32(
     """Weight-gradient sums of a regular conv of any geometry: g f32[Ho, Wo, Co], x s8 [H, W, Cx] (first
     k_in channels read) -> S f32[Co, kh, kw, k_in], `S[o,i,j,c] = Σ_{p raster asc} g[p,o]*f32(x[..] - x_zero)`
     over the taps inside the input (sequential float32 from +0.0f; a padded tap adds +-0, which changes
-    no sum). The update is `conv2d_weight_update` (tinytrain/kernels/memory_ops.py)."""
+    no sum). The update is `conv2d_weight_update` (tinytrain/ops/conv2d/update.py)."""
     g = np.asarray(g, F32)
     ho, wo, co = g.shape
     xp = _padded_x(x, x_zero, int(k_in), kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, ho, wo)

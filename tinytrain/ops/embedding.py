@@ -28,8 +28,8 @@ from tinytrain import TinytrainError
 from tinytrain.autodiff.registry import register_forward, register_gradient
 from tinytrain.codegen.emitters import RULES, EmitContext, call, emitter
 from tinytrain.ir import Graph, Op
-from tinytrain.kernels.memory_ops import conv2d_weight_update
 from tinytrain.kernels.rng import Xorshift32
+from tinytrain.ops.conv2d.update import conv2d_weight_update
 from tinytrain.program import Step, Storage
 
 if TYPE_CHECKING:

@@ -1,6 +1,8 @@
-"""The op kinds of imported models (tinytrain/ops/<op>.py), one home each: IR shape rule, numpy reference
-kernels, forward and gradient lowering, C emitter. This registry lists them; the IR (tinytrain/ir.py), the
-reference (tinytrain/reference), the kernel lookup and the code generator ask it."""
+"""Every op kind, one home each (tinytrain/ops/<op>.py or a package tinytrain/ops/<op>/): IR shape rule
+(`out_shape`), reference over the IR (`reference`), numpy reference kernels (forward, backward, update),
+forward and gradient lowering, C emitters; its C kernels in firmware/runtime/ops/. This registry lists them
+(one line per op); the IR (tinytrain/ir.py), the reference (tinytrain/reference), the kernel and scratch
+lookups and the code generator ask it."""
 
 from __future__ import annotations
 
@@ -9,13 +11,32 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import tinytrain.ops.embedding as embedding  # its own line: the keyboard's op
-from tinytrain.ops import add, common, concat, conv, hardswish, logistic, mean, mul, pad, pool, requant
+from tinytrain.ops import (  # the zoo's own kinds (C declared in tt_kernels.h)
+    add,
+    avgpool,
+    common,
+    concat,
+    conv,
+    conv2d,
+    hardswish,
+    logistic,
+    mean,
+    mul,
+    pad,
+    pool,
+    requant,
+    residual,
+)
 
 if TYPE_CHECKING:
     from tinytrain.program import Program
 
-MODULES: tuple[ModuleType, ...] = (conv, add, pool, mean, pad, concat, requant, hardswish, logistic, mul)
-MODULES += (embedding,)
+#: the zoo's op kinds (tinytrain.ir.OP_KINDS): their kernels are declared in firmware/runtime/tt_kernels.h
+ZOO: tuple[ModuleType, ...] = (conv2d, residual, avgpool)
+#: the imported models' op kinds (numerics "tflm" / "ort"): kernels declared in firmware/runtime/ops/tt_ops.h
+IMPORTED: tuple[ModuleType, ...] = (conv, add, pool, mean, pad, concat, requant, hardswish, logistic, mul)
+IMPORTED += (embedding,)
+MODULES: tuple[ModuleType, ...] = ZOO + IMPORTED
 OPS: dict[str, ModuleType] = {m.KIND: m for m in MODULES}
 #: op kinds whose weights a scheme can name (beside the zoo's conv2d)
 WEIGHTED = ("qconv", "embedding")
@@ -26,10 +47,21 @@ def op_module(kind: str) -> ModuleType | None:
 
 
 def kernel_function(name: str) -> Callable[..., Any] | None:
-    """The numpy reference kernel `name` of an imported op kind (or the shared mask kernel), else None."""
+    """The numpy reference kernel `name` of an op kind (or the shared mask kernel), else None."""
+    if name not in KERNELS and name not in ZOO_KERNELS:
+        return None
     for mod in (*MODULES, common):
         fn = getattr(mod, name, None)
-        if callable(fn) and name in KERNELS:
+        if callable(fn):
+            return fn
+    return None
+
+
+def scratch_function(kernel: str) -> Callable[..., int] | None:
+    """The `<kernel>_scratch_bytes` query of an op's kernel (the planner reserves that much), else None."""
+    for mod in MODULES:
+        fn = getattr(mod, f"{kernel}_scratch_bytes", None)
+        if callable(fn):
             return fn
     return None
 
@@ -68,7 +100,11 @@ KERNELS = frozenset(
         "concat2_bwd_f32",
     }
     | embedding.KERNELS
-)
+).union(*(getattr(m, "KERNELS", frozenset()) for m in IMPORTED))  # a new op's own `KERNELS` suffices
+
+
+#: kernels of the zoo's op kinds (C: firmware/runtime/tt_kernels.h, tt_memory_ops.h)
+ZOO_KERNELS = frozenset().union(*(m.KERNELS for m in ZOO))
 
 
 def ops_header(program: Program) -> str:

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from tinytrain import TinytrainError
-from tinytrain.kernels import backward, forward, loss, memory_ops, optim, update
+from tinytrain.kernels import backward, loss, memory_ops, optim
 from tinytrain.kernels.rng import Xorshift32
 from tinytrain.program import NUMPY_DTYPE, WHEN_BATCH_END, Program, Step, Storage
 
 DEFAULT_SEED = 0x2545F491
-_MODULES = (forward, backward, loss, update, memory_ops, optim)
+_MODULES = (backward, loss, memory_ops, optim)  # the shared machinery's kernels; the ops' own: ops.registry
 _BLAS: Any = None
 
 
@@ -50,7 +50,7 @@ def kernel_function(name: str) -> Callable[..., Any]:
         fn = getattr(mod, name, None)
         if callable(fn):
             return fn
-    from tinytrain.ops.registry import kernel_function as ops_kernel  # imported models' op kinds
+    from tinytrain.ops.registry import kernel_function as ops_kernel  # every op kind's kernels
 
     fn = ops_kernel(name)
     if fn is not None:

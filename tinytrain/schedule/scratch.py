@@ -1,8 +1,10 @@
 """Kernel scratch memory: the planner asks the kernel, it never guesses (the CMSIS-NN rule).
 
-Contract with `tinytrain.kernels`: `tinytrain.kernels.scratch.scratch_bytes(kernel, **args) -> int`
+Contract with the kernels: `tinytrain.kernels.scratch.scratch_bytes(kernel, **args) -> int`
 answers for every kernel of its catalogue (`KERNELS`); a kernel may instead (or also: it wins)
-provide `K_scratch_bytes(...) -> int` in `tinytrain.kernels` or `tinytrain.kernels.scratch`. Its parameters
+provide `K_scratch_bytes(...) -> int` beside it: in its op's module (tinytrain/ops/<op>, found through
+`tinytrain.ops.registry.scratch_function`) or in `tinytrain.kernels` / `tinytrain.kernels.scratch`. Its
+parameters
 are a subset of the kernel's own keyword names: a buffer argument receives the buffer's **shape**
 (a tuple, device layout), every other parameter the step's attr of that name (run-time `$...` attrs
 are not passed). Example: `dwconv2d_s8_inplace_scratch_bytes(x: tuple, w: tuple, stride: int,
@@ -28,6 +30,11 @@ _MODULES = ("tinytrain.kernels", "tinytrain.kernels.scratch")
 
 def scratch_function(kernel: str) -> Callable[..., int] | None:
     """The `<kernel>_scratch_bytes` function the kernels provide, or None."""
+    from tinytrain.ops.registry import scratch_function as op_scratch
+
+    fn = op_scratch(kernel)
+    if fn is not None:
+        return fn
     for modname in _MODULES:
         try:
             mod = importlib.import_module(modname)

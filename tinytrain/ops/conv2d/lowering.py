@@ -1,4 +1,5 @@
-"""Forward lowering and gradient rule of every IR op kind, side by side.
+"""conv2d (regular k×k, pointwise 1×1, depthwise, the classifier): the IR shape rule, the reference semantics
+over the IR, the forward lowering and the gradient rule, side by side.
 
 Real-valued view used by every rule (docs/numerics.md): a conv computes
 `y = Σ x·W + b` on real values `x = s_x (x̃ - x_zero)`, `W = s_w W̃`, `b = s_x s_w b̃`; the requantization
@@ -7,8 +8,6 @@ where the output did not saturate (the builder applies that mask before calling 
 
 - conv2d: `dx = Σ_o g·s_w·W̃` (1×1 / classifier, depthwise), `dW = s_x Σ_p g·(x̃ - x_zero)` (fused with
   its QAS update), `db = Σ_p g`.
-- add: `y = a + b` (real values): both inputs get `g` unchanged.
-- avgpool: `dx[h, w, c] = g[c] / (H·W)`; its output cannot saturate (no mask).
 """
 
 from __future__ import annotations
@@ -19,13 +18,53 @@ import numpy as np
 
 from tinytrain import TinytrainError
 from tinytrain.autodiff.registry import register_forward, register_gradient
-from tinytrain.ir import Op
+from tinytrain.ir import Graph, Op
+from tinytrain.kernels.requant import requant_multipliers
+from tinytrain.ops.conv2d.forward import conv2d_s8, dw_weight_hwc, dwconv2d_s8, weight_ohwi
 
 if TYPE_CHECKING:
     from tinytrain.compiler import Builder
 
 
-# conv2d (regular k×k, pointwise 1×1, depthwise, classifier) -----------------------------------------
+KIND = "conv2d"
+
+
+def out_shape(graph: Graph, op: Op) -> tuple[int, int, int]:
+    """The output shape (C, H, W); checks the weight, bias and scales against it (errors name the layer)."""
+    inp, out = graph.tensors[op.inputs[0]].shape, graph.tensors[op.output].shape
+    w = op.weight
+    groups = inp[0] if op.depthwise else 1
+    exp_w = (out[0], inp[0] // groups, op.kernel, op.kernel)
+    if tuple(w.shape) != exp_w or w.dtype != np.int8:
+        raise TinytrainError(f"layer {op.name!r}: weight {w.dtype}{tuple(w.shape)}, expected int8{exp_w}")
+    if op.bias.shape != (out[0],) or op.bias.dtype != np.int32:
+        raise TinytrainError(f"layer {op.name!r}: bias must be int32[{out[0]}]")
+    if op.w_scales.shape != (out[0],):
+        raise TinytrainError(f"layer {op.name!r}: w_scales must be float32[{out[0]}]")
+    ho = (inp[1] + 2 * op.padding - op.kernel) // op.stride + 1
+    if out[1:] != (ho, ho):
+        raise TinytrainError(
+            f"layer {op.name!r}: output spatial {out[1:]} but input {inp[1:]} "
+            f"with k={op.kernel} s={op.stride} gives {(ho, ho)}"
+        )
+    return out
+
+
+def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
+    """The int8 output (HWC) of the layer on its input, as deployed (tinytrain.reference.inference)."""
+    x = ins[0]
+    out = graph.tensors[op.output]
+    m = requant_multipliers(op.attrs["x_scale"], op.w_scales, out.scale)
+    if op.depthwise:
+        return dwconv2d_s8(
+            x, dw_weight_hwc(op.weight), op.bias, m, op.attrs["x_zero"], out.zero, op.stride, op.padding
+        )
+    return conv2d_s8(
+        x, weight_ohwi(op.weight), op.bias, m, op.attrs["x_zero"], out.zero, op.stride, op.padding
+    )
+
+
+# ---- lowering -----------------------------------------------------------------------------------------
 @register_forward("conv2d")
 def conv2d_forward(b: Builder, op: Op) -> None:
     out = b.graph.tensors[op.output]
@@ -81,42 +120,3 @@ def conv2d_gradient(b: Builder, op: Op, g: str) -> None:
     else:
         b.update_weight(op, g, "conv2d_wgrad_update", "conv2d_wgrad_f32", "conv2d_weight_update", attrs)
     b.update_bias(op, g)
-
-
-# add (residual) ---------------------------------------------------------------------------------------
-@register_forward("add")
-def add_forward(b: Builder, op: Op) -> None:
-    ta, tb = (b.graph.tensors[t] for t in op.inputs)
-    out = b.graph.tensors[op.output]
-    fa = float(np.float32(ta.scale / out.scale))
-    fb = float(np.float32(tb.scale / out.scale))
-    b.emit(
-        "add_s8",
-        {"a": b.act(op.inputs[0]), "b": b.act(op.inputs[1])},
-        {"y": b.def_act(op.output, inplace_of=op.inputs[0], kernel="add_s8")},
-        {"fa": fa, "fb": fb, "a_zero": int(ta.zero), "b_zero": int(tb.zero), "y_zero": int(out.zero)},
-        op.name,
-    )
-
-
-@register_gradient("add")
-def add_gradient(b: Builder, op: Op, g: str) -> None:
-    for t in op.inputs:  # both paths receive g itself (no copy); the builder copies only to mask
-        if b.needs_grad(t):
-            b.contribute(t, g)
-
-
-# avgpool (global) -------------------------------------------------------------------------------------
-@register_forward("avgpool", clamped=False)
-def avgpool_forward(b: Builder, op: Op) -> None:
-    b.emit("avgpool_s8", {"x": b.act(op.inputs[0])}, {"y": b.def_act(op.output)}, {}, op.name)
-
-
-@register_gradient("avgpool")
-def avgpool_gradient(b: Builder, op: Op, g: str) -> None:
-    x = op.inputs[0]
-    if b.needs_grad(x):
-        _, h, w = b.graph.tensors[x].shape
-        dx = b.grad_buffer(x, op.name)
-        b.emit("avgpool_bwd_f32", {"g": g}, {"dx": dx}, {"h": h, "w": w}, op.name, "backward")
-        b.contribute(x, dx)

@@ -1,0 +1,121 @@
+/* The update rules on runs of int8 weights (nearest, stochastic, shadow; docs/numerics.md, "Update"): static
+ * inline helpers of the weight-update kernels, internal to the runtime. */
+#ifndef TT_UPDATE_RULES_H
+#define TT_UPDATE_RULES_H
+
+#include "tt_dsp.h"
+#include "tt_kernels.h"
+#include "tt_math.h"
+
+/* The nearest and shadow rules on one element (sh: its shadow value, shadow rule only). */
+#ifdef TT_USE_DSP
+/* With the DSP: n = VCVTR(v) (round to nearest even, saturating; tt_dsp.h), then QADD, SSAT #8 and max(-127). For
+ * |v| <= 256 n is rne(v); beyond, |n| >= 256 with v's sign, so w + n saturates to the same +-127 as the clamped
+ * +-256 does (|w| <= 127): the contract's clamp(w + rne(clamp(v, +-256)), -127, 127), without the float clamps. */
+static inline int8_t upd_nearest(int32_t w, float v) {
+    const int32_t y = __ssat(__qadd(w, tt_cvtr_s32(v)), 8);
+    return (int8_t)(y < -127 ? -127 : y);
+}
+#else
+static inline int8_t upd_nearest(int32_t w, float v) {
+    return (int8_t)tt_clampi(w + (int32_t)tt_rne(tt_clampf(v, 256.0f)), -127, 127);
+}
+#endif
+
+static inline int8_t update_one(int8_t w, float delta, int rule, float *sh) {
+    if (rule == TT_RULE_SHADOW) {
+        const float v = *sh + delta;
+        *sh = v;
+        return upd_nearest(0, v);
+    }
+    return upd_nearest((int32_t)w, delta);
+}
+
+/* ---- the stochastic rule, with the rng state in a register ----
+ * Callers load the state once per run of elements, draw with xs_next and store it back, instead of going
+ * through tt_xorshift32(rng) per element (an int8 weight store may alias *rng, so the compiler reloads and
+ * stores it around every element otherwise). The draws, their order and the arithmetic are the contract's:
+ * u = f32(r >> 8) * 2^-24, W = clamp(W + floor(f32(clamp(delta, +-256) + u)), -127, 127). */
+static inline uint32_t xs_next(uint32_t x) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
+/* u = f32(r >> 8) * 2^-24, exact (r >> 8 < 2^24). On the device one fixed-point VCVT (24 fraction bits) does
+ * the conversion and the scaling together. */
+static inline float xs_uniform(uint32_t r) {
+#if defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4) /* single-precision FPU (checked in QEMU) */
+    float f = tt_bits_f32(r >> 8);
+    __asm("vcvt.f32.u32 %0, %0, #24" : "+t"(f));
+    return f;
+#else
+    return (float)(r >> 8) * 5.9604644775390625e-8f; /* 2^-24 */
+#endif
+}
+
+/* floor(v) for |v| <= 2^22, exact: t = rne(v), minus one where t > v. */
+static inline int32_t floor_s32(float v) {
+    const float t = tt_rne(v);
+    int32_t n = (int32_t)t;
+    if (t > v) n--;
+    return n;
+}
+
+/* w + floor(clamp(delta, +-256) + u), clamped to +-127 (u: this element's draw). */
+static inline int8_t stoch_one(int8_t w, float delta, float u) {
+    return (int8_t)tt_clampi((int32_t)w + floor_s32(tt_clampf(delta, 256.0f) + u), -127, 127);
+}
+
+/* Advance *rng by n draws (the elements of a layer whose sums come later, see rng_starts). */
+static inline uint32_t xs_skip(uint32_t x, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) x = xs_next(xs_next(xs_next(xs_next(x))));
+    for (; i < n; i++) x = xs_next(x);
+    return x;
+}
+
+/* cur[r] = the rng state before element r * len of a layer (rows of len elements in memory order, r < rows);
+ * *rng is left after all rows * len draws. A kernel that finishes its elements row by row in any row order,
+ * each row in ascending order, then draws every element's number from its row's cursor: the draws of the
+ * contract's single memory-order sequence. */
+static void rng_starts(uint32_t *rng, int rows, int len, uint32_t *cur) {
+    uint32_t x = *rng;
+    for (int r = 0; r < rows; r++) {
+        cur[r] = x;
+        x = xs_skip(x, len);
+    }
+    *rng = x;
+}
+
+/* Update n consecutive elements (n <= 8) of wt / shadow from sums s[] and factor k, any rule. */
+static inline void update_run(int8_t *wt, float *sh, const float *s, int n, float k, int rule, uint32_t *rng) {
+    if (rule == TT_RULE_STOCHASTIC) {
+        uint32_t x = *rng;
+        for (int j = 0; j < n; j++) {
+            x = xs_next(x);
+            wt[j] = stoch_one(wt[j], s[j] * k, xs_uniform(x));
+        }
+        *rng = x;
+        return;
+    }
+    for (int j = 0; j < n; j++) wt[j] = update_one(wt[j], s[j] * k, rule, sh ? sh + j : 0);
+}
+
+/* The same with one factor per element: s[j] * (neg_lr * q[j]) (depthwise: per channel). */
+static inline void update_run_q(int8_t *wt, float *sh, const float *s, int n, float neg_lr, const float *q, int rule,
+                                uint32_t *rng) {
+    if (rule == TT_RULE_STOCHASTIC) {
+        uint32_t x = *rng;
+        for (int j = 0; j < n; j++) {
+            x = xs_next(x);
+            wt[j] = stoch_one(wt[j], s[j] * (neg_lr * q[j]), xs_uniform(x));
+        }
+        *rng = x;
+        return;
+    }
+    for (int j = 0; j < n; j++) wt[j] = update_one(wt[j], s[j] * (neg_lr * q[j]), rule, sh ? sh + j : 0);
+}
+
+#endif
