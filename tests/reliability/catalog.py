@@ -503,6 +503,10 @@ def _infer_shape(tmp: Path) -> tuple[int, str]:
     return _cli(["infer", "--model", "mcunet-5fps", "--input", str(f)])
 
 
+# ---- imported model files and the user's data (their rows live in catalog_files.py) ----------------------
+
+from . import catalog_files  # noqa: E402, F401  (registers its cases here, in table order)
+
 # ---- process-level faults (QEMU in a child process) -----------------------------------------------------
 
 

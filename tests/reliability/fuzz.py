@@ -8,11 +8,15 @@ sanitizer report is a crash. `Campaign` counts them; failing inputs are kept for
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -342,9 +346,41 @@ def sanitizer_gcc(tmp: Path) -> Path:
     return d
 
 
-def build_sanitized_trainer(tmp: Path, model_dir: Path | None = None, classes: int = 4) -> tuple[Path, bytes]:
+def build_sanitized_trainer(
+    tmp: Path, model_dir: Path | None = None, classes: int = 4, source: str = "semihost"
+) -> tuple[Path, bytes]:
     """The training app + generated model + runtime, built for the host with ASan + UBSan; and a valid
-    dataset.bin for it."""
+    dataset.bin for it (source "flash": the app reads it from the linked-in dataset_blob.c instead;
+    `relink_flash` swaps in other bytes). The tiny model's build is made once per process and shared
+    (both sources link the same objects)."""
+    if model_dir is None and classes == 4:
+        flash_exe, semihost_exe, good = _tiny_builds()
+        return (flash_exe if source == "flash" else semihost_exe), good
+    return _build_sanitized(tmp, model_dir, classes, source)
+
+
+@functools.cache
+def _tiny_builds() -> tuple[Path, Path, bytes]:
+    from tinytrain import FIRMWARE_DIR
+    from tinytrain.job.firmware import APP_DIR, HOST_CFLAGS, RUNTIME_DIR
+
+    tmp = Path(tempfile.mkdtemp(prefix="tt-asan-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    flash_exe, good = _build_sanitized(tmp, None, 4, "flash")
+    host = flash_exe.parent
+    gcc = str(tmp / "san-bin" / "gcc")
+    semi = tmp / "semihost"
+    semi.mkdir()
+    obj = semi / "source_semihost.o"
+    inc = [f"-I{d}" for d in (tmp / "gen", APP_DIR, RUNTIME_DIR, FIRMWARE_DIR / "include")]
+    cmd = [gcc, *HOST_CFLAGS, "-DTT_NO_PHASE_COUNTERS", *inc, "-c", str(APP_DIR / "source_semihost.c")]
+    subprocess.run([*cmd, "-o", str(obj)], check=True, timeout=120)
+    objs = [str(o) for o in sorted(host.glob("*.o")) if o.name not in ("source_flash.o", "dataset_blob.o")]
+    subprocess.run([gcc, *objs, str(obj), "-lm", "-o", str(semi / "train-host")], check=True, timeout=120)
+    return flash_exe, semi / "train-host", good
+
+
+def _build_sanitized(tmp: Path, model_dir: Path | None, classes: int, source: str) -> tuple[Path, bytes]:
     from tinytrain import emulate
     from tinytrain.codegen import datafile
     from tinytrain.codegen.generate import generate_model
@@ -360,12 +396,21 @@ def build_sanitized_trainer(tmp: Path, model_dir: Path | None = None, classes: i
     plan = plan_memory(program, "m7")
     gen = generate_model(program, plan.offsets, plan.arena)
     gen.write(tmp / "gen")
+    job = _tiny_job(program, classes)
+    if source == "flash":
+        (tmp / "gen" / "dataset_blob.c").write_text(datafile.blob_c(job))
     old = os.environ["PATH"]
     os.environ["PATH"] = f"{sanitizer_gcc(tmp)}:{old}"
     try:
-        exe = emulate.build_host(tmp / "gen", tmp / "host")
+        exe = emulate.build_host(tmp / "gen", tmp / "host", source)
     finally:
         os.environ["PATH"] = old
+    return exe, datafile.pack(job)
+
+
+def _tiny_job(program: Any, classes: int) -> Any:
+    from tinytrain.codegen import datafile
+
     shape = program.buffers[program.input_buffer].shape
     r = np.random.default_rng(0)
     xs = r.integers(-128, 128, (6, *shape), dtype=np.int8)
@@ -375,7 +420,23 @@ def build_sanitized_trainer(tmp: Path, model_dir: Path | None = None, classes: i
         xs, ys, xs[:3], ys[:3], datafile.make_order(6, 4, 0), np.full(4, 0.01, np.float32), classes,
         rng_seed=1, flags=flags,
     )  # fmt: skip
-    return exe, datafile.pack(job)
+    return job
+
+
+def relink_flash(exe: Path, data: bytes) -> Path:
+    """The flash-source build of `build_sanitized_trainer(..., source="flash")` with `data` as its
+    dataset_blob.c (recompiles that one file, relinks; sanitizers on)."""
+    from tinytrain.codegen.datafile import blob_source
+
+    host = exe.parent
+    src = host / "blob" / "dataset_blob.c"
+    src.parent.mkdir(exist_ok=True)
+    src.write_text(blob_source(data))
+    gcc = str(host.parent / "san-bin" / "gcc")
+    subprocess.run([gcc, "-O0", "-c", str(src), "-o", str(host / "dataset_blob.o")], check=True, timeout=60)
+    objs = sorted(str(o) for o in host.glob("*.o"))
+    subprocess.run([gcc, *objs, "-lm", "-o", str(exe)], check=True, timeout=60)
+    return exe
 
 
 SAN_ENV = {
@@ -394,50 +455,62 @@ def run_native(exe: Path, run_dir: Path, data: bytes) -> tuple[int, str]:
     return p.returncode, p.stdout + p.stderr
 
 
+def judge_native(
+    c: Campaign, target: str, keep: Path, data: bytes, run: Callable[[], tuple[int, str]]
+) -> None:
+    """One native case: a clean run, an error event, or (kept for reproduction) a hang or crash."""
+    c.cases[target] = c.cases.get(target, 0) + 1
+    try:
+        code, out = run()
+    except subprocess.TimeoutExpired:
+        keep.write_bytes(data)
+        c.hangs.append(f"{target}: over {CASE_SECONDS} s ({keep})")
+        return
+    if code < 0 or code in (86, 87) or "Sanitizer" in out or "runtime error" in out:
+        keep.write_bytes(data)
+        c.crashes.append(f"{target}: status {code} ({keep}): {out[-600:]}")
+    elif code == 0:
+        c.ok[target] = c.ok.get(target, 0) + 1
+    elif '"ev":"error"' in out:
+        c.clean_errors[target] = c.clean_errors.get(target, 0) + 1
+    else:
+        keep.write_bytes(data)
+        c.crashes.append(f"{target}: status {code} without an error event ({keep}): {out[-300:]}")
+
+
+def mutate_dataset(good: bytes, rng: random.Random, i: int) -> bytes:
+    """Byte mutations (odd i) or one of the 16 uint32 header words of tt_dataset_header set to an edge
+    value (even i)."""
+    if i % 2:
+        return mutate(good, rng)
+    words = [int(w) for w in np.frombuffer(good[:64], "<u4")]
+    k = rng.randrange(16)
+    edge = [0, 1, 0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, words[k] + rng.randint(-70, 70), rng.randrange(2**32)]
+    words[k] = rng.choice(edge) % 2**32
+    return np.array(words, "<u4").tobytes() + good[64:]
+
+
+def fuzz_flash_source(c: Campaign, tmp: Path, n: int, rng: random.Random) -> None:
+    """The flash sample source (source_flash.c) fed mutated dataset blobs, host-native under ASan + UBSan:
+    each case recompiles dataset_blob.c and relinks."""
+    exe, good = build_sanitized_trainer(tmp, source="flash")
+    code, out = run_native(relink_flash(exe, good), tmp / "run-good", b"")  # the build is shared
+    assert code == 0, out[-2000:]
+    target = "flash dataset blob (device flash source, ASan+UBSan)"
+    for i in range(n):
+        data = mutate_dataset(good, rng, i) if i % 5 else good[: rng.randrange(len(good))]
+        keep = tmp / f"blob{i}.bin"
+        judge_native(c, target, keep, data, lambda d=data: run_native(relink_flash(exe, d), tmp / "run", b""))
+
+
 def fuzz_sample_reader(c: Campaign, tmp: Path, n: int, rng: random.Random) -> None:
     exe, good = build_sanitized_trainer(tmp)
     code, out = run_native(exe, tmp / "run-good", good)
     assert code == 0, out[-2000:]
     target = "dataset.bin (device sample reader, ASan+UBSan)"
     for i in range(n):
-        if i % 2:
-            data = mutate(good, rng)
-        else:  # header fields: the 16 uint32 words of tt_dataset_header
-            words = [int(w) for w in np.frombuffer(good[:64], "<u4")]
-            k = rng.randrange(16)
-            words[k] = (
-                rng.choice(
-                    [
-                        0,
-                        1,
-                        0xFFFFFFFF,
-                        0x7FFFFFFF,
-                        0x80000000,
-                        words[k] + rng.randint(-70, 70),
-                        rng.randrange(2**32),
-                    ]
-                )
-                % 2**32
-            )
-            data = np.array(words, "<u4").tobytes() + good[64:]
-        c.cases[target] = c.cases.get(target, 0) + 1
-        keep = tmp / f"ds{i}.bin"
-        try:
-            code, out = run_native(exe, tmp / "run", data)
-        except subprocess.TimeoutExpired:
-            keep.write_bytes(data)
-            c.hangs.append(f"{target}: over {CASE_SECONDS} s ({keep})")
-            continue
-        if code < 0 or code in (86, 87) or "Sanitizer" in out or "runtime error" in out:
-            keep.write_bytes(data)
-            c.crashes.append(f"{target}: status {code} ({keep}): {out[-600:]}")
-        elif code == 0:
-            c.ok[target] = c.ok.get(target, 0) + 1
-        elif '"ev":"error"' in out:
-            c.clean_errors[target] = c.clean_errors.get(target, 0) + 1
-        else:
-            keep.write_bytes(data)
-            c.crashes.append(f"{target}: status {code} without an error event ({keep}): {out[-300:]}")
+        data = mutate_dataset(good, rng, i)
+        judge_native(c, target, tmp / f"ds{i}.bin", data, lambda d=data: run_native(exe, tmp / "run", d))
 
 
 TARGETS: dict[str, Callable[[Campaign, Path, int, random.Random], None]] = {
@@ -448,15 +521,26 @@ TARGETS: dict[str, Callable[[Campaign, Path, int, random.Random], None]] = {
     "state": fuzz_state_npz,
     "elf": fuzz_elfs,
     "reader": fuzz_sample_reader,
+    "flash": fuzz_flash_source,
 }
 
 
+def all_targets() -> dict[str, Callable[[Campaign, Path, int, random.Random], None]]:
+    """TARGETS and the targets of the file kinds in fuzz_models.py (.tflite, .onnx) and fuzz_data.py
+    (image folders, CSV, .npz datasets, saved-state flash images)."""
+    from .fuzz_data import DATA_TARGETS
+    from .fuzz_models import MODEL_TARGETS
+
+    return {**TARGETS, **MODEL_TARGETS, **DATA_TARGETS}
+
+
 def campaign(tmp: Path, per_target: dict[str, int], seed: int) -> Campaign:
+    targets = all_targets()
     c = Campaign()
     t0 = time.perf_counter()
     for name, n in per_target.items():
         d = tmp / name
         d.mkdir(parents=True, exist_ok=True)
-        TARGETS[name](c, d, n, random.Random(f"{seed}-{name}"))
+        targets[name](c, d, n, random.Random(f"{seed}-{name}"))
     c.seconds = time.perf_counter() - t0
     return c

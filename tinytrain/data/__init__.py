@@ -299,7 +299,7 @@ def _npz(
     else:
         if scale is None:
             raise DataError(f"{path}: float x needs the model's input scale and zero point to quantize")
-        norm = Normalization.fit(normalize, dx)
+        norm = Normalization.fit(normalize, dx, str(path))
         fx, fxt = norm.apply(dx), norm.apply(dxt)
         prov.update(norm.record())
         prov["quantize"] = {
@@ -387,7 +387,7 @@ def _series(
     index = {n: i for i, n in enumerate(names)}
     y = np.asarray([index[train_rec.labels[i]] for i in own], np.int64)
     yt = np.asarray([index[test_rec.labels[i]] for i in own_t], np.int64)
-    norm = Normalization.fit(normalize, fx)
+    norm = Normalization.fit(normalize, fx, str(path))
     nx, nxt = norm.apply(fx), norm.apply(fxt)
     prov: dict[str, Any] = {
         "format": "ts" if path.suffix.lower() == ".ts" else "csv-long",

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,15 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        zlib.error,
+    ) as exc:
         raise DataError(f"{path}: not a readable .npz without pickled objects ({exc})") from exc
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
@@ -56,6 +65,8 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def check_pair(path: Path, x: np.ndarray, y: np.ndarray, xk: str, yk: str) -> None:
+    if x.ndim == 0:
+        raise DataError(f"{path}: {xk} is a single value (shape ()); expected an array of samples [N, ...]")
     if y.ndim != 1 or len(y) != len(x):
         raise DataError(
             f"{path}: {yk} must be 1-D with one label per sample of {xk} ({len(x)}), got {y.shape}"

@@ -26,7 +26,11 @@ def quantize(x: np.ndarray, scale: float, zero: int) -> np.ndarray:
         raise DataError(f"the model's input scale must be a positive number, got {scale}")
     if not -128 <= int(zero) <= 127:
         raise DataError(f"the model's input zero point must be in -128..127, got {zero}")
-    q = np.rint(np.asarray(x, np.float64) / float(scale)) + int(zero)
+    x = np.asarray(x, np.float64)
+    if np.isnan(x).any():
+        raise DataError("a value to quantize is NaN (after normalization); clean or rescale the data")
+    with np.errstate(over="ignore"):  # |x| / scale beyond float64 (or inf): saturates like any large value
+        q = np.rint(x / float(scale)) + int(zero)
     return np.clip(q, -128, 127).astype(np.int8)
 
 
@@ -34,7 +38,8 @@ def clipped_fraction(x: np.ndarray, scale: float, zero: int) -> float:
     """Fraction of values outside the int8 range (they saturate at -128 or 127)."""
     if x.size == 0:
         return 0.0
-    q = np.rint(np.asarray(x, np.float64) / float(scale)) + int(zero)
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = np.rint(np.asarray(x, np.float64) / float(scale)) + int(zero)
     return float(np.mean((q < -128) | (q > 127)))
 
 
@@ -47,16 +52,26 @@ class Normalization:
     std: tuple[float, ...]
 
     @classmethod
-    def fit(cls, mode: str, train: np.ndarray) -> Normalization:
-        """`train`: float, channels last (`[..., C]`)."""
+    def fit(cls, mode: str, train: np.ndarray, where: str = "the data") -> Normalization:
+        """`train`: float, channels last (`[..., C]`). Statistics that overflow float64 are a DataError
+        naming `where` and the channel."""
         if mode not in NORMALIZE:
             raise DataError(f"normalize must be one of {', '.join(NORMALIZE)}, got {mode!r}")
         c = train.shape[-1]
         if mode == "none":
             return cls(mode, (0.0,) * c, (1.0,) * c)
         flat = np.asarray(train, np.float64).reshape(-1, c)
-        mean = flat.mean(axis=0)
-        std = flat.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = flat.mean(axis=0)
+            std = flat.std(axis=0)
+        bad = ~(np.isfinite(mean) & np.isfinite(std))
+        if bad.any():
+            j = int(np.argmax(bad))
+            big = float(np.max(np.abs(flat[:, j])))
+            raise DataError(
+                f"{where}: channel {j} has values up to {big:.3g}: its mean / standard deviation overflow; "
+                "rescale the data"
+            )
         std = np.where(std > 0, std, 1.0)
         return cls(mode, tuple(float(v) for v in mean), tuple(float(v) for v in std))
 

@@ -59,6 +59,11 @@ def read_csv(path: Path) -> Recordings:
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not a readable CSV ({msg})") from exc
+    if not isinstance(df.index, pd.RangeIndex):  # pandas took the first cells as an index: too many fields
+        raise DataError(
+            f"{path}: line 2 has more fields than the header's {len(df.columns)} columns; every row needs "
+            "one cell per column"
+        )
     cols = [str(c).strip() for c in df.columns]
     df.columns = cols
     for need in ("sample", "label"):

@@ -21,6 +21,27 @@ FORMATS = {
 
 
 NUMERICS = {"tflm": "TFLite Micro's integer kernels", "ort": "onnxruntime's CPU kernels"}
+#: the most elements one tensor may have (a microcontroller model's tensors are far smaller)
+MAX_ELEMENTS = 1 << 24
+
+
+def check_dims(dims: Any, where: str) -> None:
+    """Every dimension a positive integer and the tensor at most MAX_ELEMENTS: else TinytrainError."""
+    vals = [int(d) for d in dims]
+    if any(d < 1 for d in vals):
+        raise TinytrainError(f"{where} has shape {vals}: every dimension must be at least 1")
+    if int(np.prod(vals, dtype=object)) > MAX_ELEMENTS:
+        raise TinytrainError(
+            f"{where} has shape {vals}: more than {MAX_ELEMENTS:,} elements, beyond a microcontroller model"
+        )
+
+
+def check_quant(scale: float, zero: int, where: str) -> None:
+    """An int8 activation's quantization: a finite positive scale, a zero point in -128..127."""
+    if not (np.isfinite(scale) and 0 < scale < 1e30) or np.float32(scale) == 0:
+        raise TinytrainError(f"{where} has scale {scale}: a quantization scale must be finite and positive")
+    if not -128 <= zero <= 127:
+        raise TinytrainError(f"{where} has zero point {zero}: an int8 zero point lies in -128..127")
 
 
 def import_model(path: str | Path) -> Graph:

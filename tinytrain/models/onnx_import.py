@@ -20,6 +20,7 @@ import numpy as np
 
 from tinytrain import TinytrainError
 from tinytrain.ir import Graph, Op, Tensor
+from tinytrain.models.importer import check_dims, check_quant
 from tinytrain.ops.add import ort_params
 from tinytrain.ops.conv import ort_scales
 
@@ -39,6 +40,7 @@ SUPPORTED = (
     "Pad (constant)",
     "QLinearGlobalAveragePool / GlobalAveragePool (QDQ)",
     "Flatten",
+    "HardSwish (HardSigmoid + Mul / QLinearMul)",
     "QuantizeLinear (input)",
     "DequantizeLinear (output)",
 )
@@ -74,7 +76,15 @@ class _Onnx:
                 f"{path}: not an ONNX model, or a corrupt or truncated one (no graph); re-export it"
             )
         self.graph = g
-        self.init: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        self.init: dict[str, np.ndarray] = {}
+        for init in g.initializer:
+            try:
+                self.init[init.name] = numpy_helper.to_array(init)
+            except Exception as exc:  # noqa: BLE001  (onnx raises ValueError, TypeError, KeyError, ...)
+                raise TinytrainError(
+                    f"{path}: initializer {init.name!r} is corrupt (dims {list(init.dims)}, type "
+                    f"{init.data_type}: {type(exc).__name__}); re-export the model"
+                ) from None
         self.onnx = onnx
         self.producer: dict[str, Any] = {}
         self.consumers: dict[str, list[Any]] = {}
@@ -114,7 +124,14 @@ class _Onnx:
             raise self.fail(i, node, "per-channel activation quantization is not supported (per tensor only)")
         if z.dtype != np.int8:
             raise self.fail(i, node, f"activations are {z.dtype}, expected int8; {REQUANTIZE}")
-        return float(np.float32(s[0])), int(z.reshape(-1)[0])
+        if not np.issubdtype(s.dtype, np.floating):
+            raise self.fail(i, node, f"scale {s_name!r} is {s.dtype}, expected float32")
+        scale, zero = float(np.float32(s[0])), int(z.reshape(-1)[0])
+        try:
+            check_quant(scale, zero, f"scale {s_name!r}")
+        except TinytrainError as exc:
+            raise self.fail(i, node, str(exc)) from None
+        return scale, zero
 
     def layer(self, node: Any, kind: str) -> str:
         """The PyTorch module path in torch.onnx's node name ('/3/body/body.0/Conv' -> '3.body.0')."""
@@ -143,6 +160,7 @@ class _Onnx:
     def define(
         self, onnx_name: str, ir_name: str, shape: tuple[int, int, int], scale: float, zero: int
     ) -> str:
+        check_dims(shape, f"{self.path}: tensor {onnx_name!r} (C, H, W)")
         self.tensors[ir_name] = Tensor(ir_name, shape, scale, zero)
         self.ir[onnx_name] = ir_name
         return ir_name
@@ -186,6 +204,7 @@ class _Onnx:
                 f"{self.path}: input {inp.name!r} has shape {dims}; supported: a fixed [1, C, H, W], "
                 f"[1, C, W] or [1, N] (export with fixed dimensions)"
             )
+        check_dims(dims[1:], f"{self.path}: input {inp.name!r} {dims}")
         shape = (
             (dims[1], dims[2], dims[3])
             if len(dims) == 4
@@ -303,6 +322,8 @@ class _Onnx:
             return self.concat(i, node)
         if op == "Pad":
             return self.pad(i, node)
+        if op == "HardSigmoid":
+            return self.hardswish(i, node)
         raise self.fail(
             i,
             node,
@@ -365,8 +386,14 @@ class _Onnx:
             raise self.fail(
                 i, node, f"group {group} with {c} input channels: only regular and depthwise convs"
             )
+        if min(kh, kw, sh, sw) < 1 or min(pt, pl, pb, pr) < 0 or (kh, kw) != tuple(w.shape[2:]):
+            raise self.fail(
+                i, node, f"kernel {kh}x{kw} (weights {list(w.shape)}), strides {sh},{sw}, pads "
+                f"{pt},{pl},{pb},{pr}: kernel and strides must be >= 1 and match the weights, pads >= 0",
+            )  # fmt: skip
         ho, wo = (h + pt + pb - kh) // sh + 1, (wd + pl + pr - kw) // sw + 1
         scales = np.broadcast_to(np.asarray(ws, np.float32).reshape(-1), (co,)).astype(np.float32)
+        b = self._check_weights(i, node, w, ws, b, co, xs, ys)
         layer = self.layer(node, "conv")
         y = self.define(out, f"{layer}.out", (co, ho, wo), ys, yz)
         attrs: dict[str, Any] = {
@@ -390,7 +417,7 @@ class _Onnx:
         }
         if depthwise and co != c:
             attrs["depth_multiplier"] = co // c
-        bias = np.zeros(co, np.int32) if b is None else np.asarray(b, np.int32).reshape(-1)
+        bias = np.zeros(co, np.int32) if b is None else b
         self.ops.append(
             Op(
                 layer,
@@ -406,6 +433,40 @@ class _Onnx:
                 },
             )
         )
+
+    def _check_weights(
+        self,
+        i: int,
+        node: Any,
+        w: np.ndarray,
+        ws: np.ndarray,
+        b: np.ndarray | None,
+        co: int,
+        xs: float,
+        ys: float,
+    ) -> np.ndarray | None:
+        """int8 weights, finite positive float scales (one or one per output channel), int32 biases (one per
+        output channel) by meaning: else one line naming the node. Returns the bias as int32."""
+        if w.dtype != np.int8:
+            raise self.fail(i, node, f"weights are {w.dtype}, expected int8; {REQUANTIZE}")
+        s = np.asarray(ws).reshape(-1)
+        if not np.issubdtype(s.dtype, np.floating) or s.size not in (1, co):
+            raise self.fail(i, node, f"weight scales are {s.dtype}[{s.size}], expected float32[{co}] or one")
+        with np.errstate(all="ignore"):
+            req = np.asarray(ort_scales(xs, np.broadcast_to(s.astype(np.float32), (co,)), ys))
+        if not (np.all(np.isfinite(s)) and np.all(s > 0) and np.all(req > 0) and np.all(req < 2**16)):
+            bad = int(np.argmax(~np.isfinite(s) | (s <= 0))) if s.size > 1 else 0
+            raise self.fail(
+                i, node, f"weight scale {s[bad]} (channel {bad}): scales must be finite and positive, and "
+                "the requantization scale x_scale * w_scale / y_scale in (0, 65536); re-quantize the model",
+            )  # fmt: skip
+        if b is None:
+            return None
+        if not np.issubdtype(b.dtype, np.integer) or b.reshape(-1).size != co:
+            raise self.fail(i, node, f"bias is {b.dtype}{list(b.shape)}, expected int32[{co}]; {REQUANTIZE}")
+        if b.size and (int(b.min()) < -(2**31) or int(b.max()) >= 2**31):
+            raise self.fail(i, node, f"bias values {int(b.min())}..{int(b.max())} exceed int32")
+        return np.asarray(b, np.int32).reshape(-1)
 
     def gemm(self, i: int, node: Any) -> None:
         a = self.attrs(node)
@@ -439,6 +500,7 @@ class _Onnx:
         k, n = w.shape
         if n != c * h * wd:
             raise self.fail(i, node, f"weights take {n} inputs, the input has {c * h * wd}")
+        b = self._check_weights(i, node, w, ws, b, k, xs, ys)
         w4 = np.ascontiguousarray(w.reshape(k, c, h, wd), np.int8)  # NCHW flatten order = OIHW
         scales = np.broadcast_to(np.asarray(ws, np.float32).reshape(-1), (k,)).astype(np.float32)
         layer = self.layer(node, "gemm")
@@ -462,7 +524,7 @@ class _Onnx:
             "source_op": node.op_type,
             "source_index": i,
         }
-        bias = np.zeros(k, np.int32) if b is None else np.asarray(b, np.int32).reshape(-1)
+        bias = np.zeros(k, np.int32) if b is None else b
         self.ops.append(
             Op(
                 layer,
@@ -718,6 +780,85 @@ class _Onnx:
                     "source_index": i,
                 },
             )
+        )
+
+    def _only(self, tensor: str, op_types: tuple[str, ...], i: int, node: Any, what: str) -> Any:
+        cons = self.consumers.get(tensor, [])
+        if len(cons) != 1 or cons[0].op_type not in op_types:
+            found = [c.op_type for c in cons]
+            raise self.fail(
+                i, node, f"{what}: expected one {' or '.join(op_types)} reading {tensor!r}, found {found}"
+            )
+        return cons[0]
+
+    def hardswish(self, i: int, node: Any) -> None:
+        """HardSwish as torch.onnx inlines it: `x · HardSigmoid(x)` (alpha 1/6, beta 1/2), the HardSigmoid in
+        float between a DequantizeLinear and a QuantizeLinear; the Mul as QLinearMul (QOperator) or as a
+        float Mul between DequantizeLinear / QuantizeLinear (QDQ). One `qhardswish` op, mode "ort"."""
+        from tinytrain.ops.hardswish import ORT_ATTRS, ort_table
+
+        x = self.src(node.input[0], i, node)
+        xt = self.tensors[x]
+        a = self.attrs(node)
+        alpha, beta = np.float32(a.get("alpha", 0.2)), np.float32(a.get("beta", 0.5))
+        if alpha != np.float32(1.0 / 6.0) or beta != np.float32(0.5):
+            raise self.fail(
+                i, node, f"a HardSigmoid (alpha {alpha}, beta {beta}) that is not part of a HardSwish "
+                "(alpha 1/6, beta 1/2, times its input) is not supported",
+            )  # fmt: skip
+        what = "not a HardSwish (x * HardSigmoid(x))"
+        q = self._only(node.output[0], ("QuantizeLinear",), i, node, what)
+        hs, hz = self.scalar_q(q.input[1], q.input[2] if len(q.input) > 2 else "", i, q)
+        mul = self._only(q.output[0], ("QLinearMul", "DequantizeLinear"), i, node, what)
+        used = [q, mul]
+        if mul.op_type == "QLinearMul":
+            ins = list(mul.input)
+            k = 0 if ins[3] == q.output[0] else 3  # the other operand: x
+            if ins[3 - k] != q.output[0] or self.ir.get(ins[k]) != x:
+                raise self.fail(
+                    i, node, f"{what}: the QLinearMul does not multiply the HardSigmoid by its input"
+                )
+            scales = [
+                self.scalar_q(ins[k + 1], ins[k + 2], i, mul),
+                self.scalar_q(ins[4 - k], ins[5 - k], i, mul),
+            ]
+            ys, yz = self.scalar_q(ins[6], ins[7], i, mul)
+            out, form = mul.output[0], "qop"
+        else:
+            dq = mul
+            mul = self._only(dq.output[0], ("Mul",), i, node, what)
+            other = [t for t in mul.input if t != dq.output[0]]
+            if len(other) != 1 or self.ir.get(other[0]) != x:
+                raise self.fail(i, node, f"{what}: the Mul does not multiply the HardSigmoid by its input")
+            scales = [
+                (xt.scale, xt.zero),
+                self.scalar_q(dq.input[1], dq.input[2] if len(dq.input) > 2 else "", i, dq),
+            ]
+            out, ys, yz = self.out_q(mul, i)
+            used.append(mul)
+            form = "qdq"
+        if scales != [(xt.scale, xt.zero), (hs, hz)]:
+            raise self.fail(i, node, f"{what}: the Mul reads its operands with other scales than they have")
+        for n in used:
+            self.done.add(id(n))
+        self.source_ops[mul.op_type] += 1
+        layer = self.layer(node, "hardswish")
+        y = self.define(out, f"{layer}.out", xt.shape, ys, yz)
+        attrs = {
+            "mode": "ort",
+            "form": form,
+            "x_scale": xt.scale,
+            "x_zero": xt.zero,
+            "h_scale": hs,
+            "h_zero": hz,
+            "y_scale": ys,
+            "y_zero": yz,
+            "alpha": float(alpha),
+            "beta": float(beta),
+        }
+        ort_table(*(attrs[k] for k in ORT_ATTRS))  # the table builds (finite scales)
+        self.ops.append(
+            Op(layer, "qhardswish", [x], y, {**attrs, "source_op": "HardSwish", "source_index": i})
         )
 
     def gap(self, i: int, node: Any) -> None:

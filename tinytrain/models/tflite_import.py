@@ -25,6 +25,7 @@ import numpy as np
 
 from tinytrain import TinytrainError
 from tinytrain.ir import Graph, Op, Tensor
+from tinytrain.models.importer import check_dims, check_quant
 from tinytrain.ops import tflm
 
 FORMAT = "tflite"
@@ -245,6 +246,7 @@ class _Importer:
                 f"{self.path}: {where}: tensor {t['name']!r} has shape {s}; supported: [1, H, W, C], "
                 f"[1, W, C] or [1, K] (batch 1)"
             )
+        check_dims(s, f"{self.path}: {where}: tensor {t['name']!r}")
         if len(s) == 4:
             return (s[3], s[1], s[2])
         if len(s) == 3:
@@ -258,6 +260,12 @@ class _Importer:
                     f"{self.path}: {where}: activation {t['name']!r} is quantized per channel; "
                     f"TFLite int8 activations are per tensor"
                 )
+            zero = t.get("zero")
+            check_quant(
+                float(t["scale"][0]),
+                int(zero.reshape(-1)[0]) if zero is not None and zero.size else 0,
+                f"{self.path}: {where}: activation {t['name']!r}",
+            )
             return
         ty = _TYPE_NAMES.get(t["type"], str(t["type"]))
         if t["type"] == 7:
@@ -484,11 +492,22 @@ class _Importer:
             w_oihw = np.ascontiguousarray(w.transpose(0, 3, 1, 2))
         pad = _PADDING.get(int(opts.Padding()), "?")
         sh, sw = int(opts.StrideH()), int(opts.StrideW())
+        self._check_window(i, name, ins, out, kh, kw, sh, sw, pad)
         ho, pt, pb = tflite_padding(h, kh, sh, pad)
         wo, pl, pr = tflite_padding(wd, kw, sw, pad)
         self._finish_conv(
             i, name, ins, out, x, w_oihw, co, depthwise, (kh, kw, sh, sw, pt, pb, pl, pr), (ho, wo), wt, opts
         )
+
+    def _check_window(
+        self, i: int, name: str, ins: list[int], out: int, kh: int, kw: int, sh: int, sw: int, pad: str
+    ) -> None:
+        """A kernel / filter and strides of at least 1 and a known padding: else one line (corrupt file)."""
+        if min(kh, kw, sh, sw) < 1 or pad not in ("SAME", "VALID"):
+            raise self.fail(
+                i, name, ins, [out], f"kernel {kh}x{kw}, strides {sh}x{sw}, padding {pad}: kernel and "
+                "strides must be at least 1, padding SAME or VALID (corrupt file?)",
+            )  # fmt: skip
 
     def _finish_conv(
         self,
@@ -643,6 +662,7 @@ class _Importer:
         kh, kw = int(opts.FilterHeight()), int(opts.FilterWidth())
         sh, sw = int(opts.StrideH()), int(opts.StrideW())
         pad = _PADDING.get(int(opts.Padding()), "?")
+        self._check_window(i, name, ins, out, kh, kw, sh, sw, pad)
         _, h, wd = xt.shape
         ho, pt, pb = tflite_padding(h, kh, sh, pad)
         wo, pl, pr = tflite_padding(wd, kw, sw, pad)
