@@ -18,6 +18,24 @@
  * M4): per 4 channels LDR x2, SXTB16 x4, LDRD x2, SMLAD x8, CMP, BNE = 18 instructions for 16 MAC. */
 void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int wb, int32_t *acc);
 #define TT_DOT2X2_ASM 1
+#if defined(__ARM_FP) && (__ARM_FP & 4)
+/* What tt_pw2x2 needs besides the dot: the outputs' bias and m, y0 = the first pixel's outputs (the second's at
+ * y0 + co), y_zero, and y0_end = y0 + the count of outputs done (even, >= 2). */
+typedef struct {
+    const int32_t *bias;
+    const float *m;
+    int8_t *y0;
+    int32_t co;
+    int32_t y_zero;
+    int8_t *y0_end;
+} tt_pw2x2_out;
+/* tt_pw2x2(xb, xend, wt, ci, st): for each output pair o, o + 1 (o from 0 while y0 + o < y0_end), the widened
+ * pixel pair xb..xend (ci % 4 == 0: no tail) dotted with rows o and o + 1 of wt (ci each) from zero, then the four
+ * outputs requantized (tt_requant_dsp, tt_dsp.h) and stored. In assembly (ops/tt_conv2d.c): the tt_dot2x2 loop
+ * plus about 50 instructions per output pair for the setup, requantization and stores. */
+void tt_pw2x2(const uint32_t *xb, const uint32_t *xend, const int8_t *wt, int ci, const tt_pw2x2_out *st);
+#define TT_PW2X2_ASM 1
+#endif
 #else
 /* The same in C (the host-native build with emulated intrinsics). */
 static inline void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int wb, int32_t *acc) {

@@ -585,6 +585,10 @@ def check_cases(seed: int = 0) -> list[Case]:
         bwd_dw_case(rng, 7, 9, 5, 1),
         bwd_dw_case(rng, 5, 12, 3, 1),
         bwd_dw_case(rng, 12, 8, 5, 1),
+        # the 1x1 output-pair assembly (tt_pw2x2, ci % 4 == 0): an odd count of 4-channel blocks, odd co (the
+        # last output in C), odd pixel count (the last pixel in C); one 8-channel iteration, one output pair
+        conv_case(rng, 5, 20, 9, 1, 1),
+        conv_case(rng, 2, 8, 2, 1, 1),
     ]
 
 
@@ -615,6 +619,7 @@ def sat_bias_cases(rng: np.random.Generator) -> list[Case]:
         # in-place plane path: 2-output tail; several strips (scratch copy)
         dw_inplace_case(rng, 7, 3, 7),
         dw_inplace_case(rng, 40, 2, 3),
+        conv_case(rng, 5, 12, 7, 1, 1, sat=True),  # tt_pw2x2 (ci % 4 == 0): odd blocks, odd co, odd pixel
         Case(
             "bias_grad_update_sat",
             "tt_bias_grad_update(@g, 9, 12, @b, @qb, -1.0f)",

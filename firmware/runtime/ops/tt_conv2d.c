@@ -20,11 +20,73 @@ static inline int out_size(int n, int k, int stride, int pad) {
 #define TT_1X1_MAX_CI 512
 
 #ifdef TT_DOT2X2_ASM
-/* tt_dot2x2 (tt_dot2x2.h) in assembly (GCC's allocation spills on the M4). 8 channels per iteration (a first
- * 4-channel block when the count of 4-channel blocks is odd), r3 = the second row's pointer. Scheduled for the
- * Cortex-M7's dual issue: the four accumulators interleaved (a SMLAD's result is 2 cycles away), each SXTB16
- * (older of a pair only) paired with a SMLAD, the next block's weight loads under the previous block's SMLADs.
- * Per 8 channels: 4 LDR, 8 SXTB16, 4 LDRD, 16 SMLAD, CMP, BNE = 34 instructions for 32 MAC. */
+/* The 2 pixels x 2 outputs dot in assembly (GCC's allocation spills on the M4): r0 = px, r1 = xend, r2 = row a,
+ * r3 = row b (advanced by the loop; at the end r2 = row a + n, r3 = row b + n), r4..r7 = a00, a01, a10, a11;
+ * clobbers r8..r12, lr. 8 channels per iteration, after one 4-channel block when their count is odd. Scheduled
+ * for the Cortex-M7's dual issue: the four accumulators interleaved (a SMLAD result is 2 cycles away), each
+ * SXTB16 (older of a pair only) paired with a SMLAD, the second block's weight loads under the first block's
+ * SMLADs. Per 8 channels: 4 LDR, 8 SXTB16, 4 LDRD, 16 SMLAD, CMP, BNE = 34 instructions for 32 MAC. */
+#define TT_DOT2X2_LOOP \
+    "  sub r12, r1, r0\n" \
+    "  tst r12, #16\n" \
+    "  beq 3f\n" \
+    "  ldr r9, [r2], #4\n" \
+    "  ldr r11, [r3], #4\n" \
+    "  ldrd r12, lr, [r0], #16\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smlad r4, r12, r8, r4\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smlad r5, r12, r10, r5\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldrd r12, lr, [r0, #-8]\n" \
+    "  smlad r6, r12, r8, r6\n" \
+    "  smlad r7, r12, r10, r7\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  smlad r7, lr, r11, r7\n" \
+    "3:\n" \
+    "  cmp r0, r1\n" \
+    "  beq 2f\n" \
+    "1:\n" \
+    "  ldr r9, [r2], #8\n" \
+    "  ldr r11, [r3], #8\n" \
+    "  ldrd r12, lr, [r0], #32\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smlad r4, r12, r8, r4\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smlad r5, r12, r10, r5\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldrd r12, lr, [r0, #-24]\n" \
+    "  smlad r6, r12, r8, r6\n" \
+    "  smlad r7, r12, r10, r7\n" \
+    "  ldr r8, [r2, #-4]\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  ldr r10, [r3, #-4]\n" \
+    "  smlad r7, lr, r11, r7\n" \
+    "  ldrd r12, lr, [r0, #-16]\n" \
+    "  sxtb16 r9, r8\n" \
+    "  sxtb16 r11, r10\n" \
+    "  smlad r4, r12, r9, r4\n" \
+    "  sxtb16 r8, r8, ror #8\n" \
+    "  smlad r5, r12, r11, r5\n" \
+    "  sxtb16 r10, r10, ror #8\n" \
+    "  smlad r4, lr, r8, r4\n" \
+    "  smlad r5, lr, r10, r5\n" \
+    "  ldrd r12, lr, [r0, #-8]\n" \
+    "  smlad r6, r12, r9, r6\n" \
+    "  smlad r7, r12, r11, r7\n" \
+    "  smlad r6, lr, r8, r6\n" \
+    "  cmp r0, r1\n" \
+    "  smlad r7, lr, r10, r7\n" \
+    "  bne 1b\n" \
+    "2:\n"
+
+/* tt_dot2x2 (tt_dot2x2.h). */
 __asm__(
     "  .text\n"
     "  .syntax unified\n"
@@ -38,68 +100,86 @@ __asm__(
     "  ldr lr, [sp, #36]\n"
     "  ldm lr, {r4, r5, r6, r7}\n"
     "  add r3, r2, r3\n"
-    "  sub r12, r1, r0\n"
-    "  tst r12, #16\n"
-    "  beq 3f\n"
-    "  ldr r9, [r2], #4\n"
-    "  ldr r11, [r3], #4\n"
-    "  ldrd r12, lr, [r0], #16\n"
-    "  sxtb16 r8, r9\n"
-    "  sxtb16 r10, r11\n"
-    "  smlad r4, r12, r8, r4\n"
-    "  sxtb16 r9, r9, ror #8\n"
-    "  smlad r5, r12, r10, r5\n"
-    "  sxtb16 r11, r11, ror #8\n"
-    "  smlad r4, lr, r9, r4\n"
-    "  smlad r5, lr, r11, r5\n"
-    "  ldrd r12, lr, [r0, #-8]\n"
-    "  smlad r6, r12, r8, r6\n"
-    "  smlad r7, r12, r10, r7\n"
-    "  smlad r6, lr, r9, r6\n"
-    "  smlad r7, lr, r11, r7\n"
-    "3:\n"
-    "  cmp r0, r1\n"
-    "  beq 2f\n"
-    "1:\n"
-    "  ldr r9, [r2], #8\n"
-    "  ldr r11, [r3], #8\n"
-    "  ldrd r12, lr, [r0], #32\n"
-    "  sxtb16 r8, r9\n"
-    "  sxtb16 r10, r11\n"
-    "  smlad r4, r12, r8, r4\n"
-    "  sxtb16 r9, r9, ror #8\n"
-    "  smlad r5, r12, r10, r5\n"
-    "  sxtb16 r11, r11, ror #8\n"
-    "  smlad r4, lr, r9, r4\n"
-    "  smlad r5, lr, r11, r5\n"
-    "  ldrd r12, lr, [r0, #-24]\n"
-    "  smlad r6, r12, r8, r6\n"
-    "  smlad r7, r12, r10, r7\n"
-    "  ldr r8, [r2, #-4]\n"
-    "  smlad r6, lr, r9, r6\n"
-    "  ldr r10, [r3, #-4]\n"
-    "  smlad r7, lr, r11, r7\n"
-    "  ldrd r12, lr, [r0, #-16]\n"
-    "  sxtb16 r9, r8\n"
-    "  sxtb16 r11, r10\n"
-    "  smlad r4, r12, r9, r4\n"
-    "  sxtb16 r8, r8, ror #8\n"
-    "  smlad r5, r12, r11, r5\n"
-    "  sxtb16 r10, r10, ror #8\n"
-    "  smlad r4, lr, r8, r4\n"
-    "  smlad r5, lr, r10, r5\n"
-    "  ldrd r12, lr, [r0, #-8]\n"
-    "  smlad r6, r12, r9, r6\n"
-    "  smlad r7, r12, r11, r7\n"
-    "  smlad r6, lr, r8, r6\n"
-    "  cmp r0, r1\n"
-    "  smlad r7, lr, r10, r7\n"
-    "  bne 1b\n"
-    "2:\n"
+    TT_DOT2X2_LOOP
     "  ldr lr, [sp, #36]\n"
     "  stm lr, {r4, r5, r6, r7}\n"
     "  pop {r4-r11, pc}\n"
     "  .size tt_dot2x2, .-tt_dot2x2\n");
+
+#ifdef TT_PW2X2_ASM
+/* tt_pw2x2 (tt_dot2x2.h): every output pair of a pixel pair, dot and requantization. Frame (sp): bias, m, y0,
+ * co, y_zero, y0 end (copied from *st), xb, ci. Per output pair: the accumulators zeroed, TT_DOT2X2_LOOP, then
+ * the 4 outputs requantized together (tt_requant_dsp: QADD bias, VCVT, VMUL, VCVTR, QADD y_zero, SSAT #8, the
+ * S-register moves two at a time) and stored (y0[o], y0[o + 1], y1[o], y1[o + 1]; y1 = y0 + co); row a of the
+ * next pair is row b's end (r3). */
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .align 2\n"
+    "  .global tt_pw2x2\n"
+    "  .type tt_pw2x2, %function\n"
+    "  .thumb_func\n"
+    "tt_pw2x2:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldr lr, [sp, #36]\n"
+    "  sub sp, sp, #32\n"
+    "  ldm lr, {r4, r5, r6, r7, r8, r9}\n"
+    "  stm sp, {r4, r5, r6, r7, r8, r9}\n"
+    "  strd r0, r3, [sp, #24]\n"
+    "5:\n"
+    "  add r3, r2, r3\n"
+    "  movs r4, #0\n"
+    "  movs r5, #0\n"
+    "  movs r6, #0\n"
+    "  movs r7, #0\n"
+    TT_DOT2X2_LOOP
+    "  ldm sp, {r8, r9, r10, r11, r12}\n"
+    "  ldrd r0, r2, [r8], #8\n"
+    "  vldmia r9!, {s0, s1}\n"
+    "  qadd r4, r4, r0\n"
+    "  qadd r6, r6, r0\n"
+    "  qadd r5, r5, r2\n"
+    "  qadd r7, r7, r2\n"
+    "  vmov s2, s3, r4, r5\n"
+    "  vmov s4, s5, r6, r7\n"
+    "  vcvt.f32.s32 s2, s2\n"
+    "  vcvt.f32.s32 s3, s3\n"
+    "  vcvt.f32.s32 s4, s4\n"
+    "  vcvt.f32.s32 s5, s5\n"
+    "  vmul.f32 s2, s2, s0\n"
+    "  vmul.f32 s3, s3, s1\n"
+    "  vmul.f32 s4, s4, s0\n"
+    "  vmul.f32 s5, s5, s1\n"
+    "  vcvtr.s32.f32 s2, s2\n"
+    "  vcvtr.s32.f32 s3, s3\n"
+    "  vcvtr.s32.f32 s4, s4\n"
+    "  vcvtr.s32.f32 s5, s5\n"
+    "  vmov r4, r5, s2, s3\n"
+    "  vmov r6, r7, s4, s5\n"
+    "  qadd r4, r4, r12\n"
+    "  qadd r5, r5, r12\n"
+    "  qadd r6, r6, r12\n"
+    "  qadd r7, r7, r12\n"
+    "  ssat r4, #8, r4\n"
+    "  ssat r5, #8, r5\n"
+    "  ssat r6, #8, r6\n"
+    "  ssat r7, #8, r7\n"
+    "  add r0, r10, r11\n"
+    "  strb r5, [r10, #1]\n"
+    "  strb r6, [r0]\n"
+    "  strb r7, [r0, #1]\n"
+    "  strb r4, [r10], #2\n"
+    "  stm sp, {r8, r9, r10}\n"
+    "  ldr r0, [sp, #20]\n"
+    "  mov r2, r3\n"
+    "  cmp r10, r0\n"
+    "  ldrd r0, r3, [sp, #24]\n"
+    "  bne 5b\n"
+    "  add sp, sp, #32\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size tt_pw2x2, .-tt_pw2x2\n");
+#endif
 #endif
 
 /* All outputs of one pixel pair (two = 0: one pixel) from the widened inputs xb / tails t0, t1. */
@@ -110,7 +190,15 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
     const int tl = ci & 3;
     const uint32_t *const xend = xb + 4 * nq;
     int8_t *y1 = y0 + co;
-    for (int o = 0; o < co; o += 2) {
+    int o = 0;
+#ifdef TT_PW2X2_ASM
+    if (two && tl == 0 && co >= 2) { /* the output pairs in assembly; an odd last output below */
+        const tt_pw2x2_out st = {bias, m, y0, co, y_zero, y0 + (co & ~1)};
+        tt_pw2x2(xb, xend, wt, ci, &st);
+        o = co & ~1;
+    }
+#endif
+    for (; o < co; o += 2) {
         const int8_t *pa = wt + (size_t)o * ci;
         const int wb = o + 1 < co ? ci : 0; /* odd co: the last output twice, stored once */
         const int32_t ba = bias[o], bb = bias[o + 1 < co ? o + 1 : o];
