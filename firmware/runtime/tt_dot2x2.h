@@ -34,6 +34,17 @@ typedef struct {
  * outputs requantized (tt_requant_dsp, tt_dsp.h) and stored. In assembly (ops/tt_conv2d.c): the tt_dot2x2 loop
  * plus about 50 instructions per output pair for the setup, requantization and stores. */
 void tt_pw2x2(const uint32_t *xb, const uint32_t *xend, const int8_t *wt, int ci, const tt_pw2x2_out *st);
+/* tt_pw2x2_split(xa, xa_end, wt, k, st): the same over two parts, both from zero into the same accumulators: xa
+ * (k channels, k % 4 == 0) with rows o, o + 1 of wt (k each), then st->xr..st->xr_end (kr channels, kr % 4 == 0)
+ * with rows o, o + 1 of st->wr (kr each). st->wr is advanced. */
+typedef struct {
+    tt_pw2x2_out out;
+    const uint32_t *xr;
+    const uint32_t *xr_end;
+    const int8_t *wr;
+    int32_t kr;
+} tt_pw2x2_split_args;
+void tt_pw2x2_split(const uint32_t *xa, const uint32_t *xa_end, const int8_t *wt, int k, tt_pw2x2_split_args *st);
 #define TT_PW2X2_ASM 1
 #endif
 #else

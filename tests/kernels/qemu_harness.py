@@ -620,6 +620,11 @@ def sat_bias_cases(rng: np.random.Generator) -> list[Case]:
         dw_inplace_case(rng, 7, 3, 7),
         dw_inplace_case(rng, 40, 2, 3),
         conv_case(rng, 5, 12, 7, 1, 1, sat=True),  # tt_pw2x2 (ci % 4 == 0): odd blocks, odd co, odd pixel
+        # tt_pw2x2_split (k, ci - k % 4 == 0): odd co and pixels, odd block counts, an empty part of either kind
+        split_case(rng, 5, 24, 8, 7, 1, 1),
+        split_case(rng, 4, 20, 12, 6, 1, 1),
+        split_case(rng, 3, 16, 0, 4, 1, 1),
+        split_case(rng, 4, 16, 16, 5, 1, 1),
         Case(
             "bias_grad_update_sat",
             "tt_bias_grad_update(@g, 9, 12, @b, @qb, -1.0f)",

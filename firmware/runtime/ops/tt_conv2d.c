@@ -107,6 +107,47 @@ __asm__(
     "  .size tt_dot2x2, .-tt_dot2x2\n");
 
 #ifdef TT_PW2X2_ASM
+/* The requantization and stores of one output pair (tt_pw2x2, tt_pw2x2_split): frame at sp as in tt_pw2x2;
+ * a00, a01, a10, a11 in r4..r7; clobbers r0, r2, r4..r12, s0..s5; r10 = y0 + 2 after. */
+#define TT_PW2X2_REQUANT \
+    "  ldm sp, {r8, r9, r10, r11, r12}\n" \
+    "  ldrd r0, r2, [r8], #8\n" \
+    "  vldmia r9!, {s0, s1}\n" \
+    "  qadd r4, r4, r0\n" \
+    "  qadd r6, r6, r0\n" \
+    "  qadd r5, r5, r2\n" \
+    "  qadd r7, r7, r2\n" \
+    "  vmov s2, s3, r4, r5\n" \
+    "  vmov s4, s5, r6, r7\n" \
+    "  vcvt.f32.s32 s2, s2\n" \
+    "  vcvt.f32.s32 s3, s3\n" \
+    "  vcvt.f32.s32 s4, s4\n" \
+    "  vcvt.f32.s32 s5, s5\n" \
+    "  vmul.f32 s2, s2, s0\n" \
+    "  vmul.f32 s3, s3, s1\n" \
+    "  vmul.f32 s4, s4, s0\n" \
+    "  vmul.f32 s5, s5, s1\n" \
+    "  vcvtr.s32.f32 s2, s2\n" \
+    "  vcvtr.s32.f32 s3, s3\n" \
+    "  vcvtr.s32.f32 s4, s4\n" \
+    "  vcvtr.s32.f32 s5, s5\n" \
+    "  vmov r4, r5, s2, s3\n" \
+    "  vmov r6, r7, s4, s5\n" \
+    "  qadd r4, r4, r12\n" \
+    "  qadd r5, r5, r12\n" \
+    "  qadd r6, r6, r12\n" \
+    "  qadd r7, r7, r12\n" \
+    "  ssat r4, #8, r4\n" \
+    "  ssat r5, #8, r5\n" \
+    "  ssat r6, #8, r6\n" \
+    "  ssat r7, #8, r7\n" \
+    "  add r0, r10, r11\n" \
+    "  strb r5, [r10, #1]\n" \
+    "  strb r6, [r0]\n" \
+    "  strb r7, [r0, #1]\n" \
+    "  strb r4, [r10], #2\n" \
+    "  stm sp, {r8, r9, r10}\n"
+
 /* tt_pw2x2 (tt_dot2x2.h): every output pair of a pixel pair, dot and requantization. Frame (sp): bias, m, y0,
  * co, y_zero, y0 end (copied from *st), xb, ci. Per output pair: the accumulators zeroed, TT_DOT2X2_LOOP, then
  * the 4 outputs requantized together (tt_requant_dsp: QADD bias, VCVT, VMUL, VCVTR, QADD y_zero, SSAT #8, the
@@ -134,43 +175,7 @@ __asm__(
     "  movs r6, #0\n"
     "  movs r7, #0\n"
     TT_DOT2X2_LOOP
-    "  ldm sp, {r8, r9, r10, r11, r12}\n"
-    "  ldrd r0, r2, [r8], #8\n"
-    "  vldmia r9!, {s0, s1}\n"
-    "  qadd r4, r4, r0\n"
-    "  qadd r6, r6, r0\n"
-    "  qadd r5, r5, r2\n"
-    "  qadd r7, r7, r2\n"
-    "  vmov s2, s3, r4, r5\n"
-    "  vmov s4, s5, r6, r7\n"
-    "  vcvt.f32.s32 s2, s2\n"
-    "  vcvt.f32.s32 s3, s3\n"
-    "  vcvt.f32.s32 s4, s4\n"
-    "  vcvt.f32.s32 s5, s5\n"
-    "  vmul.f32 s2, s2, s0\n"
-    "  vmul.f32 s3, s3, s1\n"
-    "  vmul.f32 s4, s4, s0\n"
-    "  vmul.f32 s5, s5, s1\n"
-    "  vcvtr.s32.f32 s2, s2\n"
-    "  vcvtr.s32.f32 s3, s3\n"
-    "  vcvtr.s32.f32 s4, s4\n"
-    "  vcvtr.s32.f32 s5, s5\n"
-    "  vmov r4, r5, s2, s3\n"
-    "  vmov r6, r7, s4, s5\n"
-    "  qadd r4, r4, r12\n"
-    "  qadd r5, r5, r12\n"
-    "  qadd r6, r6, r12\n"
-    "  qadd r7, r7, r12\n"
-    "  ssat r4, #8, r4\n"
-    "  ssat r5, #8, r5\n"
-    "  ssat r6, #8, r6\n"
-    "  ssat r7, #8, r7\n"
-    "  add r0, r10, r11\n"
-    "  strb r5, [r10, #1]\n"
-    "  strb r6, [r0]\n"
-    "  strb r7, [r0, #1]\n"
-    "  strb r4, [r10], #2\n"
-    "  stm sp, {r8, r9, r10}\n"
+    TT_PW2X2_REQUANT
     "  ldr r0, [sp, #20]\n"
     "  mov r2, r3\n"
     "  cmp r10, r0\n"
@@ -179,6 +184,52 @@ __asm__(
     "  add sp, sp, #32\n"
     "  pop {r4-r11, pc}\n"
     "  .size tt_pw2x2, .-tt_pw2x2\n");
+
+/* tt_pw2x2_split (tt_dot2x2.h): tt_pw2x2 over two parts (the split 1x1's SRAM rows over xa, then its flash rows
+ * over xr) into the same accumulators. Frame (sp): bias, m, y0, co, y_zero, y0 end, xa, k, xr, xr end, flash row
+ * of the pair, kr, xa end, SRAM row of the next pair. */
+__asm__(
+    "  .text\n"
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .align 2\n"
+    "  .global tt_pw2x2_split\n"
+    "  .type tt_pw2x2_split, %function\n"
+    "  .thumb_func\n"
+    "tt_pw2x2_split:\n"
+    "  push {r4-r11, lr}\n"
+    "  ldr lr, [sp, #36]\n"
+    "  sub sp, sp, #56\n"
+    "  ldm lr!, {r4, r5, r6, r7, r8, r9}\n"
+    "  stm sp, {r4, r5, r6, r7, r8, r9}\n"
+    "  ldm lr, {r4, r5, r6, r7}\n"
+    "  add r8, sp, #32\n"
+    "  stm r8, {r4, r5, r6, r7}\n"
+    "  strd r0, r3, [sp, #24]\n"
+    "  str r1, [sp, #48]\n"
+    "5:\n"
+    "  add r3, r2, r3\n"
+    "  movs r4, #0\n"
+    "  movs r5, #0\n"
+    "  movs r6, #0\n"
+    "  movs r7, #0\n"
+    TT_DOT2X2_LOOP
+    "  str r3, [sp, #52]\n"
+    "  ldrd r0, r1, [sp, #32]\n"
+    "  ldrd r2, r3, [sp, #40]\n"
+    "  add r3, r2, r3\n"
+    TT_DOT2X2_LOOP
+    "  str r3, [sp, #40]\n"
+    TT_PW2X2_REQUANT
+    "  ldr r0, [sp, #20]\n"
+    "  ldr r2, [sp, #52]\n"
+    "  cmp r10, r0\n"
+    "  ldrd r0, r3, [sp, #24]\n"
+    "  ldr r1, [sp, #48]\n"
+    "  bne 5b\n"
+    "  add sp, sp, #56\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size tt_pw2x2_split, .-tt_pw2x2_split\n");
 #endif
 #endif
 

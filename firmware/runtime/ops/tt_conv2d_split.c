@@ -45,7 +45,15 @@ static __attribute__((noinline)) void split1x1_fast(const int8_t *x, int np, int
         tt_widen_pair(x0, x1, k, x_zero, xa, ta0, ta1);
         tt_widen_pair(x0 + k, x1 + k, kr, x_zero, xr, tb0, tb1);
         int8_t *y0 = y + (size_t)p * co, *y1 = y0 + co;
-        for (int o = 0; o < co; o += 2) {
+        int o = 0;
+#ifdef TT_PW2X2_ASM
+        if (two && (k & 3) == 0 && (kr & 3) == 0 && co >= 2) { /* the output pairs in assembly; odd last below */
+            tt_pw2x2_split_args st = {{bias, m, y0, co, y_zero, y0 + (co & ~1)}, xr, xr + 4 * qb, wt_rest, kr};
+            tt_pw2x2_split(xa, xa + 4 * qa, wt, k, &st);
+            o = co & ~1;
+        }
+#endif
+        for (; o < co; o += 2) {
             const int pair = o + 1 < co; /* odd co: the last output twice, stored once */
             const int8_t *pa = wt + (size_t)o * k, *pr = wt_rest + (size_t)o * kr;
             const int wa = pair ? k : 0, wr = pair ? kr : 0;
