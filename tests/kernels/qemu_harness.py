@@ -211,15 +211,21 @@ def dw_case(
     )
 
 
-def split_case(rng: np.random.Generator, h: int, ci: int, k: int, co: int, kernel: int, stride: int) -> Case:
-    """tt_conv2d_split_s8 (tt_memory_ops.c) with biases at and near +-2^31."""
+def split_case(
+    rng: np.random.Generator, h: int, ci: int, k: int, co: int, kernel: int, stride: int, sat: bool = True
+) -> Case:
+    """tt_conv2d_split_s8 (tt_memory_ops.c) with biases at and near +-2^31 (sat), else ordinary biases and
+    multipliers (outputs spread over the int8 range: every accumulator error shows)."""
     pad = (kernel - 1) // 2
     x, w = _s8(rng, (h, h, ci)), _s8(rng, (co, kernel, kernel, ci))
     wa, wb = np.ascontiguousarray(w[..., :k]), np.ascontiguousarray(w[..., k:])
-    b, m = extreme_bias(rng, co, 6000 * int(np.sqrt(kernel * kernel * ci))), extreme_m(rng, co)
+    if sat:
+        b, m = extreme_bias(rng, co, 6000 * int(np.sqrt(kernel * kernel * ci))), extreme_m(rng, co)
+    else:
+        b, m = rng.integers(-4000, 4000, co).astype(np.int32), rng.uniform(2e-4, 2e-3, co).astype(F32)
     y = conv2d.conv2d_split_s8(x, wa, wb, b, m, 9, -2, stride, pad)
     return Case(
-        f"split{kernel}x{kernel}_s{stride}_{h}_{ci}_{k}_{co}_bsat",
+        f"split{kernel}x{kernel}_s{stride}_{h}_{ci}_{k}_{co}" + ("_bsat" if sat else ""),
         f"tt_conv2d_split_s8(@x, {h}, {h}, {ci}, @wa, @wb, {co}, {kernel}, {kernel}, {k}, @b, @m, "
         f"9, -2, {stride}, {pad}, @y)",
         {"x": x, "wa": wa, "wb": wb, "b": b, "m": m},
@@ -589,6 +595,13 @@ def check_cases(seed: int = 0) -> list[Case]:
         # last output in C), odd pixel count (the last pixel in C); one 8-channel iteration, one output pair
         conv_case(rng, 5, 20, 9, 1, 1),
         conv_case(rng, 2, 8, 2, 1, 1),
+        # the split 1x1 with ordinary biases: tt_pw2x2_split (odd co and pixels, odd block counts, an empty part
+        # of either kind) and the C path over tt_dot2x2 (% 4 tails)
+        split_case(rng, 5, 24, 8, 7, 1, 1, sat=False),
+        split_case(rng, 4, 20, 12, 6, 1, 1, sat=False),
+        split_case(rng, 3, 16, 0, 4, 1, 1, sat=False),
+        split_case(rng, 4, 16, 16, 5, 1, 1, sat=False),
+        split_case(rng, 5, 38, 5, 7, 1, 1, sat=False),
     ]
 
 
