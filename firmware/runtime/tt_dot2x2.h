@@ -20,20 +20,24 @@ void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int w
 #define TT_DOT2X2_ASM 1
 #if defined(__ARM_FP) && (__ARM_FP & 4)
 /* What tt_pw2x2 needs besides the dot: the outputs' bias and m, y0 = the first pixel's outputs (the second's at
- * y0 + co), y_zero, and y0_end = y0 + the count of outputs done (even, >= 2). */
+ * y0 + co), y_zero, skip = the weight row stride minus the dot's length (0, or -1..-3 over a zero-padded last
+ * block), and y0_end = y0 + the count of outputs done (even, >= 2). */
 typedef struct {
     const int32_t *bias;
     const float *m;
     int8_t *y0;
     int32_t co;
     int32_t y_zero;
+    int32_t skip;
     int8_t *y0_end;
 } tt_pw2x2_out;
-/* tt_pw2x2(xb, xend, wt, ci, st): for each output pair o, o + 1 (o from 0 while y0 + o < y0_end), the widened
- * pixel pair xb..xend (ci % 4 == 0: no tail) dotted with rows o and o + 1 of wt (ci each) from zero, then the four
- * outputs requantized (tt_requant_dsp, tt_dsp.h) and stored. In assembly (ops/tt_conv2d.c): the tt_dot2x2 loop
- * plus about 50 instructions per output pair for the setup, requantization and stores. */
-void tt_pw2x2(const uint32_t *xb, const uint32_t *xend, const int8_t *wt, int ci, const tt_pw2x2_out *st);
+/* tt_pw2x2(xb, xend, wt, stride, st): for each output pair o, o + 1 (o from 0 while y0 + o < y0_end), the widened
+ * pixel pair xb..xend (n = 4 * (xend - xb) / 4 channels) dotted with rows o and o + 1 of wt (row stride `stride`,
+ * n bytes read from each row) from zero, then the four outputs requantized (tt_requant_dsp, tt_dsp.h) and stored.
+ * With a zero-padded last block (n > stride: the padded lanes are 0, so the bytes read past a row's end add 0),
+ * the caller keeps the last row read inside wt (tt_pw2x2_outputs). In assembly (ops/tt_conv2d.c): the tt_dot2x2
+ * loop plus about 50 instructions per output pair for the setup, requantization and stores. */
+void tt_pw2x2(const uint32_t *xb, const uint32_t *xend, const int8_t *wt, int stride, const tt_pw2x2_out *st);
 /* tt_pw2x2_split(xa, xa_end, wt, k, st): the same over two parts, both from zero into the same accumulators: xa
  * (k channels, k % 4 == 0) with rows o, o + 1 of wt (k each), then st->xr..st->xr_end (kr channels, kr % 4 == 0)
  * with rows o, o + 1 of st->wr (kr each). st->wr is advanced. */
@@ -46,6 +50,13 @@ typedef struct {
 } tt_pw2x2_split_args;
 void tt_pw2x2_split(const uint32_t *xa, const uint32_t *xa_end, const int8_t *wt, int k, tt_pw2x2_split_args *st);
 #define TT_PW2X2_ASM 1
+/* How many outputs (even) of co rows of ci bytes tt_pw2x2 may do over the padded last block: all pairs when
+ * ci % 4 == 0; else only pairs whose row o + 1, read for 4 * ceil(ci / 4) bytes, ends inside the co rows. */
+static inline int tt_pw2x2_outputs(int ci, int co) {
+    const int d = ((ci + 3) & ~3) - ci;
+    const int lim = ci > 0 ? co - (d + ci - 1) / ci : 0;
+    return lim >= 2 ? lim & ~1 : 0;
+}
 #endif
 #else
 /* The same in C (the host-native build with emulated intrinsics). */
@@ -73,7 +84,8 @@ static inline void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int
 }
 #endif
 
-/* Widen two int8 vectors of length n (x - x_zero) into xb (see above) and the n % 4 tail elements t0, t1. */
+/* Widen two int8 vectors of length n (x - x_zero) into xb (see above) and the n % 4 tail elements t0, t1; with a
+ * tail, xb also gets it as one more block, zero beyond n: xb holds 4 * ((n + 3) / 4) words. */
 static inline void tt_widen_pair(const int8_t *x0, const int8_t *x1, int n, int32_t x_zero, uint32_t *xb,
                                  int32_t *t0, int32_t *t1) {
     const int nq = n >> 2, ct = n & ~3;
@@ -85,9 +97,17 @@ static inline void tt_widen_pair(const int8_t *x0, const int8_t *x1, int n, int3
         xb[4 * q + 2] = __sxtab16(nzz, v);
         xb[4 * q + 3] = tt_sxtab16_ror8(nzz, v);
     }
-    for (int t = 0; t < (n & 3); t++) {
-        t0[t] = x0[ct + t] - x_zero;
-        t1[t] = x1[ct + t] - x_zero;
+    if (n & 3) { /* the tail, also as a last block with zero lanes (read by tt_pw2x2) */
+        int32_t a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+        for (int t = 0; t < (n & 3); t++) {
+            t0[t] = a[t] = x0[ct + t] - x_zero;
+            t1[t] = b[t] = x1[ct + t] - x_zero;
+        }
+        uint32_t *q = xb + 4 * nq;
+        q[0] = (uint32_t)(uint16_t)a[0] | (uint32_t)(uint16_t)a[2] << 16;
+        q[1] = (uint32_t)(uint16_t)a[1] | (uint32_t)(uint16_t)a[3] << 16;
+        q[2] = (uint32_t)(uint16_t)b[0] | (uint32_t)(uint16_t)b[2] << 16;
+        q[3] = (uint32_t)(uint16_t)b[1] | (uint32_t)(uint16_t)b[3] << 16;
     }
 }
 #endif

@@ -595,6 +595,11 @@ def check_cases(seed: int = 0) -> list[Case]:
         # last output in C), odd pixel count (the last pixel in C); one 8-channel iteration, one output pair
         conv_case(rng, 5, 20, 9, 1, 1),
         conv_case(rng, 2, 8, 2, 1, 1),
+        # tt_pw2x2 over a zero-padded last block (ci % 4 != 0): the last row read stays inside the weights
+        conv_case(rng, 4, 1, 9, 1, 1),
+        conv_case(rng, 4, 2, 5, 1, 1),
+        conv_case(rng, 3, 6, 4, 1, 1),
+        conv_case(rng, 6, 3, 6, 3, 2),
         # the split 1x1 with ordinary biases: tt_pw2x2_split (odd co and pixels, odd block counts, an empty part
         # of either kind) and the C path over tt_dot2x2 (% 4 tails)
         split_case(rng, 5, 24, 8, 7, 1, 1, sat=False),

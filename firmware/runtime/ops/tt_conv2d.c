@@ -108,9 +108,9 @@ __asm__(
 
 #ifdef TT_PW2X2_ASM
 /* The requantization and stores of one output pair (tt_pw2x2, tt_pw2x2_split): frame at sp as in tt_pw2x2;
- * a00, a01, a10, a11 in r4..r7; clobbers r0, r2, r4..r12, s0..s5; r10 = y0 + 2 after. */
+ * a00, a01, a10, a11 in r4..r7; clobbers r0, r2, r4..r12, lr (= skip after), s0..s5; r10 = y0 + 2 after. */
 #define TT_PW2X2_REQUANT \
-    "  ldm sp, {r8, r9, r10, r11, r12}\n" \
+    "  ldm sp, {r8, r9, r10, r11, r12, lr}\n" \
     "  ldrd r0, r2, [r8], #8\n" \
     "  vldmia r9!, {s0, s1}\n" \
     "  qadd r4, r4, r0\n" \
@@ -149,10 +149,10 @@ __asm__(
     "  stm sp, {r8, r9, r10}\n"
 
 /* tt_pw2x2 (tt_dot2x2.h): every output pair of a pixel pair, dot and requantization. Frame (sp): bias, m, y0,
- * co, y_zero, y0 end (copied from *st), xb, ci. Per output pair: the accumulators zeroed, TT_DOT2X2_LOOP, then
+ * co, y_zero, skip, y0 end (copied from *st), xb, stride. Per output pair: the accumulators zeroed, TT_DOT2X2_LOOP, then
  * the 4 outputs requantized together (tt_requant_dsp: QADD bias, VCVT, VMUL, VCVTR, QADD y_zero, SSAT #8, the
  * S-register moves two at a time) and stored (y0[o], y0[o + 1], y1[o], y1[o + 1]; y1 = y0 + co); row a of the
- * next pair is row b's end (r3). */
+ * next pair is row b's end (r3) + skip (lr). */
 __asm__(
     "  .text\n"
     "  .syntax unified\n"
@@ -164,10 +164,10 @@ __asm__(
     "tt_pw2x2:\n"
     "  push {r4-r11, lr}\n"
     "  ldr lr, [sp, #36]\n"
-    "  sub sp, sp, #32\n"
-    "  ldm lr, {r4, r5, r6, r7, r8, r9}\n"
-    "  stm sp, {r4, r5, r6, r7, r8, r9}\n"
-    "  strd r0, r3, [sp, #24]\n"
+    "  sub sp, sp, #36\n"
+    "  ldm lr, {r4, r5, r6, r7, r8, r9, r10}\n"
+    "  stm sp, {r4, r5, r6, r7, r8, r9, r10}\n"
+    "  strd r0, r3, [sp, #28]\n"
     "5:\n"
     "  add r3, r2, r3\n"
     "  movs r4, #0\n"
@@ -176,18 +176,18 @@ __asm__(
     "  movs r7, #0\n"
     TT_DOT2X2_LOOP
     TT_PW2X2_REQUANT
-    "  ldr r0, [sp, #20]\n"
-    "  mov r2, r3\n"
+    "  ldr r0, [sp, #24]\n"
+    "  add r2, r3, lr\n"
     "  cmp r10, r0\n"
-    "  ldrd r0, r3, [sp, #24]\n"
+    "  ldrd r0, r3, [sp, #28]\n"
     "  bne 5b\n"
-    "  add sp, sp, #32\n"
+    "  add sp, sp, #36\n"
     "  pop {r4-r11, pc}\n"
     "  .size tt_pw2x2, .-tt_pw2x2\n");
 
 /* tt_pw2x2_split (tt_dot2x2.h): tt_pw2x2 over two parts (the split 1x1's SRAM rows over xa, then its flash rows
- * over xr) into the same accumulators. Frame (sp): bias, m, y0, co, y_zero, y0 end, xa, k, xr, xr end, flash row
- * of the pair, kr, xa end, SRAM row of the next pair. */
+ * over xr) into the same accumulators. Frame (sp): bias, m, y0, co, y_zero, skip (0), y0 end, xa, k, xr, xr end,
+ * flash row of the pair, kr, xa end, SRAM row of the next pair. */
 __asm__(
     "  .text\n"
     "  .syntax unified\n"
@@ -199,14 +199,14 @@ __asm__(
     "tt_pw2x2_split:\n"
     "  push {r4-r11, lr}\n"
     "  ldr lr, [sp, #36]\n"
-    "  sub sp, sp, #56\n"
-    "  ldm lr!, {r4, r5, r6, r7, r8, r9}\n"
-    "  stm sp, {r4, r5, r6, r7, r8, r9}\n"
+    "  sub sp, sp, #60\n"
+    "  ldm lr!, {r4, r5, r6, r7, r8, r9, r10}\n"
+    "  stm sp, {r4, r5, r6, r7, r8, r9, r10}\n"
     "  ldm lr, {r4, r5, r6, r7}\n"
-    "  add r8, sp, #32\n"
+    "  add r8, sp, #36\n"
     "  stm r8, {r4, r5, r6, r7}\n"
-    "  strd r0, r3, [sp, #24]\n"
-    "  str r1, [sp, #48]\n"
+    "  strd r0, r3, [sp, #28]\n"
+    "  str r1, [sp, #52]\n"
     "5:\n"
     "  add r3, r2, r3\n"
     "  movs r4, #0\n"
@@ -214,20 +214,20 @@ __asm__(
     "  movs r6, #0\n"
     "  movs r7, #0\n"
     TT_DOT2X2_LOOP
-    "  str r3, [sp, #52]\n"
-    "  ldrd r0, r1, [sp, #32]\n"
-    "  ldrd r2, r3, [sp, #40]\n"
+    "  str r3, [sp, #56]\n"
+    "  ldrd r0, r1, [sp, #36]\n"
+    "  ldrd r2, r3, [sp, #44]\n"
     "  add r3, r2, r3\n"
     TT_DOT2X2_LOOP
-    "  str r3, [sp, #40]\n"
+    "  str r3, [sp, #44]\n"
     TT_PW2X2_REQUANT
-    "  ldr r0, [sp, #20]\n"
-    "  ldr r2, [sp, #52]\n"
+    "  ldr r0, [sp, #24]\n"
+    "  ldr r2, [sp, #56]\n"
     "  cmp r10, r0\n"
-    "  ldrd r0, r3, [sp, #24]\n"
-    "  ldr r1, [sp, #48]\n"
+    "  ldrd r0, r3, [sp, #28]\n"
+    "  ldr r1, [sp, #52]\n"
     "  bne 5b\n"
-    "  add sp, sp, #56\n"
+    "  add sp, sp, #60\n"
     "  pop {r4-r11, pc}\n"
     "  .size tt_pw2x2_split, .-tt_pw2x2_split\n");
 #endif
@@ -243,10 +243,12 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
     int8_t *y1 = y0 + co;
     int o = 0;
 #ifdef TT_PW2X2_ASM
-    if (two && tl == 0 && co >= 2) { /* the output pairs in assembly; an odd last output below */
-        const tt_pw2x2_out st = {bias, m, y0, co, y_zero, y0 + (co & ~1)};
-        tt_pw2x2(xb, xend, wt, ci, &st);
-        o = co & ~1;
+    const int na = two ? tt_pw2x2_outputs(ci, co) : 0;
+    if (na) { /* the first na outputs in assembly (over the padded last block), the rest below */
+        const int nb = (ci + 3) >> 2;
+        const tt_pw2x2_out st = {bias, m, y0, co, y_zero, ci - 4 * nb, y0 + na};
+        tt_pw2x2(xb, xb + 4 * nb, wt, ci, &st);
+        o = na;
     }
 #endif
     for (; o < co; o += 2) {
@@ -293,7 +295,7 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
 static __attribute__((noinline)) void conv1x1_fast(const int8_t *x, int np, int ci, const int8_t *wt, int co,
                                                    const int32_t *bias, const float *m, int32_t x_zero,
                                                    int32_t y_zero, int8_t *y) {
-    uint32_t xb[4 * (ci >> 2) + 2] __attribute__((aligned(8)));
+    uint32_t xb[4 * ((ci + 3) >> 2) + 2] __attribute__((aligned(8)));
     int32_t t0[3], t1[3];
     for (int p = 0; p < np; p += 2) {
         const int two = p + 1 < np;
@@ -334,7 +336,7 @@ static __attribute__((noinline)) void conv_im2col(const int8_t *x, int h, int w,
                                                   int wo, int8_t *y) {
     const int K = kh * kw * ci;
     int8_t col[2 * K];
-    uint32_t xb[4 * (K >> 2) + 2] __attribute__((aligned(8)));
+    uint32_t xb[4 * ((K + 3) >> 2) + 2] __attribute__((aligned(8)));
     int32_t t0[3], t1[3];
     const int np = ho * wo;
     for (int p = 0; p < np; p += 2) {

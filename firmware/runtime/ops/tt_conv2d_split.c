@@ -36,8 +36,8 @@ static __attribute__((noinline)) void split1x1_fast(const int8_t *x, int np, int
                                                     const int8_t *wt_rest, int co, int k, const int32_t *bias,
                                                     const float *m, int32_t x_zero, int32_t y_zero, int8_t *y) {
     const int kr = ci - k, qa = k >> 2, qb = kr >> 2;
-    uint32_t xa[4 * qa + 2] __attribute__((aligned(8)));
-    uint32_t xr[4 * qb + 2] __attribute__((aligned(8)));
+    uint32_t xa[4 * ((k + 3) >> 2) + 2] __attribute__((aligned(8)));
+    uint32_t xr[4 * ((kr + 3) >> 2) + 2] __attribute__((aligned(8)));
     int32_t ta0[3], ta1[3], tb0[3], tb1[3];
     for (int p = 0; p < np; p += 2) {
         const int two = p + 1 < np;
@@ -48,7 +48,7 @@ static __attribute__((noinline)) void split1x1_fast(const int8_t *x, int np, int
         int o = 0;
 #ifdef TT_PW2X2_ASM
         if (two && (k & 3) == 0 && (kr & 3) == 0 && co >= 2) { /* the output pairs in assembly; odd last below */
-            tt_pw2x2_split_args st = {{bias, m, y0, co, y_zero, y0 + (co & ~1)}, xr, xr + 4 * qb, wt_rest, kr};
+            tt_pw2x2_split_args st = {{bias, m, y0, co, y_zero, 0, y0 + (co & ~1)}, xr, xr + 4 * qb, wt_rest, kr};
             tt_pw2x2_split(xa, xa + 4 * qa, wt, k, &st);
             o = co & ~1;
         }
