@@ -243,11 +243,10 @@ static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq,
     int8_t *y1 = y0 + co;
     int o = 0;
 #ifdef TT_PW2X2_ASM
-    const int na = tt_pw2x2_outputs(ci, co);
-    if (na) { /* the first na outputs in assembly (over the padded last block), the rest below; one pixel (widened
-               * twice): the second pixel's equal outputs stored over the first's (y1 = y0 + 0) */
+    const int na = two ? tt_pw2x2_outputs(ci, co) : 0;
+    if (na) { /* the first na outputs in assembly (over the padded last block), the rest below */
         const int nb = (ci + 3) >> 2;
-        const tt_pw2x2_out st = {bias, m, y0, two ? co : 0, y_zero, ci - 4 * nb, y0 + na};
+        const tt_pw2x2_out st = {bias, m, y0, co, y_zero, ci - 4 * nb, y0 + na};
         tt_pw2x2(xb, xb + 4 * nb, wt, ci, &st);
         o = na;
     }
