@@ -40,7 +40,7 @@ typedef struct {
 void tt_pw2x2(const uint32_t *xb, const uint32_t *xend, const int8_t *wt, int stride, const tt_pw2x2_out *st);
 /* tt_pw2x2_split(xa, xa_end, wt, k, st): the same over two parts, both from zero into the same accumulators: xa
  * (k channels, k % 4 == 0) with rows o, o + 1 of wt (k each), then st->xr..st->xr_end (kr channels, kr % 4 == 0)
- * with rows o, o + 1 of st->wr (kr each). st->wr is advanced. */
+ * with rows o, o + 1 of st->wr (kr each). *st is read only. */
 typedef struct {
     tt_pw2x2_out out;
     const uint32_t *xr;
@@ -48,13 +48,15 @@ typedef struct {
     const int8_t *wr;
     int32_t kr;
 } tt_pw2x2_split_args;
-void tt_pw2x2_split(const uint32_t *xa, const uint32_t *xa_end, const int8_t *wt, int k, tt_pw2x2_split_args *st);
+void tt_pw2x2_split(const uint32_t *xa, const uint32_t *xa_end, const int8_t *wt, int k,
+                    const tt_pw2x2_split_args *st);
 #define TT_PW2X2_ASM 1
 /* How many outputs (even) of co rows of ci bytes tt_pw2x2 may do over the padded last block: all pairs when
  * ci % 4 == 0; else only pairs whose row o + 1, read for 4 * ceil(ci / 4) bytes, ends inside the co rows. */
 static inline int tt_pw2x2_outputs(int ci, int co) {
-    const int d = ((ci + 3) & ~3) - ci;
-    const int lim = ci > 0 ? co - (d + ci - 1) / ci : 0;
+    const int d = ((ci + 3) & ~3) - ci;                   /* bytes read past a row: 0..3 */
+    const int rows = d == 0 ? 0 : (ci == 1 ? 3 : 1);      /* ceil(d / ci): the rows those bytes reach into */
+    const int lim = ci > 0 ? co - rows : 0;
     return lim >= 2 ? lim & ~1 : 0;
 }
 #endif
@@ -86,7 +88,7 @@ static inline void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int
 
 /* Widen two int8 vectors of length n (x - x_zero) into xb (see above) and the n % 4 tail elements t0, t1; with a
  * tail, xb also gets it as one more block, zero beyond n: xb holds 4 * ((n + 3) / 4) words. */
-static inline void tt_widen_pair(const int8_t *x0, const int8_t *x1, int n, int32_t x_zero, uint32_t *xb,
+static inline __attribute__((always_inline)) void tt_widen_pair(const int8_t *x0, const int8_t *x1, int n, int32_t x_zero, uint32_t *xb,
                                  int32_t *t0, int32_t *t1) {
     const int nq = n >> 2, ct = n & ~3;
     const uint32_t nzz = ((uint32_t)(uint16_t)(int16_t)-x_zero) * 0x00010001u;

@@ -107,19 +107,25 @@ __asm__(
     "  .size tt_dot2x2, .-tt_dot2x2\n");
 
 #ifdef TT_PW2X2_ASM
-/* The requantization and stores of one output pair (tt_pw2x2, tt_pw2x2_split): frame at sp as in tt_pw2x2;
- * a00, a01, a10, a11 in r4..r7; clobbers r0, r2, r4..r12, lr (= skip after), s0..s5; r10 = y0 + 2 after. */
-#define TT_PW2X2_REQUANT \
+/* The requantization and stores of one output pair (tt_pw2x2, tt_pw2x2_split), in two halves around one
+ * instruction of the caller (the next pair's row a into r2): frame at sp as in tt_pw2x2 (bias, m, y0, co, y_zero,
+ * skip, y0 end); a00, a01, a10, a11 in r4..r7; clobbers r0, r2, r4..r12, lr (= skip after), s0..s5; leaves r10 =
+ * y0 + 2 (stored back with bias + 2, m + 2) and the flags of y0 + 2 == y0 end. Ordered for the Cortex-M7: the
+ * four conversion chains interleaved on the FP unit (3-cycle results), the integer work around them. */
+#define TT_PW2X2_REQUANT_A \
     "  ldm sp, {r8, r9, r10, r11, r12, lr}\n" \
     "  ldrd r0, r2, [r8], #8\n" \
     "  vldmia r9!, {s0, s1}\n" \
     "  qadd r4, r4, r0\n" \
-    "  qadd r6, r6, r0\n" \
     "  qadd r5, r5, r2\n" \
+    "  qadd r6, r6, r0\n" \
     "  qadd r7, r7, r2\n" \
     "  vmov s2, s3, r4, r5\n" \
-    "  vmov s4, s5, r6, r7\n" \
+    "  add r11, r10, r11\n" \
+    "  vmov s4, s5, r6, r7\n"
+#define TT_PW2X2_REQUANT_B \
     "  vcvt.f32.s32 s2, s2\n" \
+    "  ldr r0, [sp, #24]\n" \
     "  vcvt.f32.s32 s3, s3\n" \
     "  vcvt.f32.s32 s4, s4\n" \
     "  vcvt.f32.s32 s5, s5\n" \
@@ -135,17 +141,17 @@ __asm__(
     "  vmov r6, r7, s4, s5\n" \
     "  qadd r4, r4, r12\n" \
     "  qadd r5, r5, r12\n" \
-    "  qadd r6, r6, r12\n" \
-    "  qadd r7, r7, r12\n" \
     "  ssat r4, #8, r4\n" \
     "  ssat r5, #8, r5\n" \
+    "  strb r5, [r10, #1]\n" \
+    "  qadd r6, r6, r12\n" \
+    "  strb r4, [r10], #2\n" \
+    "  qadd r7, r7, r12\n" \
     "  ssat r6, #8, r6\n" \
     "  ssat r7, #8, r7\n" \
-    "  add r0, r10, r11\n" \
-    "  strb r5, [r10, #1]\n" \
-    "  strb r6, [r0]\n" \
-    "  strb r7, [r0, #1]\n" \
-    "  strb r4, [r10], #2\n" \
+    "  strb r6, [r11]\n" \
+    "  cmp r10, r0\n" \
+    "  strb r7, [r11, #1]\n" \
     "  stm sp, {r8, r9, r10}\n"
 
 /* tt_pw2x2 (tt_dot2x2.h): every output pair of a pixel pair, dot and requantization. Frame (sp): bias, m, y0,
@@ -175,10 +181,9 @@ __asm__(
     "  movs r6, #0\n"
     "  movs r7, #0\n"
     TT_DOT2X2_LOOP
-    TT_PW2X2_REQUANT
-    "  ldr r0, [sp, #24]\n"
+    TT_PW2X2_REQUANT_A
     "  add r2, r3, lr\n"
-    "  cmp r10, r0\n"
+    TT_PW2X2_REQUANT_B
     "  ldrd r0, r3, [sp, #28]\n"
     "  bne 5b\n"
     "  add sp, sp, #36\n"
@@ -220,10 +225,9 @@ __asm__(
     "  add r3, r2, r3\n"
     TT_DOT2X2_LOOP
     "  str r3, [sp, #44]\n"
-    TT_PW2X2_REQUANT
-    "  ldr r0, [sp, #24]\n"
+    TT_PW2X2_REQUANT_A
     "  ldr r2, [sp, #56]\n"
-    "  cmp r10, r0\n"
+    TT_PW2X2_REQUANT_B
     "  ldrd r0, r3, [sp, #28]\n"
     "  ldr r1, [sp, #52]\n"
     "  bne 5b\n"
@@ -233,25 +237,33 @@ __asm__(
 #endif
 #endif
 
-/* All outputs of one pixel pair (two = 0: one pixel) from the widened inputs xb / tails t0, t1. */
+/* A pixel pair's first na outputs through tt_pw2x2 (over the padded last block of xb; yp = the pair's outputs, o0 =
+ * the first output left to conv1x1_pixels); without it, every output in C. */
+#ifdef TT_PW2X2_ASM
+#define PW2X2_SETUP(n)                                                                                           \
+    const int na = tt_pw2x2_outputs(n, co), nb = ((n) + 3) >> 2;                                                \
+    tt_pw2x2_out st = {bias, m, y, co, y_zero, (n) - 4 * nb, y};
+#define PW2X2_PAIR(n)                                                                                            \
+    if (two && na) {                                                                                             \
+        st.y0 = yp;                                                                                              \
+        st.y0_end = yp + na;                                                                                     \
+        tt_pw2x2(xb, xb + 4 * nb, wt, n, &st);                                                                   \
+        o0 = na;                                                                                                 \
+    }
+#else
+#define PW2X2_SETUP(n)
+#define PW2X2_PAIR(n)
+#endif
+
+/* Outputs o0.. (o0 even) of one pixel pair (two = 0: one pixel) from the widened inputs xb / tails t0, t1. */
 static __attribute__((noinline)) void conv1x1_pixels(const uint32_t *xb, int nq, const int32_t *t0,
                                                      const int32_t *t1, int two, const int8_t *wt, int ci, int co,
                                                      const int32_t *bias, const float *m, int32_t y_zero,
-                                                     int8_t *y0) {
+                                                     int8_t *y0, int o0) {
     const int tl = ci & 3;
     const uint32_t *const xend = xb + 4 * nq;
     int8_t *y1 = y0 + co;
-    int o = 0;
-#ifdef TT_PW2X2_ASM
-    const int na = two ? tt_pw2x2_outputs(ci, co) : 0;
-    if (na) { /* the first na outputs in assembly (over the padded last block), the rest below */
-        const int nb = (ci + 3) >> 2;
-        const tt_pw2x2_out st = {bias, m, y0, co, y_zero, ci - 4 * nb, y0 + na};
-        tt_pw2x2(xb, xb + 4 * nb, wt, ci, &st);
-        o = na;
-    }
-#endif
-    for (; o < co; o += 2) {
+    for (int o = o0; o < co; o += 2) {
         const int8_t *pa = wt + (size_t)o * ci;
         const int wb = o + 1 < co ? ci : 0; /* odd co: the last output twice, stored once */
         const int32_t ba = bias[o], bb = bias[o + 1 < co ? o + 1 : o];
@@ -297,11 +309,15 @@ static __attribute__((noinline)) void conv1x1_fast(const int8_t *x, int np, int 
                                                    int32_t y_zero, int8_t *y) {
     uint32_t xb[4 * ((ci + 3) >> 2) + 2] __attribute__((aligned(8)));
     int32_t t0[3], t1[3];
+    PW2X2_SETUP(ci)
     for (int p = 0; p < np; p += 2) {
         const int two = p + 1 < np;
         const int8_t *x0 = x + (size_t)p * ci;
+        int8_t *yp = y + (size_t)p * co;
         tt_widen_pair(x0, two ? x0 + ci : x0, ci, x_zero, xb, t0, t1);
-        conv1x1_pixels(xb, ci >> 2, t0, t1, two, wt, ci, co, bias, m, y_zero, y + (size_t)p * co);
+        int o0 = 0;
+        PW2X2_PAIR(ci)
+        if (o0 < co) conv1x1_pixels(xb, ci >> 2, t0, t1, two, wt, ci, co, bias, m, y_zero, yp, o0);
     }
 }
 
@@ -339,14 +355,18 @@ static __attribute__((noinline)) void conv_im2col(const int8_t *x, int h, int w,
     uint32_t xb[4 * ((K + 3) >> 2) + 2] __attribute__((aligned(8)));
     int32_t t0[3], t1[3];
     const int np = ho * wo;
+    PW2X2_SETUP(K)
     for (int p = 0; p < np; p += 2) {
         const int two = p + 1 < np;
         im2col_gather(x, h, w, ci, kh, kw, (p / wo) * stride - pad, (p % wo) * stride - pad, (int8_t)x_zero, col);
         if (two)
             im2col_gather(x, h, w, ci, kh, kw, ((p + 1) / wo) * stride - pad, ((p + 1) % wo) * stride - pad,
                           (int8_t)x_zero, col + K);
+        int8_t *yp = y + (size_t)p * co;
         tt_widen_pair(col, two ? col + K : col, K, x_zero, xb, t0, t1);
-        conv1x1_pixels(xb, K >> 2, t0, t1, two, wt, K, co, bias, m, y_zero, y + (size_t)p * co);
+        int o0 = 0;
+        PW2X2_PAIR(K)
+        if (o0 < co) conv1x1_pixels(xb, K >> 2, t0, t1, two, wt, K, co, bias, m, y_zero, yp, o0);
     }
 }
 #endif

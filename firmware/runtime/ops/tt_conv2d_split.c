@@ -39,6 +39,10 @@ static __attribute__((noinline)) void split1x1_fast(const int8_t *x, int np, int
     uint32_t xa[4 * ((k + 3) >> 2) + 2] __attribute__((aligned(8)));
     uint32_t xr[4 * ((kr + 3) >> 2) + 2] __attribute__((aligned(8)));
     int32_t ta0[3], ta1[3], tb0[3], tb1[3];
+#ifdef TT_PW2X2_ASM
+    const int asm_ok = (k & 3) == 0 && (kr & 3) == 0 && co >= 2;
+    tt_pw2x2_split_args st = {{bias, m, y, co, y_zero, 0, y}, xr, xr + 4 * qb, wt_rest, kr};
+#endif
     for (int p = 0; p < np; p += 2) {
         const int two = p + 1 < np;
         const int8_t *x0 = x + (size_t)p * ci, *x1 = two ? x0 + ci : x0;
@@ -47,8 +51,9 @@ static __attribute__((noinline)) void split1x1_fast(const int8_t *x, int np, int
         int8_t *y0 = y + (size_t)p * co, *y1 = y0 + co;
         int o = 0;
 #ifdef TT_PW2X2_ASM
-        if (two && (k & 3) == 0 && (kr & 3) == 0 && co >= 2) { /* the output pairs in assembly; odd last below */
-            tt_pw2x2_split_args st = {{bias, m, y0, co, y_zero, 0, y0 + (co & ~1)}, xr, xr + 4 * qb, wt_rest, kr};
+        if (two && asm_ok) { /* the output pairs in assembly; an odd last output below */
+            st.out.y0 = y0;
+            st.out.y0_end = y0 + (co & ~1);
             tt_pw2x2_split(xa, xa + 4 * qa, wt, k, &st);
             o = co & ~1;
         }
