@@ -327,6 +327,17 @@ static __attribute__((noinline)) void conv1x1_fast(const int8_t *x, int np, int 
  * conv1x1_pixels. Stack: 2 * K bytes (col) + 4 * K bytes (xb), K = kh*kw*ci <= TT_IM2COL_MAX_K = 256: 1.5 KB. */
 #define TT_IM2COL_MAX_K 256
 
+/* n bytes from s to d (no overlap): word copies (unaligned LDR / STR on the device), then the bytes left; short rows
+ * (the stem's kw * ci = 9) cost less than a call to memcpy. */
+static inline void copy_row(int8_t *d, const int8_t *s, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t v = tt_load32(s + i);
+        __builtin_memcpy(d + i, &v, 4);
+    }
+    for (; i < n; i++) d[i] = s[i];
+}
+
 static inline void im2col_gather(const int8_t *x, int h, int w, int ci, int kh, int kw, int ih0, int iw0,
                                  int8_t x_zero, int8_t *col) {
     const int row = kw * ci;
@@ -335,12 +346,12 @@ static inline void im2col_gather(const int8_t *x, int h, int w, int ci, int kh, 
         if (ih < 0 || ih >= h) {
             __builtin_memset(col, x_zero, (size_t)row);
         } else if (iw0 >= 0 && iw0 + kw <= w) {
-            __builtin_memcpy(col, x + ((size_t)ih * w + iw0) * ci, (size_t)row);
+            copy_row(col, x + ((size_t)ih * w + iw0) * ci, row);
         } else {
             for (int b = 0; b < kw; b++) {
                 const int iw = iw0 + b;
                 if (iw < 0 || iw >= w) __builtin_memset(col + b * ci, x_zero, (size_t)ci);
-                else __builtin_memcpy(col + b * ci, x + ((size_t)ih * w + iw) * ci, (size_t)ci);
+                else copy_row(col + b * ci, x + ((size_t)ih * w + iw) * ci, ci);
             }
         }
     }
