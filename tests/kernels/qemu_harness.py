@@ -600,8 +600,8 @@ def check_cases(seed: int = 0) -> list[Case]:
         conv_case(rng, 4, 2, 5, 1, 1),
         conv_case(rng, 3, 6, 4, 1, 1),
         conv_case(rng, 6, 3, 6, 3, 2),
-        # the split 1x1 with ordinary biases: tt_pw2x2_split (odd co and pixels, odd block counts, an empty part
-        # of either kind) and the C path over tt_dot2x2 (% 4 tails)
+        # the split 1x1 with ordinary biases: tt_pw2x2_split (odd co and pixels, odd block counts, an empty
+        # part of either kind) and the C path over tt_dot2x2 (% 4 tails)
         split_case(rng, 5, 24, 8, 7, 1, 1, sat=False),
         split_case(rng, 4, 20, 12, 6, 1, 1, sat=False),
         split_case(rng, 3, 16, 0, 4, 1, 1, sat=False),
@@ -638,7 +638,8 @@ def sat_bias_cases(rng: np.random.Generator) -> list[Case]:
         dw_inplace_case(rng, 7, 3, 7),
         dw_inplace_case(rng, 40, 2, 3),
         conv_case(rng, 5, 12, 7, 1, 1, sat=True),  # tt_pw2x2 (ci % 4 == 0): odd blocks, odd co, odd pixel
-        # tt_pw2x2_split (k, ci - k % 4 == 0): odd co and pixels, odd block counts, an empty part of either kind
+        # tt_pw2x2_split (k, ci - k % 4 == 0): odd co and pixels, odd block counts, an empty part of either
+        # kind
         split_case(rng, 5, 24, 8, 7, 1, 1),
         split_case(rng, 4, 20, 12, 6, 1, 1),
         split_case(rng, 3, 16, 0, 4, 1, 1),
