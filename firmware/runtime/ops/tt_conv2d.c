@@ -22,10 +22,79 @@ static inline int out_size(int n, int k, int stride, int pad) {
 #ifdef TT_DOT2X2_ASM
 /* The 2 pixels x 2 outputs dot in assembly (GCC's allocation spills on the M4): r0 = px, r1 = xend, r2 = row a,
  * r3 = row b (advanced by the loop; at the end r2 = row a + n, r3 = row b + n), r4..r7 = a00, a01, a10, a11;
- * clobbers r8..r12, lr. 8 channels per iteration, after one 4-channel block when their count is odd. Scheduled
- * for the Cortex-M7's dual issue: the four accumulators interleaved (a SMLAD result is 2 cycles away), each
- * SXTB16 (older of a pair only) paired with a SMLAD, the second block's weight loads under the first block's
- * SMLADs. Per 8 channels: 4 LDR, 8 SXTB16, 4 LDRD, 16 SMLAD, CMP, BNE = 34 instructions for 32 MAC. */
+ * clobbers r8..r12, lr. 8 channels per iteration, after one 4-channel block when their count is odd: per 8
+ * channels 4 LDR (weights), 8 SXTB16, 16 SMLAD, CMP, BNE and the 8 input words. The four accumulators are
+ * interleaved (a SMLAD result is 2 cycles away on the Cortex-M7), each SXTB16 is followed by a SMLAD, the second
+ * block's weights are loaded under the first block's SMLADs.
+ * TT_DUAL_ISSUE (board cflags of a dual-issue core, the Cortex-M7): the inputs as one LDRD (at the loop head,
+ * where no SMLAD is ready anyway) and 6 LDR, each LDR issued beside a SMLAD (an LDRD issues alone): 37
+ * instructions, about 20.5 cycles per 32 MAC in the M7 model (docs/emulation.md). Otherwise (Cortex-M4: one
+ * instruction per cycle, LDRD 3 cycles for 2 words, LDR 2 unless after a load): 4 LDRD, 34 instructions. */
+#ifdef TT_DUAL_ISSUE
+#define TT_DOT2X2_LOOP \
+    "  sub r12, r1, r0\n" \
+    "  tst r12, #16\n" \
+    "  beq 3f\n" \
+    "  ldr r9, [r2], #4\n" \
+    "  ldr r11, [r3], #4\n" \
+    "  ldrd r12, lr, [r0], #16\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smlad r4, r12, r8, r4\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smlad r5, r12, r10, r5\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  ldr r12, [r0, #-8]\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldr lr, [r0, #-4]\n" \
+    "  smlad r6, r12, r8, r6\n" \
+    "  smlad r7, r12, r10, r7\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  smlad r7, lr, r11, r7\n" \
+    "3:\n" \
+    "  cmp r0, r1\n" \
+    "  beq 2f\n" \
+    "1:\n" \
+    "  ldr r9, [r2], #8\n" \
+    "  ldr r11, [r3], #8\n" \
+    "  ldrd r12, lr, [r0], #32\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smlad r4, r12, r8, r4\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smlad r5, r12, r10, r5\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  ldr r12, [r0, #-24]\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldr lr, [r0, #-20]\n" \
+    "  smlad r6, r12, r8, r6\n" \
+    "  ldr r8, [r2, #-4]\n" \
+    "  smlad r7, r12, r10, r7\n" \
+    "  ldr r10, [r3, #-4]\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  ldr r12, [r0, #-16]\n" \
+    "  smlad r7, lr, r11, r7\n" \
+    "  sxtb16 r9, r8\n" \
+    "  ldr lr, [r0, #-12]\n" \
+    "  sxtb16 r11, r10\n" \
+    "  smlad r4, r12, r9, r4\n" \
+    "  sxtb16 r8, r8, ror #8\n" \
+    "  smlad r5, r12, r11, r5\n" \
+    "  sxtb16 r10, r10, ror #8\n" \
+    "  smlad r4, lr, r8, r4\n" \
+    "  ldr r12, [r0, #-8]\n" \
+    "  smlad r5, lr, r10, r5\n" \
+    "  ldr lr, [r0, #-4]\n" \
+    "  smlad r6, r12, r9, r6\n" \
+    "  smlad r7, r12, r11, r7\n" \
+    "  smlad r6, lr, r8, r6\n" \
+    "  cmp r0, r1\n" \
+    "  smlad r7, lr, r10, r7\n" \
+    "  bne 1b\n" \
+    "2:\n"
+#else
 #define TT_DOT2X2_LOOP \
     "  sub r12, r1, r0\n" \
     "  tst r12, #16\n" \
@@ -85,6 +154,7 @@ static inline int out_size(int n, int k, int stride, int pad) {
     "  smlad r7, lr, r10, r7\n" \
     "  bne 1b\n" \
     "2:\n"
+#endif
 
 /* tt_dot2x2 (tt_dot2x2.h). */
 __asm__(
