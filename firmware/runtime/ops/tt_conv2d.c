@@ -156,6 +156,197 @@ static inline int out_size(int n, int k, int stride, int pad) {
     "2:\n"
 #endif
 
+/* tt_pw2x2's dot, accumulators from zero: the first 8-channel iteration (or the odd 4-channel block) with SMUAD
+ * for each accumulator's first product, then TT_DOT8_LOOP over the rest (the same loop as TT_DOT2X2_LOOP). */
+#ifdef TT_DUAL_ISSUE
+#define TT_DOT8_FIRST \
+    "  ldr r9, [r2], #8\n" \
+    "  ldr r11, [r3], #8\n" \
+    "  ldrd r12, lr, [r0], #32\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smuad r4, r12, r8\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smuad r5, r12, r10\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  ldr r12, [r0, #-24]\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldr lr, [r0, #-20]\n" \
+    "  smuad r6, r12, r8\n" \
+    "  ldr r8, [r2, #-4]\n" \
+    "  smuad r7, r12, r10\n" \
+    "  ldr r10, [r3, #-4]\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  ldr r12, [r0, #-16]\n" \
+    "  smlad r7, lr, r11, r7\n" \
+    "  sxtb16 r9, r8\n" \
+    "  ldr lr, [r0, #-12]\n" \
+    "  sxtb16 r11, r10\n" \
+    "  smlad r4, r12, r9, r4\n" \
+    "  sxtb16 r8, r8, ror #8\n" \
+    "  smlad r5, r12, r11, r5\n" \
+    "  sxtb16 r10, r10, ror #8\n" \
+    "  smlad r4, lr, r8, r4\n" \
+    "  ldr r12, [r0, #-8]\n" \
+    "  smlad r5, lr, r10, r5\n" \
+    "  ldr lr, [r0, #-4]\n" \
+    "  smlad r6, r12, r9, r6\n" \
+    "  smlad r7, r12, r11, r7\n" \
+    "  smlad r6, lr, r8, r6\n" \
+    "  smlad r7, lr, r10, r7\n"
+#define TT_DOT4_FIRST \
+    "  ldr r9, [r2], #4\n" \
+    "  ldr r11, [r3], #4\n" \
+    "  ldrd r12, lr, [r0], #16\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smuad r4, r12, r8\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smuad r5, r12, r10\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  ldr r12, [r0, #-8]\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldr lr, [r0, #-4]\n" \
+    "  smuad r6, r12, r8\n" \
+    "  smuad r7, r12, r10\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  smlad r7, lr, r11, r7\n"
+#define TT_DOT8_LOOP \
+    "  cmp r0, r1\n" \
+    "  beq 2f\n" \
+    "1:\n" \
+    "  ldr r9, [r2], #8\n" \
+    "  ldr r11, [r3], #8\n" \
+    "  ldrd r12, lr, [r0], #32\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smlad r4, r12, r8, r4\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smlad r5, r12, r10, r5\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  ldr r12, [r0, #-24]\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldr lr, [r0, #-20]\n" \
+    "  smlad r6, r12, r8, r6\n" \
+    "  ldr r8, [r2, #-4]\n" \
+    "  smlad r7, r12, r10, r7\n" \
+    "  ldr r10, [r3, #-4]\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  ldr r12, [r0, #-16]\n" \
+    "  smlad r7, lr, r11, r7\n" \
+    "  sxtb16 r9, r8\n" \
+    "  ldr lr, [r0, #-12]\n" \
+    "  sxtb16 r11, r10\n" \
+    "  smlad r4, r12, r9, r4\n" \
+    "  sxtb16 r8, r8, ror #8\n" \
+    "  smlad r5, r12, r11, r5\n" \
+    "  sxtb16 r10, r10, ror #8\n" \
+    "  smlad r4, lr, r8, r4\n" \
+    "  ldr r12, [r0, #-8]\n" \
+    "  smlad r5, lr, r10, r5\n" \
+    "  ldr lr, [r0, #-4]\n" \
+    "  smlad r6, r12, r9, r6\n" \
+    "  smlad r7, r12, r11, r7\n" \
+    "  smlad r6, lr, r8, r6\n" \
+    "  cmp r0, r1\n" \
+    "  smlad r7, lr, r10, r7\n" \
+    "  bne 1b\n" \
+    "2:\n"
+#else
+#define TT_DOT8_FIRST \
+    "  ldr r9, [r2], #8\n" \
+    "  ldr r11, [r3], #8\n" \
+    "  ldrd r12, lr, [r0], #32\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smuad r4, r12, r8\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smuad r5, r12, r10\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldrd r12, lr, [r0, #-24]\n" \
+    "  smuad r6, r12, r8\n" \
+    "  smuad r7, r12, r10\n" \
+    "  ldr r8, [r2, #-4]\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  ldr r10, [r3, #-4]\n" \
+    "  smlad r7, lr, r11, r7\n" \
+    "  ldrd r12, lr, [r0, #-16]\n" \
+    "  sxtb16 r9, r8\n" \
+    "  sxtb16 r11, r10\n" \
+    "  smlad r4, r12, r9, r4\n" \
+    "  sxtb16 r8, r8, ror #8\n" \
+    "  smlad r5, r12, r11, r5\n" \
+    "  sxtb16 r10, r10, ror #8\n" \
+    "  smlad r4, lr, r8, r4\n" \
+    "  smlad r5, lr, r10, r5\n" \
+    "  ldrd r12, lr, [r0, #-8]\n" \
+    "  smlad r6, r12, r9, r6\n" \
+    "  smlad r7, r12, r11, r7\n" \
+    "  smlad r6, lr, r8, r6\n" \
+    "  smlad r7, lr, r10, r7\n"
+#define TT_DOT4_FIRST \
+    "  ldr r9, [r2], #4\n" \
+    "  ldr r11, [r3], #4\n" \
+    "  ldrd r12, lr, [r0], #16\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smuad r4, r12, r8\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smuad r5, r12, r10\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldrd r12, lr, [r0, #-8]\n" \
+    "  smuad r6, r12, r8\n" \
+    "  smuad r7, r12, r10\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  smlad r7, lr, r11, r7\n"
+#define TT_DOT8_LOOP \
+    "  cmp r0, r1\n" \
+    "  beq 2f\n" \
+    "1:\n" \
+    "  ldr r9, [r2], #8\n" \
+    "  ldr r11, [r3], #8\n" \
+    "  ldrd r12, lr, [r0], #32\n" \
+    "  sxtb16 r8, r9\n" \
+    "  sxtb16 r10, r11\n" \
+    "  smlad r4, r12, r8, r4\n" \
+    "  sxtb16 r9, r9, ror #8\n" \
+    "  smlad r5, r12, r10, r5\n" \
+    "  sxtb16 r11, r11, ror #8\n" \
+    "  smlad r4, lr, r9, r4\n" \
+    "  smlad r5, lr, r11, r5\n" \
+    "  ldrd r12, lr, [r0, #-24]\n" \
+    "  smlad r6, r12, r8, r6\n" \
+    "  smlad r7, r12, r10, r7\n" \
+    "  ldr r8, [r2, #-4]\n" \
+    "  smlad r6, lr, r9, r6\n" \
+    "  ldr r10, [r3, #-4]\n" \
+    "  smlad r7, lr, r11, r7\n" \
+    "  ldrd r12, lr, [r0, #-16]\n" \
+    "  sxtb16 r9, r8\n" \
+    "  sxtb16 r11, r10\n" \
+    "  smlad r4, r12, r9, r4\n" \
+    "  sxtb16 r8, r8, ror #8\n" \
+    "  smlad r5, r12, r11, r5\n" \
+    "  sxtb16 r10, r10, ror #8\n" \
+    "  smlad r4, lr, r8, r4\n" \
+    "  smlad r5, lr, r10, r5\n" \
+    "  ldrd r12, lr, [r0, #-8]\n" \
+    "  smlad r6, r12, r9, r6\n" \
+    "  smlad r7, r12, r11, r7\n" \
+    "  smlad r6, lr, r8, r6\n" \
+    "  cmp r0, r1\n" \
+    "  smlad r7, lr, r10, r7\n" \
+    "  bne 1b\n" \
+    "2:\n"
+#endif
+
 /* tt_dot2x2 (tt_dot2x2.h). */
 __asm__(
     "  .text\n"
@@ -225,10 +416,11 @@ __asm__(
     "  stm sp, {r8, r9, r10}\n"
 
 /* tt_pw2x2 (tt_dot2x2.h): every output pair of a pixel pair, dot and requantization. Frame (sp): bias, m, y0,
- * co, y_zero, skip, y0 end (copied from *st), xb, stride. Per output pair: the accumulators zeroed, TT_DOT2X2_LOOP, then
- * the 4 outputs requantized together (tt_requant_dsp: QADD bias, VCVT, VMUL, VCVTR, QADD y_zero, SSAT #8, the
- * S-register moves two at a time) and stored (y0[o], y0[o + 1], y1[o], y1[o + 1]; y1 = y0 + co); row a of the
- * next pair is row b's end (r3) + skip (lr). */
+ * co, y_zero, skip, y0 end (copied from *st), xb, stride. Two pair loops, chosen once by the parity of the count of
+ * 4-channel blocks (even: the first 8 channels peeled, odd: the 4-channel block first), each output pair: the dot
+ * from zero (SMUAD first, then TT_DOT8_LOOP), then the 4 outputs requantized together (tt_requant_dsp: QADD bias,
+ * VCVT, VMUL, VCVTR, QADD y_zero, SSAT #8, the S-register moves two at a time) and stored (y0[o], y0[o + 1],
+ * y1[o], y1[o + 1]; y1 = y0 + co); row a of the next pair is row b's end (r3) + skip (lr). */
 __asm__(
     "  .text\n"
     "  .syntax unified\n"
@@ -244,18 +436,29 @@ __asm__(
     "  ldm lr, {r4, r5, r6, r7, r8, r9, r10}\n"
     "  stm sp, {r4, r5, r6, r7, r8, r9, r10}\n"
     "  strd r0, r3, [sp, #28]\n"
+    "  sub r12, r1, r0\n"
+    "  tst r12, #16\n"
+    "  bne 6f\n"
     "5:\n"
     "  add r3, r2, r3\n"
-    "  movs r4, #0\n"
-    "  movs r5, #0\n"
-    "  movs r6, #0\n"
-    "  movs r7, #0\n"
-    TT_DOT2X2_LOOP
+    TT_DOT8_FIRST
+    TT_DOT8_LOOP
     TT_PW2X2_REQUANT_A
     "  add r2, r3, lr\n"
     TT_PW2X2_REQUANT_B
     "  ldrd r0, r3, [sp, #28]\n"
     "  bne 5b\n"
+    "  b 9f\n"
+    "6:\n"
+    "  add r3, r2, r3\n"
+    TT_DOT4_FIRST
+    TT_DOT8_LOOP
+    TT_PW2X2_REQUANT_A
+    "  add r2, r3, lr\n"
+    TT_PW2X2_REQUANT_B
+    "  ldrd r0, r3, [sp, #28]\n"
+    "  bne 6b\n"
+    "9:\n"
     "  add sp, sp, #36\n"
     "  pop {r4-r11, pc}\n"
     "  .size tt_pw2x2, .-tt_pw2x2\n");
