@@ -226,3 +226,22 @@ def test_compile_without_scheme_tells_a_model_of_ones_own_what_to_do(imported, c
     assert main(["compile", "--model", str(imported["sensor_conv1d"]), "--board", "m4"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "give --scheme" in err and "tinytrain search" in err
+
+
+def test_export_auto_reads_the_scheme_emulate_found(tmp_path, monkeypatch, capsys):
+    """`tinytrain export --scheme auto` on the same model, data and board takes the scheme file `emulate`'s
+    `auto` searched and cached (same key: nothing searched again), and says which."""
+    from tinytrain.export.config import ExportConfig, prepare
+    from tinytrain.job import JobConfig
+    from tinytrain.sparse import auto, contrib
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(auto, "AUTO_STEPS", 40)
+    csv = str(motions_csv(tmp_path / "m.csv", 24))
+    found = auto.resolve_auto(
+        JobConfig(model="sensor-conv1d", scheme="auto", dataset=csv, resolution=None, board="m4", steps=2)
+    ).scheme
+    monkeypatch.setattr(contrib, "analyze", lambda *a, **k: pytest.fail("searched again"))
+    prep = prepare(ExportConfig(model="sensor-conv1d", scheme="auto", dataset=csv, cpu="cortex-m4"))
+    assert prep.cfg.scheme == found and prep.plan.total <= 256 * 1024
+    assert "scheme auto -> " in capsys.readouterr().err

@@ -44,11 +44,25 @@ def check_quant(scale: float, zero: int, where: str) -> None:
         raise TinytrainError(f"{where} has zero point {zero}: an int8 zero point lies in -128..127")
 
 
-def import_model(path: str | Path) -> Graph:
+def import_model(
+    path: str | Path,
+    *,
+    input_scale: float | None = None,
+    input_zero: int = 0,
+    numerics: str = "auto",
+    name: str | None = None,
+) -> Graph:
     """Parse a `.tflite` file (full-integer int8; numerics "tflm": TFLite Micro's integer kernels, bit for
-    bit)
-    or an int8 `.onnx` file (QDQ or QOperator; numerics "ort": onnxruntime's CPU kernels) into the IR.
-    Raises TinytrainError with one line naming the file, op and what to do."""
+    bit) or an int8 `.onnx` file (QDQ or QOperator; numerics "ort": onnxruntime's CPU kernels) into the IR;
+    or a PyTorch `module:function` / `path/to/file.py:function` returning `(model, calibration_batch)`
+    (`import_torch_source`: the keyword arguments apply to it only). Raises TinytrainError with one line
+    naming the file, op and what to do."""
+    from tinytrain.models.torch_source import is_torch_spec
+
+    if is_torch_spec(str(path)):
+        return import_torch_source(
+            str(path), input_scale=input_scale, input_zero=input_zero, numerics=numerics, name=name
+        )
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".tflite":
@@ -62,6 +76,38 @@ def import_model(path: str | Path) -> Graph:
     raise TinytrainError(
         f"{p}: unknown model format {suffix or '(no suffix)'!r}; tinytrain imports "
         + ", ".join(f"{k} ({v})" for k, v in FORMATS.items())
+        + ", or a PyTorch module:function"
+    )
+
+
+def import_torch_source(
+    spec: str,
+    *,
+    input_scale: float | None = None,
+    input_zero: int = 0,
+    numerics: str = "auto",
+    name: str | None = None,
+) -> Graph:
+    """`module:function` (importable from the current directory) or `file.py:function`: the function
+    returns `(model, calibration_batch)`; traced with torch.fx and quantized post-training on the batch (no
+    pickle is loaded). `input_scale` None: from a float batch's min/max (an int8 batch: the zoo's 1/127.5,
+    zero 0)."""
+    from tinytrain.models.torch_import import DEFAULT_INPUT_SCALE, import_torch, input_quantization_from
+    from tinytrain.models.torch_source import load_torch_source
+
+    model, calib, func = load_torch_source(spec)
+    if input_scale is None:
+        arr = calib.detach().cpu().numpy() if hasattr(calib, "detach") else np.asarray(calib)
+        is_float = np.issubdtype(arr.dtype, np.floating)
+        input_scale, input_zero = input_quantization_from(arr) if is_float else (DEFAULT_INPUT_SCALE, 0)
+    return import_torch(
+        model,
+        calib,
+        name=name or func,
+        input_scale=input_scale,
+        input_zero=input_zero,
+        source=spec,
+        numerics=numerics,
     )
 
 
