@@ -168,6 +168,31 @@ def test_auto_scheme_is_searched_once_cached_and_keyed(tmp_path, monkeypatch):
     assert other["board"] == "m7" and other != about["key"]
 
 
+def test_auto_scheme_measures_on_the_jobs_own_split(tmp_path, monkeypatch):
+    """`--seed` picks the job's train / test split (e.g. `sensor`: which rotated recordings adapt and which
+    are held out): the analysis measures on that seed's training split and the cache is keyed by it, so a
+    scheme chosen on seed 0's training samples (some are seed 1's test samples) is not reused at seed 1."""
+    from tinytrain.data import DataError
+    from tinytrain.job import JobConfig
+    from tinytrain.sparse import auto, contrib
+
+    monkeypatch.chdir(tmp_path)
+    seen: list[int] = []
+
+    def analyze(settings, **_):  # noqa: ANN001, ANN202
+        seen.append(settings.split_seed)
+        raise DataError("stop after the settings")  # -> the classifier-only scheme, written and keyed
+
+    monkeypatch.setattr(contrib, "analyze", analyze)
+    cfg = JobConfig(
+        model="sensor-conv1d", scheme="auto", dataset="sensor", resolution=None, board="m4", steps=2
+    )
+    paths = [auto.resolve_auto(JobConfig(**{**cfg.__dict__, "seed": s})).scheme for s in (0, 1, 1)]
+    assert seen == [0, 1] and paths[0] != paths[1] == paths[2]  # seed 1: searched on its split, then cached
+    keys = [json.loads(Path(p).read_text())["about"]["key"] for p in paths[:2]]
+    assert [k["split_seed"] for k in keys] == [0, 1]
+
+
 def auto_graph(cfg):
     from tinytrain.job.prepare import load_job_data, with_head
 

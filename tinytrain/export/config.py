@@ -123,6 +123,7 @@ def auto_scheme_path(cfg: ExportConfig, graph: Graph, options: CompileOptions) -
         board=cfg.board,
         options=options,
         say=lambda m: print(m, file=sys.stderr, flush=True),
+        seed=cfg.seed,
     )
     print(found.describe(), file=sys.stderr, flush=True)
     return str(found.path)

@@ -3,6 +3,7 @@ a `tinytrain-ir/1` directory atomically; `summary` is what `tinytrain import` pr
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -220,6 +221,23 @@ def summary(graph: Graph) -> dict[str, Any]:
     }
 
 
+#: a .tflite shape op the import folded: "RESHAPE op #2 [1, 1, 100, 12] -> [1, 100, 12]"
+_SHAPE_FOLD = re.compile(r"^([A-Z_]+) op #\d+ \[[\d, ]*\] -> \[[\d, ]*\]$")
+
+
+def folded_text(folded: list[str]) -> str:
+    """The folded ops for the summary line: each one when few; more than 3 shape-only ops (a .tflite's
+    Conv1D arrives as EXPAND_DIMS -> CONV_2D -> RESHAPE, twice per layer) are counted by op instead, the
+    others kept as they are (`--json` lists every one)."""
+    shape = [f for f in folded if _SHAPE_FOLD.match(f)]
+    if len(shape) <= 3:
+        return "; ".join(folded)
+    kinds = Counter(str(_SHAPE_FOLD.match(f).group(1)) for f in shape)  # type: ignore[union-attr]
+    counted = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    rest = [f for f in folded if not _SHAPE_FOLD.match(f)]
+    return "; ".join([f"{counted} (shape only: in the device's HWC layout they move no byte)", *rest])
+
+
 def format_summary(s: dict[str, Any], out_dir: str) -> str:
     inp = s["input"]
     lines = [
@@ -237,7 +255,7 @@ def format_summary(s: dict[str, Any], out_dir: str) -> str:
     for d in s["dropped"]:
         lines.append(f"dropped {d}")
     if s["folded"]:
-        lines.append(f"folded  {len(s['folded'])} op(s): " + "; ".join(s["folded"]))
+        lines.append(f"folded  {len(s['folded'])} op(s): " + folded_text(s["folded"]))
     lines.append('layers a scheme can name (JSON {"weights": [{"layer": NAME, "input_channel_ratio": r}]}):')
     for la in s["layers"]:
         tag = "  (classifier)" if la["layer"] == s["classifier"] else ""
