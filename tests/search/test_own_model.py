@@ -137,6 +137,9 @@ def test_auto_scheme_is_searched_once_cached_and_keyed(tmp_path, monkeypatch):
     assert path.parent == tmp_path / "results" / "search" / "auto" and path.is_file()  # under the cwd
     assert first.build_dir and "-auto-" in Path(first.build_dir).name  # the job's own key names `auto`
     assert any(m.startswith("scheme auto -> ") and "Why: " in m and "(cached)" not in m for m in said)
+    assert any(
+        m.startswith("contribution analysis sensor-conv1d / ") and "@ its own input:" in m for m in said
+    )
     doc = json.loads(path.read_text())
     about = doc["about"]
     assert about["predicted_total_bytes"] <= about["budget_bytes"] == 256 * 1024  # m4's SRAM
