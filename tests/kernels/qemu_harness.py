@@ -682,6 +682,9 @@ def bench_cases(seed: int = 1) -> list[Case]:
         dw_inplace_case(rng, 16, 48, 3),
         wgrad_case(rng, 8, 96, 48, 1, 1, 96, "stochastic"),
         wgrad_case(rng, 8, 96, 96, 3, 1, 96, "stochastic", dw=True),
+        # the narrow 1x1 layers of the 128x128 paper models (ci = 8, 16: per-output work dominates)
+        conv_case(rng, 8, 8, 48, 1, 1),
+        conv_case(rng, 11, 16, 8, 1, 1),
     ]
 
 
