@@ -1,5 +1,6 @@
 /* The 2 pixels x 2 outputs int8 dot of the 1x1 fast paths (DSP), shared by tt_conv2d_s8 (1x1 and im2col,
- * ops/tt_conv2d.c) and tt_conv2d_split_s8 (ops/tt_conv2d_split.c). Internal to the runtime.
+ * ops/tt_conv2d.c) and tt_conv2d_split_s8 (ops/tt_conv2d_split.c), and the output-pair loops around it (tt_pw2x2,
+ * tt_pw2x2_split: dot + requantization in assembly). Internal to the runtime.
  *
  * Two input pixels are widened once (tt_widen_pair: x - x_zero as SXTB16 halfword pairs, interleaved
  * [p0 (0,2), p0 (1,3), p1 (0,2), p1 (1,3)] per 4 channels) and reused for every output pair; tt_dot2x2 adds the
@@ -14,8 +15,8 @@
 #ifdef TT_USE_DSP
 #if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP)
 /* tt_dot2x2(px, xend, pa, wb, acc): acc[0..3] (a00, a01, a10, a11) += the widened pixel pair px..xend dotted with
- * weight rows pa (output a) and pa + wb (output b). In assembly (ops/tt_conv2d.c; GCC's allocation spills on the
- * M4): per 4 channels LDR x2, SXTB16 x4, LDRD x2, SMLAD x8, CMP, BNE = 18 instructions for 16 MAC. */
+ * weight rows pa (output a) and pa + wb (output b). In assembly (ops/tt_conv2d.c, TT_DOT2X2_LOOP; GCC's allocation
+ * spills on the M4): per 8 channels 34 instructions for 32 MAC (37 with -DTT_DUAL_ISSUE, fewer M7 cycles). */
 void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int8_t *pa, int wb, int32_t *acc);
 #define TT_DOT2X2_ASM 1
 #if defined(__ARM_FP) && (__ARM_FP & 4)

@@ -13,10 +13,12 @@ static inline int out_size(int n, int k, int stride, int pad) {
 #ifdef TT_USE_DSP
 /* ---- 1x1 fast path: two pixels x two outputs per pass over an int16 copy of the two pixels ----
  * The two input pixels are widened once into xb (x - x_zero as SXTB16 halfword pairs, interleaved
- * [p0 (0,2), p0 (1,3), p1 (0,2), p1 (1,3)] per 4 channels) and reused for every output pair: per 4 channels
- * 2 LDR + 4 SXTB16 (weights), 2 LDRD (inputs), 8 SMLAD = 16 instructions for 16 MAC. Accumulators start at
- * 0; requantization QADD bias, VCVTR/QADD/SSAT (tt_requant_dsp). A last odd pixel: one pixel x two outputs.
- * Stack: 4 * ci bytes (xb), at most 4 * TT_1X1_MAX_CI = 2 KB; wider layers use the path below. */
+ * [p0 (0,2), p0 (1,3), p1 (0,2), p1 (1,3)] per 4 channels; a ci % 4 tail also as a zero-padded last block) and
+ * reused for every output pair: tt_pw2x2 (assembly, below) runs the output pairs (dot from zero over 8 channels per
+ * iteration, then the four outputs' requantization: QADD bias, VCVT, VMUL, VCVTR, QADD y_zero, SSAT, as
+ * tt_requant_dsp); conv1x1_pixels the rest in C (an odd last output, a last row pair whose padded read would leave
+ * the weights, a last odd pixel: one pixel x two outputs). Stack: 4 * ceil(ci / 4) words (xb), at most
+ * 4 * TT_1X1_MAX_CI = 2 KB; wider layers use the path below. */
 #define TT_1X1_MAX_CI 512
 
 #ifdef TT_DOT2X2_ASM
@@ -597,7 +599,8 @@ static __attribute__((noinline)) void conv1x1_fast(const int8_t *x, int np, int 
 /* ---- regular k x k conv with a short receptive field (the stem: 3x3x3 = 27): im2col, then the 1x1 path ----
  * Per output pixel pair, the kh*kw*ci inputs of each pixel (OHWI order, x_zero for padded taps) are gathered
  * into col, widened like the 1x1 inputs and dotted with each output's weight row [kh][kw][ci] by
- * conv1x1_pixels. Stack: 2 * K bytes (col) + 4 * K bytes (xb), K = kh*kw*ci <= TT_IM2COL_MAX_K = 256: 1.5 KB. */
+ * tt_pw2x2 / conv1x1_pixels. Stack: 2 * K bytes (col) + 4 * ceil(K / 4) words (xb), K = kh*kw*ci <=
+ * TT_IM2COL_MAX_K = 256: 1.5 KB. */
 #define TT_IM2COL_MAX_K 256
 
 /* n bytes from s to d (no overlap): word copies (unaligned LDR / STR on the device), then the bytes left; short rows

@@ -14,10 +14,12 @@
 #ifdef TT_USE_DSP
 /* ---- split 1x1 fast path: the 1x1 path of tt_conv2d_s8 (ops/tt_conv2d.c) on each part ----
  * Per pixel pair, the first k channels and the other ci - k are widened (tt_widen_pair, tt_dot2x2.h) into xa and
- * xb; per output pair, the 2 pixels x 2 outputs dot (tt_dot2x2) runs over xa with the SRAM rows, then over xb with
- * the flash rows, into the same four int32 accumulators (exact integer sums: the order does not matter), plus the
- * k % 4 and (ci - k) % 4 tails; requantized once (QADD bias, VCVTR, QADD, SSAT). A last odd pixel is widened twice
- * (both halves of the pair equal) and stored once. Stack: 4 * ci bytes + 16, ci <= 512. */
+ * xr; per output pair, the 2 pixels x 2 outputs dot runs over xa with the SRAM rows, then over xr with the flash
+ * rows, into the same four int32 accumulators (exact integer sums: the order does not matter); requantized once
+ * (QADD bias, VCVTR, QADD, SSAT). With k % 4 == (ci - k) % 4 == 0 every output pair of a pixel pair in assembly
+ * (tt_pw2x2_split, ops/tt_conv2d.c); else tt_dot2x2 over each part plus the % 4 tails in C. A last odd pixel is
+ * widened twice (both halves of the pair equal) and stored once. Stack: 4 * ceil(k / 4) + 4 * ceil((ci - k) / 4)
+ * words + 16, ci <= 512. */
 #define TT_SPLIT_MAX_CI 512
 
 /* acc (a00, a01, a10, a11) += the n % 4 tail of one part: rows pa, pa + wb from column n & ~3. */
