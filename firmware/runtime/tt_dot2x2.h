@@ -87,9 +87,24 @@ static inline void tt_dot2x2(const uint32_t *px, const uint32_t *xend, const int
 }
 #endif
 
+/* The n % 4 (1..3) tail of tt_widen_pair: t0, t1, and the last block of xb with zero lanes beyond n (read by
+ * tt_pw2x2). Out of line: rare, and its locals stay off the callers' frames. */
+static __attribute__((noinline)) void tt_widen_tail(const int8_t *x0, const int8_t *x1, int tl, int32_t x_zero,
+                                                    uint32_t *q, int32_t *t0, int32_t *t1) {
+    int32_t a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+    for (int t = 0; t < tl; t++) {
+        t0[t] = a[t] = x0[t] - x_zero;
+        t1[t] = b[t] = x1[t] - x_zero;
+    }
+    q[0] = (uint32_t)(uint16_t)a[0] | (uint32_t)(uint16_t)a[2] << 16;
+    q[1] = (uint32_t)(uint16_t)a[1] | (uint32_t)(uint16_t)a[3] << 16;
+    q[2] = (uint32_t)(uint16_t)b[0] | (uint32_t)(uint16_t)b[2] << 16;
+    q[3] = (uint32_t)(uint16_t)b[1] | (uint32_t)(uint16_t)b[3] << 16;
+}
+
 /* Widen two int8 vectors of length n (x - x_zero) into xb (see above) and the n % 4 tail elements t0, t1; with a
  * tail, xb also gets it as one more block, zero beyond n: xb holds 4 * ((n + 3) / 4) words. */
-static inline __attribute__((always_inline)) void tt_widen_pair(const int8_t *x0, const int8_t *x1, int n, int32_t x_zero, uint32_t *xb,
+static inline void tt_widen_pair(const int8_t *x0, const int8_t *x1, int n, int32_t x_zero, uint32_t *xb,
                                  int32_t *t0, int32_t *t1) {
     const int nq = n >> 2, ct = n & ~3;
     const uint32_t nzz = ((uint32_t)(uint16_t)(int16_t)-x_zero) * 0x00010001u;
@@ -100,18 +115,7 @@ static inline __attribute__((always_inline)) void tt_widen_pair(const int8_t *x0
         xb[4 * q + 2] = __sxtab16(nzz, v);
         xb[4 * q + 3] = tt_sxtab16_ror8(nzz, v);
     }
-    if (n & 3) { /* the tail, also as a last block with zero lanes (read by tt_pw2x2) */
-        int32_t a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
-        for (int t = 0; t < (n & 3); t++) {
-            t0[t] = a[t] = x0[ct + t] - x_zero;
-            t1[t] = b[t] = x1[ct + t] - x_zero;
-        }
-        uint32_t *q = xb + 4 * nq;
-        q[0] = (uint32_t)(uint16_t)a[0] | (uint32_t)(uint16_t)a[2] << 16;
-        q[1] = (uint32_t)(uint16_t)a[1] | (uint32_t)(uint16_t)a[3] << 16;
-        q[2] = (uint32_t)(uint16_t)b[0] | (uint32_t)(uint16_t)b[2] << 16;
-        q[3] = (uint32_t)(uint16_t)b[1] | (uint32_t)(uint16_t)b[3] << 16;
-    }
+    if (n & 3) tt_widen_tail(x0 + ct, x1 + ct, n & 3, x_zero, xb + 4 * nq, t0, t1);
 }
 #endif
 
