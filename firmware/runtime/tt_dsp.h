@@ -20,6 +20,7 @@ static inline int32_t __smlad(uint32_t a, uint32_t b, int32_t acc) {
     int32_t p1 = (int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)p0 + (uint32_t)p1);
 }
+static inline int32_t __smuad(uint32_t a, uint32_t b) { return __smlad(a, b, 0); }
 static inline uint32_t __ssub16(uint32_t a, uint32_t b) {
     uint32_t lo = (uint16_t)((int16_t)(a & 0xFFFFu) - (int16_t)(b & 0xFFFFu));
     uint32_t hi = (uint16_t)((int16_t)(a >> 16) - (int16_t)(b >> 16));
