@@ -184,12 +184,12 @@ static inline __attribute__((always_inline)) void tt_dw_pack_taps(const int8_t *
  * so 3 aligned word loads feed 8 multiplies of 4 outputs per kernel row (6 MAC instructions per output). The
  * sums are exact (|sum| < 2^19, no wrap), so their order does not matter. Requantization as tt_requant_dsp, the
  * float part of four outputs in one asm block (two-register VMOVs). */
-#define TT_DW3_PRM_WORDS 10 /* [3][2] taps: (w0, w1), (w1, w2) per kernel row; y_zero; bias; 2 of loop state */
+#define TT_DW3_PRM_WORDS 12 /* [3][2] taps: (w0, w1), (w1, w2) per kernel row; y_zero; bias x 3; loop state x 2 */
 
-/* prm[0..5] = channel ch's taps (wt: HWC, c channels) packed as above, prm[6] = y_zero, prm[7] = bias. */
+/* prm[0..5] = channel ch's taps (wt: HWC, c channels) packed as above, prm[6] = y_zero, prm[7..9] = bias. */
 static inline __attribute__((always_inline)) void tt_dw3_prm(const int8_t *wt, int c, int ch, int32_t y_zero,
                                                             int32_t bias, uint32_t *wp) {
-    wp[6] = (uint32_t)y_zero, wp[7] = (uint32_t)bias;
+    wp[6] = (uint32_t)y_zero, wp[7] = wp[8] = wp[9] = (uint32_t)bias;
     for (int a = 0; a < 3; a++) {
         const int8_t *wr = wt + (size_t)a * 3 * c + ch;
         const uint32_t w0 = (uint32_t)(int32_t)wr[0], w1 = (uint32_t)(int32_t)wr[c], w2 = (uint32_t)(int32_t)wr[2 * c];
@@ -244,109 +244,109 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
  * its plane rows start 2 halfwords after the last pass). prm: the six packed taps, y_zero, the bias, then two
  * words of loop state (written here). */
 #if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP) && defined(__ARM_FP)
-/* Device: one asm loop; the taps, y_zero and bias wait in s16-s23 (VLDM) and come over two at a time (VMOV
+/* Device: one asm loop; the taps, y_zero and bias wait in s16-s25 (VLDM) and come over two at a time (VMOV
  * Rt, Rt2, Sm, Sm+1), so the loop fits the 14 core registers: 3 row pointers, output pointer, c, end, 2 taps,
- * 2 plane words, 4 sums. Per pass: 3 x (VMOV, LDRD, LDR, 8 multiplies), QADD bias, VMOV x2, VCVT/VMUL/VCVTR x4,
- * VMOV x2, QADD y_zero, SSAT, STRB x4, 2 ADD, CMP, BNE: 70 instructions for 4 outputs (36 MACs). */
+ * 2 plane words, 4 sums. A bias that cannot saturate the sum (|bias| <= 2^31 - 2^19 > |sum| + 1; `folded`)
+ * starts the sums (two VMOVs); otherwise the sums start at 0 and QADD adds it. Per pass: 3 x (VMOV, LDRD, LDR,
+ * 8 multiplies), the bias (2 VMOV or 4 QADD), VMOV x3, VCVT/VMUL/VCVTR x4, VMOV x2, QADD y_zero, SSAT, STRB x4,
+ * 2 ADD, CMP, BNE: 68 (70) instructions for 4 outputs (36 MACs); per output row 8 more. */
+#define TT_DW3_ROW(SA, SB, P, FIRST4)                                                                        \
+    "vmov %[A], %[B], " SA ", " SB "\n\t"                                                                     \
+    "ldrd %[u], %[v], [%[" P "]], #8\n\t"                                                                     \
+    FIRST4                                                                                                    \
+    "ldr %[u], [%[" P "]]\n\t"                                                                                \
+    "smlabt %[a0], %[v], %[B], %[a0]\n\t"                                                                     \
+    "smlad %[a1], %[v], %[B], %[a1]\n\t"                                                                      \
+    "smlabt %[a2], %[u], %[B], %[a2]\n\t"                                                                     \
+    "smlad %[a3], %[u], %[B], %[a3]\n\t"
+/* the products of X[j] (u) and X[j + 2] (v) with A: into the sums, or starting them */
+#define TT_DW3_ACC4                                                                                           \
+    "smlad %[a0], %[u], %[A], %[a0]\n\t"                                                                      \
+    "smlatb %[a1], %[u], %[A], %[a1]\n\t"                                                                     \
+    "smlad %[a2], %[v], %[A], %[a2]\n\t"                                                                      \
+    "smlatb %[a3], %[v], %[A], %[a3]\n\t"
+#define TT_DW3_MUL4                                                                                           \
+    "smuad %[a0], %[u], %[A]\n\t"                                                                             \
+    "smultb %[a1], %[u], %[A]\n\t"                                                                            \
+    "smuad %[a2], %[v], %[A]\n\t"                                                                             \
+    "smultb %[a3], %[v], %[A]\n\t"
+#define TT_DW3_ASM(INIT, FIRST4, BIAS)                                                                 \
+    __asm volatile(                                                                                           \
+        "vldm %[A], {s16-s27}\n"                                                                              \
+        "1:\n\t" INIT                                                                                          \
+        TT_DW3_ROW("s16", "s17", "p0", FIRST4)                                                                 \
+        TT_DW3_ROW("s18", "s19", "p1", TT_DW3_ACC4)                                                            \
+        TT_DW3_ROW("s20", "s21", "p2", TT_DW3_ACC4)                                                            \
+        BIAS                                                                                                  \
+        "vmov s12, s13, %[a0], %[a1]\n\t"                                                                     \
+        "vmov s14, s15, %[a2], %[a3]\n\t"                                                                     \
+        "vcvt.f32.s32 s12, s12\n\t"                                                                           \
+        "vcvt.f32.s32 s13, s13\n\t"                                                                           \
+        "vcvt.f32.s32 s14, s14\n\t"                                                                           \
+        "vcvt.f32.s32 s15, s15\n\t"                                                                           \
+        "vmul.f32 s12, s12, %[m]\n\t"                                                                         \
+        "vmul.f32 s13, s13, %[m]\n\t"                                                                         \
+        "vmul.f32 s14, s14, %[m]\n\t"                                                                         \
+        "vmul.f32 s15, s15, %[m]\n\t"                                                                         \
+        "vcvtr.s32.f32 s12, s12\n\t"                                                                          \
+        "vcvtr.s32.f32 s13, s13\n\t"                                                                          \
+        "vcvtr.s32.f32 s14, s14\n\t"                                                                          \
+        "vcvtr.s32.f32 s15, s15\n\t"                                                                          \
+        "vmov %[A], s22\n\t" /* y_zero */                                                                     \
+        "vmov %[a0], %[a1], s12, s13\n\t"                                                                     \
+        "vmov %[a2], %[a3], s14, s15\n\t"                                                                     \
+        "qadd %[a0], %[a0], %[A]\n\t"                                                                         \
+        "qadd %[a1], %[a1], %[A]\n\t"                                                                         \
+        "qadd %[a2], %[a2], %[A]\n\t"                                                                         \
+        "qadd %[a3], %[a3], %[A]\n\t"                                                                         \
+        "ssat %[a0], #8, %[a0]\n\t"                                                                           \
+        "ssat %[a1], #8, %[a1]\n\t"                                                                           \
+        "ssat %[a2], #8, %[a2]\n\t"                                                                           \
+        "ssat %[a3], #8, %[a3]\n\t"                                                                           \
+        "strb %[a0], [%[o]]\n\t"                                                                              \
+        "strb %[a1], [%[o], %[c]]\n\t"                                                                        \
+        "add %[o], %[o], %[c], lsl #1\n\t"                                                                    \
+        "strb %[a2], [%[o]]\n\t"                                                                              \
+        "strb %[a3], [%[o], %[c]]\n\t"                                                                        \
+        "add %[o], %[o], %[c], lsl #1\n\t"                                                                    \
+        "cmp %[p0], %[end]\n\t"                                                                               \
+        "bne 1b\n\t"                                                                                          \
+        /* next output row (wo = 4 n4: the outputs continue; the plane rows are 4 n4 + 2 halfwords apart) */   \
+        "vmov %[A], %[B], s26, s27\n\t"                                                                       \
+        "adds %[p0], %[p0], #4\n\t"                                                                           \
+        "adds %[p1], %[p1], #4\n\t"                                                                           \
+        "adds %[p2], %[p2], #4\n\t"                                                                           \
+        "add %[end], %[p0], %[A]\n\t"                                                                         \
+        "subs %[B], %[B], #1\n\t"                                                                             \
+        "vmov s27, %[B]\n\t"                                                                                  \
+        "bne 1b"                                                                                              \
+        : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [o] "+r"(o), [end] "+r"(end), [A] "+r"(A), [B] "=&r"(B), \
+          [u] "=&r"(u), [v] "=&r"(v), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)           \
+        : [c] "r"(c), [m] "t"(mm)                                                                             \
+        : "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25",     \
+          "s26", "s27", "cc", "memory")
+
 static inline __attribute__((always_inline)) void tt_dw3s1_row4(const int16_t *p0, const int16_t *p1,
                                                                const int16_t *p2, int n4, int rows, int8_t *o,
                                                                int c, uint32_t *prm, float mm) {
     if (n4 <= 0 || rows <= 0) return;
     const int16_t *end = p0 + 4 * n4;
-    prm[8] = (uint32_t)(8 * n4), prm[9] = (uint32_t)rows;
+    prm[10] = (uint32_t)(8 * n4), prm[11] = (uint32_t)rows;
     uint32_t A = (uint32_t)prm, B, u, v;
     int32_t a0, a1, a2, a3;
-    __asm volatile(
-        "vldm %[A], {s16-s25}\n"
-        "1:\n\t"
-        /* kernel row 0 */
-        "vmov %[A], %[B], s16, s17\n\t"
-        "ldrd %[u], %[v], [%[p0]], #8\n\t"
-        "smuad %[a0], %[u], %[A]\n\t"
-        "smultb %[a1], %[u], %[A]\n\t"
-        "ldr %[u], [%[p0]]\n\t"
-        "smlabt %[a0], %[v], %[B], %[a0]\n\t"
-        "smlad %[a1], %[v], %[B], %[a1]\n\t"
-        "smuad %[a2], %[v], %[A]\n\t"
-        "smultb %[a3], %[v], %[A]\n\t"
-        "smlabt %[a2], %[u], %[B], %[a2]\n\t"
-        "smlad %[a3], %[u], %[B], %[a3]\n\t"
-        /* kernel row 1 */
-        "vmov %[A], %[B], s18, s19\n\t"
-        "ldrd %[u], %[v], [%[p1]], #8\n\t"
-        "smlad %[a0], %[u], %[A], %[a0]\n\t"
-        "smlatb %[a1], %[u], %[A], %[a1]\n\t"
-        "ldr %[u], [%[p1]]\n\t"
-        "smlabt %[a0], %[v], %[B], %[a0]\n\t"
-        "smlad %[a1], %[v], %[B], %[a1]\n\t"
-        "smlad %[a2], %[v], %[A], %[a2]\n\t"
-        "smlatb %[a3], %[v], %[A], %[a3]\n\t"
-        "smlabt %[a2], %[u], %[B], %[a2]\n\t"
-        "smlad %[a3], %[u], %[B], %[a3]\n\t"
-        /* kernel row 2 */
-        "vmov %[A], %[B], s20, s21\n\t"
-        "ldrd %[u], %[v], [%[p2]], #8\n\t"
-        "smlad %[a0], %[u], %[A], %[a0]\n\t"
-        "smlatb %[a1], %[u], %[A], %[a1]\n\t"
-        "ldr %[u], [%[p2]]\n\t"
-        "smlabt %[a0], %[v], %[B], %[a0]\n\t"
-        "smlad %[a1], %[v], %[B], %[a1]\n\t"
-        "smlad %[a2], %[v], %[A], %[a2]\n\t"
-        "smlatb %[a3], %[v], %[A], %[a3]\n\t"
-        "smlabt %[a2], %[u], %[B], %[a2]\n\t"
-        "smlad %[a3], %[u], %[B], %[a3]\n\t"
-        /* requantization: A = y_zero, B = bias */
-        "vmov %[A], %[B], s22, s23\n\t"
-        "qadd %[a0], %[a0], %[B]\n\t"
-        "qadd %[a1], %[a1], %[B]\n\t"
-        "qadd %[a2], %[a2], %[B]\n\t"
-        "qadd %[a3], %[a3], %[B]\n\t"
-        "vmov s12, s13, %[a0], %[a1]\n\t"
-        "vmov s14, s15, %[a2], %[a3]\n\t"
-        "vcvt.f32.s32 s12, s12\n\t"
-        "vcvt.f32.s32 s13, s13\n\t"
-        "vcvt.f32.s32 s14, s14\n\t"
-        "vcvt.f32.s32 s15, s15\n\t"
-        "vmul.f32 s12, s12, %[m]\n\t"
-        "vmul.f32 s13, s13, %[m]\n\t"
-        "vmul.f32 s14, s14, %[m]\n\t"
-        "vmul.f32 s15, s15, %[m]\n\t"
-        "vcvtr.s32.f32 s12, s12\n\t"
-        "vcvtr.s32.f32 s13, s13\n\t"
-        "vcvtr.s32.f32 s14, s14\n\t"
-        "vcvtr.s32.f32 s15, s15\n\t"
-        "vmov %[a0], %[a1], s12, s13\n\t"
-        "vmov %[a2], %[a3], s14, s15\n\t"
-        "qadd %[a0], %[a0], %[A]\n\t"
-        "qadd %[a1], %[a1], %[A]\n\t"
-        "qadd %[a2], %[a2], %[A]\n\t"
-        "qadd %[a3], %[a3], %[A]\n\t"
-        "ssat %[a0], #8, %[a0]\n\t"
-        "ssat %[a1], #8, %[a1]\n\t"
-        "ssat %[a2], #8, %[a2]\n\t"
-        "ssat %[a3], #8, %[a3]\n\t"
-        "strb %[a0], [%[o]]\n\t"
-        "strb %[a1], [%[o], %[c]]\n\t"
-        "add %[o], %[o], %[c], lsl #1\n\t"
-        "strb %[a2], [%[o]]\n\t"
-        "strb %[a3], [%[o], %[c]]\n\t"
-        "add %[o], %[o], %[c], lsl #1\n\t"
-        "cmp %[p0], %[end]\n\t"
-        "bne 1b\n\t"
-        /* next output row (wo = 4 n4: the outputs continue; the plane rows are 4 n4 + 2 halfwords apart) */
-        "vmov %[A], %[B], s24, s25\n\t"
-        "adds %[p0], %[p0], #4\n\t"
-        "adds %[p1], %[p1], #4\n\t"
-        "adds %[p2], %[p2], #4\n\t"
-        "add %[end], %[p0], %[A]\n\t"
-        "subs %[B], %[B], #1\n\t"
-        "vmov s25, %[B]\n\t"
-        "bne 1b"
-        : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [o] "+r"(o), [end] "+r"(end), [A] "+r"(A), [B] "=&r"(B),
-          [u] "=&r"(u), [v] "=&r"(v), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)
-        : [c] "r"(c), [m] "t"(mm)
-        : "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "cc",
-          "memory");
+    const int32_t bias = (int32_t)prm[7];
+    if (bias >= INT32_MIN + (1 << 19) && bias <= INT32_MAX - (1 << 19)) { /* folded: the sums start at the bias */
+        TT_DW3_ASM("vmov %[a0], %[a1], s23, s24\n\t"
+                   "vmov %[a2], %[a3], s24, s25\n\t",
+                   TT_DW3_ACC4, "");
+    } else {
+        TT_DW3_ASM("", TT_DW3_MUL4,
+                   "vmov %[A], %[B], s22, s23\n\t"
+                   "qadd %[a0], %[a0], %[B]\n\t"
+                   "qadd %[a1], %[a1], %[B]\n\t"
+                   "qadd %[a2], %[a2], %[B]\n\t"
+                   "qadd %[a3], %[a3], %[B]\n\t");
+    }
 }
 #else
 static inline void tt_dw3s1_row4(const int16_t *p0, const int16_t *p1, const int16_t *p2, int n4, int rows,
