@@ -407,11 +407,14 @@ static inline __attribute__((always_inline)) void tt_dw3s1_plane(const int16_t *
     }
 }
 
-/* The plane function of 3x3 stride 1 (noinline, one copy per op file). */
+/* The plane function of 3x3 stride 1 (noinline, one copy per op file): g channels (planes psz halfwords apart,
+ * prm[i], m[i], outputs from y + i). */
 #define TT_DW3_PLANE_FN(NAME)                                                                                 \
-    static __attribute__((noinline)) void NAME(const int16_t *buf, int bw, int ih_s, int r0, int r1, int wo,     \
-                                               int c, int pad, uint32_t *prm, float mm, int8_t *y) {             \
-        tt_dw3s1_plane(buf, bw, ih_s, r0, r1, wo, c, pad, prm, mm, y);                                            \
+    static __attribute__((noinline)) void NAME(const int16_t *buf, int psz, int g, int bw, int ih_s, int r0,     \
+                                               int r1, int wo, int c, int pad, uint32_t (*prm)[TT_DW3_PRM_WORDS], \
+                                               const float *m, int8_t *y) {                                      \
+        for (int i = 0; i < g; i++)                                                                             \
+            tt_dw3s1_plane(buf + (size_t)i * psz, bw, ih_s, r0, r1, wo, c, pad, prm[i], m[i], y + i);            \
     }
 
 /* Rows [t0, t1) of channels ch .. ch + 3 into four planes psz halfwords apart (x: channel ch of an HWC map, w

@@ -322,7 +322,7 @@ static __attribute__((noinline)) int dw3s1_fast(const int8_t *x, int h, int w, i
     const int rs = rows - 2 < ho ? rows - 2 : ho, nb = rs + 2, psz = nb * bw;
     int16_t buf[g * psz] __attribute__((aligned(4)));
     __builtin_memset(buf, 0, sizeof buf);
-    uint32_t prm[TT_DW3_PRM_WORDS] __attribute__((aligned(8)));
+    uint32_t prm[4][TT_DW3_PRM_WORDS] __attribute__((aligned(8)));
     for (int r0 = 0; r0 < ho; r0 += rs) {
         const int r1 = r0 + rs < ho ? r0 + rs : ho;
         const int ih_s = r0 - pad, ih_e = r1 + 2 - pad; /* rows [ih_s, ih_e) */
@@ -335,10 +335,9 @@ static __attribute__((noinline)) int dw3s1_fast(const int8_t *x, int h, int w, i
             }
             if (gg == 4) dw_fill4(buf, psz, bw, pad, ih_s, t0, t1, x + ch, w, c, w, x_zero);
             else dw_fill(buf, bw, pad, ih_s, t0, t1, x + ch, w, c, w, x_zero);
-            for (int i = 0; i < gg; i++, ch++) {
-                tt_dw3_prm(wt, c, ch, y_zero, bias[ch], prm);
-                dw3_plane(buf + (size_t)i * psz, bw, ih_s, r0, r1, wo, c, pad, prm, m[ch], y + ch);
-            }
+            for (int i = 0; i < gg; i++) tt_dw3_prm(wt, c, ch + i, y_zero, bias[ch + i], prm[i]);
+            dw3_plane(buf, psz, gg, bw, ih_s, r0, r1, wo, c, pad, prm, m + ch, y + ch);
+            ch += gg;
         }
     }
     return 1;

@@ -91,8 +91,7 @@ static __attribute__((noinline)) int dw3_inplace_fast(int8_t *x, int h, int w, i
             }
             if (gg == 4) ip_fill4(buf, psz, bw, 1, ih_s, t0, t1, x + ch, w, c, w, x_zero);
             else ip_fill(buf, bw, 1, ih_s, t0, t1, x + ch, w, c, w, x_zero);
-            for (int i = 0; i < gg; i++)
-                ip3_plane(buf + (size_t)i * psz, bw, ih_s, r0, r1, w, c, 1, prm[i], m[ch + i], x + ch + i);
+            ip3_plane(buf, psz, gg, bw, ih_s, r0, r1, w, c, 1, prm, m + ch, x + ch);
         }
         ch += gg;
     }
