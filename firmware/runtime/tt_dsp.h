@@ -86,9 +86,18 @@ static inline uint32_t tt_pkhbt16(uint32_t a, uint32_t b) {
     __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
+/* (a.hi, b.hi): one PKHTB. */
+static inline uint32_t tt_pkhtb16(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+}
 #else
 static inline uint32_t tt_pkhbt16(uint32_t a, uint32_t b) {
     return (a & 0xFFFFu) | (b << 16);
+}
+static inline uint32_t tt_pkhtb16(uint32_t a, uint32_t b) {
+    return (a >> 16) | (b & 0xFFFF0000u);
 }
 #endif
 /* Halfword packing in plain C (GCC emits PKHBT / PKHTB): lo = (a.lo, b.lo), hi = (a.hi, b.hi). */

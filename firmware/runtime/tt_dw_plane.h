@@ -184,17 +184,39 @@ static inline __attribute__((always_inline)) void tt_dw_pack_taps(const int8_t *
  * so 3 aligned word loads feed 8 multiplies of 4 outputs per kernel row (6 MAC instructions per output). The
  * sums are exact (|sum| < 2^19, no wrap), so their order does not matter. Requantization as tt_requant_dsp, the
  * float part of four outputs in one asm block (two-register VMOVs). */
-#define TT_DW3_PRM_WORDS 12 /* [3][2] taps: (w0, w1), (w1, w2) per kernel row; y_zero; bias x 3; loop state x 2 */
+#define TT_DW3_PRM_WORDS 13 /* taps [3][2]: (w0, w1), (w1, w2) per kernel row; y_zero; bias x 3; 8 n4; rows; m (VLDM s16-s28) */
 
-/* prm[0..5] = channel ch's taps (wt: HWC, c channels) packed as above, prm[6] = y_zero, prm[7..9] = bias. */
+/* prm[0..5] = channel ch's taps (wt: HWC, c channels) packed as above, prm[6] = y_zero, prm[7..9] = bias,
+ * prm[12] = m (bits); prm[10..11] are set by tt_dw3s1_plane. */
 static inline __attribute__((always_inline)) void tt_dw3_prm(const int8_t *wt, int c, int ch, int32_t y_zero,
-                                                            int32_t bias, uint32_t *wp) {
-    wp[6] = (uint32_t)y_zero, wp[7] = wp[8] = wp[9] = (uint32_t)bias;
+                                                            int32_t bias, float m, uint32_t *wp) {
+    wp[6] = (uint32_t)y_zero, wp[7] = wp[8] = wp[9] = (uint32_t)bias, wp[12] = tt_f32_bits(m);
     for (int a = 0; a < 3; a++) {
         const int8_t *wr = wt + (size_t)a * 3 * c + ch;
         const uint32_t w0 = (uint32_t)(int32_t)wr[0], w1 = (uint32_t)(int32_t)wr[c], w2 = (uint32_t)(int32_t)wr[2 * c];
         wp[2 * a] = tt_pack_lo(w0, w1);
         wp[2 * a + 1] = tt_pack_lo(w1, w2);
+    }
+}
+
+/* tt_dw3_prm of channels ch .. ch + 3 (wp[i]: channel ch + i): each tap of the four channels is one word load,
+ * SXTB16 gives channels (0, 2) and (1, 3) as halfwords, PKHBT / PKHTB pair the taps. */
+static inline __attribute__((always_inline)) void tt_dw3_prm4(const int8_t *wt, int c, int ch, int32_t y_zero,
+                                                             const int32_t *bias, const float *m,
+                                                             uint32_t (*wp)[TT_DW3_PRM_WORDS]) {
+    for (int i = 0; i < 4; i++) {
+        wp[i][6] = (uint32_t)y_zero, wp[i][7] = wp[i][8] = wp[i][9] = (uint32_t)bias[ch + i];
+        wp[i][12] = tt_f32_bits(m[ch + i]);
+    }
+    for (int a = 0; a < 3; a++) {
+        const int8_t *wr = wt + (size_t)a * 3 * c + ch;
+        const uint32_t t0 = tt_load32(wr), t1 = tt_load32(wr + c), t2 = tt_load32(wr + 2 * c);
+        const uint32_t e0 = __sxtb16(t0), e1 = __sxtb16(t1), e2 = __sxtb16(t2); /* channels 0, 2 */
+        const uint32_t o0 = tt_sxtb16_ror8(t0), o1 = tt_sxtb16_ror8(t1), o2 = tt_sxtb16_ror8(t2); /* 1, 3 */
+        wp[0][2 * a] = tt_pkhbt16(e0, e1), wp[0][2 * a + 1] = tt_pkhbt16(e1, e2);
+        wp[1][2 * a] = tt_pkhbt16(o0, o1), wp[1][2 * a + 1] = tt_pkhbt16(o1, o2);
+        wp[2][2 * a] = tt_pkhtb16(e0, e1), wp[2][2 * a + 1] = tt_pkhtb16(e1, e2);
+        wp[3][2 * a] = tt_pkhtb16(o0, o1), wp[3][2 * a + 1] = tt_pkhtb16(o1, o2);
     }
 }
 
@@ -241,15 +263,16 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
 
 /* Four outputs per pass: n4 passes per output row from plane row pointers p0, p1, p2 (kernel rows 0, 1, 2 at the
  * pass's first column), outputs at o, o + c, ...; rows > 1 only when wo = 4 n4 (the next row's outputs follow,
- * its plane rows start 2 halfwords after the last pass). prm: the six packed taps, y_zero, the bias, then two
- * words of loop state (written here). */
+ * its plane rows start 2 halfwords after the last pass); then the next of nch channels: the row pointers move by
+ * k1 bytes, the output pointer by k2, prm by one block. prm[i]: channel i's block (tt_dw3_prm, with n4 and rows
+ * set by the caller). fold: every channel's bias starts its sums (tt_dw3_fold). */
 #if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP) && defined(__ARM_FP)
-/* Device: one asm loop; the taps, y_zero and bias wait in s16-s25 (VLDM) and come over two at a time (VMOV
- * Rt, Rt2, Sm, Sm+1), so the loop fits the 14 core registers: 3 row pointers, output pointer, c, end, 2 taps,
- * 2 plane words, 4 sums. A bias that cannot saturate the sum (|bias| <= 2^31 - 2^19 > |sum| + 1; `folded`)
- * starts the sums (two VMOVs); otherwise the sums start at 0 and QADD adds it. Per pass: 3 x (VMOV, LDRD, LDR,
- * 8 multiplies), the bias (2 VMOV or 4 QADD), VMOV x3, VCVT/VMUL/VCVTR x4, VMOV x2, QADD y_zero, SSAT, STRB x4,
- * 2 ADD, CMP, BNE: 68 (70) instructions for 4 outputs (36 MACs); per output row 8 more. */
+/* Device: one asm loop; a channel's block waits in s16-s28 (VLDM) and comes over two words at a time (VMOV Rt,
+ * Rt2, Sm, Sm+1), so the loop fits the 14 core registers: 3 row pointers, output pointer, c, end, 2 taps,
+ * 2 plane words, 4 sums; the channel loop's state in s8-s11. A folded bias starts the sums (two VMOVs);
+ * otherwise they start at 0 and QADD adds it. Per pass: 3 x (VMOV, LDRD, LDR, 8 multiplies), the bias (2 VMOV or
+ * VMOV + 4 QADD), VMOV x3, VCVT/VMUL/VCVTR x4, VMOV x2, QADD y_zero, SSAT, STRB x4, 2 ADD, CMP, BNE: 68 (71)
+ * instructions for 4 outputs (36 MACs); per output row 8 more, per channel 13. */
 #define TT_DW3_ROW(SA, SB, P, FIRST4)                                                                        \
     "vmov %[A], %[B], " SA ", " SB "\n\t"                                                                     \
     "ldrd %[u], %[v], [%[" P "]], #8\n\t"                                                                     \
@@ -270,9 +293,16 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
     "smultb %[a1], %[u], %[A]\n\t"                                                                            \
     "smuad %[a2], %[v], %[A]\n\t"                                                                             \
     "smultb %[a3], %[v], %[A]\n\t"
-#define TT_DW3_ASM(INIT, FIRST4, BIAS)                                                                 \
+#define TT_DW3_ASM(INIT, FIRST4, BIAS)                                                                        \
     __asm volatile(                                                                                           \
-        "vldm %[A], {s16-s27}\n"                                                                              \
+        "vmov s8, s9, %[A], %[B]\n\t"   /* prm, channels left */                                              \
+        "vmov s10, s11, %[u], %[v]\n"   /* k1, k2 */                                                          \
+        "4:\n\t"                                                                                              \
+        "vmov %[A], s8\n\t"                                                                                   \
+        "vldm %[A]!, {s16-s28}\n\t"                                                                           \
+        "vmov s8, %[A]\n\t"                                                                                   \
+        "vmov %[A], s26\n\t"                                                                                  \
+        "add %[end], %[p0], %[A]\n"                                                                           \
         "1:\n\t" INIT                                                                                          \
         TT_DW3_ROW("s16", "s17", "p0", FIRST4)                                                                 \
         TT_DW3_ROW("s18", "s19", "p1", TT_DW3_ACC4)                                                            \
@@ -284,10 +314,10 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
         "vcvt.f32.s32 s13, s13\n\t"                                                                           \
         "vcvt.f32.s32 s14, s14\n\t"                                                                           \
         "vcvt.f32.s32 s15, s15\n\t"                                                                           \
-        "vmul.f32 s12, s12, %[m]\n\t"                                                                         \
-        "vmul.f32 s13, s13, %[m]\n\t"                                                                         \
-        "vmul.f32 s14, s14, %[m]\n\t"                                                                         \
-        "vmul.f32 s15, s15, %[m]\n\t"                                                                         \
+        "vmul.f32 s12, s12, s28\n\t"                                                                          \
+        "vmul.f32 s13, s13, s28\n\t"                                                                          \
+        "vmul.f32 s14, s14, s28\n\t"                                                                          \
+        "vmul.f32 s15, s15, s28\n\t"                                                                          \
         "vcvtr.s32.f32 s12, s12\n\t"                                                                          \
         "vcvtr.s32.f32 s13, s13\n\t"                                                                          \
         "vcvtr.s32.f32 s14, s14\n\t"                                                                          \
@@ -319,23 +349,31 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
         "add %[end], %[p0], %[A]\n\t"                                                                         \
         "subs %[B], %[B], #1\n\t"                                                                             \
         "vmov s27, %[B]\n\t"                                                                                  \
-        "bne 1b"                                                                                              \
-        : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [o] "+r"(o), [end] "+r"(end), [A] "+r"(A), [B] "=&r"(B), \
-          [u] "=&r"(u), [v] "=&r"(v), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)           \
-        : [c] "r"(c), [m] "t"(mm)                                                                             \
-        : "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25",     \
-          "s26", "s27", "cc", "memory")
+        "bne 1b\n\t"                                                                                          \
+        /* next channel */                                                                                    \
+        "vmov %[A], %[B], s10, s11\n\t"                                                                       \
+        "add %[p0], %[p0], %[A]\n\t"                                                                          \
+        "add %[p1], %[p1], %[A]\n\t"                                                                          \
+        "add %[p2], %[p2], %[A]\n\t"                                                                          \
+        "add %[o], %[o], %[B]\n\t"                                                                            \
+        "vmov %[A], s9\n\t"                                                                                   \
+        "subs %[A], %[A], #1\n\t"                                                                             \
+        "vmov s9, %[A]\n\t"                                                                                   \
+        "bne 4b"                                                                                              \
+        : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [o] "+r"(o), [end] "=&r"(end), [A] "+r"(A), [B] "+r"(B), \
+          [u] "+r"(u), [v] "+r"(v), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)              \
+        : [c] "r"(c)                                                                                          \
+        : "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21",       \
+          "s22", "s23", "s24", "s25", "s26", "s27", "s28", "cc", "memory")
 
-static inline __attribute__((always_inline)) void tt_dw3s1_row4(const int16_t *p0, const int16_t *p1,
-                                                               const int16_t *p2, int n4, int rows, int8_t *o,
-                                                               int c, uint32_t *prm, float mm) {
-    if (n4 <= 0 || rows <= 0) return;
-    const int16_t *end = p0 + 4 * n4;
-    prm[10] = (uint32_t)(8 * n4), prm[11] = (uint32_t)rows;
-    uint32_t A = (uint32_t)prm, B, u, v;
+static inline __attribute__((always_inline)) void tt_dw3s1_run(const int16_t *p0, const int16_t *p1,
+                                                              const int16_t *p2, int nch, int32_t k1, int32_t k2,
+                                                              int8_t *o, int c, uint32_t (*prm)[TT_DW3_PRM_WORDS],
+                                                              int fold) {
+    const int16_t *end;
+    uint32_t A = (uint32_t)prm[0], B = (uint32_t)nch, u = (uint32_t)k1, v = (uint32_t)k2;
     int32_t a0, a1, a2, a3;
-    const int32_t bias = (int32_t)prm[7];
-    if (bias >= INT32_MIN + (1 << 19) && bias <= INT32_MAX - (1 << 19)) { /* folded: the sums start at the bias */
+    if (fold) {
         TT_DW3_ASM("vmov %[a0], %[a1], s23, s24\n\t"
                    "vmov %[a2], %[a3], s24, s25\n\t",
                    TT_DW3_ACC4, "");
@@ -349,60 +387,86 @@ static inline __attribute__((always_inline)) void tt_dw3s1_row4(const int16_t *p
     }
 }
 #else
-static inline void tt_dw3s1_row4(const int16_t *p0, const int16_t *p1, const int16_t *p2, int n4, int rows,
-                                 int8_t *o, int c, uint32_t *prm, float mm) {
-    const uint32_t A0 = prm[0], B0 = prm[1], A1 = prm[2], B1 = prm[3], A2 = prm[4], B2 = prm[5];
-    const int32_t y_zero = (int32_t)prm[6], b = (int32_t)prm[7];
-    for (int n = 0; n < n4 * rows; n++, p0 += 4, p1 += 4, p2 += 4, o += 4 * (size_t)c) {
-        if (n > 0 && n % n4 == 0) p0 += 2, p1 += 2, p2 += 2; /* next output row */
-        uint32_t u = tt_load32h(p0), v = tt_load32h(p0 + 2), q = tt_load32h(p0 + 4);
-        int32_t a0 = __smlabt(v, B0, __smuad(u, A0)), a1 = __smlad(v, B0, tt_smultb(u, A0));
-        int32_t a2 = __smlabt(q, B0, __smuad(v, A0)), a3 = __smlad(q, B0, tt_smultb(v, A0));
-        u = tt_load32h(p1), v = tt_load32h(p1 + 2), q = tt_load32h(p1 + 4);
-        a0 = __smlabt(v, B1, __smlad(u, A1, a0)), a1 = __smlad(v, B1, __smlatb(u, A1, a1));
-        a2 = __smlabt(q, B1, __smlad(v, A1, a2)), a3 = __smlad(q, B1, __smlatb(v, A1, a3));
-        u = tt_load32h(p2), v = tt_load32h(p2 + 2), q = tt_load32h(p2 + 4);
-        a0 = __smlabt(v, B2, __smlad(u, A2, a0)), a1 = __smlad(v, B2, __smlatb(u, A2, a1));
-        a2 = __smlabt(q, B2, __smlad(v, A2, a2)), a3 = __smlad(q, B2, __smlatb(v, A2, a3));
-        a0 = __qadd(a0, b), a1 = __qadd(a1, b), a2 = __qadd(a2, b), a3 = __qadd(a3, b);
-        tt_cvt_mul_rne4(&a0, &a1, &a2, &a3, mm);
-        o[0] = (int8_t)__ssat(__qadd(a0, y_zero), 8);
-        o[c] = (int8_t)__ssat(__qadd(a1, y_zero), 8);
-        o[2 * c] = (int8_t)__ssat(__qadd(a2, y_zero), 8);
-        o[3 * c] = (int8_t)__ssat(__qadd(a3, y_zero), 8);
+static inline void tt_dw3s1_run(const int16_t *p0, const int16_t *p1, const int16_t *p2, int nch, int32_t k1,
+                                int32_t k2, int8_t *o, int c, uint32_t (*prm)[TT_DW3_PRM_WORDS], int fold) {
+    (void)fold; /* the sums start at 0 and the bias is added saturating: the same integers either way */
+    for (int ch = 0; ch < nch; ch++) {
+        const uint32_t *q = prm[ch];
+        const uint32_t A0 = q[0], B0 = q[1], A1 = q[2], B1 = q[3], A2 = q[4], B2 = q[5];
+        const int32_t y_zero = (int32_t)q[6], b = (int32_t)q[7];
+        const int n4 = (int)(q[10] / 8), rows = (int)q[11];
+        const float mm = tt_bits_f32(q[12]);
+        for (int r = 0; r < rows; r++, p0 += 2, p1 += 2, p2 += 2) {
+            for (int n = 0; n < n4; n++, p0 += 4, p1 += 4, p2 += 4, o += 4 * (size_t)c) {
+                uint32_t u = tt_load32h(p0), v = tt_load32h(p0 + 2), w = tt_load32h(p0 + 4);
+                int32_t a0 = __smlabt(v, B0, __smuad(u, A0)), a1 = __smlad(v, B0, tt_smultb(u, A0));
+                int32_t a2 = __smlabt(w, B0, __smuad(v, A0)), a3 = __smlad(w, B0, tt_smultb(v, A0));
+                u = tt_load32h(p1), v = tt_load32h(p1 + 2), w = tt_load32h(p1 + 4);
+                a0 = __smlabt(v, B1, __smlad(u, A1, a0)), a1 = __smlad(v, B1, __smlatb(u, A1, a1));
+                a2 = __smlabt(w, B1, __smlad(v, A1, a2)), a3 = __smlad(w, B1, __smlatb(v, A1, a3));
+                u = tt_load32h(p2), v = tt_load32h(p2 + 2), w = tt_load32h(p2 + 4);
+                a0 = __smlabt(v, B2, __smlad(u, A2, a0)), a1 = __smlad(v, B2, __smlatb(u, A2, a1));
+                a2 = __smlabt(w, B2, __smlad(v, A2, a2)), a3 = __smlad(w, B2, __smlatb(v, A2, a3));
+                a0 = __qadd(a0, b), a1 = __qadd(a1, b), a2 = __qadd(a2, b), a3 = __qadd(a3, b);
+                tt_cvt_mul_rne4(&a0, &a1, &a2, &a3, mm);
+                o[0] = (int8_t)__ssat(__qadd(a0, y_zero), 8);
+                o[c] = (int8_t)__ssat(__qadd(a1, y_zero), 8);
+                o[2 * c] = (int8_t)__ssat(__qadd(a2, y_zero), 8);
+                o[3 * c] = (int8_t)__ssat(__qadd(a3, y_zero), 8);
+            }
+        }
+        p0 = (const int16_t *)((const char *)p0 + k1), p1 = (const int16_t *)((const char *)p1 + k1);
+        p2 = (const int16_t *)((const char *)p2 + k1), o += k2;
     }
 }
 #endif
 
-/* Output rows [r0, r1) of one channel (y: its first output, HWC with wo columns and c channels) from its plane
- * (plane row i = input row ih_s + i, column 0 = input column -pad, bw halfwords per row, even; every row and
- * column the outputs read present, zero outside the image); wp: tt_dw3_pack_taps. */
-static inline __attribute__((always_inline)) void tt_dw3s1_plane(const int16_t *buf, int bw, int ih_s, int r0,
-                                                                int r1, int wo, int c, int pad, uint32_t *prm,
-                                                                float mm, int8_t *y) {
-    const int n4 = wo >> 2;
+/* 1 when the bias cannot saturate a 3x3 sum (|sum| <= 9 * 255 * 128 < 2^19), so it may start the sums. */
+static inline int tt_dw3_fold(int32_t bias) {
+    return bias >= INT32_MIN + (1 << 19) && bias <= INT32_MAX - (1 << 19);
+}
+
+/* Output rows [r0, r1) of g channels (planes psz halfwords apart, y: the first channel's first output, HWC with wo
+ * columns and c channels) from their planes (plane row i = input row ih_s + i, column 0 = input column -pad, bw
+ * halfwords per row, even; every row and column the outputs read present, zero outside the image); prm[i]:
+ * tt_dw3_prm of channel i. */
+static inline __attribute__((always_inline)) void tt_dw3s1_plane(const int16_t *buf, int psz, int g, int bw,
+                                                                int ih_s, int r0, int r1, int wo, int c, int pad,
+                                                                uint32_t (*prm)[TT_DW3_PRM_WORDS], int8_t *y) {
+    const int n4 = wo >> 2, rows = r1 - r0;
+    int fold = 1;
+    for (int i = 0; i < g; i++) {
+        prm[i][10] = (uint32_t)(8 * n4), prm[i][11] = (uint32_t)((wo & 3) == 0 ? rows : 1);
+        fold &= tt_dw3_fold((int32_t)prm[i][7]);
+    }
     const int16_t *p = buf + (size_t)(r0 - pad - ih_s) * bw;
-    if ((wo & 3) == 0) { /* all rows in one pass loop */
-        tt_dw3s1_row4(p, p + bw, p + 2 * bw, n4, r1 - r0, y + (size_t)r0 * wo * c, c, prm, mm);
+    y += (size_t)r0 * wo * c;
+    if ((wo & 3) == 0) { /* all rows and channels in one loop */
+        if (n4 > 0)
+            tt_dw3s1_run(p, p + bw, p + 2 * bw, g, 2 * psz - 2 * rows * bw, 1 - rows * wo * c, y, c, prm, fold);
         return;
     }
-    const int32_t y_zero = (int32_t)prm[6], b = (int32_t)prm[7];
-    for (int oh = r0; oh < r1; oh++, p += bw) {
-        int8_t *o = y + (size_t)oh * wo * c;
-        tt_dw3s1_row4(p, p + bw, p + 2 * bw, n4, 1, o, c, prm, mm);
-        const int16_t *q = p + 4 * n4;
-        o += 4 * (size_t)n4 * c;
-        for (int j = 4 * n4; j < wo; j += 2, q += 2, o += 2 * (size_t)c) { /* a 2-block (second output discarded
-                                                                             * past wo), then maybe another */
-            int32_t a0 = 0, a1 = 0;
+    for (int i = 0; i < g; i++, p += psz, y++) {
+        const int32_t y_zero = (int32_t)prm[i][6], b = (int32_t)prm[i][7];
+        const float mm = tt_bits_f32(prm[i][12]);
+        const int16_t *pr = p;
+        for (int oh = r0; oh < r1; oh++, pr += bw) {
+            int8_t *o = y + (size_t)(oh - r0) * wo * c;
+            if (n4 > 0) tt_dw3s1_run(pr, pr + bw, pr + 2 * bw, 1, 0, 0, o, c, prm + i, fold);
+            const int16_t *q = pr + 4 * n4;
+            o += 4 * (size_t)n4 * c;
+            for (int j = 4 * n4; j < wo; j += 2, q += 2, o += 2 * (size_t)c) { /* a 2-block (second output
+                                                                               * discarded past wo), maybe two */
+                int32_t a0 = 0, a1 = 0;
 #pragma GCC unroll 3
-            for (int a = 0; a < 3; a++) {
-                const uint32_t u = tt_load32h(q + a * bw), v = tt_load32h(q + a * bw + 2);
-                a0 = __smlabt(v, prm[2 * a + 1], __smlad(u, prm[2 * a], a0));
-                a1 = __smlad(v, prm[2 * a + 1], __smlatb(u, prm[2 * a], a1));
+                for (int a = 0; a < 3; a++) {
+                    const uint32_t u = tt_load32h(q + a * bw), v = tt_load32h(q + a * bw + 2);
+                    a0 = __smlabt(v, prm[i][2 * a + 1], __smlad(u, prm[i][2 * a], a0));
+                    a1 = __smlad(v, prm[i][2 * a + 1], __smlatb(u, prm[i][2 * a], a1));
+                }
+                o[0] = tt_requant_dsp(a0, b, mm, y_zero);
+                if (j + 1 < wo) o[c] = tt_requant_dsp(a1, b, mm, y_zero);
             }
-            o[0] = tt_requant_dsp(a0, b, mm, y_zero);
-            if (j + 1 < wo) o[c] = tt_requant_dsp(a1, b, mm, y_zero);
         }
     }
 }
@@ -412,9 +476,8 @@ static inline __attribute__((always_inline)) void tt_dw3s1_plane(const int16_t *
 #define TT_DW3_PLANE_FN(NAME)                                                                                 \
     static __attribute__((noinline)) void NAME(const int16_t *buf, int psz, int g, int bw, int ih_s, int r0,     \
                                                int r1, int wo, int c, int pad, uint32_t (*prm)[TT_DW3_PRM_WORDS], \
-                                               const float *m, int8_t *y) {                                      \
-        for (int i = 0; i < g; i++)                                                                             \
-            tt_dw3s1_plane(buf + (size_t)i * psz, bw, ih_s, r0, r1, wo, c, pad, prm[i], m[i], y + i);            \
+                                               int8_t *y) {                                                      \
+        tt_dw3s1_plane(buf, psz, g, bw, ih_s, r0, r1, wo, c, pad, prm, y);                                        \
     }
 
 /* Rows [t0, t1) of channels ch .. ch + 3 into four planes psz halfwords apart (x: channel ch of an HWC map, w

@@ -335,8 +335,9 @@ static __attribute__((noinline)) int dw3s1_fast(const int8_t *x, int h, int w, i
             }
             if (gg == 4) dw_fill4(buf, psz, bw, pad, ih_s, t0, t1, x + ch, w, c, w, x_zero);
             else dw_fill(buf, bw, pad, ih_s, t0, t1, x + ch, w, c, w, x_zero);
-            for (int i = 0; i < gg; i++) tt_dw3_prm(wt, c, ch + i, y_zero, bias[ch + i], prm[i]);
-            dw3_plane(buf, psz, gg, bw, ih_s, r0, r1, wo, c, pad, prm, m + ch, y + ch);
+            if (gg == 4) tt_dw3_prm4(wt, c, ch, y_zero, bias, m, prm);
+            else tt_dw3_prm(wt, c, ch, y_zero, bias[ch], m[ch], prm[0]);
+            dw3_plane(buf, psz, gg, bw, ih_s, r0, r1, wo, c, pad, prm, y + ch);
             ch += gg;
         }
     }

@@ -73,7 +73,8 @@ static __attribute__((noinline)) int dw3_inplace_fast(int8_t *x, int h, int w, i
     uint32_t prm[4][TT_DW3_PRM_WORDS] __attribute__((aligned(8)));
     for (int ch = 0; ch < c;) {
         const int gg = g == 4 && ch + 4 <= c ? 4 : 1;
-        for (int i = 0; i < gg; i++) tt_dw3_prm(wt, c, ch + i, y_zero, bias[ch + i], prm[i]);
+        if (gg == 4) tt_dw3_prm4(wt, c, ch, y_zero, bias, m, prm);
+        else tt_dw3_prm(wt, c, ch, y_zero, bias[ch], m[ch], prm[0]);
         for (int r0 = 0; r0 < h; r0 += rs) {
             const int r1 = r0 + rs < h ? r0 + rs : h;
             const int ih_s = r0 - 1, ih_e = r1 + 1; /* rows [ih_s, ih_e) */
@@ -91,7 +92,7 @@ static __attribute__((noinline)) int dw3_inplace_fast(int8_t *x, int h, int w, i
             }
             if (gg == 4) ip_fill4(buf, psz, bw, 1, ih_s, t0, t1, x + ch, w, c, w, x_zero);
             else ip_fill(buf, bw, 1, ih_s, t0, t1, x + ch, w, c, w, x_zero);
-            ip3_plane(buf, psz, gg, bw, ih_s, r0, r1, w, c, 1, prm, m + ch, x + ch);
+            ip3_plane(buf, psz, gg, bw, ih_s, r0, r1, w, c, 1, prm, x + ch);
         }
         ch += gg;
     }
