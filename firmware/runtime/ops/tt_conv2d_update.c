@@ -122,6 +122,46 @@ static inline __attribute__((always_inline)) void wg_emit_run(const wg_sink *k, 
     }
 }
 
+/* wg_emit_run with the step factors of the run precomputed (f[j] = neg_lr * q[.. + j], the same product), the rule
+ * chosen once, and runs of 4 unrolled. */
+static inline __attribute__((always_inline)) void wg_emit_f(const wg_sink *k, size_t idx, size_t widx, int row,
+                                                            const float *r, int n, const float *f) {
+    if (k->s) {
+        copy_run(k->s + idx, r, n);
+        return;
+    }
+    int8_t *wp = k->wt + widx;
+    if (k->rule == TT_RULE_STOCHASTIC) {
+        uint32_t *cp = k->cur + (size_t)row * (size_t)k->cur_step;
+        uint32_t x = *cp;
+        if (n == 4) {
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                x = xs_next(x);
+                wp[j] = stoch_one(wp[j], r[j] * f[j], xs_uniform(x));
+            }
+        } else {
+            for (int j = 0; j < n; j++) {
+                x = xs_next(x);
+                wp[j] = stoch_one(wp[j], r[j] * f[j], xs_uniform(x));
+            }
+        }
+        *cp = x;
+    } else if (k->sh) {
+        float *sh = k->sh + idx;
+        for (int j = 0; j < n; j++) {
+            const float v = sh[j] + r[j] * f[j];
+            sh[j] = v;
+            wp[j] = upd_nearest(0, v);
+        }
+    } else if (n == 4) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) wp[j] = upd_nearest(wp[j], r[j] * f[j]);
+    } else {
+        for (int j = 0; j < n; j++) wp[j] = upd_nearest(wp[j], r[j] * f[j]);
+    }
+}
+
 /* xf[p][j] = f32(x[p * x_c + j] - x_zero) for j < n, 0 for n <= j < 4; p < np. */
 static void wg_convert(const int8_t *x, int np, int x_c, int n, int32_t x_zero, float *xf) {
     for (int p = 0; p < np; p++, x += x_c, xf += 4)
@@ -455,6 +495,10 @@ static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int
             for (int iw = 0; iw < w; iw++, xr += x_c, pr += 4)
                 for (int j = 0; j < 4; j++) pr[j] = j < n ? (float)(xr[j] - x_zero) : 0.0f;
         }
+        const int j0 = c0 - cb;
+        float f[4];
+        if (q)
+            for (int j = 0; j < n - j0; j++) f[j] = neg_lr * q[c0 + j];
         for (int a = 0; a < kh; a++) {
             float r[5][4];
 #ifdef WG_BLOCK4X4_ASM
@@ -463,11 +507,9 @@ static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int
 #endif
             if (kw == 3) wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 3, d1, d2, d3, r);
             else wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 5, d1, d2, d3, r);
-            const int j0 = c0 - cb;
             for (int b = 0; b < kw; b++) {
                 const int tap = a * kw + b;
-                wg_emit_run(sink, (size_t)tap * k_in + c0, (size_t)tap * c + c0, tap, r[b] + j0, n - j0, neg_lr, q,
-                            c0, 1);
+                wg_emit_f(sink, (size_t)tap * k_in + c0, (size_t)tap * c + c0, tap, r[b] + j0, n - j0, f);
             }
         }
     }
