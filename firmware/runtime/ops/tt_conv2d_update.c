@@ -123,7 +123,7 @@ static inline __attribute__((always_inline)) void wg_emit_run(const wg_sink *k, 
 }
 
 /* wg_emit_run with the step factors of the run precomputed (f[j] = neg_lr * q[.. + j], the same product), the rule
- * chosen once, and runs of 4 unrolled. */
+ * chosen once, runs of 4 unrolled, the stochastic element without clamps (stoch_one_fast). */
 static inline __attribute__((always_inline)) void wg_emit_f(const wg_sink *k, size_t idx, size_t widx, int row,
                                                             const float *r, int n, const float *f) {
     if (k->s) {
@@ -138,12 +138,12 @@ static inline __attribute__((always_inline)) void wg_emit_f(const wg_sink *k, si
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
                 x = xs_next(x);
-                wp[j] = stoch_one(wp[j], r[j] * f[j], xs_uniform(x));
+                wp[j] = stoch_one_fast(wp[j], r[j] * f[j], xs_uniform(x));
             }
         } else {
             for (int j = 0; j < n; j++) {
                 x = xs_next(x);
-                wp[j] = stoch_one(wp[j], r[j] * f[j], xs_uniform(x));
+                wp[j] = stoch_one_fast(wp[j], r[j] * f[j], xs_uniform(x));
             }
         }
         *cp = x;
