@@ -41,9 +41,9 @@ DW_FAST = [
     (2, 2, 3, 7, 1, 3),  # map smaller than the kernel
     (1, 1, 4, 3, 1, 1),
     (4, 4, 3, 3, 2, 1),
-    # 3x3 stride 1 (tt_dw3s1_plane): four-channel planes (tt_dw_fill4) and their channel tail, odd widths
-    # (a 2-block after the 4-blocks; the fill's C rows), pad 0 / 2, several strips of four planes, and one plane
-    # when four would hold fewer than 4 output rows
+    # 3x3 stride 1 (tt_dw3s1_plane): four-channel planes (tt_dw_fill4) and their channel tail, odd
+    # widths (a 2-block after the 4-blocks; the fill's C rows), pad 0 / 2, several strips of four planes,
+    # and one plane when four would hold fewer than 4 output rows
     (9, 13, 8, 3, 1, 1),
     (6, 10, 6, 3, 1, 0),
     (7, 9, 5, 3, 1, 2),
