@@ -636,6 +636,25 @@ static inline __attribute__((always_inline)) void tt_dw_fill4(int16_t *buf, int 
         tt_dw_fill4(buf, psz, bw, pad, ih_s, t0, t1, x, w, c, n, x_zero);                                         \
     }
 
+/* The 3x3 stride 1 stack budget: what the one-plane layout needs for this layer (its rows, at most
+ * TT_DW_BUF_HALFWORDS; the general path's size), at least TT_DW3_MIN_HALFWORDS, the four parameter blocks (prm)
+ * included, so the stack high-water is no larger than the one-plane path's on the layers that set it. Four planes
+ * when they hold at least 2 output rows (or all of them), else one. Returns the output rows per strip (0: too wide
+ * for the plane), *g the planes, *psz the halfwords per plane. */
+#define TT_DW3_MIN_HALFWORDS 512
+static inline int tt_dw3_layout(int ho, int bw, int c, int *g, int *psz) {
+    const int one = TT_DW_BUF_HALFWORDS / bw < ho + 2 ? TT_DW_BUF_HALFWORDS / bw : ho + 2;
+    int budget = one * bw < TT_DW3_MIN_HALFWORDS ? TT_DW3_MIN_HALFWORDS : one * bw;
+    budget -= 4 * TT_DW3_PRM_WORDS * 2;
+    int rows = budget / (4 * bw);
+    *g = 4;
+    if (c < 4 || (rows - 2 < 2 && rows - 2 < ho)) *g = 1, rows = budget / bw;
+    if (rows < 3) return 0;
+    const int rs = rows - 2 < ho ? rows - 2 : ho;
+    *psz = (rs + 2) * bw;
+    return rs;
+}
+
 /* Zero rows [a, b) of g planes psz halfwords apart, bw halfwords per row. */
 static inline void tt_dw_zero_rows(int16_t *buf, int g, int psz, int bw, int a, int b) {
     if (b <= a) return;

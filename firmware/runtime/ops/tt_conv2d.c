@@ -306,8 +306,8 @@ TT_DW3_PLANE_FN(dw3_plane)
 TT_DW_FILL4_FN(dw_fill4)
 
 /* 3x3 stride 1 (pad 0..2): strips of output rows; per strip, the rows it reads of four channels at once into four
- * planes (tt_dw_fill4; one plane for a channel tail, or when four planes would hold fewer than 4 output rows),
- * then the 3x3 plane function per channel. Rows outside the image are zero rows of the plane: zeroed once, and
+ * planes (tt_dw_fill4; one plane for a channel tail, or when four would hold fewer than 2 output rows; stack:
+ * tt_dw3_layout), then the 3x3 plane function of the group. Rows outside the image are zero rows of the plane: zeroed once, and
  * again per strip when there are several (another strip wrote image rows there). */
 static __attribute__((noinline)) int dw3s1_fast(const int8_t *x, int h, int w, int c, const int8_t *wt,
                                                 const int32_t *bias, const float *m, int32_t x_zero,
@@ -316,10 +316,9 @@ static __attribute__((noinline)) int dw3s1_fast(const int8_t *x, int h, int w, i
     const int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
     if (ho <= 0 || wo <= 0) return 0;
     const int bw = ((wo + 1) & ~1) + 2; /* even: columns 0 .. wo + 2 (a 2-block past an odd wo) */
-    int g = 4, rows = TT_DW_BUF_HALFWORDS / (4 * bw);
-    if (c < 4 || rows - 2 < (ho < 4 ? ho : 4)) g = 1, rows = TT_DW_BUF_HALFWORDS / bw;
-    if (rows < 3) return 0; /* too wide: generic path */
-    const int rs = rows - 2 < ho ? rows - 2 : ho, nb = rs + 2, psz = nb * bw;
+    int g, psz;
+    const int rs = tt_dw3_layout(ho, bw, c, &g, &psz);
+    if (rs == 0) return 0; /* too wide: generic path */
     int16_t buf[g * psz] __attribute__((aligned(4)));
     __builtin_memset(buf, 0, sizeof buf);
     uint32_t prm[4][TT_DW3_PRM_WORDS] __attribute__((aligned(8)));

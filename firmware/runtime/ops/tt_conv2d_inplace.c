@@ -56,18 +56,17 @@ TT_DW_FILL_FN(ip_fill)
 TT_DW3_PLANE_FN(ip3_plane)
 TT_DW_FILL4_FN(ip_fill4)
 
-/* 3x3 (pad 1): the planes of four channels at a time (tt_dw_fill4; one for a channel tail, or when four planes
- * would hold fewer than 4 output rows), strips of output rows per channel group, the halo rows carried over as
+/* 3x3 (pad 1): the planes of four channels at a time (tt_dw_fill4; one for a channel tail, or when four would
+ * hold fewer than 2 output rows; stack: tt_dw3_layout), strips of output rows per channel group, the halo rows carried over as
  * above; rows outside the image are zero rows of the plane (zeroed again per strip when there are several). */
 static __attribute__((noinline)) int dw3_inplace_fast(int8_t *x, int h, int w, int c, const int8_t *wt,
                                                       const int32_t *bias, const float *m, int32_t x_zero,
                                                       int32_t y_zero) {
     if (h <= 0 || w <= 0) return 0;
     const int bw = ((w + 1) & ~1) + 2;
-    int g = 4, rows = TT_DW_BUF_HALFWORDS / (4 * bw);
-    if (c < 4 || rows - 2 < (h < 4 ? h : 4)) g = 1, rows = TT_DW_BUF_HALFWORDS / bw;
-    if (rows < 3) return 0; /* too wide: plain loops */
-    const int rs = rows - 2 < h ? rows - 2 : h, nb = rs + 2, psz = nb * bw;
+    int g, psz;
+    const int rs = tt_dw3_layout(h, bw, c, &g, &psz);
+    if (rs == 0) return 0; /* too wide: plain loops */
     int16_t buf[g * psz] __attribute__((aligned(4)));
     __builtin_memset(buf, 0, sizeof buf);
     uint32_t prm[4][TT_DW3_PRM_WORDS] __attribute__((aligned(8)));
