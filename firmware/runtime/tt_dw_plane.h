@@ -366,10 +366,9 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
         : "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21",       \
           "s22", "s23", "s24", "s25", "s26", "s27", "s28", "cc", "memory")
 
-static inline __attribute__((always_inline)) void tt_dw3s1_run(const int16_t *p0, const int16_t *p1,
-                                                              const int16_t *p2, int nch, int32_t k1, int32_t k2,
-                                                              int8_t *o, int c, uint32_t (*prm)[TT_DW3_PRM_WORDS],
-                                                              int fold) {
+static inline __attribute__((noinline)) void tt_dw3s1_run(const int16_t *p0, const int16_t *p1, const int16_t *p2,
+                                                         int nch, int32_t k1, int32_t k2, int8_t *o, int c,
+                                                         uint32_t (*prm)[TT_DW3_PRM_WORDS], int fold) {
     const int16_t *end;
     uint32_t A = (uint32_t)prm[0], B = (uint32_t)nch, u = (uint32_t)k1, v = (uint32_t)k2;
     int32_t a0, a1, a2, a3;
