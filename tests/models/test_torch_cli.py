@@ -46,6 +46,15 @@ NETS = textwrap.dedent(
         return Net().eval(), torch.randint(-128, 128, (8, 3, 8, 8), dtype=torch.int8).numpy()
 
 
+    def square():
+        torch.manual_seed(0)
+        net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(), nn.Linear(8, 3),
+        )
+        return net.eval(), torch.rand(8, 3, 8, 8) * 2 - 1
+
+
     def gelu():
         net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.GELU(), nn.Flatten(), nn.Linear(4 * 36, 2))
         return net, torch.rand(2, 3, 8, 8)
@@ -157,3 +166,21 @@ def test_docs_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     doc = (Path(__file__).parents[2] / "docs" / "models.md").read_text()
     for line in out.splitlines()[1:8] + out.splitlines()[-5:]:
         assert line in doc, line
+
+
+def test_python_api_takes_the_same_source(in_tmp: Path) -> None:
+    """`tinytrain.models.import_model("file.py:function")` is the command's import: the same graph; a float-m
+    net's summary counts the zoo convolutions' MACs (Graph.macs)."""
+    from tinytrain.models import import_model
+    from tinytrain.models.importer import summary
+
+    assert main(["import", "usernets.py:square", "--out", "cli", "--numerics", "float-m"]) == 0
+    api = import_model("usernets.py:square", numerics="float-m")
+    cli = Graph.load(in_tmp / "cli")
+    assert [op.kind for op in api.ops] == [op.kind for op in cli.ops]
+    for a, c in zip(api.ops, cli.ops, strict=True):
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], c.params[k])
+    s = summary(api)
+    assert api.numerics == "float-m" and s["macs"] == api.macs() > 0
+    assert import_model("usernets.py:make").numerics == "tflm"  # auto: float-m cannot express it

@@ -137,6 +137,9 @@ def test_auto_scheme_is_searched_once_cached_and_keyed(tmp_path, monkeypatch):
     assert path.parent == tmp_path / "results" / "search" / "auto" and path.is_file()  # under the cwd
     assert first.build_dir and "-auto-" in Path(first.build_dir).name  # the job's own key names `auto`
     assert any(m.startswith("scheme auto -> ") and "Why: " in m and "(cached)" not in m for m in said)
+    assert any(
+        m.startswith("contribution analysis sensor-conv1d / ") and "@ its own input:" in m for m in said
+    )
     doc = json.loads(path.read_text())
     about = doc["about"]
     assert about["predicted_total_bytes"] <= about["budget_bytes"] == 256 * 1024  # m4's SRAM
@@ -166,6 +169,31 @@ def test_auto_scheme_is_searched_once_cached_and_keyed(tmp_path, monkeypatch):
         options=cfg.options,
     )
     assert other["board"] == "m7" and other != about["key"]
+
+
+def test_auto_scheme_measures_on_the_jobs_own_split(tmp_path, monkeypatch):
+    """`--seed` picks the job's train / test split (e.g. `sensor`: which rotated recordings adapt and which
+    are held out): the analysis measures on that seed's training split and the cache is keyed by it, so a
+    scheme chosen on seed 0's training samples (some are seed 1's test samples) is not reused at seed 1."""
+    from tinytrain.data import DataError
+    from tinytrain.job import JobConfig
+    from tinytrain.sparse import auto, contrib
+
+    monkeypatch.chdir(tmp_path)
+    seen: list[int] = []
+
+    def analyze(settings, **_):  # noqa: ANN001, ANN202
+        seen.append(settings.split_seed)
+        raise DataError("stop after the settings")  # -> the classifier-only scheme, written and keyed
+
+    monkeypatch.setattr(contrib, "analyze", analyze)
+    cfg = JobConfig(
+        model="sensor-conv1d", scheme="auto", dataset="sensor", resolution=None, board="m4", steps=2
+    )
+    paths = [auto.resolve_auto(JobConfig(**{**cfg.__dict__, "seed": s})).scheme for s in (0, 1, 1)]
+    assert seen == [0, 1] and paths[0] != paths[1] == paths[2]  # seed 1: searched on its split, then cached
+    keys = [json.loads(Path(p).read_text())["about"]["key"] for p in paths[:2]]
+    assert [k["split_seed"] for k in keys] == [0, 1]
 
 
 def auto_graph(cfg):
@@ -226,3 +254,22 @@ def test_compile_without_scheme_tells_a_model_of_ones_own_what_to_do(imported, c
     assert main(["compile", "--model", str(imported["sensor_conv1d"]), "--board", "m4"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "give --scheme" in err and "tinytrain search" in err
+
+
+def test_export_auto_reads_the_scheme_emulate_found(tmp_path, monkeypatch, capsys):
+    """`tinytrain export --scheme auto` on the same model, data and board takes the scheme file `emulate`'s
+    `auto` searched and cached (same key: nothing searched again), and says which."""
+    from tinytrain.export.config import ExportConfig, prepare
+    from tinytrain.job import JobConfig
+    from tinytrain.sparse import auto, contrib
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(auto, "AUTO_STEPS", 40)
+    csv = str(motions_csv(tmp_path / "m.csv", 24))
+    found = auto.resolve_auto(
+        JobConfig(model="sensor-conv1d", scheme="auto", dataset=csv, resolution=None, board="m4", steps=2)
+    ).scheme
+    monkeypatch.setattr(contrib, "analyze", lambda *a, **k: pytest.fail("searched again"))
+    prep = prepare(ExportConfig(model="sensor-conv1d", scheme="auto", dataset=csv, cpu="cortex-m4"))
+    assert prep.cfg.scheme == found and prep.plan.total <= 256 * 1024
+    assert "scheme auto -> " in capsys.readouterr().err

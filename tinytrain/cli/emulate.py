@@ -94,7 +94,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--board", help="board profile: m4, m7, stm32f405")
     p.add_argument("--steps", type=int, help="training steps (default: --epochs epochs over the train split)")
-    p.add_argument("--epochs", type=int, help="epochs when --steps is not given (default 1; --defaults: 3)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="epochs when --steps is not given (without --defaults one of the two is needed; --defaults: 3)",
+    )
     p.add_argument(
         "--lr", type=float, help="learning rate (default 0.002; --defaults: 0.001 with --head-lr-scale 30)"
     )

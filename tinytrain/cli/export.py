@@ -22,7 +22,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--model", required=True, help="zoo model (mcunet-5fps, mbv2-w0.35, proxyless-w0.3) or a model dir"
     )
     p.add_argument(
-        "--scheme", required=True, help="update scheme: full, last, bias, paper:<budget> or a JSON file"
+        "--scheme",
+        required=True,
+        help="update scheme: full, last, bias, paper:<budget>, a JSON file, or auto (the scheme `emulate` "
+        "searches for your model, data and board; cached)",
     )
     p.add_argument(
         "--dataset",

@@ -70,29 +70,14 @@ def _input_quantization(args: argparse.Namespace) -> tuple[float, int] | None:
 
 
 def _import_torch(args: argparse.Namespace) -> object:
-    import numpy as np
-
-    from tinytrain.models.torch_import import DEFAULT_INPUT_SCALE, import_torch, input_quantization_from
-    from tinytrain.models.torch_source import load_torch_source
+    from tinytrain.models.importer import import_torch_source
 
     given = _input_quantization(args)
     if Path(args.out).exists() and not args.force:  # before running the user's code (it may train)
         raise TinytrainError(f"--out {args.out}: already exists; choose another directory or pass --force")
-    model, calib, func = load_torch_source(args.file)
-    if given is None:
-        arr = calib.detach().cpu().numpy() if hasattr(calib, "detach") else np.asarray(calib)
-        is_float = np.issubdtype(arr.dtype, np.floating)
-        scale, zero = input_quantization_from(arr) if is_float else (DEFAULT_INPUT_SCALE, 0)
-    else:
-        scale, zero = given
-    return import_torch(
-        model,
-        calib,
-        name=args.name or func,
-        input_scale=scale,
-        input_zero=zero,
-        source=args.file,
-        numerics=args.numerics,
+    scale, zero = given if given is not None else (None, 0)
+    return import_torch_source(
+        args.file, input_scale=scale, input_zero=zero, numerics=args.numerics, name=args.name
     )
 
 
@@ -121,8 +106,6 @@ def run(args: argparse.Namespace) -> int:
     # a deployed file is kept beside the graph: the adapted model's round trip rewrites it (docs/export.md)
     out = write_model_dir(graph, args.out, force=args.force, source=None if torch_src else args.file)
     s = summary(graph)
-    if graph.numerics == "float-m":  # type: ignore[attr-defined]  (summary counts the imported kinds' MACs)
-        s["macs"] = graph.macs()  # type: ignore[attr-defined]
     if args.json:
         print(json.dumps({**s, "out": str(out)}, indent=1))
         return 0

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinytrain import TinytrainError
 from tinytrain.program import Program, Storage
+
+if TYPE_CHECKING:
+    from tinytrain.compiler import CompileOptions
+    from tinytrain.ir import Graph
+
+#: `--scheme auto` (tinytrain.sparse.auto.AUTO)
+AUTO = "auto"
 
 #: --cpu -> the emulated board whose limits the plan must fit (emulation/boards.py)
 CPU_BOARDS = {"cortex-m4": "m4", "cortex-m7": "m7"}
@@ -98,46 +105,66 @@ def check_config(cfg: ExportConfig) -> None:
         raise TinytrainError("--steps (the example's self-check) must be between 1 and 64")
 
 
+def auto_scheme_path(cfg: ExportConfig, graph: Graph, options: CompileOptions) -> str:
+    """`--scheme auto`: the scheme file `tinytrain emulate` searches for (or finds cached for) the same model,
+    dataset, board and options (tinytrain.sparse.auto); says on stderr which and why."""
+    import sys
+
+    from tinytrain.data.identity import dataset_identity
+    from tinytrain.sparse.auto import auto_scheme
+
+    found = auto_scheme(
+        graph,
+        model=cfg.model,
+        dataset=cfg.dataset,
+        dataset_identity=dataset_identity(cfg.dataset),
+        resolution=cfg.model_resolution,
+        data_options=None,
+        board=cfg.board,
+        options=options,
+        say=lambda m: print(m, file=sys.stderr, flush=True),
+        seed=cfg.seed,
+    )
+    print(found.describe(), file=sys.stderr, flush=True)
+    return str(found.path)
+
+
 def prepare(cfg: ExportConfig, *, check_fit: bool = True) -> Prepared:
     """Load, compile and plan; a plan over the board's SRAM raises (exit 2) with the planner's breakdown."""
-    from tinytrain.compiler import CompileOptions, check_optimizer, compile_training
+    from tinytrain.compiler import CompileOptions, check_optimizer
     from tinytrain.data import load_dataset, model_input
-    from tinytrain.models import load_model, replace_head
+    from tinytrain.job.prepare import assemble, check_plan_fits, with_head
+    from tinytrain.models import load_model
     from tinytrain.reference.training import Trainer
-    from tinytrain.schedule import check_fits, plan_memory
 
     check_config(cfg)
     try:
         check_optimizer(cfg.momentum, cfg.accumulate)
     except TinytrainError as exc:
         raise TinytrainError(f"--momentum / --accumulate: {exc}") from None
-    graph = load_model(cfg.model, cfg.model_resolution)
-    ds = load_dataset(cfg.dataset, seed=cfg.seed, **model_input(graph))  # the samples as the model's input
+    base = load_model(cfg.model, cfg.model_resolution)
+    ds = load_dataset(cfg.dataset, seed=cfg.seed, **model_input(base))  # the samples as the model's input
     classes = cfg.classes if cfg.classes is not None else ds.classes
     if classes > ds.classes:
         raise TinytrainError(
             f"--classes {classes}: dataset {cfg.dataset!r} has only {ds.classes} classes for the example"
         )
-    if classes != graph.num_classes:
-        graph = replace_head(graph, classes, seed=cfg.seed)
-    program = compile_training(
-        graph,
-        cfg.scheme,
-        CompileOptions(
-            update_rule=cfg.update_rule,
-            momentum=cfg.momentum,
-            accumulate=cfg.accumulate,
-            head_lr_scale=cfg.head_lr_scale,
-        ),
+    options = CompileOptions(
+        update_rule=cfg.update_rule,
+        momentum=cfg.momentum,
+        accumulate=cfg.accumulate,
+        head_lr_scale=cfg.head_lr_scale,
     )
-    plan = plan_memory(program, cfg.board)
+    graph = with_head(base, classes, cfg.seed)
+    if cfg.scheme == AUTO:  # the default scheme `emulate` finds (and caches) for this model, data and board
+        cfg = replace(cfg, scheme=auto_scheme_path(cfg, graph, options))
+    job = assemble(graph, cfg.scheme, options, board=cfg.board)
+    graph, program, plan = job.graph, job.program, job.plan
+    assert plan is not None  # planned: a board was given
     if check_fit:
         from emulation.boards import get_board
 
-        try:
-            check_fits(plan, cfg.board)
-        except TinytrainError as exc:
-            raise TinytrainError(f"{exc}\n\n{plan.report()}") from None
+        check_plan_fits(plan, cfg.board)
         flash_size = get_board(cfg.board).flash_size
         if plan.flash > flash_size:
             raise TinytrainError(

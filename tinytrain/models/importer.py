@@ -3,6 +3,7 @@ a `tinytrain-ir/1` directory atomically; `summary` is what `tinytrain import` pr
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -44,11 +45,25 @@ def check_quant(scale: float, zero: int, where: str) -> None:
         raise TinytrainError(f"{where} has zero point {zero}: an int8 zero point lies in -128..127")
 
 
-def import_model(path: str | Path) -> Graph:
+def import_model(
+    path: str | Path,
+    *,
+    input_scale: float | None = None,
+    input_zero: int = 0,
+    numerics: str = "auto",
+    name: str | None = None,
+) -> Graph:
     """Parse a `.tflite` file (full-integer int8; numerics "tflm": TFLite Micro's integer kernels, bit for
-    bit)
-    or an int8 `.onnx` file (QDQ or QOperator; numerics "ort": onnxruntime's CPU kernels) into the IR.
-    Raises TinytrainError with one line naming the file, op and what to do."""
+    bit) or an int8 `.onnx` file (QDQ or QOperator; numerics "ort": onnxruntime's CPU kernels) into the IR;
+    or a PyTorch `module:function` / `path/to/file.py:function` returning `(model, calibration_batch)`
+    (`import_torch_source`: the keyword arguments apply to it only). Raises TinytrainError with one line
+    naming the file, op and what to do."""
+    from tinytrain.models.torch_source import is_torch_spec
+
+    if is_torch_spec(str(path)):
+        return import_torch_source(
+            str(path), input_scale=input_scale, input_zero=input_zero, numerics=numerics, name=name
+        )
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".tflite":
@@ -62,6 +77,38 @@ def import_model(path: str | Path) -> Graph:
     raise TinytrainError(
         f"{p}: unknown model format {suffix or '(no suffix)'!r}; tinytrain imports "
         + ", ".join(f"{k} ({v})" for k, v in FORMATS.items())
+        + ", or a PyTorch module:function"
+    )
+
+
+def import_torch_source(
+    spec: str,
+    *,
+    input_scale: float | None = None,
+    input_zero: int = 0,
+    numerics: str = "auto",
+    name: str | None = None,
+) -> Graph:
+    """`module:function` (importable from the current directory) or `file.py:function`: the function
+    returns `(model, calibration_batch)`; traced with torch.fx and quantized post-training on the batch (no
+    pickle is loaded). `input_scale` None: from a float batch's min/max (an int8 batch: the zoo's 1/127.5,
+    zero 0)."""
+    from tinytrain.models.torch_import import DEFAULT_INPUT_SCALE, import_torch, input_quantization_from
+    from tinytrain.models.torch_source import load_torch_source
+
+    model, calib, func = load_torch_source(spec)
+    if input_scale is None:
+        arr = calib.detach().cpu().numpy() if hasattr(calib, "detach") else np.asarray(calib)
+        is_float = np.issubdtype(arr.dtype, np.floating)
+        input_scale, input_zero = input_quantization_from(arr) if is_float else (DEFAULT_INPUT_SCALE, 0)
+    return import_torch(
+        model,
+        calib,
+        name=name or func,
+        input_scale=input_scale,
+        input_zero=input_zero,
+        source=spec,
+        numerics=numerics,
     )
 
 
@@ -174,6 +221,23 @@ def summary(graph: Graph) -> dict[str, Any]:
     }
 
 
+#: a .tflite shape op the import folded: "RESHAPE op #2 [1, 1, 100, 12] -> [1, 100, 12]"
+_SHAPE_FOLD = re.compile(r"^([A-Z_]+) op #\d+ \[[\d, ]*\] -> \[[\d, ]*\]$")
+
+
+def folded_text(folded: list[str]) -> str:
+    """The folded ops for the summary line: each one when few; more than 3 shape-only ops (a .tflite's
+    Conv1D arrives as EXPAND_DIMS -> CONV_2D -> RESHAPE, twice per layer) are counted by op instead, the
+    others kept as they are (`--json` lists every one)."""
+    shape = [f for f in folded if _SHAPE_FOLD.match(f)]
+    if len(shape) <= 3:
+        return "; ".join(folded)
+    kinds = Counter(str(_SHAPE_FOLD.match(f).group(1)) for f in shape)  # type: ignore[union-attr]
+    counted = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    rest = [f for f in folded if not _SHAPE_FOLD.match(f)]
+    return "; ".join([f"{counted} (shape only: in the device's HWC layout they move no byte)", *rest])
+
+
 def format_summary(s: dict[str, Any], out_dir: str) -> str:
     inp = s["input"]
     lines = [
@@ -191,7 +255,7 @@ def format_summary(s: dict[str, Any], out_dir: str) -> str:
     for d in s["dropped"]:
         lines.append(f"dropped {d}")
     if s["folded"]:
-        lines.append(f"folded  {len(s['folded'])} op(s): " + "; ".join(s["folded"]))
+        lines.append(f"folded  {len(s['folded'])} op(s): " + folded_text(s["folded"]))
     lines.append('layers a scheme can name (JSON {"weights": [{"layer": NAME, "input_channel_ratio": r}]}):')
     for la in s["layers"]:
         tag = "  (classifier)" if la["layer"] == s["classifier"] else ""

@@ -79,8 +79,10 @@ def auto_key(
     board: str,
     budget: int,
     options: Any,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Everything the default scheme depends on (the cache's key)."""
+    """Everything the default scheme depends on (the cache's key); `seed`: the job's split seed (it decides
+    which samples are the training split the analysis measures on and which the job's held-out test)."""
     from tinytrain.sparse.contrib import data_options_of, model_fingerprint
     from tinytrain.sparse.cost import _compiler_digest
 
@@ -89,6 +91,7 @@ def auto_key(
         "board": board,
         "budget_bytes": int(budget),
         "dataset": dataset_identity,
+        "split_seed": int(seed),
         "classes": graph.num_classes,
         "input_shape": list(graph.tensors[graph.input].shape),
         "resolution": resolution,
@@ -117,9 +120,12 @@ def auto_scheme(
     options: Any,
     say: Any = None,
     root: Path | None = None,
+    seed: int = 0,
 ) -> AutoScheme:
     """The default scheme of `graph` (its head final) on `dataset` for `board` (module doc): read from the
-    cache when its key matches, else searched and written (atomically) to the cache."""
+    cache when its key matches, else searched and written (atomically) to the cache. `seed`: the job's
+    split seed; the analysis measures on the training split of that same split, so the job's test samples
+    are never seen while choosing."""
     from tinytrain.schedule import board_sram_bytes
     from tinytrain.sparse.contrib import KINDS, AnalysisSettings, _slug, analyze, data_options_of
     from tinytrain.sparse.cost import CostModel
@@ -136,6 +142,7 @@ def auto_scheme(
         board=board,
         budget=budget,
         options=options,
+        seed=seed,
     )
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     root = Path(root) if root is not None else output_dir("results", "search", "auto")
@@ -166,6 +173,7 @@ def auto_scheme(
         lr=AUTO_LR,
         steps=AUTO_STEPS,
         test_images=0,
+        split_seed=int(seed),
         update_rule=options.update_rule,
         qas=options.qas,
         seeds=(0,),
@@ -269,6 +277,7 @@ def resolve_auto(cfg: Any, say: Any = None) -> Any:
         board=cfg.board,
         options=cfg.options,
         say=say,
+        seed=cfg.seed,
     )
     if say is not None:
         say(found.describe())

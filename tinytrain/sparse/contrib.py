@@ -543,7 +543,8 @@ def analyze(
         else:
             todo.append(j)
     say(
-        f"contribution analysis {settings.model} / {settings.dataset} @ {settings.resolution}: "
+        f"contribution analysis {settings.model} / {settings.dataset} @ "
+        f"{settings.resolution or 'its own input'}: "
         f"{len(jobs)} measurements ({len(done)} cached), {len(layers)} layers x {len(settings.ratios)} "
         f"ratios on bias depth {ref}, bias depths {ks}, seeds {list(settings.seeds)}; cache {cache}"
     )

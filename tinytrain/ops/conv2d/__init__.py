@@ -19,7 +19,7 @@ FMA).
 from tinytrain.ops.conv2d import emit  # noqa: F401  (registers the emitters)
 from tinytrain.ops.conv2d.backward import conv2d_bwd_input_f32, dwconv2d_bwd_input_f32
 from tinytrain.ops.conv2d.forward import conv2d_s8, dw_weight_hwc, dwconv2d_s8, weight_ohwi
-from tinytrain.ops.conv2d.lowering import KIND, out_shape, reference
+from tinytrain.ops.conv2d.lowering import KIND, macs, out_shape, reference
 from tinytrain.ops.conv2d.memory import (
     conv2d_split_bwd_input_f32,
     conv2d_split_s8,
@@ -46,6 +46,7 @@ __all__ = [
     "KIND",
     "KERNELS",
     "out_shape",
+    "macs",
     "reference",
     "weight_ohwi",
     "dw_weight_hwc",

@@ -50,6 +50,12 @@ def out_shape(graph: Graph, op: Op) -> tuple[int, int, int]:
     return out
 
 
+def macs(graph: Graph, op: Op) -> int:
+    """Multiply-accumulates of one forward pass (Graph.macs sums the same over the zoo's convolutions)."""
+    c, h, w = graph.tensors[op.output].shape
+    return int(c * h * w * np.prod(op.params["weight"].shape[1:]))
+
+
 def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
     """The int8 output (HWC) of the layer on its input, as deployed (tinytrain.reference.inference)."""
     x = ins[0]
