@@ -366,9 +366,10 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
         : "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21",       \
           "s22", "s23", "s24", "s25", "s26", "s27", "s28", "cc", "memory")
 
-static inline __attribute__((noinline)) void tt_dw3s1_run(const int16_t *p0, const int16_t *p1, const int16_t *p2,
-                                                         int nch, int32_t k1, int32_t k2, int8_t *o, int c,
-                                                         uint32_t (*prm)[TT_DW3_PRM_WORDS], int fold) {
+static inline __attribute__((always_inline)) void tt_dw3s1_run(const int16_t *p0, const int16_t *p1,
+                                                              const int16_t *p2, int nch, int32_t k1, int32_t k2,
+                                                              int8_t *o, int c, uint32_t (*prm)[TT_DW3_PRM_WORDS],
+                                                              int fold) {
     const int16_t *end;
     uint32_t A = (uint32_t)prm[0], B = (uint32_t)nch, u = (uint32_t)k1, v = (uint32_t)k2;
     int32_t a0, a1, a2, a3;
@@ -420,6 +421,10 @@ static inline void tt_dw3s1_run(const int16_t *p0, const int16_t *p1, const int1
 }
 #endif
 
+/* tt_dw3s1_run out of line (one copy per op file: TT_DW3_PLANE_FN). */
+typedef void (*tt_dw3_run_fn)(const int16_t *p0, const int16_t *p1, const int16_t *p2, int nch, int32_t k1,
+                              int32_t k2, int8_t *o, int c, uint32_t (*prm)[TT_DW3_PRM_WORDS], int fold);
+
 /* 1 when the bias cannot saturate a 3x3 sum (|sum| <= 9 * 255 * 128 < 2^19), so it may start the sums. */
 static inline int tt_dw3_fold(int32_t bias) {
     return bias >= INT32_MIN + (1 << 19) && bias <= INT32_MAX - (1 << 19);
@@ -431,7 +436,8 @@ static inline int tt_dw3_fold(int32_t bias) {
  * tt_dw3_prm of channel i. */
 static inline __attribute__((always_inline)) void tt_dw3s1_plane(const int16_t *buf, int psz, int g, int bw,
                                                                 int ih_s, int r0, int r1, int wo, int c, int pad,
-                                                                uint32_t (*prm)[TT_DW3_PRM_WORDS], int8_t *y) {
+                                                                uint32_t (*prm)[TT_DW3_PRM_WORDS], int8_t *y,
+                                                                tt_dw3_run_fn run) {
     const int n4 = wo >> 2, rows = r1 - r0;
     int fold = 1;
     for (int i = 0; i < g; i++) {
@@ -442,7 +448,7 @@ static inline __attribute__((always_inline)) void tt_dw3s1_plane(const int16_t *
     y += (size_t)r0 * wo * c;
     if ((wo & 3) == 0) { /* all rows and channels in one loop */
         if (n4 > 0)
-            tt_dw3s1_run(p, p + bw, p + 2 * bw, g, 2 * psz - 2 * rows * bw, 1 - rows * wo * c, y, c, prm, fold);
+            run(p, p + bw, p + 2 * bw, g, 2 * psz - 2 * rows * bw, 1 - rows * wo * c, y, c, prm, fold);
         return;
     }
     for (int i = 0; i < g; i++, p += psz, y++) {
@@ -451,7 +457,7 @@ static inline __attribute__((always_inline)) void tt_dw3s1_plane(const int16_t *
         const int16_t *pr = p;
         for (int oh = r0; oh < r1; oh++, pr += bw) {
             int8_t *o = y + (size_t)(oh - r0) * wo * c;
-            if (n4 > 0) tt_dw3s1_run(pr, pr + bw, pr + 2 * bw, 1, 0, 0, o, c, prm + i, fold);
+            if (n4 > 0) run(pr, pr + bw, pr + 2 * bw, 1, 0, 0, o, c, prm + i, fold);
             const int16_t *q = pr + 4 * n4;
             o += 4 * (size_t)n4 * c;
             for (int j = 4 * n4; j < wo; j += 2, q += 2, o += 2 * (size_t)c) { /* a 2-block (second output
@@ -470,13 +476,18 @@ static inline __attribute__((always_inline)) void tt_dw3s1_plane(const int16_t *
     }
 }
 
-/* The plane function of 3x3 stride 1 (noinline, one copy per op file): g channels (planes psz halfwords apart,
- * prm[i], m[i], outputs from y + i). */
+/* The plane function of 3x3 stride 1 and its asm loop (noinline, one copy per op file): g channels (planes psz
+ * halfwords apart, prm[i], outputs from y + i). */
 #define TT_DW3_PLANE_FN(NAME)                                                                                 \
+    static __attribute__((noinline)) void NAME##_run(const int16_t *p0, const int16_t *p1, const int16_t *p2,      \
+                                                     int nch, int32_t k1, int32_t k2, int8_t *o, int c,          \
+                                                     uint32_t (*prm)[TT_DW3_PRM_WORDS], int fold) {              \
+        tt_dw3s1_run(p0, p1, p2, nch, k1, k2, o, c, prm, fold);                                                   \
+    }                                                                                                         \
     static __attribute__((noinline)) void NAME(const int16_t *buf, int psz, int g, int bw, int ih_s, int r0,     \
                                                int r1, int wo, int c, int pad, uint32_t (*prm)[TT_DW3_PRM_WORDS], \
                                                int8_t *y) {                                                      \
-        tt_dw3s1_plane(buf, psz, g, bw, ih_s, r0, r1, wo, c, pad, prm, y);                                        \
+        tt_dw3s1_plane(buf, psz, g, bw, ih_s, r0, r1, wo, c, pad, prm, y, NAME##_run);                            \
     }
 
 /* Rows [t0, t1) of channels ch .. ch + 3 into four planes psz halfwords apart (x: channel ch of an HWC map, w
