@@ -12,7 +12,10 @@
  * (X[i] = the halfword pair at columns i, i+1; W[m] = (w[2m], w[2m+1])). The accumulators start at 0; the bias is
  * added with saturation (QADD) in tt_requant_dsp. Odd k in 3..7, stride 1/2. Stack: the plane, at most
  * TT_DW_BUF_HALFWORDS int16 (2 KB), sized to the layer (8x8 map, 3x3: 10 x 12 halfwords = 240 B), plus 28 words
- * of packed weights (TT_DW_PACKED_WORDS). */
+ * of packed weights (TT_DW_PACKED_WORDS).
+ *
+ * 3x3 stride 1 has its own path below (tt_dw3s1_plane): four channels' planes filled at once, every row and column
+ * the outputs read in the plane, aligned tap pairs, the pass / row / channel loops in one asm block. */
 #ifndef TT_DW_PLANE_H
 #define TT_DW_PLANE_H
 
@@ -220,46 +223,19 @@ static inline __attribute__((always_inline)) void tt_dw3_prm4(const int8_t *wt, 
     }
 }
 
-/* hi(a) * lo(b) and lo(a) * hi(b), signed halfwords: SMULTB / SMULBT (GCC matches the C form). */
+/* hi(a) * lo(b), signed halfwords (the host form of SMULTB). */
 static inline int32_t tt_smultb(uint32_t a, uint32_t b) {
     return (int32_t)(int16_t)(uint16_t)(a >> 16) * (int32_t)(int16_t)(uint16_t)(b & 0xFFFFu);
 }
 
-/* v[i] = rne(f32(v[i]) * m), saturating (VCVTR), for four values: on the device one asm block, the values moved
- * in and out two at a time (VMOV Sn, Sn+1, Rt, Rt2). */
-#if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP) && defined(__ARM_FP)
-static inline __attribute__((always_inline)) void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2,
-                                                                   int32_t *v3, float m) {
-    int32_t a = *v0, b = *v1, c = *v2, d = *v3;
-    __asm("vmov s12, s13, %[a], %[b]\n\t"
-          "vmov s14, s15, %[c], %[d]\n\t"
-          "vcvt.f32.s32 s12, s12\n\t"
-          "vcvt.f32.s32 s13, s13\n\t"
-          "vcvt.f32.s32 s14, s14\n\t"
-          "vcvt.f32.s32 s15, s15\n\t"
-          "vmul.f32 s12, s12, %[m]\n\t"
-          "vmul.f32 s13, s13, %[m]\n\t"
-          "vmul.f32 s14, s14, %[m]\n\t"
-          "vmul.f32 s15, s15, %[m]\n\t"
-          "vcvtr.s32.f32 s12, s12\n\t"
-          "vcvtr.s32.f32 s13, s13\n\t"
-          "vcvtr.s32.f32 s14, s14\n\t"
-          "vcvtr.s32.f32 s15, s15\n\t"
-          "vmov %[a], %[b], s12, s13\n\t"
-          "vmov %[c], %[d], s14, s15"
-          : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d)
-          : [m] "t"(m)
-          : "s12", "s13", "s14", "s15");
-    *v0 = a, *v1 = b, *v2 = c, *v3 = d;
-}
-#else
+/* v[i] = rne(f32(v[i]) * m), saturating (tt_cvtr_s32), for four values (the host form of the asm loop's
+ * requantization). */
 static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_t *v3, float m) {
     *v0 = tt_cvtr_s32((float)*v0 * m);
     *v1 = tt_cvtr_s32((float)*v1 * m);
     *v2 = tt_cvtr_s32((float)*v2 * m);
     *v3 = tt_cvtr_s32((float)*v3 * m);
 }
-#endif
 
 /* Four outputs per pass: n4 passes per output row from plane row pointers p0, p1, p2 (kernel rows 0, 1, 2 at the
  * pass's first column), outputs at o, o + c, ...; rows > 1 only when wo = 4 n4 (the next row's outputs follow,
