@@ -248,7 +248,7 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
  * 2 plane words, 4 sums; the channel loop's state in s8-s11. A folded bias starts the sums (two VMOVs);
  * otherwise they start at 0 and QADD adds it. Per pass: 3 x (VMOV, LDRD, LDR, 8 multiplies), the bias (2 VMOV or
  * VMOV + 4 QADD), VMOV x3, VCVT/VMUL/VCVTR x4, VMOV x2, QADD y_zero, SSAT, STRB x4, 2 ADD, CMP, BNE: 68 (71)
- * instructions for 4 outputs (36 MACs); per output row 8 more, per channel 13. */
+ * instructions for 4 outputs (36 MACs); per output row 8 more, per channel 14. */
 #define TT_DW3_ROW(SA, SB, P, FIRST4)                                                                        \
     "vmov %[A], %[B], " SA ", " SB "\n\t"                                                                     \
     "ldrd %[u], %[v], [%[" P "]], #8\n\t"                                                                     \
