@@ -20,6 +20,7 @@ static inline int32_t __smlad(uint32_t a, uint32_t b, int32_t acc) {
     int32_t p1 = (int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)p0 + (uint32_t)p1);
 }
+static inline int32_t __smuad(uint32_t a, uint32_t b) { return __smlad(a, b, 0); }
 static inline uint32_t __ssub16(uint32_t a, uint32_t b) {
     uint32_t lo = (uint16_t)((int16_t)(a & 0xFFFFu) - (int16_t)(b & 0xFFFFu));
     uint32_t hi = (uint16_t)((int16_t)(a >> 16) - (int16_t)(b >> 16));
@@ -85,9 +86,18 @@ static inline uint32_t tt_pkhbt16(uint32_t a, uint32_t b) {
     __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
+/* (a.hi, b.hi): one PKHTB. */
+static inline uint32_t tt_pkhtb16(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+}
 #else
 static inline uint32_t tt_pkhbt16(uint32_t a, uint32_t b) {
     return (a & 0xFFFFu) | (b << 16);
+}
+static inline uint32_t tt_pkhtb16(uint32_t a, uint32_t b) {
+    return (a >> 16) | (b & 0xFFFF0000u);
 }
 #endif
 /* Halfword packing in plain C (GCC emits PKHBT / PKHTB): lo = (a.lo, b.lo), hi = (a.hi, b.hi). */

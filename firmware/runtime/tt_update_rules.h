@@ -68,6 +68,39 @@ static inline int8_t stoch_one(int8_t w, float delta, float u) {
     return (int8_t)tt_clampi((int32_t)w + floor_s32(tt_clampf(delta, 256.0f) + u), -127, 127);
 }
 
+/* stoch_one without the float clamps (the depthwise weight-gradient path): with the DSP, n = VCVTR(delta + u)
+ * (round to nearest even, saturating), one less where f32(n) > v: floor(v); SSAT #16 first, so the decrement cannot
+ * wrap. For |delta| <= 256 v is the contract's f32(delta + u) and n its floor; beyond, |floor| >= 255 with
+ * delta's sign either way, and w + n clamps to the same +-127 (|w| <= 127). */
+#ifdef TT_USE_DSP
+#if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP) && defined(__ARM_FP)
+static inline void tt_cvtr_back(float v, float *n, float *t) { /* n = VCVTR(v) (bits), t = f32 of it */
+    __asm("vcvtr.s32.f32 %0, %2\n\tvcvt.f32.s32 %1, %0" : "=&t"(*n), "=t"(*t) : "t"(v));
+}
+#else
+static inline void tt_cvtr_back(float v, float *n, float *t) {
+    const int32_t q = tt_cvtr_s32(v);
+    __builtin_memcpy(n, &q, 4);
+    *t = (float)q;
+}
+#endif
+static inline int8_t stoch_one_fast(int8_t w, float delta, float u) {
+    const float v = delta + u;
+    float nf, t;
+    tt_cvtr_back(v, &nf, &t);
+    int32_t n;
+    __builtin_memcpy(&n, &nf, 4);
+    n = __ssat(n, 16);
+    if (t > v) n--;
+    const int32_t y = __ssat((int32_t)w + n, 8);
+    return (int8_t)(y < -127 ? -127 : y);
+}
+#else
+static inline int8_t stoch_one_fast(int8_t w, float delta, float u) {
+    return stoch_one(w, delta, u);
+}
+#endif
+
 /* Advance *rng by n draws (the elements of a layer whose sums come later, see rng_starts). */
 static inline uint32_t xs_skip(uint32_t x, int n) {
     int i = 0;

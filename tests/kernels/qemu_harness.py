@@ -156,6 +156,21 @@ def extreme_bias(rng: np.random.Generator, n: int, near: int) -> np.ndarray:
     return np.array([kinds[(start + i) % len(kinds)]() for i in range(n)], np.int64).astype(np.int32)
 
 
+def fold_edge_bias(rng: np.random.Generator, n: int) -> np.ndarray:
+    """int32 biases on both sides of the depthwise 3x3 kernel's fold limit (|bias| <= 2^31 - 2^19 starts the
+    sums, a larger one is added with QADD), at the int32 limits and ordinary, cycling per channel."""
+    kinds = [
+        INT32_MAX - (1 << 19),
+        INT32_MAX - (1 << 19) + 1,
+        INT32_MIN + (1 << 19),
+        INT32_MIN + (1 << 19) - 1,
+        INT32_MAX,
+        INT32_MIN,
+        int(rng.integers(-4000, 4000)),
+    ]
+    return np.array([kinds[i % len(kinds)] for i in range(n)], np.int64).astype(np.int32)
+
+
 def extreme_m(rng: np.random.Generator, n: int) -> np.ndarray:
     """Multipliers that keep f32(+-2^31) * m inside +-256 (|v| up to ~236), so a bias at the limit gives an
     output that depends on the bias, and a wrapped sum would flip its sign."""
@@ -191,6 +206,7 @@ def dw_case(
     wd: int | None = None,
     m_hi: float = 1e-2,
     sat: bool = False,
+    fold_edge: bool = False,
 ) -> Case:
     pad = (k - 1) // 2
     wd = h if wd is None else wd
@@ -199,11 +215,16 @@ def dw_case(
     m = rng.uniform(m_hi / 10, m_hi, c).astype(F32)
     if sat:
         b, m = extreme_bias(rng, c, 6000 * k), extreme_m(rng, c)
+    if fold_edge:
+        b, m = fold_edge_bias(rng, c), extreme_m(rng, c)
     y = conv2d.dwconv2d_s8(x, w, b, m, 5, -128, stride, pad)
     ho, wo = y.shape[:2]
     size = f"{h}x{wd}" if wd != h else f"{h}x{h}"
     return Case(
-        f"dw{k}x{k}_s{stride}_{size}_{c}" + ("_sat" if m_hi > 0.1 else "") + ("_bsat" if sat else ""),
+        f"dw{k}x{k}_s{stride}_{size}_{c}"
+        + ("_sat" if m_hi > 0.1 else "")
+        + ("_bsat" if sat else "")
+        + ("_bfold" if fold_edge else ""),
         f"tt_dwconv2d_s8(@x, {h}, {wd}, {c}, @w, {k}, {k}, @b, @m, 5, -128, {stride}, {pad}, @y)",
         {"x": x, "w": w, "b": b, "m": m},
         outputs={"y": y},
@@ -234,14 +255,16 @@ def split_case(
     )
 
 
-def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int) -> Case:
-    """tt_dwconv2d_s8_inplace (tt_memory_ops.c) with biases at and near +-2^31."""
+def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int, fold_edge: bool = False) -> Case:
+    """tt_dwconv2d_s8_inplace (tt_memory_ops.c) with biases at and near +-2^31 (fold_edge: around the 3x3
+    kernel's fold limit)."""
     pad = (k - 1) // 2
     x, w = _s8(rng, (h, h, c)), _s8(rng, (k, k, c))
-    b, m = extreme_bias(rng, c, 6000 * k), extreme_m(rng, c)
+    b = fold_edge_bias(rng, c) if fold_edge else extreme_bias(rng, c, 6000 * k)
+    m = extreme_m(rng, c)
     y = conv2d.dwconv2d_s8_inplace(x, w, b, m, -4, 11, 1, pad)
     return Case(
-        f"dw_inplace{k}x{k}_{h}_{c}_bsat",
+        f"dw_inplace{k}x{k}_{h}_{c}_" + ("bfold" if fold_edge else "bsat"),
         f"tt_dwconv2d_s8_inplace(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, -4, 11, {pad}, @scr)",
         {"w": w, "b": b, "m": m},
         {"x": (x, y)},
@@ -591,6 +614,12 @@ def check_cases(seed: int = 0) -> list[Case]:
         bwd_dw_case(rng, 7, 9, 5, 1),
         bwd_dw_case(rng, 5, 12, 3, 1),
         bwd_dw_case(rng, 12, 8, 5, 1),
+        # the 3x3 stride 1 plane path: four-channel planes with a channel tail, odd width, several strips of
+        # four planes (non-square, in place), biases on both sides of the fold limit
+        dw_case(rng, 9, 7, 3, 1, wd=13, fold_edge=True),
+        dw_case(rng, 20, 8, 3, 1, wd=30),
+        dw_inplace_case(rng, 30, 5, 3, fold_edge=True),
+        dw_inplace_case(rng, 9, 8, 3),
         # the 1x1 output-pair assembly (tt_pw2x2, ci % 4 == 0): an odd count of 4-channel blocks, odd co (the
         # last output in C), odd pixel count (the last pixel in C); one 8-channel iteration, one output pair
         conv_case(rng, 5, 20, 9, 1, 1),

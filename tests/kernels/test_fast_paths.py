@@ -41,6 +41,16 @@ DW_FAST = [
     (2, 2, 3, 7, 1, 3),  # map smaller than the kernel
     (1, 1, 4, 3, 1, 1),
     (4, 4, 3, 3, 2, 1),
+    # 3x3 stride 1 (tt_dw3s1_plane, tt_dw3_layout): four-channel planes (tt_dw_fill4) and their channel
+    # tail, odd widths (a 2-block after the 4-blocks; the fill's C rows), pad 0 / 2, strips of four planes,
+    # and one plane (strips, one strip) when four would hold fewer than 2 output rows
+    (9, 13, 8, 3, 1, 1),
+    (6, 10, 6, 3, 1, 0),
+    (7, 9, 5, 3, 1, 2),
+    (20, 30, 8, 3, 1, 1),
+    (12, 40, 5, 3, 1, 1),
+    (5, 48, 4, 3, 1, 1),
+    (2, 2, 4, 3, 1, 1),
 ]
 
 
@@ -230,6 +240,11 @@ DW_INPLACE_FAST = [
     (33, 50, 3, 3),  # several strips, 3x3
     (10, 130, 2, 7),  # one output row per strip (fewer than pad)
     (5, 300, 2, 3),  # one output row per strip, 3x3
+    (9, 13, 8, 3),  # 3x3: strips of four-channel planes, odd width (2-block, the fill's C rows)
+    (20, 30, 8, 3),  # 3x3: strips of 2 rows in four planes, halo rows carried over in each
+    (12, 40, 6, 3),  # 3x3: one plane (four would hold fewer than 2 output rows), several strips
+    (5, 48, 4, 3),  # 3x3: one plane, one strip
+    (6, 6, 7, 3),  # 3x3: four planes and a channel tail of 3, one strip
     (3, 200, 2, 7),  # too wide for the plane buffer: plain loops
     (2, 2, 3, 7),  # map smaller than the kernel
     (1, 1, 4, 3),

@@ -116,6 +116,8 @@ DW = [  # (h, w, c, k, stride, pad): every depthwise path
     (3, 200, 6, 3, 2, 1),
     (2, 2, 3, 7, 1, 3),  # map smaller than the kernel
     (1, 1, 4, 3, 1, 1),
+    (9, 13, 8, 3, 1, 1),  # 3x3 stride 1: four-channel planes, odd width
+    (20, 30, 5, 3, 1, 1),  # 3x3 stride 1: several strips, a channel tail
 ]
 
 
@@ -161,7 +163,7 @@ def test_conv2d_split_s8_saturated_bias(
 
 
 @pytest.mark.parametrize(
-    "h,w,c,k", [(6, 6, 7, 3), (5, 7, 5, 5), (7, 7, 3, 7), (40, 60, 2, 7), (3, 200, 2, 7)]
+    "h,w,c,k", [(6, 6, 7, 3), (5, 7, 5, 5), (7, 7, 3, 7), (40, 60, 2, 7), (3, 200, 2, 7), (20, 30, 9, 3)]
 )
 def test_dwconv2d_s8_inplace_saturated_bias(nk: native.NativeKernels, h: int, w: int, c: int, k: int) -> None:
     rng = np.random.default_rng(h + w * 11 + c + k)

@@ -791,6 +791,46 @@ TT_DW_PLANE_FN(dw_plane_3_2, 3, 2)
 TT_DW_PLANE_FN(dw_plane_5_2, 5, 2)
 TT_DW_PLANE_FN(dw_plane_7_2, 7, 2)
 TT_DW_FILL_FN(dw_fill)
+TT_DW3_PLANE_FN(dw3_plane)
+TT_DW_FILL4_FN(dw_fill4)
+
+/* 3x3 stride 1 (pad 0..2): strips of output rows; per strip, the rows it reads of four channels at once into four
+ * planes (tt_dw_fill4; one plane for a channel tail, or when four would hold fewer than 2 output rows; stack:
+ * tt_dw3_layout), then the 3x3 plane function of the group. Rows outside the image are zero rows of the plane: zeroed once, and
+ * again per strip when there are several (another strip wrote image rows there). */
+static __attribute__((noinline)) int dw3s1_fast(const int8_t *x, int h, int w, int c, const int8_t *wt,
+                                                const int32_t *bias, const float *m, int32_t x_zero,
+                                                int32_t y_zero, int pad, int8_t *y) {
+    if (pad < 0 || pad > 2) return 0;
+    const int ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
+    if (ho <= 0 || wo <= 0) return 0;
+    const int bw = ((wo + 1) & ~1) + 2; /* even: columns 0 .. wo + 2 (a 2-block past an odd wo) */
+    int g, psz;
+    const int rs = tt_dw3_layout(ho, bw, c, &g, &psz);
+    if (rs == 0) return 0; /* too wide: generic path */
+    int16_t buf[g * psz] __attribute__((aligned(4)));
+    __builtin_memset(buf, 0, sizeof buf);
+    uint32_t prm[4][TT_DW3_PRM_WORDS] __attribute__((aligned(8)));
+    for (int r0 = 0; r0 < ho; r0 += rs) {
+        const int r1 = r0 + rs < ho ? r0 + rs : ho;
+        const int ih_s = r0 - pad, ih_e = r1 + 2 - pad; /* rows [ih_s, ih_e) */
+        const int t0 = ih_s < 0 ? 0 : ih_s, t1 = ih_e > h ? h : ih_e;
+        for (int ch = 0; ch < c;) {
+            const int gg = g == 4 && ch + 4 <= c ? 4 : 1;
+            if (rs < ho) { /* several strips: the rows outside the image may hold another strip's rows */
+                tt_dw_zero_rows(buf, gg, psz, bw, 0, t0 - ih_s);
+                tt_dw_zero_rows(buf, gg, psz, bw, t1 - ih_s, ih_e - ih_s);
+            }
+            if (gg == 4) dw_fill4(buf, psz, bw, pad, ih_s, t0, t1, x + ch, w, c, w, x_zero);
+            else dw_fill(buf, bw, pad, ih_s, t0, t1, x + ch, w, c, w, x_zero);
+            if (gg == 4) tt_dw3_prm4(wt, c, ch, y_zero, bias, m, prm);
+            else tt_dw3_prm(wt, c, ch, y_zero, bias[ch], m[ch], prm[0]);
+            dw3_plane(buf, psz, gg, bw, ih_s, r0, r1, wo, c, pad, prm, y + ch);
+            ch += gg;
+        }
+    }
+    return 1;
+}
 
 static __attribute__((noinline)) int dwconv_fast(const int8_t *x, int h, int w, int c, const int8_t *wt, int k, const int32_t *bias,
                        const float *m, int32_t x_zero, int32_t y_zero, int stride, int pad, int8_t *y) {
@@ -830,6 +870,7 @@ static __attribute__((noinline)) int dwconv_fast(const int8_t *x, int h, int w, 
 void tt_dwconv2d_s8(const int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
                     const float *m, int32_t x_zero, int32_t y_zero, int stride, int pad, int8_t *y) {
 #ifdef TT_USE_DSP
+    if (kh == 3 && kw == 3 && stride == 1 && dw3s1_fast(x, h, w, c, wt, bias, m, x_zero, y_zero, pad, y)) return;
     if (kh == kw && dwconv_fast(x, h, w, c, wt, kh, bias, m, x_zero, y_zero, stride, pad, y)) return;
 #endif
     const int ho = out_size(h, kh, stride, pad), wo = out_size(w, kw, stride, pad);

@@ -53,6 +53,50 @@ TT_DW_PLANE_FN(ip_plane_3, 3, 1)
 TT_DW_PLANE_FN(ip_plane_5, 5, 1)
 TT_DW_PLANE_FN(ip_plane_7, 7, 1)
 TT_DW_FILL_FN(ip_fill)
+TT_DW3_PLANE_FN(ip3_plane)
+TT_DW_FILL4_FN(ip_fill4)
+
+/* 3x3 (pad 1): the planes of four channels at a time (tt_dw_fill4; one for a channel tail, or when four would
+ * hold fewer than 2 output rows; stack: tt_dw3_layout), strips of output rows per channel group, the halo rows carried over as
+ * above; rows outside the image are zero rows of the plane (zeroed again per strip when there are several). */
+static __attribute__((noinline)) int dw3_inplace_fast(int8_t *x, int h, int w, int c, const int8_t *wt,
+                                                      const int32_t *bias, const float *m, int32_t x_zero,
+                                                      int32_t y_zero) {
+    if (h <= 0 || w <= 0) return 0;
+    const int bw = ((w + 1) & ~1) + 2;
+    int g, psz;
+    const int rs = tt_dw3_layout(h, bw, c, &g, &psz);
+    if (rs == 0) return 0; /* too wide: plain loops */
+    int16_t buf[g * psz] __attribute__((aligned(4)));
+    __builtin_memset(buf, 0, sizeof buf);
+    uint32_t prm[4][TT_DW3_PRM_WORDS] __attribute__((aligned(8)));
+    for (int ch = 0; ch < c;) {
+        const int gg = g == 4 && ch + 4 <= c ? 4 : 1;
+        if (gg == 4) tt_dw3_prm4(wt, c, ch, y_zero, bias, m, prm);
+        else tt_dw3_prm(wt, c, ch, y_zero, bias[ch], m[ch], prm[0]);
+        for (int r0 = 0; r0 < h; r0 += rs) {
+            const int r1 = r0 + rs < h ? r0 + rs : h;
+            const int ih_s = r0 - 1, ih_e = r1 + 1; /* rows [ih_s, ih_e) */
+            int t0 = ih_s < 0 ? 0 : ih_s;
+            const int t1 = ih_e > h ? h : ih_e;
+            if (r0 > 0) { /* the halo rows r0 - 1, r0, read before rows < r0 were overwritten */
+                for (int i = 0; i < gg; i++)
+                    __builtin_memmove(buf + (size_t)i * psz, buf + (size_t)i * psz + (size_t)rs * bw,
+                                      (size_t)2 * bw * sizeof(int16_t));
+                t0 = r0 + 1;
+            }
+            if (rs < h) { /* several strips: the rows outside the image may hold another strip's rows */
+                if (r0 == 0) tt_dw_zero_rows(buf, gg, psz, bw, 0, 1);
+                tt_dw_zero_rows(buf, gg, psz, bw, t1 - ih_s, ih_e - ih_s);
+            }
+            if (gg == 4) ip_fill4(buf, psz, bw, 1, ih_s, t0, t1, x + ch, w, c, w, x_zero);
+            else ip_fill(buf, bw, 1, ih_s, t0, t1, x + ch, w, c, w, x_zero);
+            ip3_plane(buf, psz, gg, bw, ih_s, r0, r1, w, c, 1, prm, x + ch);
+        }
+        ch += gg;
+    }
+    return 1;
+}
 
 static __attribute__((noinline)) int dw_inplace_fast(int8_t *x, int h, int w, int c, const int8_t *wt, int k,
                                                      const int32_t *bias, const float *m, int32_t x_zero,
@@ -91,6 +135,7 @@ static __attribute__((noinline)) int dw_inplace_fast(int8_t *x, int h, int w, in
 void tt_dwconv2d_s8_inplace(int8_t *x, int h, int w, int c, const int8_t *wt, int kh, int kw, const int32_t *bias,
                             const float *m, int32_t x_zero, int32_t y_zero, int pad, int8_t *scratch) {
 #ifdef TT_USE_DSP
+    if (kh == 3 && kw == 3 && pad == 1 && dw3_inplace_fast(x, h, w, c, wt, bias, m, x_zero, y_zero)) return;
     if (kh == kw && dw_inplace_fast(x, h, w, c, wt, kh, bias, m, x_zero, y_zero, pad, scratch)) return;
 #endif
     int16_t tap[49]; /* one channel's taps (kh, kw <= 7) */

@@ -122,6 +122,46 @@ static inline __attribute__((always_inline)) void wg_emit_run(const wg_sink *k, 
     }
 }
 
+/* wg_emit_run with the step factors of the run precomputed (f[j] = neg_lr * q[.. + j], the same product), the rule
+ * chosen once, runs of 4 unrolled, the stochastic element without clamps (stoch_one_fast). */
+static inline __attribute__((always_inline)) void wg_emit_f(const wg_sink *k, size_t idx, size_t widx, int row,
+                                                            const float *r, int n, const float *f) {
+    if (k->s) {
+        copy_run(k->s + idx, r, n);
+        return;
+    }
+    int8_t *wp = k->wt + widx;
+    if (k->rule == TT_RULE_STOCHASTIC) {
+        uint32_t *cp = k->cur + (size_t)row * (size_t)k->cur_step;
+        uint32_t x = *cp;
+        if (n == 4) {
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                x = xs_next(x);
+                wp[j] = stoch_one_fast(wp[j], r[j] * f[j], xs_uniform(x));
+            }
+        } else {
+            for (int j = 0; j < n; j++) {
+                x = xs_next(x);
+                wp[j] = stoch_one_fast(wp[j], r[j] * f[j], xs_uniform(x));
+            }
+        }
+        *cp = x;
+    } else if (k->sh) {
+        float *sh = k->sh + idx;
+        for (int j = 0; j < n; j++) {
+            const float v = sh[j] + r[j] * f[j];
+            sh[j] = v;
+            wp[j] = upd_nearest(0, v);
+        }
+    } else if (n == 4) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) wp[j] = upd_nearest(wp[j], r[j] * f[j]);
+    } else {
+        for (int j = 0; j < n; j++) wp[j] = upd_nearest(wp[j], r[j] * f[j]);
+    }
+}
+
 /* xf[p][j] = f32(x[p * x_c + j] - x_zero) for j < n, 0 for n <= j < 4; p < np. */
 static void wg_convert(const int8_t *x, int np, int x_c, int n, int32_t x_zero, float *xf) {
     for (int p = 0; p < np; p++, x += x_c, xf += 4)
@@ -376,6 +416,43 @@ static inline __attribute__((always_inline)) void wgdw_row3_asm(const float *gp,
 }
 #endif
 
+#if defined(WG_BLOCK4X4_ASM) && defined(TT_USE_DSP)
+/* The 4-channel block of rows [0, h) into the padded plane (pr: row 0, column 0 of the image; rows pwid * 4 floats
+ * apart): per position one word load, two SXTAB16 (minus x_zero), a VMOV of the register pair, two ASR and a VMOV
+ * for channels 2 and 3, four exact conversions (VCVT .S16 fixed-point with 0 fraction bits reads the low halfword
+ * sign-extended) and one VSTM: 15 instructions with the loop. */
+#define WG_PLANE4_ASM 1
+static __attribute__((noinline)) void wg_plane4_asm(const int8_t *xr, int h, int w, int x_c, uint32_t nz, float *pr,
+                                                    int pwid) {
+    uint32_t lo, hi, t0, t1, ci;
+    __asm volatile("2:\n\t"
+                   "mov %[ci], %[w]\n"
+                   "1:\n\t"
+                   "ldr %[lo], [%[x]]\n\t"
+                   "add %[x], %[x], %[xc]\n\t"
+                   "sxtab16 %[hi], %[nz], %[lo], ror #8\n\t"
+                   "sxtab16 %[lo], %[nz], %[lo]\n\t"
+                   "asr %[t0], %[lo], #16\n\t"
+                   "asr %[t1], %[hi], #16\n\t"
+                   "vmov s0, s1, %[lo], %[hi]\n\t"
+                   "vmov s2, s3, %[t0], %[t1]\n\t"
+                   "vcvt.f32.s16 s0, s0, #0\n\t"
+                   "vcvt.f32.s16 s1, s1, #0\n\t"
+                   "vcvt.f32.s32 s2, s2\n\t"
+                   "vcvt.f32.s32 s3, s3\n\t"
+                   "vstmia %[p]!, {s0-s3}\n\t"
+                   "subs %[ci], %[ci], #1\n\t"
+                   "bne 1b\n\t"
+                   "add %[p], %[p], %[skip]\n\t"
+                   "subs %[h], %[h], #1\n\t"
+                   "bne 2b"
+                   : [x] "+r"(xr), [p] "+r"(pr), [h] "+r"(h), [lo] "=&r"(lo), [hi] "=&r"(hi), [t0] "=&r"(t0),
+                     [t1] "=&r"(t1), [ci] "=&r"(ci)
+                   : [w] "r"(w), [xc] "r"(x_c), [nz] "r"(nz), [skip] "r"(16 * (pwid - w))
+                   : "s0", "s1", "s2", "s3", "cc", "memory");
+}
+#endif
+
 #define TT_WG_PLANE 576 /* floats of the padded input block (2.3 KB of stack): 8x8 maps with 5x5 kernels */
 
 /* wgdw_fast over the padded plane with kernel rows together (kh any, kw 3 or 5, stride 1 or 2); 0 if not served. */
@@ -393,6 +470,12 @@ static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int
         const int cb = k_in >= 4 && c0 + 4 > k_in ? k_in - 4 : c0; /* block start */
         const int n = k_in - cb < 4 ? k_in - cb : 4;
         const int d1 = n > 1 ? 1 : 0, d2 = n > 2 ? 2 : d1, d3 = n > 3 ? 3 : d2;
+#ifdef WG_PLANE4_ASM
+        if (n == 4) /* one word load, SXTAB16 adds -x_zero to the halfwords, exact halfword conversions */
+            wg_plane4_asm(x + cb, h, w, x_c, (uint32_t)(uint16_t)(int16_t)(-x_zero) * 0x10001u,
+                          xp + ((size_t)pad * pwid + pad) * 4, pwid);
+        else
+#endif
         for (int ih = 0; ih < h; ih++) {
             const int8_t *xr = x + (size_t)ih * w * x_c + cb;
             float *pr = xp + ((size_t)(ih + pad) * pwid + pad) * 4;
@@ -412,6 +495,10 @@ static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int
             for (int iw = 0; iw < w; iw++, xr += x_c, pr += 4)
                 for (int j = 0; j < 4; j++) pr[j] = j < n ? (float)(xr[j] - x_zero) : 0.0f;
         }
+        const int j0 = c0 - cb;
+        float f[4];
+        if (q)
+            for (int j = 0; j < n - j0; j++) f[j] = neg_lr * q[c0 + j];
         for (int a = 0; a < kh; a++) {
             float r[5][4];
 #ifdef WG_BLOCK4X4_ASM
@@ -420,11 +507,9 @@ static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int
 #endif
             if (kw == 3) wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 3, d1, d2, d3, r);
             else wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 5, d1, d2, d3, r);
-            const int j0 = c0 - cb;
             for (int b = 0; b < kw; b++) {
                 const int tap = a * kw + b;
-                wg_emit_run(sink, (size_t)tap * k_in + c0, (size_t)tap * c + c0, tap, r[b] + j0, n - j0, neg_lr, q,
-                            c0, 1);
+                wg_emit_f(sink, (size_t)tap * k_in + c0, (size_t)tap * c + c0, tap, r[b] + j0, n - j0, f);
             }
         }
     }
