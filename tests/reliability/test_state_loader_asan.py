@@ -167,3 +167,12 @@ def test_the_loader_agrees_with_the_host_reader_on_mutated_images(harness, tmp_p
         verdicts.update(want_v)
     assert set(kinds) == {OK, NO_STATE, FINGERPRINT, VERSION, CORRUPT}, kinds  # every outcome reached
     assert verdicts == set(range(len(st.VERDICTS))), verdicts  # and every slot verdict
+
+
+def test_an_image_of_the_wrong_size_is_one_clear_error() -> None:
+    from tinytrain import TinytrainError
+
+    with pytest.raises(
+        TinytrainError, match=r"^flash\.bin: 1,000 bytes, but a flash image of this library is two"
+    ):
+        st.split_image(b"\xff" * 1000, SLOT_BYTES, "flash.bin")

@@ -184,7 +184,7 @@ class Device:
         return self.dir / "flash.bin"
 
     def slots(self) -> list[st.Slot]:
-        parts = st.split_image(self.image_path.read_bytes(), self.fw.slot_bytes)
+        parts = st.split_image(self.image_path.read_bytes(), self.fw.slot_bytes, str(self.image_path))
         return [
             st.check_slot(p, STATE_FORMAT_VERSION, self.fw.fingerprint, self.fw.state_bytes) for p in parts
         ]

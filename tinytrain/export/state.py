@@ -8,6 +8,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from tinytrain import TinytrainError
+
 MAGIC = 0x4C535454  # "TTSL"
 HEADER = struct.Struct("<8I")
 HEADER_BYTES = HEADER.size  # 32
@@ -66,9 +68,13 @@ def newest(slots: list[Slot]) -> int | None:
     return ok[0] if ok else None
 
 
-def split_image(image: bytes, slot_bytes: int) -> list[bytes]:
+def split_image(image: bytes, slot_bytes: int, name: str = "flash image") -> list[bytes]:
+    """The two slots of a flash image; TinytrainError (one line, naming `name`) when it is not 2 slots."""
     if len(image) != 2 * slot_bytes:
-        raise ValueError(f"flash image has {len(image)} bytes, expected 2 x {slot_bytes}")
+        raise TinytrainError(
+            f"{name}: {len(image):,} bytes, but a flash image of this library is two slots of "
+            f"{slot_bytes:,} bytes ({2 * slot_bytes:,}); was it written by another export?"
+        )
     return [image[:slot_bytes], image[slot_bytes:]]
 
 
