@@ -371,7 +371,8 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
  * VLDR / VSTR (each pairs with an FP op; VLDM / VSTM issue alone) and no FP result read within its latency. Per
  * pixel (weights wa s0-s3, wb s4-s7): the products ta * wa[j] (s8-s11) and tb * wb[j] (s12-s15), each beside a
  * store of the previous pixel's sums or a load of this pixel's d (s16-s19), then d[j] + pa[j], then + pb[j]:
- * the same two roundings per term, in the same order, as TT_IR_DX_PIX2. */
+ * the same two roundings per term, in the same order, as TT_IR_DX_PIX2. TT_IR_DX_DUAL also selects the pw2 pair's
+ * dual-issue loop below (ir_pw2_grad2). */
 #if defined(TT_IR_VLDM) && defined(TT_DUAL_ISSUE) && !TT_FMA
 #define TT_IR_DX_DUAL 1
 #define TT_IR_S0_19                                                                                              \
