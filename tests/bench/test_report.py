@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tinytrain.bench.report import targets, write_report
 from tinytrain.bench.runner import paper_rows
 
@@ -43,12 +45,16 @@ def test_report_states_targets(tmp_path: Path) -> None:
     assert t["mcunet-5fps"]["sram_met"] and t["mcunet-5fps"]["cycles_met"]
     assert not t["mbv2-w0.35"]["sram_met"] and t["mbv2-w0.35"]["sram_delta"] == 9 * 1024
     assert not t["mbv2-w0.35"]["cycles_met"]
+    # issue 16: <= 0.8x the paper's cycles (mcunet-5fps's paper figure: 117.9 M)
+    assert t["mcunet-5fps"]["cycles_ratio"] == pytest.approx(100e6 / t["mcunet-5fps"]["pub_cycles"])
+    assert t["mcunet-5fps"]["speed_limit_met"] is False and not t["mbv2-w0.35"]["speed_limit_met"]
     assert t["proxyless-w0.3"]["status"] == "not run"
     made = write_report(results, tmp_path, {"command": "test", "fingerprint": "0"})
     md = made["summary"].read_text()
     assert "**met**" in md and "**missed** (+9.0 KB" in md
     assert "conv2d_bwd_input_f32" in md  # what dominates where missed
     assert "reference, not a measurement" in md
+    assert "| mcunet-5fps | 100.0 M | ≤ 94.3 M | 0.85× (0.85–0.85×) | **missed** by 5.7 M |" in md
     html = made["html"].read_text()
     assert "published" in html and "memory_breakdown.png" in html
     for name in ("memory_breakdown", "measured_vs_published", "instructions_by_phase", "top_kernels"):
