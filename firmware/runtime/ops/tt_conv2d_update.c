@@ -743,6 +743,70 @@ static __attribute__((noinline)) void wg1x1_row(const float *g, const int8_t *x,
     "vadd.f32 " A0 ", " A0 ", s26\n\tvadd.f32 " A1 ", " A1 ", s27\n\t"                                      \
     "vadd.f32 " A2 ", " A2 ", s28\n\tvadd.f32 " A3 ", " A3 ", s29\n\t"
 #endif
+#ifdef TT_DUAL_ISSUE
+/* Dual-issue cores (the Cortex-M7): the same FP operations in the same order per sum, software-pipelined for the
+ * in-order dual issue: the next pixel's LDR / SXTAB16 (into t0-t3) run beside this pixel's multiply-adds, the
+ * g values are single VLDRs (a VLDM issues alone), and the integer work pairs with FP operations. The next
+ * pixel's x address advances only while there is a next pixel (no read past the last row). */
+static inline __attribute__((always_inline)) void wg_row8x2_asm(const float *ga, const float *gb, int np,
+                                                                const int8_t *xp, int x_c, uint32_t nz, float *r) {
+    const float *ge = ga + np;
+    uint32_t w0, w1, t0, t1, t2, t3;
+    __asm volatile(
+        "ldr %[w0], [%[xp]]\n\t"
+        "ldr %[w1], [%[xp], #4]\n\t"
+        "movs %[t0], #0\n\t"
+        "vmov s0, s1, %[t0], %[t0]\n\tvmov s2, s3, %[t0], %[t0]\n\tvmov s4, s5, %[t0], %[t0]\n\t"
+        "vmov s6, s7, %[t0], %[t0]\n\tvmov s8, s9, %[t0], %[t0]\n\tvmov s10, s11, %[t0], %[t0]\n\t"
+        "vmov s12, s13, %[t0], %[t0]\n\tvmov s14, s15, %[t0], %[t0]\n\t"
+        "sxtab16 %[t0], %[nz], %[w0]\n\t"
+        "sxtab16 %[t1], %[nz], %[w0], ror #8\n\t"
+        "sxtab16 %[t2], %[nz], %[w1]\n\t"
+        "sxtab16 %[t3], %[nz], %[w1], ror #8\n\t"
+        "1:\n\t"
+        "vmov s16, s17, %[t0], %[t1]\n\t" /* (x0, x1) - x_zero as low halfwords */
+        "asr %[w0], %[t0], #16\n\t"
+        "vmov s18, s19, %[t2], %[t3]\n\t" /* (x4, x5) */
+        "asr %[w1], %[t1], #16\n\t"
+        "vmov s20, s21, %[w0], %[w1]\n\t" /* x2, x3 */
+        "asr %[w0], %[t2], #16\n\t"
+        "vldr s24, [%[ga]]\n\t"
+        "asr %[w1], %[t3], #16\n\t"
+        "vldr s25, [%[gb]]\n\t"
+        "vmov s22, s23, %[w0], %[w1]\n\t" /* x6, x7 */
+        "add %[ga], %[ga], #4\n\t"
+        "vcvt.f32.s16 s16, s16, #0\n\t"
+        "add %[gb], %[gb], #4\n\t"
+        "vcvt.f32.s16 s17, s17, #0\n\t"
+        "cmp %[ga], %[ge]\n\t"
+        "vcvt.f32.s16 s18, s18, #0\n\t"
+        "it ne\n\t"
+        "addne %[xp], %[xp], %[xc]\n\t"
+        "vcvt.f32.s16 s19, s19, #0\n\t"
+        "vcvt.f32.s32 s20, s20\n\t"
+        "ldr %[w0], [%[xp]]\n\t"
+        "vcvt.f32.s32 s21, s21\n\t"
+        "ldr %[w1], [%[xp], #4]\n\t"
+        "vcvt.f32.s32 s22, s22\n\t"
+        "vcvt.f32.s32 s23, s23\n\t"
+        WG2_MAC4("s0", "s24", "s16", "s1", "s24", "s17", "s2", "s24", "s20", "s3", "s24", "s21")
+        "sxtab16 %[t0], %[nz], %[w0]\n\t"
+        WG2_MAC4("s4", "s24", "s18", "s5", "s24", "s19", "s6", "s24", "s22", "s7", "s24", "s23")
+        "sxtab16 %[t1], %[nz], %[w0], ror #8\n\t"
+        WG2_MAC4("s8", "s25", "s16", "s9", "s25", "s17", "s10", "s25", "s20", "s11", "s25", "s21")
+        "sxtab16 %[t2], %[nz], %[w1]\n\t"
+        WG2_MAC4("s12", "s25", "s18", "s13", "s25", "s19", "s14", "s25", "s22", "s15", "s25", "s23")
+        "sxtab16 %[t3], %[nz], %[w1], ror #8\n\t"
+        "bne 1b\n\t"
+        "vstmia %[r], {s0-s15}"
+        : [ga] "+r"(ga), [gb] "+r"(gb), [xp] "+r"(xp), [w0] "=&r"(w0), [w1] "=&r"(w1), [t0] "=&r"(t0),
+          [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
+        : [ge] "r"(ge), [xc] "r"(x_c), [nz] "r"(nz), [r] "r"(r)
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
+          "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "cc",
+          "memory");
+}
+#else
 static inline __attribute__((always_inline)) void wg_row8x2_asm(const float *ga, const float *gb, int np,
                                                                 const int8_t *xp, int x_c, uint32_t nz, float *r) {
     const float *ge = ga + np;
@@ -792,6 +856,7 @@ static inline __attribute__((always_inline)) void wg_row8x2_asm(const float *ga,
           "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "cc",
           "memory");
 }
+#endif
 #undef WG2_MAC4
 #endif
 

@@ -366,6 +366,52 @@ static __attribute__((noinline)) void ir_dx_acc(const tt_ir_block_bwd_args *a, i
         TT_IR_DX4(TB, "s28", "s29", "s30", "s31") "vstmia %[" D "]!, {s20-s23}\n\t"
 #endif
 
+/* Dual-issue cores (TT_DUAL_ISSUE, the Cortex-M7), default contract: the dx pair's whole i loop in one asm
+ * statement, 4 channels x 4 pixels per pass, scheduled for the in-order dual issue (docs/emulation.md): single
+ * VLDR / VSTR (each pairs with an FP op; VLDM / VSTM issue alone) and no FP result read within its latency. Per
+ * pixel (weights wa s0-s3, wb s4-s7): the products ta * wa[j] (s8-s11) and tb * wb[j] (s12-s15), each beside a
+ * store of the previous pixel's sums or a load of this pixel's d (s16-s19), then d[j] + pa[j], then + pb[j]:
+ * the same two roundings per term, in the same order, as TT_IR_DX_PIX2. TT_IR_DX_DUAL also selects the pw2 pair's
+ * dual-issue loop below (ir_pw2_grad2). */
+#if defined(TT_IR_VLDM) && defined(TT_DUAL_ISSUE) && !TT_FMA
+#define TT_IR_DX_DUAL 1
+#define TT_IR_S0_19                                                                                              \
+    "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16", \
+        "s17", "s18", "s19"
+#define TT_IR_DXD_ADD(X)                                                                                         \
+    "vadd.f32 s16, s16, s8\n\tvadd.f32 s17, s17, s9\n\tvadd.f32 s18, s18, s10\n\t" X                           \
+    "vadd.f32 s19, s19, s11\n\t"                                                                               \
+    "vadd.f32 s16, s16, s12\n\tvadd.f32 s17, s17, s13\n\tvadd.f32 s18, s18, s14\n\tvadd.f32 s19, s19, s15\n\t"
+/* the pass's first pixel: the weights loaded beside its products, then its d */
+#define TT_IR_DXD_PIX0(TA, TB, D)                                                                                \
+    "vldr s0, [%[wa]]\n\tvldr s1, [%[wa], #4]\n\t"                                                             \
+    "vmul.f32 s8, %[" TA "], s0\n\tvldr s2, [%[wa], #8]\n\t"                                                  \
+    "vmul.f32 s9, %[" TA "], s1\n\tvldr s3, [%[wa], #12]\n\t"                                                 \
+    "vmul.f32 s10, %[" TA "], s2\n\tvldr s4, [%[wb]]\n\t"                                                     \
+    "vmul.f32 s11, %[" TA "], s3\n\tvldr s5, [%[wb], #4]\n\t"                                                 \
+    "vmul.f32 s12, %[" TB "], s4\n\tvldr s6, [%[wb], #8]\n\t"                                                 \
+    "vmul.f32 s13, %[" TB "], s5\n\tvldr s7, [%[wb], #12]\n\t"                                                \
+    "vmul.f32 s14, %[" TB "], s6\n\tvldr s16, [%[" D "]]\n\t"                                                 \
+    "vmul.f32 s15, %[" TB "], s7\n\tvldr s17, [%[" D "], #4]\n\t"                                             \
+    "vadd.f32 s16, s16, s8\n\tvldr s18, [%[" D "], #8]\n\t"                                                   \
+    "vadd.f32 s17, s17, s9\n\tvldr s19, [%[" D "], #12]\n\t"                                                  \
+    "vadd.f32 s18, s18, s10\n\tadd %[wa], %[wa], #16\n\t"                                                     \
+    "vadd.f32 s19, s19, s11\n\tadd %[wb], %[wb], #16\n\t"                                                     \
+    "vadd.f32 s16, s16, s12\n\tvadd.f32 s17, s17, s13\n\tvadd.f32 s18, s18, s14\n\tvadd.f32 s19, s19, s15\n\t"
+/* a later pixel: the previous pixel's sums stored (to P, then P += 4 floats) beside this pixel's products */
+#define TT_IR_DXD_PIX(TA, TB, D, P, X)                                                                           \
+    "vmul.f32 s8, %[" TA "], s0\n\tvstr s16, [%[" P "]]\n\t"                                                  \
+    "vmul.f32 s9, %[" TA "], s1\n\tvstr s17, [%[" P "], #4]\n\t"                                              \
+    "vmul.f32 s10, %[" TA "], s2\n\tvstr s18, [%[" P "], #8]\n\t"                                             \
+    "vmul.f32 s11, %[" TA "], s3\n\tvstr s19, [%[" P "], #12]\n\t"                                            \
+    "vmul.f32 s12, %[" TB "], s4\n\tvldr s16, [%[" D "]]\n\t"                                                 \
+    "vmul.f32 s13, %[" TB "], s5\n\tvldr s17, [%[" D "], #4]\n\t"                                             \
+    "vmul.f32 s14, %[" TB "], s6\n\tvldr s18, [%[" D "], #8]\n\t"                                             \
+    "vmul.f32 s15, %[" TB "], s7\n\tvldr s19, [%[" D "], #12]\n\t" TT_IR_DXD_ADD("add %[" P "], %[" P "], #16\n\t" X)
+#else
+#define TT_IR_DX_DUAL 0
+#endif
+
 /* da[p], db[p]: the pw2 input gradients of channels ch and ch + 1 (co2 <= TT_IR_MAX_C), masked. */
 static __attribute__((noinline)) void ir_pw2_grad2(const tt_ir_block_bwd_args *a, int ch, float *da, float *db) {
     const int no = a->ho * a->wo, co2 = a->co2, e = a->e;
@@ -392,6 +438,125 @@ static __attribute__((noinline)) void ir_pw2_grad2(const tt_ir_block_bwd_args *a
                            "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\t"
                            "vmov s4, s5, %[z], %[z]\n\tvmov s6, s7, %[z], %[z]\n\t"
                            "1:\n\t"
+#if TT_IR_DX_DUAL /* single VLDRs beside the FP operations; group k+1's loads and t products within group k */
+                           "vldr s16, [%[sp], #0]\n\t"
+                           "vldr s24, [%[q0], #0]\n\t"
+                           "vldr s9, [%[q1], #0]\n\t"
+                           "vldr s20, [%[wa], #0]\n\t"
+                           "vmul.f32 s24, s24, s16\n\t"
+                           "vldr s28, [%[wb], #0]\n\t"
+                           "vmul.f32 s9, s9, s16\n\t"
+                           "vmul.f32 s8, s24, s20\n\t"
+                           "vldr s17, [%[sp], #4]\n\t"
+                           "vmul.f32 s13, s24, s28\n\t"
+                           "vldr s25, [%[q0], #4]\n\t"
+                           "vmul.f32 s14, s9, s20\n\t"
+                           "vldr s10, [%[q1], #4]\n\t"
+                           "vmul.f32 s15, s9, s28\n\t"
+                           "vldr s21, [%[wa], #4]\n\t"
+                           "vmul.f32 s25, s25, s17\n\t"
+                           "vldr s29, [%[wb], #4]\n\t"
+                           "vmul.f32 s10, s10, s17\n\t"
+                           "vadd.f32 s0, s0, s8\n\t"
+                           "vadd.f32 s4, s4, s13\n\t"
+                           "vadd.f32 s1, s1, s14\n\t"
+                           "vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s25, s21\n\t"
+                           "vldr s18, [%[sp], #8]\n\t"
+                           "vmul.f32 s13, s25, s29\n\t"
+                           "vldr s26, [%[q0], #8]\n\t"
+                           "vmul.f32 s14, s10, s21\n\t"
+                           "vldr s11, [%[q1], #8]\n\t"
+                           "vmul.f32 s15, s10, s29\n\t"
+                           "vldr s22, [%[wa], #8]\n\t"
+                           "vmul.f32 s26, s26, s18\n\t"
+                           "vldr s30, [%[wb], #8]\n\t"
+                           "vmul.f32 s11, s11, s18\n\t"
+                           "vadd.f32 s0, s0, s8\n\t"
+                           "vadd.f32 s4, s4, s13\n\t"
+                           "vadd.f32 s1, s1, s14\n\t"
+                           "vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s26, s22\n\t"
+                           "vldr s19, [%[sp], #12]\n\t"
+                           "vmul.f32 s13, s26, s30\n\t"
+                           "vldr s27, [%[q0], #12]\n\t"
+                           "vmul.f32 s14, s11, s22\n\t"
+                           "vldr s12, [%[q1], #12]\n\t"
+                           "vmul.f32 s15, s11, s30\n\t"
+                           "vldr s23, [%[wa], #12]\n\t"
+                           "vmul.f32 s27, s27, s19\n\t"
+                           "vldr s31, [%[wb], #12]\n\t"
+                           "vmul.f32 s12, s12, s19\n\t"
+                           "vadd.f32 s0, s0, s8\n\t"
+                           "vadd.f32 s4, s4, s13\n\t"
+                           "vadd.f32 s1, s1, s14\n\t"
+                           "vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s27, s23\n\t"
+                           "vldr s24, [%[q2], #0]\n\t"
+                           "vmul.f32 s13, s27, s31\n\t"
+                           "vldr s9, [%[q3], #0]\n\t"
+                           "vmul.f32 s14, s12, s23\n\t"
+                           "vmul.f32 s15, s12, s31\n\t"
+                           "vmul.f32 s24, s24, s16\n\t"
+                           "vmul.f32 s9, s9, s16\n\t"
+                           "vadd.f32 s0, s0, s8\n\t"
+                           "vadd.f32 s4, s4, s13\n\t"
+                           "vadd.f32 s1, s1, s14\n\t"
+                           "vadd.f32 s5, s5, s15\n\t"
+                           "vmul.f32 s8, s24, s20\n\t"
+                           "vldr s25, [%[q2], #4]\n\t"
+                           "vmul.f32 s13, s24, s28\n\t"
+                           "vldr s10, [%[q3], #4]\n\t"
+                           "vmul.f32 s14, s9, s20\n\t"
+                           "vmul.f32 s15, s9, s28\n\t"
+                           "vmul.f32 s25, s25, s17\n\t"
+                           "vmul.f32 s10, s10, s17\n\t"
+                           "vadd.f32 s2, s2, s8\n\t"
+                           "vadd.f32 s6, s6, s13\n\t"
+                           "vadd.f32 s3, s3, s14\n\t"
+                           "vadd.f32 s7, s7, s15\n\t"
+                           "vmul.f32 s8, s25, s21\n\t"
+                           "vldr s26, [%[q2], #8]\n\t"
+                           "vmul.f32 s13, s25, s29\n\t"
+                           "vldr s11, [%[q3], #8]\n\t"
+                           "vmul.f32 s14, s10, s21\n\t"
+                           "vmul.f32 s15, s10, s29\n\t"
+                           "vmul.f32 s26, s26, s18\n\t"
+                           "vmul.f32 s11, s11, s18\n\t"
+                           "vadd.f32 s2, s2, s8\n\t"
+                           "vadd.f32 s6, s6, s13\n\t"
+                           "vadd.f32 s3, s3, s14\n\t"
+                           "vadd.f32 s7, s7, s15\n\t"
+                           "vmul.f32 s8, s26, s22\n\t"
+                           "vldr s27, [%[q2], #12]\n\t"
+                           "vmul.f32 s13, s26, s30\n\t"
+                           "vldr s12, [%[q3], #12]\n\t"
+                           "vmul.f32 s14, s11, s22\n\t"
+                           "vmul.f32 s15, s11, s30\n\t"
+                           "vmul.f32 s27, s27, s19\n\t"
+                           "vmul.f32 s12, s12, s19\n\t"
+                           "vadd.f32 s2, s2, s8\n\t"
+                           "vadd.f32 s6, s6, s13\n\t"
+                           "vadd.f32 s3, s3, s14\n\t"
+                           "vadd.f32 s7, s7, s15\n\t"
+                           "vmul.f32 s8, s27, s23\n\t"
+                           "add %[sp], %[sp], #16\n\t"
+                           "vmul.f32 s13, s27, s31\n\t"
+                           "add %[wa], %[wa], #16\n\t"
+                           "vmul.f32 s14, s12, s23\n\t"
+                           "add %[wb], %[wb], #16\n\t"
+                           "vmul.f32 s15, s12, s31\n\t"
+                           "add %[q0], %[q0], #16\n\t"
+                           "vadd.f32 s2, s2, s8\n\t"
+                           "add %[q1], %[q1], #16\n\t"
+                           "vadd.f32 s6, s6, s13\n\t"
+                           "add %[q2], %[q2], #16\n\t"
+                           "vadd.f32 s3, s3, s14\n\t"
+                           "add %[q3], %[q3], #16\n\t"
+                           "vadd.f32 s7, s7, s15\n\t"
+                           "subs %[nb], %[nb], #1\n\t"
+                           "bne 1b\n\t"
+#else
                            "vldmia %[sp]!, {s16-s19}\n\t"
                            "vldmia %[wa]!, {s20-s23}\n\t"
                            "vldmia %[wb]!, {s28-s31}\n\t"
@@ -464,6 +629,7 @@ static __attribute__((noinline)) void ir_pw2_grad2(const tt_ir_block_bwd_args *a
 #endif
                            "subs %[nb], %[nb], #1\n\t"
                            "bne 1b\n\t"
+#endif
                            "vstmia %[acc], {s0-s7}"
                            : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [q3] "+r"(q3), [sp] "+r"(sp),
                              [wa] "+r"(wpa), [wb] "+r"(wpb), [nb] "+r"(nb), [z] "=&r"(z)
@@ -556,6 +722,23 @@ static __attribute__((noinline)) void ir_dx_acc2(const tt_ir_block_bwd_args *a, 
         float *d0 = a->dx + (size_t)p * ci, *d1 = d0 + ci, *d2 = d1 + ci, *d3 = d2 + ci;
         const float *wpa = wfa, *wpb = wfb;
         int i = 0;
+#if TT_IR_DX_DUAL
+        if (ci >= 4) {
+            int nb = ci >> 2;
+            __asm volatile("1:\n\t" TT_IR_DXD_PIX0("ta0", "tb0", "d0") TT_IR_DXD_PIX("ta1", "tb1", "d1", "d0", "")
+                               TT_IR_DXD_PIX("ta2", "tb2", "d2", "d1", "") TT_IR_DXD_PIX("ta3", "tb3", "d3", "d2",
+                                                                                       "subs %[nb], %[nb], #1\n\t")
+                                   "vstr s16, [%[d3]]\n\tvstr s17, [%[d3], #4]\n\t"
+                                   "vstr s18, [%[d3], #8]\n\tvstr s19, [%[d3], #12]\n\t"
+                                   "add %[d3], %[d3], #16\n\tbne 1b\n\t"
+                           : [wa] "+r"(wpa), [wb] "+r"(wpb), [d0] "+r"(d0), [d1] "+r"(d1), [d2] "+r"(d2),
+                             [d3] "+r"(d3), [nb] "+r"(nb)
+                           : [ta0] "t"(ta0), [ta1] "t"(ta1), [ta2] "t"(ta2), [ta3] "t"(ta3), [tb0] "t"(tb0),
+                             [tb1] "t"(tb1), [tb2] "t"(tb2), [tb3] "t"(tb3)
+                           : TT_IR_S0_19, "memory", "cc");
+            i = ci & ~3;
+        }
+#endif
         for (; i + 3 < ci; i += 4)
             __asm volatile("vldmia %[wa]!, {s16-s19}\n\t"
                            "vldmia %[wb]!, {s28-s31}\n\t" TT_IR_DX_PIX2("d0", "ta0", "tb0")
