@@ -472,6 +472,24 @@ static inline __attribute__((always_inline)) void tt_dw3s1_plane(const int16_t *
  * minus x_zero, four PKHBT/PKHTB, four stores); a first column at an odd plane column is stored with the zero
  * pad column before it, a last one at an even column with the zero pad column after it. */
 #if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP)
+/* One pixel pair of four channels into the four planes (operands u, v, a, b, t scratch; s source, advanced by
+ * two pixels; d plane pointer, advanced by one word; c channel stride; z the x_zero pair; pb, pb3 plane offsets). */
+#define TT_DW_FILL4_PAIR \
+    "ldr %[u], [%[s]]\n\t" \
+    "ldr %[v], [%[s], %[c]]\n\t" \
+    "add %[s], %[s], %[c], lsl #1\n\t" \
+    "sxtab16 %[a], %[z], %[u]\n\t" \
+    "sxtab16 %[b], %[z], %[v]\n\t" \
+    "sxtab16 %[u], %[z], %[u], ror #8\n\t" \
+    "sxtab16 %[v], %[z], %[v], ror #8\n\t" \
+    "pkhbt %[t], %[a], %[b], lsl #16\n\t" \
+    "pkhtb %[a], %[b], %[a], asr #16\n\t" \
+    "pkhbt %[b], %[u], %[v], lsl #16\n\t" \
+    "pkhtb %[u], %[v], %[u], asr #16\n\t" \
+    "str %[b], [%[d], %[pb]]\n\t" \
+    "str %[a], [%[d], %[pb], lsl #1]\n\t" \
+    "str %[u], [%[d], %[pb3]]\n\t" \
+    "str %[t], [%[d]], #4\n\t"
 static inline __attribute__((always_inline)) void tt_dw_fill4_pairs(const int8_t *src, int c, int16_t *d, int np,
                                                                     int psz, uint32_t nzz) {
     if (np <= 0) return;
@@ -479,21 +497,7 @@ static inline __attribute__((always_inline)) void tt_dw_fill4_pairs(const int8_t
     const int pb = 2 * psz, pb3 = 6 * psz;
     uint32_t u, v, a, b, t;
     __asm volatile("1:\n\t"
-                   "ldr %[u], [%[s]]\n\t"
-                   "ldr %[v], [%[s], %[c]]\n\t"
-                   "add %[s], %[s], %[c], lsl #1\n\t"
-                   "sxtab16 %[a], %[z], %[u]\n\t"
-                   "sxtab16 %[b], %[z], %[v]\n\t"
-                   "sxtab16 %[u], %[z], %[u], ror #8\n\t"
-                   "sxtab16 %[v], %[z], %[v], ror #8\n\t"
-                   "pkhbt %[t], %[a], %[b], lsl #16\n\t"
-                   "pkhtb %[a], %[b], %[a], asr #16\n\t"
-                   "pkhbt %[b], %[u], %[v], lsl #16\n\t"
-                   "pkhtb %[u], %[v], %[u], asr #16\n\t"
-                   "str %[b], [%[d], %[pb]]\n\t"
-                   "str %[a], [%[d], %[pb], lsl #1]\n\t"
-                   "str %[u], [%[d], %[pb3]]\n\t"
-                   "str %[t], [%[d]], #4\n\t"
+                   TT_DW_FILL4_PAIR
                    "cmp %[d], %[end]\n\t"
                    "bne 1b"
                    : [s] "+r"(src), [d] "+r"(d), [u] "=&r"(u), [v] "=&r"(v), [a] "=&r"(a), [b] "=&r"(b),
@@ -527,21 +531,7 @@ static inline __attribute__((always_inline)) void tt_dw_fill4_rows(const int8_t 
                    "cmp %[d], %[e]\n\t"
                    "beq 3f\n"
                    "1:\n\t"
-                   "ldr %[u], [%[s]]\n\t"
-                   "ldr %[v], [%[s], %[c]]\n\t"
-                   "add %[s], %[s], %[c], lsl #1\n\t"
-                   "sxtab16 %[a], %[z], %[u]\n\t"
-                   "sxtab16 %[b], %[z], %[v]\n\t"
-                   "sxtab16 %[u], %[z], %[u], ror #8\n\t"
-                   "sxtab16 %[v], %[z], %[v], ror #8\n\t"
-                   "pkhbt %[t], %[a], %[b], lsl #16\n\t"
-                   "pkhtb %[a], %[b], %[a], asr #16\n\t"
-                   "pkhbt %[b], %[u], %[v], lsl #16\n\t"
-                   "pkhtb %[u], %[v], %[u], asr #16\n\t"
-                   "str %[b], [%[d], %[pb]]\n\t"
-                   "str %[a], [%[d], %[pb], lsl #1]\n\t"
-                   "str %[u], [%[d], %[pb3]]\n\t"
-                   "str %[t], [%[d]], #4\n\t"
+                   TT_DW_FILL4_PAIR
                    "cmp %[d], %[e]\n\t"
                    "bne 1b\n"
                    "3:\n\t" /* (x[n - 1], pad) */

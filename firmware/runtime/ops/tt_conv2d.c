@@ -33,10 +33,7 @@ static inline int out_size(int n, int k, int stride, int pad) {
  * instructions, about 20.5 cycles per 32 MAC in the M7 model (docs/emulation.md). Otherwise (Cortex-M4: one
  * instruction per cycle, LDRD 3 cycles for 2 words, LDR 2 unless after a load): 4 LDRD, 34 instructions. */
 #ifdef TT_DUAL_ISSUE
-#define TT_DOT2X2_LOOP \
-    "  sub r12, r1, r0\n" \
-    "  tst r12, #16\n" \
-    "  beq 3f\n" \
+#define TT_DOT4_ACC \
     "  ldr r9, [r2], #4\n" \
     "  ldr r11, [r3], #4\n" \
     "  ldrd r12, lr, [r0], #16\n" \
@@ -53,54 +50,9 @@ static inline int out_size(int n, int k, int stride, int pad) {
     "  smlad r6, r12, r8, r6\n" \
     "  smlad r7, r12, r10, r7\n" \
     "  smlad r6, lr, r9, r6\n" \
-    "  smlad r7, lr, r11, r7\n" \
-    "3:\n" \
-    "  cmp r0, r1\n" \
-    "  beq 2f\n" \
-    "1:\n" \
-    "  ldr r9, [r2], #8\n" \
-    "  ldr r11, [r3], #8\n" \
-    "  ldrd r12, lr, [r0], #32\n" \
-    "  sxtb16 r8, r9\n" \
-    "  sxtb16 r10, r11\n" \
-    "  smlad r4, r12, r8, r4\n" \
-    "  sxtb16 r9, r9, ror #8\n" \
-    "  smlad r5, r12, r10, r5\n" \
-    "  sxtb16 r11, r11, ror #8\n" \
-    "  smlad r4, lr, r9, r4\n" \
-    "  ldr r12, [r0, #-24]\n" \
-    "  smlad r5, lr, r11, r5\n" \
-    "  ldr lr, [r0, #-20]\n" \
-    "  smlad r6, r12, r8, r6\n" \
-    "  ldr r8, [r2, #-4]\n" \
-    "  smlad r7, r12, r10, r7\n" \
-    "  ldr r10, [r3, #-4]\n" \
-    "  smlad r6, lr, r9, r6\n" \
-    "  ldr r12, [r0, #-16]\n" \
-    "  smlad r7, lr, r11, r7\n" \
-    "  sxtb16 r9, r8\n" \
-    "  ldr lr, [r0, #-12]\n" \
-    "  sxtb16 r11, r10\n" \
-    "  smlad r4, r12, r9, r4\n" \
-    "  sxtb16 r8, r8, ror #8\n" \
-    "  smlad r5, r12, r11, r5\n" \
-    "  sxtb16 r10, r10, ror #8\n" \
-    "  smlad r4, lr, r8, r4\n" \
-    "  ldr r12, [r0, #-8]\n" \
-    "  smlad r5, lr, r10, r5\n" \
-    "  ldr lr, [r0, #-4]\n" \
-    "  smlad r6, r12, r9, r6\n" \
-    "  smlad r7, r12, r11, r7\n" \
-    "  smlad r6, lr, r8, r6\n" \
-    "  cmp r0, r1\n" \
-    "  smlad r7, lr, r10, r7\n" \
-    "  bne 1b\n" \
-    "2:\n"
+    "  smlad r7, lr, r11, r7\n"
 #else
-#define TT_DOT2X2_LOOP \
-    "  sub r12, r1, r0\n" \
-    "  tst r12, #16\n" \
-    "  beq 3f\n" \
+#define TT_DOT4_ACC \
     "  ldr r9, [r2], #4\n" \
     "  ldr r11, [r3], #4\n" \
     "  ldrd r12, lr, [r0], #16\n" \
@@ -116,50 +68,11 @@ static inline int out_size(int n, int k, int stride, int pad) {
     "  smlad r6, r12, r8, r6\n" \
     "  smlad r7, r12, r10, r7\n" \
     "  smlad r6, lr, r9, r6\n" \
-    "  smlad r7, lr, r11, r7\n" \
-    "3:\n" \
-    "  cmp r0, r1\n" \
-    "  beq 2f\n" \
-    "1:\n" \
-    "  ldr r9, [r2], #8\n" \
-    "  ldr r11, [r3], #8\n" \
-    "  ldrd r12, lr, [r0], #32\n" \
-    "  sxtb16 r8, r9\n" \
-    "  sxtb16 r10, r11\n" \
-    "  smlad r4, r12, r8, r4\n" \
-    "  sxtb16 r9, r9, ror #8\n" \
-    "  smlad r5, r12, r10, r5\n" \
-    "  sxtb16 r11, r11, ror #8\n" \
-    "  smlad r4, lr, r9, r4\n" \
-    "  smlad r5, lr, r11, r5\n" \
-    "  ldrd r12, lr, [r0, #-24]\n" \
-    "  smlad r6, r12, r8, r6\n" \
-    "  smlad r7, r12, r10, r7\n" \
-    "  ldr r8, [r2, #-4]\n" \
-    "  smlad r6, lr, r9, r6\n" \
-    "  ldr r10, [r3, #-4]\n" \
-    "  smlad r7, lr, r11, r7\n" \
-    "  ldrd r12, lr, [r0, #-16]\n" \
-    "  sxtb16 r9, r8\n" \
-    "  sxtb16 r11, r10\n" \
-    "  smlad r4, r12, r9, r4\n" \
-    "  sxtb16 r8, r8, ror #8\n" \
-    "  smlad r5, r12, r11, r5\n" \
-    "  sxtb16 r10, r10, ror #8\n" \
-    "  smlad r4, lr, r8, r4\n" \
-    "  smlad r5, lr, r10, r5\n" \
-    "  ldrd r12, lr, [r0, #-8]\n" \
-    "  smlad r6, r12, r9, r6\n" \
-    "  smlad r7, r12, r11, r7\n" \
-    "  smlad r6, lr, r8, r6\n" \
-    "  cmp r0, r1\n" \
-    "  smlad r7, lr, r10, r7\n" \
-    "  bne 1b\n" \
-    "2:\n"
+    "  smlad r7, lr, r11, r7\n"
 #endif
 
 /* tt_pw2x2's dot, accumulators from zero: the first 8-channel iteration (or the odd 4-channel block) with SMUAD
- * for each accumulator's first product, then TT_DOT8_LOOP over the rest (the same loop as TT_DOT2X2_LOOP). */
+ * for each accumulator's first product, then TT_DOT8_LOOP over the rest (also TT_DOT2X2_LOOP's loop). */
 #ifdef TT_DUAL_ISSUE
 #define TT_DOT8_FIRST \
     "  ldr r9, [r2], #8\n" \
@@ -348,6 +261,16 @@ static inline int out_size(int n, int k, int stride, int pad) {
     "  bne 1b\n" \
     "2:\n"
 #endif
+
+/* The accumulating dot of tt_dot2x2: the odd 4-channel block (TT_DOT4_ACC) when the channel count is not a
+ * multiple of 8, then TT_DOT8_LOOP (the loop tt_pw2x2 runs after its first block too). */
+#define TT_DOT2X2_LOOP \
+    "  sub r12, r1, r0\n" \
+    "  tst r12, #16\n" \
+    "  beq 3f\n" \
+    TT_DOT4_ACC \
+    "3:\n" \
+    TT_DOT8_LOOP
 
 /* tt_dot2x2 (tt_dot2x2.h). */
 __asm__(
