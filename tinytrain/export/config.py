@@ -13,13 +13,12 @@ import numpy as np
 
 from tinytrain import TinytrainError
 from tinytrain.program import Program, Storage
+from tinytrain.sparse.auto import AUTO
 
 if TYPE_CHECKING:
     from tinytrain.compiler import CompileOptions
     from tinytrain.ir import Graph
 
-#: `--scheme auto` (tinytrain.sparse.auto.AUTO)
-AUTO = "auto"
 
 #: --cpu -> the emulated board whose limits the plan must fit (emulation/boards.py)
 CPU_BOARDS = {"cortex-m4": "m4", "cortex-m7": "m7"}
