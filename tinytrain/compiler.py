@@ -49,7 +49,15 @@ from tinytrain.kernels.update import shadow_init
 from tinytrain.ops.conv2d.forward import dw_weight_hwc, weight_ohwi
 from tinytrain.program import WHEN_BATCH_END, Buffer, Program, Step, Storage
 from tinytrain.schedule.lifetimes import compute_lifetimes, live_bytes
-from tinytrain.schedule.patch import MAX_STAGE_OVERHEAD, PatchPlan, chain_cuts, choose_patch, plan_patch
+from tinytrain.schedule.patch import (
+    MAX_STAGE_OVERHEAD,
+    PatchPlan,
+    chain_cuts,
+    choose_patch,
+    needs_crop,
+    op_input_window,
+    plan_patch,
+)
 from tinytrain.sparse.schemes import Scheme, resolve_scheme
 
 UPDATE_RULES = ("nearest", "stochastic", "shadow")
@@ -778,52 +786,63 @@ class Builder:
         _, oh, ow = g.tensors[out_t].shape
         for tile in pp.tiles:
             op0 = stage[0]
-            r0, r1, c0, c1 = tile.windows[g.input]
-            x = self._tile_buffer(tile.index, g.input, tile.windows[g.input], op0.name)
+            held = tile.held
+            r0, r1, c0, c1 = held[g.input]
+            bufs = {g.input: self._tile_buffer(tile.index, g.input, held[g.input], op0.name)}
             self.emit(
                 "tile_load_s8",
                 {"x": self.act(g.input)},
-                {"t": x},
+                {"t": bufs[g.input]},
                 {"row0": r0, "col0": c0, "rows": r1 - r0, "cols": c1 - c0, "fill": int(op0.attrs["x_zero"])},
                 op0.name,
             )
-            for j, op in enumerate(stage):
-                p = self.params(op)
+            for op in stage:
+                want = op_input_window(op, held[op.output])
+                xs = [self._tile_input(tile.index, x, held[x], want, bufs[x], op) for x in op.inputs]
                 out = g.tensors[op.output]
-                w = tile.windows[op.output]
-                t = self._tile_buffer(tile.index, op.output, w, op.name)
-                self.emit(
-                    "dwconv2d_s8" if op.depthwise else "conv2d_s8",
-                    {"x": x, "w": p["w"], "bias": p["bias"], "m": p["m"]},
-                    {"y": t},
-                    {
-                        "x_zero": int(op.attrs["x_zero"]),
-                        "y_zero": int(out.zero),
-                        "stride": op.stride,
-                        "pad": 0,
-                    },
-                    op.name,
-                )
+                t = self._tile_buffer(tile.index, op.output, held[op.output], op.name)
+                bufs[op.output] = t
+                if op.kind == "add":
+                    ta, tb = (g.tensors[x] for x in op.inputs)
+                    self.emit(
+                        "add_s8",
+                        {"a": xs[0], "b": xs[1]},
+                        {"y": t},
+                        {
+                            "fa": float(np.float32(ta.scale / out.scale)),
+                            "fb": float(np.float32(tb.scale / out.scale)),
+                            "a_zero": int(ta.zero),
+                            "b_zero": int(tb.zero),
+                            "y_zero": int(out.zero),
+                        },
+                        op.name,
+                    )
+                else:
+                    p = self.params(op)
+                    self.emit(
+                        "dwconv2d_s8" if op.depthwise else "conv2d_s8",
+                        {"x": xs[0], "w": p["w"], "bias": p["bias"], "m": p["m"]},
+                        {"y": t},
+                        {
+                            "x_zero": int(op.attrs["x_zero"]),
+                            "y_zero": int(out.zero),
+                            "stride": op.stride,
+                            "pad": 0,
+                        },
+                        op.name,
+                    )
                 _, h, wd = out.shape
-                if (
-                    j + 1 < len(stage)
-                    and stage[j + 1].padding > 0
-                    and (w[0] < 0 or w[2] < 0 or w[1] > h or w[3] > wd)
-                ):
+                w = held[op.output]
+                padded = [c for c in stage if op.output in c.inputs and c.kind == "conv2d" and c.padding > 0]
+                if padded and (w[0] < 0 or w[2] < 0 or w[1] > h or w[3] > wd):  # unclipped: pad in place
                     self.emit(
                         "tile_fill_s8",
                         {"t": t},
                         {"t": t},
-                        {
-                            "row0": w[0],
-                            "col0": w[2],
-                            "h": h,
-                            "w": wd,
-                            "fill": int(stage[j + 1].attrs["x_zero"]),
-                        },
+                        {"row0": w[0], "col0": w[2], "h": h, "w": wd, "fill": int(padded[0].attrs["x_zero"])},
                         op.name,
                     )
-                x = t
+            x = bufs[out_t]
             a, _, c, _ = tile.out
             if tile.index == 0:
                 self.emit(
@@ -838,6 +857,39 @@ class Builder:
         if self._training:
             self._after_forward(out_t)
         return pp.cut
+
+    def _tile_input(
+        self,
+        tile: int,
+        tensor: str,
+        window: tuple[int, int, int, int],
+        want: tuple[int, int, int, int],
+        buf: str,
+        op: Op,
+    ) -> str:
+        """The tile buffer `op` reads for `tensor`: the tile itself, or a copy of the window it wants made with
+        tile_load_s8 (a crop of a skip connection's larger tile; at the image border, the tile with this conv's
+        padding, its x_zero, around it)."""
+        if not needs_crop(window, want):
+            return buf
+        name = f"tile{tile}:{tensor}@{op.name}"
+        if name not in self.buffers:
+            c = self.graph.tensors[tensor].shape[0]
+            self.buffer(name, "s8", (want[1] - want[0], want[3] - want[2], c), Storage.ARENA, "tile", op.name)
+        self.emit(
+            "tile_load_s8",
+            {"x": buf},
+            {"t": name},
+            {
+                "row0": want[0] - window[0],
+                "col0": want[2] - window[2],
+                "rows": want[1] - want[0],
+                "cols": want[3] - want[2],
+                "fill": int(op.attrs["x_zero"]) if op.kind == "conv2d" else 0,
+            },
+            op.name,
+        )
+        return name
 
     # the whole program ------------------------------------------------------------------------------
     def build(self) -> Program:

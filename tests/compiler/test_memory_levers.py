@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tinytrain import TinytrainError
-from tinytrain.compiler import CompileOptions, compile_training
+from tinytrain.compiler import Builder, CompileOptions, compile_training, resolve_scheme
 from tinytrain.models import load_model
 from tinytrain.models.head import replace_head
 from tinytrain.program import Storage
@@ -22,7 +22,7 @@ from tinytrain.schedule.patch import chain_cuts, plan_patch
 from .helpers import TWO_BLOCKS, assert_same_training, headed_graph, lever_on_off, random_input, train
 
 ZOO = [("mcunet-5fps", "paper:99kb"), ("mbv2-w0.35", "paper:99kb"), ("proxyless-w0.3", "paper:98kb")]
-OFF = CompileOptions(split_weights=False, input_in_arena=False, patch=False)
+OFF = CompileOptions(split_weights=False, input_in_arena=False, patch=False, inplace_dw_forward=False)
 
 
 @functools.cache
@@ -47,18 +47,24 @@ def _stage_and_logits(program, x):
 @pytest.mark.parametrize("res", [128, 80])
 @pytest.mark.parametrize("model,scheme", ZOO)
 def test_patched_stage_is_bit_identical(model, scheme, res):
-    """Patched (the compiler's choice, and the deepest chain on a 3x3 grid) vs unpatched: every activation
-    the patched program materialises, and the logits, are identical."""
+    """Patched (the compiler's choice, and the deepest patchable stage on a 3x3 grid: through residual blocks,
+    with crops of the skip tiles and padded border copies) vs unpatched: every activation the patched program
+    materialises, and the logits, are identical."""
     g = _graph(model, res)
     x = random_input(g, seed=res)
     base_acts, base_logits = _stage_and_logits(compile_training(g, scheme, OFF), x)
-    for opts in (CompileOptions(), CompileOptions(patch_cut=max(chain_cuts(g)), patch_grid=3)):
-        prog = compile_training(g, scheme, opts)
+    probe = Builder(g, resolve_scheme(scheme, g), CompileOptions())
+    deepest = max(c for c in chain_cuts(g) if probe.stage_patchable(c))
+    assert any(op.kind == "add" for op in g.ops[:deepest])  # the stage reaches through a residual block
+    for opts in (CompileOptions(), CompileOptions(patch_cut=deepest, patch_grid=3)):
+        # activations are compared by buffer: the in-place depthwise forward (tested on its own) is off
+        prog = compile_training(g, scheme, replace(opts, inplace_dw_forward=False))
         pp = prog.meta["patch"]
         assert pp is not None and pp["tiles"] >= 4
         assert any(s.kernel == "tile_store_s8" for s in prog.infer_steps)
         acts, logits = _stage_and_logits(prog, x)
         assert f"act:{pp['stage_output']}" in acts
+        assert f"act:{pp['stage_output']}" in base_acts
         for name, a in acts.items():
             np.testing.assert_array_equal(a, base_acts[name], err_msg=f"{name} with {pp}")
         np.testing.assert_array_equal(logits, base_logits)
@@ -250,3 +256,24 @@ def test_fused_block_backward_is_bit_identical(rule):
         assert_same_training(run, base)
         plan = plan_memory(prog)
         assert any(k.startswith("scratch#") and k.endswith("ir_block_bwd_f32") for k in plan.offsets)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_stage_through_residual_blocks_both_window_rules(clip):
+    """A stage through residual blocks (skip tiles cropped), its ops computing only inside the image (padded
+    border copies) or their whole windows (padding filled in place): logits and stage output identical to the
+    unpatched program, and clipping recomputes fewer MACs."""
+    g = _graph("proxyless-w0.3", 80)
+    scheme = resolve_scheme("paper:98kb", g)
+    x = random_input(g, seed=7)
+    base_acts, base_logits = _stage_and_logits(compile_training(g, scheme, OFF), x)
+    cut = 10  # through blocks.2 and its residual add
+    assert g.ops[cut - 1].kind == "add"
+    pp = plan_patch(g, cut, 3, clip=clip)
+    prog = Builder(g, scheme, replace(OFF, patch=True), pp).build()
+    kernels = {s.kernel for s in prog.infer_steps}
+    assert ("tile_fill_s8" in kernels) != clip and "add_s8" in kernels
+    acts, logits = _stage_and_logits(prog, x)
+    np.testing.assert_array_equal(acts[f"act:{pp.stage_output}"], base_acts[f"act:{pp.stage_output}"])
+    np.testing.assert_array_equal(logits, base_logits)
+    assert plan_patch(g, cut, 3, clip=True).extra_macs < plan_patch(g, cut, 3, clip=False).extra_macs
