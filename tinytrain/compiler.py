@@ -867,9 +867,9 @@ class Builder:
         buf: str,
         op: Op,
     ) -> str:
-        """The tile buffer `op` reads for `tensor`: the tile itself, or a copy of the window it wants made with
-        tile_load_s8 (a crop of a skip connection's larger tile; at the image border, the tile with this conv's
-        padding, its x_zero, around it)."""
+        """The tile buffer `op` reads for `tensor`: the tile itself, or a copy of the window it wants, made
+        with tile_load_s8 (a crop of a skip connection's larger tile; at the image border, the tile with this
+        conv's padding, its x_zero, around it)."""
         if not needs_crop(window, want):
             return buf
         name = f"tile{tile}:{tensor}@{op.name}"

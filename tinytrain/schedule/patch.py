@@ -139,8 +139,9 @@ def _macs(graph: Graph, op: Op, rows: int, cols: int) -> int:
 
 
 def needs_crop(window: Window, wanted: Window) -> bool:
-    """A reader wanting `wanted` of a tile buffer that holds `window` reads a copy (tile_load_s8): a crop of a
-    skip connection's larger tile, or at the image border the tile with the reading conv's padding around it."""
+    """A reader wanting `wanted` of a tile buffer that holds `window` reads a copy (tile_load_s8): a crop of
+    a skip connection's larger tile, or at the image border the tile with the reading conv's padding around
+    it."""
     return window != wanted
 
 
