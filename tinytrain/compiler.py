@@ -48,15 +48,18 @@ from tinytrain.kernels.requant import requant_multipliers
 from tinytrain.kernels.update import shadow_init
 from tinytrain.ops.conv2d.forward import dw_weight_hwc, weight_ohwi
 from tinytrain.program import WHEN_BATCH_END, Buffer, Program, Step, Storage
-from tinytrain.schedule.lifetimes import compute_lifetimes, live_bytes
+from tinytrain.schedule.lifetimes import compute_lifetimes, live_bytes, schedule_of
 from tinytrain.schedule.patch import (
+    MAX_NETWORK_OVERHEAD,
     MAX_STAGE_OVERHEAD,
+    PATCH_GRIDS,
     PatchPlan,
     chain_cuts,
     choose_patch,
     needs_crop,
     op_input_window,
     plan_patch,
+    stage_input,
 )
 from tinytrain.sparse.schemes import Scheme, resolve_scheme
 
@@ -97,10 +100,17 @@ class CompileOptions:
     # run the first stage (a chain of convs no gradient reaches) tile by tile (MCUNetV2): only its output is
     # ever whole; `patch_cut` ops on a `patch_grid`^2 grid, or (None) chosen by tinytrain.schedule.patch
     patch: bool = True
+    # with a patched first stage, the sample is streamed: each tile reads its rows of the sample where the
+    # caller keeps it (tt_input_read; flash, a sensor, a file), so it is never whole in SRAM (docs/memory.md)
+    stream_input: bool = True
     patch_cut: int | None = None
     patch_grid: int | None = None
-    # the automatic choice may recompute at most this fraction of the patched stage's MACs
+    # the automatic choice may recompute at most this fraction of the patched stage's MACs (the first stage;
+    # a later one also counts if this is larger than its share of `patch_max_network_overhead`)
     patch_max_overhead: float = MAX_STAGE_OVERHEAD
+    # ... and all stages together at most this fraction of the network's forward MACs: later stages (at
+    # lower resolution, few MACs of their own) are held to the network, not to their own size
+    patch_max_network_overhead: float = MAX_NETWORK_OVERHEAD
     # learning-rate multiplier of the classifier (the layer producing the logits), folded into its `q`/`qb`
     # tables at compile time (docs/numerics.md, "Update"): the new head learns from scratch while the
     # pretrained layers only adapt, so transfer learning usually wants it larger. Costs nothing on device.
@@ -152,10 +162,20 @@ class Builder:
     """Mutable state of one compilation; the per-op rules call its methods (see tinytrain.autodiff)."""
 
     def __init__(
-        self, graph: Graph, scheme: Scheme, options: CompileOptions, patch: PatchPlan | None = None
+        self,
+        graph: Graph,
+        scheme: Scheme,
+        options: CompileOptions,
+        patch: PatchPlan | list[PatchPlan] | None = None,
     ) -> None:
         self.graph = graph
-        self.patch = patch
+        # the patched stages (tinytrain/schedule/patch.py), in op order; `patch`: the first stage (from the
+        # graph input) if there is one
+        self.patches: list[PatchPlan] = sorted(
+            [] if patch is None else [patch] if isinstance(patch, PatchPlan) else list(patch),
+            key=lambda pp: pp.start,
+        )
+        self.patch = next((pp for pp in self.patches if pp.start == 0), None)
         self.scheme = scheme
         self.options = options
         self.buffers: dict[str, Buffer] = {}
@@ -759,48 +779,66 @@ class Builder:
             t += 1
 
     # patch-based first stage ----------------------------------------------------------------------------
-    def stage_patchable(self, cut: int) -> bool:
-        """No gradient reaches ops[:cut] and none of their tensors is saved for the backward pass."""
-        stage = self.graph.ops[:cut]
-        tensors = {self.graph.input} | {op.output for op in stage}
+    def stage_patchable(self, cut: int, start: int = 0) -> bool:
+        """No gradient reaches ops[start:cut] and none of their tensors is saved for the backward pass."""
+        stage = self.graph.ops[start:cut]
+        tensors = {stage_input(self.graph, start)} | {op.output for op in stage}
         return not any(self.needs_grad(t) for t in tensors) and not (
             set(self.saved_k) & (tensors - {stage[-1].output})
         )
 
-    def _tile_buffer(self, tile: int, tensor: str, window: tuple[int, int, int, int], layer: str) -> str:
-        name = f"tile{tile}:{tensor}"
+    def _tile_buffer(
+        self, tile: int, tensor: str, window: tuple[int, int, int, int], layer: str, start: int = 0
+    ) -> str:
+        name = f"tile{tile}:{tensor}" if start == 0 else f"s{start}.tile{tile}:{tensor}"  # per stage
         if name not in self.buffers:
             r0, r1, c0, c1 = window
             c = self.graph.tensors[tensor].shape[0]
             self.buffer(name, "s8", (r1 - r0, c1 - c0, c), Storage.ARENA, "tile", layer)
         return name
 
-    def _patched_stage(self) -> int:
-        """Emit ops[:cut] tile by tile (tinytrain/schedule/patch.py); returns cut."""
-        pp = self.patch
-        assert pp is not None
+    def _forward_ops(self) -> None:
+        """The forward of every op, the patched stages tile by tile."""
         g = self.graph
-        stage = g.ops[: pp.cut]
+        stages = {pp.start: pp for pp in self.patches}
+        i = 0
+        while i < len(g.ops):
+            if i in stages:
+                i = self._patched_stage(stages[i])
+                continue
+            op = g.ops[i]
+            forward_rule(op)(self, op)
+            if self._training:
+                self._after_forward(op.output)
+            i += 1
+
+    def _patched_stage(self, pp: PatchPlan) -> int:
+        """Emit ops[start:cut] tile by tile (tinytrain/schedule/patch.py); returns cut."""
+        g = self.graph
+        stage = g.ops[pp.start : pp.cut]
+        src = stage_input(g, pp.start)
         out_t = pp.stage_output
         y = self.def_act(out_t)
         _, oh, ow = g.tensors[out_t].shape
         for tile in pp.tiles:
             op0 = stage[0]
             held = tile.held
-            r0, r1, c0, c1 = held[g.input]
-            bufs = {g.input: self._tile_buffer(tile.index, g.input, held[g.input], op0.name)}
+            r0, r1, c0, c1 = held[src]
+            bufs = {src: self._tile_buffer(tile.index, src, held[src], op0.name, pp.start)}
             self.emit(
                 "tile_load_s8",
-                {"x": self.act(g.input)},
-                {"t": bufs[g.input]},
+                {"x": self.act(src)},
+                {"t": bufs[src]},
                 {"row0": r0, "col0": c0, "rows": r1 - r0, "cols": c1 - c0, "fill": int(op0.attrs["x_zero"])},
                 op0.name,
             )
             for op in stage:
                 want = op_input_window(op, held[op.output])
-                xs = [self._tile_input(tile.index, x, held[x], want, bufs[x], op) for x in op.inputs]
+                xs = [
+                    self._tile_input(tile.index, x, held[x], want, bufs[x], op, pp.start) for x in op.inputs
+                ]
                 out = g.tensors[op.output]
-                t = self._tile_buffer(tile.index, op.output, held[op.output], op.name)
+                t = self._tile_buffer(tile.index, op.output, held[op.output], op.name, pp.start)
                 bufs[op.output] = t
                 if op.kind == "add":
                     ta, tb = (g.tensors[x] for x in op.inputs)
@@ -866,13 +904,14 @@ class Builder:
         want: tuple[int, int, int, int],
         buf: str,
         op: Op,
+        start: int = 0,
     ) -> str:
         """The tile buffer `op` reads for `tensor`: the tile itself, or a copy of the window it wants, made
         with tile_load_s8 (a crop of a skip connection's larger tile; at the image border, the tile with this
         conv's padding, its x_zero, around it)."""
         if not needs_crop(window, want):
             return buf
-        name = f"tile{tile}:{tensor}@{op.name}"
+        name = f"tile{tile}:{tensor}@{op.name}" if start == 0 else f"s{start}.tile{tile}:{tensor}@{op.name}"
         if name not in self.buffers:
             c = self.graph.tensors[tensor].shape[0]
             self.buffer(name, "s8", (want[1] - want[0], want[3] - want[2], c), Storage.ARENA, "tile", op.name)
@@ -894,18 +933,13 @@ class Builder:
     # the whole program ------------------------------------------------------------------------------
     def build(self) -> Program:
         g = self.graph
-        self._act[g.input] = self.buffer(
-            "input",
-            "s8",
-            _hwc(g.tensors[g.input].shape),
-            Storage.ARENA if self.options.input_in_arena else Storage.INPUT,
-            "input",
-        )
+        if self.patch is not None and self.options.stream_input:
+            storage = Storage.STREAM
+        else:
+            storage = Storage.ARENA if self.options.input_in_arena else Storage.INPUT
+        self._act[g.input] = self.buffer("input", "s8", _hwc(g.tensors[g.input].shape), storage, "input")
         self._after_forward(g.input)
-        first = self._patched_stage() if self.patch else 0
-        for op in g.ops[first:]:
-            forward_rule(op)(self, op)
-            self._after_forward(op.output)
+        self._forward_ops()
         logits = g.tensors[g.output]
         gz = self.buffer(
             f"grad:{g.output}",
@@ -941,9 +975,7 @@ class Builder:
             self._inplace_dw_grads()
         # inference: the same forward over the same buffers, nothing saved
         self._target, self._training = self.infer_steps, False
-        first = self._patched_stage() if self.patch else 0
-        for op in g.ops[first:]:
-            forward_rule(op)(self, op)
+        self._forward_ops()
         if self.options.inplace_dw_forward and self.options.inplace:
             self._inplace_dw_forward()
         backward_ops = [op.name for op in g.ops if self.needs_grad(op.output)]
@@ -966,6 +998,7 @@ class Builder:
             "earliest_backward_layer": backward_ops[0] if backward_ops else None,
             "activation_buffers": dict(self._act),
             "patch": self.patch.to_dict() if self.patch else None,
+            "patches": [pp.to_dict() for pp in self.patches],
             "optimizer": {
                 "momentum": float(np.float32(self.options.momentum)),
                 "accumulate": int(self.options.accumulate),
@@ -993,31 +1026,38 @@ def compile_training(
     resolved = scheme if isinstance(scheme, Scheme) else resolve_scheme(scheme, graph)
     opts = options or CompileOptions()
     patch = choose_stage_patch(graph, resolved, opts) if opts.patch else None
-    return Builder(graph, resolved, opts, patch).build()
+    if patch is None or opts.patch_cut is not None or opts.patch_grid is not None:
+        return Builder(graph, resolved, opts, patch).build()
+    return Builder(graph, resolved, opts, choose_stages(graph, resolved, opts, patch)).build()
 
 
-def choose_stage_patch(graph: Graph, scheme: Scheme, options: CompileOptions) -> PatchPlan | None:
+def choose_stage_patch(
+    graph: Graph, scheme: Scheme, options: CompileOptions, later: list[PatchPlan] | None = None
+) -> PatchPlan | None:
     """The patched first stage for `options.patch`: the given cut/grid (checked), or the configuration
     `tinytrain.schedule.patch.choose_patch` picks, where each candidate cut's floor is the peak live bytes
-    of the unpatched training program outside that stage's forward steps (going below buys nothing).
-    None when no stage is patchable (a gradient reaches the first op, e.g. scheme `full`)."""
+    of the training program without a first stage (with the `later` stages) outside that stage's forward
+    steps (going below buys nothing). None when no stage is patchable (a gradient reaches the first op, e.g.
+    scheme `full`)."""
     probe = Builder(graph, scheme, options)
-    cuts = [c for c in chain_cuts(graph) if probe.stage_patchable(c)]
+    limit = min((pp.start for pp in later or []), default=len(graph.ops))
+    cuts = [c for c in chain_cuts(graph) if c <= limit and probe.stage_patchable(c)]
+    in_arena = options.input_in_arena and not options.stream_input  # where the sample is during the stage
     if options.patch_cut is not None or options.patch_grid is not None:
         cut = options.patch_cut if options.patch_cut is not None else (cuts[-1] if cuts else 0)
         if cut not in cuts:
             raise TinytrainError(
                 f"cannot patch the first {cut} ops of {graph.name}: patchable cuts are {cuts} "
-                f"(a chain of convs from the input that no gradient reaches)"
+                f"(convs and residual adds from the input that no gradient reaches)"
             )
         grid = options.patch_grid or 2
         try:
-            return plan_patch(graph, cut, grid, options.input_in_arena)
+            return plan_patch(graph, cut, grid, in_arena)
         except ValueError as exc:
             raise TinytrainError(str(exc)) from None
     if not cuts:
         return None
-    base = Builder(graph, scheme, replace(options, patch=False)).build()
+    base = Builder(graph, scheme, replace(options, patch=bool(later)), later or None).build()
     steps = list(base.steps)
     live = live_bytes(list(compute_lifetimes(base, steps).values()), len(steps))
     floors = {}
@@ -1031,9 +1071,105 @@ def choose_stage_patch(graph: Graph, scheme: Scheme, options: CompileOptions) ->
             ),
             default=0,
         )
-    return choose_patch(
-        graph, floors, options.input_in_arena, max_overhead=options.patch_max_overhead, cuts=tuple(cuts)
+    return choose_patch(graph, floors, in_arena, max_overhead=options.patch_max_overhead, cuts=tuple(cuts))
+
+
+#: at most this many rounds of adding (or re-gridding) a patched stage after the first
+MAX_LATER_STAGES = 6
+#: the best candidates by estimate that are compiled to compare their real peak
+LATER_STAGE_TRIALS = 6
+
+
+def _peak(graph: Graph, scheme: Scheme, options: CompileOptions, plans: list[PatchPlan]) -> tuple[int, int]:
+    """(peak live bytes of the program with these stages, its recomputed MACs): what the stages are chosen by
+    (no placement can beat the peak; the placement follows it closely)."""
+    prog = Builder(graph, scheme, options, plans).build()
+    lts = compute_lifetimes(prog)
+    return int(live_bytes(list(lts.values()), len(schedule_of(prog))).max()), sum(
+        pp.extra_macs for pp in plans
     )
+
+
+def choose_stages(graph: Graph, scheme: Scheme, options: CompileOptions, first: PatchPlan) -> list[PatchPlan]:
+    """The first stage and, greedily, more patched stages after it (`choose_later_stage`), each kept only if
+    the program's real peak falls."""
+    plans = [first]
+    best = _peak(graph, scheme, options, plans)
+    for _ in range(MAX_LATER_STAGES):
+        trial = choose_later_stage(graph, scheme, options, plans, best[0])
+        if trial is None:
+            break
+        plans, best = trial
+    return plans
+
+
+def choose_later_stage(
+    graph: Graph, scheme: Scheme, options: CompileOptions, plans: list[PatchPlan], peak: int
+) -> tuple[list[PatchPlan], tuple[int, int]] | None:
+    """One more patched stage, if the program's peak step is the forward of an op after the last stage: the
+    stages ops[s:n] around it (convs and residual adds no gradient reaches; the input whole in the arena,
+    loaded tile by tile), within `options.patch_max_network_overhead` for all stages together (or its own
+    `patch_max_overhead`), ranked by their estimated peak (the stage's
+    tiles plus what else is live then, not counting below the peak of the other steps) then recomputed MACs;
+    the best few compiled (each with the first stage chosen again around it), the one with the lowest real
+    peak kept if it is below `peak`. None otherwise."""
+    prog = Builder(graph, scheme, options, plans).build()
+    steps = schedule_of(prog)
+    lts = compute_lifetimes(prog)
+    live = live_bytes(list(lts.values()), len(steps))
+    t_peak = int(np.argmax(live))
+    index = {op.name: i for i, op in enumerate(graph.ops)}
+    st = steps[t_peak]
+    k = index.get(st.layer, -1)
+    prev = max(pp.cut for pp in plans)
+    inside_stage = [i for i, pp in enumerate(plans) if i > 0 and pp.start <= k < pp.cut]
+    if st.phase != "forward" or (k < prev and not inside_stage):
+        return None
+    acts = prog.meta["activation_buffers"]
+    stage0 = {op.name for op in graph.ops[: plans[0].cut]}
+    first = {t for t, x in enumerate(steps) if x.phase == "forward" and x.layer in stage0}
+    probe = Builder(graph, scheme, options)
+    ranked: list[tuple[tuple[int, int], PatchPlan]] = []
+    # the peak inside a later stage: that stage on another grid; else a new stage around the peak op
+    spans = (
+        [(plans[inside_stage[0]].start, plans[inside_stage[0]].cut)]
+        if inside_stage
+        else [(start, cut) for start in range(prev, k + 1) for cut in chain_cuts(graph, start) if cut > k]
+    )
+    rest = [pp for i, pp in enumerate(plans) if i > 0 and i not in inside_stage]
+    network = options.patch_max_network_overhead * graph.macs()
+    budget = network - plans[0].extra_macs - sum(pp.extra_macs for pp in rest)
+    for start, cut in spans:
+        if not probe.stage_patchable(cut, start):
+            continue
+        stage = graph.ops[start:cut]
+        names = {op.name for op in stage}
+        own = {acts[t] for t in [stage_input(graph, start)] + [op.output for op in stage] if t in acts}
+        inside = {t for t, x in enumerate(steps) if x.phase == "forward" and x.layer in names}
+        # the first stage is chosen again with the new stage: its steps set no floor
+        floor = max((int(v) for t, v in enumerate(live) if t not in inside and t not in first), default=0)
+        background = max(
+            int(live[t]) - sum(lts[b].nbytes for b in own if b in lts and lts[b].live_at(t)) for t in inside
+        )
+        _, h, w = graph.tensors[stage[-1].output].shape
+        for grid, clip in ((p, c) for p in PATCH_GRIDS for c in (True, False)):
+            if grid > min(h, w):
+                continue
+            pp = plan_patch(graph, cut, grid, True, clip, start)
+            if pp.extra_macs <= budget or pp.overhead <= options.patch_max_overhead:
+                ranked.append(((max(pp.stage_peak + background, floor), pp.extra_macs), pp))
+    ranked.sort(key=lambda kv: kv[0])
+    best: tuple[list[PatchPlan], tuple[int, int]] | None = None
+    for _, pp in ranked[:LATER_STAGE_TRIALS]:
+        later = sorted([*rest, pp], key=lambda x: x.start)
+        again = choose_stage_patch(graph, scheme, options, later) or plans[0]
+        trial = [again, *later]
+        if sum(x.extra_macs for x in trial) > max(network, sum(x.extra_macs for x in plans)):
+            continue
+        got = _peak(graph, scheme, options, trial)
+        if got[0] < peak and (best is None or got < best[1]):
+            best = (trial, got)
+    return best
 
 
 def updated_elements(program: Program) -> int:

@@ -612,6 +612,15 @@ class NativeKernels:
         self.lib.tt_tile_load_s8(_s8(x), h, w, c, row0, col0, rows, cols, fill, t)
         return t
 
+    def tile_load_stream_s8(
+        self, x: np.ndarray, row0: int, col0: int, rows: int, cols: int, fill: int
+    ) -> np.ndarray:
+        """tile_load_s8 through tt_input_read (the library's default: from `x`)."""
+        h, w, c = x.shape
+        t = np.empty((rows, cols, c), np.int8)
+        self.lib.tt_tile_load_stream_s8(_s8(x), h, w, c, row0, col0, rows, cols, fill, t)
+        return t
+
     def tile_fill_s8(self, t: np.ndarray, row0: int, col0: int, h: int, w: int, fill: int) -> np.ndarray:
         out = _s8(t).copy()
         rows, cols, c = out.shape

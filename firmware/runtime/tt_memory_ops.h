@@ -29,6 +29,15 @@ void tt_conv2d_split_bwd_input_f32(const float *g, int p, int co, const int8_t *
  * zero point), so an unpadded conv over the tile equals the padded conv over the tensor. */
 void tt_tile_load_s8(const int8_t *x, int h, int w, int c, int row0, int col0, int rows, int cols, int32_t fill,
                      int8_t *t);
+/* tt_tile_load_s8 from a streamed sample (CompileOptions.stream_input): the same tile, but every stretch of a
+ * row inside the image is fetched with tt_input_read(sample, byte offset in the HWC sample, dst, bytes), so the
+ * sample is never whole in SRAM. */
+void tt_tile_load_stream_s8(const int8_t *sample, int h, int w, int c, int row0, int col0, int rows, int cols,
+                            int32_t fill, int8_t *t);
+/* Where the streamed sample's bytes come from. The library's default (a weak symbol) copies them from `sample`,
+ * so a caller that passes a pointer (to flash, to a camera frame, ...) needs nothing more; an application that
+ * keeps no copy at all (the training app reads its source row by row) defines its own and passes NULL. */
+void tt_input_read(const int8_t *sample, uint32_t offset, int8_t *dst, uint32_t nbytes);
 /* In place: every position of t outside the h x w tensor set to fill. */
 void tt_tile_fill_s8(int8_t *t, int rows, int cols, int c, int row0, int col0, int h, int w, int32_t fill);
 /* y[row0 + r][col0 + s][:] = t[r][s][:]; the window lies inside y ([h][w][c]); writes nothing else. */

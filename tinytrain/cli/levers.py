@@ -17,7 +17,12 @@ ABLATIONS = (
 LEVERS = (
     ("split_weights", "SRAM keeps only the trained input channels of partly trained layers"),
     ("input_in_arena", "the input sample lives in the arena, dead after the first stage"),
-    ("patch", "run the first stage tile by tile when no gradient reaches it"),
+    ("patch", "run the first stages tile by tile when no gradient reaches them"),
+    (
+        "stream_input",
+        "the patched first stage reads the sample tile by tile where the caller keeps it (tt_input_read): "
+        "never whole in SRAM",
+    ),
     ("inplace_dw_grad", "stride-1 depthwise input gradients overwrite their output gradient"),
     (
         "inplace_dw_forward",
@@ -48,6 +53,12 @@ def add_lever_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the automatic patch choice recomputes at most this fraction of the stage's MACs (default 0.35)",
     )
+    p.add_argument(
+        "--patch-max-network-overhead",
+        type=float,
+        default=None,
+        help="... and all patched stages together at most this fraction of the network's MACs (default 0.15)",
+    )
     p.add_argument("--patch-cut", type=int, help="patch the first N ops (default: chosen by the planner)")
     p.add_argument("--patch-grid", type=int, help="patch on a G x G grid (default: chosen by the planner)")
 
@@ -59,4 +70,6 @@ def lever_options(args: argparse.Namespace) -> dict[str, Any]:
     opts.update(patch_cut=args.patch_cut, patch_grid=args.patch_grid)
     if args.patch_max_overhead is not None:
         opts["patch_max_overhead"] = args.patch_max_overhead
+    if args.patch_max_network_overhead is not None:
+        opts["patch_max_network_overhead"] = args.patch_max_network_overhead
     return opts

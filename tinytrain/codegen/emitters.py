@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tinytrain import TinytrainError
-from tinytrain.program import Program, Step
+from tinytrain.program import Program, Step, Storage
 from tinytrain.signatures import check_call
 
 CTYPE = {"s8": "int8_t", "u8": "uint8_t", "s32": "int32_t", "f32": "float"}
@@ -196,8 +196,9 @@ def _zero_f32(s: Step, c: EmitContext) -> str:
 @emitter("tile_load_s8")
 def _tile_load_s8(s: Step, c: EmitContext) -> str:
     h, w, ch = hwc(c.shape(s, "x"))
+    streamed = c.program.buffers[c.bufname(s, "x")].storage == Storage.STREAM  # rows via tt_input_read
     return call(
-        "tile_load_s8",
+        "tile_load_stream_s8" if streamed else "tile_load_s8",
         c.buf(s, "x"),
         h,
         w,

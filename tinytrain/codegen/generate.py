@@ -206,7 +206,7 @@ def generate_model(
             "decl": _decl(buf),
             "note": "",
         }
-        if buf.storage == Storage.INPUT:
+        if buf.storage in (Storage.INPUT, Storage.STREAM):
             names[name] = "sample"
             continue
         if buf.storage == Storage.ARENA:
@@ -338,6 +338,8 @@ def generate_model(
         "flash_bytes": flash_bytes,
         # CompileOptions.input_in_arena: the sample lives in the arena (tt_input_buffer(); docs/memory.md)
         "input_in_arena": inp.storage == Storage.ARENA,
+        # CompileOptions.stream_input: the patched first stage reads the sample tile by tile (tt_input_read)
+        "input_streamed": inp.storage == Storage.STREAM,
         "input_cname": names.get(program.input_buffer, "sample"),
         # mini-batches (CompileOptions.accumulate): the gated update steps, the sample counter, 1/n
         "accumulate": int(program.meta.get("optimizer", {}).get("accumulate", 1)),

@@ -29,6 +29,8 @@ from tinytrain.schedule.lifetimes import align_up
 PATCH_GRIDS = (2, 3, 4, 5, 6, 8)
 #: a configuration may recompute at most this fraction of the patched stage's MACs
 MAX_STAGE_OVERHEAD = 0.35
+#: all patched stages together may recompute at most this fraction of the network's forward MACs
+MAX_NETWORK_OVERHEAD = 0.15
 
 Window = tuple[int, int, int, int]  # row0, row1, col0, col1 (half-open, unclipped)
 
@@ -55,6 +57,8 @@ class PatchPlan:
     stage_peak: int  # estimated arena bytes live during the patched stage (input in the arena included)
     tile_bytes: dict[str, int] = field(default_factory=dict)  # tensor -> largest tile buffer (aligned)
     clipped: bool = True  # ops compute only inside the image (else their whole window, see plan_patch)
+    start: int = 0  # the stage is ops[start:cut] (0: the first stage, from the graph input)
+    input: str = ""  # the tensor the stage reads (tile by tile) from outside: the graph input when start = 0
 
     @property
     def extra_macs(self) -> int:
@@ -66,6 +70,7 @@ class PatchPlan:
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "start": self.start,
             "cut": self.cut,
             "grid": self.grid,
             "last_layer": self.ops[-1],
@@ -93,20 +98,30 @@ def _stage_op_ok(graph: Graph, op: Op, inside: set[str]) -> bool:
     return op.kind == "add" and len(op.inputs) == 2
 
 
-def chain_cuts(graph: Graph) -> list[int]:
-    """n such that ops[:n] run from the graph input through convs and residual adds only (each reading
-    tensors of the stage: a chain, or inverted-residual blocks with their skip connections), no later op reads
-    a stage tensor other than ops[n-1].output, and the stage output has >= 8 rows."""
+def stage_input(graph: Graph, start: int) -> str:
+    """The one tensor a stage starting at op `start` reads from outside: the graph input for the first stage,
+    else the input of its first op."""
+    return graph.input if start == 0 else graph.ops[start].inputs[0]
+
+
+def chain_cuts(graph: Graph, start: int = 0) -> list[int]:
+    """n such that ops[start:n] run from the stage input (the graph input, or the input of ops[start])
+    through convs and residual adds only (each reading tensors of the stage: a chain, or inverted-residual
+    blocks with their skip connections), no later op reads a stage tensor other than ops[n-1].output (a
+    later stage's input may be read again), and the stage output has >= 8 rows."""
+    if start >= len(graph.ops) or (start > 0 and len(graph.ops[start].inputs) != 1):
+        return []
     cuts = []
-    inside = {graph.input}
-    for n, op in enumerate(graph.ops, start=1):
+    src = stage_input(graph, start)
+    inside = {src}
+    for n, op in enumerate(graph.ops[start:], start=start + 1):
         if not _stage_op_ok(graph, op, inside):
             break
         inside.add(op.output)
         if graph.tensors[op.output].shape[1] < 8:
             break
         later = {t for o in graph.ops[n:] for t in o.inputs}
-        if later & inside == {op.output}:
+        if later & (inside if start == 0 else inside - {src}) == {op.output}:
             cuts.append(n)
     return cuts
 
@@ -150,17 +165,19 @@ def _clip(w: Window, h: int, wd: int) -> Window:
 
 
 def plan_patch(
-    graph: Graph, cut: int, grid: int, input_in_arena: bool = True, clip: bool = True
+    graph: Graph, cut: int, grid: int, input_in_arena: bool = True, clip: bool = True, start: int = 0
 ) -> PatchPlan:
     """The tiling of ops[:cut] over a grid x grid split of the stage output (see the module doc). `clip`
     False: every op computes its whole window, also outside the image (recomputed MACs, but no padded copies:
-    `tile_fill_s8` puts the padding in place), which can take less memory at the border tiles."""
-    if cut not in chain_cuts(graph):
+    `tile_fill_s8` puts the padding in place), which can take less memory at the border tiles. `start` > 0:
+    a later stage ops[start:cut], whose input (an activation, whole in the arena) is loaded tile by tile."""
+    if cut not in chain_cuts(graph, start):
         raise ValueError(
-            f"{graph.name}: the first {cut} ops are not a patchable stage of convs and residual adds "
-            f"(valid cuts: {chain_cuts(graph)})"
+            f"{graph.name}: ops {start}..{cut - 1} are not a patchable stage of convs and residual adds "
+            f"(valid cuts from op {start}: {chain_cuts(graph, start)})"
         )
-    stage = graph.ops[:cut]
+    stage = graph.ops[start:cut]
+    src = stage_input(graph, start)
     out_t = stage[-1].output
     _, H, W = graph.tensors[out_t].shape
     if grid > min(H, W):
@@ -176,26 +193,26 @@ def plan_patch(
                 want = op_input_window(op, held[op.output])
                 for t in op.inputs:
                     win[t] = _bbox(win.get(t), want)
-            held[graph.input] = win[graph.input]
+            held[src] = win[src]
             tiles.append(Tile(len(tiles), (r0, r1, c0, c1), win, held))
     stage_macs = sum(_macs(graph, op, *graph.tensors[op.output].shape[1:]) for op in stage)
     patched = sum(
         _macs(graph, op, w[1] - w[0], w[3] - w[2]) for t in tiles for op in stage for w in [t.held[op.output]]
     )
-    tensors = [graph.input] + [op.output for op in stage]
+    tensors = [src] + [op.output for op in stage]
 
     def nbytes(x: str, w: Window) -> int:
         return align_up(graph.tensors[x].shape[0] * (w[1] - w[0]) * (w[3] - w[2]))
 
     tile_bytes = {x: max(nbytes(x, t.held[x]) for t in tiles) for x in tensors}
-    whole = align_up(_numel(graph, out_t)) + (align_up(_numel(graph, graph.input)) if input_in_arena else 0)
+    whole = align_up(_numel(graph, out_t)) + (align_up(_numel(graph, src)) if input_in_arena or start else 0)
     # a tile buffer lives from its producer (the input: the tile_load) to its last reader; during op j: the
     # live buffers, op j's output buffer and the copies op j reads (a crop or a padded border)
-    produced = {graph.input: -1} | {op.output: j for j, op in enumerate(stage)}
+    produced = {src: -1} | {op.output: j for j, op in enumerate(stage)}
     last = {x: max((j for j, op in enumerate(stage) if x in op.inputs), default=len(stage)) for x in tensors}
     peak = 0
     for t in tiles:
-        peak = max(peak, nbytes(graph.input, t.held[graph.input]))
+        peak = max(peak, nbytes(src, t.held[src]))
         for j, op in enumerate(stage):
             live = sum(nbytes(x, t.held[x]) for x in tensors if produced[x] < j <= last[x])
             want = op_input_window(op, t.held[op.output])
@@ -212,6 +229,8 @@ def plan_patch(
         whole + peak,
         tile_bytes,
         clip,
+        start,
+        src,
     )
 
 

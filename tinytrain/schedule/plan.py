@@ -98,6 +98,9 @@ class MemoryPlan:
     sram_budget: int | None = None  # the board's SRAM, when a board was given
     lifetimes: dict[str, Lifetime] = field(default_factory=dict, repr=False)
     live_per_step: list[int] = field(default_factory=list, repr=False)
+    #: the sample is streamed (CompileOptions.stream_input): read tile by tile where the caller keeps it, no
+    #: SRAM of the program's ("input" 0)
+    input_streamed: bool = False
 
     @property
     def fits(self) -> bool | None:
@@ -127,6 +130,7 @@ class MemoryPlan:
             },
             "flash": {"total": self.flash, "breakdown": dict(self.flash_breakdown)},
             "num_steps": self.num_steps,
+            "input_streamed": self.input_streamed,
         }
 
     def report(self) -> str:
@@ -139,7 +143,12 @@ class MemoryPlan:
         for cat in CATEGORIES:
             v = self.breakdown.get(cat, 0)
             if v or cat in ("arena", "input", "stack", "runtime_state"):
-                lines.append(f"    {cat:<20}{v:>10,} B  {kb(v):>10}")
+                note = (
+                    "  (streamed: read tile by tile where the caller keeps it)"
+                    if (cat == "input" and self.input_streamed)
+                    else ""
+                )
+                lines.append(f"    {cat:<20}{v:>10,} B  {kb(v):>10}{note}")
         if self.sram_budget is not None:
             diff = self.sram_budget - self.total
             lines.append(
@@ -236,6 +245,7 @@ def plan_memory(
         sram_budget=board_sram_bytes(board) if board else None,
         lifetimes=lts,
         live_per_step=live.tolist(),
+        input_streamed=program.buffers[program.input_buffer].storage == Storage.STREAM,
     )
 
 

@@ -20,11 +20,24 @@
 #define TT_PARAMS_PATH "params.bin"
 #endif
 
-#if TT_INPUT_IN_ARENA
+#if defined(TT_INPUT_STREAMED) && TT_INPUT_STREAMED
+/* The sample is never whole in SRAM: the patched first stage reads its rows from the source, tile by tile. */
+#define tt_sample ((int8_t *)0)
+static int tt_stream_rc; /* the first source error of a streamed read (checked after each step) */
+void tt_input_read(const int8_t *sample, uint32_t offset, int8_t *dst, uint32_t nbytes) {
+  (void)sample;
+  int rc = tt_source_read(offset, dst, nbytes);
+  if (rc < 0 && tt_stream_rc == 0) tt_stream_rc = rc;
+}
+#define TT_STREAM_ERROR() tt_stream_rc
+#elif TT_INPUT_IN_ARENA
 /* The sample lives in the arena (dead between steps): the source writes it there, no copy, no second buffer. */
 #define tt_sample (tt_input_buffer())
 #else
 static int8_t tt_sample[TT_INPUT_BYTES] __attribute__((aligned(8)));
+#endif
+#ifndef TT_STREAM_ERROR
+#define TT_STREAM_ERROR() 0
 #endif
 static int8_t tt_logits[TT_NUM_CLASSES];
 static tt_dataset_header ds;
@@ -76,6 +89,12 @@ static int evaluate(const char *when) {
     uint64_t t0 = tt_instret();
     tt_infer(tt_sample, tt_logits);
     instr += tt_instret() - t0;
+    if (TT_STREAM_ERROR()) {
+      if (want_preds) tt_puts("\"}\n");
+      tt_emit("{\"ev\":\"error\",\"msg\":\"test sample %lu: streamed read: source error %d: %s\"}", (unsigned long)i,
+              TT_STREAM_ERROR(), tt_source_error(TT_STREAM_ERROR()));
+      return -1;
+    }
     int pred = argmax(tt_logits, TT_NUM_CLASSES);
     correct += (pred == label);
     if (want_preds) {
@@ -140,6 +159,11 @@ int main(void) {
     float loss = (i == 0 && (ds.flags & TT_DS_PROFILE_CALLS)) ? tt_train_step_calls(tt_sample, label, lr)
                                                                : tt_train_step(tt_sample, label, lr);
     uint64_t instr = tt_instret() - t0;
+    if (TT_STREAM_ERROR()) {
+      tt_emit("{\"ev\":\"error\",\"msg\":\"training sample %lu: streamed read: source error %d: %s\"}",
+              (unsigned long)i, TT_STREAM_ERROR(), tt_source_error(TT_STREAM_ERROR()));
+      return TT_EXIT_FAIL;
+    }
     tt_emit("{\"ev\":\"step\",\"i\":%lu,\"label\":%d,\"loss\":%.9e,\"loss_bits\":\"0x%08lx\",\"instr\":%llu,"
             "\"phases\":{\"forward\":%lu,\"loss\":%lu,\"backward\":%lu,\"update\":%lu}}",
             (unsigned long)i, label, (double)loss, (unsigned long)float_bits(loss), (unsigned long long)instr,

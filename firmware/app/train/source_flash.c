@@ -8,6 +8,7 @@ extern const uint32_t tt_dataset_blob_size;
 
 static const tt_dataset_header *ds;
 static uint32_t ds_step;
+static const uint8_t *ds_selected; /* the sample selected for streaming */
 
 static void copy(void *dst, const uint8_t *src, uint32_t n) {
   uint8_t *d = (uint8_t *)dst;
@@ -42,7 +43,10 @@ int tt_source_next(int8_t *sample, int *label, float *lr) {
   if (idx >= ds->n_train) return TT_SRC_EINDEX;
   if (tt_dataset_blob[ds->off_train_labels + idx] >= ds->num_classes) return TT_SRC_ELABEL;
   *label = tt_dataset_blob[ds->off_train_labels + idx];
-  copy(sample, tt_dataset_blob + ds->off_train + idx * ds->sample_bytes, ds->sample_bytes);
+  if (sample)
+    copy(sample, tt_dataset_blob + ds->off_train + idx * ds->sample_bytes, ds->sample_bytes);
+  else
+    ds_selected = tt_dataset_blob + ds->off_train + idx * ds->sample_bytes;
   ds_step++;
   return 1;
 }
@@ -52,8 +56,20 @@ int tt_source_test(uint32_t i, int8_t *sample, int *label) {
   if (i >= ds->n_test) return TT_SRC_EINDEX;
   if (tt_dataset_blob[ds->off_test_labels + i] >= ds->num_classes) return TT_SRC_ELABEL;
   *label = tt_dataset_blob[ds->off_test_labels + i];
-  copy(sample, tt_dataset_blob + ds->off_test + i * ds->sample_bytes, ds->sample_bytes);
+  if (sample)
+    copy(sample, tt_dataset_blob + ds->off_test + i * ds->sample_bytes, ds->sample_bytes);
+  else
+    ds_selected = tt_dataset_blob + ds->off_test + i * ds->sample_bytes;
   return 1;
 }
 
-void tt_source_close(void) { ds = 0; }
+int tt_source_read(uint32_t offset, int8_t *dst, uint32_t n) {
+  if (!ds || !ds_selected || offset > ds->sample_bytes || n > ds->sample_bytes - offset) return TT_SRC_EINDEX;
+  copy(dst, ds_selected + offset, n);
+  return 0;
+}
+
+void tt_source_close(void) {
+  ds = 0;
+  ds_selected = 0;
+}

@@ -9,6 +9,7 @@
 static int ds_fd = -1;
 static tt_dataset_header ds;
 static uint32_t ds_step;
+static uint32_t ds_selected = 0xFFFFFFFFu; /* file offset of the sample selected for streaming */
 
 static int read_at(uint32_t off, void *buf, uint32_t n) {
   if (tt_sh_seek(ds_fd, (long)off) != 0) return TT_SRC_ESEEK;
@@ -34,7 +35,8 @@ int tt_source_next(int8_t *sample, int *label, float *lr) {
   if (rc == 0) rc = read_at(ds.off_lr + 4u * ds_step, lr, 4);
   if (rc == 0 && idx >= ds.n_train) rc = TT_SRC_EINDEX;
   if (rc == 0) rc = read_at(ds.off_train_labels + idx, &lab, 1);
-  if (rc == 0) rc = read_at(ds.off_train + idx * ds.sample_bytes, sample, ds.sample_bytes);
+  if (rc == 0 && sample) rc = read_at(ds.off_train + idx * ds.sample_bytes, sample, ds.sample_bytes);
+  if (rc == 0 && !sample) ds_selected = ds.off_train + idx * ds.sample_bytes;
   if (rc) return rc;
   if (lab >= ds.num_classes) return TT_SRC_ELABEL;
   *label = lab;
@@ -46,11 +48,17 @@ int tt_source_test(uint32_t i, int8_t *sample, int *label) {
   uint8_t lab;
   if (i >= ds.n_test) return TT_SRC_EINDEX;
   int rc = read_at(ds.off_test_labels + i, &lab, 1);
-  if (rc == 0) rc = read_at(ds.off_test + i * ds.sample_bytes, sample, ds.sample_bytes);
+  if (rc == 0 && sample) rc = read_at(ds.off_test + i * ds.sample_bytes, sample, ds.sample_bytes);
+  if (rc == 0 && !sample) ds_selected = ds.off_test + i * ds.sample_bytes;
   if (rc) return rc;
   if (lab >= ds.num_classes) return TT_SRC_ELABEL;
   *label = lab;
   return 1;
+}
+
+int tt_source_read(uint32_t offset, int8_t *dst, uint32_t n) {
+  if (ds_selected == 0xFFFFFFFFu || offset > ds.sample_bytes || n > ds.sample_bytes - offset) return TT_SRC_EINDEX;
+  return read_at(ds_selected + offset, dst, n);
 }
 
 void tt_source_close(void) {

@@ -39,6 +39,12 @@ int tt_source_next(int8_t *sample, int *label, float *lr);
 /* Test sample i (0 <= i < n_test) and its label. Returns 1, or a negative error. */
 int tt_source_test(uint32_t i, int8_t *sample, int *label);
 
+/* Streamed samples (a model with TT_INPUT_STREAMED: its first stage reads the sample tile by tile): with sample ==
+ * NULL, tt_source_next and tt_source_test select the sample without copying it anywhere; tt_source_read then
+ * reads bytes [offset, offset + n) of the selected sample into dst. Returns 0, or a negative error (also for a
+ * range outside the sample or no sample selected). */
+int tt_source_read(uint32_t offset, int8_t *dst, uint32_t n);
+
 void tt_source_close(void);
 
 #ifdef __cplusplus
