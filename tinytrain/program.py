@@ -40,8 +40,8 @@ class Storage(str, Enum):  # noqa: UP042 (str() and f-strings of members must st
     SRAM = "sram"  # trainable copies (updated weights/biases, shadow copies), initialised from flash;
     # optimizer state (momentum, gradient accumulators), initialised to zero
     INPUT = "input"  # the input sample buffer
-    # the input sample read tile by tile by a patched first stage (CompileOptions.stream_input): never whole in
-    # SRAM; the generated code fetches its rows with tt_input_read (default: from the caller's pointer)
+    # the input sample read tile by tile by a patched first stage (CompileOptions.stream_input): never whole
+    # in SRAM; the generated code fetches its rows with tt_input_read (default: from the caller's pointer)
     STREAM = "stream"
 
 
