@@ -1,7 +1,7 @@
 """The streamed sample (CompileOptions.stream_input): with a patched first stage the sample is read tile by
-tile (`tt_tile_load_stream_s8` through `tt_input_read`) where the caller keeps it, so no SRAM holds it whole: the
-planner counts no input, the training app keeps no sample buffer and reads rows from its source (semihosting
-or the flash-embedded dataset), and the device still matches the host reference bit for bit."""
+tile (`tt_tile_load_stream_s8` through `tt_input_read`) where the caller keeps it, so no SRAM holds it
+whole: the planner counts no input, the training app keeps no sample buffer and reads rows from its source
+(semihosting or the flash-embedded dataset), and the device still matches the host reference bit for bit."""
 
 from __future__ import annotations
 
