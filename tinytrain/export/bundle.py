@@ -178,6 +178,7 @@ def render_library(prep: Prepared, speed: dict[str, Any] | None = None) -> dict[
         "input_bytes": inp.nbytes,
         "input_desc": "x".join(str(v) for v in inp.shape),
         "input_in_arena": "TT_INPUT_IN_ARENA 1" in gen.files["model.h"],
+        "input_streamed": "TT_INPUT_STREAMED 1" in gen.files["model.h"],
         "lr": cfg.lr,
         "lr_literal": _f32_literal(cfg.lr),
         "update_rule": cfg.update_rule,
