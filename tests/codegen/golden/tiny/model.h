@@ -19,6 +19,10 @@ extern "C" {
 #define TT_INPUT_C 3
 #define TT_INPUT_BYTES 192
 #define TT_INPUT_IN_ARENA 1 /* 1: the sample buffer is tt_input_buffer() */
+/* 1: the patched first stage reads the sample tile by tile through tt_input_read(sample, offset, dst, n) (the
+ * default copies from `sample`; define your own to read from a sensor or a file and pass NULL): the sample is
+ * never whole in SRAM (CompileOptions.stream_input, docs/memory.md) */
+#define TT_INPUT_STREAMED 0
 #define TT_NUM_CLASSES 2
 #define TT_ARENA_BYTES 1824
 #define TT_NUM_TRAINABLE 6
