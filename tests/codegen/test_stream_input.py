@@ -75,3 +75,16 @@ def test_streamed_sample_on_the_device(tmp_path, source):
     meas, pred = rec["sram"], rec["sram_predicted"]
     assert pred["breakdown"]["input"] == 0 and meas["breakdown"]["input"] == 0
     assert meas["total"] <= pred["total"]
+
+
+def test_compile_prints_the_stages_and_the_streamed_sample(capsys):
+    from tinytrain.cli import main
+
+    assert main(["compile", "--model", "mcunet-5fps", "--resolution", "48", "--classes", "2"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("patched stages: first_conv.."))
+    assert "% of the network's" in line and "streamed tile by tile" in line
+    assert "(streamed: read tile by tile where the caller keeps it)" in out
+    assert main(["compile", "--model", "mcunet-5fps", "--resolution", "48", "--no-stream-input"]) == 0
+    out = capsys.readouterr().out
+    assert "patched stages:" in out and "streamed" not in out

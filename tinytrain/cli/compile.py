@@ -210,6 +210,21 @@ def run(args: argparse.Namespace) -> int:
             f"{n_upd} updates), {len(program.infer_steps)} inference steps; backward reaches "
             f"{program.meta['earliest_backward_layer']}"
         )
+        stages = program.meta.get("patches") or []
+        if stages:
+            ops = graph.ops
+            parts = [
+                f"{ops[pp['start']].name}..{pp['last_layer']} on {pp['grid']}x{pp['grid']}"
+                f"{'' if pp['clipped'] else ' (unclipped)'}"
+                for pp in stages
+            ]
+            extra = sum(int(pp["extra_macs"]) for pp in stages)
+            streamed = program.buffers[program.input_buffer].storage.value == "stream"
+            print(
+                f"patched stages: {'; '.join(parts)}; recomputed {extra / 1e6:.2f} M MACs "
+                f"({100 * extra / max(graph.macs(), 1):.1f} % of the network's)"
+                + ("; the sample is streamed tile by tile (tt_input_read)" if streamed else "")
+            )
         if options.buffered:
             gated = sum(1 for s in program.steps if s.when)
             print(
