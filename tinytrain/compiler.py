@@ -1092,7 +1092,7 @@ def _peak(graph: Graph, scheme: Scheme, options: CompileOptions, plans: list[Pat
 
 def choose_stages(graph: Graph, scheme: Scheme, options: CompileOptions, first: PatchPlan) -> list[PatchPlan]:
     """The first stage and, greedily, more patched stages after it (`choose_later_stage`), each kept only if
-    the program's real peak falls."""
+    the program's real peak falls; then the first stage split in two if that recomputes fewer MACs."""
     plans = [first]
     best = _peak(graph, scheme, options, plans)
     for _ in range(MAX_LATER_STAGES):
@@ -1100,6 +1100,34 @@ def choose_stages(graph: Graph, scheme: Scheme, options: CompileOptions, first: 
         if trial is None:
             break
         plans, best = trial
+    return split_first_stage(graph, scheme, options, plans, best)
+
+
+def split_first_stage(
+    graph: Graph, scheme: Scheme, options: CompileOptions, plans: list[PatchPlan], best: tuple[int, int]
+) -> list[PatchPlan]:
+    """A long first stage recomputes many MACs (its halos grow with depth): try it as two stages, cut at its
+    last inner cut from which the rest is a stage (on the first stage's grid and one finer), the first part
+    chosen again; kept if the peak is no higher and fewer MACs are recomputed."""
+    first = plans[0]
+    later = plans[1:]
+    inner = [m for m in chain_cuts(graph) if m < first.cut and first.cut in chain_cuts(graph, m)]
+    probe = Builder(graph, scheme, options)
+    if not inner or not probe.stage_patchable(first.cut, inner[-1]):
+        return plans
+    m = inner[-1]
+    for grid in (first.grid, first.grid + 1):
+        try:
+            part = plan_patch(graph, first.cut, grid, True, True, m)
+        except ValueError:
+            continue
+        again = choose_stage_patch(graph, scheme, options, [part, *later])
+        if again is None:
+            continue
+        trial = [again, part, *later]
+        got = _peak(graph, scheme, options, trial)
+        if got[0] <= best[0] and got[1] < best[1]:
+            plans, best = trial, got
     return plans
 
 

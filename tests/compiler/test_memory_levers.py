@@ -286,3 +286,21 @@ def test_stage_through_residual_blocks_both_window_rules(clip):
     np.testing.assert_array_equal(acts[f"act:{pp.stage_output}"], base_acts[f"act:{pp.stage_output}"])
     np.testing.assert_array_equal(logits, base_logits)
     assert plan_patch(g, cut, 3, clip=True).extra_macs < plan_patch(g, cut, 3, clip=False).extra_macs
+
+
+def test_later_stages_and_the_split_first_stage():
+    """MCUNet at 128: the chooser ends at its backward floor (55.0 KB arena) with a first stage cut where the
+    rest of it runs as its own stage (recomputing half the MACs of one long first stage), and a later stage
+    around blocks.3; every stage's tiles have their own buffers."""
+    g = _graph("mcunet-5fps", 128)
+    prog = compile_training(g, "paper:99kb")
+    stages = prog.meta["patches"]
+    assert [s["start"] for s in stages][:2] == [0, 6] and len(stages) >= 3
+    one_long = plan_patch(g, stages[1]["cut"], stages[0]["grid"], False)  # ops 0..cut-1 as one stage
+    assert sum(s["extra_macs"] for s in stages) < one_long.extra_macs
+    assert sum(s["extra_macs"] for s in stages) <= 0.15 * g.macs()
+    plan = plan_memory(prog, "m7")
+    assert plan.peak_step_info["phase"] == "backward" and plan.arena <= 56320
+    assert any(b.startswith("s6.tile") for b in prog.buffers) and any(
+        b.startswith("s10.tile") for b in prog.buffers
+    )
