@@ -47,6 +47,7 @@ from tinytrain.kernels.backward import mask_bytes
 from tinytrain.kernels.requant import requant_multipliers
 from tinytrain.kernels.update import shadow_init
 from tinytrain.ops.conv2d.forward import dw_weight_hwc, weight_ohwi
+from tinytrain.ops.residual import add_attrs
 from tinytrain.program import WHEN_BATCH_END, Buffer, Program, Step, Storage
 from tinytrain.schedule.lifetimes import compute_lifetimes, live_bytes, schedule_of
 from tinytrain.schedule.patch import (
@@ -129,6 +130,16 @@ class CompileOptions:
             )
         if not (math.isfinite(self.head_lr_scale) and self.head_lr_scale > 0):
             raise TinytrainError(f"head_lr_scale must be a positive number, got {self.head_lr_scale!r}")
+        for name in ("patch_max_overhead", "patch_max_network_overhead"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value >= 0)
+            ):
+                raise TinytrainError(
+                    f"{name} (--{name.replace('_', '-')}) must be a finite number >= 0, got {value!r}"
+                )
         check_optimizer(self.momentum, self.accumulate)
 
     @property
@@ -788,13 +799,23 @@ class Builder:
         )
 
     def _tile_buffer(
-        self, tile: int, tensor: str, window: tuple[int, int, int, int], layer: str, start: int = 0
+        self,
+        tile: int,
+        tensor: str,
+        window: tuple[int, int, int, int],
+        layer: str,
+        start: int = 0,
+        reader: str = "",
     ) -> str:
-        name = f"tile{tile}:{tensor}" if start == 0 else f"s{start}.tile{tile}:{tensor}"  # per stage
+        """The arena buffer of one tile of `tensor` (its `window`), per stage (`start`); with `reader`, the
+        copy of the part that op reads."""
+        name = (
+            ("" if start == 0 else f"s{start}.") + f"tile{tile}:{tensor}" + (f"@{reader}" if reader else "")
+        )
         if name not in self.buffers:
             r0, r1, c0, c1 = window
             c = self.graph.tensors[tensor].shape[0]
-            self.buffer(name, "s8", (r1 - r0, c1 - c0, c), Storage.ARENA, "tile", layer)
+            self.buffer(name, "s8", (r1 - r0, c1 - c0, c), Storage.ARENA, "tile", reader or layer)
         return name
 
     def _forward_ops(self) -> None:
@@ -820,6 +841,11 @@ class Builder:
         out_t = pp.stage_output
         y = self.def_act(out_t)
         _, oh, ow = g.tensors[out_t].shape
+        # the padded convs reading each stage tensor: an unclipped tile gets their padding in place
+        padded = {
+            op.output: [c for c in stage if op.output in c.inputs and c.kind == "conv2d" and c.padding > 0]
+            for op in stage
+        }
         for tile in pp.tiles:
             op0 = stage[0]
             held = tile.held
@@ -841,20 +867,7 @@ class Builder:
                 t = self._tile_buffer(tile.index, op.output, held[op.output], op.name, pp.start)
                 bufs[op.output] = t
                 if op.kind == "add":
-                    ta, tb = (g.tensors[x] for x in op.inputs)
-                    self.emit(
-                        "add_s8",
-                        {"a": xs[0], "b": xs[1]},
-                        {"y": t},
-                        {
-                            "fa": float(np.float32(ta.scale / out.scale)),
-                            "fb": float(np.float32(tb.scale / out.scale)),
-                            "a_zero": int(ta.zero),
-                            "b_zero": int(tb.zero),
-                            "y_zero": int(out.zero),
-                        },
-                        op.name,
-                    )
+                    self.emit("add_s8", {"a": xs[0], "b": xs[1]}, {"y": t}, add_attrs(g, op), op.name)
                 else:
                     p = self.params(op)
                     self.emit(
@@ -871,13 +884,19 @@ class Builder:
                     )
                 _, h, wd = out.shape
                 w = held[op.output]
-                padded = [c for c in stage if op.output in c.inputs and c.kind == "conv2d" and c.padding > 0]
-                if padded and (w[0] < 0 or w[2] < 0 or w[1] > h or w[3] > wd):  # unclipped: pad in place
+                readers = padded[op.output]
+                if readers and (w[0] < 0 or w[2] < 0 or w[1] > h or w[3] > wd):  # unclipped: pad in place
                     self.emit(
                         "tile_fill_s8",
                         {"t": t},
                         {"t": t},
-                        {"row0": w[0], "col0": w[2], "h": h, "w": wd, "fill": int(padded[0].attrs["x_zero"])},
+                        {
+                            "row0": w[0],
+                            "col0": w[2],
+                            "h": h,
+                            "w": wd,
+                            "fill": int(readers[0].attrs["x_zero"]),
+                        },
                         op.name,
                     )
             x = bufs[out_t]
@@ -911,10 +930,7 @@ class Builder:
         conv's padding, its x_zero, around it)."""
         if not needs_crop(window, want):
             return buf
-        name = f"tile{tile}:{tensor}@{op.name}" if start == 0 else f"s{start}.tile{tile}:{tensor}@{op.name}"
-        if name not in self.buffers:
-            c = self.graph.tensors[tensor].shape[0]
-            self.buffer(name, "s8", (want[1] - want[0], want[3] - want[2], c), Storage.ARENA, "tile", op.name)
+        name = self._tile_buffer(tile, tensor, want, op.name, start, reader=op.name)
         self.emit(
             "tile_load_s8",
             {"x": buf},

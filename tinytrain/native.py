@@ -605,20 +605,13 @@ class NativeKernels:
         return dx
 
     def tile_load_s8(
-        self, x: np.ndarray, row0: int, col0: int, rows: int, cols: int, fill: int
+        self, x: np.ndarray, row0: int, col0: int, rows: int, cols: int, fill: int, stream: bool = False
     ) -> np.ndarray:
+        """`stream`: through tt_tile_load_stream_s8 and the library's default tt_input_read (from `x`)."""
         h, w, c = x.shape
         t = np.empty((rows, cols, c), np.int8)
-        self.lib.tt_tile_load_s8(_s8(x), h, w, c, row0, col0, rows, cols, fill, t)
-        return t
-
-    def tile_load_stream_s8(
-        self, x: np.ndarray, row0: int, col0: int, rows: int, cols: int, fill: int
-    ) -> np.ndarray:
-        """tile_load_s8 through tt_input_read (the library's default: from `x`)."""
-        h, w, c = x.shape
-        t = np.empty((rows, cols, c), np.int8)
-        self.lib.tt_tile_load_stream_s8(_s8(x), h, w, c, row0, col0, rows, cols, fill, t)
+        fn = self.lib.tt_tile_load_stream_s8 if stream else self.lib.tt_tile_load_s8
+        fn(_s8(x), h, w, c, row0, col0, rows, cols, fill, t)
         return t
 
     def tile_fill_s8(self, t: np.ndarray, row0: int, col0: int, h: int, w: int, fill: int) -> np.ndarray:

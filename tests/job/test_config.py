@@ -65,3 +65,24 @@ def test_outputs_go_under_the_current_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert paths.build_root() == tmp_path / "build" / "emulate"
     assert paths.runs_dir() == tmp_path / "results" / "runs"
+
+
+@pytest.mark.parametrize(
+    "flag,value", [("--patch-max-overhead", "-1"), ("--patch-max-network-overhead", "nan")]
+)
+def test_a_bad_patch_budget_is_refused_in_one_line_before_work(tmp_path, capsys, flag, value):
+    from tinytrain.cli import main
+
+    out = tmp_path / "out"
+    for argv in (
+        ["compile", "--model", "no-such-model", flag, value, "--out", str(out)],  # refused before the model
+        ["emulate", "--defaults", flag, value, "--report", str(out)],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert (
+            len(err) == 1 and f"({flag}) must be a finite number >= 0" in err[0] and "Traceback" not in err[0]
+        )
+    assert not out.exists()
+    with pytest.raises(TinytrainError, match="patch_max_network_overhead"):
+        CompileOptions(patch_max_network_overhead=-0.1)

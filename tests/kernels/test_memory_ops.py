@@ -75,7 +75,7 @@ def test_tile_kernels(nk, row0, col0, rows, cols):
     x = s8(rng, (h, w, c))
     t = M.tile_load_s8(x, row0, col0, rows, cols, -7)
     same(nk.tile_load_s8(x, row0, col0, rows, cols, -7), t)
-    same(nk.tile_load_stream_s8(x, row0, col0, rows, cols, -7), t)  # a streamed sample: the same tile
+    same(nk.tile_load_s8(x, row0, col0, rows, cols, -7, stream=True), t)  # a streamed sample: the same tile
     for r in range(rows):
         for s in range(cols):
             inside = 0 <= row0 + r < h and 0 <= col0 + s < w

@@ -153,17 +153,17 @@ def run(args: argparse.Namespace) -> int:
     v.int_at_least("--patch-grid", args.patch_grid, 1)
     v.writable_dir("--out", args.out)
     check_optimizer(args.momentum, args.accumulate)  # bad input: exit 2 before loading the model
-    # an imported or 1-D model runs at its own input (another --resolution is refused in one line)
-    resolution = job_resolution(args.model, args.resolution) if args.resolution is not None else None
-    graph = load_graph(args.model, resolution, args.classes, args.seed)
-    scheme = resolve_scheme(args.scheme or _default_scheme(args.model), graph)
-    options = CompileOptions(
+    options = CompileOptions(  # checks its own values (the patch budgets): before the model is loaded
         update_rule=args.update_rule,
         momentum=args.momentum,
         accumulate=args.accumulate,
         head_lr_scale=args.head_lr_scale,
         **lever_options(args),
     )
+    # an imported or 1-D model runs at its own input (another --resolution is refused in one line)
+    resolution = job_resolution(args.model, args.resolution) if args.resolution is not None else None
+    graph = load_graph(args.model, resolution, args.classes, args.seed)
+    scheme = resolve_scheme(args.scheme or _default_scheme(args.model), graph)
     asm = assemble(graph, scheme, options, board=args.board)  # the job's stage: one way to build a program
     program, plan = asm.program, asm.plan
     assert plan is not None

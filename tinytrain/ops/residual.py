@@ -60,17 +60,26 @@ def reference(graph: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray:
 
 
 # ---- lowering ---------------------------------------------------------------------------------------
+def add_attrs(graph: Graph, op: Op) -> dict[str, float | int]:
+    """The `add_s8` step attributes of `op` (also used by a patched stage's tiles)."""
+    ta, tb = (graph.tensors[t] for t in op.inputs)
+    out = graph.tensors[op.output]
+    return {
+        "fa": float(np.float32(ta.scale / out.scale)),
+        "fb": float(np.float32(tb.scale / out.scale)),
+        "a_zero": int(ta.zero),
+        "b_zero": int(tb.zero),
+        "y_zero": int(out.zero),
+    }
+
+
 @register_forward("add")
 def add_forward(b: Builder, op: Op) -> None:
-    ta, tb = (b.graph.tensors[t] for t in op.inputs)
-    out = b.graph.tensors[op.output]
-    fa = float(np.float32(ta.scale / out.scale))
-    fb = float(np.float32(tb.scale / out.scale))
     b.emit(
         "add_s8",
         {"a": b.act(op.inputs[0]), "b": b.act(op.inputs[1])},
         {"y": b.def_act(op.output, inplace_of=op.inputs[0], kernel="add_s8")},
-        {"fa": fa, "fb": fb, "a_zero": int(ta.zero), "b_zero": int(tb.zero), "y_zero": int(out.zero)},
+        add_attrs(b.graph, op),
         op.name,
     )
 
