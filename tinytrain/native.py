@@ -42,11 +42,12 @@ CFLAGS = [
     "-Werror",
 ]
 VARIANTS = {
-    "portable": ["-DTT_FMA=0"],
-    "dsp": ["-DTT_EMULATE_DSP", "-DTT_FMA=0"],
-    # the fused multiply-add contract option (tinytrain.kernels.fma; libm's correctly rounded fmaf)
-    "portable-fma": ["-DTT_FMA=1"],
-    "dsp-fma": ["-DTT_EMULATE_DSP", "-DTT_FMA=1"],
+    # the fused multiply-add contract (the default; tinytrain.kernels.fma; libm's correctly rounded fmaf)
+    "portable": ["-DTT_FMA=1"],
+    "dsp": ["-DTT_EMULATE_DSP", "-DTT_FMA=1"],
+    # the two-rounding option (-DTT_FMA=0; the reference under fma_mode(False) / TINYTRAIN_FMA=0)
+    "portable-nofma": ["-DTT_FMA=0"],
+    "dsp-nofma": ["-DTT_EMULATE_DSP", "-DTT_FMA=0"],
 }
 RULE_IDS = {"nearest": 0, "stochastic": 1, "shadow": 2}
 

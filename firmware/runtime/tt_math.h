@@ -4,13 +4,14 @@
 
 #include <stdint.h>
 
-/* The fused multiply-add contract option (docs/numerics.md, "Fused multiply-add"): TT_MAC(acc, a, b) is one
- * multiply-accumulate of a backward sum. Default (TT_FMA 0): acc + a * b, two roundings (-ffp-contract=off
- * keeps them). -DTT_FMA=1: fmaf(a, b, acc), one rounding: a VFMA on the Cortex-M4F/M7 (with -fno-math-errno),
- * a correctly rounded fmaf on the host (libm, or an FMA instruction with -mfma). The numpy reference must run
- * the same contract (tinytrain.kernels.fma). */
+/* The fused multiply-add contract (docs/numerics.md, "Fused multiply-add"): TT_MAC(acc, a, b) is one
+ * multiply-accumulate of a backward sum. Default (TT_FMA 1): fmaf(a, b, acc), one rounding: a VFMA on the
+ * Cortex-M4F/M7 (with -fno-math-errno), a correctly rounded fmaf on the host (libm, or an FMA instruction with
+ * -mfma). -DTT_FMA=0 (the option for a core without a fused multiply-add): acc + a * b, two roundings
+ * (-ffp-contract=off keeps them). The numpy reference must run the same contract (tinytrain.kernels.fma,
+ * TINYTRAIN_FMA=0 for the option). */
 #ifndef TT_FMA
-#define TT_FMA 0
+#define TT_FMA 1
 #endif
 #if TT_FMA
 #include <math.h>

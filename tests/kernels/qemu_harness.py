@@ -5,9 +5,10 @@ kernel between `tt_phase_begin/end` (so the instruction count per call is measur
 and reports the number of differing bytes as a metric. Also runnable as a script to print
 instructions per MAC of the main kernels on MCUNet-like shapes:
 
-    .venv/bin/python -m tests.kernels.qemu_harness [m7|m4] [--fma]
+    .venv/bin/python -m tests.kernels.qemu_harness [m7|m4] [--no-fma]
 
-(--fma: the fused multiply-add contract option, -DTT_FMA=1, expected values from the fused reference.)
+(The default build is the fused multiply-add contract, TT_FMA 1; --no-fma: the two-rounding option,
+-DTT_FMA=0, expected values from the reference under fma_mode(False). --fma is accepted: the default.)
 """
 
 from __future__ import annotations
@@ -111,9 +112,9 @@ def firmware_source(cases: list[Case]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_cases(cases: list[Case], board: str, out_dir: Path, profile: bool = False, fma: bool = False):  # type: ignore[no-untyped-def]
-    """Build and run; returns the emulation RunRecord. fma: build with the fused multiply-add contract option
-    (-DTT_FMA=1; generate the cases' expected values under `tinytrain.kernels.fma.fma_mode(True)`)."""
+def run_cases(cases: list[Case], board: str, out_dir: Path, profile: bool = False, fma: bool = True):  # type: ignore[no-untyped-def]
+    """Build and run; returns the emulation RunRecord. fma: the contract the build uses (-DTT_FMA=1, the
+    default; False: -DTT_FMA=0, with the cases' expected values generated under `fma_mode(False)`)."""
     from emulation import build_firmware, run_elf
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -718,13 +719,14 @@ def bench_cases(seed: int = 1) -> list[Case]:
 
 
 def main(argv: list[str]) -> int:
-    fma = "--fma" in argv
-    args = [a for a in argv[1:] if a != "--fma"]
+    fma = "--no-fma" not in argv
+    args = [a for a in argv[1:] if a not in ("--fma", "--no-fma")]
     board = args[0] if args else "m7"
     with fma_mode(fma):
         cases = bench_cases()
-    rec = run_cases(cases, board, Path("build") / "kernel_bench" / (board + ("-fma" if fma else "")), fma=fma)
-    print(f"{board}{' (fma)' if fma else ''}: {rec.status}")
+    out = Path("build") / "kernel_bench" / (board + ("-fma" if fma else "-nofma"))
+    rec = run_cases(cases, board, out, fma=fma)
+    print(f"{board} ({'fma' if fma else 'two roundings, -DTT_FMA=0'}): {rec.status}")
     for c in cases:
         instr = rec.phase(c.name)
         print(

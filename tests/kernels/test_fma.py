@@ -59,12 +59,13 @@ def test_fma_f32_cancellation_gives_the_product_error() -> None:
 
 def test_mac_follows_the_contract_switch() -> None:
     a, b, acc = F32(1 + 2.0**-12), F32(1 + 2.0**-12), F32(2.0**-30)
-    assert not fma_enabled()
-    two = mac_f32(acc, a, b)
-    assert two == acc + a * b
-    with fma_mode(True):
-        assert fma_enabled()
-        assert bits(mac_f32(acc, a, b)) == bits(fma_f32(a, b, acc))
-        assert bits(mac_f32(acc, a, b)) != bits(two)  # one rounding instead of two: 1 + 2^-11 + 2^-23 here
-    assert not fma_enabled()
-    assert bits(mac_f32(acc, a, b)) == bits(two)
+    assert fma_enabled()  # the default contract
+    fused = mac_f32(acc, a, b)
+    assert bits(fused) == bits(fma_f32(a, b, acc))
+    with fma_mode(False):
+        assert not fma_enabled()
+        two = mac_f32(acc, a, b)
+        assert two == acc + a * b
+        assert bits(two) != bits(fused)  # two roundings: 1 + 2^-11 here; fused: 1 + 2^-11 + 2^-23
+    assert fma_enabled()
+    assert bits(mac_f32(acc, a, b)) == bits(fused)

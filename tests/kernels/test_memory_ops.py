@@ -21,7 +21,7 @@ F32 = np.float32
 
 @pytest.fixture(scope="module", params=VARIANTS)
 def nk(request: pytest.FixtureRequest) -> Iterator[native.NativeKernels]:
-    with fma_mode(request.param.endswith("-fma")):  # the reference runs the C build's contract
+    with fma_mode(not request.param.endswith("-nofma")):  # the reference runs the C build's contract
         yield native.load(request.param)
 
 

@@ -25,7 +25,7 @@ ZEROS = ((-128, 0), (7, -128), (127, 127), (0, 5))
 
 @pytest.fixture(scope="module", params=VARIANTS)
 def nk(request: pytest.FixtureRequest) -> Iterator[native.NativeKernels]:
-    with fma_mode(request.param.endswith("-fma")):  # the reference runs the C build's contract
+    with fma_mode(not request.param.endswith("-nofma")):  # the reference runs the C build's contract
         yield native.load(request.param)
 
 
