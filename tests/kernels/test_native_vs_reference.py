@@ -13,7 +13,7 @@ from tinytrain.kernels.fma import fma_mode
 from tinytrain.ops import avgpool, conv2d, residual
 
 F32 = np.float32
-# the two device code paths, each under the default contract and the fused multiply-add option
+# the two device code paths, each under the default fused contract and the two-rounding option (-nofma)
 VARIANTS = ["portable", "dsp", "portable-nofma", "dsp-nofma"]
 
 

@@ -168,7 +168,7 @@ def has_fp32_twin(model: str, resolution: int | None) -> bool:
 
 #: RunSpec fields added after evidence rows were cached: left out of the key's hash at their default, so
 #: the rows cached before they existed keep their keys
-_KEY_DEFAULTS: dict[str, Any] = {"head_lr_scale": 1.0, "val_size": 0, "data_options": ()}
+_KEY_DEFAULTS: dict[str, Any] = {"head_lr_scale": 1.0, "val_size": 0, "data_options": (), "fma": False}
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,14 @@ class RunSpec:
     val_size: int = 0
     #: the data options of `Settings.data_options` (left out of the key at their default: ())
     data_options: tuple[tuple[str, Any], ...] = ()
+    #: int8: the backward's multiply-add contract (docs/numerics.md "Fused multiply-add"; `spec` sets the
+    #: current one, tinytrain.kernels.fma). False (two roundings, the rows cached before fma became the
+    #: default keep their keys) and always False for fp32 (PyTorch: the contract does not apply).
+    fma: bool = False
+
+    def __post_init__(self) -> None:
+        if self.engine == "fp32" and self.fma:
+            object.__setattr__(self, "fma", False)
 
     def key(self) -> str:
         fields = {k: v for k, v in asdict(self).items() if _KEY_DEFAULTS.get(k, ...) != v}
@@ -217,7 +225,8 @@ class RunSpec:
         head = "" if self.head_lr_scale == 1.0 else f" head×{self.head_lr_scale:g}"
         if self.engine == "fp32":
             return f"fp32 {self.scheme}{head}"
-        return f"int8 {self.scheme}{'' if self.qas else ' no-QAS'} {self.rule}{head}"
+        contract = "" if self.fma else " two-rounding"
+        return f"int8 {self.scheme}{'' if self.qas else ' no-QAS'} {self.rule}{head}{contract}"
 
 
 def lr_at(step: int, total: int, base: float, warmup_fraction: float) -> float:
@@ -230,7 +239,10 @@ def lr_at(step: int, total: int, base: float, warmup_fraction: float) -> float:
 
 
 def spec(settings: Settings, **kw: Any) -> RunSpec:
-    return RunSpec(**{**settings.base(), **kw})
+    """A run of these settings under the current multiply-add contract (int8 runs)."""
+    from tinytrain.kernels.fma import fma_enabled
+
+    return RunSpec(**{"fma": fma_enabled(), **settings.base(), **kw})
 
 
 def sweep_specs(settings: Settings) -> list[RunSpec]:

@@ -18,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import time
 from typing import Any
 
 import numpy as np
 
 from emulation.boards import DEFAULT_BOARD
+from tinytrain import TinytrainError
 from tinytrain.experiments.config import RunSpec, lr_at
 
 BOARD = DEFAULT_BOARD
@@ -153,22 +155,48 @@ def memory(sp: RunSpec, resolution: int, classes: int, board: str = BOARD) -> di
     }
 
 
+_KERNELS: dict[bool, str] = {}
+
+
+def trainer_kernels(fma: bool) -> str:
+    """The host trainer's kernels for int8 runs: "native" (the C runtime built by the host's gcc, bit-exact
+    with the numpy reference, 2-3x faster) when it builds, else "numpy"; TINYTRAIN_KERNELS=numpy forces the
+    numpy reference."""
+    if os.environ.get("TINYTRAIN_KERNELS", "") == "numpy":
+        return "numpy"
+    if fma not in _KERNELS:
+        from tinytrain.kernels.fma import fma_mode
+        from tinytrain.reference.training import native_kernels
+
+        try:
+            with fma_mode(fma):
+                native_kernels()
+            _KERNELS[fma] = "native"
+        except TinytrainError:
+            _KERNELS[fma] = "numpy"
+    return _KERNELS[fma]
+
+
 def _train_int8(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict[str, Any]]:
     from tinytrain.compiler import CompileOptions
+    from tinytrain.kernels.fma import fma_mode
     from tinytrain.reference.training import Trainer
 
     opts = CompileOptions(update_rule=sp.rule, qas=sp.qas, head_lr_scale=sp.head_lr_scale)
     asm = _assemble(sp, sp.resolution, data.classes, opts)
     graph, program = asm.graph, asm.program
-    trainer = Trainer(program, seed=rng_seed(sp.seed))
-    losses = [
-        trainer.train_step(data.train_x[i], int(data.train_y[i]), lr)
-        for i, lr in schedule(sp, len(data.train_y))
-    ]
+    kernels = trainer_kernels(sp.fma)
+    with fma_mode(sp.fma):  # the run's contract, whatever the process's default
+        trainer = Trainer(program, seed=rng_seed(sp.seed), kernels=kernels)
+        losses = [
+            trainer.train_step(data.train_x[i], int(data.train_y[i]), lr)
+            for i, lr in schedule(sp, len(data.train_y))
+        ]
+        logits = np.stack([trainer.infer(x) for x in data.eval_x]).astype(np.float64)
     out = graph.tensors[graph.output]
-    logits = np.stack([trainer.infer(x) for x in data.eval_x]).astype(np.float64)
     logits = (logits - out.zero) * out.scale
-    return losses, logits, {"options": dataclasses.asdict(opts), "program_steps": len(program.steps)}
+    extra = {"options": dataclasses.asdict(opts), "program_steps": len(program.steps), "kernels": kernels}
+    return losses, logits, extra
 
 
 def _train_fp32(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict[str, Any]]:
