@@ -101,6 +101,98 @@ static inline int8_t stoch_one_fast(int8_t w, float delta, float u) {
 }
 #endif
 
+/* The stochastic rule on a run of 4 consecutive elements wp[0..3] (sums r[j], step factors f[j], the draws from
+ * state x: returns x advanced by 4). The same integers as stoch_one_fast per element, in order.
+ * Device (FPv4 / FPv5 with the DSP: the M4 too, which has no VCVTM), one asm block: delta = r * f and v = delta + u
+ * in the default rounding (nearest even, RMode 0b00), u = f32(x >> 8) * 2^-24 by one fixed-point VCVT (exact); then
+ * the FPSCR rounding mode is set to round towards minus infinity (ORR of bit 23: RMode 0b10) for the four VCVTR only,
+ * which then give floor(v) (saturating), and the FPSCR read before is written back (the four conversions' cumulative
+ * exception flags are dropped; nothing reads them). No other float operation runs in that mode: it is set and
+ * restored inside the one asm statement. The integer part on halfword pairs: SSAT #16 and PKHBT pack n as (n0, n2),
+ * (n1, n3); one LDR of the four weights, SXTB16 (plain and ROR #8) the same pairs; QADD16, SSAT16 #8 (w + n in
+ * [-128, 127]); UXTB16 / ORR pack the bytes, two QSUB8 from 0 map -128 to -127 (0 - (-128) saturates to 127) and
+ * leave the rest; one STR. w + floor(v) clamped to +-127 as stoch_one_fast: for |delta| <= 256 v is the contract's
+ * f32(delta + u); beyond, |floor(v)| >= 255 with delta's sign, and w + n clamps to the same +-127 (|w| <= 127;
+ * SSAT #16 keeps that sign). 61 instructions per 4 elements (stoch_one_fast: about 96). */
+#if defined(__ARM_FEATURE_DSP) && !defined(TT_NO_DSP) && defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__)
+static inline uint32_t stoch_run4(int8_t *wp, const float *r, const float *f, uint32_t x) {
+    uint32_t t0, t1, t2, t3;
+    __asm volatile("vldmia %[r], {s0-s3}\n\t"
+                   "vldmia %[f], {s4-s7}\n\t"
+                   "vmul.f32 s0, s0, s4\n\t" /* delta */
+                   "vmul.f32 s1, s1, s5\n\t"
+                   "vmul.f32 s2, s2, s6\n\t"
+                   "vmul.f32 s3, s3, s7\n\t"
+                   "eor %[x], %[x], %[x], lsl #13\n\t" /* xorshift32, then r >> 8 */
+                   "eor %[x], %[x], %[x], lsr #17\n\t"
+                   "eor %[x], %[x], %[x], lsl #5\n\t"
+                   "lsr %[t0], %[x], #8\n\t"
+                   "eor %[x], %[x], %[x], lsl #13\n\t"
+                   "eor %[x], %[x], %[x], lsr #17\n\t"
+                   "eor %[x], %[x], %[x], lsl #5\n\t"
+                   "lsr %[t1], %[x], #8\n\t"
+                   "eor %[x], %[x], %[x], lsl #13\n\t"
+                   "eor %[x], %[x], %[x], lsr #17\n\t"
+                   "eor %[x], %[x], %[x], lsl #5\n\t"
+                   "lsr %[t2], %[x], #8\n\t"
+                   "eor %[x], %[x], %[x], lsl #13\n\t"
+                   "eor %[x], %[x], %[x], lsr #17\n\t"
+                   "eor %[x], %[x], %[x], lsl #5\n\t"
+                   "lsr %[t3], %[x], #8\n\t"
+                   "vmov s4, s5, %[t0], %[t1]\n\t"
+                   "vmov s6, s7, %[t2], %[t3]\n\t"
+                   "vcvt.f32.u32 s4, s4, #24\n\t" /* u */
+                   "vcvt.f32.u32 s5, s5, #24\n\t"
+                   "vcvt.f32.u32 s6, s6, #24\n\t"
+                   "vcvt.f32.u32 s7, s7, #24\n\t"
+                   "vadd.f32 s0, s0, s4\n\t" /* v = delta + u */
+                   "vadd.f32 s1, s1, s5\n\t"
+                   "vadd.f32 s2, s2, s6\n\t"
+                   "vadd.f32 s3, s3, s7\n\t"
+                   "vmrs %[t0], fpscr\n\t"
+                   "orr %[t1], %[t0], #0x00800000\n\t" /* RMode: round towards minus infinity */
+                   "vmsr fpscr, %[t1]\n\t"
+                   "vcvtr.s32.f32 s0, s0\n\t" /* floor(v) */
+                   "vcvtr.s32.f32 s1, s1\n\t"
+                   "vcvtr.s32.f32 s2, s2\n\t"
+                   "vcvtr.s32.f32 s3, s3\n\t"
+                   "vmsr fpscr, %[t0]\n\t" /* the default mode again */
+                   "vmov %[t0], %[t1], s0, s1\n\t"
+                   "vmov %[t2], %[t3], s2, s3\n\t"
+                   "ssat %[t0], #16, %[t0]\n\t"
+                   "ssat %[t1], #16, %[t1]\n\t"
+                   "ssat %[t2], #16, %[t2]\n\t"
+                   "ssat %[t3], #16, %[t3]\n\t"
+                   "pkhbt %[t0], %[t0], %[t2], lsl #16\n\t" /* (n0, n2) */
+                   "pkhbt %[t1], %[t1], %[t3], lsl #16\n\t" /* (n1, n3) */
+                   "ldr %[t2], [%[w]]\n\t"
+                   "sxtb16 %[t3], %[t2], ror #8\n\t" /* (w1, w3) */
+                   "sxtb16 %[t2], %[t2]\n\t"         /* (w0, w2) */
+                   "qadd16 %[t0], %[t0], %[t2]\n\t"
+                   "qadd16 %[t1], %[t1], %[t3]\n\t"
+                   "ssat16 %[t0], #8, %[t0]\n\t"
+                   "ssat16 %[t1], #8, %[t1]\n\t"
+                   "uxtb16 %[t0], %[t0]\n\t"
+                   "uxtb16 %[t1], %[t1]\n\t"
+                   "orr %[t0], %[t0], %[t1], lsl #8\n\t" /* bytes w0..w3 */
+                   "qsub8 %[t1], %[z], %[t0]\n\t"        /* -128 -> 127, else -w */
+                   "qsub8 %[t0], %[z], %[t1]\n\t"        /* -128 -> -127, else w */
+                   "str %[t0], [%[w]]"
+                   : [x] "+r"(x), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
+                   : [r] "r"(r), [f] "r"(f), [w] "r"(wp), [z] "r"(0u)
+                   : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "memory");
+    return x;
+}
+#else
+static inline uint32_t stoch_run4(int8_t *wp, const float *r, const float *f, uint32_t x) {
+    for (int j = 0; j < 4; j++) {
+        x = xs_next(x);
+        wp[j] = stoch_one_fast(wp[j], r[j] * f[j], xs_uniform(x));
+    }
+    return x;
+}
+#endif
+
 /* Advance *rng by n draws (the elements of a layer whose sums come later, see rng_starts). */
 static inline uint32_t xs_skip(uint32_t x, int n) {
     int i = 0;

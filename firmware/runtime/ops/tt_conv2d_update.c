@@ -123,7 +123,7 @@ static inline __attribute__((always_inline)) void wg_emit_run(const wg_sink *k, 
 }
 
 /* wg_emit_run with the step factors of the run precomputed (f[j] = neg_lr * q[.. + j], the same product), the rule
- * chosen once, runs of 4 unrolled, the stochastic element without clamps (stoch_one_fast). */
+ * chosen once, runs of 4 unrolled (stochastic: stoch_run4), the stochastic element without clamps (stoch_one_fast). */
 static inline __attribute__((always_inline)) void wg_emit_f(const wg_sink *k, size_t idx, size_t widx, int row,
                                                             const float *r, int n, const float *f) {
     if (k->s) {
@@ -135,11 +135,7 @@ static inline __attribute__((always_inline)) void wg_emit_f(const wg_sink *k, si
         uint32_t *cp = k->cur + (size_t)row * (size_t)k->cur_step;
         uint32_t x = *cp;
         if (n == 4) {
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                x = xs_next(x);
-                wp[j] = stoch_one_fast(wp[j], r[j] * f[j], xs_uniform(x));
-            }
+            x = stoch_run4(wp, r, f, x);
         } else {
             for (int j = 0; j < n; j++) {
                 x = xs_next(x);
@@ -416,40 +412,144 @@ static inline __attribute__((always_inline)) void wgdw_row3_asm(const float *gp,
 }
 #endif
 
+#if defined(WG_BLOCK4X4_ASM) && TT_FMA
+/* wgdw_row3_asm for stride 1 with the fused multiply-add: four output positions per iteration. Their taps read plane
+ * columns j..j+5 (4 floats each); one VLDM brings columns j..j+3 (s16-s31), which hold the 3 taps of positions j
+ * (s16-s27) and j + 1 (s20-s31), then one more brings j+2..j+5 for positions j + 2 and j + 3 (two pointers, 32 bytes
+ * apart, both advanced by the VLDM writeback: 4 positions = 64 bytes). The four g of a position go to s12-s15 (the
+ * VFMA needs no product registers), so the 12 sums s0-s11 + 4 g + 16 plane values fill the 32 registers. Each sum
+ * still takes its terms in position order. 62 instructions per 48 MACs with the loop (one position at a time: 72);
+ * the wo % 4 last positions of a row one at a time, as in wgdw_row3_asm. */
+#define WGDW_ROW3_S1_ASM 1
+static inline __attribute__((always_inline)) void wgdw_row3_s1_asm(const float *gp, int c, const float *x0, int ho,
+                                                                   int wo, int pwid, float r[][4]) {
+    uint32_t z, co, ci;
+    const float *xa, *xb;
+    __asm volatile(
+        "movs %[z], #0\n\t"
+        "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\tvmov s4, s5, %[z], %[z]\n\t"
+        "vmov s6, s7, %[z], %[z]\n\tvmov s8, s9, %[z], %[z]\n\tvmov s10, s11, %[z], %[z]\n\t"
+        "mov %[co], %[ho]\n\t"
+        "2:\n\t"
+        "mov %[xa], %[x0]\n\t"
+        "add %[xb], %[x0], #32\n\t"
+        "lsrs %[ci], %[wo], #2\n\t"
+        "beq 4f\n"
+        "1:\n\t"
+        "vldmia %[xa]!, {s16-s31}\n\t" /* columns j .. j+3 */
+        "vldmia %[gp], {s12-s15}\n\t"  /* position j */
+        "add %[gp], %[gp], %[gs]\n\t"
+        "vfma.f32 s0, s12, s16\n\tvfma.f32 s1, s13, s17\n\tvfma.f32 s2, s14, s18\n\tvfma.f32 s3, s15, s19\n\t"
+        "vfma.f32 s4, s12, s20\n\tvfma.f32 s5, s13, s21\n\tvfma.f32 s6, s14, s22\n\tvfma.f32 s7, s15, s23\n\t"
+        "vfma.f32 s8, s12, s24\n\tvfma.f32 s9, s13, s25\n\tvfma.f32 s10, s14, s26\n\tvfma.f32 s11, s15, s27\n\t"
+        "vldmia %[gp], {s12-s15}\n\t" /* position j + 1 */
+        "add %[gp], %[gp], %[gs]\n\t"
+        "vfma.f32 s0, s12, s20\n\tvfma.f32 s1, s13, s21\n\tvfma.f32 s2, s14, s22\n\tvfma.f32 s3, s15, s23\n\t"
+        "vfma.f32 s4, s12, s24\n\tvfma.f32 s5, s13, s25\n\tvfma.f32 s6, s14, s26\n\tvfma.f32 s7, s15, s27\n\t"
+        "vfma.f32 s8, s12, s28\n\tvfma.f32 s9, s13, s29\n\tvfma.f32 s10, s14, s30\n\tvfma.f32 s11, s15, s31\n\t"
+        "vldmia %[xb]!, {s16-s31}\n\t" /* columns j+2 .. j+5 */
+        "vldmia %[gp], {s12-s15}\n\t"  /* position j + 2 */
+        "add %[gp], %[gp], %[gs]\n\t"
+        "vfma.f32 s0, s12, s16\n\tvfma.f32 s1, s13, s17\n\tvfma.f32 s2, s14, s18\n\tvfma.f32 s3, s15, s19\n\t"
+        "vfma.f32 s4, s12, s20\n\tvfma.f32 s5, s13, s21\n\tvfma.f32 s6, s14, s22\n\tvfma.f32 s7, s15, s23\n\t"
+        "vfma.f32 s8, s12, s24\n\tvfma.f32 s9, s13, s25\n\tvfma.f32 s10, s14, s26\n\tvfma.f32 s11, s15, s27\n\t"
+        "vldmia %[gp], {s12-s15}\n\t" /* position j + 3 */
+        "add %[gp], %[gp], %[gs]\n\t"
+        "vfma.f32 s0, s12, s20\n\tvfma.f32 s1, s13, s21\n\tvfma.f32 s2, s14, s22\n\tvfma.f32 s3, s15, s23\n\t"
+        "vfma.f32 s4, s12, s24\n\tvfma.f32 s5, s13, s25\n\tvfma.f32 s6, s14, s26\n\tvfma.f32 s7, s15, s27\n\t"
+        "vfma.f32 s8, s12, s28\n\tvfma.f32 s9, s13, s29\n\tvfma.f32 s10, s14, s30\n\tvfma.f32 s11, s15, s31\n\t"
+        "subs %[ci], %[ci], #1\n\t"
+        "bne 1b\n"
+        "4:\n\t"
+        "ands %[ci], %[wo], #3\n\t"
+        "beq 5f\n"
+        "3:\n\t" /* the last wo % 4 positions, one at a time */
+        "vldmia %[gp], {s12-s15}\n\t"
+        "add %[gp], %[gp], %[gs]\n\t"
+        "vldmia %[xa], {s16-s27}\n\t"
+        "add %[xa], %[xa], #16\n\t"
+        "vfma.f32 s0, s12, s16\n\tvfma.f32 s1, s13, s17\n\tvfma.f32 s2, s14, s18\n\tvfma.f32 s3, s15, s19\n\t"
+        "vfma.f32 s4, s12, s20\n\tvfma.f32 s5, s13, s21\n\tvfma.f32 s6, s14, s22\n\tvfma.f32 s7, s15, s23\n\t"
+        "vfma.f32 s8, s12, s24\n\tvfma.f32 s9, s13, s25\n\tvfma.f32 s10, s14, s26\n\tvfma.f32 s11, s15, s27\n\t"
+        "subs %[ci], %[ci], #1\n\t"
+        "bne 3b\n"
+        "5:\n\t"
+        "add %[x0], %[x0], %[rs]\n\t"
+        "subs %[co], %[co], #1\n\t"
+        "bne 2b\n\t"
+        "vstmia %[r], {s0-s11}"
+        : [gp] "+r"(gp), [x0] "+r"(x0), [z] "=&r"(z), [co] "=&r"(co), [ci] "=&r"(ci), [xa] "=&r"(xa), [xb] "=&r"(xb)
+        : [ho] "r"(ho), [wo] "r"(wo), [gs] "r"(c * 4), [rs] "r"(16 * pwid), [r] "r"(&r[0][0])
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16",
+          "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31", "cc",
+          "memory");
+}
+#endif
+
 #if defined(WG_BLOCK4X4_ASM) && defined(TT_USE_DSP)
 /* The 4-channel block of rows [0, h) into the padded plane (pr: row 0, column 0 of the image; rows pwid * 4 floats
  * apart): per position one word load, two SXTAB16 (minus x_zero), a VMOV of the register pair, two ASR and a VMOV
  * for channels 2 and 3, four exact conversions (VCVT .S16 fixed-point with 0 fraction bits reads the low halfword
- * sign-extended) and one VSTM: 15 instructions with the loop. */
+ * sign-extended). Two positions per iteration (the second word by register offset, one pointer step) and one VSTM
+ * of their 8 floats: 26 instructions per 2 positions; an odd last position of a row alone (15). */
 #define WG_PLANE4_ASM 1
 static __attribute__((noinline)) void wg_plane4_asm(const int8_t *xr, int h, int w, int x_c, uint32_t nz, float *pr,
                                                     int pwid) {
-    uint32_t lo, hi, t0, t1, ci;
+    uint32_t lo, hi, lo2, hi2, ci;
     __asm volatile("2:\n\t"
-                   "mov %[ci], %[w]\n"
+                   "lsrs %[ci], %[w], #1\n\t"
+                   "beq 3f\n"
                    "1:\n\t"
                    "ldr %[lo], [%[x]]\n\t"
-                   "add %[x], %[x], %[xc]\n\t"
-                   "sxtab16 %[hi], %[nz], %[lo], ror #8\n\t"
-                   "sxtab16 %[lo], %[nz], %[lo]\n\t"
-                   "asr %[t0], %[lo], #16\n\t"
-                   "asr %[t1], %[hi], #16\n\t"
+                   "ldr %[lo2], [%[x], %[xc]]\n\t"
+                   "add %[x], %[x], %[xc], lsl #1\n\t"
+                   "sxtab16 %[hi], %[nz], %[lo], ror #8\n\t" /* (x1, x3) - x_zero */
+                   "sxtab16 %[lo], %[nz], %[lo]\n\t"         /* (x0, x2) - x_zero */
+                   "sxtab16 %[hi2], %[nz], %[lo2], ror #8\n\t"
+                   "sxtab16 %[lo2], %[nz], %[lo2]\n\t"
                    "vmov s0, s1, %[lo], %[hi]\n\t"
-                   "vmov s2, s3, %[t0], %[t1]\n\t"
+                   "vmov s4, s5, %[lo2], %[hi2]\n\t"
+                   "asr %[lo], %[lo], #16\n\t"
+                   "asr %[hi], %[hi], #16\n\t"
+                   "asr %[lo2], %[lo2], #16\n\t"
+                   "asr %[hi2], %[hi2], #16\n\t"
+                   "vmov s2, s3, %[lo], %[hi]\n\t"
+                   "vmov s6, s7, %[lo2], %[hi2]\n\t"
                    "vcvt.f32.s16 s0, s0, #0\n\t"
                    "vcvt.f32.s16 s1, s1, #0\n\t"
                    "vcvt.f32.s32 s2, s2\n\t"
                    "vcvt.f32.s32 s3, s3\n\t"
-                   "vstmia %[p]!, {s0-s3}\n\t"
+                   "vcvt.f32.s16 s4, s4, #0\n\t"
+                   "vcvt.f32.s16 s5, s5, #0\n\t"
+                   "vcvt.f32.s32 s6, s6\n\t"
+                   "vcvt.f32.s32 s7, s7\n\t"
+                   "vstmia %[p]!, {s0-s7}\n\t"
                    "subs %[ci], %[ci], #1\n\t"
-                   "bne 1b\n\t"
+                   "bne 1b\n"
+                   "3:\n\t"
+                   "tst %[w], #1\n\t"
+                   "beq 4f\n\t"
+                   "ldr %[lo], [%[x]]\n\t"
+                   "add %[x], %[x], %[xc]\n\t"
+                   "sxtab16 %[hi], %[nz], %[lo], ror #8\n\t"
+                   "sxtab16 %[lo], %[nz], %[lo]\n\t"
+                   "vmov s0, s1, %[lo], %[hi]\n\t"
+                   "asr %[lo], %[lo], #16\n\t"
+                   "asr %[hi], %[hi], #16\n\t"
+                   "vmov s2, s3, %[lo], %[hi]\n\t"
+                   "vcvt.f32.s16 s0, s0, #0\n\t"
+                   "vcvt.f32.s16 s1, s1, #0\n\t"
+                   "vcvt.f32.s32 s2, s2\n\t"
+                   "vcvt.f32.s32 s3, s3\n\t"
+                   "vstmia %[p]!, {s0-s3}\n"
+                   "4:\n\t"
                    "add %[p], %[p], %[skip]\n\t"
                    "subs %[h], %[h], #1\n\t"
                    "bne 2b"
-                   : [x] "+r"(xr), [p] "+r"(pr), [h] "+r"(h), [lo] "=&r"(lo), [hi] "=&r"(hi), [t0] "=&r"(t0),
-                     [t1] "=&r"(t1), [ci] "=&r"(ci)
+                   : [x] "+r"(xr), [p] "+r"(pr), [h] "+r"(h), [lo] "=&r"(lo), [hi] "=&r"(hi), [lo2] "=&r"(lo2),
+                     [hi2] "=&r"(hi2), [ci] "=&r"(ci)
                    : [w] "r"(w), [xc] "r"(x_c), [nz] "r"(nz), [skip] "r"(16 * (pwid - w))
-                   : "s0", "s1", "s2", "s3", "cc", "memory");
+                   : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "cc", "memory");
 }
 #endif
 
@@ -465,7 +565,13 @@ static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int
         (wo - 1) * stride + kw > pwid)
         return 0;
     float xp[4 * prow * pwid] __attribute__((aligned(8)));
-    for (int j = 0; j < 4 * prow * pwid; j++) xp[j] = 0.0f;
+    for (int ih = 0; ih < prow; ih++) { /* the padding only, once: every block's fill writes the whole image part */
+        float *row = xp + (size_t)ih * pwid * 4;
+        const int img = ih >= pad && ih < pad + h, a = img ? pad : pwid;
+        for (int j = 0; j < 4 * a; j++) row[j] = 0.0f;
+        for (int j = 4 * (pad + w); img && j < 4 * pwid; j++) row[j] = 0.0f;
+    }
+    const wg_sink snk = *sink; /* a local copy: its fields stay in registers across the weight stores */
     for (int c0 = 0; c0 < k_in; c0 += 4) {
         const int cb = k_in >= 4 && c0 + 4 > k_in ? k_in - 4 : c0; /* block start */
         const int n = k_in - cb < 4 ? k_in - cb : 4;
@@ -502,6 +608,11 @@ static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int
         for (int a = 0; a < kh; a++) {
             float r[5][4];
 #ifdef WG_BLOCK4X4_ASM
+#ifdef WGDW_ROW3_S1_ASM
+            if (kw == 3 && n == 4 && stride == 1)
+                wgdw_row3_s1_asm(g + cb, c, xp + (size_t)a * pwid * 4, ho, wo, pwid, r);
+            else
+#endif
             if (kw == 3 && n == 4) wgdw_row3_asm(g + cb, c, xp + (size_t)a * pwid * 4, ho, wo, stride, pwid, r);
             else
 #endif
@@ -509,7 +620,7 @@ static int wgdw_rows(const float *g, const int8_t *x, int h, int w, int x_c, int
             else wgdw_row(g + cb, xp, pwid, c, ho, wo, stride, a, 5, d1, d2, d3, r);
             for (int b = 0; b < kw; b++) {
                 const int tap = a * kw + b;
-                wg_emit_f(sink, (size_t)tap * k_in + c0, (size_t)tap * c + c0, tap, r[b] + j0, n - j0, f);
+                wg_emit_f(&snk, (size_t)tap * k_in + c0, (size_t)tap * c + c0, tap, r[b] + j0, n - j0, f);
             }
         }
     }
