@@ -256,21 +256,42 @@ def split_case(
     )
 
 
-def dw_inplace_case(rng: np.random.Generator, h: int, c: int, k: int, fold_edge: bool = False) -> Case:
+def q_edge_m(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Multipliers just off a half of f32(2^31) * m (alternately above and below): the requantization of a sum
+    at the int32 limit L differs from that of L +- 2^19, so the in-place 3x3 four-channel path must take its
+    saturating (QADD) route for those channels instead of reading the sum unsigned."""
+    k = rng.integers(-120, 120, n) + 0.5
+    side = np.where(np.arange(n) % 2 == 0, 1 + 2.0**-14, 1 - 2.0**-14)
+    return (k / 2.0**31 * side).astype(F32)
+
+
+def dw_inplace_case(
+    rng: np.random.Generator,
+    h: int,
+    c: int,
+    k: int,
+    fold_edge: bool = False,
+    wd: int | None = None,
+    q_edge: bool = False,
+    y_zero: int = 11,
+) -> Case:
     """tt_dwconv2d_s8_inplace (tt_memory_ops.c) with biases at and near +-2^31 (fold_edge: around the 3x3
-    kernel's fold limit)."""
+    kernel's fold limit; q_edge: multipliers that force the saturating route, `q_edge_m`); wd: the width
+    (default h)."""
     pad = (k - 1) // 2
-    x, w = _s8(rng, (h, h, c)), _s8(rng, (k, k, c))
+    wd = h if wd is None else wd
+    x, w = _s8(rng, (h, wd, c)), _s8(rng, (k, k, c))
     b = fold_edge_bias(rng, c) if fold_edge else extreme_bias(rng, c, 6000 * k)
-    m = extreme_m(rng, c)
-    y = conv2d.dwconv2d_s8_inplace(x, w, b, m, -4, 11, 1, pad)
+    m = q_edge_m(rng, c) if q_edge else extreme_m(rng, c)
+    y = conv2d.dwconv2d_s8_inplace(x, w, b, m, -4, y_zero, 1, pad)
+    tag = "bfold" if fold_edge else "bsat"
     return Case(
-        f"dw_inplace{k}x{k}_{h}_{c}_" + ("bfold" if fold_edge else "bsat"),
-        f"tt_dwconv2d_s8_inplace(@x, {h}, {h}, {c}, @w, {k}, {k}, @b, @m, -4, 11, {pad}, @scr)",
+        f"dw_inplace{k}x{k}_{h}" + (f"x{wd}" if wd != h else "") + f"_{c}_{tag}" + ("_q" if q_edge else ""),
+        f"tt_dwconv2d_s8_inplace(@x, {h}, {wd}, {c}, @w, {k}, {k}, @b, @m, -4, {y_zero}, {pad}, @scr)",
         {"w": w, "b": b, "m": m},
         {"x": (x, y)},
-        scratch={"scr": h * h},
-        macs=h * h * c * k * k,
+        scratch={"scr": h * wd},
+        macs=h * wd * c * k * k,
     )
 
 
@@ -621,6 +642,12 @@ def check_cases(seed: int = 0) -> list[Case]:
         dw_case(rng, 20, 8, 3, 1, wd=30),
         dw_inplace_case(rng, 30, 5, 3, fold_edge=True),
         dw_inplace_case(rng, 9, 8, 3),
+        # the in-place 3x3 four-channel path (width % 4 == 0): one strip with groups only; a channel tail and
+        # a non-square map; several strips (halo rows carried); the saturating route forced on half of them
+        dw_inplace_case(rng, 8, 12, 3),
+        dw_inplace_case(rng, 9, 6, 3, wd=12, y_zero=-100),
+        dw_inplace_case(rng, 16, 8, 3, q_edge=True),
+        dw_inplace_case(rng, 8, 24, 3, q_edge=True, y_zero=0),
         # the 1x1 output-pair assembly (tt_pw2x2, ci % 4 == 0): an odd count of 4-channel blocks, odd co (the
         # last output in C), odd pixel count (the last pixel in C); one 8-channel iteration, one output pair
         conv_case(rng, 5, 20, 9, 1, 1),

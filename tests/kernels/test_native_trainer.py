@@ -16,14 +16,18 @@ from tinytrain.job.prepare import assemble, load_graph
 from tinytrain.kernels.fma import fma_mode
 from tinytrain.reference.training import Trainer
 
-pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no host cc")
+pytestmark = pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="no host cc"
+)
 
 
 @pytest.mark.parametrize("fma", [True, False], ids=["fma", "nofma"])
 @pytest.mark.parametrize(("scheme", "rule"), [("paper:99kb", "stochastic"), ("blocks:1", "nearest")])
 def test_native_trainer_equals_numpy_trainer(scheme: str, rule: str, fma: bool) -> None:
     graph = load_graph("mcunet-5fps", 48, 3, 0, fresh_head=True)
-    program = assemble(graph, resolve(scheme, graph), CompileOptions(update_rule=rule, head_lr_scale=10)).program
+    program = assemble(
+        graph, resolve(scheme, graph), CompileOptions(update_rule=rule, head_lr_scale=10)
+    ).program
     rng = np.random.default_rng(1)
     xs = rng.integers(-128, 128, (4, 48, 48, 3), dtype=np.int8)
     with fma_mode(fma):

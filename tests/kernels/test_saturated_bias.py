@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.kernels.qemu_harness import INT32_MAX, INT32_MIN, extreme_bias
+from tests.kernels.qemu_harness import INT32_MAX, INT32_MIN, extreme_bias, q_edge_m
 from tests.kernels.test_native_vs_reference import VARIANTS, s8, same
 from tinytrain import native
 from tinytrain.kernels import requant as FWD
@@ -163,13 +163,25 @@ def test_conv2d_split_s8_saturated_bias(
 
 
 @pytest.mark.parametrize(
-    "h,w,c,k", [(6, 6, 7, 3), (5, 7, 5, 5), (7, 7, 3, 7), (40, 60, 2, 7), (3, 200, 2, 7), (20, 30, 9, 3)]
+    "h,w,c,k",
+    [
+        (6, 6, 7, 3),
+        (5, 7, 5, 5),
+        (7, 7, 3, 7),
+        (40, 60, 2, 7),
+        (3, 200, 2, 7),
+        (20, 30, 9, 3),
+        # the 3x3 four-channel path (width % 4 == 0): groups only, a channel tail, several strips
+        (8, 8, 12, 3),
+        (9, 12, 6, 3),
+        (16, 16, 8, 3),
+    ],
 )
 def test_dwconv2d_s8_inplace_saturated_bias(nk: native.NativeKernels, h: int, w: int, c: int, k: int) -> None:
     rng = np.random.default_rng(h + w * 11 + c + k)
     x, wt = s8(rng, (h, w, c)), s8(rng, (k, k, c))
     pad = (k - 1) // 2
-    for m in _ms(rng, c):
+    for m in [*_ms(rng, c), q_edge_m(rng, c)]:
         bias = extreme_bias(rng, c, 6000 * k)
         for xz, yz in ZEROS:
             ref = conv2d.dwconv2d_s8_inplace(x, wt, bias, m, xz, yz, 1, pad)
