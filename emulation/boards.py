@@ -50,6 +50,10 @@ class Board:
     sources: tuple[Path, ...]  # board-layer C sources
     linker_script: Path
     directory: Path
+    # the multiply-add contract the compiler picks for this board unless told (board.json "fma", default
+    # true): fused where VFMA costs what VMUL does (M7), two roundings where VMUL + VADD is cheaper (M4: VFMA
+    # takes 3 cycles, VMUL and VADD 1 each; docs/numerics.md "Fused multiply-add")
+    fma: bool = True
 
     @property
     def include_dirs(self) -> tuple[Path, ...]:
@@ -80,6 +84,7 @@ class Board:
             "sram_size": self.sram_size,
             "clock_hz": self.clock_hz,
             "instr_per_tick": str(self.instr_per_tick),
+            "fma": self.fma,
         }
 
 
@@ -107,6 +112,7 @@ def _load(directory: Path) -> Board:
         sources=tuple(BOARDS_DIR / s for s in d["sources"]),
         linker_script=BOARDS_DIR / d["linker_script"],
         directory=directory,
+        fma=bool(d.get("fma", True)),
     )
 
 

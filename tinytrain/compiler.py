@@ -122,6 +122,12 @@ class CompileOptions:
     # `mom:` / `gacc:`, the update from it (docs/numerics.md, "Momentum and mini-batches"). Default: plain SGD
     momentum: float = 0.0
     accumulate: int = 1
+    # the backward sums' multiply-add contract (docs/numerics.md, "Fused multiply-add"): True = one fused
+    # rounding per term (VFMA: fewer instructions; the M7 default), False = two roundings (VMUL + VADD: fewer
+    # cycles on the Cortex-M4, whose VFMA takes 3); None = the board's choice (board.json "fma"), fused
+    # when no board is given. The program records it (meta["fma"]); the host reference and the generated
+    # firmware (tt_config.h) follow it.
+    fma: bool | None = None
 
     def __post_init__(self) -> None:
         if self.update_rule not in UPDATE_RULES:
@@ -141,6 +147,8 @@ class CompileOptions:
                     f"{name} (--{name.replace('_', '-')}) must be a finite number >= 0, got {value!r}"
                 )
         check_optimizer(self.momentum, self.accumulate)
+        if self.fma is not None and not isinstance(self.fma, bool):
+            raise TinytrainError(f"fma must be true, false or unset (the board's), got {self.fma!r}")
 
     @property
     def buffered(self) -> bool:
@@ -1015,6 +1023,7 @@ class Builder:
             "activation_buffers": dict(self._act),
             "patch": self.patch.to_dict() if self.patch else None,
             "patches": [pp.to_dict() for pp in self.patches],
+            "fma": True if self.options.fma is None else bool(self.options.fma),
             "optimizer": {
                 "momentum": float(np.float32(self.options.momentum)),
                 "accumulate": int(self.options.accumulate),
@@ -1035,12 +1044,29 @@ class Builder:
         )
 
 
+def board_contract(options: CompileOptions, board: Any = None) -> CompileOptions:
+    """`options` with the multiply-add contract decided: its own `fma`, else the board's (a name or Board;
+    board.json "fma"), else fused."""
+    if options.fma is not None:
+        return options
+    fma = True
+    if board is not None:
+        from emulation.boards import get_board
+
+        fma = get_board(board).fma
+    return replace(options, fma=fma)
+
+
 def compile_training(
-    graph: Graph, scheme: str | dict[str, Any] | Scheme = "last", options: CompileOptions | None = None
+    graph: Graph,
+    scheme: str | dict[str, Any] | Scheme = "last",
+    options: CompileOptions | None = None,
+    board: Any = None,
 ) -> Program:
-    """Compile `graph` (with its final head already in place) for training under `scheme`."""
+    """Compile `graph` (with its final head already in place) for training under `scheme`; `board` (a name
+    or Board) decides what the options leave to it (the multiply-add contract)."""
     resolved = scheme if isinstance(scheme, Scheme) else resolve_scheme(scheme, graph)
-    opts = options or CompileOptions()
+    opts = board_contract(options or CompileOptions(), board)
     patch = choose_stage_patch(graph, resolved, opts) if opts.patch else None
     if patch is None or opts.patch_cut is not None or opts.patch_grid is not None:
         return Builder(graph, resolved, opts, patch).build()

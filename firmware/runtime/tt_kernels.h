@@ -8,8 +8,9 @@
  * the layer (at most 2 KB: depthwise int16 plane, 1x1 / im2col widened inputs, weight-gradient float input
  * block; docs/kernels.md). Their outputs never alias inputs, except tt_apply_mask_f32 and tt_add_f32, which may
  * run in place (the in-place kernels of tt_memory_ops.h write over their input through arena scratch).
- * Build float code with -ffp-contract=off and without -ffast-math (no FMA, no reassociation); the one exception is
- * the fused multiply-add option, -DTT_FMA=1 (TT_MAC in tt_math.h; docs/numerics.md, "Fused multiply-add"). */
+ * Build float code with -ffp-contract=off and without -ffast-math (no implicit FMA, no reassociation); the one
+ * fused operation is TT_MAC, the backward sums' multiply-add contract (tt_math.h: TT_FMA, decided by the model's
+ * tt_config.h; docs/numerics.md, "Fused multiply-add"). */
 #ifndef TT_KERNELS_H
 #define TT_KERNELS_H
 

@@ -9,7 +9,23 @@
  * Cortex-M4F/M7 (with -fno-math-errno), a correctly rounded fmaf on the host (libm, or an FMA instruction with
  * -mfma). -DTT_FMA=0 (the option for a core without a fused multiply-add): acc + a * b, two roundings
  * (-ffp-contract=off keeps them). The numpy reference must run the same contract (tinytrain.kernels.fma,
- * TINYTRAIN_FMA=0 for the option). */
+ * TINYTRAIN_FMA=0 for the option).
+ * A generated model decides it: tt_config.h (written beside model.c/model.h, on the include path of every
+ * build of that model) defines TT_MODEL_FMA, the program's contract (CompileOptions.fma, the board's by
+ * default: fused on the M7, two roundings on the M4). A -DTT_FMA that disagrees with it is an error. */
+#if defined(__has_include)
+#if __has_include("tt_config.h")
+#include "tt_config.h"
+#endif
+#endif
+#ifdef TT_MODEL_FMA
+#if defined(TT_FMA) && TT_FMA != TT_MODEL_FMA
+#error "-DTT_FMA disagrees with the model's multiply-add contract (tt_config.h, TT_MODEL_FMA): recompile the model with the other contract (CompileOptions.fma) or drop the flag"
+#endif
+#ifndef TT_FMA
+#define TT_FMA TT_MODEL_FMA
+#endif
+#endif
 #ifndef TT_FMA
 #define TT_FMA 1
 #endif

@@ -189,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
             "infer_ops": len(program.infer_steps),
             "scheme": scheme.to_dict(),
             "options": program.meta["options"],
+            "fma": program.meta["fma"],
             "peak": {
                 "step": plan.peak_step,
                 **plan.peak_step_info,
@@ -209,6 +210,11 @@ def run(args: argparse.Namespace) -> int:
             f"program: {len(program.steps)} training steps ({by_phase}; "
             f"{n_upd} updates), {len(program.infer_steps)} inference steps; backward reaches "
             f"{program.meta['earliest_backward_layer']}"
+        )
+        print(
+            "backward multiply-add: "
+            + ("fused (one rounding, VFMA)" if program.meta["fma"] else "two roundings (VMUL + VADD)")
+            + {True: " (--fma)", False: " (--no-fma)", None: " (the board's)"}[options.fma]
         )
         stages = program.meta.get("patches") or []
         if stages:

@@ -59,6 +59,13 @@ def add_lever_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="... and all patched stages together at most this fraction of the network's MACs (default 0.15)",
     )
+    p.add_argument(
+        "--fma",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the backward sums' multiply-add: fused (one rounding, VFMA) or --no-fma two roundings "
+        "(default: the board's: fused on m7, two roundings on m4; docs/numerics.md)",
+    )
     p.add_argument("--patch-cut", type=int, help="patch the first N ops (default: chosen by the planner)")
     p.add_argument("--patch-grid", type=int, help="patch on a G x G grid (default: chosen by the planner)")
 
@@ -67,7 +74,7 @@ def lever_options(args: argparse.Namespace) -> dict[str, Any]:
     """The CompileOptions fields the lever flags set (patch_max_overhead only when given)."""
     opts: dict[str, Any] = {field: not getattr(args, f"no_{flag}") for flag, field, _text in ABLATIONS}
     opts.update({name: getattr(args, name) for name, _text in LEVERS})
-    opts.update(patch_cut=args.patch_cut, patch_grid=args.patch_grid)
+    opts.update(patch_cut=args.patch_cut, patch_grid=args.patch_grid, fma=args.fma)
     if args.patch_max_overhead is not None:
         opts["patch_max_overhead"] = args.patch_max_overhead
     if args.patch_max_network_overhead is not None:

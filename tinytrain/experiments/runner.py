@@ -165,12 +165,10 @@ def trainer_kernels(fma: bool) -> str:
     if os.environ.get("TINYTRAIN_KERNELS", "") == "numpy":
         return "numpy"
     if fma not in _KERNELS:
-        from tinytrain.kernels.fma import fma_mode
         from tinytrain.reference.training import native_kernels
 
         try:
-            with fma_mode(fma):
-                native_kernels()
+            native_kernels(fma)
             _KERNELS[fma] = "native"
         except TinytrainError:
             _KERNELS[fma] = "numpy"
@@ -182,7 +180,7 @@ def _train_int8(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict
     from tinytrain.kernels.fma import fma_mode
     from tinytrain.reference.training import Trainer
 
-    opts = CompileOptions(update_rule=sp.rule, qas=sp.qas, head_lr_scale=sp.head_lr_scale)
+    opts = CompileOptions(update_rule=sp.rule, qas=sp.qas, head_lr_scale=sp.head_lr_scale, fma=sp.fma)
     asm = _assemble(sp, sp.resolution, data.classes, opts)
     graph, program = asm.graph, asm.program
     kernels = trainer_kernels(sp.fma)

@@ -222,6 +222,7 @@ def render_library(prep: Prepared, speed: dict[str, Any] | None = None) -> dict[
         "include/tinytrain.h": env.get_template("tinytrain.h.j2").render(**ctx),
         "src/model.c": gen.files["model.c"],
         "src/model.h": gen.files["model.h"],
+        "src/tt_config.h": gen.files["tt_config.h"],
         "src/tinytrain.c": (EXPORT_C_DIR / "tinytrain.c").read_text(),
     }
     for p in runtime:  # ops/*.c and ops/*.h keep their folder: the files that include them name it

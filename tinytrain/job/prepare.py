@@ -112,11 +112,14 @@ def load_graph(
     return with_head(load_model(model, resolution), classes, seed, fresh_head)
 
 
-def compile_program(graph: Graph, scheme: Any, options: CompileOptions | None = None) -> Program:
-    """`graph` (head in place) + scheme (a name, a file, a dict or a resolved Scheme) -> training Program."""
+def compile_program(
+    graph: Graph, scheme: Any, options: CompileOptions | None = None, board: Any = None
+) -> Program:
+    """`graph` (head in place) + scheme (a name, a file, a dict or a resolved Scheme) -> training Program;
+    `board` (a name or Board) decides what the options leave open (the multiply-add contract)."""
     from tinytrain.compiler import compile_training
 
-    return compile_training(graph, scheme, options)
+    return compile_training(graph, scheme, options, board=board)
 
 
 def plan_program(program: Program, board: Any) -> MemoryPlan:
@@ -152,7 +155,7 @@ def assemble(
         graph = load_graph(model, resolution, classes, seed, fresh_head)
     else:
         graph = model
-    program = compile_program(graph, scheme, options)
+    program = compile_program(graph, scheme, options, board=board)
     plan = plan_program(program, board) if board is not None else None
     return Assembly(graph, program, plan)
 

@@ -114,7 +114,7 @@ def _emulate_locked(
     # ---- prepare ----
     graph = with_head(data.base, data.classes, cfg.seed)
     t = lap("model", t)
-    program = compile_program(graph, cfg.scheme, cfg.options)
+    program = compile_program(graph, cfg.scheme, cfg.options, board=board)
     t = lap("compile", t)
     plan = plan_program(program, board)
     if qemu:

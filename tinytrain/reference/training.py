@@ -28,6 +28,7 @@ import numpy as np
 
 from tinytrain import TinytrainError
 from tinytrain.kernels import backward, loss, memory_ops, optim
+from tinytrain.kernels.fma import fma_enabled, fma_mode
 from tinytrain.kernels.rng import Xorshift32
 from tinytrain.program import NUMPY_DTYPE, WHEN_BATCH_END, Program, Step, Storage
 
@@ -53,13 +54,15 @@ def _single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
 KERNELS = ("numpy", "native")
 
 
-def native_kernels() -> Any:
-    """The host-native build of the runtime under the current multiply-add contract (tinytrain.kernels.fma):
-    a `tinytrain.native.NativeKernels`. Raises TinytrainError if no host C compiler can build it."""
+def native_kernels(fma: bool | None = None) -> Any:
+    """The host-native build of the runtime under the multiply-add contract `fma` (default: the current one,
+    tinytrain.kernels.fma): a `tinytrain.native.NativeKernels`. Raises TinytrainError if no host C compiler
+    can build it."""
     from tinytrain import native
     from tinytrain.kernels.fma import fma_enabled
 
-    return native.load("portable" if fma_enabled() else "portable-nofma")
+    fused = fma_enabled() if fma is None else fma
+    return native.load("portable" if fused else "portable-nofma")
 
 
 def kernel_function(name: str, native: Any = None) -> Callable[..., Any]:
@@ -101,7 +104,10 @@ class Trainer:
         if kernels not in KERNELS:
             raise TinytrainError(f"kernels must be one of {', '.join(KERNELS)}, got {kernels!r}")
         self.kernels = kernels
-        self._native = native_kernels() if kernels == "native" else None
+        #: the program's multiply-add contract (CompileOptions.fma, decided at compile time; a program without
+        #: it, e.g. loaded from an old file: the process's current contract)
+        self.fma = bool(program.meta.get("fma", fma_enabled()))
+        self._native = native_kernels(self.fma) if kernels == "native" else None
         self.program = program
         self.rng = Xorshift32(seed)
         self.trace: Callable[[Step, dict[str, np.ndarray]], None] | None = None
@@ -136,7 +142,7 @@ class Trainer:
         return fn, list(step.inputs.items()), static, dyn, outs, step
 
     def _run(self, bound: list[_Bound], runtime: dict[str, Any]) -> None:
-        with _single_threaded_blas():
+        with _single_threaded_blas(), fma_mode(self.fma):
             self._run_steps(bound, runtime)
 
     def _run_steps(self, bound: list[_Bound], runtime: dict[str, Any]) -> None:

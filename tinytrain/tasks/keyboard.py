@@ -147,16 +147,16 @@ def run(cfg: Any, text_file: str | None = None, progress: Any = None, on_step: A
     xs, ys, xt, yt, order = _stream(cfg, data)
     graph = load_model(cfg.model, cfg.resolution)
     zs = graph.tensors[graph.output].scale
-    before = Trainer(compile_program(graph, cfg.scheme, cfg.options), seed=cfg.rng_seed)
+    before = Trainer(compile_program(graph, cfg.scheme, cfg.options, board=cfg.board), seed=cfg.rng_seed)
     scored: dict[str, Any] = {"none": evaluate(before, xt, yt, zs)}
     if Path(dump).exists():
-        after = Trainer(compile_program(graph, cfg.scheme, cfg.options), seed=cfg.rng_seed)
+        after = Trainer(compile_program(graph, cfg.scheme, cfg.options, board=cfg.board), seed=cfg.rng_seed)
         for name, arr in np.load(dump).items():
             if name in after.buffers:
                 after.buffers[name] = np.array(arr).reshape(after.buffers[name].shape)
         scored["device"] = evaluate(after, xt, yt, zs)
     if cfg.baseline:
-        base = Trainer(compile_program(graph, cfg.baseline, cfg.options), seed=cfg.rng_seed)
+        base = Trainer(compile_program(graph, cfg.baseline, cfg.options, board=cfg.board), seed=cfg.rng_seed)
         lr_b = cfg.baseline_lr if getattr(cfg, "baseline_lr", None) else cfg.lr
         for i in order:
             base.train_step(xs[i], int(ys[i]), lr_b)
