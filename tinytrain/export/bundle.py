@@ -198,6 +198,7 @@ def render_library(prep: Prepared, speed: dict[str, Any] | None = None) -> dict[
         "macs": program_macs(program),
         "format_version": STATE_FORMAT_VERSION,
         "fingerprint": fp,
+        "fma": bool(program.meta.get("fma", True)),
         "fingerprint_lo": fp & 0xFFFFFFFF,
         "fingerprint_hi": fp >> 32,
         "state_bytes": state_bytes,
