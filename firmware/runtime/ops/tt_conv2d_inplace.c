@@ -329,7 +329,7 @@ static __attribute__((noinline)) void ip3_run(const int16_t *p0, const int16_t *
                     float f;
                     if (kind == 0) f = (float)a[i];
                     else if (kind == 1) f = (float)(uint32_t)a[i]; /* the exact sum, unsigned */
-                    else f = (float)__qadd(a[i] - s, s); /* sums from 0, then the bias */
+                    else f = (float)__qadd((int32_t)((uint32_t)a[i] - (uint32_t)s), s); /* the sum from 0 (mod 2^32: exact, |sum| < 2^19), then the bias */
                     o[(size_t)i * c] = (int8_t)ip3_q(f, mm, y_zero);
                 }
             }
