@@ -269,6 +269,42 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
     "smultb %[a1], %[u], %[A]\n\t"                                                                            \
     "smuad %[a2], %[v], %[A]\n\t"                                                                             \
     "smultb %[a3], %[v], %[A]\n\t"
+/* Requantize and store the four int32 sums a0..a3 of one channel (outputs c bytes apart; o moves on by 4c):
+ * CVT to float (vcvt.f32.s32; the in-place groups read some sums unsigned), times m in register M, round
+ * (VCVTR), + y_zero (register YZ, through %[A]), saturate to int8. Shared by TT_DW3_ASM and the in-place groups
+ * (ops/tt_conv2d_inplace.c). Scratch: s12-s15. */
+#define TT_DW_REQ4_STORE(CVT, M, YZ)                                                                          \
+    "vmov s12, s13, %[a0], %[a1]\n\t"                                                                         \
+    "vmov s14, s15, %[a2], %[a3]\n\t"                                                                         \
+    CVT " s12, s12\n\t"                                                                                       \
+    CVT " s13, s13\n\t"                                                                                       \
+    CVT " s14, s14\n\t"                                                                                       \
+    CVT " s15, s15\n\t"                                                                                       \
+    "vmul.f32 s12, s12, " M "\n\t"                                                                            \
+    "vmul.f32 s13, s13, " M "\n\t"                                                                            \
+    "vmul.f32 s14, s14, " M "\n\t"                                                                            \
+    "vmul.f32 s15, s15, " M "\n\t"                                                                            \
+    "vcvtr.s32.f32 s12, s12\n\t"                                                                              \
+    "vcvtr.s32.f32 s13, s13\n\t"                                                                              \
+    "vcvtr.s32.f32 s14, s14\n\t"                                                                              \
+    "vcvtr.s32.f32 s15, s15\n\t"                                                                              \
+    "vmov %[A], " YZ "\n\t"                                                                                   \
+    "vmov %[a0], %[a1], s12, s13\n\t"                                                                         \
+    "vmov %[a2], %[a3], s14, s15\n\t"                                                                         \
+    "qadd %[a0], %[a0], %[A]\n\t"                                                                             \
+    "qadd %[a1], %[a1], %[A]\n\t"                                                                             \
+    "qadd %[a2], %[a2], %[A]\n\t"                                                                             \
+    "qadd %[a3], %[a3], %[A]\n\t"                                                                             \
+    "ssat %[a0], #8, %[a0]\n\t"                                                                               \
+    "ssat %[a1], #8, %[a1]\n\t"                                                                               \
+    "ssat %[a2], #8, %[a2]\n\t"                                                                               \
+    "ssat %[a3], #8, %[a3]\n\t"                                                                               \
+    "strb %[a0], [%[o]]\n\t"                                                                                  \
+    "strb %[a1], [%[o], %[c]]\n\t"                                                                            \
+    "add %[o], %[o], %[c], lsl #1\n\t"                                                                        \
+    "strb %[a2], [%[o]]\n\t"                                                                                  \
+    "strb %[a3], [%[o], %[c]]\n\t"                                                                            \
+    "add %[o], %[o], %[c], lsl #1\n\t"
 #define TT_DW3_ASM(INIT, FIRST4, BIAS)                                                                        \
     __asm volatile(                                                                                           \
         "vmov s8, s9, %[A], %[B]\n\t"   /* prm, channels left */                                              \
@@ -284,37 +320,7 @@ static inline void tt_cvt_mul_rne4(int32_t *v0, int32_t *v1, int32_t *v2, int32_
         TT_DW3_ROW("s18", "s19", "p1", TT_DW3_ACC4)                                                            \
         TT_DW3_ROW("s20", "s21", "p2", TT_DW3_ACC4)                                                            \
         BIAS                                                                                                  \
-        "vmov s12, s13, %[a0], %[a1]\n\t"                                                                     \
-        "vmov s14, s15, %[a2], %[a3]\n\t"                                                                     \
-        "vcvt.f32.s32 s12, s12\n\t"                                                                           \
-        "vcvt.f32.s32 s13, s13\n\t"                                                                           \
-        "vcvt.f32.s32 s14, s14\n\t"                                                                           \
-        "vcvt.f32.s32 s15, s15\n\t"                                                                           \
-        "vmul.f32 s12, s12, s28\n\t"                                                                          \
-        "vmul.f32 s13, s13, s28\n\t"                                                                          \
-        "vmul.f32 s14, s14, s28\n\t"                                                                          \
-        "vmul.f32 s15, s15, s28\n\t"                                                                          \
-        "vcvtr.s32.f32 s12, s12\n\t"                                                                          \
-        "vcvtr.s32.f32 s13, s13\n\t"                                                                          \
-        "vcvtr.s32.f32 s14, s14\n\t"                                                                          \
-        "vcvtr.s32.f32 s15, s15\n\t"                                                                          \
-        "vmov %[A], s22\n\t" /* y_zero */                                                                     \
-        "vmov %[a0], %[a1], s12, s13\n\t"                                                                     \
-        "vmov %[a2], %[a3], s14, s15\n\t"                                                                     \
-        "qadd %[a0], %[a0], %[A]\n\t"                                                                         \
-        "qadd %[a1], %[a1], %[A]\n\t"                                                                         \
-        "qadd %[a2], %[a2], %[A]\n\t"                                                                         \
-        "qadd %[a3], %[a3], %[A]\n\t"                                                                         \
-        "ssat %[a0], #8, %[a0]\n\t"                                                                           \
-        "ssat %[a1], #8, %[a1]\n\t"                                                                           \
-        "ssat %[a2], #8, %[a2]\n\t"                                                                           \
-        "ssat %[a3], #8, %[a3]\n\t"                                                                           \
-        "strb %[a0], [%[o]]\n\t"                                                                              \
-        "strb %[a1], [%[o], %[c]]\n\t"                                                                        \
-        "add %[o], %[o], %[c], lsl #1\n\t"                                                                    \
-        "strb %[a2], [%[o]]\n\t"                                                                              \
-        "strb %[a3], [%[o], %[c]]\n\t"                                                                        \
-        "add %[o], %[o], %[c], lsl #1\n\t"                                                                    \
+        TT_DW_REQ4_STORE("vcvt.f32.s32", "s28", "s22")                                                        \
         "cmp %[p0], %[end]\n\t"                                                                               \
         "bne 1b\n\t"                                                                                          \
         /* next output row (wo = 4 n4: the outputs continue; the plane rows are 4 n4 + 2 halfwords apart) */   \

@@ -202,37 +202,7 @@ static uint32_t ip3_prm4(const int8_t *wt, int c, int ch, const int32_t *bias, c
     IP3_ROW("s18", "s19", "p1", IP3_ACC, IP3_ACC3)                                                            \
     IP3_ROW("s20", "s21", "p2", IP3_ACC, IP3_ACC3)                                                            \
     BIAS                                                                                                      \
-    "vmov s12, s13, %[a0], %[a1]\n\t"                                                                         \
-    "vmov s14, s15, %[a2], %[a3]\n\t"                                                                         \
-    CVT " s12, s12\n\t"                                                                                       \
-    CVT " s13, s13\n\t"                                                                                       \
-    CVT " s14, s14\n\t"                                                                                       \
-    CVT " s15, s15\n\t"                                                                                       \
-    "vmul.f32 s12, s12, s24\n\t"                                                                              \
-    "vmul.f32 s13, s13, s24\n\t"                                                                              \
-    "vmul.f32 s14, s14, s24\n\t"                                                                              \
-    "vmul.f32 s15, s15, s24\n\t"                                                                              \
-    "vcvtr.s32.f32 s12, s12\n\t"                                                                              \
-    "vcvtr.s32.f32 s13, s13\n\t"                                                                              \
-    "vcvtr.s32.f32 s14, s14\n\t"                                                                              \
-    "vcvtr.s32.f32 s15, s15\n\t"                                                                              \
-    "vmov %[A], s0\n\t" /* y_zero */                                                                          \
-    "vmov %[a0], %[a1], s12, s13\n\t"                                                                         \
-    "vmov %[a2], %[a3], s14, s15\n\t"                                                                         \
-    "qadd %[a0], %[a0], %[A]\n\t"                                                                             \
-    "qadd %[a1], %[a1], %[A]\n\t"                                                                             \
-    "qadd %[a2], %[a2], %[A]\n\t"                                                                             \
-    "qadd %[a3], %[a3], %[A]\n\t"                                                                             \
-    "ssat %[a0], #8, %[a0]\n\t"                                                                               \
-    "ssat %[a1], #8, %[a1]\n\t"                                                                               \
-    "ssat %[a2], #8, %[a2]\n\t"                                                                               \
-    "ssat %[a3], #8, %[a3]\n\t"                                                                               \
-    "strb %[a0], [%[o]]\n\t"                                                                                  \
-    "strb %[a1], [%[o], %[c]]\n\t"                                                                            \
-    "add %[o], %[o], %[c], lsl #1\n\t"                                                                        \
-    "strb %[a2], [%[o]]\n\t"                                                                                  \
-    "strb %[a3], [%[o], %[c]]\n\t"                                                                            \
-    "add %[o], %[o], %[c], lsl #1\n\t"
+    TT_DW_REQ4_STORE(CVT, "s24", "s0")
 /* All output rows of one channel: passes to `end`, then the next row (its plane rows start one word after the
  * last pass's pointer) until p0 reaches the limit in s1. */
 #define IP3_ROWS(L, INIT, FIRST, FIRST3, BIAS, CVT)                                                           \

@@ -169,13 +169,16 @@ static void wg_convert(const int8_t *x, int np, int x_c, int n, int32_t x_zero, 
  * else VMUL + VADD) into s0-s15 (fixed: an asm statement takes at most 30 operands), stored to r at the end: 18 (34)
  * instructions + the loop per 16 MACs instead of 8 VLDR + 16 (32). np >= 1. */
 #define WG_BLOCK4X4_ASM 1
+/* Sums s0-s11 set to +0.0f (z: a scratch core register); the kernel-row loops below keep 12 sums, this block 16. */
+#define WG_ZERO_S0_S11                                                                                        \
+    "movs %[z], #0\n\t"                                                                                        \
+    "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\tvmov s4, s5, %[z], %[z]\n\t"                            \
+    "vmov s6, s7, %[z], %[z]\n\tvmov s8, s9, %[z], %[z]\n\tvmov s10, s11, %[z], %[z]\n\t"
 static inline __attribute__((always_inline)) void wg_block4x4_asm(const float *gp, int gs, const float *xp, int np,
                                                                   float r[4][4]) {
     uint32_t z;
     __asm volatile(
-        "movs %[z], #0\n\t"
-        "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\tvmov s4, s5, %[z], %[z]\n\t"
-        "vmov s6, s7, %[z], %[z]\n\tvmov s8, s9, %[z], %[z]\n\tvmov s10, s11, %[z], %[z]\n\t"
+        WG_ZERO_S0_S11
         "vmov s12, s13, %[z], %[z]\n\tvmov s14, s15, %[z], %[z]\n\t"
         "1:\n\t"
         "vldmia %[gp], {s16-s19}\n\t"
@@ -365,9 +368,7 @@ static inline __attribute__((always_inline)) void wgdw_row3_asm(const float *gp,
     uint32_t z, co, ci;
     const float *xr;
     __asm volatile(
-        "movs %[z], #0\n\t"
-        "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\tvmov s4, s5, %[z], %[z]\n\t"
-        "vmov s6, s7, %[z], %[z]\n\tvmov s8, s9, %[z], %[z]\n\tvmov s10, s11, %[z], %[z]\n\t"
+        WG_ZERO_S0_S11
         "mov %[co], %[ho]\n\t"
         "2:\n\t"
         "mov %[xr], %[x0]\n\t"
@@ -426,9 +427,7 @@ static inline __attribute__((always_inline)) void wgdw_row3_s1_asm(const float *
     uint32_t z, co, ci;
     const float *xa, *xb;
     __asm volatile(
-        "movs %[z], #0\n\t"
-        "vmov s0, s1, %[z], %[z]\n\tvmov s2, s3, %[z], %[z]\n\tvmov s4, s5, %[z], %[z]\n\t"
-        "vmov s6, s7, %[z], %[z]\n\tvmov s8, s9, %[z], %[z]\n\tvmov s10, s11, %[z], %[z]\n\t"
+        WG_ZERO_S0_S11
         "mov %[co], %[ho]\n\t"
         "2:\n\t"
         "mov %[xa], %[x0]\n\t"
