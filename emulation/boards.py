@@ -90,6 +90,11 @@ class Board:
 
 def _load(directory: Path) -> Board:
     d = json.loads((directory / "board.json").read_text())
+    if not isinstance(d.get("fma", True), bool):
+        raise TinytrainError(
+            f'{directory / "board.json"}: "fma" must be true or false (the board\'s multiply-add contract), '
+            f"got {d['fma']!r}"
+        )
     num, den = d["counter"]["instr_per_tick"]
     return Board(
         name=d["name"],

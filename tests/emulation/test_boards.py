@@ -86,3 +86,17 @@ def test_one_call_graph_walk_for_faults_and_the_bench() -> None:
     assert reaching("helper", kernels, callers) == {"tt_a", "tt_b"} == owners("helper", kernels, callers)
     assert reaching("helper", kernels, callers, depth=1) == {"tt_a"}  # tt_b is two calls away
     assert reaching("tt_a", kernels, callers) == {"tt_a"} and reaching("lonely", kernels, callers) == set()
+
+
+def test_board_multiply_add_contract_is_a_json_boolean(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """m7 fused, m4 two roundings (docs/numerics.md); a board.json `fma` that is not true/false is one clear
+    error naming the file, not a silent truthy string."""
+    import json
+
+    from emulation.boards import _load
+
+    assert get_board("m7").fma is True and get_board("m4").fma is False
+    d = json.loads((get_board("m4").directory / "board.json").read_text())
+    (tmp_path / "board.json").write_text(json.dumps({**d, "fma": "false"}))
+    with pytest.raises(TinytrainError, match=r'board.json: "fma" must be true or false'):
+        _load(tmp_path)

@@ -177,20 +177,19 @@ def trainer_kernels(fma: bool) -> str:
 
 def _train_int8(sp: RunSpec, data: Split) -> tuple[list[float], np.ndarray, dict[str, Any]]:
     from tinytrain.compiler import CompileOptions
-    from tinytrain.kernels.fma import fma_mode
     from tinytrain.reference.training import Trainer
 
+    # the run's contract is its program's (the Trainer runs meta["fma"] whatever the process's default)
     opts = CompileOptions(update_rule=sp.rule, qas=sp.qas, head_lr_scale=sp.head_lr_scale, fma=sp.fma)
     asm = _assemble(sp, sp.resolution, data.classes, opts)
     graph, program = asm.graph, asm.program
     kernels = trainer_kernels(sp.fma)
-    with fma_mode(sp.fma):  # the run's contract, whatever the process's default
-        trainer = Trainer(program, seed=rng_seed(sp.seed), kernels=kernels)
-        losses = [
-            trainer.train_step(data.train_x[i], int(data.train_y[i]), lr)
-            for i, lr in schedule(sp, len(data.train_y))
-        ]
-        logits = np.stack([trainer.infer(x) for x in data.eval_x]).astype(np.float64)
+    trainer = Trainer(program, seed=rng_seed(sp.seed), kernels=kernels)
+    losses = [
+        trainer.train_step(data.train_x[i], int(data.train_y[i]), lr)
+        for i, lr in schedule(sp, len(data.train_y))
+    ]
+    logits = np.stack([trainer.infer(x) for x in data.eval_x]).astype(np.float64)
     out = graph.tensors[graph.output]
     logits = (logits - out.zero) * out.scale
     extra = {"options": dataclasses.asdict(opts), "program_steps": len(program.steps), "kernels": kernels}
